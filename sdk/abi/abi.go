@@ -1,0 +1,193 @@
+// Package abi is the contract between the imhook host and a plugin compiled to
+// WebAssembly: the names and signatures of the functions each side exports, how
+// results are packed into integers, and the ABI version. It has no imports so that
+// both the host (plugins) and guests (sdk/plugin, or a guest written in any other
+// language) can depend on it.
+//
+// The full specification, with a walk-through of one call, is docs/abi.md. The
+// constants below are the normative names.
+//
+// # Life of an instance
+//
+//  1. The host instantiates the module. If it exports "_initialize" (every Go
+//     -buildmode=c-shared guest does), the host calls it first.
+//  2. The host calls FuncABIVersion and refuses the module unless it returns Version.
+//  3. The host calls FuncCommands once, when the module is loaded, and reads the
+//     comma-separated list of commands the guest handles. The host never enters
+//     the sandbox for any other command.
+//  4. The host calls FuncBuffer(n) to learn where to write its input. The guest
+//     returns the address and capacity of a buffer it owns and keeps reachable.
+//  5. For each callback the host writes the command name followed by the request
+//     body into that buffer (growing it with FuncBuffer first if it does not fit),
+//     then calls FuncHandle(commandLen, bodyLen) and reads the reply the result
+//     points to. One guest call and one copy each way per callback.
+//
+// All integers cross the boundary as wasm i32/i64; pointers are offsets into the
+// guest's linear memory "memory", which the guest must export.
+package abi
+
+// Version is the ABI version this package describes. A guest returns it from
+// FuncABIVersion; the host refuses any other value with an error that names both.
+const Version uint32 = 1
+
+// HostModule is the import module name under which the host provides its
+// functions (FuncLog, FuncConfig). Guests import nothing else from the host
+// besides the WASI preview 1 functions the host chooses to grant.
+const HostModule = "imhook"
+
+// Guest exports.
+const (
+	// FuncABIVersion is exported by the guest: () -> i32.
+	// It returns Version. It is called once per module load.
+	FuncABIVersion = "imhook_abi_version"
+
+	// FuncCommands is exported by the guest: () -> i64.
+	// It returns a Pointer (see PackPointer) to the UTF-8 list of OpenIM command
+	// names the guest handles, separated by commas, for example
+	// "callbackBeforeSendSingleMsgCommand,callbackBeforeSendGroupMsgCommand".
+	// It is read once per module load; an empty list makes the module useless and
+	// the host refuses it.
+	FuncCommands = "imhook_commands"
+
+	// FuncBuffer is exported by the guest: (size i32) -> i64.
+	// It returns a Pointer to a guest-owned input buffer of at least size bytes
+	// (the packed length is the buffer's full capacity). The guest must keep that
+	// buffer reachable and unchanged until the next FuncBuffer call; the host
+	// caches the pointer per instance and calls FuncBuffer again only when an input
+	// does not fit. A guest that cannot allocate returns 0.
+	FuncBuffer = "imhook_buffer"
+
+	// FuncHandle is exported by the guest: (commandLen i32, bodyLen i32) -> i64.
+	// The input buffer holds commandLen bytes of command name followed by bodyLen
+	// bytes of JSON request body. The result is a packed Result:
+	//
+	//   - 0: no reply; the host answers with the command's neutral reply.
+	//   - a Pointer with the error bit clear: the guest's JSON reply.
+	//   - a Pointer with the error bit set (see PackError): a UTF-8 error message;
+	//     the host applies the tenant's failure policy for the command.
+	//
+	// The bytes pointed to must stay valid until the next call into the instance.
+	FuncHandle = "imhook_handle"
+
+	// FuncInitialize is the WASI reactor initialiser. The host calls it once,
+	// right after instantiation, when the guest exports it.
+	FuncInitialize = "_initialize"
+
+	// Memory is the name of the linear memory the guest must export.
+	Memory = "memory"
+)
+
+// Host functions, imported by the guest from HostModule.
+const (
+	// FuncLog is imported by the guest: (level i32, ptr i32, len i32) -> ().
+	// It records one log line of len bytes at ptr for the current call. level is a
+	// LogLevel. Lines are attributed to the tenant, plugin and call by the host.
+	// Log bytes are bounded per call; a guest that goes over the bound is stopped
+	// and the call fails with the log limit error.
+	FuncLog = "log"
+
+	// FuncConfig is imported by the guest:
+	// (keyPtr i32, keyLen i32, bufPtr i32, bufCap i32) -> i32.
+	// It looks up the tenant's configuration value named by the key. It returns -1
+	// when the key is not set. Otherwise it returns the value's length in bytes and,
+	// only if that length is at most bufCap, writes the value at bufPtr; a guest
+	// that receives a length larger than its buffer retries with a larger one.
+	FuncConfig = "config"
+)
+
+// LogLevel is the severity passed to FuncLog. The values match log/slog.
+type LogLevel int32
+
+// Log levels.
+const (
+	LogDebug LogLevel = -4
+	LogInfo  LogLevel = 0
+	LogWarn  LogLevel = 4
+	LogError LogLevel = 8
+)
+
+// String returns the level's lower-case name, or "level(N)" for other values.
+func (l LogLevel) String() string {
+	switch l {
+	case LogDebug:
+		return "debug"
+	case LogInfo:
+		return "info"
+	case LogWarn:
+		return "warn"
+	case LogError:
+		return "error"
+	}
+	return "level(" + itoa(int64(l)) + ")"
+}
+
+// CommandSeparator separates command names in the FuncCommands list.
+const CommandSeparator = ','
+
+// errorBit marks a FuncHandle result as an error message rather than a reply.
+const errorBit = uint64(1) << 63
+
+// MaxPointer is the largest guest address a packed result can carry: pointers
+// use 31 bits because the top bit of a FuncHandle result is the error flag. Hosts
+// cap guest memory below 2 GiB, so every valid address fits.
+const MaxPointer = 1<<31 - 1
+
+// PackPointer packs a guest address and a length into one i64:
+//
+//	ptr<<32 | len
+//
+// For example ptr 0x10000 and len 42 pack to 0x0001_0000_0000_002a.
+// ptr must not exceed MaxPointer.
+func PackPointer(ptr, length uint32) uint64 {
+	return uint64(ptr)<<32 | uint64(length)
+}
+
+// PackError packs the address and length of a UTF-8 error message as a
+// FuncHandle result with the error bit set:
+//
+//	1<<63 | ptr<<32 | len
+func PackError(ptr, length uint32) uint64 {
+	return errorBit | PackPointer(ptr, length)
+}
+
+// Result is a decoded FuncHandle (or FuncCommands, FuncBuffer) result.
+type Result struct {
+	Ptr   uint32 // guest address
+	Len   uint32 // length in bytes
+	Error bool   // the bytes are an error message, not a reply
+}
+
+// Empty reports whether the result is the "no reply" value 0.
+func (r Result) Empty() bool { return r == Result{} }
+
+// Unpack decodes a packed result. It is the inverse of PackPointer and PackError.
+func Unpack(v uint64) Result {
+	return Result{
+		Ptr:   uint32(v>>32) &^ (1 << 31),
+		Len:   uint32(v),
+		Error: v&errorBit != 0,
+	}
+}
+
+// itoa avoids importing strconv so the package stays import-free.
+func itoa(v int64) string {
+	if v == 0 {
+		return "0"
+	}
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	var b [20]byte
+	i := len(b)
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
