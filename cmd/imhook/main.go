@@ -1,0 +1,85 @@
+// Command imhook is the OpenIM webhook business server that runs each tenant's
+// WebAssembly plugins, and the command-line client of its admin API.
+//
+// Usage:
+//
+//	imhook serve [flags]                        run the server
+//	imhook tenant create|list|get|update|delete  manage tenants (operator token)
+//	imhook plugin push|list|activate|rollback|delete|test
+//	imhook run plugin.wasm --command X < callback.json
+//	imhook version
+//
+// Run "imhook <command> --help" for the flags of each command.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+)
+
+// command is one subcommand. It returns the process exit code.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+// commands lists every subcommand. Each lives in its own file.
+var commands = map[string]command{
+	"serve":   {"run the webhook server and the admin API", serveMain},
+	"tenant":  {"manage tenants through the admin API", tenantMain},
+	"plugin":  {"upload, list, activate, roll back and test plugins through the admin API", pluginMain},
+	"run":     {"run a plugin locally on one callback under the production limits", runMain},
+	"version": {"print the version", versionMain},
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand; it is main without the process, for tests.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "imhook: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return c.run(ctx, args[1:], stdin, stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "imhook: OpenIM webhook server running tenant WebAssembly plugins")
+	fmt.Fprintln(w, "\nUsage: imhook <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nRun 'imhook <command> --help' for its flags.")
+}
+
+func versionMain(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, "imhook", version)
+	return 0
+}
