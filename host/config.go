@@ -1,0 +1,273 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of `imhook serve`. cmd/imhook fills it from
+// defaults, a YAML file, IMHOOK_* environment variables and flags, in that order,
+// then calls Validate. The koanf tags are the configuration keys; the field
+// comments are the user documentation (docs/config.md repeats them).
+//
+// The zero value is not usable: start from Default.
+type Config struct {
+	// DataDir is the directory that holds the embedded store and the compile
+	// cache when store.path and sandbox.cache_dir are left empty. Default "./data".
+	DataDir string `koanf:"data_dir"`
+
+	Server  ServerConfig  `koanf:"server"`
+	Admin   AdminConfig   `koanf:"admin"`
+	Store   StoreConfig   `koanf:"store"`
+	Sandbox SandboxConfig `koanf:"sandbox"`
+	Log     LogConfig     `koanf:"log"`
+}
+
+// ServerConfig is the webhook listener, the one OpenIM talks to.
+type ServerConfig struct {
+	// Addr is the webhook listen address. Default ":8080".
+	Addr string `koanf:"addr"`
+
+	// ReadTimeout bounds reading one request, headers and body. Default 5s.
+	ReadTimeout time.Duration `koanf:"read_timeout"`
+
+	// WriteTimeout bounds writing one reply. Default 5s.
+	WriteTimeout time.Duration `koanf:"write_timeout"`
+
+	// IdleTimeout closes keep-alive connections idle for this long. Default 60s.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+
+	// MaxBodyBytes is the largest callback body accepted; larger ones get 413.
+	// Default 1048576 (1 MiB); OpenIM callbacks are a few KiB.
+	MaxBodyBytes int `koanf:"max_body_bytes"`
+
+	// MaxConcurrent bounds the callbacks being processed at once across all
+	// tenants. Past it a callback is answered at once with the tenant's failure
+	// policy reply instead of waiting. Default 256.
+	MaxConcurrent int `koanf:"max_concurrent"`
+
+	// CallTimeout bounds the whole plugin chain of one callback. Keep it below
+	// the timeout in OpenIM's webhooks.yml (OpenIM never waits more than 15s):
+	// past it the callback gets the failure policy reply. Default 3s.
+	CallTimeout time.Duration `koanf:"call_timeout"`
+
+	// ShutdownTimeout bounds the graceful shutdown: in-flight callbacks get this
+	// long to finish after SIGTERM. Default 15s.
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"`
+}
+
+// AdminConfig is the admin listener: the tenant and plugin API, /metrics, and
+// detailed /readyz.
+type AdminConfig struct {
+	// Addr is the admin listen address. Keep it on loopback or a private
+	// network. Empty disables the admin listener. Default "127.0.0.1:8081".
+	Addr string `koanf:"addr"`
+
+	// Token is the operator bearer token for tenant management. Empty disables
+	// the operator endpoints (tenant tokens still work). Never logged.
+	Token string `koanf:"token"`
+
+	// MaxUploadBytes is the largest plugin upload. Default 33554432 (32 MiB).
+	MaxUploadBytes int `koanf:"max_upload_bytes"`
+}
+
+// StoreConfig selects where tenants, settings and plugins are kept.
+type StoreConfig struct {
+	// Backend is the store kind. Only "bolt" (an embedded bbolt file) exists
+	// today. Default "bolt".
+	Backend string `koanf:"backend"`
+
+	// Path is the bbolt file. Default "<data_dir>/imhook.db".
+	Path string `koanf:"path"`
+}
+
+// SandboxConfig configures the WebAssembly sandbox shared by all tenants.
+type SandboxConfig struct {
+	// CacheDir keeps compiled plugins across restarts. It must be private to
+	// imhook (it is trusted on load). Default "<data_dir>/cache".
+	CacheDir string `koanf:"cache_dir"`
+
+	// MaxInstances bounds the live plugin instances of the whole process (a
+	// Go guest costs 4-7 MiB each). 0 means no process-wide bound beyond the
+	// per-plugin limits.max_instances.
+	MaxInstances int `koanf:"max_instances"`
+
+	// Limits are the defaults for every tenant; a tenant's own settings
+	// override them field by field.
+	Limits LimitsConfig `koanf:"limits"`
+}
+
+// LimitsConfig are the default per-call sandbox limits of every tenant (a
+// tenant's own settings override them field by field). Zero fields take the
+// sandbox's built-in defaults, given after each field.
+type LimitsConfig struct {
+	// MemoryPages caps one instance's linear memory in 64 KiB pages. Go guests
+	// need at least 64. Sandbox default 512 (32 MiB).
+	MemoryPages uint32 `koanf:"memory_pages"`
+
+	// CallTimeout bounds one plugin call; a runaway guest is stopped within
+	// it. Sandbox default 100ms.
+	CallTimeout time.Duration `koanf:"call_timeout"`
+
+	// InitTimeout bounds instantiating a plugin, its _initialize included.
+	// Sandbox default 2s.
+	InitTimeout time.Duration `koanf:"init_timeout"`
+
+	// MaxInputBytes caps the command plus body handed to a plugin. Sandbox
+	// default 1048576.
+	MaxInputBytes int `koanf:"max_input_bytes"`
+
+	// MaxOutputBytes caps a plugin's reply. Sandbox default 1048576.
+	MaxOutputBytes int `koanf:"max_output_bytes"`
+
+	// MaxLogBytes caps what one call may log. Sandbox default 16384.
+	MaxLogBytes int `koanf:"max_log_bytes"`
+
+	// MaxInstances caps the pooled instances of one plugin, so its calls
+	// running at once. Sandbox default 8.
+	MaxInstances int `koanf:"max_instances"`
+
+	// MaxCallsPerInstance recycles an instance after that many calls (linear
+	// memory never shrinks). Sandbox default 100000.
+	MaxCallsPerInstance int `koanf:"max_calls_per_instance"`
+}
+
+// LogConfig configures the process log (log/slog to stderr).
+type LogConfig struct {
+	// Level is one of debug, info, warn, error. Default "info".
+	Level string `koanf:"level"`
+
+	// Format is "text" or "json". Default "text".
+	Format string `koanf:"format"`
+}
+
+// Default returns the configuration imhook runs with when nothing is set:
+// webhooks on :8080, the admin API on 127.0.0.1:8081, the bbolt store and the
+// compile cache under ./data.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Server: ServerConfig{
+			Addr:            ":8080",
+			ReadTimeout:     5 * time.Second,
+			WriteTimeout:    5 * time.Second,
+			IdleTimeout:     60 * time.Second,
+			MaxBodyBytes:    1 << 20,
+			MaxConcurrent:   256,
+			CallTimeout:     3 * time.Second,
+			ShutdownTimeout: 15 * time.Second,
+		},
+		Admin: AdminConfig{
+			Addr:           "127.0.0.1:8081",
+			MaxUploadBytes: 32 << 20,
+		},
+		Store: StoreConfig{Backend: "bolt"},
+		Log:   LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// StorePath returns the bbolt file: Store.Path, or imhook.db under DataDir.
+func (c *Config) StorePath() string {
+	if c.Store.Path != "" {
+		return c.Store.Path
+	}
+	return filepath.Join(c.DataDir, "imhook.db")
+}
+
+// CacheDir returns the compile cache directory: Sandbox.CacheDir, or cache
+// under DataDir.
+func (c *Config) CacheDir() string {
+	if c.Sandbox.CacheDir != "" {
+		return c.Sandbox.CacheDir
+	}
+	return filepath.Join(c.DataDir, "cache")
+}
+
+// Redacted returns a copy safe to print or log: secrets are replaced.
+func (c Config) Redacted() Config {
+	if c.Admin.Token != "" {
+		c.Admin.Token = "REDACTED"
+	}
+	return c
+}
+
+// Validate reports every invalid field at once, each named by its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key[%s]: "+format, append([]any{key}, args...)...))
+	}
+	checkAddr := func(key, addr string, required bool) {
+		if addr == "" {
+			if required {
+				bad(key, "must be set, for example \":8080\"")
+			}
+			return
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port: %v", addr, err)
+		}
+	}
+	positive := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as \"5s\", got %s", d)
+		}
+	}
+	if c.DataDir == "" && (c.Store.Path == "" || c.Sandbox.CacheDir == "") {
+		bad("data_dir", "must be set unless store.path and sandbox.cache_dir are")
+	}
+	checkAddr("server.addr", c.Server.Addr, true)
+	positive("server.read_timeout", c.Server.ReadTimeout)
+	positive("server.write_timeout", c.Server.WriteTimeout)
+	positive("server.idle_timeout", c.Server.IdleTimeout)
+	positive("server.call_timeout", c.Server.CallTimeout)
+	positive("server.shutdown_timeout", c.Server.ShutdownTimeout)
+	if c.Server.CallTimeout > 15*time.Second {
+		bad("server.call_timeout", "%s is longer than OpenIM ever waits (15s)", c.Server.CallTimeout)
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		bad("server.max_body_bytes", "must be at least 1024, got %d", c.Server.MaxBodyBytes)
+	}
+	if c.Server.MaxConcurrent < 1 {
+		bad("server.max_concurrent", "must be at least 1, got %d", c.Server.MaxConcurrent)
+	}
+	checkAddr("admin.addr", c.Admin.Addr, false)
+	if c.Admin.MaxUploadBytes < 1024 {
+		bad("admin.max_upload_bytes", "must be at least 1024, got %d", c.Admin.MaxUploadBytes)
+	}
+	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
+		bad("admin.token", "must be at least 16 characters (got %d)", len(c.Admin.Token))
+	}
+	if c.Store.Backend != "bolt" {
+		bad("store.backend", "%q is not supported (want \"bolt\")", c.Store.Backend)
+	}
+	if c.Sandbox.MaxInstances < 0 {
+		bad("sandbox.max_instances", "must not be negative, got %d", c.Sandbox.MaxInstances)
+	}
+	l := c.Sandbox.Limits
+	if l.CallTimeout < 0 || l.InitTimeout < 0 || l.MaxInputBytes < 0 || l.MaxOutputBytes < 0 ||
+		l.MaxLogBytes < 0 || l.MaxInstances < 0 || l.MaxCallsPerInstance < 0 {
+		bad("sandbox.limits", "no limit may be negative")
+	}
+	if l.MemoryPages > 32767 {
+		bad("sandbox.limits.memory_pages", "%d is above the maximum 32767 (2 GiB)", l.MemoryPages)
+	}
+	if l.CallTimeout > c.Server.CallTimeout && c.Server.CallTimeout > 0 {
+		bad("sandbox.limits.call_timeout", "%s exceeds server.call_timeout %s", l.CallTimeout, c.Server.CallTimeout)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,188 @@
+// Package metrics holds imhook's Prometheus metrics on a registry of their own
+// (never the global one), and serves them for fasthttp.
+//
+// Labels are bounded: tenant IDs are created by the operator, commands are the
+// fixed OpenIM set, outcomes and failure kinds are small enums. Nothing is ever
+// labelled by operationID or any other per-callback value.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Outcomes of a callback, the values of the "outcome" label of
+// imhook_webhook_calls_total.
+const (
+	OutcomeOK         = "ok"         // the plugin chain answered
+	OutcomeNeutral    = "neutral"    // no plugin handles the command
+	OutcomeStopped    = "stopped"    // a plugin stopped the action
+	OutcomePolicy     = "policy"     // a plugin failed; the failure policy answered
+	OutcomeOverloaded = "overloaded" // past server.max_concurrent; the policy answered
+	OutcomeRejected   = "rejected"   // a 4xx: bad request, unknown tenant, auth
+)
+
+// PoolStat is one plugin's pool, reported by the Source at scrape time.
+type PoolStat struct {
+	Tenant    string
+	Plugin    string
+	Instances int
+}
+
+// Source reports the gauges that are read at scrape time rather than counted.
+// The tenant directory implements it.
+type Source interface {
+	// Pools returns the pool size of every loaded plugin.
+	Pools() []PoolStat
+	// PluginsLoaded returns how many plugin versions are loaded.
+	PluginsLoaded() int
+}
+
+// Metrics is the set of imhook collectors. Its methods are safe for concurrent
+// use; a nil *Metrics records nothing, which keeps tests that don't care short.
+type Metrics struct {
+	reg       *prometheus.Registry
+	calls     *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	failures  *prometheus.CounterVec
+	poolWait  *prometheus.HistogramVec
+	compile   prometheus.Histogram
+	loadFails *prometheus.CounterVec
+}
+
+// New registers every imhook metric, plus the Go and process collectors, on a
+// fresh registry. src may be nil until the directory exists; see SetSource.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imhook", Subsystem: "webhook", Name: "calls_total",
+			Help: "Callbacks answered, by tenant, command and outcome.",
+		}, []string{"tenant", "command", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "imhook", Subsystem: "webhook", Name: "duration_seconds",
+			Help:    "Time from a callback's body being read to its reply being ready.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"tenant", "command"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imhook", Subsystem: "plugin", Name: "failures_total",
+			Help: "Plugin calls that failed, by tenant, command and kind (timeout, trap, bad_reply, ...).",
+		}, []string{"tenant", "command", "kind"}),
+		poolWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "imhook", Subsystem: "pool", Name: "wait_seconds",
+			Help:    "Time a call waited for a free plugin instance.",
+			Buckets: []float64{.00001, .0001, .001, .005, .01, .05, .1, .5, 1},
+		}, []string{"tenant"}),
+		compile: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "imhook", Name: "compile_seconds",
+			Help:    "Time to compile (or load from the cache) and load one plugin version.",
+			Buckets: []float64{.001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		loadFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imhook", Name: "plugin_load_failures_total",
+			Help: "Plugin versions that failed to load; the tenant keeps its previous plugins.",
+		}, []string{"tenant"}),
+	}
+	m.reg.MustRegister(m.calls, m.duration, m.failures, m.poolWait, m.compile, m.loadFails,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// SetSource registers the scrape-time gauges imhook_plugins_loaded and
+// imhook_pool_instances read from src. Call it once.
+func (m *Metrics) SetSource(src Source) {
+	if m == nil {
+		return
+	}
+	m.reg.MustRegister(&sourceCollector{src: src})
+}
+
+// Registry returns the registry, for tests and for extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Call records one answered callback. seconds is its duration; zero skips the
+// histogram (rejected callbacks have no meaningful duration).
+func (m *Metrics) Call(tenant, command, outcome string, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.calls.WithLabelValues(tenant, command, outcome).Inc()
+	if seconds > 0 {
+		m.duration.WithLabelValues(tenant, command).Observe(seconds)
+	}
+}
+
+// Failure records one failed plugin call of the given kind.
+func (m *Metrics) Failure(tenant, command, kind string) {
+	if m == nil {
+		return
+	}
+	m.failures.WithLabelValues(tenant, command, kind).Inc()
+}
+
+// PoolWait records how long a call waited for an instance.
+func (m *Metrics) PoolWait(tenant string, seconds float64) {
+	if m == nil {
+		return
+	}
+	m.poolWait.WithLabelValues(tenant).Observe(seconds)
+}
+
+// Compile records the time to load one plugin version.
+func (m *Metrics) Compile(seconds float64) {
+	if m == nil {
+		return
+	}
+	m.compile.Observe(seconds)
+}
+
+// LoadFailure records a plugin version that failed to load.
+func (m *Metrics) LoadFailure(tenant string) {
+	if m == nil {
+		return
+	}
+	m.loadFails.WithLabelValues(tenant).Inc()
+}
+
+// Forget drops every series of a deleted tenant so label sets don't pile up.
+func (m *Metrics) Forget(tenant string) {
+	if m == nil {
+		return
+	}
+	l := prometheus.Labels{"tenant": tenant}
+	m.calls.DeletePartialMatch(l)
+	m.duration.DeletePartialMatch(l)
+	m.failures.DeletePartialMatch(l)
+	m.poolWait.DeletePartialMatch(l)
+	m.loadFails.DeletePartialMatch(l)
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() fasthttp.RequestHandler {
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+}
+
+var (
+	poolDesc = prometheus.NewDesc("imhook_pool_instances",
+		"Live instances in a plugin's pool.", []string{"tenant", "plugin"}, nil)
+	loadedDesc = prometheus.NewDesc("imhook_plugins_loaded",
+		"Plugin versions loaded and serving.", nil, nil)
+)
+
+// sourceCollector turns a Source into gauges at scrape time.
+type sourceCollector struct{ src Source }
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- poolDesc
+	ch <- loadedDesc
+}
+
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(loadedDesc, prometheus.GaugeValue, float64(c.src.PluginsLoaded()))
+	for _, p := range c.src.Pools() {
+		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(p.Instances), p.Tenant, p.Plugin)
+	}
+}
