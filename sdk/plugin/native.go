@@ -1,0 +1,72 @@
+//go:build !wasip1
+
+package plugin
+
+import (
+	"errors"
+	"os"
+
+	"github.com/imhook/imhook/sdk/abi"
+)
+
+// This file lets a plugin run natively, under go test, without WebAssembly.
+// Package sdktest wraps it for tests; authors rarely need it directly.
+
+// Host stands in for imhook when a plugin runs natively: it supplies the
+// tenant configuration values and receives the log lines.
+type Host struct {
+	// Config holds the values Context.Config and Setting.Get return. A key
+	// that is absent is "not set".
+	Config map[string]string
+	// Log receives each log line. When nil, lines are written to standard
+	// error as "<level> <line>".
+	Log func(level abi.LogLevel, line string)
+}
+
+func (h *Host) log(level abi.LogLevel, line []byte) {
+	if h.Log != nil {
+		h.Log(level, string(line))
+		return
+	}
+	b := append([]byte(level.String()), ' ')
+	b = append(b, line...)
+	b = append(b, '\n')
+	_, _ = os.Stderr.Write(b)
+}
+
+func (h *Host) config(key string, dst []byte) int {
+	v, ok := h.Config[key]
+	if !ok {
+		return -1
+	}
+	if len(v) <= len(dst) {
+		copy(dst, v)
+	}
+	return len(v)
+}
+
+// Handle runs the handler registered for command on the JSON request body
+// natively, through the same dispatch as the WebAssembly export imhook_handle:
+// decode, handler, panic recovery, reply encoding. h may be nil (no
+// configuration, logs to standard error).
+//
+// It returns the encoded JSON reply, or nil when the handler returned no reply
+// (imhook would answer the command's neutral reply). The error carries the
+// exact message imhook would receive: a decode failure, the handler's error, a
+// panic, or an unregistered command.
+//
+// Handle is safe for concurrent use: each call gets its own Context.
+func Handle(h *Host, command string, body []byte) ([]byte, error) {
+	if h == nil {
+		h = &Host{}
+	}
+	// Lay the input out as the host does, in one buffer.
+	in := make([]byte, 0, len(command)+len(body))
+	in = append(append(in, command...), body...)
+	inst := &instance{ctx: Context{host: h}}
+	res, isErr := inst.handle(in[:len(command)], in[len(command):])
+	if isErr {
+		return nil, errors.New(string(res))
+	}
+	return res, nil
+}
