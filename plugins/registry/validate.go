@@ -10,10 +10,10 @@ import (
 
 // Bounds checked by validation.
 const (
-	MaxKeepVersions  = 100      // Settings.KeepVersions
-	MaxConfigEntries = 256      // entries in Settings.Config
-	MaxConfigBytes   = 1 << 20  // bytes of keys and values in Settings.Config
-	MaxErrMsgBytes   = 256      // Policy.ErrMsg
+	MaxKeepVersions  = 100       // Settings.KeepVersions
+	MaxConfigEntries = 256       // entries in Settings.Config
+	MaxConfigBytes   = 1 << 20   // bytes of keys and values in Settings.Config
+	MaxErrMsgBytes   = 256       // Policy.ErrMsg
 	maxMemoryPages   = 1<<15 - 1 // guest pointers have 31 bits (sdk/abi.MaxPointer)
 	maxIOBytes       = 64 << 20
 	maxLogBytes      = 1 << 20
