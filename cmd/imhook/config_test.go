@@ -104,3 +104,16 @@ func TestLoadConfigMissingFile(t *testing.T) {
 		t.Fatalf("err = %v, want one naming the file", err)
 	}
 }
+
+// TestExampleConfig keeps examples/config/imhook.yaml loadable and equal to
+// the defaults it claims to show.
+func TestExampleConfig(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(nil, filepath.Join("..", "..", "examples", "config", "imhook.yaml"), func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c != host.Default() {
+		t.Errorf("example config differs from host.Default():\n got %+v\nwant %+v", c, host.Default())
+	}
+}
