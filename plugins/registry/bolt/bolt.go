@@ -347,4 +347,3 @@ func decode(id string, v []byte) (*registry.Tenant, error) {
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-

@@ -1,0 +1,240 @@
+// Package plugins runs tenants' WebAssembly plugins in wazero sandboxes: it
+// compiles and validates modules, keeps bounded pools of warm instances, calls
+// them under per-tenant limits, and hot-swaps plugin versions without failing
+// calls. It is the only package of imhook that imports wazero.
+//
+// The ABI a module must implement is sdk/abi, specified in docs/abi.md; the
+// design is in docs/sandbox.md.
+//
+//	e, _ := plugins.NewEngine(ctx, plugins.EngineConfig{CacheDir: dir})
+//	t, _ := e.NewTenant(plugins.TenantConfig{ID: "acme", Limits: plugins.DefaultLimits()})
+//	p, _ := t.Load(ctx, "antispam", wasm)
+//	reply, _, err := p.Call(ctx, "callbackBeforeSendSingleMsgCommand", body, nil)
+package plugins
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+)
+
+// DefaultEngineMaxInstances is the engine-wide budget of live instances when
+// EngineConfig.MaxInstances is zero: 64 Go guests at 4-7 MiB each stay under
+// half a GiB.
+const DefaultEngineMaxInstances = 64
+
+// EngineConfig configures an Engine.
+type EngineConfig struct {
+	// CacheDir is the compilation cache directory, shared by all tenants. It is
+	// created with mode 0700; an existing directory that others may write to is
+	// refused, because wazero trusts what it finds there (it checks only a CRC).
+	// Empty keeps compiled code in memory only.
+	CacheDir string
+	// MaxInstances is the global budget of live instances across all tenants.
+	// Zero means DefaultEngineMaxInstances.
+	MaxInstances int
+	// Logger receives the engine's own messages. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine owns the compilation cache and the global instance budget, and makes
+// tenants. It is safe for concurrent use.
+type Engine struct {
+	cache  wazero.CompilationCache
+	logger *slog.Logger
+	budget *budget
+
+	mu        sync.Mutex
+	compiling map[string]*hashLock
+	tenants   map[*Tenant]struct{}
+	closed    bool
+}
+
+// NewEngine creates an engine.
+//
+// # Errors
+//
+// The cache directory cannot be created, is not a directory, or is writable by
+// group or others.
+func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
+	e := &Engine{
+		logger:    cfg.Logger,
+		compiling: make(map[string]*hashLock),
+		tenants:   make(map[*Tenant]struct{}),
+	}
+	if e.logger == nil {
+		e.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	max := cfg.MaxInstances
+	if max <= 0 {
+		max = DefaultEngineMaxInstances
+	}
+	e.budget = newBudget(max)
+	if cfg.CacheDir == "" {
+		e.cache = wazero.NewCompilationCache()
+		return e, nil
+	}
+	if err := privateDir(cfg.CacheDir); err != nil {
+		return nil, err
+	}
+	c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+	if err != nil {
+		return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
+	}
+	e.cache = c
+	return e, nil
+}
+
+// privateDir creates dir with mode 0700 or checks that an existing one is
+// private to this user.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("compilation cache[%s]: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("compilation cache[%s]: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("compilation cache[%s]: not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("compilation cache[%s]: mode %v lets others write compiled code the engine would run; chmod 700 it", dir, fi.Mode().Perm())
+	}
+	return nil
+}
+
+// Close closes every tenant (waiting for calls in flight, up to ctx) and the
+// compilation cache. The engine is unusable afterwards.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	tenants := make([]*Tenant, 0, len(e.tenants))
+	for t := range e.tenants {
+		tenants = append(tenants, t)
+	}
+	e.mu.Unlock()
+	var errs []error
+	for _, t := range tenants {
+		errs = append(errs, t.Close(ctx))
+	}
+	errs = append(errs, e.cache.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// ModuleInfo describes a validated module.
+type ModuleInfo struct {
+	Hash        string   // sha256 hex of the module bytes
+	Size        int      // bytes
+	ABIVersion  uint32   // abi.Version
+	Commands    []string // the commands the module handles, normalised wire names
+	CompileTime time.Duration
+}
+
+// Inspect validates a module for upload without activating it: it compiles it
+// (through the cache), checks its imports, exports and their signatures,
+// instantiates it once under lim (running _initialize under lim's deadline and
+// memory cap), and checks its ABI version and declared commands.
+//
+// # Errors
+//
+// A *LoadError (errors.Is(err, ErrInvalidModule)) whose message says what was
+// expected, or an error of the engine itself.
+func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim Limits) (ModuleInfo, error) {
+	t, err := e.NewTenant(TenantConfig{ID: "", Limits: lim})
+	if err != nil {
+		return ModuleInfo{}, err
+	}
+	defer t.Close(context.WithoutCancel(ctx))
+	p, err := t.Load(ctx, "", wasm)
+	if err != nil {
+		return ModuleInfo{}, err
+	}
+	return p.info, nil
+}
+
+// NewTenant makes a tenant with its own wazero runtime, so that its modules can
+// never link to another tenant's. The runtime shares the engine's compilation
+// cache.
+//
+// # Errors
+//
+// The engine is closed or cfg.Limits is invalid.
+func (e *Engine) NewTenant(cfg TenantConfig) (*Tenant, error) {
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("tenant[%s]: %w", cfg.ID, err)
+	}
+	t := &Tenant{e: e, id: cfg.ID, runtimes: make(map[runtimeKey]*tenantRuntime), plugins: make(map[*Plugin]struct{})}
+	t.state.Store(e.newTenantState(cfg))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, fmt.Errorf("tenant[%s]: engine is closed", cfg.ID)
+	}
+	e.tenants[t] = struct{}{}
+	return t, nil
+}
+
+func (e *Engine) newTenantState(cfg TenantConfig) *tenantState {
+	st := &tenantState{limits: cfg.Limits.withDefaults(), grants: cfg.Grants, logger: cfg.Logger}
+	st.config = make(map[string]string, len(cfg.Config))
+	for k, v := range cfg.Config {
+		st.config[k] = v
+	}
+	if st.logger == nil {
+		st.logger = e.logger
+	}
+	return st
+}
+
+func (e *Engine) forget(t *Tenant) {
+	e.mu.Lock()
+	delete(e.tenants, t)
+	e.mu.Unlock()
+}
+
+// lockHash serialises compiles of the same bytes across tenants: the first
+// compiles, the others then find the code in the shared cache.
+func (e *Engine) lockHash(hash string) func() {
+	e.mu.Lock()
+	l := e.compiling[hash]
+	if l == nil {
+		l = &hashLock{}
+		e.compiling[hash] = l
+	}
+	l.refs++
+	e.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		e.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(e.compiling, hash)
+		}
+		e.mu.Unlock()
+	}
+}
+
+type hashLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// hashOf returns the sha256 hex of b.
+func hashOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

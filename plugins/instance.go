@@ -1,0 +1,279 @@
+package plugins
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/imhook/imhook/sdk/abi"
+)
+
+// stderrLimit bounds what is kept of a guest's stderr per call.
+const stderrLimit = 4 << 10
+
+// instance is one instantiated module with everything a call needs prepared:
+// the function handles, a reused call stack, the guest's input buffer address.
+// An instance runs one call at a time; the pool hands it to one caller.
+type instance struct {
+	p      *Plugin
+	mod    api.Module
+	mem    api.Memory
+	handle api.Function
+	buffer api.Function
+	stack  []uint64
+
+	bufPtr, bufCap uint32 // guest input buffer, from FuncBuffer
+	calls          int
+	dead           bool // the module was or is being closed; never reuse
+
+	stderr limitedBuffer
+	clock  fakeClock
+
+	// Per-call state read by the host functions.
+	command  string
+	logBytes int
+	capture  bool
+	logs     []LogLine
+	fail     Kind  // set by a host function before it panics
+	failErr  error // what that host function saw
+
+	// CPU limit, see cpu.go.
+	timer    *time.Timer
+	done     chan struct{}
+	expired  atomic.Bool
+	deadline time.Time
+}
+
+// LogLine is one line a guest logged during a call, as captured with WithLogCapture.
+type LogLine struct {
+	Level   slog.Level
+	Message string
+}
+
+// newInstance instantiates the plugin's module under the InitTimeout and
+// prepares it for calls.
+func (p *Plugin) newInstance() (*instance, error) {
+	i := &instance{p: p, stack: make([]uint64, 2)}
+	i.armInit(p.lim)
+	mod, err := p.rt.rt.InstantiateModule(i, p.compiled.cm, p.moduleConfig(i))
+	expired := i.disarm()
+	i.deadline = time.Time{}
+	if err == nil && expired {
+		_ = mod.Close(context.Background())
+		err = context.DeadlineExceeded
+	}
+	if err != nil {
+		kind := i.classify(err)
+		return nil, &CallError{Kind: kind, Tenant: p.t.id, Plugin: p.name, Err: fmt.Errorf("instantiate: %w", err), Stderr: i.stderr.String()}
+	}
+	i.mod = mod
+	i.mem = mod.Memory()
+	i.handle = mod.ExportedFunction(abi.FuncHandle)
+	i.buffer = mod.ExportedFunction(abi.FuncBuffer)
+	return i, nil
+}
+
+// moduleConfig is the sandbox of one instance: anonymous (nothing can link to
+// it), no filesystem, environment, arguments or stdin; stdout discarded; stderr
+// kept, bounded; clocks and randomness as granted.
+func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStdout(io.Discard).
+		WithStderr(&i.stderr)
+	if p.hasInit {
+		cfg = cfg.WithStartFunctions(abi.FuncInitialize)
+	} else {
+		cfg = cfg.WithStartFunctions()
+	}
+	if p.grants.Walltime {
+		cfg = cfg.WithSysWalltime()
+	}
+	if p.grants.Nanotime {
+		cfg = cfg.WithSysNanotime().WithNanosleep(func(ns int64) {
+			if ns = i.sleepBound(ns); ns > 0 {
+				time.Sleep(time.Duration(ns))
+			}
+		})
+	} else {
+		cfg = cfg.WithNanotime(i.clock.nanotime, 1).WithNanosleep(i.clock.sleep)
+	}
+	if p.grants.Random {
+		cfg = cfg.WithRandSource(rand.Reader)
+	}
+	return cfg
+}
+
+// close frees the module. It is safe to call more than once.
+func (i *instance) close() {
+	i.dead = true
+	if i.timer != nil {
+		i.timer.Stop()
+	}
+	if i.mod != nil {
+		_ = i.mod.Close(context.Background())
+	}
+}
+
+// call runs one callback: copies command and body into the guest's buffer,
+// calls FuncHandle and appends the reply to dst.
+func (i *instance) call(ctx context.Context, command string, body, dst []byte, info *CallInfo) ([]byte, Kind, error) {
+	i.calls++
+	i.command = command
+	i.logBytes = 0
+	i.fail = 0
+	i.failErr = nil
+	i.capture = ctx.Value(captureKey{}) != nil
+	i.logs = nil
+	i.stderr.Reset()
+
+	n := uint32(len(command) + len(body))
+	if n > i.bufCap {
+		if kind, err := i.grow(ctx, n); err != nil {
+			return nil, kind, err
+		}
+	}
+	if !i.mem.WriteString(i.bufPtr, command) || !i.mem.Write(i.bufPtr+uint32(len(command)), body) {
+		return nil, KindBadReply, fmt.Errorf("input buffer at %#x (%d bytes) is outside guest memory", i.bufPtr, i.bufCap)
+	}
+	i.stack[0] = uint64(len(command))
+	i.stack[1] = uint64(len(body))
+	err := i.invoke(ctx, i.handle)
+	info.MemoryPages = i.mem.Size() >> 16
+	if i.capture {
+		info.Logs = i.logs
+	}
+	if err != nil {
+		return nil, i.classify(err), err
+	}
+	res := abi.Unpack(i.stack[0])
+	if res.Empty() || res.Len == 0 {
+		return nil, 0, nil
+	}
+	if int(res.Len) > i.p.lim.MaxOutputBytes {
+		what := "reply"
+		if res.Error {
+			what = "error message"
+		}
+		return nil, KindOutputSize, fmt.Errorf("%s of %d bytes > max_output_bytes[%d]", what, res.Len, i.p.lim.MaxOutputBytes)
+	}
+	b, ok := i.mem.Read(res.Ptr, res.Len)
+	if !ok {
+		return nil, KindBadReply, fmt.Errorf("reply [%#x, +%d) is outside guest memory (%d bytes)", res.Ptr, res.Len, i.mem.Size())
+	}
+	if res.Error {
+		return nil, KindGuestError, errors.New(string(b))
+	}
+	return append(dst, b...), 0, nil
+}
+
+// grow asks the guest for an input buffer of at least n bytes.
+func (i *instance) grow(ctx context.Context, n uint32) (Kind, error) {
+	i.stack[0] = uint64(n)
+	if err := i.invoke(ctx, i.buffer); err != nil {
+		return i.classify(err), fmt.Errorf("%s(%d): %w", abi.FuncBuffer, n, err)
+	}
+	res := abi.Unpack(i.stack[0])
+	switch {
+	case res.Empty():
+		return KindMemory, fmt.Errorf("%s(%d) returned 0: the guest could not allocate its input buffer", abi.FuncBuffer, n)
+	case res.Error || res.Len < n:
+		return KindBadReply, fmt.Errorf("%s(%d) returned %#x: want a buffer of at least %d bytes", abi.FuncBuffer, n, i.stack[0], n)
+	case uint64(res.Ptr)+uint64(res.Len) > uint64(i.mem.Size()):
+		return KindBadReply, fmt.Errorf("%s(%d) returned [%#x, +%d), outside guest memory (%d bytes)", abi.FuncBuffer, n, res.Ptr, res.Len, i.mem.Size())
+	}
+	i.bufPtr, i.bufCap = res.Ptr, res.Len
+	return 0, nil
+}
+
+// callU64 calls a guest function without parameters and returns its result.
+func (i *instance) callU64(ctx context.Context, name string) (uint64, error) {
+	fn := i.mod.ExportedFunction(name)
+	if fn == nil {
+		return 0, fmt.Errorf("guest doesn't export func[%s]", name)
+	}
+	if err := i.invoke(ctx, fn); err != nil {
+		return 0, err
+	}
+	return i.stack[0], nil
+}
+
+// classify turns a failed guest call into a Kind. Host functions record why
+// they stopped the guest; deadlines show as wazero exit codes or as our timer;
+// memory exhaustion is recognised by the Go runtime's message on stderr or by
+// memory at (or within 1/16 of) the limit when the guest died.
+func (i *instance) classify(err error) Kind {
+	if i.fail != 0 {
+		return i.fail
+	}
+	if i.expired.Load() || errors.Is(err, context.DeadlineExceeded) {
+		return KindCPUTime
+	}
+	var ee *sys.ExitError
+	if errors.As(err, &ee) && (ee.ExitCode() == sys.ExitCodeDeadlineExceeded || ee.ExitCode() == sys.ExitCodeContextCanceled) {
+		return KindCPUTime
+	}
+	if strings.Contains(i.stderr.String(), "out of memory") {
+		return KindMemory
+	}
+	if i.mem != nil {
+		limit := i.p.lim.MemoryPages
+		if pages := i.mem.Size() >> 16; pages >= limit-limit/16 {
+			return KindMemory
+		}
+	}
+	return KindTrap
+}
+
+// stopGuest records why a host function stops the guest, then panics: wazero
+// turns the panic into an error of the current guest call.
+func (i *instance) stopGuest(kind Kind, err error) {
+	i.fail = kind
+	i.failErr = err
+	panic(err)
+}
+
+// limitedBuffer keeps the first stderrLimit bytes written to it.
+type limitedBuffer struct {
+	b []byte
+}
+
+// Write implements io.Writer; it never fails so the guest never sees an error.
+func (w *limitedBuffer) Write(p []byte) (int, error) {
+	if room := stderrLimit - len(w.b); room > 0 {
+		if len(p) > room {
+			w.b = append(w.b, p[:room]...)
+		} else {
+			w.b = append(w.b, p...)
+		}
+	}
+	return len(p), nil
+}
+
+// Reset empties the buffer, keeping its storage.
+func (w *limitedBuffer) Reset() { w.b = w.b[:0] }
+
+// String returns the bytes kept.
+func (w *limitedBuffer) String() string { return string(w.b) }
+
+// fakeClock is the monotonic clock of a guest without the Nanotime grant. It
+// ticks 1us per reading so that loops waiting for time make progress, and a
+// sleep moves it forward instead of blocking the host thread.
+type fakeClock struct{ now int64 }
+
+func (c *fakeClock) nanotime() int64 { c.now += int64(time.Microsecond); return c.now }
+func (c *fakeClock) sleep(ns int64) {
+	if ns > 0 {
+		c.now += ns
+	}
+}

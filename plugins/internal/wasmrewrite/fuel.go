@@ -1,0 +1,96 @@
+package wasmrewrite
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Fuel is the handle a runtime keeps per instance of a metered module to set
+// and read its budget without looking the global up on every call.
+//
+//	fuel, err := wasmrewrite.NewFuel(mod)
+//	...
+//	fuel.Set(limit)
+//	_, callErr := handle.Call(ctx, ...)
+//	used := fuel.Used(limit)
+//	if fuel.Exhausted(callErr) { /* the call ran out of instructions */ }
+//
+// A Fuel is as safe for concurrent use as the instance it belongs to: not at
+// all, one call at a time.
+type Fuel struct {
+	g api.MutableGlobal
+}
+
+// NewFuel returns the Fuel of an instance of a module rewritten by Meter.
+//
+// # Errors
+//
+// The module does not export FuelGlobal as a mutable i64 global: it was not
+// metered.
+func NewFuel(m api.Module) (Fuel, error) {
+	g, ok := m.ExportedGlobal(FuelGlobal).(api.MutableGlobal)
+	if !ok || g.Type() != api.ValueTypeI64 {
+		return Fuel{}, fmt.Errorf("module[%s] is not metered: it does not export mutable i64 global[%s]", m.Name(), FuelGlobal)
+	}
+	return Fuel{g: g}, nil
+}
+
+// Set sets the remaining budget to budget instructions, capped at
+// math.MaxInt64.
+func (f Fuel) Set(budget uint64) {
+	f.g.Set(min(budget, math.MaxInt64))
+}
+
+// Remaining returns the remaining budget. It is negative only after the guest
+// ran out of fuel: the charge that made it negative trapped.
+func (f Fuel) Remaining() int64 { return int64(f.g.Get()) }
+
+// Used returns the instructions charged since the budget was set to budget.
+// After an exhausted call it exceeds budget by the cost of the block that
+// could not be paid for.
+func (f Fuel) Used(budget uint64) uint64 {
+	return min(budget, math.MaxInt64) - uint64(f.Remaining())
+}
+
+// Exhausted reports whether a call that returned callErr was stopped because
+// it ran out of fuel. A guest cannot fake it: only the injected charge code
+// writes the global, and it traps as soon as the value goes negative.
+func (f Fuel) Exhausted(callErr error) bool {
+	return callErr != nil && f.Remaining() < 0
+}
+
+// SetFuel sets the remaining budget of an instance of a metered module. It
+// looks the global up each time; runtimes that call often keep a Fuel.
+//
+// # Errors
+//
+// The module was not metered (see NewFuel).
+func SetFuel(m api.Module, budget uint64) error {
+	f, err := NewFuel(m)
+	if err != nil {
+		return err
+	}
+	f.Set(budget)
+	return nil
+}
+
+// FuelUsed returns the instructions an instance of a metered module was
+// charged since its budget was set to budget, or 0 when the module was not
+// metered.
+func FuelUsed(m api.Module, budget uint64) uint64 {
+	f, err := NewFuel(m)
+	if err != nil {
+		return 0
+	}
+	return f.Used(budget)
+}
+
+// IsOutOfFuel reports whether callErr, returned by a call into an instance of
+// a metered module, means the guest ran out of fuel. It is false for a nil
+// error and for modules that were not metered.
+func IsOutOfFuel(m api.Module, callErr error) bool {
+	f, err := NewFuel(m)
+	return err == nil && f.Exhausted(callErr)
+}

@@ -1,0 +1,340 @@
+// Package wasmrewrite rewrites uploaded WebAssembly modules before they are
+// compiled: Meter injects an instruction budget ("fuel") so that a runaway
+// guest traps without wazero's costly WithCloseOnContextDone, and
+// MergeDataSegments folds the tens of thousands of data segments Go emits into
+// a few, which halves instantiation time.
+//
+// Both run once per module content at upload, and both are deterministic: the
+// same input bytes and options give the same output bytes, so the result can
+// be cached under the input's content hash.
+//
+// The runtime side (SetFuel, FuelUsed, IsOutOfFuel, Fuel) needs only wazero's
+// api package. docs/metering.md explains the cost model and how the runtime
+// uses it.
+package wasmrewrite
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite/wasmbin"
+)
+
+// FuelGlobal is the name under which a metered module exports its fuel: a
+// mutable i64 global holding the remaining budget in instructions. The host
+// sets it before a call and reads it after; it is negative only after the
+// guest ran out of fuel and trapped.
+const FuelGlobal = "imhook_fuel"
+
+// ErrUnsupported reports a module the rewriter cannot handle, with the feature
+// or opcode named in the error text. The module may still be valid: a runtime
+// can run it unmetered under WithCloseOnContextDone instead, and should say so.
+var ErrUnsupported = wasmbin.ErrUnsupported
+
+// ErrMalformed reports bytes that are not a well-formed WebAssembly module.
+var ErrMalformed = wasmbin.ErrMalformed
+
+// DefaultStartFuel is the budget a metered module starts with when
+// MeterOptions.StartFuel is zero. It pays for the start function and for any
+// call made before the host first sets the fuel, such as a Go guest's
+// _initialize when run by wazero's WithStartFunctions. A Go guest's
+// _initialize uses a few hundred thousand instructions (docs/metering.md).
+const DefaultStartFuel = 100_000_000
+
+// Costs, in instructions, of the operations that do more than one step of
+// work. The rationale for each is in docs/metering.md.
+const (
+	// costMemoryGrow is charged on top of 1 for memory.grow. Total growth is
+	// bounded by the instance's memory limit, not by how often it is asked
+	// for, so a fixed cost is enough.
+	costMemoryGrow = 1000
+	// bulkByteShift sets the price of memory.copy, memory.fill and memory.init:
+	// one instruction per 1<<bulkByteShift bytes, on top of the 1 every
+	// instruction costs.
+	bulkByteShift = 4
+)
+
+// MeterOptions tunes Meter. The zero value is ready to use.
+type MeterOptions struct {
+	// StartFuel is the initial value of the fuel global, the budget for
+	// everything that runs before the host first calls SetFuel: the module's
+	// start function and, when the runtime lets wazero call it, _initialize.
+	// Zero means DefaultStartFuel. Values above math.MaxInt64 are capped.
+	StartFuel uint64
+}
+
+// Meter returns a copy of the module with fuel accounting injected.
+//
+// The rewritten module defines and exports FuelGlobal, a mutable i64. Every
+// function entry, loop header, and then- or else-branch subtracts the static
+// cost of the straight-line code it starts (one per instruction, more for
+// bulk memory and table operations) and traps with unreachable when the
+// result is negative. The count is an upper bound on the instructions
+// executed: code after a branch out of a block is charged even when skipped,
+// never the other way around. Function indices, types and exports of the
+// original module are unchanged; new types, functions and the global are
+// appended after the existing ones.
+//
+// Meter is deterministic: the same input bytes and options give the same
+// output bytes.
+//
+// # Errors
+//
+//   - ErrMalformed: wasm is not a well-formed module.
+//   - ErrUnsupported: the module uses an instruction outside wasm 2.0, SIMD,
+//     threads and tail calls, a 64-bit memory, or already exports FuelGlobal.
+func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
+	m, err := wasmbin.Parse(wasm)
+	if err != nil {
+		return nil, err
+	}
+	if mem64, err := m.Memory64(); err != nil {
+		return nil, err
+	} else if mem64 {
+		return nil, fmt.Errorf("%w: 64-bit memory", ErrUnsupported)
+	}
+	exports, err := m.Exports()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range exports {
+		if e.Name == FuelGlobal {
+			return nil, fmt.Errorf("%w: module already exports %q (metered twice?)", ErrUnsupported, FuelGlobal)
+		}
+	}
+	counts, err := m.Count()
+	if err != nil {
+		return nil, err
+	}
+	fuel := counts.Globals // the index our appended global gets
+
+	bodies, err := wasmbin.Bodies(m.Section(wasmbin.SecCode))
+	if err != nil {
+		return nil, err
+	}
+	// The helpers that charge for a size operand are appended after the
+	// module's own functions, and only when some code needs them.
+	h := helpers{next: counts.Funcs}
+	metered := make([]byte, 0, len(m.Section(wasmbin.SecCode))*5/4)
+	var plan []charge
+	for i, b := range bodies {
+		plan, err = planBody(b.Code, &h, plan[:0])
+		if err != nil {
+			return nil, fmt.Errorf("func[%d]: %w", counts.ImportedFuncs+uint32(i), err)
+		}
+		metered = appendMetered(metered, b, plan, fuel)
+	}
+	for _, shift := range h.shifts {
+		metered = wasmbin.AppendBody(metered, []byte{0x00}, helperCode(fuel, shift))
+	}
+
+	start := int64(min(opt.StartFuel, math.MaxInt64))
+	if start == 0 {
+		start = DefaultStartFuel
+	}
+	global := []byte{0x7E, 0x01, wasmbin.OpI64Const} // i64, mutable, i64.const start
+	global = wasmbin.AppendS64(global, start)
+	global = append(global, wasmbin.OpEnd)
+	if err := appendVec(m, wasmbin.SecGlobal, 1, global); err != nil {
+		return nil, err
+	}
+	export := wasmbin.AppendU32(nil, uint32(len(FuelGlobal)))
+	export = append(export, FuelGlobal...)
+	export = append(export, wasmbin.ExternGlobal)
+	export = wasmbin.AppendU32(export, fuel)
+	if err := appendVec(m, wasmbin.SecExport, 1, export); err != nil {
+		return nil, err
+	}
+
+	if len(h.shifts) > 0 {
+		// One type (i32) -> (i32) shared by all helpers.
+		typeIdx := counts.Types
+		if err := appendVec(m, wasmbin.SecType, 1, []byte{0x60, 0x01, 0x7F, 0x01, 0x7F}); err != nil {
+			return nil, err
+		}
+		var funcs []byte
+		for range h.shifts {
+			funcs = wasmbin.AppendU32(funcs, typeIdx)
+		}
+		if err := appendVec(m, wasmbin.SecFunction, uint32(len(h.shifts)), funcs); err != nil {
+			return nil, err
+		}
+	}
+	if n := len(bodies) + len(h.shifts); n > 0 {
+		code := wasmbin.AppendU32(make([]byte, 0, 5+len(metered)), uint32(n))
+		m.SetSection(wasmbin.SecCode, append(code, metered...))
+	}
+	return m.Encode(), nil
+}
+
+// appendVec appends entries to the vector section id, creating it if needed.
+func appendVec(m *wasmbin.Module, id byte, n uint32, entries []byte) error {
+	data, err := wasmbin.AppendToVec(m.Section(id), n, entries)
+	if err != nil {
+		return fmt.Errorf("section[%d]: %w", id, err)
+	}
+	m.SetSection(id, data)
+	return nil
+}
+
+// charge is one insertion into a function body: before the byte at offset at,
+// either subtract the static cost (helper < 0) or call helper on the size
+// operand on top of the stack.
+type charge struct {
+	at     int
+	cost   int64
+	helper int64
+}
+
+// helpers allocates the function indices of the size-operand helpers: one
+// per price (a shift of the operand), in order of first use.
+type helpers struct {
+	next   uint32
+	shifts []int
+}
+
+func (h *helpers) index(shift int) int64 {
+	for i, s := range h.shifts {
+		if s == shift {
+			return int64(h.next) + int64(i)
+		}
+	}
+	h.shifts = append(h.shifts, shift)
+	return int64(h.next) + int64(len(h.shifts)-1)
+}
+
+// Control frame kinds for planBody.
+const (
+	frameBlock = iota
+	frameLoop
+	frameIf
+)
+
+type frame struct {
+	kind  int
+	outer int // the segment to resume after the frame's end
+}
+
+// planBody decodes one function's instructions and returns where to charge
+// and how much, in increasing offset order.
+//
+// A segment starts at the function entry, after each loop (its header, where
+// every back-edge lands) and after each if and else. Each instruction is
+// charged to the segment it runs in. The code after a block, loop or if ends
+// belongs to the segment that contains the opener: it runs at most once per
+// run of the opener, so charging it up front overcounts (when a branch skips
+// it) by a bounded amount and never undercounts.
+func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
+	r := wasmbin.NewReader(code)
+	plan = append(plan, charge{at: 0, helper: -1})
+	cur := 0
+	var stack []frame
+	for {
+		in, err := r.Instr()
+		if err != nil {
+			return nil, err
+		}
+		plan[cur].cost++
+		switch in.Op {
+		case wasmbin.OpBlock:
+			stack = append(stack, frame{kind: frameBlock, outer: cur})
+		case wasmbin.OpLoop, wasmbin.OpIf:
+			kind := frameLoop
+			if in.Op == wasmbin.OpIf {
+				kind = frameIf
+			}
+			stack = append(stack, frame{kind: kind, outer: cur})
+			plan = append(plan, charge{at: in.End, helper: -1})
+			cur = len(plan) - 1
+		case wasmbin.OpElse:
+			if len(stack) == 0 || stack[len(stack)-1].kind != frameIf {
+				return nil, fmt.Errorf("%w: else without if at offset %d", ErrMalformed, in.Start)
+			}
+			plan = append(plan, charge{at: in.End, helper: -1})
+			cur = len(plan) - 1
+		case wasmbin.OpEnd:
+			if len(stack) == 0 {
+				if r.Len() != 0 {
+					return nil, fmt.Errorf("%w: %d bytes after the function's end", ErrMalformed, r.Len())
+				}
+				return plan, nil
+			}
+			f := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if f.kind != frameBlock {
+				cur = f.outer
+			}
+		case wasmbin.OpMemoryGrow:
+			plan[cur].cost += costMemoryGrow
+		case wasmbin.OpPrefixFC:
+			switch in.Sub {
+			case wasmbin.FCMemoryInit, wasmbin.FCMemoryCopy, wasmbin.FCMemoryFill:
+				plan = append(plan, charge{at: in.Start, helper: h.index(bulkByteShift)})
+			case wasmbin.FCTableInit, wasmbin.FCTableCopy, wasmbin.FCTableGrow, wasmbin.FCTableFill:
+				plan = append(plan, charge{at: in.Start, helper: h.index(0)})
+			}
+		}
+		if plan[cur].cost > math.MaxInt32 {
+			return nil, fmt.Errorf("%w: straight-line code too long", ErrUnsupported)
+		}
+	}
+}
+
+// appendMetered appends the body b with the charges of plan inserted.
+func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel uint32) []byte {
+	var buf [64]byte
+	code := make([]byte, 0, len(b.Code)+len(plan)*20)
+	prev := 0
+	for _, c := range plan {
+		code = append(code, b.Code[prev:c.at]...)
+		prev = c.at
+		if c.helper >= 0 {
+			code = append(code, wasmbin.OpCall)
+			code = wasmbin.AppendU32(code, uint32(c.helper))
+			continue
+		}
+		if c.cost == 0 {
+			continue
+		}
+		code = append(code, appendCharge(buf[:0], fuel, c.cost)...)
+	}
+	code = append(code, b.Code[prev:]...)
+	return wasmbin.AppendBody(out, b.Locals, code)
+}
+
+// appendCharge appends: fuel -= cost; if fuel < 0 { unreachable }.
+func appendCharge(out []byte, fuel uint32, cost int64) []byte {
+	out = append(out, wasmbin.OpGlobalGet)
+	out = wasmbin.AppendU32(out, fuel)
+	out = append(out, wasmbin.OpI64Const)
+	out = wasmbin.AppendS64(out, cost)
+	out = append(out, wasmbin.OpI64Sub, wasmbin.OpGlobalSet)
+	out = wasmbin.AppendU32(out, fuel)
+	return appendCheck(out, fuel)
+}
+
+// appendCheck appends: if fuel < 0 { unreachable }.
+func appendCheck(out []byte, fuel uint32) []byte {
+	out = append(out, wasmbin.OpGlobalGet)
+	out = wasmbin.AppendU32(out, fuel)
+	return append(out, wasmbin.OpI64Const, 0x00, wasmbin.OpI64LtS,
+		wasmbin.OpIf, wasmbin.BlockEmpty, wasmbin.OpUnreachable, wasmbin.OpEnd)
+}
+
+// helperCode is the body of a size-operand helper, (n i32) -> (i32):
+// fuel -= n>>shift; if fuel < 0 { unreachable }; return n.
+// The instruction itself is charged 1 with the code around it.
+func helperCode(fuel uint32, shift int) []byte {
+	out := []byte{wasmbin.OpGlobalGet}
+	out = wasmbin.AppendU32(out, fuel)
+	out = append(out, wasmbin.OpLocalGet, 0x00, wasmbin.OpI64ExtendI32U)
+	if shift > 0 {
+		out = append(out, wasmbin.OpI64Const)
+		out = wasmbin.AppendS64(out, int64(shift))
+		out = append(out, wasmbin.OpI64ShrU)
+	}
+	out = append(out, wasmbin.OpI64Sub, wasmbin.OpGlobalSet)
+	out = wasmbin.AppendU32(out, fuel)
+	out = appendCheck(out, fuel)
+	return append(out, wasmbin.OpLocalGet, 0x00, wasmbin.OpEnd)
+}

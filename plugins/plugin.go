@@ -1,0 +1,310 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/imhook/imhook/sdk/abi"
+)
+
+// Plugin is one loaded version of a tenant's plugin module with its pool of
+// instances. It is safe for concurrent use; each call runs on its own instance.
+//
+// # Hot swap
+//
+// The host keeps the current *Plugin of each (tenant, name) in an atomic
+// pointer. To replace it, it loads the new version, stores the new pointer,
+// then calls old.Close: calls already running finish on the old version, and
+// new calls use the new one. A call that read the old pointer just before the
+// swap gets ErrClosed (KindClosed) from old.Call without entering the guest;
+// the host retries it once on the current pointer. That race is the only way
+// a swap shows to a caller:
+//
+//	reply, info, err := cur.Load().Call(ctx, cmd, body, dst)
+//	if errors.Is(err, plugins.ErrClosed) {
+//		reply, info, err = cur.Load().Call(ctx, cmd, body, dst)
+//	}
+type Plugin struct {
+	t        *Tenant
+	name     string
+	hash     string
+	lim      Limits
+	grants   Grants
+	rt       *tenantRuntime
+	compiled *compiledModule
+	hasInit  bool
+	pool     *pool
+	info     ModuleInfo
+	handles  map[string]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// CallInfo describes one call.
+type CallInfo struct {
+	// Duration is the time from Call's entry to its return, including the wait
+	// for an instance.
+	Duration time.Duration
+	// Logs are the guest's log lines when ctx came from WithLogCapture;
+	// otherwise they went to the tenant's logger and Logs is nil.
+	Logs []LogLine
+	// MemoryPages is the size of the instance's linear memory after the call.
+	MemoryPages uint32
+}
+
+// Name returns the name the plugin was loaded under.
+func (p *Plugin) Name() string { return p.name }
+
+// Hash returns the sha256 hex of the module bytes.
+func (p *Plugin) Hash() string { return p.hash }
+
+// Info returns what Load learnt about the module.
+func (p *Plugin) Info() ModuleInfo { return p.info }
+
+// Commands returns the commands the plugin handles (normalised wire names).
+// The slice must not be modified.
+func (p *Plugin) Commands() []string { return p.info.Commands }
+
+// Handles reports whether the plugin declared command. It does not enter the
+// sandbox; a legacy command name matches its current name.
+func (p *Plugin) Handles(command string) bool {
+	if _, ok := p.handles[command]; ok {
+		return true
+	}
+	if c, ok := normalizeCommand(command); ok && c != command {
+		_, ok = p.handles[c]
+		return ok
+	}
+	return false
+}
+
+// Stats returns a snapshot of the plugin's instance pool.
+func (p *Plugin) Stats() PoolStats { return p.pool.stats() }
+
+func (p *Plugin) shortHash() string { return p.hash[:12] }
+
+// Call runs one callback: it hands command and body to an instance and appends
+// the guest's JSON reply to dst. A nil reply with a nil error means the guest
+// returned 0: answer with the command's neutral reply.
+//
+// Call waits for a free instance until ctx is done; the guest then runs under
+// Limits.CallTimeout (shortened by ctx's deadline). Use a context derived from
+// the server's lifetime, not a request's. On the warm path (an idle instance,
+// no CPU limit) Call allocates nothing beyond the growth of dst.
+//
+// # Errors
+//
+// Every failure is a *CallError whose Kind says which limit or failure it was;
+// errors.Is matches the sentinels (ErrCPUTime, ErrMemoryLimit, ...). The
+// instance is dropped after any failure except KindGuestError, KindInputSize,
+// KindInstances and KindClosed.
+func (p *Plugin) Call(ctx context.Context, command string, body []byte, dst []byte) (reply []byte, info CallInfo, err error) {
+	start := time.Now()
+	if n := len(command) + len(body); n > p.lim.MaxInputBytes {
+		return nil, info, p.callError(KindInputSize, command, fmt.Errorf("input of %d bytes > max_input_bytes[%d]", n, p.lim.MaxInputBytes), "")
+	}
+	i, err := p.pool.get(ctx)
+	if err != nil {
+		info.Duration = time.Since(start)
+		var ce *CallError
+		if errors.As(err, &ce) {
+			ce.Command = command
+			return nil, info, ce
+		}
+		return nil, info, p.callError(KindOf(err), command, nil, "")
+	}
+	reply, kind, err := i.call(ctx, command, body, dst, &info)
+	info.Duration = time.Since(start)
+	if err != nil {
+		stderr := ""
+		if kind != KindGuestError {
+			stderr = i.stderr.String()
+			i.dead = true
+		}
+		p.pool.put(i)
+		return nil, info, p.callError(kind, command, err, stderr)
+	}
+	p.pool.put(i)
+	return reply, info, nil
+}
+
+func (p *Plugin) callError(kind Kind, command string, err error, stderr string) *CallError {
+	return &CallError{Kind: kind, Tenant: p.t.id, Plugin: p.name, Command: command, Err: err, Stderr: stderr}
+}
+
+// Close stops new calls (they get ErrClosed), waits for the calls in flight
+// (up to ctx), then frees the instances and the compiled module. It returns
+// ctx's error if calls were still running when ctx ended; their instances are
+// then freed as they return.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.t.mu.Lock()
+	delete(p.t.plugins, p)
+	p.t.mu.Unlock()
+	return p.shutdown(ctx)
+}
+
+func (p *Plugin) shutdown(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		p.closeErr = p.pool.close(ctx)
+		if p.closeErr == nil {
+			p.t.release(p.rt, p.hash)
+			return
+		}
+		// Release the module once the stragglers are gone.
+		go func() {
+			<-p.pool.drained
+			p.t.release(p.rt, p.hash)
+		}()
+	})
+	return p.closeErr
+}
+
+// warm creates the first instance and reads the module's ABI version and
+// command list from it.
+func (p *Plugin) warm(ctx context.Context) (ModuleInfo, error) {
+	i, err := p.pool.get(ctx)
+	if err != nil {
+		return ModuleInfo{}, err
+	}
+	info, err := p.readMeta(ctx, i)
+	if err != nil {
+		i.dead = true
+	}
+	p.pool.put(i)
+	return info, err
+}
+
+func (p *Plugin) readMeta(ctx context.Context, i *instance) (ModuleInfo, error) {
+	v, err := i.callU64(ctx, abi.FuncABIVersion)
+	if err != nil {
+		return ModuleInfo{}, &CallError{Kind: i.classify(err), Err: fmt.Errorf("%s: %w", abi.FuncABIVersion, err), Stderr: i.stderr.String()}
+	}
+	if got := uint32(v); got != abi.Version {
+		return ModuleInfo{}, fmt.Errorf("%s returned %d, this host supports abi version %d", abi.FuncABIVersion, got, abi.Version)
+	}
+	v, err = i.callU64(ctx, abi.FuncCommands)
+	if err != nil {
+		return ModuleInfo{}, &CallError{Kind: i.classify(err), Err: fmt.Errorf("%s: %w", abi.FuncCommands, err), Stderr: i.stderr.String()}
+	}
+	res := abi.Unpack(v)
+	b, ok := i.mem.Read(res.Ptr, res.Len)
+	if !ok || res.Error {
+		return ModuleInfo{}, fmt.Errorf("%s returned %#x: want a pointer to the comma-separated command list inside guest memory", abi.FuncCommands, v)
+	}
+	cmds, err := parseCommands(string(b))
+	if err != nil {
+		return ModuleInfo{}, err
+	}
+	return ModuleInfo{ABIVersion: abi.Version, Commands: cmds}, nil
+}
+
+// parseCommands splits, trims and normalises the FuncCommands list.
+func parseCommands(list string) ([]string, error) {
+	var cmds []string
+	seen := map[string]bool{}
+	for _, c := range strings.Split(list, string(abi.CommandSeparator)) {
+		c = strings.TrimSpace(c)
+		if c == "" {
+			continue
+		}
+		n, ok := normalizeCommand(c)
+		if !ok {
+			return nil, fmt.Errorf("%s lists command[%s], which is not an OpenIM callback command", abi.FuncCommands, c)
+		}
+		if !seen[n] {
+			seen[n] = true
+			cmds = append(cmds, n)
+		}
+	}
+	if len(cmds) == 0 {
+		return nil, fmt.Errorf("%s returned no command: the module would never be called", abi.FuncCommands)
+	}
+	return cmds, nil
+}
+
+// signature is a wasm function type.
+type signature struct {
+	params, results []api.ValueType
+}
+
+func (s signature) String() string {
+	str := func(ts []api.ValueType) string {
+		names := make([]string, len(ts))
+		for k, t := range ts {
+			names[k] = api.ValueTypeName(t)
+		}
+		return "(" + strings.Join(names, ",") + ")"
+	}
+	return str(s.params) + "->" + str(s.results)
+}
+
+func (s signature) equal(params, results []api.ValueType) bool {
+	return string(s.params) == string(params) && string(s.results) == string(results)
+}
+
+// guestExports lists the functions a module must export, with their types.
+var guestExports = []struct {
+	name string
+	sig  signature
+}{
+	{abi.FuncABIVersion, signature{nil, []api.ValueType{api.ValueTypeI32}}},
+	{abi.FuncCommands, signature{nil, []api.ValueType{api.ValueTypeI64}}},
+	{abi.FuncBuffer, signature{[]api.ValueType{api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}}},
+	{abi.FuncHandle, signature{[]api.ValueType{api.ValueTypeI32, api.ValueTypeI32}, []api.ValueType{api.ValueTypeI64}}},
+}
+
+// checkModule checks a compiled module's exports and imports against the ABI
+// and reports whether it exports _initialize.
+func checkModule(cm wazero.CompiledModule) (hasInit bool, err error) {
+	exports := cm.ExportedFunctions()
+	for _, want := range guestExports {
+		def, ok := exports[want.name]
+		if !ok {
+			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest doesn't export func[%s] (want %s)", want.name, want.sig)}
+		}
+		if !want.sig.equal(def.ParamTypes(), def.ResultTypes()) {
+			got := signature{def.ParamTypes(), def.ResultTypes()}
+			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("export func[%s] has signature %s, want %s", want.name, got, want.sig)}
+		}
+	}
+	if def, ok := exports[abi.FuncInitialize]; ok {
+		if len(def.ParamTypes()) != 0 || len(def.ResultTypes()) != 0 {
+			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("export func[%s] has signature %s, want ()->()", abi.FuncInitialize, signature{def.ParamTypes(), def.ResultTypes()})}
+		}
+		hasInit = true
+	}
+	if _, ok := cm.ExportedMemories()[abi.Memory]; !ok {
+		return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest doesn't export memory[%s]", abi.Memory)}
+	}
+	if len(cm.ImportedMemories()) > 0 {
+		return false, &LoadError{Kind: KindInvalidModule, Err: errors.New("guest imports a memory: it must define and export its own")}
+	}
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		switch mod {
+		case abi.HostModule:
+			want, ok := hostImports[name]
+			if !ok {
+				return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; host module %s provides only %s and %s", mod, name, abi.HostModule, abi.FuncLog, abi.FuncConfig)}
+			}
+			if !want.equal(f.ParamTypes(), f.ResultTypes()) {
+				return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s] as %s, want %s", mod, name, signature{f.ParamTypes(), f.ResultTypes()}, want)}
+			}
+		case wasiModule:
+			// wazero checks names and types at instantiation.
+		default:
+			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; only %s.* and %s.* are provided", mod, name, abi.HostModule, wasiModule)}
+		}
+	}
+	return hasInit, nil
+}
+
+const wasiModule = "wasi_snapshot_preview1"

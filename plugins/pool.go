@@ -1,0 +1,314 @@
+package plugins
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// PoolStats is a snapshot of one plugin's instance pool.
+type PoolStats struct {
+	Live     int    // instances alive (idle + in use)
+	Idle     int    // instances waiting for a call
+	Created  uint64 // instances created so far
+	Waits    uint64 // calls that had to wait for an instance
+	Recycled uint64 // instances closed after MaxCallsPerInstance calls
+	Dropped  uint64 // instances closed after a trap, timeout or limit
+	Evicted  uint64 // idle instances closed to give the global budget to another plugin
+}
+
+// pool holds the instances of one plugin: at most max live at once, and each
+// one counted against the engine-wide budget.
+//
+// Why not sync.Pool: wazero keeps every instance reachable from its runtime
+// until closed, so instances that sync.Pool drops are never freed; and
+// sync.Pool has no bound, while each Go guest instance costs megabytes. This
+// pool is a LIFO stack (the most recently used instance has warm caches) with
+// a FIFO queue of waiters, like database/sql's connection pool.
+type pool struct {
+	p      *Plugin
+	budget *budget
+	max    int
+
+	mu      sync.Mutex
+	idle    []*instance
+	live    int              // idle + in use + being created
+	waiters []chan *instance // nil sent = "a slot is yours, create an instance"
+	closed  bool
+	drained chan struct{} // closed when closed && live == 0
+
+	created, waits, recycled, dropped, evicted atomic.Uint64
+}
+
+func newPool(p *Plugin, b *budget, max int) *pool {
+	return &pool{p: p, budget: b, max: max, drained: make(chan struct{})}
+}
+
+// get returns an instance for one call, creating one when the pool is below
+// its bound, or waiting for one until ctx is done (ErrNoInstance).
+func (pl *pool) get(ctx context.Context) (*instance, error) {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if n := len(pl.idle); n > 0 {
+		i := pl.idle[n-1]
+		pl.idle[n-1] = nil
+		pl.idle = pl.idle[:n-1]
+		pl.mu.Unlock()
+		return i, nil
+	}
+	if pl.live < pl.max {
+		pl.live++
+		pl.mu.Unlock()
+		return pl.create(ctx)
+	}
+	ch := make(chan *instance, 1)
+	pl.waiters = append(pl.waiters, ch)
+	pl.mu.Unlock()
+	pl.waits.Add(1)
+
+	select {
+	case i, ok := <-ch:
+		if !ok {
+			return nil, ErrClosed
+		}
+		if i == nil {
+			return pl.create(ctx)
+		}
+		return i, nil
+	case <-ctx.Done():
+		pl.mu.Lock()
+		removed := false
+		for k, w := range pl.waiters {
+			if w == ch {
+				pl.waiters = append(pl.waiters[:k], pl.waiters[k+1:]...)
+				removed = true
+				break
+			}
+		}
+		pl.mu.Unlock()
+		if !removed {
+			// Someone handed us an instance or a slot as we gave up: pass it on.
+			if i, ok := <-ch; ok {
+				if i == nil {
+					pl.releaseSlot()
+				} else {
+					pl.put(i)
+				}
+			}
+		}
+		return nil, ErrNoInstance
+	}
+}
+
+// create fills a slot the caller already holds (live was counted for it).
+func (pl *pool) create(ctx context.Context) (*instance, error) {
+	if err := pl.budget.acquire(ctx, pl); err != nil {
+		pl.releaseSlot()
+		return nil, err
+	}
+	i, err := pl.p.newInstance()
+	if err != nil {
+		pl.budget.release()
+		pl.releaseSlot()
+		return nil, err
+	}
+	pl.created.Add(1)
+	return i, nil
+}
+
+// put returns an instance after a call; it is recycled when it has served
+// MaxCallsPerInstance calls or is dead.
+func (pl *pool) put(i *instance) {
+	if i.dead {
+		pl.drop(i)
+		return
+	}
+	if i.calls >= pl.p.lim.MaxCallsPerInstance {
+		pl.recycled.Add(1)
+		pl.discard(i)
+		return
+	}
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		pl.discard(i)
+		return
+	}
+	if len(pl.waiters) > 0 {
+		ch := pl.waiters[0]
+		pl.waiters = pl.waiters[1:]
+		pl.mu.Unlock()
+		ch <- i
+		return
+	}
+	pl.idle = append(pl.idle, i)
+	pl.mu.Unlock()
+}
+
+// drop closes an instance after a trap, timeout or limit.
+func (pl *pool) drop(i *instance) {
+	pl.dropped.Add(1)
+	pl.discard(i)
+}
+
+// discard closes an instance and frees its slot and budget.
+func (pl *pool) discard(i *instance) {
+	i.close()
+	pl.budget.release()
+	pl.releaseSlot()
+}
+
+// releaseSlot frees one live slot, handing it to the first waiter if any.
+func (pl *pool) releaseSlot() {
+	pl.mu.Lock()
+	if !pl.closed && len(pl.waiters) > 0 {
+		ch := pl.waiters[0]
+		pl.waiters = pl.waiters[1:]
+		pl.mu.Unlock()
+		ch <- nil
+		return
+	}
+	pl.live--
+	if pl.closed && pl.live == 0 {
+		close(pl.drained)
+	}
+	pl.mu.Unlock()
+}
+
+// evictIdle closes the least recently used idle instance, keeping its budget
+// token for the caller. It reports whether there was one.
+func (pl *pool) evictIdle() bool {
+	pl.mu.Lock()
+	if len(pl.idle) == 0 {
+		pl.mu.Unlock()
+		return false
+	}
+	i := pl.idle[0]
+	copy(pl.idle, pl.idle[1:])
+	pl.idle[len(pl.idle)-1] = nil
+	pl.idle = pl.idle[:len(pl.idle)-1]
+	pl.live--
+	if pl.closed && pl.live == 0 {
+		close(pl.drained)
+	}
+	pl.mu.Unlock()
+	pl.evicted.Add(1)
+	i.close()
+	return true
+}
+
+// close stops new calls, fails waiters with ErrClosed, frees idle instances
+// and waits until the calls in flight have returned theirs.
+func (pl *pool) close(ctx context.Context) error {
+	pl.mu.Lock()
+	if !pl.closed {
+		pl.closed = true
+		idle, waiters := pl.idle, pl.waiters
+		pl.idle, pl.waiters = nil, nil
+		pl.live -= len(idle)
+		if pl.live == 0 {
+			close(pl.drained)
+		}
+		pl.mu.Unlock()
+		pl.budget.forget(pl)
+		for _, ch := range waiters {
+			close(ch)
+		}
+		for _, i := range idle {
+			i.close()
+			pl.budget.release()
+		}
+	} else {
+		pl.mu.Unlock()
+	}
+	select {
+	case <-pl.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stats returns a snapshot.
+func (pl *pool) stats() PoolStats {
+	pl.mu.Lock()
+	s := PoolStats{Live: pl.live, Idle: len(pl.idle)}
+	pl.mu.Unlock()
+	s.Created = pl.created.Load()
+	s.Waits = pl.waits.Load()
+	s.Recycled = pl.recycled.Load()
+	s.Dropped = pl.dropped.Load()
+	s.Evicted = pl.evicted.Load()
+	return s
+}
+
+// budget is the engine-wide bound on live instances. A pool that needs an
+// instance when the budget is spent first evicts an idle instance of another
+// pool (idle instances are only a cache), and otherwise waits until one is freed.
+type budget struct {
+	mu    sync.Mutex
+	used  int
+	max   int
+	freed chan struct{} // closed and replaced when a token is released
+	pools map[*pool]struct{}
+}
+
+func newBudget(max int) *budget {
+	return &budget{max: max, pools: make(map[*pool]struct{})}
+}
+
+// register adds a pool whose idle instances may be evicted.
+func (b *budget) register(pl *pool) {
+	b.mu.Lock()
+	b.pools[pl] = struct{}{}
+	b.mu.Unlock()
+}
+
+// forget removes a closed pool.
+func (b *budget) forget(pl *pool) {
+	b.mu.Lock()
+	delete(b.pools, pl)
+	b.mu.Unlock()
+}
+
+// acquire takes one token for self, waiting until ctx is done (ErrNoInstance).
+func (b *budget) acquire(ctx context.Context, self *pool) error {
+	for {
+		b.mu.Lock()
+		if b.used < b.max {
+			b.used++
+			b.mu.Unlock()
+			return nil
+		}
+		for pl := range b.pools {
+			if pl != self && pl.evictIdle() {
+				b.mu.Unlock() // the evicted instance's token is now ours
+				return nil
+			}
+		}
+		if b.freed == nil {
+			b.freed = make(chan struct{})
+		}
+		ch := b.freed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ErrNoInstance
+		}
+	}
+}
+
+// release gives back one token.
+func (b *budget) release() {
+	b.mu.Lock()
+	b.used--
+	if b.freed != nil {
+		close(b.freed)
+		b.freed = nil
+	}
+	b.mu.Unlock()
+}

@@ -1,0 +1,285 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// TenantConfig is what a tenant's plugins run with.
+type TenantConfig struct {
+	// ID names the tenant in errors and log lines.
+	ID string
+	// Limits bound each plugin; zero fields take their defaults (see Limits).
+	Limits Limits
+	// Grants are the capabilities beyond the ABI; the zero value grants none.
+	Grants Grants
+	// Config holds the values a guest reads with the config host function.
+	Config map[string]string
+	// Logger receives the guests' log lines, with attributes tenant, plugin,
+	// plugin_version and command. Nil uses the engine's logger.
+	Logger *slog.Logger
+}
+
+// Tenant groups the plugins of one tenant in one wazero runtime. It is safe
+// for concurrent use.
+type Tenant struct {
+	e     *Engine
+	id    string
+	state atomic.Pointer[tenantState]
+
+	mu       sync.Mutex
+	runtimes map[runtimeKey]*tenantRuntime
+	plugins  map[*Plugin]struct{}
+	closed   bool
+}
+
+// tenantState is an immutable snapshot of a TenantConfig.
+type tenantState struct {
+	limits Limits
+	grants Grants
+	config map[string]string
+	logger *slog.Logger
+}
+
+// runtimeKey holds the settings fixed when a wazero runtime is created.
+type runtimeKey struct {
+	memoryPages uint32
+	cpuLimited  bool
+}
+
+// tenantRuntime is one wazero runtime of a tenant and the modules compiled in
+// it, each compiled once per content hash.
+type tenantRuntime struct {
+	key      runtimeKey
+	rt       wazero.Runtime
+	refs     int // plugins using it
+	compiled map[string]*compiledModule
+}
+
+// compiledModule is a module compiled in one runtime, shared by the plugins of
+// the tenant that loaded the same bytes (a re-upload, a hot swap to itself).
+type compiledModule struct {
+	cm          wazero.CompiledModule
+	refs        int
+	ready       chan struct{} // closed when cm or err is set
+	err         error
+	hasInit     bool
+	compileTime time.Duration
+}
+
+// ID returns the tenant's ID.
+func (t *Tenant) ID() string { return t.id }
+
+// Update replaces the tenant's settings.
+//
+// # Notes
+//
+//   - Config and Logger apply to the next guest call of every plugin.
+//   - Limits and Grants apply to plugins loaded afterwards: a Plugin keeps
+//     what it was loaded with, so that its pool and runtime stay consistent.
+//     To apply them, load the plugin again and swap it in.
+//   - A change of MemoryPages, or switching CallTimeout between zero and
+//     non-zero, makes the next Load create a new runtime for the tenant; the
+//     old one is closed with its last plugin.
+func (t *Tenant) Update(cfg TenantConfig) {
+	t.state.Store(t.e.newTenantState(cfg))
+}
+
+// Load compiles (once per content hash), validates and warms one instance of a
+// plugin module. The plugin serves calls as soon as Load returns; the tenant's
+// other plugins, including an older version of the same name, are untouched.
+//
+// # Errors
+//
+// A *LoadError when the module is refused (see Engine.Inspect), or an error
+// when the tenant is closed.
+func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, error) {
+	st := t.state.Load()
+	hash := hashOf(wasm)
+	loadErr := func(kind Kind, err error, stderr string) error {
+		if errors.As(err, new(*LoadError)) {
+			return err
+		}
+		return &LoadError{Tenant: t.id, Plugin: name, Hash: hash, Kind: kind, Err: err, Stderr: stderr}
+	}
+
+	tr, cm, err := t.acquire(ctx, st.limits, hash, wasm)
+	if err != nil {
+		if errors.As(err, new(*LoadError)) {
+			var le *LoadError
+			errors.As(err, &le)
+			le.Tenant, le.Plugin, le.Hash = t.id, name, hash
+			return nil, le
+		}
+		return nil, err
+	}
+	p := &Plugin{
+		t: t, name: name, hash: hash, lim: st.limits, grants: st.grants,
+		rt: tr, compiled: cm, hasInit: cm.hasInit,
+	}
+	p.pool = newPool(p, t.e.budget, st.limits.MaxInstances)
+	t.e.budget.register(p.pool)
+
+	info, err := p.warm(ctx)
+	if err != nil {
+		_ = p.shutdown(context.WithoutCancel(ctx))
+		var ce *CallError
+		if errors.As(err, &ce) {
+			return nil, loadErr(ce.Kind, ce.Err, ce.Stderr)
+		}
+		return nil, loadErr(KindInvalidModule, err, "")
+	}
+	info.Hash, info.Size, info.CompileTime = hash, len(wasm), cm.compileTime
+	p.info = info
+	p.handles = make(map[string]struct{}, len(info.Commands))
+	for _, c := range info.Commands {
+		p.handles[c] = struct{}{}
+	}
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		go p.shutdown(context.Background())
+		return nil, fmt.Errorf("tenant[%s]: closed", t.id)
+	}
+	t.plugins[p] = struct{}{}
+	return p, nil
+}
+
+// acquire returns the runtime for lim and the module compiled in it, taking a
+// reference on both.
+func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []byte) (*tenantRuntime, *compiledModule, error) {
+	key := runtimeKey{memoryPages: lim.MemoryPages, cpuLimited: lim.cpuLimited()}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, nil, fmt.Errorf("tenant[%s]: closed", t.id)
+	}
+	tr := t.runtimes[key]
+	if tr == nil {
+		var err error
+		if tr, err = t.newRuntime(ctx, key); err != nil {
+			t.mu.Unlock()
+			return nil, nil, err
+		}
+		t.runtimes[key] = tr
+	}
+	tr.refs++
+	cm := tr.compiled[hash]
+	owner := cm == nil
+	if owner {
+		cm = &compiledModule{ready: make(chan struct{})}
+		tr.compiled[hash] = cm
+	}
+	cm.refs++
+	t.mu.Unlock()
+
+	if owner {
+		unlock := t.e.lockHash(hash)
+		start := time.Now()
+		cm.cm, cm.err = tr.rt.CompileModule(ctx, wasm)
+		cm.compileTime = time.Since(start)
+		unlock()
+		if cm.err == nil {
+			cm.hasInit, cm.err = checkModule(cm.cm)
+		}
+		close(cm.ready)
+	} else {
+		select {
+		case <-cm.ready:
+		case <-ctx.Done():
+			t.release(tr, hash)
+			return nil, nil, ctx.Err()
+		}
+	}
+	if cm.err != nil {
+		err := cm.err
+		t.release(tr, hash)
+		if !errors.As(err, new(*LoadError)) {
+			err = &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("compile: %w", err)}
+		}
+		return nil, nil, err
+	}
+	return tr, cm, nil
+}
+
+// release drops the references acquire took, closing what nothing uses.
+func (t *Tenant) release(tr *tenantRuntime, hash string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ctx := context.Background()
+	if cm := tr.compiled[hash]; cm != nil {
+		if cm.refs--; cm.refs == 0 {
+			delete(tr.compiled, hash)
+			if cm.cm != nil {
+				_ = cm.cm.Close(ctx)
+			}
+		}
+	}
+	tr.refs--
+	current := runtimeKey{memoryPages: t.state.Load().limits.MemoryPages, cpuLimited: t.state.Load().limits.cpuLimited()}
+	if tr.refs == 0 && (tr.key != current || t.closed) {
+		delete(t.runtimes, tr.key)
+		_ = tr.rt.Close(ctx)
+	}
+}
+
+// newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
+// limit's termination checks when calls are limited, the shared compilation
+// cache, WASI and the imhook host module.
+func (t *Tenant) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime, error) {
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(t.e.cache).
+		WithMemoryLimitPages(key.memoryPages).
+		WithCloseOnContextDone(key.cpuLimited).
+		WithCoreFeatures(api.CoreFeaturesV2)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("tenant[%s]: instantiate wasi: %w", t.id, err)
+	}
+	if err := instantiateHostModule(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+	}
+	return &tenantRuntime{key: key, rt: rt, compiled: make(map[string]*compiledModule)}, nil
+}
+
+// Close closes every plugin of the tenant (waiting for calls in flight, up to
+// ctx) and its runtimes.
+func (t *Tenant) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	plugins := make([]*Plugin, 0, len(t.plugins))
+	for p := range t.plugins {
+		plugins = append(plugins, p)
+	}
+	t.mu.Unlock()
+	var errs []error
+	for _, p := range plugins {
+		errs = append(errs, p.Close(ctx))
+	}
+	t.mu.Lock()
+	for k, tr := range t.runtimes {
+		if tr.refs == 0 {
+			delete(t.runtimes, k)
+			errs = append(errs, tr.rt.Close(context.Background()))
+		}
+	}
+	t.mu.Unlock()
+	t.e.forget(t)
+	return errors.Join(errs...)
+}
