@@ -1,0 +1,139 @@
+package wasmrewrite
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// engines are the wazero configurations every behaviour test runs on.
+var engines = []struct {
+	name string
+	cfg  func() wazero.RuntimeConfig
+}{
+	{"interpreter", wazero.NewRuntimeConfigInterpreter},
+	{"compiler", wazero.NewRuntimeConfigCompiler},
+}
+
+// goGuestOnce builds testdata/goguest once per test binary: the build takes
+// seconds and the module is read-only.
+var goGuestOnce = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "wasmrewrite-goguest")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "goguest.wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/goguest")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return nil, &buildError{err: err, out: string(msg)}
+	}
+	return os.ReadFile(out)
+})
+
+type buildError struct {
+	err error
+	out string
+}
+
+func (e *buildError) Error() string { return "go build goguest: " + e.err.Error() + "\n" + e.out }
+
+// goGuest returns the bytes of the Go test guest.
+func goGuest(tb testing.TB) []byte {
+	tb.Helper()
+	wasm, err := goGuestOnce()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return wasm
+}
+
+// readTestdata returns a committed fixture.
+func readTestdata(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// mustMeter meters wasm and checks that the result is valid.
+func mustMeter(tb testing.TB, wasm []byte, opt MeterOptions) []byte {
+	tb.Helper()
+	out, err := Meter(wasm, opt)
+	if err != nil {
+		tb.Fatalf("Meter: %v", err)
+	}
+	validate(tb, out)
+	return out
+}
+
+// validate checks a rewritten module with wabt's wasm-validate when it is
+// installed, and always with wazero's compiler.
+func validate(tb testing.TB, wasm []byte) {
+	tb.Helper()
+	if path, err := exec.LookPath("wasm-validate"); err == nil {
+		f := filepath.Join(tb.TempDir(), "m.wasm")
+		if err := os.WriteFile(f, wasm, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		if out, err := exec.Command(path, f).CombinedOutput(); err != nil {
+			tb.Fatalf("wasm-validate: %v\n%s", err, out)
+		}
+	}
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	defer r.Close(ctx)
+	if _, err := r.CompileModule(ctx, wasm); err != nil {
+		tb.Fatalf("wazero rejects the rewritten module: %v", err)
+	}
+}
+
+// newRuntime returns a runtime with WASI, closed when the test ends.
+func newRuntime(tb testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
+	tb.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	tb.Cleanup(func() { r.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	return r
+}
+
+// instantiate compiles and instantiates wasm as an anonymous module, running
+// the given start functions.
+func instantiate(tb testing.TB, r wazero.Runtime, wasm []byte, start ...string) api.Module {
+	tb.Helper()
+	ctx := context.Background()
+	c, err := r.CompileModule(ctx, wasm)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m, err := r.InstantiateModule(ctx, c, wazero.NewModuleConfig().WithName("").WithStartFunctions(start...))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
+}
+
+// call calls an export and fails the test on error.
+func call(tb testing.TB, m api.Module, name string, args ...uint64) []uint64 {
+	tb.Helper()
+	f := m.ExportedFunction(name)
+	if f == nil {
+		tb.Fatalf("no export %q", name)
+	}
+	res, err := f.Call(context.Background(), args...)
+	if err != nil {
+		tb.Fatalf("%s%v: %v", name, args, err)
+	}
+	return res
+}
