@@ -235,17 +235,8 @@ func (r *Registry) AddVersion(ctx context.Context, tenant, plugin string, blob [
 		return nil, Version{}, fmt.Errorf("tenant[%s] plugin[%s] version[%s]: blob is %d bytes, info says %d: %w", tenant, plugin, info.Hash, len(blob), info.Size, ErrInvalid)
 	}
 
-	key := blobKey{tenant, info.Hash}
-	r.mu.Lock()
-	r.pending[key]++
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		if r.pending[key]--; r.pending[key] == 0 {
-			delete(r.pending, key)
-		}
-		r.mu.Unlock()
-	}()
+	release := r.hold(blobKey{tenant, info.Hash})
+	defer release()
 
 	// The tenant must exist before its blob is written, or a typo in the ID
 	// would leave blobs for GC. A tenant deleted right after this check is
@@ -279,10 +270,30 @@ func (r *Registry) AddVersion(ctx context.Context, tenant, plugin string, blob [
 		return nil
 	})
 	if err != nil {
+		release()
 		r.collectQuietly(ctx, tenant) // the blob may now be unreferenced
 		return nil, Version{}, err
 	}
 	return t, v, nil
+}
+
+// hold marks an upload of key as in flight, so garbage collection keeps its
+// blob until the upload's commit. The returned release may be called more
+// than once.
+func (r *Registry) hold(key blobKey) (release func()) {
+	r.mu.Lock()
+	r.pending[key]++
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			if r.pending[key]--; r.pending[key] == 0 {
+				delete(r.pending, key)
+			}
+			r.mu.Unlock()
+		})
+	}
 }
 
 // Activate makes version hash of tenant's plugin the active one, pushing the
