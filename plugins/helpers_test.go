@@ -1,0 +1,125 @@
+package plugins
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testCacheDir is one compilation cache for the whole test binary, so that the
+// Go guest is compiled once and every later engine loads it from disk.
+var testCacheDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "imhook-plugins-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testCacheDir = filepath.Join(dir, "cache")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// wat returns the committed .wasm of testdata/<name>.wat.
+func wat(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name+".wasm"))
+	if err != nil {
+		t.Fatalf("read testdata/%s.wasm (run go generate after editing a .wat): %v", name, err)
+	}
+	return b
+}
+
+var goGuests sync.Map // name -> *goGuest
+
+type goGuest struct {
+	once sync.Once
+	wasm []byte
+	err  error
+}
+
+// goWasm builds testdata/go/<name> for wasip1 once per test binary.
+func goWasm(t testing.TB, name string) []byte {
+	t.Helper()
+	v, _ := goGuests.LoadOrStore(name, &goGuest{})
+	g := v.(*goGuest)
+	g.once.Do(func() {
+		out := filepath.Join(filepath.Dir(testCacheDir), name+".wasm")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, "./testdata/go/"+name)
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			g.err = fmt.Errorf("build testdata/go/%s: %v\n%s", name, err, b)
+			return
+		}
+		g.wasm, g.err = os.ReadFile(out)
+	})
+	if g.err != nil {
+		t.Fatal(g.err)
+	}
+	return g.wasm
+}
+
+// testLimits are the defaults with a CPU limit loose enough for -race on a
+// busy machine and a small memory cap so that memory bombs go off quickly.
+func testLimits() Limits {
+	l := DefaultLimits()
+	l.CallTimeout = 300 * time.Millisecond
+	l.InitTimeout = 10 * time.Second
+	l.MemoryPages = 256
+	return l
+}
+
+func newTestEngine(t testing.TB, cfg EngineConfig) *Engine {
+	t.Helper()
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = testCacheDir
+	}
+	e, err := NewEngine(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(context.Background()); err != nil {
+			t.Errorf("engine close: %v", err)
+		}
+	})
+	return e
+}
+
+func newTestTenant(t testing.TB, e *Engine, cfg TenantConfig) *Tenant {
+	t.Helper()
+	if cfg.ID == "" {
+		cfg.ID = "t1"
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = testLimits()
+	}
+	tn, err := e.NewTenant(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+func load(t testing.TB, tn *Tenant, name string, wasm []byte) *Plugin {
+	t.Helper()
+	p, err := tn.Load(context.Background(), name, wasm)
+	if err != nil {
+		t.Fatalf("load %s: %v", name, err)
+	}
+	return p
+}
+
+const (
+	seedCommand = "callbackAfterGroupMsgReadCommand"
+	seedBody    = `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"user_b","receiveID":"user_b","unreadMsgNum":42,"contentType":3}` + "\n"
+	seedReply   = `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`
+)
