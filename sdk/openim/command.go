@@ -1,0 +1,130 @@
+package openim
+
+// Command identifies one OpenIM webhook command. The zero value is invalid;
+// the constants run from 1 in catalog order.
+type Command uint8
+
+// String returns the wire name, e.g. "callbackBeforeSendSingleMsgCommand", or
+// "Command(N)" for an invalid value.
+func (c Command) String() string {
+	if !c.Valid() {
+		return "Command(" + itoa(int(c)) + ")"
+	}
+	return commandInfo[c].name
+}
+
+// Valid reports whether c is one of the catalog's commands.
+func (c Command) Valid() bool { return c >= 1 && int(c) <= numCommands }
+
+// Phase returns whether OpenIM calls c before the operation (and waits for the
+// reply) or after it (and ignores the reply). It returns 0 for an invalid c.
+func (c Command) Phase() Phase {
+	if !c.Valid() {
+		return 0
+	}
+	return commandInfo[c].phase
+}
+
+// ConfigKey returns the command's key in OpenIM's webhooks.yml, e.g.
+// "beforeSendSingleMsg". Several keys do not follow the command's name
+// (beforeMemberJoinGroup, afterRevokeMsg, ...). It returns "" for an invalid c.
+func (c Command) ConfigKey() string {
+	if !c.Valid() {
+		return ""
+	}
+	return commandInfo[c].configKey
+}
+
+// Echoes reports whether c's neutral reply must echo fields of the request,
+// because OpenIM copies them from the reply unconditionally
+// (callbackBeforeSetGroupInfoCommand and callbackBeforeSetGroupInfoExCommand).
+func (c Command) Echoes() bool { return c.Valid() && commandInfo[c].echoes }
+
+// Commands returns all commands in catalog order. The slice is a fresh copy.
+func Commands() []Command {
+	out := make([]Command, numCommands)
+	copy(out, allCommands[:])
+	return out
+}
+
+// Lookup resolves a wire name to its Command. Besides the 52 current names it
+// accepts the legacy name callbackGroupMsgReadCommand (sent by OpenIM v3.4.2 to
+// v3.6), which resolves to AfterGroupMsgRead. Matching is exact and case-sensitive.
+func Lookup(name string) (Command, bool) { return lookup(name) }
+
+// Phase is when OpenIM calls a command relative to the operation it reports.
+type Phase uint8
+
+// Phases.
+const (
+	// Before commands are synchronous: OpenIM waits for the reply and aborts the
+	// operation on a stop, a transport error or an undecodable reply.
+	Before Phase = 1
+	// After commands are asynchronous and OpenIM ignores their reply.
+	After Phase = 2
+)
+
+// String returns "before", "after", or "Phase(N)".
+func (p Phase) String() string {
+	switch p {
+	case Before:
+		return "before"
+	case After:
+		return "after"
+	}
+	return "Phase(" + itoa(int(p)) + ")"
+}
+
+// Request is the decoded body of one command. NewRequest returns the right
+// concrete type (*XReq) for a Command.
+type Request interface {
+	// Command returns the command this body belongs to.
+	Command() Command
+	// DecodeJSON resets the value and decodes data strictly, without reflection.
+	// Errors are *SyntaxError or *FieldError (see ErrSyntax, ErrType).
+	DecodeJSON(data []byte) error
+	// AppendJSON appends the value's JSON, byte-identical to encoding/json.Marshal.
+	AppendJSON(dst []byte) []byte
+}
+
+// Reply is the reply to one command. Every reply embeds CommonResp.
+type Reply interface {
+	// Command returns the command this reply answers.
+	Command() Command
+	// Common returns the five fields every reply has.
+	Common() *CommonResp
+	// DecodeJSON resets the value and decodes data strictly, without reflection.
+	DecodeJSON(data []byte) error
+	// AppendJSON appends the value's JSON, byte-identical to encoding/json.Marshal.
+	AppendJSON(dst []byte) []byte
+}
+
+// NewRequest returns a new zero request of c's type, or nil for an invalid c.
+func NewRequest(c Command) Request { return newRequest(c) }
+
+// NewReply returns a new zero reply of c's type, or nil for an invalid c. A zero
+// reply means "continue" but, for commands where Echoes is true, it would also
+// blank fields: use Neutral for those.
+func NewReply(c Command) Reply { return newReply(c) }
+
+func itoa(v int) string {
+	if v == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	for v > 0 {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,682 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
+
+// ---- zcommands.go ----
+
+func writeCommands(m *model, b *bytes.Buffer) {
+	b.WriteString(header)
+	p(b, "package openim\n")
+	p(b, "// The commands of the catalog, in catalog order. Each constant's name is its wire")
+	p(b, "// name without the \"callback\" prefix and \"Command\" suffix.")
+	p(b, "const (")
+	for i, c := range m.cmds {
+		e := c.e
+		text := fmt.Sprintf("%s is %s (%s phase, %s; webhooks.yml key %s). %s %s",
+			c.name, e.Command, e.Phase, e.Mode, e.ConfigKey, sentence(e.Trigger), availability(e))
+		if len(c.legacies) > 0 {
+			text += " Lookup also resolves the legacy name " + strings.Join(c.legacies, ", ") + "."
+		}
+		comment(b, "\t", strings.TrimSpace(text))
+		p(b, "\t%s Command = %d", c.name, i+1)
+	}
+	p(b, ")\n")
+	p(b, "// numCommands is the number of commands in the catalog.")
+	p(b, "const numCommands = %d\n", len(m.cmds))
+	p(b, "// allCommands lists every command in catalog order.")
+	p(b, "var allCommands = [numCommands]Command{")
+	for _, c := range m.cmds {
+		p(b, "\t%s,", c.name)
+	}
+	p(b, "}\n")
+	p(b, "// commandInfo holds each command's static facts, indexed by Command.")
+	p(b, "var commandInfo = [numCommands + 1]struct {")
+	p(b, "\tname, configKey string")
+	p(b, "\tphase           Phase")
+	p(b, "\techoes          bool")
+	p(b, "\tneutral         string")
+	p(b, "}{")
+	for _, c := range m.cmds {
+		phase := "Before"
+		if c.e.Phase == "after" {
+			phase = "After"
+		}
+		p(b, "\t%s: {%q, %q, %s, %v, %s},", c.name, c.e.Command, c.e.ConfigKey, phase, len(c.echo) > 0, strconv.Quote(zeroJSON(c.resp)))
+	}
+	p(b, "}\n")
+	p(b, "// lookup resolves a wire name, including legacy names.")
+	p(b, "func lookup(name string) (Command, bool) {")
+	p(b, "\tswitch name {")
+	for _, c := range m.cmds {
+		p(b, "\tcase %q:", c.e.Command)
+		p(b, "\t\treturn %s, true", c.name)
+	}
+	for _, c := range m.cmds {
+		for _, l := range c.legacies {
+			p(b, "\tcase %q: // legacy name", l)
+			p(b, "\t\treturn %s, true", c.name)
+		}
+	}
+	p(b, "\t}")
+	p(b, "\treturn 0, false")
+	p(b, "}\n")
+	for _, side := range []string{"Req", "Resp"} {
+		fn, iface := "newRequest", "Request"
+		if side == "Resp" {
+			fn, iface = "newReply", "Reply"
+		}
+		p(b, "func %s(c Command) %s {", fn, iface)
+		p(b, "\tswitch c {")
+		for _, c := range m.cmds {
+			p(b, "\tcase %s:", c.name)
+			p(b, "\t\treturn new(%s%s)", c.name, side)
+		}
+		p(b, "\t}")
+		p(b, "\treturn nil")
+		p(b, "}\n")
+	}
+	p(b, "// decodeRequest decodes body as c's request with limits.")
+	p(b, "func decodeRequest(c Command, body []byte, lim jsonx.Limits) (Request, error) {")
+	p(b, "\tswitch c {")
+	for _, c := range m.cmds {
+		p(b, "\tcase %s:", c.name)
+		p(b, "\t\tr := new(%sReq)", c.name)
+		p(b, "\t\treturn r, r.decode(body, lim)")
+	}
+	p(b, "\t}")
+	p(b, "\treturn nil, nil")
+	p(b, "}")
+	src := b.String()
+	b.Reset()
+	b.WriteString(strings.Replace(src, "package openim\n", "package openim\n\nimport \"github.com/imhook/imhook/sdk/openim/internal/jsonx\"\n", 1))
+}
+
+// zeroJSON is the encoding of s's zero value, as encoding/json writes it.
+func zeroJSON(s *structDef) string {
+	var parts []string
+	if s.resp {
+		parts = append(parts, `"actionCode":0`, `"errCode":0`, `"errMsg":""`, `"errDlt":""`, `"nextCode":0`)
+	}
+	for _, f := range s.fields {
+		if f.embedded != nil {
+			continue // a nil embedded pointer contributes no keys
+		}
+		var v string
+		switch {
+		case f.t.nullable():
+			v = "null"
+		case f.t.k == kString:
+			v = `""`
+		case f.t.k == kBool:
+			v = "false"
+		default:
+			v = "0"
+		}
+		parts = append(parts, strconv.Quote(f.json)+":"+v)
+	}
+	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// ---- ztypes.go ----
+
+func writeTypes(m *model, b *bytes.Buffer) {
+	b.WriteString(header)
+	p(b, "package openim\n")
+	for _, c := range m.cmds {
+		e := c.e
+		text := fmt.Sprintf("%s is the body OpenIM's %s POSTs to {url}/%s (%s phase, %s; webhooks.yml key %s) when: %s %s",
+			c.req.name, e.Service, e.Command, e.Phase, e.Mode, e.ConfigKey, sentence(e.Trigger), availability(e))
+		comment(b, "", strings.TrimSpace(text))
+		writeNotes(b, e.Notes)
+		writeStruct(b, c.req)
+		text = fmt.Sprintf("%s is the reply to %s. What OpenIM does with it: %s", c.resp.name, e.Command, sentence(e.ResponseHandling))
+		if len(c.echo) > 0 {
+			var names []string
+			for _, ef := range c.echo {
+				names = append(names, ef[0].gname)
+			}
+			text += fmt.Sprintf("\nBecause OpenIM copies fields from this reply unconditionally, Neutral fills %s from the request.", strings.Join(names, ", "))
+		}
+		comment(b, "", text)
+		writeStruct(b, c.resp)
+	}
+	for _, s := range m.nested {
+		comment(b, "", s.doc)
+		writeStruct(b, s)
+	}
+}
+
+func writeNotes(b *bytes.Buffer, notes []string) {
+	if len(notes) == 0 {
+		return
+	}
+	p(b, "//\n// # Notes\n//")
+	for _, n := range notes {
+		p(b, "//   - %s", strings.TrimSpace(n))
+	}
+}
+
+func writeStruct(b *bytes.Buffer, s *structDef) {
+	p(b, "type %s struct {", s.name)
+	if s.resp {
+		p(b, "\tCommonResp")
+	}
+	for _, f := range s.fields {
+		if f.embedded != nil {
+			p(b, "\t// %s is embedded: OpenIM flattens its fields into the body and omits them all when the message has none.", f.gname)
+			p(b, "\t*%s", f.gname)
+			continue
+		}
+		if f.note != "" {
+			comment(b, "\t", fmt.Sprintf("%s quirk: %s", f.gname, sentence(f.note)))
+		}
+		p(b, "\t%s %s `json:%q`", f.gname, f.t.Go(), f.json)
+	}
+	p(b, "}\n")
+}
+
+// ---- zcodec.go ----
+
+func writeCodec(m *model, b *bytes.Buffer) {
+	b.WriteString(header)
+	p(b, "package openim\n")
+	p(b, "import \"github.com/imhook/imhook/sdk/openim/internal/jsonx\"\n")
+	for _, c := range m.cmds {
+		for _, s := range []*structDef{c.req, c.resp} {
+			iface := "Request"
+			if s.resp {
+				iface = "Reply"
+			}
+			p(b, "// Command returns %s.", c.name)
+			p(b, "func (*%s) Command() Command { return %s }\n", s.name, c.name)
+			if s.resp {
+				p(b, "// Common returns the reply's common fields.")
+				p(b, "func (r *%s) Common() *CommonResp { return &r.CommonResp }\n", s.name)
+			}
+			p(b, "// DecodeJSON implements %s: it resets r and decodes data strictly (see the package doc).", iface)
+			p(b, "func (r *%s) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }\n", s.name)
+			p(b, "func (r *%s) decode(data []byte, lim jsonx.Limits) error {", s.name)
+			p(b, "\t*r = %s{}", s.name)
+			p(b, "\tvar d jsonx.Decoder")
+			p(b, "\td.Reset(data, lim)")
+			p(b, "\tr.decodeJSON(&d)")
+			p(b, "\td.End()")
+			p(b, "\treturn decodeError(&d, data)")
+			p(b, "}\n")
+			if !s.resp {
+				p(b, "func (r *%s) bodyCommand() string { return r.CallbackCommand }\n", s.name)
+			}
+			p(b, "// AppendJSON implements %s: it appends exactly what encoding/json.Marshal writes for r.", iface)
+			p(b, "func (r *%s) AppendJSON(dst []byte) []byte { return r.appendJSON(dst) }\n", s.name)
+			writeStructCodec(b, s)
+		}
+	}
+	for _, s := range m.nested {
+		writeStructCodec(b, s)
+	}
+}
+
+func writeStructCodec(b *bytes.Buffer, s *structDef) {
+	keys := lowerFirst(s.name) + "Keys"
+	var quoted []string
+	for _, n := range s.names() {
+		quoted = append(quoted, strconv.Quote(n))
+	}
+	p(b, "// %s lists the keys %s reads, for case-insensitive matching.", keys, s.name)
+	p(b, "var %s = []string{%s}\n", keys, strings.Join(quoted, ", "))
+	p(b, "func (r *%s) decodeJSON(d *jsonx.Decoder) {", s.name)
+	p(b, "\tif !d.ObjectStart() {")
+	p(b, "\t\treturn")
+	p(b, "\t}")
+	p(b, "\tfor first := true; d.NextKey(&first); {")
+	p(b, "\t\tk := d.Key()")
+	p(b, "\t\tif !r.decodeField(d, k) {")
+	p(b, "\t\t\tif i := jsonx.FoldIndex(k, %s); i >= 0 {", keys)
+	p(b, "\t\t\t\tr.decodeField(d, []byte(%s[i]))", keys)
+	p(b, "\t\t\t} else {")
+	p(b, "\t\t\t\td.Skip()")
+	p(b, "\t\t\t}")
+	p(b, "\t\t}")
+	p(b, "\t\tif d.Failed() {")
+	p(b, "\t\t\td.InField(k)")
+	p(b, "\t\t\treturn")
+	p(b, "\t\t}")
+	p(b, "\t}")
+	p(b, "}\n")
+	p(b, "func (r *%s) decodeField(d *jsonx.Decoder, k []byte) bool {", s.name)
+	p(b, "\tswitch string(k) {")
+	if s.resp {
+		for _, k := range commonKeys {
+			p(b, "\tcase %q:", k)
+			switch k {
+			case "errMsg", "errDlt":
+				p(b, "\t\td.String(&r.%s)", goName(k))
+			default:
+				p(b, "\t\td.Int32(&r.%s)", goName(k))
+			}
+		}
+	}
+	for _, f := range s.fields {
+		if f.embedded != nil {
+			var ks []string
+			for _, n := range f.embedded.names() {
+				ks = append(ks, strconv.Quote(n))
+			}
+			p(b, "\tcase %s:", strings.Join(ks, ", "))
+			p(b, "\t\tif r.%s == nil {", f.gname)
+			p(b, "\t\t\tr.%s = new(%s)", f.gname, f.embedded.name)
+			p(b, "\t\t}")
+			p(b, "\t\treturn r.%s.decodeField(d, k)", f.gname)
+			continue
+		}
+		p(b, "\tcase %q:", f.json)
+		for _, l := range decodeStmts(f.t, "r."+f.gname) {
+			p(b, "\t\t%s", l)
+		}
+	}
+	p(b, "\tdefault:")
+	p(b, "\t\treturn false")
+	p(b, "\t}")
+	p(b, "\treturn true")
+	p(b, "}\n")
+	p(b, "func (r *%s) appendJSON(dst []byte) []byte {", s.name)
+	sep := "{"
+	if s.resp {
+		for _, k := range commonKeys {
+			p(b, "\tdst = append(dst, %s...)", strconv.Quote(sep+strconv.Quote(k)+":"))
+			if k == "errMsg" || k == "errDlt" {
+				p(b, "\tdst = jsonx.AppendString(dst, r.%s)", goName(k))
+			} else {
+				p(b, "\tdst = jsonx.AppendInt(dst, int64(r.%s))", goName(k))
+			}
+			sep = ","
+		}
+	}
+	for _, f := range s.fields {
+		if f.embedded != nil {
+			if sep == "{" {
+				panic("embedded field first in " + s.name)
+			}
+			p(b, "\tif e := r.%s; e != nil {", f.gname)
+			for _, ef := range f.embedded.fields {
+				p(b, "\t\tdst = append(dst, %s...)", strconv.Quote(","+strconv.Quote(ef.json)+":"))
+				for _, l := range appendStmts(ef.t, "e."+ef.gname) {
+					p(b, "\t\t%s", l)
+				}
+			}
+			p(b, "\t}")
+			continue
+		}
+		p(b, "\tdst = append(dst, %s...)", strconv.Quote(sep+strconv.Quote(f.json)+":"))
+		for _, l := range appendStmts(f.t, "r."+f.gname) {
+			p(b, "\t%s", l)
+		}
+		sep = ","
+	}
+	if sep == "{" {
+		p(b, "\tdst = append(dst, '{')")
+	}
+	p(b, "\treturn append(dst, '}')")
+	p(b, "}\n")
+}
+
+func decodeStmts(t *typ, x string) []string {
+	switch t.k {
+	case kString:
+		return []string{"d.String(&" + x + ")"}
+	case kBool:
+		return []string{"d.Bool(&" + x + ")"}
+	case kInt:
+		return []string{"d.Int(&" + x + ")"}
+	case kInt32:
+		return []string{"d.Int32(&" + x + ")"}
+	case kInt64:
+		return []string{"d.Int64(&" + x + ")"}
+	case kUint32:
+		return []string{"d.Uint32(&" + x + ")"}
+	case kBytes:
+		return []string{"d.Bytes(&" + x + ")"}
+	case kBoolMap:
+		return []string{"d.BoolMap(&" + x + ")"}
+	case kPtr:
+		switch t.elem.k {
+		case kString:
+			return []string{"d.StringPtr(&" + x + ")"}
+		case kBool:
+			return []string{"d.BoolPtr(&" + x + ")"}
+		case kInt32:
+			return []string{"d.Int32Ptr(&" + x + ")"}
+		case kInt64:
+			return []string{"d.Int64Ptr(&" + x + ")"}
+		case kStruct:
+			return []string{
+				"if d.Null() {",
+				"\t" + x + " = nil",
+				"} else {",
+				"\tif " + x + " == nil {",
+				"\t\t" + x + " = new(" + t.elem.name + ")",
+				"\t}",
+				"\t" + x + ".decodeJSON(d)",
+				"}",
+			}
+		}
+	case kSlice:
+		switch t.elem.k {
+		case kString:
+			return []string{"d.Strings(&" + x + ")"}
+		case kInt64:
+			return []string{"d.Int64s(&" + x + ")"}
+		case kStruct:
+			return []string{"jsonx.Slice(d, &" + x + ", (*" + t.elem.name + ").decodeJSON)"}
+		}
+	}
+	panic("gen: no decoder for " + t.Go())
+}
+
+func appendStmts(t *typ, x string) []string {
+	one := func(s string) []string { return []string{"dst = " + s} }
+	switch t.k {
+	case kString:
+		return one("jsonx.AppendString(dst, " + x + ")")
+	case kBool:
+		return one("jsonx.AppendBool(dst, " + x + ")")
+	case kInt, kInt32:
+		return one("jsonx.AppendInt(dst, int64(" + x + "))")
+	case kInt64:
+		return one("jsonx.AppendInt(dst, " + x + ")")
+	case kUint32:
+		return one("jsonx.AppendUint(dst, uint64(" + x + "))")
+	case kBytes:
+		return one("jsonx.AppendBytes(dst, " + x + ")")
+	case kBoolMap:
+		return one("jsonx.AppendBoolMap(dst, " + x + ")")
+	case kPtr:
+		switch t.elem.k {
+		case kString:
+			return one("jsonx.AppendStringPtr(dst, " + x + ")")
+		case kBool:
+			return one("jsonx.AppendBoolPtr(dst, " + x + ")")
+		case kInt32:
+			return one("jsonx.AppendInt32Ptr(dst, " + x + ")")
+		case kInt64:
+			return one("jsonx.AppendInt64Ptr(dst, " + x + ")")
+		case kStruct:
+			return []string{
+				"if " + x + " == nil {",
+				"\tdst = append(dst, \"null\"...)",
+				"} else {",
+				"\tdst = " + x + ".appendJSON(dst)",
+				"}",
+			}
+		}
+	case kSlice:
+		switch t.elem.k {
+		case kString:
+			return one("jsonx.AppendStrings(dst, " + x + ")")
+		case kInt64:
+			return one("jsonx.AppendInt64s(dst, " + x + ")")
+		case kStruct:
+			return []string{
+				"if " + x + " == nil {",
+				"\tdst = append(dst, \"null\"...)",
+				"} else {",
+				"\tdst = append(dst, '[')",
+				"\tfor i := range " + x + " {",
+				"\t\tif i > 0 {",
+				"\t\t\tdst = append(dst, ',')",
+				"\t\t}",
+				"\t\tdst = " + x + "[i].appendJSON(dst)",
+				"\t}",
+				"\tdst = append(dst, ']')",
+				"}",
+			}
+		}
+	}
+	panic("gen: no encoder for " + t.Go())
+}
+
+// ---- zrules.go ----
+
+// clone returns an expression copying x so two replies never share memory.
+func clone(t *typ, x string) string {
+	switch t.k {
+	case kPtr:
+		return "clonePtr(" + x + ")"
+	case kSlice, kBytes:
+		return "slices.Clone(" + x + ")"
+	case kBoolMap:
+		return "maps.Clone(" + x + ")"
+	}
+	return x
+}
+
+func cond(c string, t *typ, x string) string {
+	switch c {
+	case "nonNull":
+		return x + " != nil"
+	case "nonEmpty":
+		switch t.k {
+		case kString:
+			return x + ` != ""`
+		case kPtr:
+			return x + " != nil && *" + x + ` != ""`
+		}
+		return "len(" + x + ") > 0"
+	}
+	return ""
+}
+
+// keyEq compares a key field of two list elements, either of which may be a pointer.
+func keyEq(at *typ, a string, bt *typ, b string) string {
+	var pre []string
+	if at.k == kPtr {
+		pre = append(pre, a+" != nil")
+		a = "*" + a
+	}
+	if bt.k == kPtr {
+		pre = append(pre, b+" != nil")
+		b = "*" + b
+	}
+	return strings.Join(append(pre, a+" == "+b), " && ")
+}
+
+func writeRules(m *model, b *bytes.Buffer) {
+	b.WriteString(header)
+	p(b, "package openim\n")
+	p(b, "import (\n\t\"maps\"\n\t\"slices\"\n)\n")
+	p(b, "var (\n\t_ = maps.Clone[map[string]bool]\n\t_ = slices.Clone[[]string]\n)\n")
+	p(b, "// neutralReply returns c's neutral reply, echoing req where OpenIM copies reply")
+	p(b, "// fields unconditionally. It returns nil when c echoes and req is not c's request.")
+	p(b, "func neutralReply(c Command, req Request) Reply {")
+	p(b, "\tswitch c {")
+	for _, c := range m.cmds {
+		if len(c.echo) == 0 {
+			continue
+		}
+		p(b, "\tcase %s:", c.name)
+		p(b, "\t\tq, _ := req.(*%s)", c.req.name)
+		p(b, "\t\tif q == nil {")
+		p(b, "\t\t\treturn nil")
+		p(b, "\t\t}")
+		p(b, "\t\tr := new(%s)", c.resp.name)
+		for _, ef := range c.echo {
+			p(b, "\t\tr.%s = %s", ef[0].gname, clone(ef[1].t, "q."+ef[1].gname))
+		}
+		p(b, "\t\treturn r")
+	}
+	p(b, "\t}")
+	p(b, "\treturn newReply(c)")
+	p(b, "}\n")
+
+	p(b, "// mergeFields overlays src's modification fields on dst by each command's rules.")
+	p(b, "func mergeFields(dst, src Reply) {")
+	p(b, "\tswitch d := dst.(type) {")
+	for _, c := range m.cmds {
+		if len(c.merge) == 0 {
+			continue
+		}
+		p(b, "\tcase *%s:", c.resp.name)
+		p(b, "\t\ts, _ := src.(*%s)", c.resp.name)
+		p(b, "\t\tif d == nil || s == nil {")
+		p(b, "\t\t\treturn")
+		p(b, "\t\t}")
+		for _, r := range c.merge {
+			f := r.field
+			switch {
+			case r.cond == "always":
+				p(b, "\t\td.%s = %s", f.gname, clone(f.t, "s."+f.gname))
+			case strings.HasPrefix(r.cond, "keyed:"):
+				p(b, "\t\td.%s = merge%s(d.%s, s.%s)", f.gname, f.t.elem.name, f.gname, f.gname)
+			default:
+				p(b, "\t\tif %s {", cond(r.cond, f.t, "s."+f.gname))
+				p(b, "\t\t\td.%s = %s", f.gname, clone(f.t, "s."+f.gname))
+				p(b, "\t\t}")
+			}
+		}
+	}
+	p(b, "\t}")
+	p(b, "}\n")
+
+	p(b, "// applyFields carries rep's modifications into req by each command's rules.")
+	p(b, "func applyFields(req Request, rep Reply) {")
+	p(b, "\tswitch r := rep.(type) {")
+	for _, c := range m.cmds {
+		if len(c.apply) == 0 {
+			continue
+		}
+		p(b, "\tcase *%s:", c.resp.name)
+		p(b, "\t\tq, _ := req.(*%s)", c.req.name)
+		p(b, "\t\tif r == nil || q == nil {")
+		p(b, "\t\t\treturn")
+		p(b, "\t\t}")
+		for _, a := range c.apply {
+			f, to := a.field, a.to
+			if strings.HasPrefix(a.cond, "keyed:") {
+				key := strings.TrimPrefix(a.cond, "keyed:")
+				src, dst := structOf(m, f.t.elem.name), structOf(m, to.t.elem.name)
+				sk, dk := src.byJSON(key), dst.byJSON(key)
+				p(b, "\t\tfor _, u := range r.%s {", f.gname)
+				p(b, "\t\t\tfor i := range q.%s {", to.gname)
+				p(b, "\t\t\t\tm := &q.%s[i]", to.gname)
+				p(b, "\t\t\t\tif !(%s) {", keyEq(sk.t, "u."+sk.gname, dk.t, "m."+dk.gname))
+				p(b, "\t\t\t\t\tcontinue")
+				p(b, "\t\t\t\t}")
+				for _, sf := range src.fields {
+					df := dst.byJSON(sf.json)
+					if sf.json == key || df == nil {
+						continue
+					}
+					p(b, "\t\t\t\tif u.%s != nil {", sf.gname)
+					p(b, "\t\t\t\t\tm.%s = *u.%s", df.gname, sf.gname)
+					p(b, "\t\t\t\t}")
+				}
+				p(b, "\t\t\t}")
+				p(b, "\t\t}")
+				continue
+			}
+			val := clone(f.t, "r."+f.gname)
+			if f.t.Go() != to.t.Go() {
+				val = "*r." + f.gname
+			}
+			if a.cond == "always" {
+				p(b, "\t\tq.%s = %s", to.gname, val)
+				continue
+			}
+			p(b, "\t\tif %s {", cond(a.cond, f.t, "r."+f.gname))
+			p(b, "\t\t\tq.%s = %s", to.gname, val)
+			p(b, "\t\t}")
+		}
+	}
+	p(b, "\t}")
+	p(b, "}\n")
+
+	// Keyed list merges.
+	done := map[string]bool{}
+	for _, c := range m.cmds {
+		for _, r := range c.merge {
+			if !strings.HasPrefix(r.cond, "keyed:") || done[r.field.t.elem.name] {
+				continue
+			}
+			name := r.field.t.elem.name
+			done[name] = true
+			s := structOf(m, name)
+			k := s.byJSON(strings.TrimPrefix(r.cond, "keyed:"))
+			p(b, "// merge%s overlays src's entries on dst's, matching them by %s; an entry", name, k.json)
+			p(b, "// with a new %s is appended.", k.json)
+			p(b, "func merge%s(dst, src []%s) []%s {", name, name, name)
+			p(b, "\tfor _, u := range src {")
+			p(b, "\t\ti := slices.IndexFunc(dst, func(x %s) bool { return %s })", name, keyEq(k.t, "x."+k.gname, k.t, "u."+k.gname))
+			p(b, "\t\tif i < 0 {")
+			p(b, "\t\t\tdst = append(dst, u)")
+			p(b, "\t\t\tcontinue")
+			p(b, "\t\t}")
+			p(b, "\t\tm := &dst[i]")
+			for _, f := range s.fields {
+				if f == k {
+					continue
+				}
+				if f.t.nullable() {
+					p(b, "\t\tif u.%s != nil {", f.gname)
+					p(b, "\t\t\tm.%s = %s", f.gname, clone(f.t, "u."+f.gname))
+					p(b, "\t\t}")
+				} else {
+					p(b, "\t\tm.%s = u.%s", f.gname, f.gname)
+				}
+			}
+			p(b, "\t}")
+			p(b, "\treturn dst")
+			p(b, "}\n")
+		}
+	}
+}
+
+func structOf(m *model, name string) *structDef {
+	for _, s := range m.nested {
+		if s.name == name {
+			return s
+		}
+	}
+	panic("gen: no struct " + name)
+}
+
+// ---- sdk/plugin/zhandlers.go ----
+
+func writeHandlers(m *model, b *bytes.Buffer) {
+	b.WriteString(header)
+	p(b, "package plugin\n")
+	p(b, "import \"github.com/imhook/imhook/sdk/openim\"\n")
+	for _, c := range m.cmds {
+		e := c.e
+		rh := sentence(e.ResponseHandling)
+		if e.Phase == "after" {
+			rh = "OpenIM ignores the reply of after-commands; return nil to send the neutral reply."
+		}
+		text := fmt.Sprintf("On%s registers h as the handler of %s (%s phase, webhooks.yml key %s). %s",
+			c.name, e.Command, e.Phase, e.ConfigKey, rh)
+		if len(c.echo) > 0 {
+			text += " Start from openim.Neutral so the echoed fields are kept."
+		}
+		text += " A nil reply with a nil error sends the neutral reply."
+		comment(b, "", text)
+		p(b, "func On%s(h func(*Context, *openim.%s) (*openim.%s, error)) {", c.name, c.req.name, c.resp.name)
+		p(b, "\tregister(openim.%s, func(c *Context, body []byte) (openim.Reply, error) {", c.name)
+		p(b, "\t\treq := new(openim.%s)", c.req.name)
+		p(b, "\t\tif err := req.DecodeJSON(body); err != nil {")
+		p(b, "\t\t\treturn nil, err")
+		p(b, "\t\t}")
+		p(b, "\t\tresp, err := h(c, req)")
+		p(b, "\t\tif resp == nil {")
+		p(b, "\t\t\treturn nil, err // a typed nil in an interface would not compare equal to nil")
+		p(b, "\t\t}")
+		p(b, "\t\treturn resp, err")
+		p(b, "\t})")
+		p(b, "}\n")
+	}
+}
