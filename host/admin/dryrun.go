@@ -1,0 +1,186 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/sdk/openim"
+)
+
+// DryRun is the outcome of running one callback through one plugin version
+// without activating it: the body of POST .../versions/{hash}/test, and what
+// `imhook run --json` prints.
+type DryRun struct {
+	Plugin  string `json:"plugin,omitempty"`
+	Version string `json:"version,omitempty"` // the version's full hash
+	Command string `json:"command"`
+
+	// Reply is what imhook would answer OpenIM: the guest's JSON reply, or the
+	// command's neutral reply when the guest returned none (NoReply), or the
+	// failure policy's reply when the call failed. It is absent only when
+	// the guest's reply is not JSON (see ReplyText).
+	Reply   json.RawMessage `json:"reply,omitempty"`
+	NoReply bool            `json:"no_reply,omitempty"`
+	// ReplyText is the guest's reply when it is not valid JSON.
+	ReplyText string `json:"reply_text,omitempty"`
+	// Stops reports whether Reply makes OpenIM abort the operation
+	// (actionCode 0 and nextCode 1).
+	Stops bool `json:"stops"`
+
+	Logs        []LogLine `json:"logs"`
+	DurationUS  int64     `json:"duration_us"`
+	MemoryPages uint32    `json:"memory_pages"`
+	MemoryBytes uint64    `json:"memory_bytes"`
+
+	// Error is set when the call failed or its reply is unusable; Reply is
+	// then the failure policy's reply (PolicyApplied).
+	Error         *CallFailure `json:"error,omitempty"`
+	PolicyApplied bool         `json:"policy_applied,omitempty"`
+}
+
+// LogLine is one line the guest logged during the call.
+type LogLine struct {
+	Level   string `json:"level"`
+	Message string `json:"message"`
+}
+
+// CallFailure describes a failed call.
+type CallFailure struct {
+	// Kind is the sandbox's failure kind (cpu_time, memory, trap,
+	// guest_error, ...) or bad_reply for a reply OpenIM could not decode.
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	// Stderr is what the guest wrote to stderr, such as a Go panic trace.
+	Stderr string `json:"stderr,omitempty"`
+}
+
+// RunCallback calls p once with a parsed callback, capturing its logs, and
+// reports the outcome as a DryRun. policy decides the reply when the call
+// fails. It is shared by the admin API's test route and `imhook run`.
+func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, body []byte, policy plugins.Policy) DryRun {
+	c := req.Command()
+	command := c.String()
+	reply, info, err := p.Call(plugins.WithLogCapture(ctx), command, body, nil)
+	out := DryRun{
+		Plugin:      p.Name(),
+		Version:     p.Hash(),
+		Command:     command,
+		Logs:        make([]LogLine, 0, len(info.Logs)),
+		DurationUS:  info.Duration.Microseconds(),
+		MemoryPages: info.MemoryPages,
+		MemoryBytes: uint64(info.MemoryPages) * 65536,
+	}
+	for _, l := range info.Logs {
+		out.Logs = append(out.Logs, LogLine{Level: strings.ToLower(l.Level.String()), Message: l.Message})
+	}
+	if err == nil {
+		if reply == nil {
+			out.Reply = openim.AppendNeutral(nil, c, req)
+			out.NoReply = true
+		} else {
+			out.Reply = reply
+			err = checkReply(c, reply)
+		}
+	}
+	if err != nil {
+		out.Error = failure(err)
+		if out.Reply != nil && !json.Valid(out.Reply) {
+			out.ReplyText = string(out.Reply)
+		}
+		out.Reply = policy.AppendReply(nil, command, body, err)
+		out.PolicyApplied = true
+	}
+	if r := openim.NewReply(c); r != nil && r.DecodeJSON(out.Reply) == nil {
+		out.Stops = r.Common().Stopped()
+	}
+	return out
+}
+
+// errBadReply marks a reply that OpenIM would refuse.
+var errBadReply = errors.New("bad_reply")
+
+// checkReply decodes a guest's reply the way OpenIM would, so a dry run shows
+// a reply that would make OpenIM fail the operation ("response format error").
+func checkReply(c openim.Command, reply []byte) error {
+	if !json.Valid(reply) {
+		return fmt.Errorf("%w: the reply is not valid JSON; OpenIM would fail the operation", errBadReply)
+	}
+	r := openim.NewReply(c)
+	if r == nil {
+		return nil
+	}
+	if err := r.DecodeJSON(reply); err != nil {
+		return fmt.Errorf("%w: the reply does not decode as a %s reply (%v); OpenIM would fail the operation", errBadReply, c, err)
+	}
+	return nil
+}
+
+// failure describes a call error for a DryRun.
+func failure(err error) *CallFailure {
+	f := &CallFailure{Kind: plugins.KindOf(err).String(), Message: err.Error()}
+	if errors.Is(err, errBadReply) {
+		f.Kind = errBadReply.Error()
+	}
+	var ce *plugins.CallError
+	if errors.As(err, &ce) {
+		f.Stderr = ce.Stderr
+	}
+	return f
+}
+
+// PolicyFor returns the sandbox policy of a registry policy.
+func PolicyFor(p registry.Policy) plugins.Policy {
+	return plugins.Policy{Closed: p.Closed, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg}
+}
+
+// dryRun runs a stored version on the callback in the body, in a temporary
+// sandbox tenant with the tenant's settings, without activating it.
+func (a *API) dryRun(r *request) error {
+	if err := checkContentType(r.rc, "application/json"); err != nil {
+		return err
+	}
+	command := string(r.rc.QueryArgs().Peek("command"))
+	if command == "" {
+		return apiErrorf(fasthttp.StatusBadRequest, "missing query parameter command: say which callback the body is, e.g. ?command=callbackBeforeSendSingleMsgCommand")
+	}
+	t, _, v, err := a.version(r)
+	if err != nil {
+		return err
+	}
+	cfg := sandboxConfig(t, a.defaults)
+	body := append([]byte(nil), r.rc.PostBody()...)
+	req, err := openim.ParseRequest(command, body, openim.Limits{MaxBodyBytes: cfg.Limits.MaxInputBytes})
+	if err != nil {
+		if errors.Is(err, openim.ErrTooLarge) {
+			return &APIError{Status: fasthttp.StatusRequestEntityTooLarge, Message: "callback body", Err: err}
+		}
+		return &APIError{Status: fasthttp.StatusBadRequest, Message: "bad callback", Err: err}
+	}
+	if !v.Handles(req.Command().String()) {
+		return apiErrorf(fasthttp.StatusBadRequest, "version[%s] does not handle command[%s]; it declares %v", short(v.Hash), req.Command(), v.Commands)
+	}
+	wasm, err := a.reg.Blob(r.ctx, r.tenant, v.Hash)
+	if err != nil {
+		return err
+	}
+	st, err := a.eng.NewTenant(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.WithoutCancel(r.ctx))
+	p, err := st.Load(r.ctx, r.plugin, wasm)
+	if err != nil {
+		return err
+	}
+	out := RunCallback(r.ctx, p, req, body, PolicyFor(t.Settings.FailurePolicy(req.Command().String())))
+	out.Plugin = r.plugin
+	writeJSON(r.rc, fasthttp.StatusOK, out)
+	return nil
+}

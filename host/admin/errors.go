@@ -1,0 +1,99 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/registry"
+)
+
+// APIError is an error with the HTTP status it is answered with. Handlers
+// return it for failures the registry and the sandbox do not type themselves;
+// handleError maps everything else.
+type APIError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Message is what the client reads in {"error": ...}.
+	Message string
+	// Err is the cause, when there is one; it is logged for 5xx statuses,
+	// never sent.
+	Err error
+}
+
+// Error implements error.
+func (e *APIError) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *APIError) Unwrap() error { return e.Err }
+
+// apiErrorf returns an *APIError with a formatted message.
+func apiErrorf(status int, format string, args ...any) *APIError {
+	return &APIError{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorBody is the JSON body of every error response.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// handleError is the one place that turns an error into a status and a JSON
+// body: *APIError as given, registry and sandbox errors by type, anything
+// else 500 with a generic message (the cause is logged, not sent).
+func (a *API) handleError(ctx *fasthttp.RequestCtx, err error) {
+	status, msg := a.classify(err)
+	if status >= 500 {
+		a.log.Error("admin: request failed",
+			"method", string(ctx.Method()), "path", string(ctx.Path()), "status", status, "err", err)
+	}
+	writeJSON(ctx, status, ErrorBody{Error: msg})
+}
+
+// classify maps an error to its status and client message.
+func (a *API) classify(err error) (int, string) {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		if ae.Status >= 500 {
+			return ae.Status, ae.Message
+		}
+		return ae.Status, ae.Error()
+	}
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		return fasthttp.StatusNotFound, err.Error()
+	case errors.Is(err, registry.ErrExists), errors.Is(err, registry.ErrActive):
+		return fasthttp.StatusConflict, err.Error()
+	case errors.Is(err, registry.ErrConflict):
+		return fasthttp.StatusPreconditionFailed, err.Error() + "; read it again and retry with the new ETag"
+	case errors.Is(err, registry.ErrInvalid):
+		return fasthttp.StatusBadRequest, err.Error()
+	case errors.Is(err, plugins.ErrInvalidModule):
+		return fasthttp.StatusUnprocessableEntity, err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return fasthttp.StatusServiceUnavailable, "the operation timed out; the server is busy, retry later"
+	}
+	return fasthttp.StatusInternalServerError, "internal error; the server log has the details"
+}
+
+// writeJSON writes v as the JSON response with status.
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own response types are encoded here; a failure is a bug.
+		status = fasthttp.StatusInternalServerError
+		b = []byte(`{"error":"internal error: encoding the response failed"}`)
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetBody(append(b, '\n'))
+}

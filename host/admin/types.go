@@ -1,0 +1,90 @@
+package admin
+
+import (
+	"time"
+
+	"github.com/imhook/imhook/plugins/registry"
+)
+
+// The types below are the JSON bodies of the API, shared with the imhook CLI.
+// docs/openapi.yaml is their schema.
+
+// Tenant is a tenant as the API shows it: the registry's document without
+// the token hash.
+type Tenant struct {
+	ID        string            `json:"id"`
+	Settings  registry.Settings `json:"settings"`
+	Plugins   []registry.Plugin `json:"plugins"`
+	Revision  uint64            `json:"revision"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// TenantList is the body of GET /v1/tenants.
+type TenantList struct {
+	Tenants []Tenant `json:"tenants"`
+}
+
+// CreateTenant is the body of POST /v1/tenants.
+type CreateTenant struct {
+	ID       string            `json:"id"`
+	Settings registry.Settings `json:"settings"`
+}
+
+// TenantToken is the body of a tenant creation or token rotation: the
+// tenant and its new token, which is shown only this once.
+type TenantToken struct {
+	Tenant Tenant `json:"tenant"`
+	Token  string `json:"token"`
+}
+
+// Whoami is the body of GET /v1/whoami.
+type Whoami struct {
+	// Role is "operator" or "tenant".
+	Role string `json:"role"`
+	// Tenant is the token's tenant when Role is "tenant".
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// PluginList is the body of GET /v1/tenants/{tenant}/plugins: the plugins in
+// execution order.
+type PluginList struct {
+	Plugins  []registry.Plugin `json:"plugins"`
+	Revision uint64            `json:"revision"`
+}
+
+// Order is the body of PUT /v1/tenants/{tenant}/plugins/order.
+type Order struct {
+	Order []string `json:"order"`
+}
+
+// VersionList is the body of GET .../plugins/{plugin}/versions: the kept
+// versions in upload order, newest last.
+type VersionList struct {
+	Active   string             `json:"active,omitempty"`
+	Versions []registry.Version `json:"versions"`
+}
+
+// Upload is the body of a successful plugin upload.
+type Upload struct {
+	Plugin  string           `json:"plugin"`
+	Version registry.Version `json:"version"`
+	// Created is false when the plugin already had a version with these
+	// bytes; nothing was stored then.
+	Created bool `json:"created"`
+	// Active reports whether the version is now the active one.
+	Active bool `json:"active"`
+	// CompileTimeUS is how long validation took to compile the module, in
+	// microseconds (near zero when it came from the compilation cache).
+	CompileTimeUS int64 `json:"compile_time_us"`
+	// Revision is the tenant's revision after the upload (its new ETag).
+	Revision uint64 `json:"revision"`
+}
+
+// Stats is the body of GET /v1/tenants/{tenant}/stats.
+type Stats struct {
+	Tenant string `json:"tenant"`
+	// Stats are the live statistics of the tenant's loaded plugins, or null
+	// when the tenant is not loaded (no plugin active, or not yet called).
+	Stats any `json:"stats"`
+}
