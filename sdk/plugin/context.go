@@ -78,7 +78,8 @@ func (c *Context) configBytes(key string) ([]byte, bool) {
 // Keys should be strings; a key without a value is written with the value
 // (MISSING). Values are formatted without package fmt: strings (quoted when
 // they contain spaces, quotes, '=' or are empty), []byte as text, signed and
-// unsigned integers, floats, bools, []string (comma-joined), errors and values
+// unsigned integers, floats, bools, []string, []int, []int32 and []int64
+// (comma-joined), errors and values
 // with a String() string method; other types are written as "?".
 //
 // # Cost
@@ -164,6 +165,12 @@ func appendValue(b []byte, v any) []byte {
 		return strconv.AppendBool(b, v)
 	case []string:
 		return appendList(b, v)
+	case []int64:
+		return appendInts(b, v)
+	case []int32:
+		return appendInts(b, v)
+	case []int:
+		return appendInts(b, v)
 	case nil:
 		return append(b, "nil"...)
 	case error:
@@ -172,6 +179,20 @@ func appendValue(b []byte, v any) []byte {
 		return appendString(b, v.String())
 	}
 	return append(b, '?')
+}
+
+// appendInts writes vs comma-joined.
+func appendInts[T int | int32 | int64](b []byte, vs []T) []byte {
+	if len(vs) == 0 {
+		return append(b, `""`...)
+	}
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(v), 10)
+	}
+	return b
 }
 
 // appendList writes ss comma-joined, quoted as a whole when needed.

@@ -32,6 +32,7 @@ func TestLogFormat(t *testing.T) {
 		{"floats and bools", "m", []any{"f", 1.5, "f32", float32(0.25), "ok", true}, "m f=1.5 f32=0.25 ok=true"},
 		{"bytes", "m", []any{"b", []byte("raw")}, "m b=raw"},
 		{"list", "m", []any{"l", []string{"a", "b"}, "q", []string{"a b", "c"}, "e", []string(nil)}, `m l=a,b q="a b,c" e=""`},
+		{"int lists", "m", []any{"seqs", []int64{56, 57}, "i32", []int32{-1}, "i", []int{}}, `m seqs=56,57 i32=-1 i=""`},
 		{"error stringer nil", "m", []any{"err", errors.New("no route"), "s", textStringer{}, "n", nil}, `m err="no route" s="as text" n=nil`},
 		{"unknown type", "m", []any{"x", struct{}{}}, "m x=?"},
 		{"missing value", "m", []any{"a", 1, "b"}, "m a=1 b=(MISSING)"},

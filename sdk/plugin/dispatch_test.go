@@ -67,7 +67,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "error",
 			h: func(*Context, *openim.BeforeAddFriendReq) (*openim.BeforeAddFriendResp, error) {
-				return Continue[openim.BeforeAddFriendResp](), errors.New("lookup failed")
+				return Continue[openim.BeforeAddFriendResp](nil), errors.New("lookup failed")
 			},
 			wantErr: "plugin: handler for callbackBeforeAddFriendCommand failed: lookup failed",
 		},

@@ -29,16 +29,32 @@ func StopDetail[R any, P replyPtr[R]](errCode int32, errMsg, errDetail string) P
 	return r
 }
 
-// Continue returns an explicit neutral reply of type R: the operation goes on
+// Continue returns the neutral reply of type R to req: the operation goes on
 // unchanged. Returning nil from a handler has the same effect and is cheaper;
 // use Continue as the starting point of a reply whose command-specific fields
 // you then set, for example
 //
-//	r := plugin.Continue[openim.BeforeMsgModifyResp]()
-//	r.Content = &masked
+//	r := plugin.Continue[openim.BeforeMsgModifyResp](req)
+//	r.Content = openim.String(masked)
 //	return r, nil
-func Continue[R any, P replyPtr[R]]() P {
-	return P(new(R))
+//
+// For most commands the neutral reply is the zero reply and req is not read
+// (it may be nil). For the commands whose Command.Echoes is true
+// (callbackBeforeSetGroupInfoCommand, callbackBeforeSetGroupInfoExCommand),
+// OpenIM copies group fields from the reply unconditionally, so the neutral
+// reply echoes them from req: Continue panics if req is not that command's
+// request, because a zero reply would blank the group's profile.
+func Continue[R any, P replyPtr[R]](req openim.Request) P {
+	r := P(new(R))
+	cmd := r.Command()
+	if !cmd.Echoes() {
+		return r
+	}
+	n, ok := openim.Neutral(cmd, req).(P)
+	if !ok || n == nil {
+		panic("plugin: Continue for " + cmd.String() + " needs that command's request, to echo the fields OpenIM copies")
+	}
+	return n
 }
 
 // Refuse returns the common reply fields that refuse an operation, for code
@@ -58,6 +74,5 @@ func Stopped(r openim.Reply) bool {
 	if r == nil {
 		return false
 	}
-	c := r.Common()
-	return c.ActionCode == 0 && c.NextCode == 1
+	return r.Common().Stopped()
 }
