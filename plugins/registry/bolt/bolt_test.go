@@ -99,9 +99,11 @@ func TestOpenRefuses(t *testing.T) {
 		want  string
 	}{
 		{
-			name:  "not a bbolt file",
-			setup: func(path string) error { return os.WriteFile(path, bytes.Repeat([]byte("not a database "), 1000), 0o600) },
-			want:  "is not a registry bbolt file",
+			name: "not a bbolt file",
+			setup: func(path string) error {
+				return os.WriteFile(path, bytes.Repeat([]byte("not a database "), 1000), 0o600)
+			},
+			want: "is not a registry bbolt file",
 		},
 		{
 			name: "other format",
