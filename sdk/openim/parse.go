@@ -10,7 +10,7 @@ import (
 // below them; they exist so a hostile or broken sender cannot make the host
 // allocate without bound.
 const (
-	DefaultMaxBodyBytes   = 1 << 20  // 1 MiB
+	DefaultMaxBodyBytes   = 1 << 20   // 1 MiB
 	DefaultMaxStringBytes = 256 << 10 // 256 KiB, room for long message content
 	DefaultMaxArrayLen    = 10000     // e.g. userIDList of a large group push
 )

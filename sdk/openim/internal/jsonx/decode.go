@@ -500,7 +500,7 @@ func (d *Decoder) integer(want string, lo int64, hi uint64) (neg bool, mag uint6
 
 func signed(neg bool, mag uint64) int64 {
 	if neg {
-		return -int64(mag - 1) - 1
+		return -int64(mag-1) - 1
 	}
 	return int64(mag)
 }
