@@ -22,6 +22,10 @@ var engines = []struct {
 	{"compiler", wazero.NewRuntimeConfigCompiler},
 }
 
+// compiled is shared by every runtime of the test binary so that each module
+// is compiled once per engine: the Go guest takes about a second.
+var compiled = wazero.NewCompilationCache()
+
 // goGuestOnce builds testdata/goguest once per test binary: the build takes
 // seconds and the module is read-only.
 var goGuestOnce = sync.OnceValues(func() ([]byte, error) {
@@ -91,7 +95,7 @@ func validate(tb testing.TB, wasm []byte) {
 		}
 	}
 	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler())
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(compiled))
 	defer r.Close(ctx)
 	if _, err := r.CompileModule(ctx, wasm); err != nil {
 		tb.Fatalf("wazero rejects the rewritten module: %v", err)
@@ -102,7 +106,7 @@ func validate(tb testing.TB, wasm []byte) {
 func newRuntime(tb testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
 	tb.Helper()
 	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	r := wazero.NewRuntimeWithConfig(ctx, cfg.WithCompilationCache(compiled))
 	tb.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	return r

@@ -211,24 +211,40 @@ const (
 )
 
 type frame struct {
-	kind  int
-	outer int // the segment to resume after the frame's end
+	kind     int
+	outer    int  // the segment to resume after the frame's end
+	targeted bool // a branch targets the frame's label
 }
 
 // planBody decodes one function's instructions and returns where to charge
 // and how much, in increasing offset order.
 //
-// A segment starts at the function entry, after each loop (its header, where
-// every back-edge lands) and after each if and else. Each instruction is
-// charged to the segment it runs in. The code after a block, loop or if ends
-// belongs to the segment that contains the opener: it runs at most once per
-// run of the opener, so charging it up front overcounts (when a branch skips
-// it) by a bounded amount and never undercounts.
+// A segment is straight-line code entered only at its start. One starts at
+// the function entry, after each loop (its header, where every back-edge
+// lands), after each if and else, and after the end of each block or if that
+// a branch targets (a join point). Each instruction is charged to the segment
+// it is in, when the segment is entered. The code after the end of a loop, or
+// of a block or if that no branch targets, is reached only from the code
+// before it, so it stays in the segment that contains the opener: it runs at
+// most once per entry of that segment.
+//
+// The count is an upper bound: code after a br_if, br_table, br or return in
+// the same segment is charged even when a branch skips it, a bounded amount
+// per segment entry.
 func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
 	r := wasmbin.NewReader(code)
 	plan = append(plan, charge{at: 0, helper: -1})
 	cur := 0
 	var stack []frame
+	target := func(depth uint32) error {
+		if int(depth) > len(stack) {
+			return fmt.Errorf("%w: branch to label %d at depth %d", ErrMalformed, depth, len(stack))
+		}
+		if int(depth) < len(stack) { // depth len(stack) is the function itself
+			stack[len(stack)-1-int(depth)].targeted = true
+		}
+		return nil
+	}
 	for {
 		in, err := r.Instr()
 		if err != nil {
@@ -261,8 +277,25 @@ func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
 			}
 			f := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			if f.kind != frameBlock {
+			switch {
+			case f.targeted && f.kind != frameLoop:
+				plan = append(plan, charge{at: in.End, helper: -1})
+				cur = len(plan) - 1
+			case f.kind != frameBlock:
 				cur = f.outer
+			}
+		case wasmbin.OpBr, wasmbin.OpBrIf:
+			if err := target(in.Index); err != nil {
+				return nil, err
+			}
+		case wasmbin.OpBrTable:
+			lr := wasmbin.NewReader(code[in.Start+1 : in.End])
+			n, _ := lr.U32()
+			for i := uint32(0); i <= n; i++ { // the labels and the default
+				l, _ := lr.U32() // already decoded once by Instr
+				if err := target(l); err != nil {
+					return nil, err
+				}
 			}
 		case wasmbin.OpMemoryGrow:
 			plan[cur].cost += costMemoryGrow

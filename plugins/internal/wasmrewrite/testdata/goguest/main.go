@@ -30,12 +30,12 @@ func fib(n int32) int64 {
 func primes(n int32) int32 {
 	composite := make([]bool, n)
 	var count int32
-	for i := int32(2); i < n; i++ {
+	for i := 2; i < int(n); i++ {
 		if composite[i] {
 			continue
 		}
 		count++
-		for j := i * i; j < n; j += i {
+		for j := i * i; j < int(n); j += i {
 			composite[j] = true
 		}
 	}
