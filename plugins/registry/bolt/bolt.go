@@ -226,8 +226,11 @@ func (s *Store) Update(ctx context.Context, id string, fn func(cur *registry.Ten
 			if err := tenants.Put([]byte(id), data); err != nil {
 				return err
 			}
+			// Hand back a copy that shares nothing with fn's arguments.
+			if out, err = decode(id, data); err != nil {
+				return err
+			}
 		}
-		out = next
 		return meta.Put(keyRevision, u64(rev))
 	})
 	if err != nil {
