@@ -29,7 +29,8 @@ const (
 type PoolStat struct {
 	Tenant    string
 	Plugin    string
-	Instances int
+	Instances int    // live instances
+	Waits     uint64 // calls so far that had to wait for a free instance
 }
 
 // Source reports the gauges that are read at scrape time rather than counted.
@@ -48,7 +49,6 @@ type Metrics struct {
 	calls     *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	failures  *prometheus.CounterVec
-	poolWait  *prometheus.HistogramVec
 	compile   prometheus.Histogram
 	loadFails *prometheus.CounterVec
 }
@@ -71,11 +71,6 @@ func New() *Metrics {
 			Namespace: "imhook", Subsystem: "plugin", Name: "failures_total",
 			Help: "Plugin calls that failed, by tenant, command and kind (timeout, trap, bad_reply, ...).",
 		}, []string{"tenant", "command", "kind"}),
-		poolWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "imhook", Subsystem: "pool", Name: "wait_seconds",
-			Help:    "Time a call waited for a free plugin instance.",
-			Buckets: []float64{.00001, .0001, .001, .005, .01, .05, .1, .5, 1},
-		}, []string{"tenant"}),
 		compile: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "imhook", Name: "compile_seconds",
 			Help:    "Time to compile (or load from the cache) and load one plugin version.",
@@ -86,13 +81,14 @@ func New() *Metrics {
 			Help: "Plugin versions that failed to load; the tenant keeps its previous plugins.",
 		}, []string{"tenant"}),
 	}
-	m.reg.MustRegister(m.calls, m.duration, m.failures, m.poolWait, m.compile, m.loadFails,
+	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// SetSource registers the scrape-time gauges imhook_plugins_loaded and
-// imhook_pool_instances read from src. Call it once.
+// SetSource registers the scrape-time metrics read from src:
+// imhook_plugins_loaded, imhook_pool_instances{tenant,plugin} and
+// imhook_pool_waits_total{tenant,plugin}. Call it once.
 func (m *Metrics) SetSource(src Source) {
 	if m == nil {
 		return
@@ -123,14 +119,6 @@ func (m *Metrics) Failure(tenant, command, kind string) {
 	m.failures.WithLabelValues(tenant, command, kind).Inc()
 }
 
-// PoolWait records how long a call waited for an instance.
-func (m *Metrics) PoolWait(tenant string, seconds float64) {
-	if m == nil {
-		return
-	}
-	m.poolWait.WithLabelValues(tenant).Observe(seconds)
-}
-
 // Compile records the time to load one plugin version.
 func (m *Metrics) Compile(seconds float64) {
 	if m == nil {
@@ -156,7 +144,6 @@ func (m *Metrics) Forget(tenant string) {
 	m.calls.DeletePartialMatch(l)
 	m.duration.DeletePartialMatch(l)
 	m.failures.DeletePartialMatch(l)
-	m.poolWait.DeletePartialMatch(l)
 	m.loadFails.DeletePartialMatch(l)
 }
 
@@ -168,6 +155,9 @@ func (m *Metrics) Handler() fasthttp.RequestHandler {
 var (
 	poolDesc = prometheus.NewDesc("imhook_pool_instances",
 		"Live instances in a plugin's pool.", []string{"tenant", "plugin"}, nil)
+	waitsDesc = prometheus.NewDesc("imhook_pool_waits_total",
+		"Calls that had to wait for a free instance of a plugin version; a rising rate means limits.max_instances is too low.",
+		[]string{"tenant", "plugin"}, nil)
 	loadedDesc = prometheus.NewDesc("imhook_plugins_loaded",
 		"Plugin versions loaded and serving.", nil, nil)
 )
@@ -177,6 +167,7 @@ type sourceCollector struct{ src Source }
 
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolDesc
+	ch <- waitsDesc
 	ch <- loadedDesc
 }
 
@@ -184,5 +175,6 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(loadedDesc, prometheus.GaugeValue, float64(c.src.PluginsLoaded()))
 	for _, p := range c.src.Pools() {
 		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(p.Instances), p.Tenant, p.Plugin)
+		ch <- prometheus.MustNewConstMetric(waitsDesc, prometheus.CounterValue, float64(p.Waits), p.Tenant, p.Plugin)
 	}
 }

@@ -1,0 +1,336 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/imhook/imhook/host/metrics"
+	"github.com/imhook/imhook/host/tenants"
+	"github.com/imhook/imhook/host/webhook"
+	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/registry/bolt"
+)
+
+// Server is imhook serving: the store, the sandbox, the live tenants, the
+// webhook listener and the admin listener, assembled from a Config.
+//
+//	srv, err := host.New(ctx, cfg, logger)
+//	if err != nil { ... }
+//	err = srv.Run(ctx) // until ctx ends, then a graceful shutdown
+//
+// It is safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	reg      *registry.Registry
+	engine   *plugins.Engine
+	dir      *tenants.Directory
+	metrics  *metrics.Metrics
+	hooks    *webhook.Handler
+	web      *fasthttp.Server
+	admin    *fasthttp.Server
+	webLn    net.Listener
+	adminLn  net.Listener
+	stopping atomic.Bool
+	shutdown atomic.Bool
+}
+
+// New opens the store, creates the sandbox and binds both listeners (so Addr
+// and AdminAddr are known at once), but serves nothing until Run. cfg must
+// have passed Validate.
+//
+// # Errors
+//
+// The data directory cannot be created, the store is locked by another
+// process or unreadable, the cache directory is not private, or an address
+// cannot be bound. Everything opened so far is closed again.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s = &Server{cfg: cfg, log: logger, metrics: metrics.New()}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+
+	path := cfg.StorePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store[%s]: create its directory: %w", path, err)
+	}
+	backend, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("store[%s]: %w", path, err)
+	}
+	closers = append(closers, func() { _ = backend.Close() })
+	s.reg, err = registry.New(ctx, backend, registry.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("store[%s]: %w", path, err)
+	}
+
+	s.engine, err = plugins.NewEngine(ctx, plugins.EngineConfig{
+		CacheDir:     cfg.CacheDir(),
+		MaxInstances: cfg.Sandbox.MaxInstances,
+		Logger:       logger.With("component", "sandbox"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	closers = append(closers, func() { _ = s.engine.Close(context.Background()) })
+
+	s.dir, err = tenants.New(tenants.Options{
+		Registry: s.reg,
+		Engine:   s.engine,
+		Defaults: cfg.Sandbox.Limits.Limits(),
+		Metrics:  s.metrics,
+		Logger:   logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.SetSource(s.dir)
+
+	s.hooks, err = webhook.New(webhook.Options{
+		Directory:     s.dir,
+		Metrics:       s.metrics,
+		Logger:        logger,
+		MaxConcurrent: cfg.Server.MaxConcurrent,
+		CallTimeout:   cfg.Server.CallTimeout,
+		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.web = &fasthttp.Server{
+		Name:                  "imhook",
+		Handler:               s.serveWebhook,
+		ErrorHandler:          s.hooks.ErrorHandler,
+		ReadTimeout:           cfg.Server.ReadTimeout,
+		WriteTimeout:          cfg.Server.WriteTimeout,
+		IdleTimeout:           cfg.Server.IdleTimeout,
+		MaxRequestBodySize:    cfg.Server.MaxBodyBytes,
+		CloseOnShutdown:       true,
+		NoDefaultServerHeader: true,
+		Logger:                fasthttpLogger{logger},
+	}
+	s.webLn, err = net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server.addr[%s]: %w", cfg.Server.Addr, err)
+	}
+	closers = append(closers, func() { _ = s.webLn.Close() })
+
+	if cfg.Admin.Addr != "" {
+		api, err := newAdmin(adminDeps{
+			Registry:       s.reg,
+			Engine:         s.engine,
+			Defaults:       cfg.Sandbox.Limits.Limits(),
+			OperatorToken:  cfg.Admin.Token,
+			MaxUploadBytes: cfg.Admin.MaxUploadBytes,
+			Stats: func(id string) (any, bool) {
+				st, ok := s.dir.Stats(id)
+				return st, ok
+			},
+			Logger: logger.With("component", "admin"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("admin: %w", err)
+		}
+		metricsHandler := s.metrics.Handler()
+		s.admin = &fasthttp.Server{
+			Name: "imhook-admin",
+			Handler: func(ctx *fasthttp.RequestCtx) {
+				switch string(ctx.Path()) {
+				case "/healthz":
+					s.healthz(ctx)
+				case "/readyz":
+					s.readyz(ctx, true)
+				case "/metrics":
+					metricsHandler(ctx)
+				default:
+					api(ctx)
+				}
+			},
+			ReadTimeout:           time.Minute, // uploads are large
+			WriteTimeout:          time.Minute,
+			IdleTimeout:           cfg.Server.IdleTimeout,
+			MaxRequestBodySize:    cfg.Admin.MaxUploadBytes + 64<<10,
+			CloseOnShutdown:       true,
+			NoDefaultServerHeader: true,
+			Logger:                fasthttpLogger{logger},
+		}
+		s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("admin.addr[%s]: %w", cfg.Admin.Addr, err)
+		}
+	}
+	return s, nil
+}
+
+// Limits returns the sandbox limits these defaults stand for; zero fields
+// keep the sandbox's own defaults.
+func (l LimitsConfig) Limits() plugins.Limits {
+	return plugins.Limits{
+		MemoryPages:         l.MemoryPages,
+		CallTimeout:         l.CallTimeout,
+		InitTimeout:         l.InitTimeout,
+		MaxInputBytes:       l.MaxInputBytes,
+		MaxOutputBytes:      l.MaxOutputBytes,
+		MaxLogBytes:         l.MaxLogBytes,
+		MaxInstances:        l.MaxInstances,
+		MaxCallsPerInstance: l.MaxCallsPerInstance,
+	}
+}
+
+// Addr returns the webhook listener's address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.webLn.Addr() }
+
+// AdminAddr returns the admin listener's address, or nil when disabled.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+// Registry returns the tenant registry, for the demo set-up and for tests.
+func (s *Server) Registry() *registry.Registry { return s.reg }
+
+// Engine returns the sandbox engine.
+func (s *Server) Engine() *plugins.Engine { return s.engine }
+
+// Directory returns the live tenants.
+func (s *Server) Directory() *tenants.Directory { return s.dir }
+
+// Run loads the tenants, then serves both listeners until ctx ends or a
+// listener fails, and then shuts down gracefully within
+// server.shutdown_timeout: the listeners stop accepting, in-flight callbacks
+// finish, then plugins, the sandbox and the store are closed.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.web.Serve(s.webLn) }()
+	if s.admin != nil {
+		go func() { errc <- s.admin.Serve(s.adminLn) }()
+	}
+	// Listeners are up before the load so /healthz answers and /readyz says
+	// "loading" while large plugins compile.
+	if err := s.dir.Start(ctx); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
+	s.log.Info("imhook serving", "webhook", s.Addr().String(), "admin", addrString(s.AdminAddr()),
+		"store", s.cfg.StorePath(), "plugins_loaded", s.dir.PluginsLoaded())
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		runErr = fmt.Errorf("listener stopped: %w", runErr)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(runErr, s.Shutdown(sctx))
+}
+
+// Shutdown stops accepting callbacks, waits for those in flight (up to ctx;
+// then their plugin calls are cancelled and they answer with the failure
+// policy), and closes everything. It is idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.shutdown.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.stopping.Store(true)
+	s.log.Info("imhook shutting down: finishing in-flight callbacks")
+	var errs []error
+	done := make(chan error, 1)
+	go func() { done <- s.web.ShutdownWithContext(ctx) }()
+	select {
+	case err := <-done:
+		errs = append(errs, err)
+	case <-ctx.Done():
+		s.hooks.Close() // cancel the plugin calls still running
+		errs = append(errs, <-done)
+	}
+	if s.admin != nil {
+		errs = append(errs, s.admin.ShutdownWithContext(ctx))
+	}
+	s.hooks.Close()
+	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close())
+	err := errors.Join(errs...)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		s.log.Error("shutdown incomplete", "err", err)
+	}
+	return err
+}
+
+// serveWebhook serves the webhook listener: callbacks and the probes.
+func (s *Server) serveWebhook(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/healthz":
+		s.healthz(ctx)
+	case "/readyz":
+		s.readyz(ctx, false)
+	default:
+		s.hooks.Serve(ctx)
+	}
+}
+
+// healthz answers 200 while the process runs.
+func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"status":"ok"}` + "\n")
+}
+
+// readyz answers 200 once the tenants are loaded and until shutdown starts,
+// 503 otherwise. With detail (the admin listener) the body lists the tenants
+// whose plugins failed to load; they serve their previous plugins, so they
+// don't make the server unready.
+func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
+	status := "ready"
+	switch {
+	case s.stopping.Load():
+		status = "stopping"
+	case !s.dir.Ready():
+		status = "loading"
+	}
+	body := struct {
+		Status   string           `json:"status"`
+		Failures []tenants.Status `json:"load_failures,omitempty"`
+	}{Status: status}
+	if detail {
+		body.Failures = s.dir.Failures()
+	}
+	if status != "ready" {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	}
+	b, _ := json.Marshal(body)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(append(b, '\n'))
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "disabled"
+	}
+	return a.String()
+}
+
+// fasthttpLogger sends fasthttp's own messages to slog.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
+}

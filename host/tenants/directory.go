@@ -1,0 +1,493 @@
+// Package tenants is the live directory of tenants: it loads every tenant and
+// its active plugin versions from the registry at start, follows the
+// registry's change feed to load new versions in the background and swap them
+// in atomically, and runs a callback through a tenant's plugin chain.
+//
+// Callbacks read an immutable snapshot (an atomic pointer to a map of
+// *Tenant), so serving never takes a lock and never waits for a load. A plugin
+// that fails to load leaves the tenant on its previous plugins; the failure is
+// logged, counted, and reported by Status (the /readyz detail).
+package tenants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/imhook/imhook/host/metrics"
+	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/sdk/openim"
+)
+
+// Options configure a Directory.
+type Options struct {
+	// Registry is where tenants and plugins are stored. Required.
+	Registry *registry.Registry
+	// Engine is the sandbox the plugins run in. Required.
+	Engine *plugins.Engine
+	// Defaults are the sandbox limits of tenants that set none (see
+	// SandboxConfig).
+	Defaults plugins.Limits
+	// Metrics records load times and failures; nil records nothing.
+	Metrics *metrics.Metrics
+	// Logger receives load errors and the guests' log lines; nil discards.
+	Logger *slog.Logger
+}
+
+// Directory is the set of live tenants. It is safe for concurrent use: the
+// serving methods (Lookup, Serve) read an atomic snapshot; loads run on one
+// goroutine started by Start.
+type Directory struct {
+	opt  Options
+	log  *slog.Logger
+	snap atomic.Pointer[map[string]*Tenant]
+
+	ready  atomic.Bool
+	closed chan struct{}
+	done   chan struct{} // closed when the watch loop ends
+
+	// mu guards states; only Start, the watch loop and Close take it, never a
+	// callback.
+	mu     sync.Mutex
+	states map[string]*state
+}
+
+// state is the loader's private record of one tenant.
+type state struct {
+	doc     *registry.Tenant // last applied document
+	cfg     plugins.TenantConfig
+	sandbox *plugins.Tenant
+	plugins map[string]*plugins.Plugin // by plugin name: the version serving
+	errs    map[string]string          // by plugin name: the last load error
+}
+
+// New returns an empty directory. Call Start to load the tenants.
+func New(opt Options) (*Directory, error) {
+	if opt.Registry == nil || opt.Engine == nil {
+		return nil, errors.New("tenants: Options.Registry and Options.Engine are required")
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	d := &Directory{
+		opt:    opt,
+		log:    log,
+		closed: make(chan struct{}),
+		done:   make(chan struct{}),
+		states: make(map[string]*state),
+	}
+	empty := map[string]*Tenant{}
+	d.snap.Store(&empty)
+	return d, nil
+}
+
+// Start loads every tenant and its active plugins, then follows the
+// registry's changes in the background until ctx ends or Close is called. It
+// returns once the first load is done: from then on Ready reports true.
+//
+// # Errors
+//
+// Only when the registry cannot be read; a plugin that fails to load is
+// reported by Status instead, and its tenant serves without it.
+func (d *Directory) Start(ctx context.Context) error {
+	// Subscribe before reading so no change between the two is missed.
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	changes := d.opt.Registry.Watch(wctx)
+	if err := d.sync(ctx); err != nil {
+		cancel()
+		close(d.done)
+		return err
+	}
+	d.ready.Store(true)
+	go func() {
+		defer close(d.done)
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-d.closed:
+				return
+			case _, ok := <-changes:
+				if !ok {
+					return
+				}
+				if err := d.sync(wctx); err != nil {
+					d.log.Error("reload tenants from the registry failed; serving the previous state until the next change", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Ready reports whether the first load is done.
+func (d *Directory) Ready() bool { return d.ready.Load() }
+
+// Close stops following changes and closes every plugin, waiting for the
+// calls in flight up to ctx.
+func (d *Directory) Close(ctx context.Context) error {
+	select {
+	case <-d.closed:
+	default:
+		close(d.closed)
+	}
+	<-d.done
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for id, st := range d.states {
+		for _, p := range st.plugins {
+			errs = append(errs, p.Close(ctx))
+		}
+		errs = append(errs, st.sandbox.Close(ctx))
+		delete(d.states, id)
+	}
+	empty := map[string]*Tenant{}
+	d.snap.Store(&empty)
+	return errors.Join(errs...)
+}
+
+// Lookup returns the live tenant with the given ID. The conversion in the map
+// index does not allocate.
+func (d *Directory) Lookup(id []byte) (*Tenant, bool) {
+	t, ok := (*d.snap.Load())[string(id)]
+	return t, ok
+}
+
+// sync brings every tenant whose document changed up to date.
+func (d *Directory) sync(ctx context.Context) error {
+	docs, err := d.opt.Registry.Tenants(ctx)
+	if err != nil {
+		return fmt.Errorf("tenants: list the registry: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	seen := make(map[string]bool, len(docs))
+	for _, doc := range docs {
+		seen[doc.ID] = true
+		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision {
+			continue
+		}
+		retired := d.apply(ctx, doc)
+		d.publish()
+		// Close only after publishing: calls that read the old snapshot finish
+		// on the old version, or get ErrClosed and retry on the new one.
+		go closePlugins(retired)
+	}
+	for id, st := range d.states {
+		if seen[id] {
+			continue
+		}
+		delete(d.states, id)
+		d.publish()
+		go closeTenant(st)
+		d.opt.Metrics.Forget(id)
+		d.log.Info("tenant removed", "tenant", id)
+	}
+	return nil
+}
+
+// closeTenant closes a removed tenant's plugins once their calls finish.
+func closeTenant(st *state) {
+	closePlugins(slices.Collect(maps.Values(st.plugins)))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = st.sandbox.Close(ctx)
+}
+
+// closePlugins closes retired plugins, giving their calls in flight a minute.
+func closePlugins(ps []*plugins.Plugin) {
+	if len(ps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, p := range ps {
+		_ = p.Close(ctx)
+	}
+}
+
+// apply loads what changed in one tenant's document. On return the tenant's
+// state holds the plugins to serve; the caller publishes it, then closes the
+// retired plugins apply returns.
+func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []*plugins.Plugin) {
+	log := d.log.With("tenant", doc.ID)
+	cfg := SandboxConfig(doc, d.opt.Defaults)
+	cfg.Logger = log
+	st, ok := d.states[doc.ID]
+	reloadAll := false
+	if !ok {
+		sb, err := d.opt.Engine.NewTenant(cfg)
+		if err != nil {
+			// Only invalid limits get here, and the registry validates them.
+			log.Error("tenant cannot be served: its sandbox settings are refused", "err", err)
+			d.opt.Metrics.LoadFailure(doc.ID)
+			return nil
+		}
+		st = &state{sandbox: sb, plugins: map[string]*plugins.Plugin{}, errs: map[string]string{}}
+		d.states[doc.ID] = st
+	} else if !reflect.DeepEqual(cfg.Limits, st.cfg.Limits) || cfg.Grants != st.cfg.Grants || !maps.Equal(cfg.Config, st.cfg.Config) {
+		st.sandbox.Update(cfg)
+		// Limits and grants apply to plugins loaded after Update.
+		reloadAll = cfg.Limits != st.cfg.Limits || cfg.Grants != st.cfg.Grants
+	}
+	st.cfg = cfg
+
+	next := make(map[string]*plugins.Plugin, len(doc.Plugins))
+	for _, p := range doc.Plugins {
+		cur := st.plugins[p.Name]
+		if p.Active == "" {
+			continue
+		}
+		if cur != nil && cur.Hash() == p.Active && !reloadAll {
+			next[p.Name] = cur
+			continue
+		}
+		loaded, err := d.load(ctx, st.sandbox, doc.ID, p.Name, p.Active)
+		if err != nil {
+			log.Error("plugin version failed to load; the previous version keeps serving",
+				"plugin", p.Name, "plugin_version", short(p.Active), "err", err)
+			d.opt.Metrics.LoadFailure(doc.ID)
+			st.errs[p.Name] = err.Error()
+			if cur != nil {
+				next[p.Name] = cur
+			}
+			continue
+		}
+		delete(st.errs, p.Name)
+		next[p.Name] = loaded
+		log.Info("plugin version loaded", "plugin", p.Name, "plugin_version", short(p.Active),
+			"commands", loaded.Commands())
+	}
+	for name := range st.errs {
+		if _, ok := doc.Plugin(name); !ok {
+			delete(st.errs, name)
+		}
+	}
+	for name, p := range st.plugins {
+		if next[name] != p {
+			retired = append(retired, p)
+		}
+	}
+	st.plugins = next
+	st.doc = doc
+	return retired
+}
+
+// load fetches a version's blob and loads it into the tenant's sandbox.
+func (d *Directory) load(ctx context.Context, sb *plugins.Tenant, tenant, name, hash string) (*plugins.Plugin, error) {
+	start := time.Now()
+	blob, err := d.opt.Registry.Blob(ctx, tenant, hash)
+	if err != nil {
+		return nil, fmt.Errorf("read blob: %w", err)
+	}
+	p, err := sb.Load(ctx, name, blob)
+	if err != nil {
+		return nil, err
+	}
+	d.opt.Metrics.Compile(time.Since(start).Seconds())
+	return p, nil
+}
+
+// publish rebuilds the serving snapshot from the loader's states. The caller
+// holds d.mu.
+func (d *Directory) publish() {
+	snap := make(map[string]*Tenant, len(d.states))
+	for id, st := range d.states {
+		snap[id] = newTenant(st)
+	}
+	d.snap.Store(&snap)
+}
+
+// short abbreviates a content hash for logs.
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+// Tenant is the immutable serving view of one tenant: its settings, its
+// authentication rules and, per command, the plugins that run in order.
+// Build a new one to change anything.
+type Tenant struct {
+	// ID is the tenant's ID.
+	ID string
+	// Revision is the registry revision this view was built from.
+	Revision uint64
+
+	settings registry.Settings
+	networks []netip.Prefix
+	chains   [][]*plugins.Plugin // indexed by openim.Command
+	status   Status
+	plugins  []*plugins.Plugin // every serving plugin, for metrics
+}
+
+// newTenant builds the serving view of a loader state.
+func newTenant(st *state) *Tenant {
+	t := &Tenant{ID: st.doc.ID, Revision: st.doc.Revision, settings: st.doc.Settings, status: status(st)}
+	for _, p := range st.doc.Plugins {
+		if pl := st.plugins[p.Name]; pl != nil {
+			t.plugins = append(t.plugins, pl)
+		}
+	}
+	for _, n := range st.doc.Settings.Auth.Networks {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			t.networks = append(t.networks, p.Masked())
+		}
+	}
+	t.chains = make([][]*plugins.Plugin, maxCommand+1)
+	for _, c := range openim.Commands() {
+		name := c.String()
+		if !st.doc.Settings.Enabled(name) {
+			continue
+		}
+		for _, p := range st.doc.Plugins {
+			if pl := st.plugins[p.Name]; pl != nil && pl.Handles(name) {
+				t.chains[c] = append(t.chains[c], pl)
+			}
+		}
+	}
+	return t
+}
+
+// maxCommand is the largest openim.Command, the last index of Tenant.chains.
+var maxCommand = slices.Max(openim.Commands())
+
+// chain returns the plugins that handle cmd, in order.
+func (t *Tenant) chain(cmd openim.Command) []*plugins.Plugin {
+	if int(cmd) >= len(t.chains) {
+		return nil
+	}
+	return t.chains[cmd]
+}
+
+// Handles reports whether any plugin of the tenant handles cmd. When none
+// does, the callback gets the neutral reply without entering a sandbox.
+func (t *Tenant) Handles(cmd openim.Command) bool { return len(t.chain(cmd)) > 0 }
+
+// Policy returns the tenant's failure policy for cmd.
+func (t *Tenant) Policy(cmd openim.Command) plugins.Policy {
+	p := t.settings.FailurePolicy(cmd.String())
+	return plugins.Policy{Closed: p.Closed, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg}
+}
+
+// Auth returns the tenant's webhook authentication rules.
+func (t *Tenant) Auth() *registry.Auth { return &t.settings.Auth }
+
+// AllowsAddr reports whether a callback from addr passes the tenant's network
+// allow-list (an empty list allows every address).
+func (t *Tenant) AllowsAddr(addr netip.Addr) bool {
+	if len(t.networks) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range t.networks {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Status is the load state of one tenant, for /readyz and the admin API.
+type Status struct {
+	Tenant   string         `json:"tenant"`
+	Revision uint64         `json:"revision"`
+	Plugins  []PluginStatus `json:"plugins"`
+}
+
+// PluginStatus is one plugin of a tenant: the version serving and the last
+// load failure, if any.
+type PluginStatus struct {
+	Name      string             `json:"name"`
+	Serving   string             `json:"serving,omitempty"` // hash of the serving version
+	Active    string             `json:"active,omitempty"`  // hash the registry says is active
+	LoadError string             `json:"load_error,omitempty"`
+	Commands  []string           `json:"commands,omitempty"`
+	Pool      *plugins.PoolStats `json:"pool,omitempty"`
+}
+
+// Stats returns the load state and pool statistics of one tenant. Its result
+// is JSON-encodable; the admin API serves it.
+func (d *Directory) Stats(id string) (Status, bool) {
+	t, ok := (*d.snap.Load())[id]
+	if !ok {
+		return Status{}, false
+	}
+	s := t.status
+	s.Plugins = slices.Clone(s.Plugins)
+	for i := range s.Plugins {
+		for _, p := range t.plugins {
+			if p.Name() == s.Plugins[i].Name {
+				stats := p.Stats()
+				s.Plugins[i].Pool = &stats
+			}
+		}
+	}
+	return s, true
+}
+
+// Failures returns the status of every tenant with a plugin that failed to
+// load, sorted by tenant.
+func (d *Directory) Failures() []Status {
+	var out []Status
+	for _, t := range *d.snap.Load() {
+		for _, p := range t.status.Plugins {
+			if p.LoadError != "" {
+				out = append(out, t.status)
+				break
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return out
+}
+
+// status builds the load state of a tenant, without pool statistics.
+func status(st *state) Status {
+	s := Status{Tenant: st.doc.ID, Revision: st.doc.Revision, Plugins: []PluginStatus{}}
+	for _, p := range st.doc.Plugins {
+		ps := PluginStatus{Name: p.Name, Active: p.Active, LoadError: st.errs[p.Name]}
+		if pl := st.plugins[p.Name]; pl != nil {
+			ps.Serving, ps.Commands = pl.Hash(), pl.Commands()
+		}
+		s.Plugins = append(s.Plugins, ps)
+	}
+	return s
+}
+
+// Pools implements metrics.Source.
+func (d *Directory) Pools() []metrics.PoolStat {
+	var out []metrics.PoolStat
+	for id, t := range *d.snap.Load() {
+		for _, p := range t.plugins {
+			st := p.Stats()
+			out = append(out, metrics.PoolStat{Tenant: id, Plugin: p.Name(), Instances: st.Live, Waits: st.Waits})
+		}
+	}
+	return out
+}
+
+// PluginsLoaded implements metrics.Source.
+func (d *Directory) PluginsLoaded() int {
+	n := 0
+	for _, t := range *d.snap.Load() {
+		n += len(t.plugins)
+	}
+	return n
+}
+
+var _ metrics.Source = (*Directory)(nil)

@@ -1,0 +1,236 @@
+// Package webhook is the fasthttp handler OpenIM calls: it routes
+// POST /hooks/{tenant}/{command} (and the older forms) to the tenant's live
+// plugins, authenticates the caller, bounds concurrency, and always answers
+// an authenticated, well-formed callback with a reply OpenIM can decode.
+//
+// Protocol errors (unknown tenant or command, bad credentials, malformed
+// body) get a 4xx whose JSON body is also a stop reply carrying the error
+// (see reject); plugin failures and overload get the tenant's failure-policy
+// reply with status 200.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/imhook/imhook/host/metrics"
+	"github.com/imhook/imhook/host/tenants"
+	"github.com/imhook/imhook/sdk/openim"
+)
+
+const contentType = "application/json; charset=utf-8"
+
+// Options configure a Handler.
+type Options struct {
+	// Directory holds the live tenants. Required.
+	Directory *tenants.Directory
+	// Metrics records every callback; nil records nothing.
+	Metrics *metrics.Metrics
+	// Logger receives one line per failed, rejected or policy-answered
+	// callback (every callback at debug level); nil discards.
+	Logger *slog.Logger
+	// MaxConcurrent bounds the callbacks served at once. Past it a callback is
+	// answered at once with its tenant's failure-policy reply. Required (>0).
+	MaxConcurrent int
+	// CallTimeout bounds the plugin chain of one callback. Required (>0).
+	CallTimeout time.Duration
+	// MaxBodyBytes is handed to the request parser as its size limit.
+	MaxBodyBytes int
+}
+
+// Handler serves callbacks. Build it with New; it is safe for concurrent use.
+type Handler struct {
+	opt  Options
+	log  *slog.Logger
+	sem  chan struct{}
+	base context.Context // server lifetime: each call's deadline derives from it
+	stop context.CancelFunc
+}
+
+// New returns a Handler. Its calls derive their deadlines from a context
+// that Close cancels, never from the fasthttp.RequestCtx.
+func New(opt Options) (*Handler, error) {
+	if opt.Directory == nil || opt.MaxConcurrent < 1 || opt.CallTimeout <= 0 {
+		return nil, errors.New("webhook: Options need Directory, MaxConcurrent > 0 and CallTimeout > 0")
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	base, stop := context.WithCancel(context.Background())
+	return &Handler{opt: opt, log: log, sem: make(chan struct{}, opt.MaxConcurrent), base: base, stop: stop}, nil
+}
+
+// Close cancels the calls still running (after a graceful shutdown timed out).
+func (h *Handler) Close() { h.stop() }
+
+// replyPool recycles reply buffers; SetBody copies out of them.
+var replyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// Serve is the fasthttp.RequestHandler for the webhook paths. Everything it
+// reads from ctx is used before it returns; nothing is kept.
+func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
+	tenantID, command, ok := route(ctx.Path())
+	if !ok {
+		reject(ctx, fasthttp.StatusNotFound, CodeNotFound, "no such path: callbacks go to POST /hooks/{tenant}/{command}", "")
+		return
+	}
+	if command == nil {
+		// OpenIM before v3.4.2: the command is in the query.
+		command = ctx.QueryArgs().Peek("command")
+	}
+	opID := ctx.Request.Header.Peek("operationID")
+	if !ctx.IsPost() {
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+string(ctx.Method())+" not allowed: OpenIM callbacks are POST", "")
+		return
+	}
+	t, ok := h.opt.Directory.Lookup(tenantID)
+	if !ok {
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusNotFound, CodeNotFound, "unknown tenant["+string(tenantID)+"]", "check the tenant id in the url of OpenIM's webhooks.yml")
+		return
+	}
+	switch checkAuth(ctx, t) {
+	case authForbidden:
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusForbidden, CodeForbidden, "tenant["+t.ID+"] does not accept callbacks from "+ctx.RemoteIP().String(), "add the address to the tenant's auth networks")
+		return
+	case authMissing, authWrong:
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="imhook", charset="UTF-8"`)
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusUnauthorized, CodeUnauthorized, "tenant["+t.ID+"] requires valid HTTP Basic credentials", "put user:password@ in the url of OpenIM's webhooks.yml")
+		return
+	}
+	if len(command) == 0 {
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusNotFound, CodeNotFound, "no command: use /hooks/{tenant}/{command} or ?command=", "")
+		return
+	}
+	cmd, ok := openim.Lookup(string(command))
+	if !ok {
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusNotFound, CodeNotFound, "unknown command["+string(command)+"]", "not an OpenIM callback command")
+		return
+	}
+	body := ctx.PostBody()
+	req, err := openim.ParseRequest(string(command), body, openim.Limits{MaxBodyBytes: h.opt.MaxBodyBytes})
+	if err != nil {
+		status, code := fasthttp.StatusBadRequest, int32(CodeBadRequest)
+		if errors.Is(err, openim.ErrTooLarge) {
+			status, code = fasthttp.StatusRequestEntityTooLarge, CodeTooLarge
+		}
+		h.rejected(ctx, tenantID, command, opID, status, code, "malformed "+cmd.String()+" body", err.Error())
+		return
+	}
+	if len(opID) == 0 {
+		opID = bodyOperationID(body)
+	}
+
+	bp := replyPool.Get().(*[]byte)
+	defer replyPool.Put(bp)
+	start := time.Now()
+	select {
+	case h.sem <- struct{}{}:
+	default:
+		// Overloaded: answer now rather than queue behind work OpenIM will
+		// stop waiting for.
+		*bp = t.Policy(cmd).AppendReply((*bp)[:0], cmd.String(), body, errOverloaded)
+		h.reply(ctx, *bp)
+		h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
+		h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",
+			"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
+		return
+	}
+	cctx, cancel := context.WithTimeout(h.base, h.opt.CallTimeout)
+	out, res := h.opt.Directory.Serve(cctx, t, cmd, req, body, (*bp)[:0])
+	cancel()
+	<-h.sem
+	*bp = out
+	h.reply(ctx, out)
+	elapsed := time.Since(start)
+	h.opt.Metrics.Call(t.ID, cmd.String(), res.Outcome, elapsed.Seconds())
+
+	level := slog.LevelDebug
+	if res.Err != nil {
+		level = slog.LevelWarn
+	}
+	if !h.log.Enabled(h.base, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("tenant", t.ID), slog.String("command", cmd.String()),
+		slog.String("operation_id", string(opID)), slog.String("outcome", res.Outcome),
+		slog.Duration("elapsed", elapsed),
+	}
+	if key := ctx.QueryArgs().Peek("key"); len(key) > 0 {
+		// OpenIM's reply handle for /msg/send_simple_msg, not a secret.
+		attrs = append(attrs, slog.String("key", string(key)))
+	}
+	if res.Plugin != "" {
+		attrs = append(attrs, slog.String("plugin", res.Plugin))
+	}
+	if res.Err != nil {
+		attrs = append(attrs, slog.String("err", res.Err.Error()))
+	}
+	h.log.LogAttrs(h.base, level, "callback", attrs...)
+}
+
+// bodyOperationID finds the operationID field of a callback body, for the log
+// lines of a callback that came without the header. It returns a slice of
+// body (as sent, escapes included) or nil.
+func bodyOperationID(body []byte) []byte {
+	const key = `"operationID":"`
+	i := bytes.Index(body, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	v := body[i+len(key):]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return v[:j]
+	}
+	return nil
+}
+
+// errOverloaded is the failure the policy reply of an overloaded callback
+// reports (errDlt "imhook: instances" when fail-closed).
+var errOverloaded = errors.New("server.max_concurrent reached")
+
+// reply writes a 200 with the JSON reply and the newline OpenIM's own
+// encoder ends with.
+func (h *Handler) reply(ctx *fasthttp.RequestCtx, body []byte) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(contentType)
+	ctx.SetBody(body) // copies
+	if n := len(body); n == 0 || body[n-1] != '\n' {
+		ctx.Response.AppendBodyString("\n")
+	}
+}
+
+// rejected answers and logs a callback imhook refuses.
+func (h *Handler) rejected(ctx *fasthttp.RequestCtx, tenant, command, opID []byte, status int, code int32, msg, detail string) {
+	reject(ctx, status, code, msg, detail)
+	label := "unknown"
+	if c, ok := openim.Lookup(string(command)); ok {
+		label = c.String()
+	}
+	if t, ok := h.opt.Directory.Lookup(tenant); ok {
+		// Label only real tenants: unknown ids would be unbounded.
+		h.opt.Metrics.Call(t.ID, label, metrics.OutcomeRejected, 0)
+	}
+	h.log.Warn("callback rejected", "tenant", string(tenant), "command", string(command),
+		"operation_id", string(opID), "status", status, "err", msg)
+}
+
+// ErrorHandler is the fasthttp.Server ErrorHandler: it answers requests that
+// failed before reaching Serve (oversized or unreadable bodies, bad request
+// lines) with the same JSON error shape.
+func (h *Handler) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		reject(ctx, fasthttp.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large", "server.max_body_bytes is the limit")
+	} else {
+		reject(ctx, fasthttp.StatusBadRequest, CodeBadRequest, "cannot read the request", err.Error())
+	}
+	h.log.Warn("callback rejected before routing", "path", string(ctx.Path()), "err", err)
+}
