@@ -12,9 +12,13 @@ import (
 	"time"
 )
 
-// testCacheDir is one compilation cache for the whole test binary, so that the
-// Go guest is compiled once and every later engine loads it from disk.
+// testCacheDir is one compilation cache for the test binary, kept across runs
+// in the user's cache directory: compiling the Go guest takes a second, and
+// fifteen under -race. Tests of the cache itself use their own directories.
 var testCacheDir string
+
+// testTempDir holds the test binary's scratch files (the built Go guests).
+var testTempDir string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "imhook-plugins-test-")
@@ -22,7 +26,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	testTempDir = dir
 	testCacheDir = filepath.Join(dir, "cache")
+	if uc, err := os.UserCacheDir(); err == nil {
+		testCacheDir = filepath.Join(uc, "imhook", "plugins-test-wazero")
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -38,9 +46,9 @@ func wat(t testing.TB, name string) []byte {
 	return b
 }
 
-var goGuests sync.Map // name -> *goGuest
+var goGuests sync.Map // name -> *goBuild
 
-type goGuest struct {
+type goBuild struct {
 	once sync.Once
 	wasm []byte
 	err  error
@@ -49,10 +57,10 @@ type goGuest struct {
 // goWasm builds testdata/go/<name> for wasip1 once per test binary.
 func goWasm(t testing.TB, name string) []byte {
 	t.Helper()
-	v, _ := goGuests.LoadOrStore(name, &goGuest{})
-	g := v.(*goGuest)
+	v, _ := goGuests.LoadOrStore(name, &goBuild{})
+	g := v.(*goBuild)
 	g.once.Do(func() {
-		out := filepath.Join(filepath.Dir(testCacheDir), name+".wasm")
+		out := filepath.Join(testTempDir, name+".wasm")
 		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, "./testdata/go/"+name)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {

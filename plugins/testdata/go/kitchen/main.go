@@ -13,6 +13,7 @@
 //	!huge        a 2 MiB reply                  (KindOutputSize)
 //	!open        try to open /etc/passwd        (KindGuestError with the os error)
 //	!sleep       time.Sleep(10s)                (fake clock: returns at once)
+//	!nap MS      time.Sleep(MS milliseconds), then reply "napped"
 //	!log         log in a loop                  (KindLogBytes)
 //	!config KEY  reply with config value KEY    ("<unset>" when missing)
 //	!clock       reply with wall time, monotonic elapsed time and random bytes
@@ -129,6 +130,11 @@ func hostile(cmd []byte) uint64 {
 		start := time.Now()
 		time.Sleep(10 * time.Second)
 		reply = strconv.AppendInt(reply[:0], int64(time.Since(start)), 10)
+		return pack(reply)
+	case "nap":
+		ms, _ := strconv.Atoi(arg)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		reply = append(reply[:0], "napped"...)
 		return pack(reply)
 	case "log":
 		for {
