@@ -1,0 +1,162 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/registry/bolt"
+)
+
+// newAPI returns an API on a fresh registry, with the given operator token.
+func newAPI(t *testing.T, operator string) *API {
+	t.Helper()
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "r.db"), bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(ctx, st, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = reg.Close() })
+	eng, err := plugins.NewEngine(ctx, plugins.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close(ctx) })
+	a, err := New(Options{Registry: reg, Engine: eng, OperatorToken: operator})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// serveOnce runs one request through the handler without a network.
+func serveOnce(a *API, method, path, auth string) (int, string) {
+	var req fasthttp.Request
+	req.Header.SetMethod(method)
+	req.SetRequestURI(path)
+	req.Header.SetHost("localhost")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	var rc fasthttp.RequestCtx
+	rc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1234}, nil)
+	a.Handler()(&rc)
+	var e ErrorBody
+	_ = json.Unmarshal(rc.Response.Body(), &e)
+	return rc.Response.StatusCode(), e.Error
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		operator string
+		auth     string
+		status   int
+		msg      string
+	}{
+		{"operator", "s3cret", "Bearer s3cret", 200, ""},
+		{"scheme is case-insensitive", "s3cret", "bearer s3cret", 200, ""},
+		{"basic scheme", "s3cret", "Basic czNjcmV0", 401, "missing bearer token: the Authorization header must be Bearer <token>"},
+		{"empty bearer", "s3cret", "Bearer ", 401, "missing bearer token: the Authorization header must be Bearer <token>"},
+		{"prefix of the token", "s3cret", "Bearer s3cre", 401, "invalid token"},
+		{"no operator configured", "", "Bearer x", 401, "invalid token"},
+		{"tenant-shaped, unknown", "s3cret", "Bearer acme.xyz", 401, "invalid token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := newAPI(t, tc.operator)
+			status, msg := serveOnce(a, "GET", "/v1/tenants", tc.auth)
+			if status != tc.status || msg != tc.msg {
+				t.Fatalf("got %d %q, want %d %q", status, msg, tc.status, tc.msg)
+			}
+		})
+	}
+}
+
+func TestLoopbackHost(t *testing.T) {
+	t.Parallel()
+	for host, want := range map[string]bool{
+		"localhost":         true,
+		"LOCALHOST:8081":    true,
+		"127.0.0.1":         true,
+		"127.1.2.3:8081":    true,
+		"[::1]:8081":        true,
+		"::1":               true,
+		"":                  false,
+		"evil.example":      false,
+		"localhost.evil:80": false,
+		"10.0.0.1:8081":     false,
+		"[::2]:8081":        false,
+	} {
+		if got := loopbackHost(host); got != want {
+			t.Errorf("loopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+func TestMergePatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, target, patch, want string }{
+		{"add key", `{"a":1}`, `{"b":2}`, `{"a":1,"b":2}`},
+		{"null deletes", `{"a":1,"b":2}`, `{"a":null}`, `{"b":2}`},
+		{"nested merge", `{"c":{"x":"1","y":"2"}}`, `{"c":{"y":null,"z":"3"}}`, `{"c":{"x":"1","z":"3"}}`},
+		{"array replaces", `{"g":["a","b"]}`, `{"g":["c"]}`, `{"g":["c"]}`},
+		{"object over scalar", `{"a":1}`, `{"a":{"b":1}}`, `{"a":{"b":1}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var target, patch, want any
+			for i, s := range []string{tc.target, tc.patch, tc.want} {
+				if err := json.Unmarshal([]byte(s), []*any{&target, &patch, &want}[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := mergePatch(target, patch); !reflect.DeepEqual(got, want) {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	const h1 = "aaaaaaaaaaaa1111111111111111111111111111111111111111111111111111"
+	const h2 = "aaaaaaaaaaaa2222222222222222222222222222222222222222222222222222"
+	p := &registry.Plugin{Name: "x", Active: h2, Versions: []registry.Version{{Hash: h1}, {Hash: h2}}}
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{h1, h1, ""},
+		{"aaaaaaaaaaaa1", h1, ""},
+		{"active", h2, ""},
+		{"aaaaaaaaaaaa", "", "version[aaaaaaaaaaaa] matches 2 versions; give more digits"},
+		{"aaaa", "", `version[aaaa]: want a lowercase hex sha256, or a prefix of it of at least 12 digits, or "active"`},
+		{"AAAAAAAAAAAA1", "", `version[AAAAAAAAAAAA1]: want a lowercase hex sha256, or a prefix of it of at least 12 digits, or "active"`},
+		{"bbbbbbbbbbbbbb", "", "tenant[t] plugin[x] version[bbbbbbbbbbbbbb]: not found"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			r := &request{tenant: "t", hash: tc.in}
+			v, err := r.resolve(p)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("err %v, want %s", err, tc.err)
+				}
+				return
+			}
+			if err != nil || v.Hash != tc.want {
+				t.Fatalf("got %s %v, want %s", v.Hash, err, tc.want)
+			}
+		})
+	}
+}
