@@ -138,3 +138,44 @@ func deep(n int32) int32 {
 	pad[n%16] = n
 	return deep(n+1) + pad[(n+1)%16]
 }
+
+// body is a typical 125-byte callback request.
+var body = []byte(`{"callbackCommand":"callbackBeforeSendSingleMsgCommand","sendID":"u1","recvID":"u2","content":"hello imhook","seq":42}`)
+
+var out []byte
+
+// callback does what a small plugin does per callback without
+// encoding/json: find a string field by hand, transform it, and build a JSON
+// reply. It returns the reply's length.
+//
+//go:wasmexport callback
+func callback() int32 {
+	content := field(body, `"content":"`)
+	out = out[:0]
+	out = append(out, `{"actionCode":0,"errCode":0,"content":"`...)
+	for _, c := range content {
+		if c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		out = append(out, c)
+	}
+	out = append(out, `","seq":`...)
+	out = strconv.AppendInt(out, int64(len(body)), 10)
+	out = append(out, '}')
+	return int32(len(out))
+}
+
+// field returns the string value that follows key, up to the next quote.
+func field(b []byte, key string) []byte {
+	for i := 0; i+len(key) <= len(b); i++ {
+		if string(b[i:i+len(key)]) == key {
+			rest := b[i+len(key):]
+			for j, c := range rest {
+				if c == '"' {
+					return rest[:j]
+				}
+			}
+		}
+	}
+	return nil
+}
