@@ -48,13 +48,20 @@ import (
 //     blob garbage collection must be; see Registry.CollectGarbage.
 //   - All methods are safe for concurrent use. After Close, methods fail.
 type Backend interface {
+	// Get returns a copy of tenant id's document, or ErrNotFound.
 	Get(ctx context.Context, id string) (*Tenant, error)
+	// List returns copies of every tenant document, sorted by ID.
 	List(ctx context.Context) ([]*Tenant, error)
+	// Update changes tenant id's document in one transaction; see the Backend doc.
 	Update(ctx context.Context, id string, fn func(cur *Tenant) (*Tenant, error)) (*Tenant, error)
+	// Revision returns the revision of the last committed Update.
 	Revision(ctx context.Context) (uint64, error)
 
+	// PutBlob durably stores data as tenant's blob hash.
 	PutBlob(ctx context.Context, tenant, hash string, data []byte) error
+	// Blob returns a copy of tenant's blob hash, or ErrNotFound.
 	Blob(ctx context.Context, tenant, hash string) ([]byte, error)
+	// DeleteBlob deletes tenant's blob hash, if present.
 	DeleteBlob(ctx context.Context, tenant, hash string) error
 	// Blobs lists the blobs stored for tenant, sorted by hash.
 	Blobs(ctx context.Context, tenant string) ([]BlobInfo, error)
@@ -62,8 +69,11 @@ type Backend interface {
 	// including tenants whose document is gone.
 	BlobTenants(ctx context.Context) ([]string, error)
 
+	// Watch reports committed revisions, coalesced; see the Backend doc.
 	Watch(ctx context.Context) <-chan uint64
+	// Shared reports whether other processes may write the store too.
 	Shared() bool
+	// Close releases the store and closes every Watch channel.
 	Close() error
 }
 
