@@ -1,0 +1,422 @@
+package examples_test
+
+// These tests build the example plugins with the real toolchain
+// (GOOS=wasip1, -buildmode=c-shared) and drive them with wazero directly,
+// speaking the ABI of sdk/abi by hand. They catch mistakes in the SDK's
+// exports, imports and buffer handling that native tests cannot see. The
+// host's own runtime (package plugins) has its tests; this is the guest side.
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/imhook/imhook/sdk/abi"
+	"github.com/imhook/imhook/sdk/openim"
+)
+
+// wasmDir holds the examples built once per test binary.
+var (
+	buildOnce sync.Once
+	wasmDir   string
+	buildErr  error
+)
+
+// examples are the plugins built for these tests.
+var examples = []string{"moderation", "readsync", "policy", "trivial"}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if wasmDir != "" {
+		os.RemoveAll(wasmDir)
+	}
+	os.Exit(code)
+}
+
+// built returns the path of an example's .wasm, building all of them on first
+// use (a few seconds with a warm build cache).
+func built(t testing.TB, name string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds wasm with the Go toolchain; skipped in -short mode")
+	}
+	buildOnce.Do(func() {
+		if wasmDir, buildErr = os.MkdirTemp("", "imhook-examples-"); buildErr != nil {
+			return
+		}
+		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+		for _, ex := range examples {
+			cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s",
+				"-o", filepath.Join(wasmDir, ex+".wasm"), "./"+ex)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = &buildError{example: ex, err: err, out: string(out)}
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(wasmDir, name+".wasm")
+}
+
+type buildError struct {
+	example string
+	err     error
+	out     string
+}
+
+func (e *buildError) Error() string {
+	return "build example[" + e.example + "]: " + e.err.Error() + "\n" + e.out
+}
+
+// signature renders a function definition as "(i32,i32)->i64".
+func signature(d api.FunctionDefinition) string {
+	types := func(ts []api.ValueType) string {
+		names := make([]string, len(ts))
+		for i, t := range ts {
+			names[i] = api.ValueTypeName(t)
+		}
+		return strings.Join(names, ",")
+	}
+	return "(" + types(d.ParamTypes()) + ")->" + types(d.ResultTypes())
+}
+
+func TestExportsAndImports(t *testing.T) {
+	ctx := context.Background()
+	// The interpreter compiles a 2 MB module in a fraction of the time the
+	// optimizing compiler needs; signatures are the same.
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter())
+	defer r.Close(ctx)
+	wantExports := map[string]string{
+		abi.FuncABIVersion: "()->i32",
+		abi.FuncCommands:   "()->i64",
+		abi.FuncBuffer:     "(i32)->i64",
+		abi.FuncHandle:     "(i32,i32)->i64",
+		abi.FuncInitialize: "()->",
+	}
+	wantHostImports := map[string]string{
+		abi.FuncLog:    "(i32,i32,i32)->",
+		abi.FuncConfig: "(i32,i32,i32,i32)->i32",
+	}
+	for _, ex := range examples {
+		t.Run(ex, func(t *testing.T) {
+			bin, err := os.ReadFile(built(t, ex))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm, err := r.CompileModule(ctx, bin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			exports := cm.ExportedFunctions()
+			for name, want := range wantExports {
+				d, ok := exports[name]
+				if !ok {
+					t.Errorf("missing export func[%s] (want %s)", name, want)
+					continue
+				}
+				if got := signature(d); got != want {
+					t.Errorf("export func[%s] is %s, want %s", name, got, want)
+				}
+			}
+			if _, ok := cm.ExportedMemories()[abi.Memory]; !ok {
+				t.Errorf("missing export memory[%s]", abi.Memory)
+			}
+			for _, d := range cm.ImportedFunctions() {
+				mod, name, _ := d.Import()
+				switch mod {
+				case wasi_snapshot_preview1.ModuleName:
+				case abi.HostModule:
+					if want, ok := wantHostImports[name]; !ok {
+						t.Errorf("imports unknown host func[%s.%s]", mod, name)
+					} else if got := signature(d); got != want {
+						t.Errorf("import func[%s.%s] is %s, want %s", mod, name, got, want)
+					}
+				default:
+					t.Errorf("imports func[%s.%s] from a module the host does not provide", mod, name)
+				}
+			}
+		})
+	}
+}
+
+// guest is one instantiated plugin driven through the raw ABI.
+type guest struct {
+	t      testing.TB
+	ctx    context.Context // carries the guest to the host functions
+	mod    api.Module
+	handle api.Function
+	buffer api.Function
+	stack  []uint64
+	config map[string]string
+	logs   []string
+}
+
+type guestKey struct{}
+
+// newRuntime returns a runtime with WASI and a minimal imhook host module
+// whose functions serve the guest found in the call's context.
+func newRuntime(t testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, cfg)
+	t.Cleanup(func() { r.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	i32 := api.ValueTypeI32
+	_, err := r.NewHostModuleBuilder(abi.HostModule).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		g := ctx.Value(guestKey{}).(*guest)
+		line, ok := m.Memory().Read(uint32(stack[1]), uint32(stack[2]))
+		if !ok {
+			panic("log line outside guest memory")
+		}
+		g.logs = append(g.logs, abi.LogLevel(int32(stack[0])).String()+" "+string(line))
+	}), []api.ValueType{i32, i32, i32}, nil).Export(abi.FuncLog).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+		g := ctx.Value(guestKey{}).(*guest)
+		key, ok := m.Memory().Read(uint32(stack[0]), uint32(stack[1]))
+		if !ok {
+			panic("config key outside guest memory")
+		}
+		v, set := g.config[string(key)]
+		if !set {
+			stack[0] = api.EncodeI32(-1)
+			return
+		}
+		if len(v) <= int(uint32(stack[3])) && !m.Memory().WriteString(uint32(stack[2]), v) {
+			panic("config buffer outside guest memory")
+		}
+		stack[0] = api.EncodeI32(int32(len(v)))
+	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncConfig).
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// compile compiles an example's .wasm in r.
+func compile(t testing.TB, r wazero.Runtime, name string) wazero.CompiledModule {
+	t.Helper()
+	bin, err := os.ReadFile(built(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := r.CompileModule(context.Background(), bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cm
+}
+
+// instantiate starts an instance of cm, running _initialize as the host does.
+func instantiate(t testing.TB, r wazero.Runtime, cm wazero.CompiledModule, config map[string]string) *guest {
+	t.Helper()
+	g := &guest{t: t, config: config, stack: make([]uint64, 2)}
+	g.ctx = context.WithValue(context.Background(), guestKey{}, g)
+	mod, err := r.InstantiateModule(g.ctx, cm, wazero.NewModuleConfig().WithName("").WithStartFunctions(abi.FuncInitialize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mod.Close(context.Background()) })
+	g.mod = mod
+	g.handle = mod.ExportedFunction(abi.FuncHandle)
+	g.buffer = mod.ExportedFunction(abi.FuncBuffer)
+	return g
+}
+
+// callU64 calls an exported function and returns its single result.
+func (g *guest) callU64(name string, params ...uint64) uint64 {
+	g.t.Helper()
+	res, err := g.mod.ExportedFunction(name).Call(g.ctx, params...)
+	if err != nil {
+		g.t.Fatalf("%s: %v", name, err)
+	}
+	return res[0]
+}
+
+// read returns the guest bytes a packed result points to.
+func (g *guest) read(res abi.Result) string {
+	g.t.Helper()
+	b, ok := g.mod.Memory().Read(res.Ptr, res.Len)
+	if !ok {
+		g.t.Fatalf("result %+v points outside guest memory", res)
+	}
+	return string(b)
+}
+
+// callInput is call with the command and body already concatenated, so that
+// benchmarks measure the ABI rather than the test's string building.
+func (g *guest) callInput(in string, commandLen int) abi.Result {
+	g.t.Helper()
+	g.stack[0] = uint64(len(in))
+	if err := g.buffer.CallWithStack(g.ctx, g.stack); err != nil {
+		g.t.Fatalf("%s: %v", abi.FuncBuffer, err)
+	}
+	buf := abi.Unpack(g.stack[0])
+	if !g.mod.Memory().WriteString(buf.Ptr, in) {
+		g.t.Fatalf("buffer %+v outside guest memory", buf)
+	}
+	g.stack[0], g.stack[1] = uint64(commandLen), uint64(len(in)-commandLen)
+	if err := g.handle.CallWithStack(g.ctx, g.stack); err != nil {
+		g.t.Fatalf("%s: %v", abi.FuncHandle, err)
+	}
+	return abi.Unpack(g.stack[0])
+}
+
+// call writes command and body the way the host does (growing the buffer
+// through imhook_buffer when needed) and calls imhook_handle.
+func (g *guest) call(command, body string) abi.Result {
+	g.t.Helper()
+	n := uint64(len(command) + len(body))
+	g.stack[0] = n
+	if err := g.buffer.CallWithStack(g.ctx, g.stack); err != nil {
+		g.t.Fatalf("%s: %v", abi.FuncBuffer, err)
+	}
+	buf := abi.Unpack(g.stack[0])
+	if buf.Empty() || uint64(buf.Len) < n {
+		g.t.Fatalf("%s(%d) = %+v, want a buffer of at least %d bytes", abi.FuncBuffer, n, buf, n)
+	}
+	if !g.mod.Memory().WriteString(buf.Ptr, command+body) {
+		g.t.Fatalf("buffer %+v outside guest memory", buf)
+	}
+	g.stack[0], g.stack[1] = uint64(len(command)), uint64(len(body))
+	if err := g.handle.CallWithStack(g.ctx, g.stack); err != nil {
+		g.t.Fatalf("%s: %v", abi.FuncHandle, err)
+	}
+	return abi.Unpack(g.stack[0])
+}
+
+func TestModerationInWasm(t *testing.T) {
+	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
+	cm := compile(t, r, "moderation")
+
+	g := instantiate(t, r, cm, map[string]string{"banned_words": "spam"})
+	if v := g.callU64(abi.FuncABIVersion); v != uint64(abi.Version) {
+		t.Fatalf("abi version = %d, want %d", v, abi.Version)
+	}
+	want := "callbackBeforeSendSingleMsgCommand,callbackBeforeSendGroupMsgCommand,callbackBeforeMsgModifyCommand"
+	if got := g.read(abi.Unpack(g.callU64(abi.FuncCommands))); got != want {
+		t.Fatalf("commands = %s, want %s", got, want)
+	}
+
+	single := func(text string) string {
+		req := &openim.BeforeSendSingleMsgReq{SendID: "user_a", RecvID: "user_b", ClientMsgID: "m1", ContentType: 101, Content: text}
+		return string(req.AppendJSON(nil))
+	}
+	cmd := openim.BeforeSendSingleMsg.String()
+	tests := []struct {
+		name    string
+		command string
+		body    string
+		want    string // reply, or error message when isErr
+		isErr   bool
+	}{
+		{name: "clean message: no reply", command: cmd, body: single(`{"content":"hello"}`)},
+		{name: "banned word: stop", command: cmd, body: single(`{"content":"buy spam"}`),
+			want: `{"actionCode":0,"errCode":20001,"errMsg":"message blocked by moderation","errDlt":"","nextCode":1}`},
+		{name: "large body grows the buffer", command: cmd, body: single(`{"content":"` + strings.Repeat("x", 100_000) + ` spam"}`),
+			want: `{"actionCode":0,"errCode":20001,"errMsg":"message blocked by moderation","errDlt":"","nextCode":1}`},
+		{name: "small body after a large one", command: cmd, body: single(`{"content":"fine"}`)},
+		{name: "handler error", command: cmd, body: single(`not json`), isErr: true,
+			want: "plugin: handler for callbackBeforeSendSingleMsgCommand failed: textmsg: invalid content at offset 0: found 'n', want '{'"},
+		{name: "request decode error", command: cmd, body: `{"contentType":"x"}`, isErr: true,
+			want: "plugin: handler for callbackBeforeSendSingleMsgCommand failed: "},
+		{name: "unknown command", command: "callbackAfterGroupMsgReadCommand", body: `{}`, isErr: true,
+			want: "plugin: no handler for command[callbackAfterGroupMsgReadCommand]; this plugin handles [" + want + "]"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g.t = t
+			res := g.call(tc.command, tc.body)
+			switch {
+			case tc.isErr:
+				if !res.Error || !strings.HasPrefix(g.read(res), tc.want) {
+					t.Fatalf("result %+v %q, want error %q", res, g.read(res), tc.want)
+				}
+			case tc.want == "":
+				if !res.Empty() {
+					t.Fatalf("result %+v %q, want 0 (no reply)", res, g.read(res))
+				}
+			default:
+				if res.Error || g.read(res) != tc.want {
+					t.Fatalf("result %+v %q, want reply %s", res, g.read(res), tc.want)
+				}
+			}
+		})
+	}
+	g.t = t
+	if want := "info message blocked send_id=user_a recv_id=user_b client_msg_id=m1"; len(g.logs) == 0 || g.logs[0] != want {
+		t.Fatalf("logs = %q, want first %q", g.logs, want)
+	}
+
+	// Rewrite mode, in a second instance with its own configuration.
+	g2 := instantiate(t, r, cm, map[string]string{"banned_words": "spam", "mode": "rewrite", "mask": "#"})
+	body := string((&openim.BeforeMsgModifyReq{SendID: "user_a", ContentType: 101, Content: `{"content":"no spam"}`}).AppendJSON(nil))
+	res := g2.call(openim.BeforeMsgModify.String(), body)
+	if res.Error || !strings.Contains(g2.read(res), `"content":"{\"content\":\"no ####\"}"`) {
+		t.Fatalf("modify reply = %+v %s", res, g2.read(res))
+	}
+}
+
+func TestHandleRejectsInputBeyondBuffer(t *testing.T) {
+	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
+	g := instantiate(t, r, compile(t, r, "trivial"), nil)
+	buf := abi.Unpack(g.callU64(abi.FuncBuffer, 16))
+	res := abi.Unpack(g.callU64(abi.FuncHandle, 10, uint64(buf.Len)))
+	want := "plugin: input of " + strconv.Itoa(int(buf.Len)+10) + " bytes does not fit the buffer of " + strconv.Itoa(int(buf.Len)) + " bytes; call imhook_buffer with the input size first"
+	if !res.Error || g.read(res) != want {
+		t.Fatalf("result %+v %q, want error %q", res, g.read(res), want)
+	}
+	if got := g.callU64(abi.FuncBuffer, 2<<30); got != 0 {
+		t.Fatalf("imhook_buffer(2 GiB) = %#x, want 0", got)
+	}
+}
+
+// BenchmarkSeedCallback measures one callbackAfterGroupMsgReadCommand call
+// (the seed callback) into a warm readsync instance, host side included:
+// copying the input in, the guest call, and the host functions it uses. The
+// target is 10 us or less. Run with:
+//
+//	go test ./examples -run XXX -bench SeedCallback
+func BenchmarkSeedCallback(b *testing.B) {
+	r := newRuntime(b, wazero.NewRuntimeConfigCompiler())
+	body := `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"user_b","receiveID":"user_b","unreadMsgNum":42,"contentType":3}` + "\n"
+	cases := []struct {
+		name   string
+		plugin string
+		config map[string]string
+	}{
+		{"readsync", "readsync", nil},
+		{"readsync/log_level=off", "readsync", map[string]string{"log_level": "off"}},
+		{"trivial", "trivial", nil},
+	}
+	for _, c := range cases {
+		cm := compile(b, r, c.plugin)
+		b.Run(c.name, func(b *testing.B) {
+			g := instantiate(b, r, cm, c.config)
+			cmd := openim.AfterGroupMsgRead.String()
+			in := cmd + body
+			g.call(cmd, body)
+			b.ReportAllocs()
+			for b.Loop() {
+				if res := g.callInput(in, len(cmd)); !res.Empty() {
+					b.Fatalf("result %+v, want no reply", res)
+				}
+				g.logs = g.logs[:0]
+			}
+		})
+	}
+}
