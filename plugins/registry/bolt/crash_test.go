@@ -201,7 +201,7 @@ func crashChild(arg string) {
 	pad := strings.Repeat("x", 64<<10)
 	for i := 0; ; i++ {
 		plugin := fmt.Sprintf("p%d", i%3)
-		// Blobs of 64 KiB to 256 KiB so writes span many pages.
+		// Blobs of 64 KiB to 112 KiB so writes span many pages.
 		data, info := registrytest.Blob(fmt.Sprintf("round %d upload %d %s", round, i, pad[:(i%4)*len(pad)/4]) + pad + pad[:i%977])
 		if _, _, err := r.AddVersion(ctx, "acme", plugin, data, info, registry.AnyRevision); err != nil {
 			fail(err)
