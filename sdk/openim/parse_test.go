@@ -255,3 +255,34 @@ func TestDecodeReplyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestUnicodeKeyFolding(t *testing.T) {
+	t.Parallel()
+	// encoding/json folds keys with Unicode simple folding: U+017F (long s)
+	// matches 's' and U+212A (Kelvin sign) matches 'k'.
+	tests := []string{
+		`{"callbackCommand":"c","ſendID":"x"}`,
+		`{"callbackCommand":"c","SENDid":"x"}`,
+		`{"callbackCommand":"c","sendı":"x"}`, // dotless i does not fold to i
+	}
+	for _, body := range tests {
+		t.Run(body, func(t *testing.T) {
+			t.Parallel()
+			var r AfterSendSingleMsgReq
+			checkAgainstStd(t, []byte(body), &r)
+			checkAgainstStd(t, []byte("{\"remar\u212a\":\"k\"}"), new(BeforeSetFriendRemarkResp))
+		})
+	}
+}
+
+func TestKelvinKey(t *testing.T) {
+	t.Parallel()
+	var r BeforeSetFriendRemarkResp
+	if err := r.DecodeJSON([]byte("{\"remar\u212a\":\"k\"}")); err != nil || r.Remark != "k" {
+		t.Errorf("Remark = %q, %v; want the Kelvin-sign key to match", r.Remark, err)
+	}
+	var s AfterSendSingleMsgReq
+	if err := s.DecodeJSON([]byte(`{"ſendID":"x"}`)); err != nil || s.SendID != "x" {
+		t.Errorf("SendID = %q, %v; want the long-s key to match", s.SendID, err)
+	}
+}
