@@ -334,3 +334,28 @@ type fasthttpLogger struct{ l *slog.Logger }
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
+
+// Install inspects wasm, stores it as a version of tenant's plugin and
+// activates it: the upload path in one call, for the demo set-up and for
+// tests (the admin API does the same in steps). The live directory picks the
+// change up from the registry's change feed. It returns the version's hash.
+func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte) (string, error) {
+	t, err := s.reg.Tenant(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	info, err := s.engine.Inspect(ctx, wasm, tenants.SandboxConfig(t, s.cfg.Sandbox.Limits.Limits()).Limits)
+	if err != nil {
+		return "", fmt.Errorf("tenant[%s] plugin[%s]: %w", tenant, plugin, err)
+	}
+	_, v, err := s.reg.AddVersion(ctx, tenant, plugin, wasm, registry.VersionInfo{
+		Hash: info.Hash, Size: int64(info.Size), ABIVersion: info.ABIVersion, Commands: info.Commands,
+	}, registry.AnyRevision)
+	if err != nil {
+		return "", err
+	}
+	if _, err := s.reg.Activate(ctx, tenant, plugin, v.Hash, registry.AnyRevision); err != nil {
+		return "", err
+	}
+	return v.Hash, nil
+}
