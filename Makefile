@@ -49,3 +49,17 @@ vet: ## Run go vet, natively and for the wasip1 guest code.
 .PHONY: clean
 clean: ## Remove build outputs.
 	rm -rf build
+
+# ---------------------------------------------------------------------------
+# Serving: the binary and the demo (owned by the serving path, issue 4).
+
+DEMO_FLAGS ?=
+
+.PHONY: build
+build: ## Build the imhook binary to build/imhook.
+	@mkdir -p build
+	$(GO) build -trimpath -o build/imhook ./cmd/imhook
+
+.PHONY: demo
+demo: build build/examples/moderation.wasm ## Run imhook serve on ./data with a demo tenant running the moderation example.
+	./build/imhook serve --demo --demo-plugin build/examples/moderation.wasm $(DEMO_FLAGS)

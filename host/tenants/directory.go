@@ -225,7 +225,7 @@ func closePlugins(ps []*plugins.Plugin) {
 func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []*plugins.Plugin) {
 	log := d.log.With("tenant", doc.ID)
 	cfg := SandboxConfig(doc, d.opt.Defaults)
-	cfg.Logger = log
+	cfg.Logger = d.log // the sandbox adds tenant, plugin and command
 	st, ok := d.states[doc.ID]
 	reloadAll := false
 	if !ok {
