@@ -91,7 +91,7 @@ type Request interface {
 type Reply interface {
 	// Command returns the command this reply answers.
 	Command() Command
-	// Common returns the five fields every reply has.
+	// Common returns the five fields every reply has (nil for a nil pointer).
 	Common() *CommonResp
 	// DecodeJSON resets the value and decodes data strictly, without reflection.
 	DecodeJSON(data []byte) error

@@ -88,4 +88,3 @@ func agree(t *testing.T, data []byte, ours codec, reply bool) {
 		t.Fatalf("round trip changed the encoding\n got %s\nwant %s", got, enc)
 	}
 }
-

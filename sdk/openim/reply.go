@@ -79,7 +79,7 @@ func Merge(dst, src Reply) {
 		return
 	}
 	dc, sc := dst.Common(), src.Common()
-	if dc.Stopped() {
+	if dc == nil || sc == nil || dc.Stopped() {
 		return
 	}
 	if sc.Stopped() {

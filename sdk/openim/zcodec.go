@@ -138,8 +138,13 @@ func (r *BeforeSendSingleMsgReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeSendSingleMsg.
 func (*BeforeSendSingleMsgResp) Command() Command { return BeforeSendSingleMsg }
 
-// Common returns the reply's common fields.
-func (r *BeforeSendSingleMsgResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeSendSingleMsgResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeSendSingleMsgResp) DecodeJSON(data []byte) error {
@@ -347,8 +352,13 @@ func (r *AfterSendSingleMsgReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSendSingleMsg.
 func (*AfterSendSingleMsgResp) Command() Command { return AfterSendSingleMsg }
 
-// Common returns the reply's common fields.
-func (r *AfterSendSingleMsgResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSendSingleMsgResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSendSingleMsgResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -554,8 +564,13 @@ func (r *BeforeSendGroupMsgReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeSendGroupMsg.
 func (*BeforeSendGroupMsgResp) Command() Command { return BeforeSendGroupMsg }
 
-// Common returns the reply's common fields.
-func (r *BeforeSendGroupMsgResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeSendGroupMsgResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeSendGroupMsgResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -761,8 +776,13 @@ func (r *AfterSendGroupMsgReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSendGroupMsg.
 func (*AfterSendGroupMsgResp) Command() Command { return AfterSendGroupMsg }
 
-// Common returns the reply's common fields.
-func (r *AfterSendGroupMsgResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSendGroupMsgResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSendGroupMsgResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -964,8 +984,13 @@ func (r *BeforeMsgModifyReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeMsgModify.
 func (*BeforeMsgModifyResp) Command() Command { return BeforeMsgModify }
 
-// Common returns the reply's common fields.
-func (r *BeforeMsgModifyResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeMsgModifyResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeMsgModifyResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -1258,8 +1283,13 @@ func (r *AfterMsgSaveDBReq) appendJSON(dst []byte) []byte {
 // Command returns AfterMsgSaveDB.
 func (*AfterMsgSaveDBResp) Command() Command { return AfterMsgSaveDB }
 
-// Common returns the reply's common fields.
-func (r *AfterMsgSaveDBResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterMsgSaveDBResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterMsgSaveDBResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -1409,8 +1439,13 @@ func (r *AfterGroupMsgReadReq) appendJSON(dst []byte) []byte {
 // Command returns AfterGroupMsgRead.
 func (*AfterGroupMsgReadResp) Command() Command { return AfterGroupMsgRead }
 
-// Common returns the reply's common fields.
-func (r *AfterGroupMsgReadResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterGroupMsgReadResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterGroupMsgReadResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -1560,8 +1595,13 @@ func (r *AfterSingleMsgReadReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSingleMsgRead.
 func (*AfterSingleMsgReadResp) Command() Command { return AfterSingleMsgRead }
 
-// Common returns the reply's common fields.
-func (r *AfterSingleMsgReadResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSingleMsgReadResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSingleMsgReadResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -1707,8 +1747,13 @@ func (r *BeforeAfterMsgReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeAfterMsg.
 func (*BeforeAfterMsgResp) Command() Command { return BeforeAfterMsg }
 
-// Common returns the reply's common fields.
-func (r *BeforeAfterMsgResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeAfterMsgResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeAfterMsgResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -1870,8 +1915,13 @@ func (r *AfterUserOnlineReq) appendJSON(dst []byte) []byte {
 // Command returns AfterUserOnline.
 func (*AfterUserOnlineResp) Command() Command { return AfterUserOnline }
 
-// Common returns the reply's common fields.
-func (r *AfterUserOnlineResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterUserOnlineResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterUserOnlineResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -2029,8 +2079,13 @@ func (r *AfterUserOfflineReq) appendJSON(dst []byte) []byte {
 // Command returns AfterUserOffline.
 func (*AfterUserOfflineResp) Command() Command { return AfterUserOffline }
 
-// Common returns the reply's common fields.
-func (r *AfterUserOfflineResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterUserOfflineResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterUserOfflineResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -2184,8 +2239,13 @@ func (r *AfterUserKickOffReq) appendJSON(dst []byte) []byte {
 // Command returns AfterUserKickOff.
 func (*AfterUserKickOffResp) Command() Command { return AfterUserKickOff }
 
-// Common returns the reply's common fields.
-func (r *AfterUserKickOffResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterUserKickOffResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterUserKickOffResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -2382,8 +2442,13 @@ func (r *BeforeOfflinePushReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeOfflinePush.
 func (*BeforeOfflinePushResp) Command() Command { return BeforeOfflinePush }
 
-// Common returns the reply's common fields.
-func (r *BeforeOfflinePushResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeOfflinePushResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeOfflinePushResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -2599,8 +2664,13 @@ func (r *BeforeOnlinePushReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeOnlinePush.
 func (*BeforeOnlinePushResp) Command() Command { return BeforeOnlinePush }
 
-// Common returns the reply's common fields.
-func (r *BeforeOnlinePushResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeOnlinePushResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeOnlinePushResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -2799,8 +2869,13 @@ func (r *BeforeGroupOnlinePushReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeGroupOnlinePush.
 func (*BeforeGroupOnlinePushResp) Command() Command { return BeforeGroupOnlinePush }
 
-// Common returns the reply's common fields.
-func (r *BeforeGroupOnlinePushResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeGroupOnlinePushResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeGroupOnlinePushResp) DecodeJSON(data []byte) error {
@@ -2971,8 +3046,13 @@ func (r *BeforeAddFriendReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeAddFriend.
 func (*BeforeAddFriendResp) Command() Command { return BeforeAddFriend }
 
-// Common returns the reply's common fields.
-func (r *BeforeAddFriendResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeAddFriendResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeAddFriendResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -3118,8 +3198,13 @@ func (r *AfterAddFriendReq) appendJSON(dst []byte) []byte {
 // Command returns AfterAddFriend.
 func (*AfterAddFriendResp) Command() Command { return AfterAddFriend }
 
-// Common returns the reply's common fields.
-func (r *AfterAddFriendResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterAddFriendResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterAddFriendResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -3271,8 +3356,13 @@ func (r *BeforeAddFriendAgreeReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeAddFriendAgree.
 func (*BeforeAddFriendAgreeResp) Command() Command { return BeforeAddFriendAgree }
 
-// Common returns the reply's common fields.
-func (r *BeforeAddFriendAgreeResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeAddFriendAgreeResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeAddFriendAgreeResp) DecodeJSON(data []byte) error {
@@ -3424,8 +3514,13 @@ func (r *AfterAddFriendAgreeReq) appendJSON(dst []byte) []byte {
 // Command returns AfterAddFriendAgree.
 func (*AfterAddFriendAgreeResp) Command() Command { return AfterAddFriendAgree }
 
-// Common returns the reply's common fields.
-func (r *AfterAddFriendAgreeResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterAddFriendAgreeResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterAddFriendAgreeResp) DecodeJSON(data []byte) error {
@@ -3569,8 +3664,13 @@ func (r *AfterDeleteFriendReq) appendJSON(dst []byte) []byte {
 // Command returns AfterDeleteFriend.
 func (*AfterDeleteFriendResp) Command() Command { return AfterDeleteFriend }
 
-// Common returns the reply's common fields.
-func (r *AfterDeleteFriendResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterDeleteFriendResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterDeleteFriendResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -3712,8 +3812,13 @@ func (r *BeforeImportFriendsReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeImportFriends.
 func (*BeforeImportFriendsResp) Command() Command { return BeforeImportFriends }
 
-// Common returns the reply's common fields.
-func (r *BeforeImportFriendsResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeImportFriendsResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeImportFriendsResp) DecodeJSON(data []byte) error {
@@ -3861,8 +3966,13 @@ func (r *AfterImportFriendsReq) appendJSON(dst []byte) []byte {
 // Command returns AfterImportFriends.
 func (*AfterImportFriendsResp) Command() Command { return AfterImportFriends }
 
-// Common returns the reply's common fields.
-func (r *AfterImportFriendsResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterImportFriendsResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterImportFriendsResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -4010,8 +4120,13 @@ func (r *BeforeSetFriendRemarkReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeSetFriendRemark.
 func (*BeforeSetFriendRemarkResp) Command() Command { return BeforeSetFriendRemark }
 
-// Common returns the reply's common fields.
-func (r *BeforeSetFriendRemarkResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeSetFriendRemarkResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeSetFriendRemarkResp) DecodeJSON(data []byte) error {
@@ -4165,8 +4280,13 @@ func (r *AfterSetFriendRemarkReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSetFriendRemark.
 func (*AfterSetFriendRemarkResp) Command() Command { return AfterSetFriendRemark }
 
-// Common returns the reply's common fields.
-func (r *AfterSetFriendRemarkResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSetFriendRemarkResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSetFriendRemarkResp) DecodeJSON(data []byte) error {
@@ -4310,8 +4430,13 @@ func (r *BeforeAddBlackReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeAddBlack.
 func (*BeforeAddBlackResp) Command() Command { return BeforeAddBlack }
 
-// Common returns the reply's common fields.
-func (r *BeforeAddBlackResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeAddBlackResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeAddBlackResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -4453,8 +4578,13 @@ func (r *AfterRemoveBlackReq) appendJSON(dst []byte) []byte {
 // Command returns AfterRemoveBlack.
 func (*AfterRemoveBlackResp) Command() Command { return AfterRemoveBlack }
 
-// Common returns the reply's common fields.
-func (r *AfterRemoveBlackResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterRemoveBlackResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterRemoveBlackResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -4606,8 +4736,13 @@ func (r *BeforeUpdateUserInfoReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeUpdateUserInfo.
 func (*BeforeUpdateUserInfoResp) Command() Command { return BeforeUpdateUserInfo }
 
-// Common returns the reply's common fields.
-func (r *BeforeUpdateUserInfoResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeUpdateUserInfoResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeUpdateUserInfoResp) DecodeJSON(data []byte) error {
@@ -4771,8 +4906,13 @@ func (r *AfterUpdateUserInfoReq) appendJSON(dst []byte) []byte {
 // Command returns AfterUpdateUserInfo.
 func (*AfterUpdateUserInfoResp) Command() Command { return AfterUpdateUserInfo }
 
-// Common returns the reply's common fields.
-func (r *AfterUpdateUserInfoResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterUpdateUserInfoResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterUpdateUserInfoResp) DecodeJSON(data []byte) error {
@@ -4926,8 +5066,13 @@ func (r *BeforeUpdateUserInfoExReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeUpdateUserInfoEx.
 func (*BeforeUpdateUserInfoExResp) Command() Command { return BeforeUpdateUserInfoEx }
 
-// Common returns the reply's common fields.
-func (r *BeforeUpdateUserInfoExResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeUpdateUserInfoExResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeUpdateUserInfoExResp) DecodeJSON(data []byte) error {
@@ -5093,8 +5238,13 @@ func (r *AfterUpdateUserInfoExReq) appendJSON(dst []byte) []byte {
 // Command returns AfterUpdateUserInfoEx.
 func (*AfterUpdateUserInfoExResp) Command() Command { return AfterUpdateUserInfoEx }
 
-// Common returns the reply's common fields.
-func (r *AfterUpdateUserInfoExResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterUpdateUserInfoExResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterUpdateUserInfoExResp) DecodeJSON(data []byte) error {
@@ -5245,8 +5395,13 @@ func (r *BeforeUserRegisterReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeUserRegister.
 func (*BeforeUserRegisterResp) Command() Command { return BeforeUserRegister }
 
-// Common returns the reply's common fields.
-func (r *BeforeUserRegisterResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeUserRegisterResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeUserRegisterResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -5410,8 +5565,13 @@ func (r *AfterUserRegisterReq) appendJSON(dst []byte) []byte {
 // Command returns AfterUserRegister.
 func (*AfterUserRegisterResp) Command() Command { return AfterUserRegister }
 
-// Common returns the reply's common fields.
-func (r *AfterUserRegisterResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterUserRegisterResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterUserRegisterResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -5632,8 +5792,13 @@ func (r *BeforeCreateGroupReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeCreateGroup.
 func (*BeforeCreateGroupResp) Command() Command { return BeforeCreateGroup }
 
-// Common returns the reply's common fields.
-func (r *BeforeCreateGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeCreateGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeCreateGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -5902,8 +6067,13 @@ func (r *AfterCreateGroupReq) appendJSON(dst []byte) []byte {
 // Command returns AfterCreateGroup.
 func (*AfterCreateGroupResp) Command() Command { return AfterCreateGroup }
 
-// Common returns the reply's common fields.
-func (r *AfterCreateGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterCreateGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterCreateGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -6062,8 +6232,13 @@ func (r *BeforeMembersJoinGroupReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeMembersJoinGroup.
 func (*BeforeMembersJoinGroupResp) Command() Command { return BeforeMembersJoinGroup }
 
-// Common returns the reply's common fields.
-func (r *BeforeMembersJoinGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeMembersJoinGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeMembersJoinGroupResp) DecodeJSON(data []byte) error {
@@ -6240,8 +6415,13 @@ func (r *BeforeSetGroupMemberInfoReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeSetGroupMemberInfo.
 func (*BeforeSetGroupMemberInfoResp) Command() Command { return BeforeSetGroupMemberInfo }
 
-// Common returns the reply's common fields.
-func (r *BeforeSetGroupMemberInfoResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeSetGroupMemberInfoResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeSetGroupMemberInfoResp) DecodeJSON(data []byte) error {
@@ -6419,8 +6599,13 @@ func (r *AfterSetGroupMemberInfoReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSetGroupMemberInfo.
 func (*AfterSetGroupMemberInfoResp) Command() Command { return AfterSetGroupMemberInfo }
 
-// Common returns the reply's common fields.
-func (r *AfterSetGroupMemberInfoResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSetGroupMemberInfoResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSetGroupMemberInfoResp) DecodeJSON(data []byte) error {
@@ -6564,8 +6749,13 @@ func (r *AfterQuitGroupReq) appendJSON(dst []byte) []byte {
 // Command returns AfterQuitGroup.
 func (*AfterQuitGroupResp) Command() Command { return AfterQuitGroup }
 
-// Common returns the reply's common fields.
-func (r *AfterQuitGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterQuitGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterQuitGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -6711,8 +6901,13 @@ func (r *AfterKickGroupReq) appendJSON(dst []byte) []byte {
 // Command returns AfterKickGroup.
 func (*AfterKickGroupResp) Command() Command { return AfterKickGroup }
 
-// Common returns the reply's common fields.
-func (r *AfterKickGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterKickGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterKickGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -6862,8 +7057,13 @@ func (r *AfterDisMissGroupReq) appendJSON(dst []byte) []byte {
 // Command returns AfterDisMissGroup.
 func (*AfterDisMissGroupResp) Command() Command { return AfterDisMissGroup }
 
-// Common returns the reply's common fields.
-func (r *AfterDisMissGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterDisMissGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterDisMissGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -7017,8 +7217,13 @@ func (r *BeforeJoinGroupReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeJoinGroup.
 func (*BeforeJoinGroupResp) Command() Command { return BeforeJoinGroup }
 
-// Common returns the reply's common fields.
-func (r *BeforeJoinGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeJoinGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeJoinGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -7172,8 +7377,13 @@ func (r *AfterJoinGroupReq) appendJSON(dst []byte) []byte {
 // Command returns AfterJoinGroup.
 func (*AfterJoinGroupResp) Command() Command { return AfterJoinGroup }
 
-// Common returns the reply's common fields.
-func (r *AfterJoinGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterJoinGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterJoinGroupResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -7325,8 +7535,13 @@ func (r *BeforeInviteJoinGroupReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeInviteJoinGroup.
 func (*BeforeInviteJoinGroupResp) Command() Command { return BeforeInviteJoinGroup }
 
-// Common returns the reply's common fields.
-func (r *BeforeInviteJoinGroupResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeInviteJoinGroupResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeInviteJoinGroupResp) DecodeJSON(data []byte) error {
@@ -7480,8 +7695,13 @@ func (r *AfterTransferGroupOwnerReq) appendJSON(dst []byte) []byte {
 // Command returns AfterTransferGroupOwner.
 func (*AfterTransferGroupOwnerResp) Command() Command { return AfterTransferGroupOwner }
 
-// Common returns the reply's common fields.
-func (r *AfterTransferGroupOwnerResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterTransferGroupOwnerResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterTransferGroupOwnerResp) DecodeJSON(data []byte) error {
@@ -7657,8 +7877,13 @@ func (r *BeforeSetGroupInfoReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeSetGroupInfo.
 func (*BeforeSetGroupInfoResp) Command() Command { return BeforeSetGroupInfo }
 
-// Common returns the reply's common fields.
-func (r *BeforeSetGroupInfoResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeSetGroupInfoResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeSetGroupInfoResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -7868,8 +8093,13 @@ func (r *AfterSetGroupInfoReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSetGroupInfo.
 func (*AfterSetGroupInfoResp) Command() Command { return AfterSetGroupInfo }
 
-// Common returns the reply's common fields.
-func (r *AfterSetGroupInfoResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSetGroupInfoResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSetGroupInfoResp) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }
@@ -8045,8 +8275,13 @@ func (r *BeforeSetGroupInfoExReq) appendJSON(dst []byte) []byte {
 // Command returns BeforeSetGroupInfoEx.
 func (*BeforeSetGroupInfoExResp) Command() Command { return BeforeSetGroupInfoEx }
 
-// Common returns the reply's common fields.
-func (r *BeforeSetGroupInfoExResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeSetGroupInfoExResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeSetGroupInfoExResp) DecodeJSON(data []byte) error {
@@ -8258,8 +8493,13 @@ func (r *AfterSetGroupInfoExReq) appendJSON(dst []byte) []byte {
 // Command returns AfterSetGroupInfoEx.
 func (*AfterSetGroupInfoExResp) Command() Command { return AfterSetGroupInfoEx }
 
-// Common returns the reply's common fields.
-func (r *AfterSetGroupInfoExResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterSetGroupInfoExResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterSetGroupInfoExResp) DecodeJSON(data []byte) error {
@@ -8447,8 +8687,13 @@ func (*BeforeCreateSingleChatConversationsResp) Command() Command {
 	return BeforeCreateSingleChatConversations
 }
 
-// Common returns the reply's common fields.
-func (r *BeforeCreateSingleChatConversationsResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeCreateSingleChatConversationsResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeCreateSingleChatConversationsResp) DecodeJSON(data []byte) error {
@@ -8666,8 +8911,13 @@ func (*AfterCreateSingleChatConversationsResp) Command() Command {
 	return AfterCreateSingleChatConversations
 }
 
-// Common returns the reply's common fields.
-func (r *AfterCreateSingleChatConversationsResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterCreateSingleChatConversationsResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterCreateSingleChatConversationsResp) DecodeJSON(data []byte) error {
@@ -8857,8 +9107,13 @@ func (*BeforeCreateGroupChatConversationsResp) Command() Command {
 	return BeforeCreateGroupChatConversations
 }
 
-// Common returns the reply's common fields.
-func (r *BeforeCreateGroupChatConversationsResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *BeforeCreateGroupChatConversationsResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *BeforeCreateGroupChatConversationsResp) DecodeJSON(data []byte) error {
@@ -9076,8 +9331,13 @@ func (*AfterCreateGroupChatConversationsResp) Command() Command {
 	return AfterCreateGroupChatConversations
 }
 
-// Common returns the reply's common fields.
-func (r *AfterCreateGroupChatConversationsResp) Common() *CommonResp { return &r.CommonResp }
+// Common returns the reply's common fields, or nil for a nil reply.
+func (r *AfterCreateGroupChatConversationsResp) Common() *CommonResp {
+	if r == nil {
+		return nil
+	}
+	return &r.CommonResp
+}
 
 // DecodeJSON implements Reply: it resets r and decodes data strictly (see the package doc).
 func (r *AfterCreateGroupChatConversationsResp) DecodeJSON(data []byte) error {

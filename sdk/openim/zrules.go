@@ -7,11 +7,6 @@ import (
 	"slices"
 )
 
-var (
-	_ = maps.Clone[map[string]bool]
-	_ = slices.Clone[[]string]
-)
-
 // neutralReply returns c's neutral reply, echoing req where OpenIM copies reply
 // fields unconditionally. It returns nil when c echoes and req is not c's request.
 func neutralReply(c Command, req Request) Reply {
@@ -609,8 +604,8 @@ func mergeMemberUpdate(dst, src []MemberUpdate) []MemberUpdate {
 	for _, u := range src {
 		i := slices.IndexFunc(dst, func(x MemberUpdate) bool { return x.UserID != nil && u.UserID != nil && *x.UserID == *u.UserID })
 		if i < 0 {
-			dst = append(dst, u)
-			continue
+			dst = append(dst, MemberUpdate{UserID: clonePtr(u.UserID)})
+			i = len(dst) - 1
 		}
 		m := &dst[i]
 		if u.Nickname != nil {

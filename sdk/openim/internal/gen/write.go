@@ -197,8 +197,13 @@ func writeCodec(m *model, b *bytes.Buffer) {
 			p(b, "// Command returns %s.", c.name)
 			p(b, "func (*%s) Command() Command { return %s }\n", s.name, c.name)
 			if s.resp {
-				p(b, "// Common returns the reply's common fields.")
-				p(b, "func (r *%s) Common() *CommonResp { return &r.CommonResp }\n", s.name)
+				p(b, "// Common returns the reply's common fields, or nil for a nil reply.")
+				p(b, "func (r *%s) Common() *CommonResp {", s.name)
+				p(b, "\tif r == nil {")
+				p(b, "\t\treturn nil")
+				p(b, "\t}")
+				p(b, "\treturn &r.CommonResp")
+				p(b, "}\n")
 			}
 			p(b, "// DecodeJSON implements %s: it resets r and decodes data strictly (see the package doc).", iface)
 			p(b, "func (r *%s) DecodeJSON(data []byte) error { return r.decode(data, jsonx.Limits{}) }\n", s.name)
@@ -488,10 +493,22 @@ func keyEq(at *typ, a string, bt *typ, b string) string {
 }
 
 func writeRules(m *model, b *bytes.Buffer) {
-	b.WriteString(header)
-	p(b, "package openim\n")
-	p(b, "import (\n\t\"maps\"\n\t\"slices\"\n)\n")
-	p(b, "var (\n\t_ = maps.Clone[map[string]bool]\n\t_ = slices.Clone[[]string]\n)\n")
+	out := b
+	b = new(bytes.Buffer)
+	defer func() {
+		out.WriteString(header)
+		p(out, "package openim\n")
+		var imports []string
+		for _, pkg := range []string{"maps", "slices"} {
+			if bytes.Contains(b.Bytes(), []byte(pkg+".")) {
+				imports = append(imports, strconv.Quote(pkg))
+			}
+		}
+		if len(imports) > 0 {
+			p(out, "import (\n\t%s\n)\n", strings.Join(imports, "\n\t"))
+		}
+		out.Write(b.Bytes())
+	}()
 	p(b, "// neutralReply returns c's neutral reply, echoing req where OpenIM copies reply")
 	p(b, "// fields unconditionally. It returns nil when c echoes and req is not c's request.")
 	p(b, "func neutralReply(c Command, req Request) Reply {")
@@ -614,8 +631,8 @@ func writeRules(m *model, b *bytes.Buffer) {
 			p(b, "\tfor _, u := range src {")
 			p(b, "\t\ti := slices.IndexFunc(dst, func(x %s) bool { return %s })", name, keyEq(k.t, "x."+k.gname, k.t, "u."+k.gname))
 			p(b, "\t\tif i < 0 {")
-			p(b, "\t\t\tdst = append(dst, u)")
-			p(b, "\t\t\tcontinue")
+			p(b, "\t\t\tdst = append(dst, %s{%s: %s})", name, k.gname, clone(k.t, "u."+k.gname))
+			p(b, "\t\t\ti = len(dst) - 1")
 			p(b, "\t\t}")
 			p(b, "\t\tm := &dst[i]")
 			for _, f := range s.fields {
