@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,14 +87,18 @@ func (a *API) classify(err error) (int, string) {
 
 // writeJSON writes v as the JSON response with status.
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // error messages hold "->" and "<token>"
+	err := enc.Encode(v)
+	b := buf.Bytes()
 	if err != nil {
 		// Only our own response types are encoded here; a failure is a bug.
 		status = fasthttp.StatusInternalServerError
-		b = []byte(`{"error":"internal error: encoding the response failed"}`)
+		b = []byte(`{"error":"internal error: encoding the response failed"}` + "\n")
 	}
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.SetBody(append(b, '\n'))
+	ctx.SetBody(b)
 }
