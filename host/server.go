@@ -213,6 +213,9 @@ func (s *Server) Registry() *registry.Registry { return s.reg }
 // Engine returns the sandbox engine.
 func (s *Server) Engine() *plugins.Engine { return s.engine }
 
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
 // Directory returns the live tenants.
 func (s *Server) Directory() *tenants.Directory { return s.dir }
 

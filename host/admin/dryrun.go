@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -34,10 +35,13 @@ type DryRun struct {
 	// (actionCode 0 and nextCode 1).
 	Stops bool `json:"stops"`
 
-	Logs        []LogLine `json:"logs"`
-	DurationUS  int64     `json:"duration_us"`
-	MemoryPages uint32    `json:"memory_pages"`
-	MemoryBytes uint64    `json:"memory_bytes"`
+	Logs       []LogLine `json:"logs"`
+	DurationUS int64     `json:"duration_us"`
+	// LoadUS is the time taken to compile (or fetch from the cache),
+	// validate and instantiate the module before the call.
+	LoadUS      int64  `json:"load_us"`
+	MemoryPages uint32 `json:"memory_pages"`
+	MemoryBytes uint64 `json:"memory_bytes"`
 
 	// Error is set when the call failed or its reply is unusable; Reply is
 	// then the failure policy's reply (PolicyApplied).
@@ -175,12 +179,14 @@ func (a *API) dryRun(r *request) error {
 		return err
 	}
 	defer st.Close(context.WithoutCancel(r.ctx))
+	start := time.Now()
 	p, err := st.Load(r.ctx, r.plugin, wasm)
 	if err != nil {
 		return err
 	}
+	loaded := time.Since(start)
 	out := RunCallback(r.ctx, p, req, body, PolicyFor(t.Settings.FailurePolicy(req.Command().String())))
-	out.Plugin = r.plugin
+	out.LoadUS = loaded.Microseconds()
 	writeJSON(r.rc, fasthttp.StatusOK, out)
 	return nil
 }

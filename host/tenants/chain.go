@@ -48,6 +48,8 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 	if len(chain) == 0 {
 		return openim.AppendNeutral(dst, cmd, req), Result{Outcome: metrics.OutcomeNeutral}
 	}
+	d.inFlight.Add(1)
+	defer d.inFlight.Add(-1)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 

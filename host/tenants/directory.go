@@ -52,9 +52,10 @@ type Directory struct {
 	log  *slog.Logger
 	snap atomic.Pointer[map[string]*Tenant]
 
-	ready  atomic.Bool
-	closed chan struct{}
-	done   chan struct{} // closed when the watch loop ends
+	ready    atomic.Bool
+	inFlight atomic.Int64
+	closed   chan struct{}
+	done     chan struct{} // closed when the watch loop ends
 
 	// mu guards states; only Start, the watch loop and Close take it, never a
 	// callback.
@@ -131,6 +132,9 @@ func (d *Directory) Start(ctx context.Context) error {
 	}()
 	return nil
 }
+
+// InFlight returns the number of callbacks inside Serve right now.
+func (d *Directory) InFlight() int64 { return d.inFlight.Load() }
 
 // Ready reports whether the first load is done.
 func (d *Directory) Ready() bool { return d.ready.Load() }

@@ -87,8 +87,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	opID := ctx.Request.Header.Peek("operationID")
 	if !ctx.IsPost() {
-		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
 		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+string(ctx.Method())+" not allowed: OpenIM callbacks are POST", "")
+		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
 		return
 	}
 	t, ok := h.opt.Directory.Lookup(tenantID)
@@ -101,8 +101,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusForbidden, CodeForbidden, "tenant["+t.ID+"] does not accept callbacks from "+ctx.RemoteIP().String(), "add the address to the tenant's auth networks")
 		return
 	case authMissing, authWrong:
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="imhook", charset="UTF-8"`)
 		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusUnauthorized, CodeUnauthorized, "tenant["+t.ID+"] requires valid HTTP Basic credentials", "put user:password@ in the url of OpenIM's webhooks.yml")
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Basic realm="imhook", charset="UTF-8"`)
 		return
 	}
 	if len(command) == 0 {

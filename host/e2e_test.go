@@ -1,0 +1,427 @@
+package host_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/imhook/imhook/host"
+	"github.com/imhook/imhook/host/internal/testwasm"
+	"github.com/imhook/imhook/host/webhook"
+	"github.com/imhook/imhook/plugins/registry"
+)
+
+// catalogExample is one command of the OpenIM catalog with its example body.
+type catalogExample struct {
+	Command string          `json:"command"`
+	Phase   string          `json:"phase"`
+	Example json.RawMessage `json:"example"`
+}
+
+// loadCatalog reads the catalog the SDK is generated from.
+func loadCatalog(t *testing.T) []catalogExample {
+	t.Helper()
+	root, err := testwasm.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "sdk", "openim", "internal", "gen", "catalog.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cat []catalogExample
+	if err := json.Unmarshal(b, &cat); err != nil {
+		t.Fatal(err)
+	}
+	if len(cat) != 52 {
+		t.Fatalf("catalog has %d commands, want 52", len(cat))
+	}
+	// Compact the examples the way OpenIM's encoder sends them.
+	for i := range cat {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, cat[i].Example); err != nil {
+			t.Fatal(err)
+		}
+		cat[i].Example = buf.Bytes()
+	}
+	return cat
+}
+
+// TestEveryCommand sends the catalog's example of every command to three
+// tenants: one whose plugin handles every command (each call enters the
+// sandbox), one running the four example plugins (some calls do, the rest
+// get the neutral reply without a sandbox), and one with no plugin at all.
+// Every reply must decode as OpenIM decodes it.
+func TestEveryCommand(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("every", registry.Settings{}, "every", "every")
+	e.tenant("examples", registry.Settings{}, "moderation", "moderation", "policy", "policy", "readsync", "readsync", "trivial", "trivial")
+	e.tenant("empty", registry.Settings{})
+	for _, c := range loadCatalog(t) {
+		t.Run(c.Command, func(t *testing.T) {
+			for _, tenant := range []string{"every", "examples", "empty"} {
+				r := e.post("/hooks/"+tenant+"/"+c.Command, string(c.Example), "operationID", "op-"+c.Command)
+				if r.err != nil || r.status != http.StatusOK {
+					t.Fatalf("tenant[%s]: status %d err %v body %s", tenant, r.status, r.err, r.body)
+				}
+				if !bytes.HasSuffix(r.body, []byte("}\n")) {
+					t.Errorf("tenant[%s]: body %q does not end like OpenIM's encoder output", tenant, r.body)
+				}
+				if tenant == "every" && c.Phase == "before" && r.reply.ActionCode != 1 {
+					t.Errorf("tenant[every]: reply %s did not come from the plugin", r.body)
+				}
+				if tenant == "empty" && (r.reply != reply{}) {
+					t.Errorf("tenant[empty]: reply %s is not neutral", r.body)
+				}
+			}
+		})
+	}
+}
+
+// TestURLForms sends one callback in every URL form OpenIM versions and
+// docs produce.
+func TestURLForms(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("acme", registry.Settings{Config: map[string]string{"banned_words": "spam"}}, "moderation", "moderation", "readsync", "readsync")
+	blocked := msgBody("buy spam")
+	groupRead := `{"callbackCommand":"callbackGroupMsgReadCommand","sendID":"u1","receiveID":"u1","unreadMsgNum":3,"contentType":3}`
+	tests := []struct {
+		name, path, body string
+		wantNext         int32
+	}{
+		{"path", "/hooks/acme" + sendSingle, blocked, 1},
+		{"trailing slash", "/hooks/acme" + sendSingle + "/", blocked, 1},
+		{"double slash from a url ending in /", "/hooks/acme/" + sendSingle, blocked, 1},
+		{"contenttype query from the docs", "/hooks/acme" + sendSingle + "?contenttype=json", blocked, 1},
+		{"pre-v3.4.2 command query", "/hooks/acme?command=callbackBeforeSendSingleMsgCommand", blocked, 1},
+		{"pre-v3.4.2 command query with slash", "/hooks/acme/?command=callbackBeforeSendSingleMsgCommand", blocked, 1},
+		{"after-send key query", "/hooks/acme/callbackAfterSendSingleMsgCommand?key=eyJzZW5kSUQiOiJhIn0%3D",
+			strings.Replace(msgBody("hi"), "Before", "After", 1), 0},
+		{"legacy group read name", "/hooks/acme/callbackGroupMsgReadCommand", groupRead, 0},
+		{"legacy name in the body only", "/hooks/acme/callbackAfterGroupMsgReadCommand", groupRead, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.post(tt.path, tt.body, "operationID", "op-url")
+			if r.err != nil || r.status != http.StatusOK {
+				t.Fatalf("status %d err %v body %s", r.status, r.err, r.body)
+			}
+			if r.reply.NextCode != tt.wantNext {
+				t.Errorf("reply %s: nextCode %d, want %d", r.body, r.reply.NextCode, tt.wantNext)
+			}
+		})
+	}
+}
+
+// TestIsolation checks that a callback for one tenant runs only that
+// tenant's plugins and configuration.
+func TestIsolation(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("a", registry.Settings{Config: map[string]string{"banned_words": "apple", "err_code": "30001"}}, "moderation", "moderation")
+	e.tenant("b", registry.Settings{Config: map[string]string{"banned_words": "banana", "err_code": "30002"}}, "moderation", "moderation")
+	e.tenant("c", registry.Settings{})
+	tests := []struct {
+		tenant, text string
+		wantCode     int32
+	}{
+		{"a", "an apple", 30001},
+		{"a", "a banana", 0},
+		{"b", "a banana", 30002},
+		{"b", "an apple", 0},
+		{"c", "an apple and a banana", 0},
+	}
+	for _, tt := range tests {
+		r := e.post("/hooks/"+tt.tenant+sendSingle, msgBody(tt.text))
+		if r.err != nil || r.status != http.StatusOK {
+			t.Fatalf("tenant[%s]: status %d err %v", tt.tenant, r.status, r.err)
+		}
+		if r.reply.ErrCode != tt.wantCode {
+			t.Errorf("tenant[%s] %q: reply %s, want errCode %d", tt.tenant, tt.text, r.body, tt.wantCode)
+		}
+	}
+}
+
+// TestChain runs two plugins on one before-command: the first stop wins and
+// a fail-open failure is skipped.
+func TestChain(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("chain", registry.Settings{Config: map[string]string{"banned_words": "spam"}},
+		"every", "every", "mod", "moderation")
+	r := e.post("/hooks/chain"+sendSingle, msgBody("clean"))
+	if r.err != nil || r.reply.ActionCode != 1 || r.reply.NextCode != 0 {
+		t.Errorf("clean message: %s %v, want the every plugin's continue reply", r.body, r.err)
+	}
+	r = e.post("/hooks/chain"+sendSingle, msgBody("spam"))
+	if r.err != nil || r.reply.NextCode != 1 || r.reply.ActionCode != 0 {
+		t.Errorf("banned message: %s %v, want the moderation stop", r.body, r.err)
+	}
+	// every fails on "fail-me"; fail-open skips it and moderation still runs.
+	r = e.post("/hooks/chain"+sendSingle, msgBody("fail-me spam"))
+	if r.err != nil || r.reply.NextCode != 1 {
+		t.Errorf("failing first plugin: %s %v, want moderation's stop", r.body, r.err)
+	}
+}
+
+// TestFailurePolicy checks the reply of a failing plugin under fail-open and
+// fail-closed.
+func TestFailurePolicy(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("open", registry.Settings{}, "every", "every")
+	e.tenant("closed", registry.Settings{Failure: registry.Policy{Closed: true, ErrCode: 777, ErrMsg: "try later"}}, "every", "every")
+	r := e.post("/hooks/open"+sendSingle, msgBody("fail-me"))
+	if r.err != nil || r.status != http.StatusOK || (r.reply != reply{}) {
+		t.Errorf("fail-open: %d %s %v, want the neutral reply", r.status, r.body, r.err)
+	}
+	r = e.post("/hooks/closed"+sendSingle, msgBody("fail-me"))
+	want := reply{ErrCode: 777, ErrMsg: "try later", ErrDlt: "imhook: guest_error", NextCode: 1}
+	if r.err != nil || r.status != http.StatusOK || r.reply != want {
+		t.Errorf("fail-closed: %d %s %v, want %+v", r.status, r.body, r.err, want)
+	}
+}
+
+// TestBadInputs checks that every protocol error gets its status and a JSON
+// body that is also an OpenIM stop reply naming the problem.
+func TestBadInputs(t *testing.T) {
+	e := start(t, func(c *host.Config) { c.Server.MaxBodyBytes = 4096 })
+	sum := sha256.Sum256([]byte("s3cret-pw"))
+	pwHash := hex.EncodeToString(sum[:])
+	e.tenant("acme", registry.Settings{}, "moderation", "moderation")
+	e.tenant("basic", registry.Settings{Auth: registry.Auth{BasicUser: "openim", BasicPasswordHash: pwHash}})
+	e.tenant("netblock", registry.Settings{Auth: registry.Auth{Networks: []string{"10.0.0.0/8"}}})
+	e.tenant("netok", registry.Settings{Auth: registry.Auth{Networks: []string{"127.0.0.0/8"}}})
+	good := msgBody("hello")
+	tests := []struct {
+		name, method, path, body string
+		header                   []string
+		user, pass               string
+		status                   int
+		code                     int32
+		errHas                   string
+	}{
+		{name: "malformed json", path: "/hooks/acme" + sendSingle, body: `{"callbackCommand":`, status: 400, code: webhook.CodeBadRequest, errHas: "malformed"},
+		{name: "docs trailing comma", path: "/hooks/acme" + sendSingle, body: `{"callbackCommand":"callbackBeforeSendSingleMsgCommand",}`, status: 400, code: webhook.CodeBadRequest},
+		{name: "wrong type", path: "/hooks/acme" + sendSingle, body: `{"callbackCommand":"callbackBeforeSendSingleMsgCommand","seq":"1"}`, status: 400, code: webhook.CodeBadRequest},
+		{name: "command mismatch", path: "/hooks/acme/callbackBeforeSendGroupMsgCommand", body: good, status: 400, code: webhook.CodeBadRequest},
+		{name: "unknown tenant", path: "/hooks/nobody" + sendSingle, body: good, status: 404, code: webhook.CodeNotFound, errHas: "unknown tenant[nobody]"},
+		{name: "unknown command", path: "/hooks/acme/callbackNopeCommand", body: good, status: 404, code: webhook.CodeNotFound, errHas: "unknown command"},
+		{name: "no command", path: "/hooks/acme", body: good, status: 404, code: webhook.CodeNotFound},
+		{name: "other path", path: "/callbackBeforeSendSingleMsgCommand", body: good, status: 404, code: webhook.CodeNotFound},
+		{name: "oversized", path: "/hooks/acme" + sendSingle, body: strings.Repeat(" ", 5000) + good, status: 413, code: webhook.CodeTooLarge},
+		{name: "get", method: http.MethodGet, path: "/hooks/acme" + sendSingle, status: 405, code: webhook.CodeMethodNotAllowed},
+		{name: "basic missing", path: "/hooks/basic" + sendSingle, body: good, status: 401, code: webhook.CodeUnauthorized},
+		{name: "basic wrong password", path: "/hooks/basic" + sendSingle, body: good, user: "openim", pass: "s3cret-pX", status: 401, code: webhook.CodeUnauthorized},
+		{name: "basic wrong user", path: "/hooks/basic" + sendSingle, body: good, user: "other", pass: "s3cret-pw", status: 401, code: webhook.CodeUnauthorized},
+		{name: "basic right", path: "/hooks/basic" + sendSingle, body: good, user: "openim", pass: "s3cret-pw", status: 200},
+		{name: "network refused", path: "/hooks/netblock" + sendSingle, body: good, status: 403, code: webhook.CodeForbidden},
+		{name: "network allowed", path: "/hooks/netok" + sendSingle, body: good, status: 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			method := tt.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			req, _ := http.NewRequest(method, e.base+tt.path, strings.NewReader(tt.body))
+			if tt.user != "" {
+				req.SetBasicAuth(tt.user, tt.pass)
+			}
+			r := do(req)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d; body %s", r.status, tt.status, r.body)
+			}
+			if tt.status == 200 {
+				if r.reply.NextCode != 0 {
+					t.Errorf("reply %s: want a continue", r.body)
+				}
+				return
+			}
+			if r.reply.ErrCode != tt.code || r.reply.NextCode != 1 || r.reply.ActionCode != 0 || r.reply.Error == "" {
+				t.Errorf("body %s: want a stop reply with errCode %d and an error", r.body, tt.code)
+			}
+			if !strings.Contains(r.reply.Error, tt.errHas) {
+				t.Errorf("error %q does not mention %q", r.reply.Error, tt.errHas)
+			}
+			if tt.status == 401 && r.header.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+			if bytes.Contains(r.body, []byte("s3cret")) {
+				t.Errorf("body %s leaks the password", r.body)
+			}
+		})
+	}
+}
+
+// TestSwapUnderLoad swaps a plugin's active version back and forth while
+// clients hammer it: no callback may fail or get a policy reply.
+func TestSwapUnderLoad(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("swap", registry.Settings{}, "p", "slow1")
+	h1 := e.install("swap", "p", "slow1")
+	h2 := e.install("swap", "p", "slow2")
+
+	var (
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		calls    atomic.Int64
+		failures atomic.Int64
+		seen     sync.Map
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				r := e.post("/hooks/swap"+sendSingle, msgBody("hi"))
+				calls.Add(1)
+				if r.err != nil || r.status != 200 || !strings.HasPrefix(r.reply.ErrMsg, "slow v") {
+					failures.Add(1)
+					t.Errorf("callback during swap: %d %s %v", r.status, r.body, r.err)
+					return
+				}
+				seen.Store(r.reply.ErrMsg, true)
+			}
+		}()
+	}
+	for i := range 6 {
+		h := h1
+		if i%2 == 1 {
+			h = h2
+		}
+		if _, err := e.srv.Registry().Activate(t.Context(), "swap", "p", h, registry.AnyRevision); err != nil {
+			t.Fatal(err)
+		}
+		e.waitServing("swap", "p", h)
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if failures.Load() > 0 || calls.Load() == 0 {
+		t.Fatalf("%d of %d callbacks failed", failures.Load(), calls.Load())
+	}
+	for _, v := range []string{"slow v1", "slow v2"} {
+		if _, ok := seen.Load(v); !ok {
+			t.Errorf("no callback was answered by %q", v)
+		}
+	}
+	families, err := e.srv.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "imhook_plugin_failures_total" {
+			t.Errorf("plugin failures during the swap: %v", f)
+		}
+	}
+	t.Logf("%d callbacks across 6 swaps", calls.Load())
+}
+
+// TestOverload fills server.max_concurrent with slow callbacks: the next one
+// gets the failure policy reply at once instead of waiting.
+func TestOverload(t *testing.T) {
+	e := start(t, func(c *host.Config) { c.Server.MaxConcurrent = 1 })
+	e.tenant("busy", registry.Settings{
+		Grants:  []string{registry.GrantNanotime},
+		Failure: registry.Policy{Closed: true, ErrCode: 503, ErrMsg: "busy"},
+	}, "slow", "slow1")
+	slow := make(chan result, 1)
+	go func() { slow <- e.post("/hooks/busy"+sendSingle, msgBody("nap:800")) }()
+	// Wait until the slow callback holds the only slot.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.srv.Directory().InFlight() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("slow callback never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	began := time.Now()
+	r := e.post("/hooks/busy"+sendSingle, msgBody("quick"))
+	took := time.Since(began)
+	if r.err != nil || r.status != 200 || r.reply.ErrCode != 503 || r.reply.NextCode != 1 {
+		t.Errorf("overloaded callback: %d %s %v, want the fail-closed policy reply", r.status, r.body, r.err)
+	}
+	if took > 500*time.Millisecond {
+		t.Errorf("overloaded callback took %s: it waited for the slot", took)
+	}
+	if s := <-slow; s.err != nil || s.reply.ErrMsg != "slow v1" {
+		t.Errorf("slow callback: %s %v", s.body, s.err)
+	}
+}
+
+// TestGracefulShutdown stops the server while a callback runs: the callback
+// still gets its plugin's reply.
+func TestGracefulShutdown(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("slow", registry.Settings{Grants: []string{registry.GrantNanotime}}, "slow", "slow1")
+	slow := make(chan result, 1)
+	go func() { slow <- e.post("/hooks/slow"+sendSingle, msgBody("nap:600")) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.srv.Directory().InFlight() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("slow callback never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	e.stop()
+	if err := <-e.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	e.done <- nil // for the cleanup
+	r := <-slow
+	if r.err != nil || r.status != 200 || r.reply.ErrMsg != "slow v1" {
+		t.Errorf("in-flight callback: %d %s %v, want the plugin's reply", r.status, r.body, r.err)
+	}
+	if _, err := http.Post(e.base+"/hooks/slow"+sendSingle, "application/json", strings.NewReader(msgBody("x"))); err == nil {
+		t.Error("server still accepts callbacks after shutdown")
+	}
+}
+
+// TestProbesAndMetrics checks /healthz, /readyz and /metrics.
+func TestProbesAndMetrics(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("m", registry.Settings{}, "moderation", "moderation")
+	e.post("/hooks/m"+sendSingle, msgBody("hi"))
+	admin := "http://" + e.srv.AdminAddr().String()
+	for _, u := range []string{e.base + "/healthz", e.base + "/readyz", admin + "/healthz", admin + "/readyz"} {
+		resp, err := http.Get(u)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", u, resp, err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get(admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	for _, want := range []string{
+		`imhook_webhook_calls_total{command="callbackBeforeSendSingleMsgCommand",outcome="ok",tenant="m"} 1`,
+		`imhook_webhook_duration_seconds_count{command="callbackBeforeSendSingleMsgCommand",tenant="m"} 1`,
+		`imhook_plugins_loaded 1`,
+		`imhook_pool_instances{plugin="moderation",tenant="m"}`,
+		`imhook_compile_seconds_count`,
+	} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp, err := http.Get(e.base + "/metrics"); err == nil {
+		if resp.StatusCode == 200 {
+			t.Error("/metrics is served on the webhook listener")
+		}
+		resp.Body.Close()
+	}
+}
