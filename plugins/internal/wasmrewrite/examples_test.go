@@ -1,0 +1,177 @@
+package wasmrewrite
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/imhook/imhook/sdk/abi"
+)
+
+// TestMeterExamples builds each plugin under examples/, merges its data
+// segments and meters it, and drives the original and the rewritten module
+// through the plugin ABI: the same commands, the same reply to each, and the
+// same instruction count on two instances.
+func TestMeterExamples(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds the examples with the Go toolchain")
+	}
+	mains, _ := filepath.Glob(filepath.Join("..", "..", "..", "examples", "*", "main.go"))
+	if len(mains) == 0 {
+		t.Skip("no examples")
+	}
+	dir := t.TempDir()
+	r := newABIRuntime(t)
+	for _, main := range mains {
+		name := filepath.Base(filepath.Dir(main))
+		t.Run(name, func(t *testing.T) {
+			out := filepath.Join(dir, name+".wasm")
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./"+filepath.Dir(main))
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				// The example's own tests report its build errors.
+				t.Skipf("example does not build: %v\n%s", err, msg)
+			}
+			orig, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			merged, err := MergeDataSegments(orig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rewritten := mustMeter(t, merged, MeterOptions{})
+
+			want := startABIGuest(t, r, orig, false)
+			a := startABIGuest(t, r, rewritten, true)
+			b := startABIGuest(t, r, rewritten, true)
+			if a.used != b.used {
+				t.Errorf("_initialize used %d then %d", a.used, b.used)
+			}
+			commands := want.commands()
+			if got := a.commands(); !slices.Equal(got, commands) {
+				t.Fatalf("commands %q metered, %q original", got, commands)
+			}
+			for _, command := range commands {
+				body := `{"callbackCommand":"` + command + `","sendID":"user_a","recvID":"user_b",` +
+					`"groupID":"g1","content":"{\"content\":\"hello\"}","contentType":101,"sessionType":1,"seq":7}`
+				reply := want.handle(command, body)
+				for _, g := range []*abiGuest{a, b} {
+					if got := g.handle(command, body); got != reply {
+						t.Errorf("%s: reply %q metered, %q original", command, got, reply)
+					}
+				}
+				if a.used != b.used || a.used == 0 {
+					t.Errorf("%s used %d then %d instructions", command, a.used, b.used)
+				}
+				t.Logf("%s: %d instructions, reply %.60q", command, a.used, reply)
+			}
+		})
+	}
+}
+
+// newABIRuntime returns a compiler runtime with WASI and a stub imhook host
+// module: log discards, config finds nothing.
+func newABIRuntime(t testing.TB) wazero.Runtime {
+	t.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(compiled))
+	t.Cleanup(func() { r.Close(ctx) })
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	i32 := api.ValueTypeI32
+	_, err := r.NewHostModuleBuilder(abi.HostModule).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) {}),
+		[]api.ValueType{i32, i32, i32}, nil).Export(abi.FuncLog).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(-1)
+	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncConfig).
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// abiGuest is an instance driven through the raw ABI.
+type abiGuest struct {
+	t    testing.TB
+	m    api.Module
+	fuel *Fuel
+	used uint64 // instructions of the last call, when metered
+}
+
+const abiBudget = 1 << 40
+
+func startABIGuest(t testing.TB, r wazero.Runtime, wasm []byte, metered bool) *abiGuest {
+	t.Helper()
+	g := &abiGuest{t: t, m: instantiate(t, r, wasm)}
+	if metered {
+		f, err := NewFuel(g.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.fuel = &f
+	}
+	g.call(abi.FuncInitialize)
+	if v := g.call(abi.FuncABIVersion); uint32(v) != abi.Version {
+		t.Fatalf("ABI version %d", v)
+	}
+	return g
+}
+
+func (g *abiGuest) call(name string, args ...uint64) uint64 {
+	g.t.Helper()
+	if g.fuel != nil {
+		g.fuel.Set(abiBudget)
+	}
+	res := call(g.t, g.m, name, args...)
+	if g.fuel != nil {
+		g.used = g.fuel.Used(abiBudget)
+	}
+	if len(res) == 0 {
+		return 0
+	}
+	return res[0]
+}
+
+func (g *abiGuest) read(p abi.Result) string {
+	g.t.Helper()
+	b, ok := g.m.Memory().Read(p.Ptr, p.Len)
+	if !ok {
+		g.t.Fatalf("result %+v outside memory", p)
+	}
+	return string(b)
+}
+
+func (g *abiGuest) commands() []string {
+	g.t.Helper()
+	return strings.Split(g.read(abi.Unpack(g.call(abi.FuncCommands))), string(rune(abi.CommandSeparator)))
+}
+
+// handle writes command and body into the guest's buffer, calls the handler
+// and returns the reply, prefixed with "error: " for an error result.
+func (g *abiGuest) handle(command, body string) string {
+	g.t.Helper()
+	in := command + body
+	buf := abi.Unpack(g.call(abi.FuncBuffer, uint64(len(in))))
+	if buf.Len < uint32(len(in)) || !g.m.Memory().WriteString(buf.Ptr, in) {
+		g.t.Fatalf("buffer %+v too small for %d bytes", buf, len(in))
+	}
+	res := abi.Unpack(g.call(abi.FuncHandle, uint64(len(command)), uint64(len(body))))
+	if res.Empty() {
+		return ""
+	}
+	if res.Error {
+		return "error: " + g.read(res)
+	}
+	return g.read(res)
+}
