@@ -72,6 +72,7 @@ func parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) int {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
+		fmt.Fprintf(fs.Output(), "imhook %s: %v\nRun 'imhook %s --help' for usage.\n", fs.Name(), err, fs.Name())
 		return exitUsage
 	}
 	if n := fs.NArg(); n < minArgs || (maxArgs >= 0 && n > maxArgs) {

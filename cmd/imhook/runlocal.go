@@ -62,6 +62,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if errors.Is(err, pflag.ErrHelp) {
 			return runOK
 		}
+		fmt.Fprintf(stderr, "imhook run: %v\nRun 'imhook run --help' for usage.\n", err)
 		return runUsage
 	}
 	usageErr := func(format string, a ...any) int {
