@@ -242,6 +242,11 @@ func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
 	plan = append(plan, charge{at: 0, helper: -1, check: true})
 	cur := 0
 	var stack []frame
+	// straight is set while execution since the function entry has been
+	// straight-line code with no call. If a loop header comes first, its
+	// check makes the entry's redundant: every cycle still passes a check
+	// before any call. Go functions all start this way.
+	straight := true
 	target := func(depth uint32) error {
 		if int(depth) > len(stack) {
 			return fmt.Errorf("%w: branch to label %d at depth %d", ErrMalformed, depth, len(stack))
@@ -257,6 +262,12 @@ func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
 			return nil, err
 		}
 		plan[cur].cost++
+		if straight && in.Op != wasmbin.OpBlock && !isPlain(in.Op) {
+			if in.Op == wasmbin.OpLoop {
+				plan[0].check = false
+			}
+			straight = false
+		}
 		switch in.Op {
 		case wasmbin.OpBlock:
 			stack = append(stack, frame{kind: frameBlock, outer: cur})
@@ -317,6 +328,13 @@ func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
 			return nil, fmt.Errorf("%w: straight-line code too long", ErrUnsupported)
 		}
 	}
+}
+
+// isPlain reports whether op is an instruction that neither branches nor
+// calls: a local, global, memory or numeric operation.
+func isPlain(op byte) bool {
+	return op == 0x01 || op == 0x1A || op == 0x1B || op == 0x1C ||
+		(op >= 0x20 && op <= 0x26) || (op >= 0x28 && op <= 0xC4)
 }
 
 // appendMetered appends the body b with the charges of plan inserted.
