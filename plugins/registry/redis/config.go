@@ -1,0 +1,185 @@
+package redis
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Modes of Config.Mode.
+const (
+	ModeStandalone = "standalone" // one Redis server (or a proxy in front of several)
+	ModeSentinel   = "sentinel"   // Address lists sentinels; MasterName names the master
+	ModeCluster    = "cluster"    // Address lists seed nodes of a Redis Cluster
+)
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultKeyPrefix    = "imhook"
+	DefaultPollInterval = 250 * time.Millisecond
+	DefaultDialTimeout  = 2 * time.Second
+)
+
+// Config says where the shared registry lives. It is shaped like OpenIM's
+// own config/redis.yml (an address list, username, password, db, and a mode
+// for sentinel or cluster), so an operator can copy those values. The koanf
+// tags are imhook's configuration keys under store.redis.
+type Config struct {
+	// Address lists host:port pairs: the server (standalone), the sentinels
+	// (sentinel) or cluster seed nodes (cluster). An entry may itself be a
+	// comma-separated list, so one environment variable can carry several.
+	// Default ["127.0.0.1:6379"].
+	Address []string `koanf:"address"`
+
+	// Mode is "standalone", "sentinel" or "cluster". Default "standalone".
+	Mode string `koanf:"mode"`
+
+	// MasterName is the sentinel master's name. Required in sentinel mode.
+	MasterName string `koanf:"master_name"`
+
+	// Username and Password authenticate to Redis (ACL user, or only a
+	// password with requirepass). Never logged.
+	Username string `koanf:"username"`
+	Password string `koanf:"password"`
+
+	// SentinelPassword authenticates to the sentinels, when they require
+	// it (sentinel mode only). Never logged.
+	SentinelPassword string `koanf:"sentinel_password"`
+
+	// DB is the database number (standalone and sentinel; a cluster has only
+	// 0). Default 0. Use a DB or KeyPrefix of its own when sharing OpenIM's
+	// Redis.
+	DB int `koanf:"db"`
+
+	// KeyPrefix starts every key and the change channel, so several imhook
+	// installations can share one Redis. Letters, digits and "_.:-".
+	// Default "imhook".
+	KeyPrefix string `koanf:"key_prefix"`
+
+	// PollInterval is how often each replica reads the revision counter, in
+	// case a change notification was lost. A replica sees every change
+	// within about this interval plus its load time. Default 250ms.
+	PollInterval time.Duration `koanf:"poll_interval"`
+
+	// DialTimeout bounds connecting to Redis; commands are bounded by their
+	// callers' contexts. Default 2s.
+	DialTimeout time.Duration `koanf:"dial_timeout"`
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// withDefaults returns c with zero fields set to their defaults and the
+// address entries split on commas.
+func (c Config) withDefaults() Config {
+	var addrs []string
+	for _, a := range c.Address {
+		for _, s := range strings.Split(a, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				addrs = append(addrs, s)
+			}
+		}
+	}
+	c.Address = addrs
+	if len(c.Address) == 0 {
+		c.Address = []string{"127.0.0.1:6379"}
+	}
+	if c.Mode == "" {
+		c.Mode = ModeStandalone
+	}
+	if c.KeyPrefix == "" {
+		c.KeyPrefix = DefaultKeyPrefix
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	return c
+}
+
+// Validate reports every invalid field at once, each named by its key under
+// store.redis. Zero fields are valid: they take their defaults.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config key[store.redis.%s]: "+format, append([]any{key}, args...)...))
+	}
+	for _, a := range c.Address {
+		if i := strings.LastIndexByte(a, ':'); i <= 0 || i == len(a)-1 {
+			bad("address", "%q is not host:port", a)
+		}
+	}
+	switch c.Mode {
+	case ModeStandalone:
+		if len(c.Address) > 1 {
+			bad("address", "standalone mode takes one address, got %d (set mode to cluster or sentinel)", len(c.Address))
+		}
+	case ModeSentinel:
+		if c.MasterName == "" {
+			bad("master_name", "must be set in sentinel mode")
+		}
+	case ModeCluster:
+		if c.DB != 0 {
+			bad("db", "a Redis Cluster has only db 0, got %d", c.DB)
+		}
+	default:
+		bad("mode", "%q is not one of standalone, sentinel, cluster", c.Mode)
+	}
+	if c.DB < 0 {
+		bad("db", "must not be negative, got %d", c.DB)
+	}
+	if !prefixRE.MatchString(c.KeyPrefix) {
+		bad("key_prefix", "%q must be 1-64 letters, digits or _.:- (no braces: they are hash tags)", c.KeyPrefix)
+	}
+	if c.PollInterval < 10*time.Millisecond || c.PollInterval > time.Minute {
+		bad("poll_interval", "must be between 10ms and 1m, got %s", c.PollInterval)
+	}
+	if c.DialTimeout < 0 {
+		bad("dial_timeout", "must not be negative, got %s", c.DialTimeout)
+	}
+	return errors.Join(errs...)
+}
+
+// Redacted returns a copy safe to print: the password is replaced.
+func (c Config) Redacted() Config {
+	if c.Password != "" {
+		c.Password = "REDACTED"
+	}
+	if c.SentinelPassword != "" {
+		c.SentinelPassword = "REDACTED"
+	}
+	return c
+}
+
+// options translates c (with defaults applied) into go-redis options.
+func (c Config) options() *goredis.UniversalOptions {
+	o := &goredis.UniversalOptions{
+		Addrs:           c.Address,
+		Username:        c.Username,
+		Password:        c.Password,
+		DB:              c.DB,
+		DialTimeout:     c.DialTimeout,
+		DialerRetries:   1,
+		MaxRetries:      2,
+		IsClusterMode:   c.Mode == ModeCluster,
+		ClientName:      "imhook",
+		DisableIdentity: true,
+		// Callers bound every command with a context; a dead server must not
+		// hold an admin request or a poll longer than that.
+		ContextTimeoutEnabled: true,
+		// Not every Redis speaks the maintenance-notification extension.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
+	if c.Mode == ModeSentinel {
+		o.MasterName = c.MasterName
+		o.SentinelPassword = c.SentinelPassword
+	}
+	return o
+}

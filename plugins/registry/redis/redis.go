@@ -1,0 +1,501 @@
+// Package redis is the shared registry backend: tenant documents, plugin
+// blobs and the revision counter in Redis (standalone, sentinel or cluster),
+// so several imhook replicas serve the same tenants and see each other's
+// changes within about a second.
+//
+//	b, err := redis.Open(ctx, redis.Config{Address: []string{"10.0.0.5:6379"}})
+//	if err != nil { ... } // "redis at 10.0.0.5:6379 unreachable: ...; check store.redis.address"
+//	reg, err := registry.New(ctx, b, registry.Options{})
+//
+// # Key layout
+//
+// With the default prefix "imhook", all metadata shares the hash tag
+// {imhook}, so one optimistic transaction (WATCH/MULTI/EXEC) can change a
+// tenant document and the revision counter together, also on Redis Cluster:
+//
+//	{imhook}:format          "1"
+//	{imhook}:rev             the registry-wide revision
+//	{imhook}:tenants         set of tenant IDs
+//	{imhook}:t:<id>          tenant document, JSON
+//	{imhook}:blobowners      set of tenant IDs that have or had blobs
+//
+// Blobs live in one slot per tenant, spreading their bytes over a cluster:
+//
+//	{imhook:b:<id>}:<sha256> the .wasm bytes
+//	{imhook:b:<id>}:index    hash sha256 -> "<size> <written-at unix ns>"
+//
+// Commits are announced on the pub/sub channel "imhook:changes" with the new
+// revision. Pub/sub drops messages during a reconnect, so every Backend also
+// reads the counter every Config.PollInterval; see Watch.
+//
+// docs/deploy.md gives the Redis settings this relies on (persistence on,
+// maxmemory-policy noeviction) and the memory to plan for.
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/registry/internal/feed"
+)
+
+// Format is the store-format version this package reads and writes. Open
+// refuses a Redis whose registry was written in another format.
+const Format = "1"
+
+// maxAttempts bounds the optimistic retries of one Update. Each conflict
+// means another commit succeeded, so running out takes sustained contention.
+const maxAttempts = 64
+
+// keys names every key and the channel for one prefix.
+type keys struct {
+	prefix string
+	meta   string // "{prefix}": the hash tag shared by all metadata
+}
+
+func newKeys(prefix string) keys { return keys{prefix: prefix, meta: "{" + prefix + "}"} }
+
+func (k keys) format() string       { return k.meta + ":format" }
+func (k keys) rev() string          { return k.meta + ":rev" }
+func (k keys) tenants() string      { return k.meta + ":tenants" }
+func (k keys) doc(id string) string { return k.meta + ":t:" + id }
+func (k keys) owners() string       { return k.meta + ":blobowners" }
+func (k keys) channel() string      { return k.prefix + ":changes" }
+
+// blobTag is the hash tag of tenant's blobs.
+func (k keys) blobTag(tenant string) string    { return "{" + k.prefix + ":b:" + tenant + "}" }
+func (k keys) blob(tenant, hash string) string { return k.blobTag(tenant) + ":" + hash }
+func (k keys) index(tenant string) string      { return k.blobTag(tenant) + ":index" }
+
+// Backend is a registry.Backend on Redis. It is safe for concurrent use, and
+// several processes may open the same Redis at once (Shared reports true).
+type Backend struct {
+	c    goredis.UniversalClient
+	cfg  Config
+	k    keys
+	feed feed.Feed
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	seen      uint64    // newest revision handed to the feed
+	polled    uint64    // the counter's value at the last successful poll
+	lostAbove uint64    // after the counter went back: the value it had
+	downSince time.Time // zero while Redis answers
+	downErr   error     // why Redis is considered unavailable
+}
+
+var _ registry.Backend = (*Backend)(nil)
+
+// Open connects to Redis, checks the store format (creating it in an empty
+// Redis), and starts following other processes' commits. It returns once
+// Redis has answered.
+//
+// # Errors
+//
+// Open fails when cfg is invalid, when Redis does not answer within
+// cfg.DialTimeout ("redis at 127.0.0.1:6379 unreachable: ...; check
+// store.redis.address and that Redis is running"), when it refuses the
+// credentials, when its maxmemory-policy may evict keys (allkeys-*), or when
+// it holds a registry of another format.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	quietOnce.Do(func() { goredis.SetLogger(quiet{}) })
+	b := &Backend{c: goredis.NewUniversalClient(cfg.options()), cfg: cfg, k: newKeys(cfg.KeyPrefix)}
+	if err := b.init(ctx); err != nil {
+		_ = b.c.Close()
+		return nil, err
+	}
+	fctx, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	b.wg.Add(2)
+	go b.subscribe(fctx)
+	go b.poll(fctx)
+	return b, nil
+}
+
+// init checks that Redis answers and holds a registry of our format or none.
+func (b *Backend) init(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout+time.Second)
+	defer cancel()
+	where := b.where()
+	if err := b.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%s unreachable: %w; check store.redis.address (and mode, username, password) and that Redis is running", where, err)
+	}
+	// CONFIG is often disabled on managed Redis; then the operator's word
+	// (docs/deploy.md) is all we have.
+	if pol, err := b.c.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil {
+		if p := pol["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
+			return fmt.Errorf("%s has maxmemory-policy %s, which may evict registry keys and lose tenants; set it to noeviction (or a volatile-* policy)", where, p)
+		}
+	}
+	if err := b.c.SetNX(ctx, b.k.format(), Format, 0).Err(); err != nil {
+		return fmt.Errorf("%s: write the store format: %w", where, err)
+	}
+	f, err := b.c.Get(ctx, b.k.format()).Result()
+	if err != nil {
+		return fmt.Errorf("%s: read the store format: %w", where, err)
+	}
+	if f != Format {
+		return fmt.Errorf("%s: registry under key prefix %q is store format %q, this imhook reads format %q", where, b.cfg.KeyPrefix, f, Format)
+	}
+	rev, err := b.readRevision(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: read the revision: %w", where, err)
+	}
+	b.seen, b.polled = rev, rev
+	return nil
+}
+
+// where names the Redis in messages: "redis at 10.0.0.5:6379", "redis
+// sentinel master mymaster via ...", "redis cluster at ...".
+func (b *Backend) where() string {
+	addrs := strings.Join(b.cfg.Address, ",")
+	switch b.cfg.Mode {
+	case ModeSentinel:
+		return fmt.Sprintf("redis master %s via sentinels %s", b.cfg.MasterName, addrs)
+	case ModeCluster:
+		return "redis cluster at " + addrs
+	}
+	return "redis at " + addrs
+}
+
+// Close implements registry.Backend.Close: it stops following changes,
+// closes every Watch channel and the connections.
+func (b *Backend) Close() error {
+	b.stop()
+	b.wg.Wait()
+	b.feed.Close()
+	return b.c.Close()
+}
+
+// Shared implements registry.Backend.Shared: true, other replicas write the
+// same Redis.
+func (b *Backend) Shared() bool { return true }
+
+// Revision implements registry.Backend.Revision.
+func (b *Backend) Revision(ctx context.Context) (uint64, error) {
+	rev, err := b.readRevision(ctx)
+	if err != nil {
+		return 0, b.fail("read the revision", err)
+	}
+	return rev, nil
+}
+
+// readRevision reads the counter; a missing key is revision 0.
+func (b *Backend) readRevision(ctx context.Context) (uint64, error) {
+	v, err := b.c.Get(ctx, b.k.rev()).Uint64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	return v, err
+}
+
+// Get implements registry.Backend.Get.
+func (b *Backend) Get(ctx context.Context, id string) (*registry.Tenant, error) {
+	data, err := b.c.Get(ctx, b.k.doc(id)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("tenant[%s]: %w", id, registry.ErrNotFound)
+	}
+	if err != nil {
+		return nil, b.fail("tenant["+id+"]: read document", err)
+	}
+	return decode(id, data)
+}
+
+// List implements registry.Backend.List. The ID set and the documents are
+// in one slot, so one MGET reads them all.
+func (b *Backend) List(ctx context.Context) ([]*registry.Tenant, error) {
+	ids, err := b.c.SMembers(ctx, b.k.tenants()).Result()
+	if err != nil {
+		return nil, b.fail("list tenants", err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	slices.Sort(ids)
+	docKeys := make([]string, len(ids))
+	for i, id := range ids {
+		docKeys[i] = b.k.doc(id)
+	}
+	vals, err := b.c.MGet(ctx, docKeys...).Result()
+	if err != nil {
+		return nil, b.fail("read tenant documents", err)
+	}
+	out := make([]*registry.Tenant, 0, len(ids))
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue // deleted between SMEMBERS and MGET
+		}
+		t, err := decode(ids[i], []byte(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Update implements registry.Backend.Update with an optimistic transaction:
+// WATCH the document and the counter, read, run fn, then MULTI/EXEC the new
+// document, the ID set and the counter. When another process commits in
+// between, EXEC fails and Update runs again from the read, so fn may run
+// more than once. After EXEC the revision is published on the change
+// channel.
+func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.Tenant) (*registry.Tenant, error)) (*registry.Tenant, error) {
+	docKey, revKey := b.k.doc(id), b.k.rev()
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var (
+			out   *registry.Tenant
+			rev   uint64
+			fnErr error
+		)
+		err := b.c.Watch(ctx, func(tx *goredis.Tx) error {
+			var cur *registry.Tenant
+			data, err := tx.Get(ctx, docKey).Bytes()
+			switch {
+			case errors.Is(err, goredis.Nil):
+			case err != nil:
+				return err
+			default:
+				if cur, err = decode(id, data); err != nil {
+					fnErr = err
+					return err
+				}
+			}
+			next, err := fn(cur)
+			if err != nil {
+				fnErr = err
+				return err
+			}
+			if next == nil && cur == nil {
+				return nil // nothing to delete
+			}
+			if next != nil && next.ID != id {
+				fnErr = fmt.Errorf("tenant[%s]: update returned a document for tenant[%s]: %w", id, next.ID, registry.ErrInvalid)
+				return fnErr
+			}
+			last, err := tx.Get(ctx, revKey).Uint64()
+			if err != nil && !errors.Is(err, goredis.Nil) {
+				return err
+			}
+			rev = last + 1
+			if next != nil {
+				next.Revision = rev
+				if data, err = json.Marshal(next); err != nil {
+					fnErr = fmt.Errorf("tenant[%s]: encode document: %w", id, err)
+					return fnErr
+				}
+				// Hand back a copy that shares nothing with fn's arguments.
+				if out, err = decode(id, data); err != nil {
+					fnErr = err
+					return err
+				}
+			}
+			_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+				if next == nil {
+					p.Del(ctx, docKey)
+					p.SRem(ctx, b.k.tenants(), id)
+				} else {
+					p.Set(ctx, docKey, data, 0)
+					p.SAdd(ctx, b.k.tenants(), id)
+				}
+				p.Set(ctx, revKey, rev, 0)
+				return nil
+			})
+			return err
+		}, docKey, revKey)
+		switch {
+		case fnErr != nil:
+			return nil, fnErr
+		case errors.Is(err, goredis.TxFailedErr):
+			if attempt == maxAttempts {
+				return nil, fmt.Errorf("tenant[%s]: update conflicted with other writers %d times in a row; retry later", id, attempt)
+			}
+			// Jitter spreads writers that collided, so one of them wins next.
+			if err := sleep(ctx, time.Duration(rand.Int64N(int64(attempt)*int64(time.Millisecond)))); err != nil {
+				return nil, err
+			}
+			continue
+		case err != nil:
+			return nil, b.fail("tenant["+id+"]: update", err)
+		}
+		if rev != 0 {
+			// A lost message is caught by the other replicas' polls.
+			_ = b.c.Publish(ctx, b.k.channel(), rev).Err()
+			b.observe(rev)
+		}
+		return out, nil
+	}
+}
+
+// PutBlob implements registry.Backend.PutBlob. It records tenant as a blob
+// owner before and after writing the bytes and the index entry in one
+// transaction (one slot); with DeleteBlob's order this guarantees that a
+// tenant holding a blob is always listed by BlobTenants.
+//
+// The blob is durable when Redis acknowledges it as far as Redis's own
+// persistence setting allows (appendfsync; see docs/deploy.md).
+func (b *Backend) PutBlob(ctx context.Context, tenant, hash string, data []byte) error {
+	if err := b.c.SAdd(ctx, b.k.owners(), tenant).Err(); err != nil {
+		return b.fail("tenant["+tenant+"] blob["+hash+"]: record owner", err)
+	}
+	entry := strconv.Itoa(len(data)) + " " + strconv.FormatInt(time.Now().UnixNano(), 10)
+	_, err := b.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, b.k.blob(tenant, hash), data, 0)
+		p.HSet(ctx, b.k.index(tenant), hash, entry)
+		return nil
+	})
+	if err != nil {
+		return b.fail("tenant["+tenant+"] blob["+hash+"]: write", err)
+	}
+	if err := b.c.SAdd(ctx, b.k.owners(), tenant).Err(); err != nil {
+		return b.fail("tenant["+tenant+"] blob["+hash+"]: record owner", err)
+	}
+	return nil
+}
+
+// Blob implements registry.Backend.Blob.
+func (b *Backend) Blob(ctx context.Context, tenant, hash string) ([]byte, error) {
+	data, err := b.c.Get(ctx, b.k.blob(tenant, hash)).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("tenant[%s] blob[%s]: %w", tenant, hash, registry.ErrNotFound)
+	}
+	if err != nil {
+		return nil, b.fail("tenant["+tenant+"] blob["+hash+"]: read", err)
+	}
+	return data, nil
+}
+
+// DeleteBlob implements registry.Backend.DeleteBlob. When the tenant's
+// last blob is gone it drops the tenant from the owner set, then checks the
+// index again and puts it back if a PutBlob raced in.
+func (b *Backend) DeleteBlob(ctx context.Context, tenant, hash string) error {
+	what := "tenant[" + tenant + "] blob[" + hash + "]: delete"
+	var left *goredis.IntCmd
+	_, err := b.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, b.k.blob(tenant, hash))
+		p.HDel(ctx, b.k.index(tenant), hash)
+		left = p.HLen(ctx, b.k.index(tenant))
+		return nil
+	})
+	if err != nil {
+		return b.fail(what, err)
+	}
+	if left.Val() > 0 {
+		return nil
+	}
+	if err := b.c.SRem(ctx, b.k.owners(), tenant).Err(); err != nil {
+		return b.fail(what, err)
+	}
+	n, err := b.c.HLen(ctx, b.k.index(tenant)).Result()
+	if err != nil {
+		return b.fail(what, err)
+	}
+	if n > 0 {
+		if err := b.c.SAdd(ctx, b.k.owners(), tenant).Err(); err != nil {
+			return b.fail(what, err)
+		}
+	}
+	return nil
+}
+
+// Blobs implements registry.Backend.Blobs.
+func (b *Backend) Blobs(ctx context.Context, tenant string) ([]registry.BlobInfo, error) {
+	idx, err := b.c.HGetAll(ctx, b.k.index(tenant)).Result()
+	if err != nil {
+		return nil, b.fail("tenant["+tenant+"]: list blobs", err)
+	}
+	out := make([]registry.BlobInfo, 0, len(idx))
+	for hash, entry := range idx {
+		size, at, ok := strings.Cut(entry, " ")
+		n, err1 := strconv.ParseInt(size, 10, 64)
+		ns, err2 := strconv.ParseInt(at, 10, 64)
+		if !ok || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("tenant[%s] blob[%s]: index entry %q is not \"<size> <unix ns>\"", tenant, hash, entry)
+		}
+		out = append(out, registry.BlobInfo{Hash: hash, Size: n, WrittenAt: time.Unix(0, ns)})
+	}
+	slices.SortFunc(out, func(x, y registry.BlobInfo) int { return strings.Compare(x.Hash, y.Hash) })
+	return out, nil
+}
+
+// BlobTenants implements registry.Backend.BlobTenants. Owners whose index
+// is empty (a PutBlob that died before writing) are left out.
+func (b *Backend) BlobTenants(ctx context.Context) ([]string, error) {
+	ids, err := b.c.SMembers(ctx, b.k.owners()).Result()
+	if err != nil {
+		return nil, b.fail("list blob owners", err)
+	}
+	slices.Sort(ids)
+	lens := make([]*goredis.IntCmd, len(ids))
+	_, err = b.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			lens[i] = p.HLen(ctx, b.k.index(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, b.fail("list blob owners", err)
+	}
+	out := ids[:0]
+	for i, id := range ids {
+		if lens[i].Val() > 0 {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// quietOnce silences go-redis's process-wide logger. Every failure it would
+// print (a refused dial at each poll while Redis is down) reaches the
+// caller as an error and Backend.Health; printing it too would flood stderr.
+var quietOnce sync.Once
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+// fail wraps a Redis error with what was being done and where.
+func (b *Backend) fail(what string, err error) error {
+	return fmt.Errorf("%s: %s: %w", what, b.where(), err)
+}
+
+func decode(id string, v []byte) (*registry.Tenant, error) {
+	t := new(registry.Tenant)
+	if err := json.Unmarshal(v, t); err != nil {
+		return nil, fmt.Errorf("tenant[%s]: decode document: %w", id, err)
+	}
+	return t, nil
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
