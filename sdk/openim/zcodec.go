@@ -5366,7 +5366,22 @@ func (r *BeforeUserRegisterReq) decodeField(d *jsonx.Decoder, k []byte) bool {
 	case "callbackCommand":
 		d.String(&r.CallbackCommand)
 	case "users":
-		jsonx.Slice(d, &r.Users, (*UserInfo).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.Users = nil
+		} else if ok {
+			s, i := r.Users, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.Users = jsonx.Trim(s, i)
+			}
+		}
 	default:
 		return false
 	}
@@ -5454,7 +5469,22 @@ func (r *BeforeUserRegisterResp) decodeField(d *jsonx.Decoder, k []byte) bool {
 	case "nextCode":
 		d.Int32(&r.NextCode)
 	case "users":
-		jsonx.Slice(d, &r.Users, (*UserInfo).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.Users = nil
+		} else if ok {
+			s, i := r.Users, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.Users = jsonx.Trim(s, i)
+			}
+		}
 	default:
 		return false
 	}
@@ -5536,7 +5566,22 @@ func (r *AfterUserRegisterReq) decodeField(d *jsonx.Decoder, k []byte) bool {
 	case "callbackCommand":
 		d.String(&r.CallbackCommand)
 	case "users":
-		jsonx.Slice(d, &r.Users, (*UserInfo).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.Users = nil
+		} else if ok {
+			s, i := r.Users, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.Users = jsonx.Trim(s, i)
+			}
+		}
 	default:
 		return false
 	}
@@ -5727,7 +5772,22 @@ func (r *BeforeCreateGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
 	case "notificationUserID":
 		d.String(&r.NotificationUserID)
 	case "initMemberList":
-		jsonx.Slice(d, &r.InitMemberList, (*InitMember).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.InitMemberList = nil
+		} else if ok {
+			s, i := r.InitMemberList, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.InitMemberList = jsonx.Trim(s, i)
+			}
+		}
 	default:
 		return false
 	}
@@ -6004,7 +6064,22 @@ func (r *AfterCreateGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
 	case "notificationUserID":
 		d.String(&r.NotificationUserID)
 	case "initMemberList":
-		jsonx.Slice(d, &r.InitMemberList, (*InitMember).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.InitMemberList = nil
+		} else if ok {
+			s, i := r.InitMemberList, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.InitMemberList = jsonx.Trim(s, i)
+			}
+		}
 	default:
 		return false
 	}
@@ -6197,7 +6272,22 @@ func (r *BeforeMembersJoinGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool
 	case "groupID":
 		d.String(&r.GroupID)
 	case "memberList":
-		jsonx.Slice(d, &r.MemberList, (*JoiningMember).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.MemberList = nil
+		} else if ok {
+			s, i := r.MemberList, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.MemberList = jsonx.Trim(s, i)
+			}
+		}
 	case "groupEx":
 		d.String(&r.GroupEx)
 	default:
@@ -6293,7 +6383,22 @@ func (r *BeforeMembersJoinGroupResp) decodeField(d *jsonx.Decoder, k []byte) boo
 	case "nextCode":
 		d.Int32(&r.NextCode)
 	case "memberCallbackList":
-		jsonx.Slice(d, &r.MemberCallbackList, (*MemberUpdate).decodeJSON)
+		if ok, isNull := d.ArrayStart(); isNull {
+			r.MemberCallbackList = nil
+		} else if ok {
+			s, i := r.MemberCallbackList, 0
+			for ; d.NextElem(i); i++ {
+				s = jsonx.Elem(s, i)
+				s[i].decodeJSON(d)
+				if d.Failed() {
+					d.InIndex(i)
+					break
+				}
+			}
+			if !d.Failed() {
+				r.MemberCallbackList = jsonx.Trim(s, i)
+			}
+		}
 	default:
 		return false
 	}

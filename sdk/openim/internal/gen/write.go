@@ -379,7 +379,24 @@ func decodeStmts(t *typ, x string) []string {
 		case kInt64:
 			return []string{"d.Int64s(&" + x + ")"}
 		case kStruct:
-			return []string{"jsonx.Slice(d, &" + x + ", (*" + t.elem.name + ").decodeJSON)"}
+			return []string{
+				"if ok, isNull := d.ArrayStart(); isNull {",
+				"\t" + x + " = nil",
+				"} else if ok {",
+				"\ts, i := " + x + ", 0",
+				"\tfor ; d.NextElem(i); i++ {",
+				"\t\ts = jsonx.Elem(s, i)",
+				"\t\ts[i].decodeJSON(d)",
+				"\t\tif d.Failed() {",
+				"\t\t\td.InIndex(i)",
+				"\t\t\tbreak",
+				"\t\t}",
+				"\t}",
+				"\tif !d.Failed() {",
+				"\t\t" + x + " = jsonx.Trim(s, i)",
+				"\t}",
+				"}",
+			}
 		}
 	}
 	panic("gen: no decoder for " + t.Go())

@@ -16,6 +16,7 @@ package jsonx
 
 import (
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -39,6 +40,13 @@ type Decoder struct {
 	lim   Limits
 	err   *Error
 	key   []byte
+
+	// str is one string copy of data, made on the first string value; the
+	// unescaped strings of the result are substrings of it, so a decode costs
+	// one allocation for all of them instead of one each.
+	str string
+	// scratch holds the last unescaped string value until it is copied out.
+	scratch []byte
 }
 
 // Reset prepares d to read data with the given limits.
@@ -107,7 +115,17 @@ func (d *Decoder) skipSpace() {
 }
 
 // peek skips whitespace and returns the next byte, or 0 at the end of input.
+// The common case, no whitespace, is small enough to inline.
 func (d *Decoder) peek() byte {
+	if d.pos < len(d.data) {
+		if c := d.data[d.pos]; c > ' ' {
+			return c
+		}
+	}
+	return d.peekSlow()
+}
+
+func (d *Decoder) peekSlow() byte {
 	d.skipSpace()
 	if d.pos < len(d.data) {
 		return d.data[d.pos]
@@ -352,11 +370,22 @@ func (d *Decoder) String(p *string) {
 	}
 	switch d.peek() {
 	case '"':
-		b, _ := d.rawString(false)
+		start := d.pos + 1
+		b, fresh := d.rawString(false)
 		if d.err != nil {
 			return
 		}
-		*p = string(b)
+		switch {
+		case len(b) == 0:
+			*p = ""
+		case fresh:
+			*p = string(b)
+		default:
+			if d.str == "" {
+				d.str = string(d.data)
+			}
+			*p = d.str[start : start+len(b)]
+		}
 	case 'n':
 		d.literal("null")
 	case 0:
@@ -559,10 +588,31 @@ func (d *Decoder) Int64Ptr(p **int64) {
 	d.Int64(*p)
 }
 
-// Slice decodes a JSON array into *p with elem decoding each element; null sets
-// nil and [] sets an empty non-nil slice. Existing elements are decoded into,
-// as encoding/json does, which only matters for duplicate keys.
-func Slice[T any](d *Decoder, p *[]T, elem func(*T, *Decoder)) {
+// Elem returns s grown so that index i exists, for decoding array element i.
+// Existing elements and spare capacity are reused, as encoding/json does; that
+// only shows with duplicate keys. (A loop with a callback would make the
+// Decoder escape to the heap, so generated code calls Elem and Trim itself.)
+func Elem[T any](s []T, i int) []T {
+	if i < len(s) {
+		return s
+	}
+	if i < cap(s) {
+		return s[:i+1]
+	}
+	var zero T
+	return append(s, zero)
+}
+
+// Trim returns s cut to the n decoded elements; [] decodes to an empty non-nil slice.
+func Trim[T any](s []T, n int) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s[:n]
+}
+
+// Strings decodes a JSON array of strings into *p; null sets nil.
+func (d *Decoder) Strings(p *[]string) {
 	ok, isNull := d.ArrayStart()
 	if !ok {
 		if isNull {
@@ -572,44 +622,42 @@ func Slice[T any](d *Decoder, p *[]T, elem func(*T, *Decoder)) {
 	}
 	s := *p
 	i := 0
-	for d.NextElem(i) {
-		if i >= len(s) {
-			if i < cap(s) {
-				s = s[:i+1]
-			} else {
-				var zero T
-				s = append(s, zero)
-			}
-		}
-		elem(&s[i], d)
+	for ; d.NextElem(i); i++ {
+		s = Elem(s, i)
+		d.String(&s[i])
 		if d.err != nil {
 			d.InIndex(i)
 			return
 		}
-		i++
 	}
-	if d.err != nil {
+	if d.err == nil {
+		*p = Trim(s, i)
+	}
+}
+
+// Int64s decodes a JSON array of integers into *p; null sets nil.
+func (d *Decoder) Int64s(p *[]int64) {
+	ok, isNull := d.ArrayStart()
+	if !ok {
+		if isNull {
+			*p = nil
+		}
 		return
 	}
-	if s == nil {
-		s = []T{}
+	s := *p
+	i := 0
+	for ; d.NextElem(i); i++ {
+		s = Elem(s, i)
+		d.Int64(&s[i])
+		if d.err != nil {
+			d.InIndex(i)
+			return
+		}
 	}
-	*p = s[:i]
+	if d.err == nil {
+		*p = Trim(s, i)
+	}
 }
-
-// Strings decodes a JSON array of strings into *p (see Slice).
-func (d *Decoder) Strings(p *[]string) {
-	Slice(d, p, stringElem)
-}
-
-func stringElem(p *string, d *Decoder) { d.String(p) }
-
-// Int64s decodes a JSON array of integers into *p (see Slice).
-func (d *Decoder) Int64s(p *[]int64) {
-	Slice(d, p, int64Elem)
-}
-
-func int64Elem(p *int64, d *Decoder) { d.Int64(p) }
 
 // BoolMap decodes a JSON object of bools into *p; null sets nil. Entries are
 // added to an existing map, as encoding/json does; a null value stores false.
@@ -908,7 +956,8 @@ func hexVal(c byte) rune {
 }
 
 // rawString reads the string at the cursor. It returns the decoded bytes and
-// whether they are a fresh buffer (true) or alias the input (false). The string
+// whether they were unescaped (true: a fresh slice for a key, the reused
+// scratch buffer for a value) or alias the input (false). The string
 // limit applies to the encoded length; isKey selects the error wording.
 func (d *Decoder) rawString(isKey bool) ([]byte, bool) {
 	b := d.data
@@ -968,7 +1017,13 @@ func (d *Decoder) rawString(isKey bool) ([]byte, bool) {
 	if !needCopy {
 		return b[start:end], false
 	}
-	return unquote(b[start:end]), true
+	if isKey {
+		// A key must stay valid while its value is decoded (for error paths).
+		return unquote(nil, b[start:end]), true
+	}
+	// Unescaping never lengthens a string, so one growth is enough.
+	d.scratch = unquote(slices.Grow(d.scratch[:0], end-start), b[start:end])
+	return d.scratch, true
 }
 
 func (d *Decoder) tooLong(off, n int, isKey bool) {
@@ -979,10 +1034,10 @@ func (d *Decoder) tooLong(off, n int, isKey bool) {
 	d.fail(KindTooLarge, off, what+" of "+strconv.Itoa(n)+" bytes exceeds limit "+strconv.Itoa(d.lim.MaxStringBytes))
 }
 
-// unquote decodes the validated body of a string with escapes or invalid UTF-8,
-// replacing invalid UTF-8 and unpaired surrogates with U+FFFD as encoding/json does.
-func unquote(s []byte) []byte {
-	out := make([]byte, 0, len(s))
+// unquote appends the decoded body of a validated string with escapes or
+// invalid UTF-8 to out, replacing invalid UTF-8 and unpaired surrogates with
+// U+FFFD as encoding/json does.
+func unquote(out, s []byte) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c == '\\' {

@@ -1,0 +1,189 @@
+package wasmbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+var (
+	buildOnce sync.Once
+	guestWasm []byte
+	buildErr  error
+)
+
+// guest builds testdata/guest for wasip1 once per test binary.
+func guest(tb testing.TB) []byte {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "wasmbench")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out := filepath.Join(dir, "guest.wasm")
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./testdata/guest")
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			buildErr = &buildError{err, msg}
+			return
+		}
+		guestWasm, buildErr = os.ReadFile(out)
+	})
+	if buildErr != nil {
+		tb.Fatalf("building the guest: %v", buildErr)
+	}
+	return guestWasm
+}
+
+type buildError struct {
+	err error
+	out []byte
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + string(e.out) }
+
+// singleMsgExample returns the catalog's callbackBeforeSendSingleMsgCommand
+// example, compacted as OpenIM's encoder writes it.
+func singleMsgExample(tb testing.TB) []byte {
+	tb.Helper()
+	raw, err := os.ReadFile("../gen/catalog.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var entries []struct {
+		Command string          `json:"command"`
+		Example json.RawMessage `json:"example"`
+	}
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Command == "callbackBeforeSendSingleMsgCommand" {
+			var b bytes.Buffer
+			if err := json.Compact(&b, e.Example); err != nil {
+				tb.Fatal(err)
+			}
+			return b.Bytes()
+		}
+	}
+	tb.Fatal("example not found")
+	return nil
+}
+
+// instance is one instantiated guest with the example in its input buffer.
+type instance struct {
+	mod   api.Module
+	funcs map[string]api.Function
+	close func()
+}
+
+func newInstance(tb testing.TB) *instance {
+	tb.Helper()
+	ctx := context.Background()
+	r := wazero.NewRuntime(ctx)
+	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	mod, err := r.InstantiateWithConfig(ctx, guest(tb), wazero.NewModuleConfig().WithStartFunctions("_initialize"))
+	if err != nil {
+		r.Close(ctx)
+		tb.Fatal(err)
+	}
+	in := &instance{mod: mod, funcs: map[string]api.Function{}, close: func() { r.Close(ctx) }}
+	for _, name := range []string{"bench_buffer", "bench_openim", "bench_std"} {
+		f := mod.ExportedFunction(name)
+		if f == nil {
+			in.close()
+			tb.Fatalf("guest does not export %s", name)
+		}
+		in.funcs[name] = f
+	}
+	ex := singleMsgExample(tb)
+	res, err := in.funcs["bench_buffer"].Call(ctx, uint64(len(ex)))
+	if err != nil {
+		in.close()
+		tb.Fatal(err)
+	}
+	if !mod.Memory().Write(uint32(res[0]), ex) {
+		in.close()
+		tb.Fatal("input buffer out of range")
+	}
+	return in
+}
+
+// run calls fn(n) and returns the reply it produced.
+func (in *instance) run(tb testing.TB, fn string, n uint32) []byte {
+	res, err := in.funcs[fn].Call(context.Background(), uint64(n))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if res[0] == 0 {
+		tb.Fatalf("%s failed to decode the example", fn)
+	}
+	out, ok := in.mod.Memory().Read(uint32(res[0]>>32), uint32(res[0]))
+	if !ok {
+		tb.Fatal("reply out of range")
+	}
+	return out
+}
+
+// TestGuest checks that both codecs in the guest decode the example and write
+// the same reply, so the benchmark measures real work.
+func TestGuest(t *testing.T) {
+	in := newInstance(t)
+	defer in.close()
+	want := `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`
+	for _, fn := range []string{"bench_openim", "bench_std"} {
+		if got := string(in.run(t, fn, 3)); got != want {
+			t.Errorf("%s reply = %s, want %s", fn, got, want)
+		}
+	}
+}
+
+// BenchmarkGuestDecodeEncode measures one decode of the single-chat example plus
+// one encode of its reply inside the guest. "call" includes the wazero call
+// (one per op); "loop" runs 100 iterations per call and reports ns per iteration.
+func BenchmarkGuestDecodeEncode(b *testing.B) {
+	in := newInstance(b)
+	defer in.close()
+	ctx := context.Background()
+	for _, c := range []struct{ name, fn string }{{"openim", "bench_openim"}, {"encoding-json", "bench_std"}} {
+		f := in.funcs[c.fn]
+		b.Run(c.name+"/call", func(b *testing.B) {
+			stack := make([]uint64, 1)
+			start, n := processCPU(), 0
+			defer func() { reportCPU(b, start, n) }()
+			for b.Loop() {
+				n++
+				stack[0] = 1
+				if err := f.CallWithStack(ctx, stack); err != nil || stack[0] == 0 {
+					b.Fatal("guest call failed", err)
+				}
+			}
+		})
+		b.Run(c.name+"/loop", func(b *testing.B) {
+			const perCall = 100
+			stack := make([]uint64, 1)
+			calls := 0
+			start := processCPU()
+			for b.Loop() {
+				stack[0] = perCall
+				if err := f.CallWithStack(ctx, stack); err != nil || stack[0] == 0 {
+					b.Fatal("guest call failed", err)
+				}
+				calls++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(calls*perCall), "ns/iter")
+			reportCPU(b, start, calls*perCall)
+		})
+	}
+}
