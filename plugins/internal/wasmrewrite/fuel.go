@@ -94,3 +94,16 @@ func IsOutOfFuel(m api.Module, callErr error) bool {
 	f, err := NewFuel(m)
 	return err == nil && f.Exhausted(callErr)
 }
+
+// Charge subtracts units from the remaining budget and reports whether the
+// budget still covers them. Host functions call it to make the guest pay for
+// work done on its behalf (a fixed cost per call plus a cost per byte
+// copied), which bounds the time a guest can spend in host functions without
+// a timer goroutine. When it returns false the host function should trap the
+// guest, for example by panicking with the runtime's out-of-fuel error; the
+// fuel is then negative, so Exhausted reports the call as out of fuel.
+func (f Fuel) Charge(units uint64) bool {
+	left := f.Remaining() - int64(min(units, math.MaxInt64))
+	f.g.Set(uint64(left))
+	return left >= 0
+}

@@ -1,0 +1,106 @@
+package wasmrewrite
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// TestFuelUnmetered checks the helpers on a module that was not metered.
+func TestFuelUnmetered(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t, engines[1].cfg())
+	m := instantiate(t, r, readTestdata(t, "corpus.wasm"))
+	_, err := NewFuel(m)
+	if want := "module[] is not metered: it does not export mutable i64 global[imhook_fuel]"; err == nil || err.Error() != want {
+		t.Errorf("NewFuel: got %v, want %q", err, want)
+	}
+	if err := SetFuel(m, 10); err == nil {
+		t.Error("SetFuel succeeded on an unmetered module")
+	}
+	if got := FuelUsed(m, 10); got != 0 {
+		t.Errorf("FuelUsed = %d, want 0", got)
+	}
+	if IsOutOfFuel(m, errors.New("trap")) {
+		t.Error("IsOutOfFuel true on an unmetered module")
+	}
+}
+
+// TestFuelSetAndUsed checks the package-level helpers and the budget cap.
+func TestFuelSetAndUsed(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t, engines[1].cfg())
+	m := instantiate(t, r, mustMeter(t, readTestdata(t, "corpus.wasm"), MeterOptions{StartFuel: 7}))
+	f, err := NewFuel(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Remaining(); got != 7 {
+		t.Errorf("initial fuel %d, want StartFuel 7", got)
+	}
+	if err := SetFuel(m, 1<<63+5); err != nil { // above MaxInt64: capped
+		t.Fatal(err)
+	}
+	if got := f.Remaining(); got != 1<<63-1 {
+		t.Errorf("fuel %d after setting 2^63+5, want MaxInt64", got)
+	}
+	if err := SetFuel(m, 100); err != nil {
+		t.Fatal(err)
+	}
+	call(t, m, "straight")
+	if got := FuelUsed(m, 100); got != 4 {
+		t.Errorf("FuelUsed = %d, want 4", got)
+	}
+	if IsOutOfFuel(m, nil) {
+		t.Error("IsOutOfFuel true for a nil error")
+	}
+}
+
+// TestFuelChargeFromHost checks that a host function charging the fuel stops
+// a guest that loops over cheap host calls, and that the stop is reported as
+// out of fuel.
+func TestFuelChargeFromHost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			r := wazero.NewRuntimeWithConfig(ctx, e.cfg())
+			t.Cleanup(func() { r.Close(ctx) })
+			calls := 0
+			errHostOutOfFuel := errors.New("out of fuel in host function")
+			_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
+				WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, _ []uint64) {
+					calls++
+					f, err := NewFuel(m)
+					if err != nil {
+						panic(err)
+					}
+					if !f.Charge(1000) {
+						panic(errHostOutOfFuel)
+					}
+				}), nil, nil).Export("work").Instantiate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := instantiate(t, r, mustMeter(t, readTestdata(t, "hostcall.wasm"), MeterOptions{}))
+			f, err := NewFuel(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Set(100_000)
+			_, err = m.ExportedFunction("loop_calls").Call(ctx)
+			if !errors.Is(err, errHostOutOfFuel) || !f.Exhausted(err) {
+				t.Fatalf("got %v with %d left, want the host's out-of-fuel panic", err, f.Remaining())
+			}
+			// Each iteration costs 1000 in the host and 3 in the guest
+			// (call, br, end).
+			if calls != 100_000/1003+1 {
+				t.Errorf("%d host calls, want %d", calls, 100_000/1003+1)
+			}
+		})
+	}
+}
