@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/imhook/imhook/plugins/registry/redis"
 )
 
 // Config is the whole configuration of `imhook serve`. cmd/imhook fills it from
@@ -77,12 +79,17 @@ type AdminConfig struct {
 
 // StoreConfig selects where tenants, settings and plugins are kept.
 type StoreConfig struct {
-	// Backend is the store kind. Only "bolt" (an embedded bbolt file) exists
-	// today. Default "bolt".
+	// Backend is the store kind: "bolt" (an embedded bbolt file, one
+	// process) or "redis" (shared by several replicas; see docs/deploy.md).
+	// Default "bolt".
 	Backend string `koanf:"backend"`
 
 	// Path is the bbolt file. Default "<data_dir>/imhook.db".
 	Path string `koanf:"path"`
+
+	// Redis is where the redis backend keeps the registry, shaped like
+	// OpenIM's config/redis.yml. Used when Backend is "redis".
+	Redis redis.Config `koanf:"redis"`
 }
 
 // SandboxConfig configures the WebAssembly sandbox shared by all tenants.
@@ -165,8 +172,14 @@ func Default() Config {
 			Addr:           "127.0.0.1:8081",
 			MaxUploadBytes: 32 << 20,
 		},
-		Store: StoreConfig{Backend: "bolt"},
-		Log:   LogConfig{Level: "info", Format: "text"},
+		Store: StoreConfig{Backend: "bolt", Redis: redis.Config{
+			Address:      redis.DefaultAddress,
+			Mode:         redis.ModeStandalone,
+			KeyPrefix:    redis.DefaultKeyPrefix,
+			PollInterval: redis.DefaultPollInterval,
+			DialTimeout:  redis.DefaultDialTimeout,
+		}},
+		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -192,6 +205,7 @@ func (c Config) Redacted() Config {
 	if c.Admin.Token != "" {
 		c.Admin.Token = "REDACTED"
 	}
+	c.Store.Redis = c.Store.Redis.Redacted()
 	return c
 }
 
@@ -242,8 +256,14 @@ func (c *Config) Validate() error {
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
 		bad("admin.token", "must be at least 16 characters (got %d)", len(c.Admin.Token))
 	}
-	if c.Store.Backend != "bolt" {
-		bad("store.backend", "%q is not supported (want \"bolt\")", c.Store.Backend)
+	switch c.Store.Backend {
+	case "bolt":
+	case "redis":
+		if err := c.Store.Redis.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	default:
+		bad("store.backend", "%q is not supported (want \"bolt\" or \"redis\")", c.Store.Backend)
 	}
 	if c.Sandbox.MaxInstances < 0 {
 		bad("sandbox.max_instances", "must not be negative, got %d", c.Sandbox.MaxInstances)

@@ -64,7 +64,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad duration", env: []string{"IMHOOK_SERVER__READ_TIMEOUT=soon"}, wantErr: "read_timeout"},
 		{name: "invalid value", yaml: "server:\n  max_concurrent: 0\n", wantErr: "config key[server.max_concurrent]"},
 		{name: "short token", env: []string{"IMHOOK_ADMIN__TOKEN=abc"}, wantErr: "config key[admin.token]"},
-		{name: "bad store", yaml: "store:\n  backend: redis\n", wantErr: "config key[store.backend]"},
+		{name: "bad store", yaml: "store:\n  backend: etcd\n", wantErr: "config key[store.backend]"},
 		{name: "bad yaml", yaml: "server: [", wantErr: "config file"},
 	}
 	for _, tt := range tests {

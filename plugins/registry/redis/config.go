@@ -30,11 +30,12 @@ const (
 // for sentinel or cluster), so an operator can copy those values. The koanf
 // tags are imhook's configuration keys under store.redis.
 type Config struct {
-	// Address lists host:port pairs: the server (standalone), the sentinels
-	// (sentinel) or cluster seed nodes (cluster). An entry may itself be a
-	// comma-separated list, so one environment variable can carry several.
-	// Default ["127.0.0.1:6379"].
-	Address []string `koanf:"address"`
+	// Address is host:port, or several separated by commas: the server
+	// (standalone), the sentinels (sentinel) or cluster seed nodes (cluster).
+	// OpenIM's redis.yml lists the same addresses as a YAML list; join them
+	// with commas here. (A string keeps Config comparable and settable from
+	// one environment variable.) Default "127.0.0.1:6379".
+	Address string `koanf:"address"`
 
 	// Mode is "standalone", "sentinel" or "cluster". Default "standalone".
 	Mode string `koanf:"mode"`
@@ -73,20 +74,24 @@ type Config struct {
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
-// withDefaults returns c with zero fields set to their defaults and the
-// address entries split on commas.
-func (c Config) withDefaults() Config {
-	var addrs []string
-	for _, a := range c.Address {
-		for _, s := range strings.Split(a, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				addrs = append(addrs, s)
-			}
+// DefaultAddress is Config.Address when it is empty.
+const DefaultAddress = "127.0.0.1:6379"
+
+// addresses splits Address on commas, dropping blanks.
+func (c Config) addresses() []string {
+	var out []string
+	for _, a := range strings.Split(c.Address, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			out = append(out, a)
 		}
 	}
-	c.Address = addrs
-	if len(c.Address) == 0 {
-		c.Address = []string{"127.0.0.1:6379"}
+	return out
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if len(c.addresses()) == 0 {
+		c.Address = DefaultAddress
 	}
 	if c.Mode == "" {
 		c.Mode = ModeStandalone
@@ -111,15 +116,16 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("config key[store.redis.%s]: "+format, append([]any{key}, args...)...))
 	}
-	for _, a := range c.Address {
+	addrs := c.addresses()
+	for _, a := range addrs {
 		if i := strings.LastIndexByte(a, ':'); i <= 0 || i == len(a)-1 {
 			bad("address", "%q is not host:port", a)
 		}
 	}
 	switch c.Mode {
 	case ModeStandalone:
-		if len(c.Address) > 1 {
-			bad("address", "standalone mode takes one address, got %d (set mode to cluster or sentinel)", len(c.Address))
+		if len(addrs) > 1 {
+			bad("address", "standalone mode takes one address, got %d (set mode to cluster or sentinel)", len(addrs))
 		}
 	case ModeSentinel:
 		if c.MasterName == "" {
@@ -161,7 +167,7 @@ func (c Config) Redacted() Config {
 // options translates c (with defaults applied) into go-redis options.
 func (c Config) options() *goredis.UniversalOptions {
 	o := &goredis.UniversalOptions{
-		Addrs:           c.Address,
+		Addrs:           c.addresses(),
 		Username:        c.Username,
 		Password:        c.Password,
 		DB:              c.DB,

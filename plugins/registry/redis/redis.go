@@ -3,7 +3,7 @@
 // so several imhook replicas serve the same tenants and see each other's
 // changes within about a second.
 //
-//	b, err := redis.Open(ctx, redis.Config{Address: []string{"10.0.0.5:6379"}})
+//	b, err := redis.Open(ctx, redis.Config{Address: "10.0.0.5:6379"})
 //	if err != nil { ... } // "redis at 10.0.0.5:6379 unreachable: ...; check store.redis.address"
 //	reg, err := registry.New(ctx, b, registry.Options{})
 //
@@ -165,7 +165,7 @@ func (b *Backend) init(ctx context.Context) error {
 // where names the Redis in messages: "redis at 10.0.0.5:6379", "redis
 // sentinel master mymaster via ...", "redis cluster at ...".
 func (b *Backend) where() string {
-	addrs := strings.Join(b.cfg.Address, ",")
+	addrs := strings.Join(b.cfg.addresses(), ",")
 	switch b.cfg.Mode {
 	case ModeSentinel:
 		return fmt.Sprintf("redis master %s via sentinels %s", b.cfg.MasterName, addrs)
