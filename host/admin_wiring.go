@@ -3,14 +3,12 @@ package host
 import (
 	"log/slog"
 
-	"github.com/valyala/fasthttp"
-
+	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
-// adminDeps is what the admin API (package host/admin) is built from; it
-// mirrors admin.Options.
+// adminDeps is what the admin API is built from.
 type adminDeps struct {
 	Registry       *registry.Registry
 	Engine         *plugins.Engine
@@ -21,12 +19,15 @@ type adminDeps struct {
 	Logger         *slog.Logger
 }
 
-// newAdmin builds the admin API handler. Until host/admin lands it answers
-// every admin path with 404 and a JSON error.
-func newAdmin(_ adminDeps) (fasthttp.RequestHandler, error) {
-	return func(ctx *fasthttp.RequestCtx) {
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"error":"admin API not available in this build"}` + "\n")
-	}, nil
+// newAdmin builds the admin API (package host/admin).
+func newAdmin(d adminDeps) (*admin.API, error) {
+	return admin.New(admin.Options{
+		Registry:       d.Registry,
+		Engine:         d.Engine,
+		Defaults:       d.Defaults,
+		OperatorToken:  d.OperatorToken,
+		MaxUploadBytes: d.MaxUploadBytes,
+		Stats:          d.Stats,
+		Logger:         d.Logger,
+	})
 }

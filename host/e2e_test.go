@@ -425,3 +425,78 @@ func TestProbesAndMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 }
+
+// TestAdminIsolation uses the admin API served by the Server: a tenant's
+// token reads and changes its own tenant only, and a plugin uploaded and
+// activated through the API serves that tenant's callbacks only.
+func TestAdminIsolation(t *testing.T) {
+	const operator = "operator-token-0123456789"
+	e := start(t, func(c *host.Config) { c.Admin.Token = operator })
+	admin := "http://" + e.srv.AdminAddr().String()
+	call := func(method, path, token, contentType string, body []byte) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, admin+path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		buf.ReadFrom(resp.Body)
+		return resp.StatusCode, buf.Bytes()
+	}
+	tokens := map[string]string{}
+	for _, id := range []string{"a", "b"} {
+		status, body := call("POST", "/v1/tenants", operator, "application/json",
+			[]byte(`{"id":"`+id+`","settings":{"config":{"banned_words":"spam"}}}`))
+		var created struct{ Token string }
+		if status != 201 && status != 200 || json.Unmarshal(body, &created) != nil || created.Token == "" {
+			t.Fatalf("create tenant[%s]: %d %s", id, status, body)
+		}
+		tokens[id] = created.Token
+	}
+	status, body := call("POST", "/v1/tenants/a/plugins/mod/versions?activate=true", tokens["a"], "application/wasm", guests["moderation"])
+	if status/100 != 2 {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	for _, tt := range []struct {
+		method, path string
+		body         []byte
+	}{
+		{"GET", "/v1/tenants/b", nil},
+		{"GET", "/v1/tenants/b/plugins", nil},
+		{"PUT", "/v1/tenants/b/settings", []byte(`{}`)},
+		{"POST", "/v1/tenants/b/plugins/mod/versions?activate=true", guests["moderation"]},
+		{"GET", "/v1/tenants", nil},
+	} {
+		ct := "application/json"
+		if strings.HasSuffix(tt.path, "activate=true") {
+			ct = "application/wasm"
+		}
+		if status, body := call(tt.method, tt.path, tokens["a"], ct, tt.body); status/100 == 2 {
+			t.Errorf("tenant a's token: %s %s = %d %s, want refused", tt.method, tt.path, status, body)
+		}
+	}
+	if status, body := call("GET", "/v1/tenants/a", tokens["a"], "", nil); status != 200 {
+		t.Errorf("tenant a reading itself: %d %s", status, body)
+	}
+	// a's plugin serves a's callbacks, never b's.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := e.post("/hooks/a"+sendSingle, msgBody("spam"))
+		if r.reply.NextCode == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tenant a's uploaded plugin never served: %s %v", r.body, r.err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := e.post("/hooks/b"+sendSingle, msgBody("spam")); r.err != nil || r.reply.NextCode != 0 {
+		t.Errorf("tenant b: %s %v, want the neutral reply (it has no plugin)", r.body, r.err)
+	}
+}

@@ -150,6 +150,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
 		}
+		apiHandler := api.Handler()
 		metricsHandler := s.metrics.Handler()
 		s.admin = &fasthttp.Server{
 			Name: "imhook-admin",
@@ -162,13 +163,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 				case "/metrics":
 					metricsHandler(ctx)
 				default:
-					api(ctx)
+					apiHandler(ctx)
 				}
 			},
 			ReadTimeout:           time.Minute, // uploads are large
 			WriteTimeout:          time.Minute,
 			IdleTimeout:           cfg.Server.IdleTimeout,
-			MaxRequestBodySize:    cfg.Admin.MaxUploadBytes + 64<<10,
+			MaxRequestBodySize:    api.MaxRequestBodySize(),
 			CloseOnShutdown:       true,
 			NoDefaultServerHeader: true,
 			Logger:                fasthttpLogger{logger},
