@@ -44,6 +44,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	errCode := fs.Int32("err-code", 0, "errCode of the fail-closed reply")
 	errMsg := fs.String("err-msg", "", "errMsg of the fail-closed reply")
 	jsonOut := fs.Bool("json", false, "print the outcome as JSON")
+	cacheDir := fs.String("cache-dir", "", "keep compiled code in this private directory across runs (default: memory only)")
 	d := plugins.DefaultLimits()
 	lim := &d
 	fs.Uint32Var(&lim.MemoryPages, "memory-pages", d.MemoryPages, "memory limit in 64 KiB pages")
@@ -119,7 +120,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageErr("bad callback: %v", err)
 	}
 
-	eng, err := plugins.NewEngine(ctx, plugins.EngineConfig{Logger: slog.New(slog.NewTextHandler(stderr, nil))})
+	eng, err := plugins.NewEngine(ctx, plugins.EngineConfig{CacheDir: *cacheDir, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "imhook run: %v\n", err)
 		return runFailed
