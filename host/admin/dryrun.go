@@ -10,6 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/openim"
@@ -158,7 +159,7 @@ func (a *API) dryRun(r *request) error {
 	if err != nil {
 		return err
 	}
-	cfg := sandboxConfig(t, a.defaults)
+	cfg := tenants.SandboxConfig(t, a.defaults)
 	body := append([]byte(nil), r.rc.PostBody()...)
 	req, err := openim.ParseRequest(command, body, openim.Limits{MaxBodyBytes: cfg.Limits.MaxInputBytes})
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -246,7 +246,7 @@ func (a *API) upload(r *request) error {
 	if err != nil {
 		return err
 	}
-	cfg := sandboxConfig(t, a.defaults)
+	cfg := tenants.SandboxConfig(t, a.defaults)
 	info, err := a.eng.Inspect(r.ctx, wasm, cfg.Limits)
 	if err != nil {
 		return err // a *LoadError is a 422 with its reason
@@ -292,47 +292,4 @@ func short(hash string) string {
 		return hash[:MinHashPrefix]
 	}
 	return hash
-}
-
-// sandboxConfig turns a tenant's settings into its sandbox configuration,
-// over the server's default limits.
-//
-// TODO(host/tenants): use tenants.SandboxConfig once it lands, so the admin
-// API and the webhook path cannot disagree.
-func sandboxConfig(t *registry.Tenant, defaults plugins.Limits) plugins.TenantConfig {
-	l := defaults
-	s := t.Settings.Limits
-	if s.MemoryPages != 0 {
-		l.MemoryPages = s.MemoryPages
-	}
-	if s.CallTimeout != 0 {
-		l.CallTimeout = s.CallTimeout
-	}
-	if s.MaxInputBytes != 0 {
-		l.MaxInputBytes = int(s.MaxInputBytes)
-	}
-	if s.MaxOutputBytes != 0 {
-		l.MaxOutputBytes = int(s.MaxOutputBytes)
-	}
-	if s.MaxLogBytes != 0 {
-		l.MaxLogBytes = int(s.MaxLogBytes)
-	}
-	if s.Instances != 0 {
-		l.MaxInstances = s.Instances
-	}
-	if s.CallsPerInstance != 0 {
-		l.MaxCallsPerInstance = int(s.CallsPerInstance)
-	}
-	var g plugins.Grants
-	for _, name := range t.Settings.Grants {
-		switch name {
-		case registry.GrantWalltime:
-			g.Walltime = true
-		case registry.GrantNanotime:
-			g.Nanotime = true
-		case registry.GrantRandom:
-			g.Random = true
-		}
-	}
-	return plugins.TenantConfig{ID: t.ID, Limits: l, Grants: g, Config: t.Settings.Config}
 }
