@@ -374,6 +374,9 @@ func TestModerationInWasm(t *testing.T) {
 func TestHandleRejectsInputBeyondBuffer(t *testing.T) {
 	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
 	g := instantiate(t, r, compile(t, r, "trivial"), nil)
+	if buf := abi.Unpack(g.callU64(abi.FuncBuffer, 0)); buf.Empty() || buf.Error || buf.Len == 0 {
+		t.Fatalf("imhook_buffer(0) on a fresh instance = %+v, want a usable buffer", buf)
+	}
 	buf := abi.Unpack(g.callU64(abi.FuncBuffer, 16))
 	res := abi.Unpack(g.callU64(abi.FuncHandle, 10, uint64(buf.Len)))
 	want := "plugin: input of " + strconv.Itoa(int(buf.Len)+10) + " bytes does not fit the buffer of " + strconv.Itoa(int(buf.Len)) + " bytes; call imhook_buffer with the input size first"

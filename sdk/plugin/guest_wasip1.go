@@ -66,7 +66,7 @@ func exportBuffer(size uint32) uint64 {
 	if size > maxInput {
 		return 0
 	}
-	if uint32(cap(input)) < size {
+	if input == nil || uint32(cap(input)) < size {
 		// Grow to the next power of two, so a stream of slightly larger
 		// bodies costs a logarithmic number of allocations.
 		n := uint32(minInput)
