@@ -20,6 +20,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/registry/redis"
 )
 
 // Server is imhook serving: the store, the sandbox, the live tenants, the
@@ -44,6 +45,10 @@ type Server struct {
 	adminLn  net.Listener
 	stopping atomic.Bool
 	shutdown atomic.Bool
+
+	// storeHealth reports a shared store's trouble (nil when it answers);
+	// callbacks never wait on it. Always nil for bolt.
+	storeHealth func() error
 }
 
 // New opens the store, creates the sandbox and binds both listeners (so Addr
@@ -69,15 +74,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		}
 	}()
 
-	path := cfg.StorePath()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("store[%s]: create its directory: %w", path, err)
-	}
-	backend, err := bolt.Open(path, bolt.Options{})
+	backend, path, err := openStore(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("store[%s]: %w", path, err)
+		return nil, err
 	}
 	closers = append(closers, func() { _ = backend.Close() })
+	s.storeHealth = func() error { return nil }
+	if h, ok := backend.(interface{ Health() error }); ok {
+		s.storeHealth = h.Health
+	}
 	s.reg, err = registry.New(ctx, backend, registry.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("store[%s]: %w", path, err)
@@ -178,6 +183,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		if err != nil {
 			return nil, fmt.Errorf("admin.addr[%s]: %w", cfg.Admin.Addr, err)
 		}
+		next := s.admin.Handler
+		s.admin.Handler = func(ctx *fasthttp.RequestCtx) {
+			if !s.refuseWrite(ctx) {
+				next(ctx)
+			}
+		}
 	}
 	return s, nil
 }
@@ -237,7 +248,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("imhook serving", "webhook", s.Addr().String(), "admin", addrString(s.AdminAddr()),
-		"store", s.cfg.StorePath(), "plugins_loaded", s.dir.PluginsLoaded())
+		"store", s.storeName(), "plugins_loaded", s.dir.PluginsLoaded())
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -301,7 +312,9 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 // readyz answers 200 once the tenants are loaded and until shutdown starts,
 // 503 otherwise. With detail (the admin listener) the body lists the tenants
 // whose plugins failed to load; they serve their previous plugins, so they
-// don't make the server unready.
+// don't make the server unready. A shared store that does not answer does
+// not make it unready either (callbacks are served from the loaded state):
+// "store" says why, in detail on the admin listener.
 func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
 	status := "ready"
 	switch {
@@ -312,10 +325,17 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
 	}
 	body := struct {
 		Status   string           `json:"status"`
+		Store    string           `json:"store,omitempty"`
 		Failures []tenants.Status `json:"load_failures,omitempty"`
 	}{Status: status}
 	if detail {
 		body.Failures = s.dir.Failures()
+	}
+	if err := s.storeHealth(); err != nil {
+		body.Store = "unavailable: admin changes are refused, callbacks are served from the last loaded state"
+		if detail {
+			body.Store = err.Error()
+		}
 	}
 	if status != "ready" {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
@@ -362,4 +382,54 @@ func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte
 		return "", err
 	}
 	return v.Hash, nil
+}
+
+// Store selection and health (issue 7: replicas sharing the registry).
+
+// openStore opens the registry backend cfg.Store selects and returns it with
+// a name for messages (the bbolt path or the Redis address).
+func openStore(ctx context.Context, cfg Config) (registry.Backend, string, error) {
+	if cfg.Store.Backend == "redis" {
+		b, err := redis.Open(ctx, cfg.Store.Redis)
+		if err != nil {
+			return nil, "", fmt.Errorf("store: %w", err)
+		}
+		return b, "redis", nil
+	}
+	path := cfg.StorePath()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", fmt.Errorf("store[%s]: create its directory: %w", path, err)
+	}
+	b, err := bolt.Open(path, bolt.Options{})
+	if err != nil {
+		return nil, "", fmt.Errorf("store[%s]: %w", path, err)
+	}
+	return b, path, nil
+}
+
+// storeName names the store in the start-up log line.
+func (s *Server) storeName() string {
+	if s.cfg.Store.Backend == "redis" {
+		return "redis " + s.cfg.Store.Redis.Address
+	}
+	return s.cfg.StorePath()
+}
+
+// refuseWrite answers an admin write with 503 while the shared store does
+// not answer, at once and with the reason, instead of letting it wait for
+// Redis and fail with a 500. Reads go through: they fail on their own.
+func (s *Server) refuseWrite(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
+		return false
+	}
+	err := s.storeHealth()
+	if err == nil {
+		return false
+	}
+	b, _ := json.Marshal(map[string]string{"error": err.Error() + "; changes are refused until it answers again, retry later"})
+	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	ctx.SetContentType("application/json")
+	ctx.Response.Header.Set("Retry-After", "5")
+	ctx.SetBody(append(b, '\n'))
+	return true
 }
