@@ -118,10 +118,7 @@ func (r *rules) blocked(user string) bool {
 type refusal struct{ msg string }
 
 // reply builds the refusing reply of type R, or nil when there is no refusal.
-func reply[R any, P interface {
-	*R
-	openim.Reply
-}](r *rules, ref *refusal) (P, error) {
+func reply[R any, P plugin.ReplyPtr[R]](r *rules, ref *refusal) (P, error) {
 	if r.err != nil || ref == nil {
 		return nil, r.err
 	}

@@ -19,7 +19,7 @@
 //
 //	func beforeSend(c *plugin.Context, req *openim.BeforeSendSingleMsgReq) (*openim.BeforeSendSingleMsgResp, error) {
 //		if strings.Contains(req.Content, "spam") {
-//			return plugin.Stop[openim.BeforeSendSingleMsgResp](1001, "message blocked"), nil
+//			return plugin.Stop[openim.BeforeSendSingleMsgResp](20001, "message blocked"), nil
 //		}
 //		return nil, nil // no reply: imhook answers the neutral "continue" reply
 //	}

@@ -2,10 +2,12 @@ package plugin
 
 import "github.com/imhook/imhook/sdk/openim"
 
-// replyPtr is the constraint of the reply helpers: R is a reply struct of
-// package openim (such as openim.BeforeSendSingleMsgResp) and *R its pointer,
-// which implements openim.Reply.
-type replyPtr[R any] interface {
+// ReplyPtr is the type constraint of the reply helpers: R is a reply struct of
+// package openim (such as openim.BeforeSendSingleMsgResp) and *R, its pointer,
+// implements openim.Reply. Callers name R and the compiler infers the pointer:
+//
+//	plugin.Stop[openim.BeforeSendSingleMsgResp](20001, "blocked") // *openim.BeforeSendSingleMsgResp
+type ReplyPtr[R any] interface {
 	*R
 	openim.Reply
 }
@@ -18,12 +20,12 @@ type replyPtr[R any] interface {
 // Only before-callbacks can be refused; OpenIM ignores the reply of
 // after-callbacks. errCode should be an application code outside OpenIM's own
 // ranges; errMsg is shown to the client, so keep secrets out of it.
-func Stop[R any, P replyPtr[R]](errCode int32, errMsg string) P {
+func Stop[R any, P ReplyPtr[R]](errCode int32, errMsg string) P {
 	return StopDetail[R, P](errCode, errMsg, "")
 }
 
 // StopDetail is Stop with an error detail (OpenIM's errDlt) for the client.
-func StopDetail[R any, P replyPtr[R]](errCode int32, errMsg, errDetail string) P {
+func StopDetail[R any, P ReplyPtr[R]](errCode int32, errMsg, errDetail string) P {
 	r := P(new(R))
 	*r.Common() = Refuse(errCode, errMsg, errDetail)
 	return r
@@ -44,7 +46,7 @@ func StopDetail[R any, P replyPtr[R]](errCode int32, errMsg, errDetail string) P
 // OpenIM copies group fields from the reply unconditionally, so the neutral
 // reply echoes them from req: Continue panics if req is not that command's
 // request, because a zero reply would blank the group's profile.
-func Continue[R any, P replyPtr[R]](req openim.Request) P {
+func Continue[R any, P ReplyPtr[R]](req openim.Request) P {
 	r := P(new(R))
 	cmd := r.Command()
 	if !cmd.Echoes() {

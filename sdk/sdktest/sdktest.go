@@ -78,10 +78,7 @@ func Call(t testing.TB, command string, body []byte) ([]byte, error) {
 // resp is nil when the handler gave no reply (imhook answers the neutral
 // reply); err is the call's error. A reply that does not decode as R, or whose
 // command differs from req's, fails the test: that is a bug, not a result.
-func Do[R any, P interface {
-	*R
-	openim.Reply
-}](h *Harness, req openim.Request) (P, error) {
+func Do[R any, P plugin.ReplyPtr[R]](h *Harness, req openim.Request) (P, error) {
 	h.t.Helper()
 	cmd := req.Command()
 	r := P(new(R))
