@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serveBuild holds the imhook binary and two versions of the slow test guest,
+// built once for the tests of this file.
+var serveBuild struct {
+	once   sync.Once
+	err    error
+	binary string
+	wasm   map[string][]byte // "1", "2" -> module
+}
+
+// buildServe builds the imhook binary and the guests into a directory removed
+// at process exit by TestMain's cleanup (the OS temp dir otherwise).
+func buildServe(t *testing.T) {
+	t.Helper()
+	serveBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "imhook-serve-test-")
+		if err != nil {
+			serveBuild.err = err
+			return
+		}
+		buildDirs = append(buildDirs, dir)
+		serveBuild.binary = filepath.Join(dir, "imhook")
+		out, err := exec.Command("go", "build", "-o", serveBuild.binary, ".").CombinedOutput()
+		if err != nil {
+			serveBuild.err = fmt.Errorf("build imhook: %v\n%s", err, out)
+			return
+		}
+		serveBuild.wasm = map[string][]byte{}
+		for _, v := range []string{"1", "2"} {
+			path := filepath.Join(dir, "slow"+v+".wasm")
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags=-X main.version="+v, "-o", path, "../../host/testdata/slow")
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				serveBuild.err = fmt.Errorf("build slow guest: %v\n%s", err, out)
+				return
+			}
+			serveBuild.wasm[v], serveBuild.err = os.ReadFile(path)
+			if serveBuild.err != nil {
+				return
+			}
+		}
+	})
+	if serveBuild.err != nil {
+		t.Fatal(serveBuild.err)
+	}
+}
+
+// buildDirs are removed by TestMain after the tests.
+var buildDirs []string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, d := range buildDirs {
+		os.RemoveAll(d)
+	}
+	os.Exit(code)
+}
+
+// process is one `imhook serve` subprocess.
+type process struct {
+	cmd         *exec.Cmd
+	hooks, adm  string // base URLs
+	stderr      *bytes.Buffer
+	operatorTok string
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startServe runs `imhook serve` on dataDir and waits until it is ready.
+func startServe(t *testing.T, dataDir string) *process {
+	t.Helper()
+	hp, ap := freePort(t), freePort(t)
+	p := &process{
+		hooks:       fmt.Sprintf("http://127.0.0.1:%d", hp),
+		adm:         fmt.Sprintf("http://127.0.0.1:%d", ap),
+		stderr:      &bytes.Buffer{},
+		operatorTok: "operator-token-for-the-crash-test",
+	}
+	p.cmd = exec.Command(serveBuild.binary, "serve", "--data-dir", dataDir,
+		"--addr", fmt.Sprintf("127.0.0.1:%d", hp), "--admin-addr", fmt.Sprintf("127.0.0.1:%d", ap))
+	p.cmd.Env = append(os.Environ(), "IMHOOK_ADMIN__TOKEN="+p.operatorTok, "IMHOOK_LOG__LEVEL=warn")
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.adm + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("imhook serve not ready after 60s; stderr:\n%s", p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// admin sends an operator request to the admin API.
+func (p *process) admin(method, path, contentType string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequest(method, p.adm+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+p.operatorTok)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
+// TestServeKilledDuringUploads kills `imhook serve` with SIGKILL while
+// versions are being uploaded and activated through the admin API, restarts
+// it on the same data directory, and checks that it comes back with a
+// consistent registry: the plugin's active version is one that was uploaded,
+// and it is the one answering callbacks.
+func TestServeKilledDuringUploads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the imhook binary")
+	}
+	buildServe(t)
+	data := t.TempDir()
+	p := startServe(t, data)
+	status, body, err := p.admin("POST", "/v1/tenants", "application/json", []byte(`{"id":"crash"}`))
+	if err != nil || status/100 != 2 {
+		t.Fatalf("create tenant: %d %s %v", status, body, err)
+	}
+	replyOf := map[string]string{} // active hash -> errMsg the version answers
+	for round := range 3 {
+		// Upload alternating versions until the kill.
+		var (
+			wg       sync.WaitGroup
+			stop     = make(chan struct{})
+			uploaded atomic.Int64
+		)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				v := []string{"1", "2"}[i%2]
+				if status, _, err := p.admin("POST", "/v1/tenants/crash/plugins/p/versions?activate=true", "application/wasm", serveBuild.wasm[v]); err == nil && status/100 == 2 {
+					uploaded.Add(1)
+				}
+			}
+		}()
+		// Kill at a random moment after at least one upload went through, so
+		// the kill lands in the middle of a later upload or activation.
+		deadline := time.Now().Add(60 * time.Second)
+		for uploaded.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
+		p.cmd.Process.Signal(syscall.SIGKILL)
+		p.cmd.Wait()
+		close(stop)
+		wg.Wait()
+
+		p = startServe(t, data)
+		status, body, err := p.admin("GET", "/v1/tenants/crash", "", nil)
+		if err != nil || status != 200 {
+			t.Fatalf("round %d: tenant after restart: %d %s %v", round, status, body, err)
+		}
+		var tenant struct {
+			Plugins []struct {
+				Name     string
+				Active   string
+				Versions []struct{ Hash string }
+			}
+		}
+		if err := json.Unmarshal(body, &tenant); err != nil {
+			t.Fatal(err)
+		}
+		if len(tenant.Plugins) == 0 || tenant.Plugins[0].Active == "" {
+			t.Logf("round %d: killed before the first activation committed", round)
+			continue
+		}
+		pl := tenant.Plugins[0]
+		found := false
+		for _, v := range pl.Versions {
+			found = found || v.Hash == pl.Active
+		}
+		if !found {
+			t.Fatalf("round %d: active version %s is not among the kept versions %+v", round, pl.Active, pl.Versions)
+		}
+		r, err := http.Post(p.hooks+"/hooks/crash/callbackBeforeSendSingleMsgCommand", "application/json",
+			strings.NewReader(`{"callbackCommand":"callbackBeforeSendSingleMsgCommand","sendID":"a","recvID":"b","content":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep struct{ ErrMsg string }
+		err = json.NewDecoder(r.Body).Decode(&rep)
+		r.Body.Close()
+		if err != nil || !strings.HasPrefix(rep.ErrMsg, "slow v") {
+			t.Fatalf("round %d: callback after restart: %+v %v; stderr:\n%s", round, rep, err, p.stderr)
+		}
+		if prev, ok := replyOf[pl.Active]; ok && prev != rep.ErrMsg {
+			t.Fatalf("round %d: version %s answered %q, earlier %q", round, pl.Active[:12], rep.ErrMsg, prev)
+		}
+		replyOf[pl.Active] = rep.ErrMsg
+	}
+	if len(replyOf) == 0 {
+		t.Error("no round got as far as an activation; the test proved nothing")
+	}
+	// Stop the last process gracefully: SIGTERM must exit 0.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("imhook serve after SIGTERM: %v; stderr:\n%s", err, p.stderr)
+	}
+}
