@@ -132,20 +132,24 @@ func (pl *pool) put(i *instance) {
 		return
 	}
 	pl.mu.Lock()
-	if pl.closed {
-		pl.mu.Unlock()
-		pl.discard(i)
-		return
-	}
-	if len(pl.waiters) > 0 {
+	if len(pl.waiters) > 0 { // also after close: waiters are calls in flight
 		ch := pl.waiters[0]
 		pl.waiters = pl.waiters[1:]
 		pl.mu.Unlock()
 		ch <- i
 		return
 	}
+	if pl.closed {
+		pl.mu.Unlock()
+		pl.discard(i)
+		return
+	}
 	pl.idle = append(pl.idle, i)
 	pl.mu.Unlock()
+	if pl.budget.waiting.Load() > 0 {
+		// Another pool waits for the budget: it may now evict this instance.
+		pl.budget.wake()
+	}
 }
 
 // drop closes an instance after a trap, timeout or limit.
@@ -164,7 +168,7 @@ func (pl *pool) discard(i *instance) {
 // releaseSlot frees one live slot, handing it to the first waiter if any.
 func (pl *pool) releaseSlot() {
 	pl.mu.Lock()
-	if !pl.closed && len(pl.waiters) > 0 {
+	if len(pl.waiters) > 0 {
 		ch := pl.waiters[0]
 		pl.waiters = pl.waiters[1:]
 		pl.mu.Unlock()
@@ -200,23 +204,22 @@ func (pl *pool) evictIdle() bool {
 	return true
 }
 
-// close stops new calls, fails waiters with ErrClosed, frees idle instances
-// and waits until the calls in flight have returned theirs.
+// close stops new calls, frees idle instances and waits until the calls in
+// flight have returned theirs. Calls already waiting for an instance are in
+// flight too: they are still served, so that a hot swap fails no call that
+// entered Call before Close.
 func (pl *pool) close(ctx context.Context) error {
 	pl.mu.Lock()
 	if !pl.closed {
 		pl.closed = true
-		idle, waiters := pl.idle, pl.waiters
-		pl.idle, pl.waiters = nil, nil
+		idle := pl.idle
+		pl.idle = nil
 		pl.live -= len(idle)
 		if pl.live == 0 {
 			close(pl.drained)
 		}
 		pl.mu.Unlock()
 		pl.budget.forget(pl)
-		for _, ch := range waiters {
-			close(ch)
-		}
 		for _, i := range idle {
 			i.close()
 			pl.budget.release()
@@ -254,6 +257,8 @@ type budget struct {
 	max   int
 	freed chan struct{} // closed and replaced when a token is released
 	pools map[*pool]struct{}
+
+	waiting atomic.Int32 // acquirers waiting on freed; read without mu by put
 }
 
 func newBudget(max int) *budget {
@@ -293,22 +298,32 @@ func (b *budget) acquire(ctx context.Context, self *pool) error {
 			b.freed = make(chan struct{})
 		}
 		ch := b.freed
+		b.waiting.Add(1)
 		b.mu.Unlock()
 		select {
 		case <-ch:
+			b.waiting.Add(-1)
 		case <-ctx.Done():
+			b.waiting.Add(-1)
 			return ErrNoInstance
 		}
 	}
+}
+
+// wake makes waiting acquirers look again for a token or an idle instance.
+func (b *budget) wake() {
+	b.mu.Lock()
+	if b.freed != nil {
+		close(b.freed)
+		b.freed = nil
+	}
+	b.mu.Unlock()
 }
 
 // release gives back one token.
 func (b *budget) release() {
 	b.mu.Lock()
 	b.used--
-	if b.freed != nil {
-		close(b.freed)
-		b.freed = nil
-	}
 	b.mu.Unlock()
+	b.wake()
 }

@@ -1,0 +1,478 @@
+package plugins
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func call(t *testing.T, p *Plugin, body string) string {
+	t.Helper()
+	r, _, err := p.Call(context.Background(), seedCommand, []byte(body), nil)
+	if err != nil {
+		t.Fatalf("call %q: %v", body, err)
+	}
+	return string(r)
+}
+
+func TestConfigHostFunction(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	long := strings.Repeat("v", 100) // bigger than the guest's first 64-byte buffer
+	cfg := TenantConfig{ID: "acme", Config: map[string]string{"greeting": "hello", "long": long, "empty": ""}}
+	tn := newTestTenant(t, e, cfg)
+	p := load(t, tn, "kitchen", goWasm(t, "kitchen"))
+	tests := []struct{ key, want string }{
+		{"greeting", "hello"},
+		{"long", long},
+		{"missing", "<unset>"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			if got := call(t, p, "!config "+tc.key); got != tc.want {
+				t.Errorf("config %q = %q, want %q", tc.key, got, tc.want)
+			}
+		})
+	}
+	t.Run("update applies to the next call", func(t *testing.T) {
+		cfg.Config = map[string]string{"greeting": "bonjour"}
+		tn.Update(cfg)
+		if got := call(t, p, "!config greeting"); got != "bonjour" {
+			t.Errorf("after Update: %q", got)
+		}
+	})
+}
+
+func TestLogs(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
+	tn := newTestTenant(t, e, TenantConfig{ID: "acme", Logger: logger})
+	p := load(t, tn, "echo", wat(t, "echo"))
+
+	t.Run("captured", func(t *testing.T) {
+		_, info, err := p.Call(WithLogCapture(context.Background()), seedCommand, []byte("#note"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []LogLine{{Level: slog.LevelWarn, Message: "#note"}}
+		if len(info.Logs) != 1 || info.Logs[0] != want[0] {
+			t.Errorf("Logs = %+v, want %+v", info.Logs, want)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if buf.Len() != 0 {
+			t.Errorf("captured line also went to the logger: %s", buf.String())
+		}
+	})
+	t.Run("to the tenant's logger", func(t *testing.T) {
+		_, info, err := p.Call(context.Background(), seedCommand, []byte("#line"), nil)
+		if err != nil || info.Logs != nil {
+			t.Fatalf("Logs %+v, err %v", info.Logs, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var rec map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+			t.Fatalf("log output %q: %v", buf.String(), err)
+		}
+		want := map[string]any{"level": "WARN", "msg": "#line", "tenant": "acme", "plugin": "echo",
+			"plugin_version": p.Hash()[:12], "command": seedCommand}
+		for k, v := range want {
+			if rec[k] != v {
+				t.Errorf("log record %s = %v, want %v", k, rec[k], v)
+			}
+		}
+	})
+}
+
+type lockedWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestGrants(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	type clock struct {
+		Wall int64  `json:"wall"`
+		Rand string `json:"rand"`
+		Mono int64  `json:"mono"`
+	}
+	read := func(t *testing.T, g Grants, id string) clock {
+		tn := newTestTenant(t, e, TenantConfig{ID: id, Grants: g})
+		var c clock
+		if err := json.Unmarshal([]byte(call(t, load(t, tn, "kitchen", goWasm(t, "kitchen")), "!clock")), &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	t.Run("none", func(t *testing.T) {
+		a, b := read(t, Grants{}, "a"), read(t, Grants{}, "b")
+		if a.Wall != 1640995200 {
+			t.Errorf("wall clock %d, want the fake 1640995200", a.Wall)
+		}
+		if a.Rand != b.Rand {
+			t.Errorf("random %s and %s differ, want the deterministic source", a.Rand, b.Rand)
+		}
+	})
+	t.Run("all", func(t *testing.T) {
+		a, b := read(t, Grants{Walltime: true, Nanotime: true, Random: true}, "c"),
+			read(t, Grants{Walltime: true, Nanotime: true, Random: true}, "d")
+		if now := time.Now().Unix(); a.Wall < now-60 || a.Wall > now+60 {
+			t.Errorf("wall clock %d, want about %d", a.Wall, now)
+		}
+		if a.Rand == b.Rand {
+			t.Errorf("random %s twice, want a real source", a.Rand)
+		}
+	})
+	t.Run("sleep without grant", func(t *testing.T) {
+		tn := newTestTenant(t, e, TenantConfig{ID: "sleepy"})
+		start := time.Now()
+		got := call(t, load(t, tn, "kitchen", goWasm(t, "kitchen")), "!sleep")
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("a fake sleep blocked the host for %s", took)
+		}
+		if got < "10000000000" || len(got) != len("10000000000") {
+			t.Errorf("guest measured %s ns, want at least 10s of fake time", got)
+		}
+	})
+}
+
+func TestRecycle(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	lim := testLimits()
+	lim.MaxCallsPerInstance = 3
+	p := load(t, newTestTenant(t, e, TenantConfig{Limits: lim}), "echo", wat(t, "echo"))
+	// Load made the first instance and spent no call on it.
+	for range 10 {
+		call(t, p, "x")
+	}
+	if s := p.Stats(); s.Recycled != 3 || s.Created != 4 || s.Live != 1 || s.Dropped != 0 {
+		t.Errorf("stats %+v, want 3 recycled of 4 created", s)
+	}
+}
+
+// napper loads the kitchen guest with real sleeps, so that calls hold their
+// instance for a known time.
+func napper(t *testing.T, e *Engine, id string, maxInstances int) *Plugin {
+	lim := testLimits()
+	lim.MaxInstances = maxInstances
+	lim.CallTimeout = 5 * time.Second
+	tn := newTestTenant(t, e, TenantConfig{ID: id, Limits: lim, Grants: Grants{Nanotime: true}})
+	return load(t, tn, "kitchen", goWasm(t, "kitchen"))
+}
+
+func TestPoolBound(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	p := napper(t, e, "acme", 2)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 150"), nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("call: %v", err)
+		}
+	}
+	if s := p.Stats(); s.Live != 2 || s.Created != 2 || s.Waits != 1 {
+		t.Errorf("stats %+v, want 2 instances and 1 wait", s)
+	}
+
+	t.Run("deadline while waiting", func(t *testing.T) {
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.Call(context.Background(), seedCommand, []byte("!nap 300"), nil) }()
+		}
+		time.Sleep(100 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, _, err := p.Call(ctx, seedCommand, []byte(seedBody), nil)
+		if !errors.Is(err, ErrNoInstance) || KindOf(err) != KindInstances {
+			t.Errorf("error %v, want ErrNoInstance", err)
+		}
+		wg.Wait()
+		if got := call(t, p, seedBody); got != seedReply {
+			t.Errorf("after the wait: %q", got)
+		}
+	})
+}
+
+func TestGlobalBudget(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{MaxInstances: 1})
+	a := napper(t, e, "a", 4)
+	b := napper(t, e, "b", 4) // its warm-up evicted a's idle instance
+
+	if s := a.Stats(); s.Evicted != 1 || s.Live != 0 {
+		t.Errorf("a: stats %+v, want its idle instance evicted for b", s)
+	}
+	if got := call(t, a, seedBody); got != seedReply { // evicts b's
+		t.Errorf("a: %q", got)
+	}
+	if s := b.Stats(); s.Evicted != 1 {
+		t.Errorf("b: stats %+v, want evicted for a", s)
+	}
+
+	t.Run("waits for a busy instance", func(t *testing.T) {
+		done := make(chan error)
+		go func() {
+			_, _, err := a.Call(context.Background(), seedCommand, []byte("!nap 300"), nil)
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		_, _, err := b.Call(ctx, seedCommand, []byte(seedBody), nil)
+		cancel()
+		if !errors.Is(err, ErrNoInstance) {
+			t.Errorf("b while a busy, short deadline: %v, want ErrNoInstance", err)
+		}
+		r, _, err := b.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		if err != nil || string(r) != seedReply {
+			t.Errorf("b while a busy, long deadline: %q, %v", r, err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("a: %v", err)
+		}
+	})
+}
+
+func TestCompileCache(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	wasm := wat(t, "echo")
+	files := func() map[string]time.Time {
+		m := map[string]time.Time{}
+		filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				m[path] = fi.ModTime()
+			}
+			return nil
+		})
+		return m
+	}
+
+	e1 := newTestEngine(t, EngineConfig{CacheDir: dir})
+	load(t, newTestTenant(t, e1, TenantConfig{ID: "a"}), "echo", wasm)
+	first := files()
+	if len(first) == 0 {
+		t.Fatal("nothing written to the cache directory")
+	}
+	load(t, newTestTenant(t, e1, TenantConfig{ID: "b"}), "echo", wasm)
+	e1.Close(context.Background())
+
+	e2 := newTestEngine(t, EngineConfig{CacheDir: dir}) // a restart
+	p := load(t, newTestTenant(t, e2, TenantConfig{ID: "a"}), "echo", wasm)
+	if got := call(t, p, "hi"); got != "hi" {
+		t.Errorf("from cache: %q", got)
+	}
+	again := files()
+	if len(again) != len(first) {
+		t.Errorf("cache has %d files after a second tenant and a restart, want the first %d reused", len(again), len(first))
+	}
+	for f, mt := range first {
+		if !again[f].Equal(mt) {
+			t.Errorf("%s was rewritten", f)
+		}
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("cache dir mode %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+}
+
+func TestCacheDirMustBePrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := NewEngine(context.Background(), EngineConfig{CacheDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Errorf("NewEngine on a 0777 directory: %v, want a refusal", err)
+	}
+}
+
+// TestHotSwap swaps a tenant's plugin 20 times under concurrent calls, doing
+// the one retry on ErrClosed the way the host does, and expects no failure.
+func TestHotSwap(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	lim := testLimits()
+	lim.MaxInstances = 2
+	tn := newTestTenant(t, e, TenantConfig{Limits: lim})
+	versions := [][]byte{wat(t, "echo"), withCustomSection(wat(t, "echo"), "v2")}
+	var cur atomic.Pointer[Plugin]
+	cur.Store(load(t, tn, "echo", versions[0]))
+
+	var calls, retries, fails atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				reply, _, err := cur.Load().Call(context.Background(), seedCommand, []byte("swap"), nil)
+				if errors.Is(err, ErrClosed) {
+					retries.Add(1)
+					reply, _, err = cur.Load().Call(context.Background(), seedCommand, []byte("swap"), nil)
+				}
+				calls.Add(1)
+				if err != nil || string(reply) != "swap" {
+					fails.Add(1)
+					t.Errorf("call during swap: %q, %v", reply, err)
+				}
+			}
+		}()
+	}
+	for k := 1; k <= 20; k++ {
+		next := load(t, tn, "echo", versions[k%2])
+		old := cur.Swap(next)
+		if err := old.Close(context.Background()); err != nil {
+			t.Errorf("close old: %v", err)
+		}
+		if _, _, err := old.Call(context.Background(), seedCommand, nil, nil); !errors.Is(err, ErrClosed) {
+			t.Errorf("call on a closed plugin: %v, want ErrClosed", err)
+		}
+		// A retry fails only if its caller sleeps across two swaps between
+		// reading the pointer and entering Call; leave time between swaps, as
+		// real uploads do, so that a busy test machine cannot fake that.
+		time.Sleep(25 * time.Millisecond)
+	}
+	close(done)
+	wg.Wait()
+	t.Logf("%d calls, %d retried on ErrClosed, %d failed", calls.Load(), retries.Load(), fails.Load())
+	if calls.Load() == 0 || fails.Load() != 0 {
+		t.Errorf("%d calls, %d failed", calls.Load(), fails.Load())
+	}
+}
+
+// withCustomSection returns wasm with a custom section appended: a different
+// hash, the same behaviour.
+func withCustomSection(wasm []byte, name string) []byte {
+	payload := append(append([]byte{byte(len(name))}, name...), 1) // wazero wants a non-empty body
+	out := append([]byte{}, wasm...)
+	return append(append(out, 0, byte(len(payload))), payload...)
+}
+
+func TestCloseWaitsForCalls(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	p := napper(t, e, "acme", 2)
+	done := make(chan error)
+	go func() {
+		_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 200"), nil)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 50*time.Millisecond {
+		t.Errorf("Close returned after %s, before the call in flight", took)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("call in flight during Close: %v", err)
+	}
+	if s := p.Stats(); s.Live != 0 {
+		t.Errorf("stats after Close %+v", s)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	err := &CallError{Kind: KindCPUTime, Tenant: "acme", Plugin: "p", Command: seedCommand}
+	tests := []struct {
+		name   string
+		policy Policy
+		err    error
+		want   string
+	}{
+		{"fail-open", Policy{}, err, `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`},
+		{"fail-closed", Policy{Closed: true, ErrCode: 5001, ErrMsg: `blocked "now"`}, err,
+			`{"actionCode":0,"errCode":5001,"errMsg":"blocked \"now\"","errDlt":"imhook: cpu_time","nextCode":1}`},
+		{"fail-closed, foreign error", Policy{Closed: true, ErrCode: 1}, errors.New("x"),
+			`{"actionCode":0,"errCode":1,"errMsg":"","errDlt":"imhook: error","nextCode":1}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.policy.AppendReply([]byte("> "), seedCommand, []byte(seedBody), tc.err)
+			if string(got) != "> "+tc.want {
+				t.Errorf("got  %s\nwant > %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	cause := errors.New("wasm error: unreachable")
+	tests := []struct {
+		name    string
+		err     error
+		is      []error
+		isNot   []error
+		message string
+	}{
+		{"cpu time", &CallError{Kind: KindCPUTime, Tenant: "a", Plugin: "p", Command: "c"},
+			[]error{ErrCPUTime, context.DeadlineExceeded}, []error{ErrTrap, ErrInvalidModule},
+			"tenant[a] plugin[p] command[c]: cpu_time: call exceeded its cpu time limit"},
+		{"trap", &CallError{Kind: KindTrap, Tenant: "a", Plugin: "p", Command: "c", Err: cause},
+			[]error{ErrTrap, cause}, []error{ErrCPUTime, context.DeadlineExceeded},
+			"tenant[a] plugin[p] command[c]: trap: guest trapped: wasm error: unreachable"},
+		{"load, invalid", &LoadError{Tenant: "a", Plugin: "p", Hash: "0123456789abcdef", Kind: KindInvalidModule, Err: errors.New("no")},
+			[]error{ErrInvalidModule}, []error{ErrCPUTime},
+			"tenant[a] plugin[p]: invalid plugin module sha256[0123456789ab]: no"},
+		{"load, init loop", &LoadError{Kind: KindCPUTime, Err: errors.New("instantiate")},
+			[]error{ErrInvalidModule, ErrCPUTime, context.DeadlineExceeded}, []error{ErrTrap},
+			"invalid plugin module: cpu_time: instantiate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, target := range tc.is {
+				if !errors.Is(tc.err, target) {
+					t.Errorf("errors.Is(%v, %v) = false", tc.err, target)
+				}
+			}
+			for _, target := range tc.isNot {
+				if errors.Is(tc.err, target) {
+					t.Errorf("errors.Is(%v, %v) = true", tc.err, target)
+				}
+			}
+			if tc.err.Error() != tc.message {
+				t.Errorf("Error() = %q\nwant      %q", tc.err.Error(), tc.message)
+			}
+		})
+	}
+	for k := KindCPUTime; k <= KindInvalidModule; k++ {
+		if k.sentinel() == nil || strings.HasPrefix(k.String(), "kind(") || KindOf(k.sentinel()) != k {
+			t.Errorf("kind %d has no name or sentinel", k)
+		}
+	}
+}
