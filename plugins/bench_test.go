@@ -1,0 +1,148 @@
+package plugins
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// Benchmarks for docs/performance.md, section "Sandbox". Run with
+//
+//	go test -run '^$' -bench . -benchmem ./plugins/
+
+func benchPlugin(b *testing.B, wasm []byte, timeout time.Duration) *Plugin {
+	b.Helper()
+	e := newTestEngine(b, EngineConfig{})
+	lim := testLimits()
+	lim.CallTimeout = timeout
+	tn := newTestTenant(b, e, TenantConfig{ID: "bench", Limits: lim})
+	return load(b, tn, "bench", wasm)
+}
+
+// BenchmarkCall measures one callback on a warm instance, against the same
+// logic run natively.
+func BenchmarkCall(b *testing.B) {
+	body := []byte(seedBody)
+	ctx := context.Background()
+	guests := []struct {
+		name string
+		wasm func(testing.TB) []byte
+	}{
+		{"echo-wat", watGuest("echo")},
+		{"seed-go", goGuest("kitchen")},
+	}
+	for _, g := range guests {
+		for _, lim := range []struct {
+			name    string
+			timeout time.Duration
+		}{{"nolimit", 0}, {"cpulimit", 100 * time.Millisecond}} {
+			b.Run(g.name+"/"+lim.name, func(b *testing.B) {
+				p := benchPlugin(b, g.wasm(b), lim.timeout)
+				dst := make([]byte, 0, 512)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for b.Loop() {
+					r, _, err := p.Call(ctx, seedCommand, body, dst[:0])
+					if err != nil || len(r) == 0 {
+						b.Fatal(r, err)
+					}
+				}
+			})
+		}
+	}
+	b.Run("echo-native", func(b *testing.B) {
+		dst := make([]byte, 0, 512)
+		b.ReportAllocs()
+		for b.Loop() {
+			dst = append(dst[:0], body...)
+		}
+	})
+	b.Run("seed-native", func(b *testing.B) {
+		dst := make([]byte, 0, 512)
+		b.ReportAllocs()
+		for b.Loop() {
+			dst = nativeSeed(dst[:0], body)
+			if len(dst) == 0 {
+				b.Fatal("no reply")
+			}
+		}
+	})
+}
+
+// BenchmarkInstantiate measures a cold instance start: instantiation,
+// _initialize, and closing it again.
+func BenchmarkInstantiate(b *testing.B) {
+	for _, g := range []struct {
+		name string
+		wasm func(testing.TB) []byte
+	}{{"echo-wat", watGuest("echo")}, {"seed-go", goGuest("kitchen")}} {
+		b.Run(g.name, func(b *testing.B) {
+			p := benchPlugin(b, g.wasm(b), 100*time.Millisecond)
+			b.ReportAllocs()
+			for b.Loop() {
+				i, err := p.newInstance()
+				if err != nil {
+					b.Fatal(err)
+				}
+				i.close()
+			}
+		})
+	}
+}
+
+// BenchmarkCompile measures compiling the Go guest with no cache and from the
+// on-disk cache (a fresh engine each time, as after a restart).
+func BenchmarkCompile(b *testing.B) {
+	wasm := goWasm(b, "kitchen")
+	ctx := context.Background()
+	run := func(b *testing.B, dir string) {
+		for b.Loop() {
+			e, err := NewEngine(ctx, EngineConfig{CacheDir: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := e.Inspect(ctx, wasm, testLimits()); err != nil {
+				b.Fatal(err)
+			}
+			e.Close(ctx)
+		}
+	}
+	b.Run("seed-go/cold", func(b *testing.B) { run(b, "") })
+	b.Run("seed-go/cached", func(b *testing.B) {
+		dir := b.TempDir() + "/cache"
+		run(b, dir) // the first iteration fills the cache
+	})
+}
+
+// nativeSeed is the kitchen guest's seed handler (testdata/go/kitchen) run
+// natively: the baseline for seed-go.
+func nativeSeed(dst, body []byte) []byte {
+	find := func(b []byte, key string) int {
+		for k := 0; k+len(key) <= len(b); k++ {
+			if string(b[k:k+len(key)]) == key {
+				k += len(key)
+				for k < len(b) && (b[k] == ' ' || b[k] == ':') {
+					k++
+				}
+				return k
+			}
+		}
+		return -1
+	}
+	k := find(body, `"sendID"`)
+	if k < 0 || body[k] != '"' {
+		return nil
+	}
+	u := find(body, `"unreadMsgNum"`)
+	var n int64
+	for u >= 0 && u < len(body) && '0' <= body[u] && body[u] <= '9' {
+		n = n*10 + int64(body[u]-'0')
+		u++
+	}
+	next := byte('0')
+	if n > 1000 {
+		next = '1'
+	}
+	dst = append(dst, `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":`...)
+	return append(dst, next, '}')
+}
