@@ -69,9 +69,18 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 		}
 	}
 	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:        envPrefix,
-		EnvironFunc:   environ,
-		TransformFunc: envKey,
+		Prefix:      envPrefix,
+		EnvironFunc: environ,
+		TransformFunc: func(k, v string) (string, any) {
+			key := envKey(k)
+			if !strings.Contains(key, ".") {
+				if _, ok := defaults[key]; !ok {
+					// IMHOOK_TOKEN, IMHOOK_ADMIN_URL: the clients' variables.
+					return "", nil
+				}
+			}
+			return key, v
+		},
 	}), nil)
 	if err != nil {
 		return host.Config{}, fmt.Errorf("load %s environment variables: %w", envPrefix, err)
@@ -112,12 +121,12 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 }
 
 // envKey turns IMHOOK_SERVER__READ_TIMEOUT into server.read_timeout.
-func envKey(k, v string) (string, any) {
-	k = strings.TrimPrefix(k, envPrefix)
-	if k == "" {
-		return "", nil
-	}
-	return strings.ReplaceAll(strings.ToLower(k), "__", "."), v
+//
+// A variable without "__" is configuration only when it names a top-level key
+// (IMHOOK_DATA_DIR); others, such as the clients' IMHOOK_TOKEN and
+// IMHOOK_ADMIN_URL, are left alone. Every variable with "__" must name a key.
+func envKey(k string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(k, envPrefix)), "__", ".")
 }
 
 // flatten writes every leaf of a koanf-tagged struct into out under its

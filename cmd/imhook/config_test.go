@@ -61,6 +61,16 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{name: "unknown file key", yaml: "server:\n  adr: \":1\"\n", wantErr: "adr"},
 		{name: "unknown env key", env: []string{"IMHOOK_SERVER__ADR=:1"}, wantErr: "adr"},
+		{name: "unknown env section", env: []string{"IMHOOK_SERVR__ADDR=:1"}, wantErr: "servr"},
+		{
+			name: "client variables ignored",
+			env:  []string{"IMHOOK_TOKEN=tenant.secret", "IMHOOK_ADMIN_URL=http://x", "IMHOOK_DATA_DIR=/srv/imhook"},
+			check: func(t *testing.T, c host.Config) {
+				if c.DataDir != "/srv/imhook" {
+					t.Errorf("data_dir = %q, want IMHOOK_DATA_DIR's value", c.DataDir)
+				}
+			},
+		},
 		{name: "bad duration", env: []string{"IMHOOK_SERVER__READ_TIMEOUT=soon"}, wantErr: "read_timeout"},
 		{name: "invalid value", yaml: "server:\n  max_concurrent: 0\n", wantErr: "config key[server.max_concurrent]"},
 		{name: "short token", env: []string{"IMHOOK_ADMIN__TOKEN=abc"}, wantErr: "config key[admin.token]"},
