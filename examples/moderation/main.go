@@ -12,11 +12,7 @@
 package main
 
 import (
-	"errors"
-	"strconv"
-	"unicode"
-	"unicode/utf8"
-
+	"github.com/imhook/imhook/examples/moderation/rules"
 	"github.com/imhook/imhook/sdk/openim"
 	"github.com/imhook/imhook/sdk/plugin"
 	"github.com/imhook/imhook/sdk/plugin/textmsg"
@@ -28,57 +24,16 @@ func init() {
 	plugin.OnBeforeMsgModify(beforeModify)
 }
 
-// Defaults of the configuration values.
-const (
-	defaultErrCode = 20001
-	defaultErrMsg  = "message blocked by moderation"
-	defaultMask    = '*'
-)
-
-// The tenant's configuration, parsed when it changes.
+// The tenant's configuration, parsed when it changes; the parsers are shared
+// with the native baseline of the benchmarks (package rules).
 var (
-	banned = plugin.NewSetting("banned_words", func(raw string, _ bool) (*matcher, error) {
-		return newMatcher(plugin.SplitList(raw)), nil
+	banned = plugin.NewSetting(rules.KeyBannedWords, func(raw string, _ bool) (*rules.Matcher, error) {
+		return rules.NewMatcher(plugin.SplitList(raw)), nil
 	})
-	rewrite = plugin.NewSetting("mode", func(raw string, ok bool) (bool, error) {
-		switch raw {
-		case "block":
-			return false, nil
-		case "rewrite":
-			return true, nil
-		case "":
-			if !ok {
-				return false, nil
-			}
-		}
-		return false, errors.New(`want "block" or "rewrite", got "` + raw + `"`)
-	})
-	errCode = plugin.NewSetting("err_code", func(raw string, ok bool) (int32, error) {
-		if !ok {
-			return defaultErrCode, nil
-		}
-		v, err := strconv.ParseInt(raw, 10, 32)
-		if err != nil || v == 0 {
-			return 0, errors.New(`want a non-zero 32-bit integer, got "` + raw + `"`)
-		}
-		return int32(v), nil
-	})
-	errMsg = plugin.NewSetting("err_msg", func(raw string, ok bool) (string, error) {
-		if !ok || raw == "" {
-			return defaultErrMsg, nil
-		}
-		return raw, nil
-	})
-	mask = plugin.NewSetting("mask", func(raw string, ok bool) (rune, error) {
-		if !ok {
-			return defaultMask, nil
-		}
-		r, size := utf8.DecodeRuneInString(raw)
-		if size == 0 || size != len(raw) || r == utf8.RuneError {
-			return 0, errors.New(`want one character, got "` + raw + `"`)
-		}
-		return r, nil
-	})
+	rewrite = plugin.NewSetting(rules.KeyMode, rules.ParseMode)
+	errCode = plugin.NewSetting(rules.KeyErrCode, rules.ParseErrCode)
+	errMsg  = plugin.NewSetting(rules.KeyErrMsg, rules.ParseErrMsg)
+	mask    = plugin.NewSetting(rules.KeyMask, rules.ParseMask)
 )
 
 func beforeSendSingle(c *plugin.Context, req *openim.BeforeSendSingleMsgReq) (*openim.BeforeSendSingleMsgResp, error) {
@@ -103,7 +58,7 @@ func beforeSendGroup(c *plugin.Context, req *openim.BeforeSendGroupMsgReq) (*ope
 // text has a banned word, and nil when the message may go on.
 func check(c *plugin.Context, contentType int32, content string) (*openim.CommonResp, error) {
 	m, text, err := textToCheck(c, contentType, content, false)
-	if err != nil || m == nil || !m.contains(text) {
+	if err != nil || m == nil || !m.Contains(text) {
 		return nil, err
 	}
 	code, err := errCode.Get(c)
@@ -127,7 +82,7 @@ func beforeModify(c *plugin.Context, req *openim.BeforeMsgModifyReq) (*openim.Be
 	if err != nil {
 		return nil, err
 	}
-	masked, changed := m.mask(text, r)
+	masked, changed := m.Mask(text, r)
 	if !changed {
 		return nil, nil
 	}
@@ -140,7 +95,7 @@ func beforeModify(c *plugin.Context, req *openim.BeforeMsgModifyReq) (*openim.Be
 // textToCheck returns the matcher and the text of a message when the message
 // must be checked by the callback of the mode given by inRewrite; a nil
 // matcher means there is nothing to do.
-func textToCheck(c *plugin.Context, contentType int32, content string, inRewrite bool) (*matcher, string, error) {
+func textToCheck(c *plugin.Context, contentType int32, content string, inRewrite bool) (*rules.Matcher, string, error) {
 	if contentType != textmsg.ContentType {
 		return nil, "", nil // only text messages are moderated
 	}
@@ -149,7 +104,7 @@ func textToCheck(c *plugin.Context, contentType int32, content string, inRewrite
 		return nil, "", err
 	}
 	m, err := banned.Get(c)
-	if err != nil || m.empty() {
+	if err != nil || m.Empty() {
 		return nil, "", err
 	}
 	text, err := textmsg.Parse(content)
@@ -159,78 +114,6 @@ func textToCheck(c *plugin.Context, contentType int32, content string, inRewrite
 		return nil, "", err
 	}
 	return m, text, nil
-}
-
-// matcher finds banned words in a text, ignoring case.
-type matcher struct {
-	words [][]rune // lower-cased, non-empty
-}
-
-func newMatcher(words []string) *matcher {
-	m := &matcher{}
-	for _, w := range words {
-		m.words = append(m.words, lower([]rune(w)))
-	}
-	return m
-}
-
-func (m *matcher) empty() bool { return len(m.words) == 0 }
-
-// lower lower-cases rs in place, rune by rune, so indexes stay aligned with
-// the original text (strings.ToLower may change the length).
-func lower(rs []rune) []rune {
-	for i, r := range rs {
-		rs[i] = unicode.ToLower(r)
-	}
-	return rs
-}
-
-func (m *matcher) contains(text string) bool {
-	low := lower([]rune(text))
-	for i := range low {
-		if m.matchAt(low, i) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// matchAt returns the length of the longest banned word at low[i:], or 0.
-func (m *matcher) matchAt(low []rune, i int) int {
-	longest := 0
-	for _, w := range m.words {
-		if len(w) > longest && len(low)-i >= len(w) && equal(low[i:i+len(w)], w) {
-			longest = len(w)
-		}
-	}
-	return longest
-}
-
-func equal(a, b []rune) bool {
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// mask replaces every rune of every banned word in text with r, and reports
-// whether anything changed.
-func (m *matcher) mask(text string, r rune) (string, bool) {
-	orig := []rune(text)
-	low := lower([]rune(text))
-	changed := false
-	for i, end := 0, 0; i < len(low); i++ {
-		if n := m.matchAt(low, i); n > 0 {
-			end = max(end, i+n)
-		}
-		if i < end && orig[i] != r {
-			orig[i] = r
-			changed = true
-		}
-	}
-	return string(orig), changed
 }
 
 func main() {}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imhook/imhook/examples/moderation/rules"
 	"github.com/imhook/imhook/sdk/openim"
 	"github.com/imhook/imhook/sdk/plugin"
 	"github.com/imhook/imhook/sdk/plugin/textmsg"
@@ -85,7 +86,7 @@ func asReply[P interface {
 
 func TestModeration(t *testing.T) {
 	t.Parallel()
-	blocked := outcome{stopped: true, code: defaultErrCode, msg: defaultErrMsg}
+	blocked := outcome{stopped: true, code: rules.DefaultErrCode, msg: rules.DefaultErrMsg}
 	words := map[string]string{"banned_words": "spam, Scam ,,"}
 	rewriting := map[string]string{"banned_words": "spam,scam,sc", "mode": "rewrite"}
 	tests := []struct {
