@@ -28,6 +28,27 @@ func TestHandleAllocs(t *testing.T) {
 	}
 }
 
+// discardHost is a host without the native Host's string conversion, so the
+// test sees only the SDK's own allocations.
+type discardHost struct{}
+
+func (discardHost) log(abi.LogLevel, []byte)  {}
+func (discardHost) config(string, []byte) int { return -1 }
+
+// TestLogAttrsAllocs checks that LogAttrs with run-time values allocates
+// nothing, where Log boxes them.
+func TestLogAttrsAllocs(t *testing.T) {
+	c := &Context{host: discardHost{}}
+	reader, seq, seqs := string([]byte("user_b")), int64(4242), []int64{1, 2}
+	c.LogAttrs(abi.LogInfo, "warm up the line buffer", String("reader", reader), Int64("seq", seq), Int64s("seqs", seqs), Bool("ok", true))
+	n := testing.AllocsPerRun(100, func() {
+		c.LogAttrs(abi.LogInfo, "group read", String("reader", reader), Int64("seq", seq), Int64s("seqs", seqs), Bool("ok", true))
+	})
+	if n != 0 {
+		t.Fatalf("LogAttrs: %v allocations per call, want 0", n)
+	}
+}
+
 func BenchmarkHandle(b *testing.B) {
 	saved := handlers
 	b.Cleanup(func() { handlers = saved })

@@ -88,7 +88,8 @@ func (c *Context) configBytes(key string) ([]byte, bool) {
 // host in one host call (about 0.1 us plus ~1 ns per byte). Constants and
 // small integers in kv are free; other non-pointer values are boxed into
 // interfaces by the compiler, one small allocation each, as with log/slog.
-// The host bounds the bytes a call may log; keep lines short.
+// The host bounds the bytes a call may log; keep lines short. LogAttrs
+// avoids the boxing.
 func (c *Context) Log(level abi.LogLevel, msg string, kv ...any) {
 	b := append(c.line[:0], msg...)
 	for i := 0; i < len(kv); i += 2 {
@@ -111,6 +112,76 @@ func (c *Context) Log(level abi.LogLevel, msg string, kv ...any) {
 	c.line = b
 	c.host.log(level, b)
 }
+
+// LogAttrs records msg at level followed by attrs, in the same format as Log.
+// It is the allocation-free form of Log:
+//
+//	c.LogAttrs(abi.LogInfo, "group read",
+//		plugin.String("reader", req.SendID),
+//		plugin.Int64("has_read_seq", req.UnreadMsgNum))
+//
+// # Cost
+//
+// Attrs are plain structs, so unlike the values of Log's kv they are not boxed:
+// the call allocates nothing once the Context's line buffer has grown to the
+// line's size. In WebAssembly each allocation Log saves is about 0.5 us.
+func (c *Context) LogAttrs(level abi.LogLevel, msg string, attrs ...Attr) {
+	b := append(c.line[:0], msg...)
+	for _, a := range attrs {
+		b = append(b, ' ')
+		b = append(b, a.key...)
+		b = append(b, '=')
+		switch a.kind {
+		case attrString:
+			b = appendString(b, a.str)
+		case attrInt:
+			b = strconv.AppendInt(b, a.num, 10)
+		case attrBool:
+			b = strconv.AppendBool(b, a.num != 0)
+		case attrInts:
+			b = appendInts(b, a.ints)
+		}
+	}
+	c.line = b
+	c.host.log(level, b)
+}
+
+// Attr is one key-value pair for Context.LogAttrs. Build it with String,
+// Int64, Bool or Int64s.
+type Attr struct {
+	key  string
+	kind attrKind
+	str  string
+	num  int64
+	ints []int64
+}
+
+type attrKind uint8
+
+const (
+	attrString attrKind = iota
+	attrInt
+	attrBool
+	attrInts
+)
+
+// String returns an Attr for a string value, quoted in the line when needed.
+func String(key, value string) Attr { return Attr{key: key, kind: attrString, str: value} }
+
+// Int64 returns an Attr for an integer value.
+func Int64(key string, value int64) Attr { return Attr{key: key, kind: attrInt, num: value} }
+
+// Bool returns an Attr for a boolean value.
+func Bool(key string, value bool) Attr {
+	a := Attr{key: key, kind: attrBool}
+	if value {
+		a.num = 1
+	}
+	return a
+}
+
+// Int64s returns an Attr for a list of integers, written comma-joined.
+func Int64s(key string, value []int64) Attr { return Attr{key: key, kind: attrInts, ints: value} }
 
 // Debug logs msg and kv at abi.LogDebug. See Log for the format and cost.
 func (c *Context) Debug(msg string, kv ...any) { c.Log(abi.LogDebug, msg, kv...) }

@@ -53,6 +53,17 @@ func TestLogFormat(t *testing.T) {
 	}
 }
 
+func TestLogAttrs(t *testing.T) {
+	t.Parallel()
+	var got string
+	c := &Context{host: &Host{Log: func(_ abi.LogLevel, line string) { got = line }}}
+	c.LogAttrs(abi.LogInfo, "read", String("reader", "user b"), String("empty", ""), Int64("seq", -42),
+		Bool("t", true), Bool("f", false), Int64s("seqs", []int64{56, 57}), Int64s("none", nil))
+	if want := `read reader="user b" empty="" seq=-42 t=true f=false seqs=56,57 none=""`; got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
 func TestLogLevels(t *testing.T) {
 	t.Parallel()
 	var got []string
