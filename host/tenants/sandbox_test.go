@@ -1,0 +1,73 @@
+package tenants
+
+import (
+	"testing"
+	"time"
+
+	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/registry"
+)
+
+func TestSandboxConfig(t *testing.T) {
+	t.Parallel()
+	defaults := plugins.Limits{MemoryPages: 256, CallTimeout: 50 * time.Millisecond, MaxInstances: 4}
+	tests := []struct {
+		name     string
+		settings registry.Settings
+		defaults plugins.Limits
+		want     plugins.TenantConfig
+	}{
+		{
+			name:     "defaults only",
+			defaults: defaults,
+			want:     plugins.TenantConfig{ID: "t", Limits: defaults},
+		},
+		{
+			name: "tenant overrides field by field",
+			settings: registry.Settings{Limits: registry.Limits{
+				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
+				MaxLogBytes: 100, Instances: 2, CallsPerInstance: 10,
+			}},
+			defaults: defaults,
+			want: plugins.TenantConfig{ID: "t", Limits: plugins.Limits{
+				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
+				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10,
+			}},
+		},
+		{
+			name:     "no call timeout anywhere keeps the cpu limit on",
+			defaults: plugins.Limits{},
+			want:     plugins.TenantConfig{ID: "t", Limits: plugins.Limits{CallTimeout: plugins.DefaultCallTimeout}},
+		},
+		{
+			name: "grants and config",
+			settings: registry.Settings{
+				Grants: []string{registry.GrantWalltime, registry.GrantRandom},
+				Config: map[string]string{"k": "v"},
+			},
+			defaults: defaults,
+			want: plugins.TenantConfig{ID: "t", Limits: defaults,
+				Grants: plugins.Grants{Walltime: true, Random: true}, Config: map[string]string{"k": "v"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := SandboxConfig(&registry.Tenant{ID: "t", Settings: tt.settings}, tt.defaults)
+			if got.ID != tt.want.ID || got.Limits != tt.want.Limits || got.Grants != tt.want.Grants || len(got.Config) != len(tt.want.Config) {
+				t.Fatalf("got %+v\nwant %+v", got, tt.want)
+			}
+			for k, v := range tt.want.Config {
+				if got.Config[k] != v {
+					t.Errorf("config[%s] = %q, want %q", k, got.Config[k], v)
+				}
+			}
+			if tt.settings.Config != nil {
+				got.Config["k"] = "changed"
+				if tt.settings.Config["k"] != "v" {
+					t.Error("the sandbox config shares its map with the stored settings")
+				}
+			}
+		})
+	}
+}
