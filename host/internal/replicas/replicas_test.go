@@ -103,6 +103,30 @@ func TestReplicas(t *testing.T) {
 			rounds, len(lat), p(0.50).Round(time.Millisecond), p(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), calls.Load(), failed.Load())
 	})
 
+	t.Run("lost notifications", func(t *testing.T) {
+		// Forbid every pub/sub channel to the Redis user: PUBLISH fails (the
+		// writer ignores that), subscriptions are dropped and cannot come
+		// back. Only the revision poll tells the replicas of a change, so
+		// this measures the worst path.
+		if got, err := srv.Do("ACL", "SETUSER", "default", "resetchannels"); err != nil || got != "+OK" {
+			t.Fatalf("ACL SETUSER default resetchannels = %q, %v", got, err)
+		}
+		defer srv.Do("ACL", "SETUSER", "default", "allchannels")
+		const rounds = 8
+		var lat []time.Duration
+		for range rounds {
+			color, wasm := next()
+			r1.upload(tenant, wasm)
+			committed := time.Now()
+			for _, r := range rs[1:] {
+				lat = append(lat, r.waitServes(tenant, color, bound).Sub(committed))
+			}
+		}
+		slices.Sort(lat)
+		t.Logf("propagation without pub/sub, by the revision poll alone (%d samples): p50 %s, max %s",
+			len(lat), lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond))
+	})
+
 	t.Run("replica killed and restarted", func(t *testing.T) {
 		r3 := rs[2]
 		r3.kill()
