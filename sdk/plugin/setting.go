@@ -62,18 +62,26 @@ func (s *Setting[T]) Key() string { return s.key }
 // so parse runs again only after the tenant changes the value.
 func (s *Setting[T]) Get(c *Context) (T, error) {
 	b, ok := c.configBytes(s.key)
+	// No defer and no parse under the lock: a deferred unlock costs more than
+	// the rest of a cache hit in WebAssembly, and a parse function that panics
+	// must not leave the Setting locked.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.parsed || ok != s.set || s.raw != string(b) {
-		raw := string(b)
-		v, err := s.parse(raw, ok)
-		if err != nil {
-			var zero T
-			v, err = zero, &configError{key: s.key, err: err}
-		}
-		s.parsed, s.set, s.raw, s.val, s.err = true, ok, raw, v, err
+	if s.parsed && ok == s.set && s.raw == string(b) {
+		v, err := s.val, s.err
+		s.mu.Unlock()
+		return v, err
 	}
-	return s.val, s.err
+	s.mu.Unlock()
+	raw := string(b)
+	v, err := s.parse(raw, ok)
+	if err != nil {
+		var zero T
+		v, err = zero, &configError{key: s.key, err: err}
+	}
+	s.mu.Lock()
+	s.parsed, s.set, s.raw, s.val, s.err = true, ok, raw, v, err
+	s.mu.Unlock()
+	return v, err
 }
 
 // configError is a configuration value that its Setting could not parse.
