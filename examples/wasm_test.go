@@ -35,6 +35,9 @@ var (
 // examples are the plugins built for these tests.
 var examples = []string{"moderation", "readsync", "policy", "trivial"}
 
+// testPlugins are built like examples but are not examples (testdata/).
+var testPlugins = []string{"testdata/panicky"}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if wasmDir != "" {
@@ -55,9 +58,9 @@ func built(t testing.TB, name string) string {
 			return
 		}
 		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		for _, ex := range examples {
+		for _, ex := range append(examples[:len(examples):len(examples)], testPlugins...) {
 			cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s",
-				"-o", filepath.Join(wasmDir, ex+".wasm"), "./"+ex)
+				"-o", filepath.Join(wasmDir, filepath.Base(ex)+".wasm"), "./"+ex)
 			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 			if out, err := cmd.CombinedOutput(); err != nil {
 				buildErr = &buildError{example: ex, err: err, out: string(out)}
@@ -368,6 +371,43 @@ func TestModerationInWasm(t *testing.T) {
 	res := g2.call(openim.BeforeMsgModify.String(), body)
 	if res.Error || !strings.Contains(g2.read(res), `"content":"{\"content\":\"no ####\"}"`) {
 		t.Fatalf("modify reply = %+v %s", res, g2.read(res))
+	}
+}
+
+func TestPanicRecoveryInWasm(t *testing.T) {
+	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
+	g := instantiate(t, r, compile(t, r, "panicky"), nil)
+	cmd := openim.BeforeAddFriend.String()
+	tests := []struct {
+		msg, want string
+		isErr     bool
+	}{
+		{msg: "panic", isErr: true, want: "plugin: handler for callbackBeforeAddFriendCommand panicked: boom"},
+		{msg: "nil map", isErr: true, want: "plugin: handler for callbackBeforeAddFriendCommand panicked: assignment to entry in nil map"},
+		{msg: "index", isErr: true, want: "plugin: handler for callbackBeforeAddFriendCommand panicked: runtime error: slice bounds out of range [:19] with length 3"},
+		{msg: "error", isErr: true, want: "plugin: handler for callbackBeforeAddFriendCommand failed: backend down"},
+		{msg: "stop", want: `{"actionCode":0,"errCode":7,"errMsg":"no","errDlt":"","nextCode":1}`},
+		{msg: "hi"}, // the instance still works after the panics
+	}
+	for _, tc := range tests {
+		t.Run(tc.msg, func(t *testing.T) {
+			g.t = t
+			g.logs = nil
+			body := string((&openim.BeforeAddFriendReq{FromUserID: "a", ToUserID: "bob", ReqMsg: tc.msg}).AppendJSON(nil))
+			res := g.call(cmd, body)
+			switch {
+			case res.Empty():
+				if tc.want != "" {
+					t.Fatalf("no reply, want %q", tc.want)
+				}
+			case res.Error != tc.isErr || g.read(res) != tc.want:
+				t.Fatalf("result %+v %q, want %q (error %v)", res, g.read(res), tc.want, tc.isErr)
+			}
+			if strings.Contains(tc.want, "panicked") &&
+				(len(g.logs) != 1 || !strings.HasPrefix(g.logs[0], "error handler panicked command=callbackBeforeAddFriendCommand stack=")) {
+				t.Fatalf("logs = %q, want the panic's stack logged", g.logs)
+			}
+		})
 	}
 }
 
