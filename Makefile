@@ -27,7 +27,7 @@ examples: $(EXAMPLE_WASM) ## Build examples/*/ to build/examples/<name>.wasm (op
 
 # A .wasm is rebuilt when its example's sources or the SDK's change.
 .SECONDEXPANSION:
-build/examples/%.wasm: $$(wildcard examples/%/*.go) $(SDK_SOURCES) go.mod
+build/examples/%.wasm: $$(shell find examples/$$* -name "*.go") $(SDK_SOURCES) go.mod
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o $@ ./examples/$*
 	@if [ -n "$(WASM_OPT)" ] && command -v $(WASM_OPT) >/dev/null 2>&1; then \
