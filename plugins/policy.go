@@ -3,6 +3,8 @@ package plugins
 import (
 	"encoding/json"
 	"strconv"
+
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // Policy is a tenant's failure policy for one command: what the host answers
@@ -21,7 +23,8 @@ type Policy struct {
 }
 
 // AppendReply appends the reply for a call of command that failed with err
-// (body is the request, for replies that depend on it) and returns the
+// (body is the request: the neutral reply of two group commands echoes it)
+// and returns the
 // extended buffer.
 func (p Policy) AppendReply(dst []byte, command string, body []byte, err error) []byte {
 	if !p.Closed {
@@ -35,19 +38,37 @@ func (p Policy) AppendReply(dst []byte, command string, body []byte, err error) 
 	return appendStop(dst, command, p.ErrCode, p.ErrMsg, dlt)
 }
 
-// appendNeutral appends the reply that changes nothing: the five common fields
-// with actionCode 0 and nextCode 0. Every OpenIM response field beyond those is
-// "leave unchanged" when absent, so this is neutral for every command.
-//
-// TODO(openim): use openim.AppendNeutral once sdk/openim lands.
+// commonNeutral is the neutral reply of a command openim does not know: the
+// five common fields, continue.
+const commonNeutral = `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`
+
+// appendNeutral appends the reply that changes nothing. For the two commands
+// whose neutral reply echoes the request (openim.Command.Echoes) it decodes
+// body; if that fails it falls back to the common fields, which OpenIM would
+// apply as blank group fields, so the host should only call plugins with
+// requests it has already decoded.
 func appendNeutral(dst []byte, command string, body []byte) []byte {
-	return append(dst, `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`...)
+	c, ok := openim.Lookup(command)
+	if !ok {
+		return append(dst, commonNeutral...)
+	}
+	var req openim.Request
+	if c.Echoes() {
+		req, _ = openim.ParseRequest(command, body, openim.Limits{})
+		if req == nil {
+			return append(dst, commonNeutral...)
+		}
+	}
+	return openim.AppendNeutral(dst, c, req)
 }
 
 // appendStop appends a reply that makes OpenIM abort the operation.
-//
-// TODO(openim): use openim.Stop once sdk/openim lands.
 func appendStop(dst []byte, command string, code int32, msg, dlt string) []byte {
+	if c, ok := openim.Lookup(command); ok {
+		if r := openim.Stop(c, code, msg, dlt); r != nil {
+			return r.AppendJSON(dst)
+		}
+	}
 	dst = append(dst, `{"actionCode":0,"errCode":`...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, `,"errMsg":`...)

@@ -429,6 +429,41 @@ func TestPolicy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("fail-open echoes the group fields of SetGroupInfo", func(t *testing.T) {
+		body := `{"callbackCommand": "callbackBeforeSetGroupInfoCommand", "operationID": "", "groupID": "3917201845", "groupName": "Project X v2", "notification": "", "introduction": "", "faceURL": "", "ex": "", "needVerification": 0, "lookMemberInfo": 0, "applyMemberFriend": 0}`
+		got := string(Policy{}.AppendReply(nil, "callbackBeforeSetGroupInfoCommand", []byte(body), err))
+		if !strings.Contains(got, `"groupName":"Project X v2"`) || !strings.Contains(got, `"nextCode":0`) {
+			t.Errorf("neutral reply %s does not echo the group", got)
+		}
+	})
+}
+
+func TestParseCommands(t *testing.T) {
+	tests := []struct {
+		list    string
+		want    string
+		wantErr string
+	}{
+		{list: "callbackAfterGroupMsgReadCommand", want: "callbackAfterGroupMsgReadCommand"},
+		{list: " callbackBeforeSendSingleMsgCommand , callbackAfterGroupMsgReadCommand,", want: "callbackBeforeSendSingleMsgCommand,callbackAfterGroupMsgReadCommand"},
+		{list: "callbackGroupMsgReadCommand,callbackAfterGroupMsgReadCommand", want: "callbackAfterGroupMsgReadCommand"},
+		{list: "", wantErr: "imhook_commands returned no command: the module would never be called"},
+		{list: "callbackNope", wantErr: "imhook_commands lists command[callbackNope], which is not an OpenIM callback command"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.list, func(t *testing.T) {
+			got, err := parseCommands(tc.list)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Errorf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || strings.Join(got, ",") != tc.want {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
 }
 
 func TestErrors(t *testing.T) {

@@ -285,6 +285,8 @@ func TestHandles(t *testing.T) {
 		"callbackAfterGroupMsgReadCommand":   true,
 		"callbackBeforeSendSingleMsgCommand": true,
 		"callbackBeforeSendGroupMsgCommand":  false,
+		"callbackGroupMsgReadCommand":        true, // legacy name of the first
+		"callbackNope":                       false,
 		"":                                   false,
 	} {
 		if got := p.Handles(cmd); got != want {
