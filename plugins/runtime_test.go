@@ -511,3 +511,89 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentLoads loads the same bytes four times at once on one tenant:
+// one compile, one shared compiled module, released with the last plugin.
+func TestConcurrentLoads(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	tn := newTestTenant(t, e, TenantConfig{})
+	wasm := wat(t, "echo")
+	plugins := make([]*Plugin, 4)
+	var wg sync.WaitGroup
+	for k := range plugins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := tn.Load(context.Background(), "echo", wasm)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			plugins[k] = p
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	compiled := func() (n, refs int) {
+		tn.mu.Lock()
+		defer tn.mu.Unlock()
+		for _, tr := range tn.runtimes {
+			for _, cm := range tr.compiled {
+				n++
+				refs += cm.refs
+			}
+		}
+		return n, refs
+	}
+	if n, refs := compiled(); n != 1 || refs != 4 {
+		t.Errorf("%d compiled modules with %d references, want 1 with 4", n, refs)
+	}
+	for _, p := range plugins {
+		if got := call(t, p, "x"); got != "x" {
+			t.Errorf("call: %q", got)
+		}
+		p.Close(context.Background())
+	}
+	if n, _ := compiled(); n != 0 {
+		t.Errorf("%d compiled modules left after closing every plugin", n)
+	}
+	if len(tn.runtimes) != 1 {
+		t.Errorf("%d runtimes, want the tenant's current one kept", len(tn.runtimes))
+	}
+}
+
+// TestUpdateLimits checks that new limits apply to plugins loaded after
+// Update, in a new runtime when the memory cap changes, and that the old
+// runtime goes with its last plugin.
+func TestUpdateLimits(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	cfg := TenantConfig{ID: "acme", Limits: testLimits()}
+	tn := newTestTenant(t, e, cfg)
+	old := load(t, tn, "echo", wat(t, "echo"))
+
+	cfg.Limits.MemoryPages = 128
+	cfg.Limits.MaxInputBytes = 10
+	tn.Update(cfg)
+	cur := load(t, tn, "echo", wat(t, "echo"))
+	runtimes := func() int {
+		tn.mu.Lock()
+		defer tn.mu.Unlock()
+		return len(tn.runtimes)
+	}
+	if n := runtimes(); n != 2 {
+		t.Errorf("%d runtimes after a memory cap change, want 2", n)
+	}
+	long := "more than ten bytes"
+	if got := call(t, old, long); got != long {
+		t.Errorf("old plugin keeps its limits: %q", got)
+	}
+	if _, _, err := cur.Call(context.Background(), seedCommand, []byte(long), nil); !errors.Is(err, ErrInputTooLarge) {
+		t.Errorf("new plugin: %v, want ErrInputTooLarge", err)
+	}
+	old.Close(context.Background())
+	if n := runtimes(); n != 1 {
+		t.Errorf("%d runtimes after closing the old plugin, want 1", n)
+	}
+}

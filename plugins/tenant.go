@@ -105,20 +105,15 @@ func (t *Tenant) Update(cfg TenantConfig) {
 func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, error) {
 	st := t.state.Load()
 	hash := hashOf(wasm)
-	loadErr := func(kind Kind, err error, stderr string) error {
-		if errors.As(err, new(*LoadError)) {
-			return err
-		}
+	loadErr := func(kind Kind, err error, stderr string) *LoadError {
 		return &LoadError{Tenant: t.id, Plugin: name, Hash: hash, Kind: kind, Err: err, Stderr: stderr}
 	}
 
 	tr, cm, err := t.acquire(ctx, st.limits, hash, wasm)
 	if err != nil {
-		if errors.As(err, new(*LoadError)) {
-			var le *LoadError
-			errors.As(err, &le)
-			le.Tenant, le.Plugin, le.Hash = t.id, name, hash
-			return nil, le
+		var le *LoadError
+		if errors.As(err, &le) {
+			return nil, loadErr(le.Kind, le.Err, le.Stderr)
 		}
 		return nil, err
 	}
@@ -136,7 +131,11 @@ func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, e
 		if errors.As(err, &ce) {
 			return nil, loadErr(ce.Kind, ce.Err, ce.Stderr)
 		}
-		return nil, loadErr(KindInvalidModule, err, "")
+		kind := KindOf(err) // ErrNoInstance: the global budget stayed full
+		if kind == 0 {
+			kind = KindInvalidModule
+		}
+		return nil, loadErr(kind, err, "")
 	}
 	info.Hash, info.Size, info.CompileTime = hash, len(wasm), cm.compileTime
 	p.info = info
