@@ -61,12 +61,51 @@ func (e *Error) Error() string {
 // "sendid" match "sendID"), or -1. It is the slow path for keys that did not
 // match exactly.
 func FoldIndex(key []byte, names []string) int {
+	if ascii(key) {
+		// Folding keeps an ASCII key's length, and every name is ASCII except
+		// that a name's 'k' or 's' may match a longer non-ASCII key byte
+		// sequence, which an ASCII key cannot contain.
+		for i, n := range names {
+			if len(n) == len(key) && asciiEqualFold(key, n) {
+				return i
+			}
+		}
+		return -1
+	}
 	for i, n := range names {
 		if equalFold(key, n) {
 			return i
 		}
 	}
 	return -1
+}
+
+func ascii(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+func asciiEqualFold(a []byte, b string) bool {
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 func equalFold(a []byte, b string) bool {

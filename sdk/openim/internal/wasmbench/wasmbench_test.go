@@ -99,7 +99,7 @@ func newInstance(tb testing.TB) *instance {
 		tb.Fatal(err)
 	}
 	in := &instance{mod: mod, funcs: map[string]api.Function{}, close: func() { r.Close(ctx) }}
-	for _, name := range []string{"bench_buffer", "bench_openim", "bench_std"} {
+	for _, name := range []string{"bench_buffer", "bench_openim", "bench_openim_decode", "bench_openim_encode", "bench_std"} {
 		f := mod.ExportedFunction(name)
 		if f == nil {
 			in.close()
@@ -156,7 +156,12 @@ func BenchmarkGuestDecodeEncode(b *testing.B) {
 	in := newInstance(b)
 	defer in.close()
 	ctx := context.Background()
-	for _, c := range []struct{ name, fn string }{{"openim", "bench_openim"}, {"encoding-json", "bench_std"}} {
+	for _, c := range []struct{ name, fn string }{
+		{"openim", "bench_openim"},
+		{"openim-decode-only", "bench_openim_decode"},
+		{"openim-encode-only", "bench_openim_encode"},
+		{"encoding-json", "bench_std"},
+	} {
 		f := in.funcs[c.fn]
 		b.Run(c.name+"/call", func(b *testing.B) {
 			stack := make([]uint64, 1)

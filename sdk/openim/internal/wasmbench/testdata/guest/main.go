@@ -44,6 +44,29 @@ func benchOpenIM(n uint32) uint64 {
 	return result()
 }
 
+// benchOpenIMDecode is benchOpenIM without the encode, to split the cost.
+//
+//go:wasmexport bench_openim_decode
+func benchOpenIMDecode(n uint32) uint64 {
+	for range n {
+		if err := req.DecodeJSON(in); err != nil {
+			return 0
+		}
+	}
+	out = append(out[:0], req.SendID...)
+	return result()
+}
+
+// benchOpenIMEncode is benchOpenIM without the decode.
+//
+//go:wasmexport bench_openim_encode
+func benchOpenIMEncode(n uint32) uint64 {
+	for range n {
+		out = rep.AppendJSON(out[:0])
+	}
+	return result()
+}
+
 // benchStd is benchOpenIM with encoding/json.
 //
 //go:wasmexport bench_std
