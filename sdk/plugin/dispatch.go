@@ -67,7 +67,7 @@ func commandList() string {
 // lookup returns the entry for the command named by name, or nil.
 func lookup(name []byte) *entry {
 	for i := range handlers {
-		if handlers[i].name == string(name) {
+		if equalName(handlers[i].name, name) {
 			return &handlers[i]
 		}
 	}

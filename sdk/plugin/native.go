@@ -45,6 +45,10 @@ func (h *Host) config(key string, dst []byte) int {
 	return len(v)
 }
 
+// equalName reports whether name holds the bytes of s. The WebAssembly build
+// has a faster version; natively Go's comparison is already fast.
+func equalName(s string, name []byte) bool { return s == string(name) }
+
 // Handle runs the handler registered for command on the JSON request body
 // natively, through the same dispatch as the WebAssembly export imhook_handle:
 // decode, handler, panic recovery, reply encoding. h may be nil (no
