@@ -104,7 +104,8 @@ func exportHandle(commandLen, bodyLen uint32) uint64 {
 
 // equalName reports whether name holds the bytes of s. It compares eight
 // bytes per step: Go's string comparison goes byte by byte in WebAssembly,
-// which made the command lookup cost 0.2 us for one 30-byte name.
+// which made the command lookup cost 0.2 us for one 30-byte name, and a
+// Setting's check of an unchanged 1 KiB value several microseconds.
 func equalName(s string, name []byte) bool {
 	n := len(s)
 	if n != len(name) {

@@ -66,7 +66,7 @@ func (s *Setting[T]) Get(c *Context) (T, error) {
 	// the rest of a cache hit in WebAssembly, and a parse function that panics
 	// must not leave the Setting locked.
 	s.mu.Lock()
-	if s.parsed && ok == s.set && s.raw == string(b) {
+	if s.parsed && ok == s.set && equalName(s.raw, b) {
 		v, err := s.val, s.err
 		s.mu.Unlock()
 		return v, err
