@@ -56,6 +56,20 @@ func built(t testing.TB, name string) string {
 		t.Skip("builds wasm with the Go toolchain; skipped in -short mode")
 	}
 	buildOnce.Do(func() {
+		// The go command caches test results by what the test binary reads;
+		// the sources built below reach it only through exec, so stat them
+		// to make a change to the SDK or an example invalidate the cache.
+		for _, dir := range []string{"../sdk", "."} {
+			buildErr = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
+					_, err = os.Stat(path)
+				}
+				return err
+			})
+			if buildErr != nil {
+				return
+			}
+		}
 		if wasmDir, buildErr = os.MkdirTemp("", "imhook-examples-"); buildErr != nil {
 			return
 		}
