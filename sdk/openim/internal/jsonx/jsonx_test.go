@@ -46,7 +46,7 @@ func TestFoldIndex(t *testing.T) {
 	}{
 		{"sendID", 0},
 		{"SENDid", 0},
-		{"ſendID", 0},       // long s folds to s
+		{"ſendID", 0},      // long s folds to s
 		{"remar\u212a", 2}, // Kelvin sign folds to k
 		{"Seq", 1},
 		{"seqq", -1},

@@ -139,6 +139,9 @@ func (in *instance) run(tb testing.TB, fn string, n uint32) []byte {
 // TestGuest checks that both codecs in the guest decode the example and write
 // the same reply, so the benchmark measures real work.
 func TestGuest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("single-threaded; the race detector only makes compiling the guest slow")
+	}
 	in := newInstance(t)
 	defer in.close()
 	want := `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`

@@ -1,0 +1,5 @@
+//go:build !race
+
+package wasmbench
+
+const raceEnabled = false
