@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,14 +55,19 @@ type goBuild struct {
 	err  error
 }
 
-// goWasm builds testdata/go/<name> for wasip1 once per test binary.
+// goWasm builds testdata/go/<name> (or, for a name starting with "../", that
+// package of the module) for wasip1 once per test binary.
 func goWasm(t testing.TB, name string) []byte {
 	t.Helper()
 	v, _ := goGuests.LoadOrStore(name, &goBuild{})
 	g := v.(*goBuild)
 	g.once.Do(func() {
-		out := filepath.Join(testTempDir, name+".wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, "./testdata/go/"+name)
+		pkg := "./testdata/go/" + name
+		if strings.HasPrefix(name, "../") {
+			pkg = name
+		}
+		out := filepath.Join(testTempDir, strings.NewReplacer("/", "_", ".", "_").Replace(name)+".wasm")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, pkg)
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			g.err = fmt.Errorf("build testdata/go/%s: %v\n%s", name, err, b)
