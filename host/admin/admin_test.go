@@ -69,10 +69,20 @@ func (r response) want(t *testing.T, status int) response {
 	return r
 }
 
-// do sends a request. body may be nil, a []byte (sent as is with ctype) or any
-// other value (sent as JSON). hdr are extra header pairs.
+// do sends a request. body may be nil, a []byte or string (sent as is with
+// ctype) or any other value (sent as JSON). hdr are extra header pairs. It
+// fails the test on a transport error.
 func (c client) do(method, path string, body any, ctype string, hdr ...string) response {
 	c.t.Helper()
+	r, err := c.send(method, path, body, ctype, hdr...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for other goroutines than the test's: it returns the error.
+func (c client) send(method, path string, body any, ctype string, hdr ...string) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -83,7 +93,7 @@ func (c client) do(method, path string, body any, ctype string, hdr ...string) r
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			c.t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewReader(j)
 		if ctype == "" {
@@ -92,7 +102,7 @@ func (c client) do(method, path string, body any, ctype string, hdr ...string) r
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
-		c.t.Fatal(err)
+		return response{}, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -109,14 +119,14 @@ func (c client) do(method, path string, body any, ctype string, hdr ...string) r
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		return response{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		c.t.Fatal(err)
+		return response{}, err
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
 // env is a running API with an operator client and two tenants, a and b.

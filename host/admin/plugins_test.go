@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/imhook/imhook/host/admin"
@@ -236,5 +237,59 @@ func TestDryRun(t *testing.T) {
 				t.Fatalf("error %q does not contain %q", got, tc.msg)
 			}
 		})
+	}
+}
+
+// TestConcurrentChanges hammers one plugin with uploads, activations and dry
+// runs from several clients at once: every request must succeed, and the
+// plugin must end with both versions and one of them active.
+func TestConcurrentChanges(t *testing.T) {
+	t.Parallel()
+	e := setup(t, admin.Options{})
+	stop, allow := hashOf(fixture(t, "stop")), hashOf(fixture(t, "allow"))
+	a := e.a
+	a.t = t
+	a.upload("a", "guard", "stop", "?activate=true").want(t, 201)
+
+	const workers, rounds = 6, 4
+	wasms := [][]byte{fixture(t, "stop"), fixture(t, "allow")} // read here: t.Fatal is for this goroutine only
+	errs := make(chan string, workers*rounds*3)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := client{base: e.srv.URL, token: e.a.token}
+			wasm := wasms[w%2]
+			for range rounds {
+				for _, r := range []struct {
+					method, path string
+					body         any
+					ctype        string
+				}{
+					{"POST", "/v1/tenants/a/plugins/guard/versions?activate=true", wasm, "application/wasm"},
+					{"POST", "/v1/tenants/a/plugins/guard/versions/" + stop[:12] + "/activate", nil, ""},
+					{"POST", "/v1/tenants/a/plugins/guard/versions/" + allow[:12] + "/test?command=callbackBeforeSendSingleMsgCommand", singleMsg, "application/json"},
+				} {
+					resp, err := c.send(r.method, r.path, r.body, r.ctype)
+					switch {
+					case err != nil:
+						errs <- r.method + " " + r.path + ": " + err.Error()
+					case resp.status >= 300:
+						errs <- r.method + " " + r.path + ": " + string(resp.body)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+	var pl registry.Plugin
+	a.do("GET", "/v1/tenants/a/plugins/guard", nil, "").want(t, 200).decode(t, &pl)
+	if len(pl.Versions) != 2 || (pl.Active != stop && pl.Active != allow) {
+		t.Fatalf("plugin after the hammer: %+v", pl)
 	}
 }
