@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -66,7 +67,7 @@ func (i *instance) invoke(ctx context.Context, fn api.Function) error {
 		}
 	}
 	if d <= 0 {
-		return context.DeadlineExceeded
+		return errDeadlineBeforeCall
 	}
 	i.deadline = time.Now().Add(d)
 	i.timer.Reset(d)
@@ -115,6 +116,10 @@ func (i *instance) Value(key any) any {
 	}
 	return nil
 }
+
+// errDeadlineBeforeCall: the caller's deadline passed before the guest was
+// entered; the instance is intact and goes back to the pool.
+var errDeadlineBeforeCall = fmt.Errorf("the caller's deadline passed before the guest was entered: %w", context.DeadlineExceeded)
 
 // instanceKey is the context key of the current *instance.
 type instanceKey struct{}

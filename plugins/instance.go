@@ -44,8 +44,7 @@ type instance struct {
 	logBytes int
 	capture  bool
 	logs     []LogLine
-	fail     Kind  // set by a host function before it panics
-	failErr  error // what that host function saw
+	fail     Kind // set by a host function before it panics
 
 	// CPU limit, see cpu.go.
 	timer    *time.Timer
@@ -132,7 +131,6 @@ func (i *instance) call(ctx context.Context, command string, body, dst []byte, i
 	i.command = command
 	i.logBytes = 0
 	i.fail = 0
-	i.failErr = nil
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
 	i.stderr.Reset()
@@ -239,7 +237,6 @@ func (i *instance) classify(err error) Kind {
 // turns the panic into an error of the current guest call.
 func (i *instance) stopGuest(kind Kind, err error) {
 	i.fail = kind
-	i.failErr = err
 	panic(err)
 }
 

@@ -105,7 +105,8 @@ func (p *Plugin) shortHash() string { return p.hash[:12] }
 // Every failure is a *CallError whose Kind says which limit or failure it was;
 // errors.Is matches the sentinels (ErrCPUTime, ErrMemoryLimit, ...). The
 // instance is dropped after any failure except KindGuestError, KindInputSize,
-// KindInstances and KindClosed.
+// KindInstances, KindClosed, and KindCPUTime when ctx's deadline had already
+// passed before the guest was entered.
 func (p *Plugin) Call(ctx context.Context, command string, body []byte, dst []byte) (reply []byte, info CallInfo, err error) {
 	start := time.Now()
 	if n := len(command) + len(body); n > p.lim.MaxInputBytes {
@@ -125,7 +126,7 @@ func (p *Plugin) Call(ctx context.Context, command string, body []byte, dst []by
 	info.Duration = time.Since(start)
 	if err != nil {
 		stderr := ""
-		if kind != KindGuestError {
+		if kind != KindGuestError && !errors.Is(err, errDeadlineBeforeCall) {
 			stderr = i.stderr.String()
 			i.dead = true
 		}

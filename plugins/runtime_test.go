@@ -597,3 +597,17 @@ func TestUpdateLimits(t *testing.T) {
 		t.Errorf("%d runtimes after closing the old plugin, want 1", n)
 	}
 }
+
+func TestExpiredCallerDeadline(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	p := load(t, newTestTenant(t, e, TenantConfig{}), "echo", wat(t, "echo"))
+	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	_, _, err := p.Call(ctx, seedCommand, []byte("late"), nil)
+	if !errors.Is(err, ErrCPUTime) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v, want ErrCPUTime", err)
+	}
+	if s := p.Stats(); s.Dropped != 0 || s.Live != 1 {
+		t.Errorf("stats %+v: the guest was never entered, its instance must be kept", s)
+	}
+}
