@@ -19,7 +19,8 @@ type Host struct {
 	// that is absent is "not set".
 	Config map[string]string
 	// Log receives each log line. When nil, lines are written to standard
-	// error as "<level> <line>".
+	// error as "<level> <line>". Concurrent Handle calls sharing a Host call
+	// Log concurrently.
 	Log func(level abi.LogLevel, line string)
 }
 
