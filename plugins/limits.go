@@ -119,7 +119,7 @@ func (l Limits) cpuLimited() bool { return l.CallTimeout > 0 }
 // source, and has no filesystem, environment, arguments or network in any case.
 type Grants struct {
 	// Walltime gives the guest the real wall clock. Without it the guest reads
-	// a fixed date (2022-01-01T00:00:00Z, wazero's fake clock).
+	// wazero's fake clock: 2022-01-01T00:00:00Z, advancing 1ms per reading.
 	Walltime bool
 	// Nanotime gives the guest the real monotonic clock and real sleeps, still
 	// bounded by the call deadline. Without it the monotonic clock is fake and a
