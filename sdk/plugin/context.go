@@ -36,8 +36,8 @@ type host interface {
 func (c *Context) Command() openim.Command { return c.cmd }
 
 // Config returns the tenant's configuration value for key and whether it is
-// set. Keys and values are the strings the tenant configured for this plugin
-// in imhook.
+// set. Keys and values are the strings of the tenant's configuration in imhook
+// (the config of its settings), shared by all of the tenant's plugins.
 //
 // Each call asks the host and copies the value into a new string (one
 // allocation). To parse a value once and reuse it across calls, use Setting.
