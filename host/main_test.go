@@ -38,7 +38,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	cacheDir = filepath.Join(dir, "cache")
+	cacheDir = testCacheDir(dir)
 	builds := []struct{ name, pkg, ldflags string }{
 		{"moderation", "examples/moderation", ""},
 		{"policy", "examples/policy", ""},
@@ -57,6 +57,23 @@ func run(m *testing.M) int {
 		guests[b.name] = wasm
 	}
 	return m.Run()
+}
+
+// testCacheDir returns the compile cache for this run. Compiling the Go
+// guests is the slowest part of these tests (seconds each, ten times that
+// under -race), so the cache is kept across runs in the user cache directory;
+// wazero keys its entries by its own version and the module's hash, so a
+// stale entry is never used. IMHOOK_TEST_FRESH_CACHE=1 uses a fresh one.
+func testCacheDir(tmp string) string {
+	if os.Getenv("IMHOOK_TEST_FRESH_CACHE") == "" {
+		if base, err := os.UserCacheDir(); err == nil {
+			dir := filepath.Join(base, "imhook-test", "wazero")
+			if os.MkdirAll(dir, 0o700) == nil {
+				return dir
+			}
+		}
+	}
+	return filepath.Join(tmp, "cache")
 }
 
 // env is one imhook server on loopback ports with its own store.

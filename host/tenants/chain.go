@@ -92,9 +92,8 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 		}
 		if err != nil {
 			d.failed(t, cmd, p, err)
-			pol := t.Policy(cmd)
-			if pol.Closed {
-				return pol.AppendReply(dst, cmd.String(), in, err), Result{Outcome: metrics.OutcomePolicy, Plugin: p.Name(), Err: err}
+			if t.Policy(cmd).Closed {
+				return t.PolicyReply(dst, cmd, req, in, err), Result{Outcome: metrics.OutcomePolicy, Plugin: p.Name(), Err: err}
 			}
 			res = Result{Outcome: metrics.OutcomePolicy, Plugin: p.Name(), Err: err}
 			continue

@@ -388,6 +388,18 @@ func (t *Tenant) Policy(cmd openim.Command) plugins.Policy {
 	return plugins.Policy{Closed: p.Closed, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg}
 }
 
+// PolicyReply appends the reply of cmd's failure policy for a callback that
+// failed with err: the neutral reply (echoing req where the command needs it)
+// when fail-open, the policy's stop reply when fail-closed. body is the
+// request as sent.
+func (t *Tenant) PolicyReply(dst []byte, cmd openim.Command, req openim.Request, body []byte, err error) []byte {
+	pol := t.Policy(cmd)
+	if !pol.Closed || cmd.Phase() == openim.After {
+		return openim.AppendNeutral(dst, cmd, req)
+	}
+	return pol.AppendReply(dst, cmd.String(), body, err)
+}
+
 // Auth returns the tenant's webhook authentication rules.
 func (t *Tenant) Auth() *registry.Auth { return &t.settings.Auth }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/host/tenants"
+	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -131,22 +132,29 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	bp := replyPool.Get().(*[]byte)
 	defer replyPool.Put(bp)
 	start := time.Now()
-	select {
-	case h.sem <- struct{}{}:
-	default:
-		// Overloaded: answer now rather than queue behind work OpenIM will
-		// stop waiting for.
-		*bp = t.Policy(cmd).AppendReply((*bp)[:0], cmd.String(), body, errOverloaded)
-		h.reply(ctx, *bp)
-		h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
-		h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",
-			"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
-		return
+	// Only callbacks that enter a sandbox take a slot: a neutral reply costs
+	// nothing worth bounding.
+	handled := t.Handles(cmd)
+	if handled {
+		select {
+		case h.sem <- struct{}{}:
+		default:
+			// Overloaded: answer now rather than queue behind work OpenIM
+			// will stop waiting for.
+			*bp = t.PolicyReply((*bp)[:0], cmd, req, body, errOverloaded)
+			h.reply(ctx, *bp)
+			h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
+			h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",
+				"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
+			return
+		}
 	}
 	cctx, cancel := context.WithTimeout(h.base, h.opt.CallTimeout)
 	out, res := h.opt.Directory.Serve(cctx, t, cmd, req, body, (*bp)[:0])
 	cancel()
-	<-h.sem
+	if handled {
+		<-h.sem
+	}
 	*bp = out
 	h.reply(ctx, out)
 	elapsed := time.Since(start)
@@ -195,7 +203,7 @@ func bodyOperationID(body []byte) []byte {
 
 // errOverloaded is the failure the policy reply of an overloaded callback
 // reports (errDlt "imhook: instances" when fail-closed).
-var errOverloaded = errors.New("server.max_concurrent reached")
+var errOverloaded error = &plugins.CallError{Kind: plugins.KindInstances, Err: errors.New("server.max_concurrent reached")}
 
 // reply writes a 200 with the JSON reply and the newline OpenIM's own
 // encoder ends with.
