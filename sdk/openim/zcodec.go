@@ -33,17 +33,61 @@ func (r *BeforeSendSingleMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSendSingleMsgReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSendSingleMsgReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "sendID":
+			d.String(&r.SendID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "serverMsgID":
+			d.String(&r.ServerMsgID)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "senderPlatformID":
+			d.Int32(&r.SenderPlatformID)
+		case "senderNickname":
+			d.String(&r.SenderNickname)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "msgFrom":
+			d.Int32(&r.MsgFrom)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "status":
+			d.Int32(&r.Status)
+		case "sendTime":
+			d.Int64(&r.SendTime)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Uint32(&r.Seq)
+		case "atUserList":
+			d.Strings(&r.AtUserList)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "recvID":
+			d.String(&r.RecvID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSendSingleMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSendSingleMsgReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSendSingleMsgReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -172,17 +216,33 @@ func (r *BeforeSendSingleMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSendSingleMsgRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSendSingleMsgRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSendSingleMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSendSingleMsgRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSendSingleMsgRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -247,17 +307,61 @@ func (r *AfterSendSingleMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSendSingleMsgReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSendSingleMsgReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "sendID":
+			d.String(&r.SendID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "serverMsgID":
+			d.String(&r.ServerMsgID)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "senderPlatformID":
+			d.Int32(&r.SenderPlatformID)
+		case "senderNickname":
+			d.String(&r.SenderNickname)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "msgFrom":
+			d.Int32(&r.MsgFrom)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "status":
+			d.Int32(&r.Status)
+		case "sendTime":
+			d.Int64(&r.SendTime)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Uint32(&r.Seq)
+		case "atUserList":
+			d.Strings(&r.AtUserList)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "recvID":
+			d.String(&r.RecvID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSendSingleMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSendSingleMsgReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSendSingleMsgReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -384,17 +488,33 @@ func (r *AfterSendSingleMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSendSingleMsgRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSendSingleMsgRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSendSingleMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSendSingleMsgRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSendSingleMsgRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -459,17 +579,61 @@ func (r *BeforeSendGroupMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSendGroupMsgReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSendGroupMsgReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "sendID":
+			d.String(&r.SendID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "serverMsgID":
+			d.String(&r.ServerMsgID)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "senderPlatformID":
+			d.Int32(&r.SenderPlatformID)
+		case "senderNickname":
+			d.String(&r.SenderNickname)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "msgFrom":
+			d.Int32(&r.MsgFrom)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "status":
+			d.Int32(&r.Status)
+		case "sendTime":
+			d.Int64(&r.SendTime)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Uint32(&r.Seq)
+		case "atUserList":
+			d.Strings(&r.AtUserList)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "groupID":
+			d.String(&r.GroupID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSendGroupMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSendGroupMsgReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSendGroupMsgReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -596,17 +760,33 @@ func (r *BeforeSendGroupMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSendGroupMsgRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSendGroupMsgRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSendGroupMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSendGroupMsgRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSendGroupMsgRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -671,17 +851,61 @@ func (r *AfterSendGroupMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSendGroupMsgReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSendGroupMsgReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "sendID":
+			d.String(&r.SendID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "serverMsgID":
+			d.String(&r.ServerMsgID)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "senderPlatformID":
+			d.Int32(&r.SenderPlatformID)
+		case "senderNickname":
+			d.String(&r.SenderNickname)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "msgFrom":
+			d.Int32(&r.MsgFrom)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "status":
+			d.Int32(&r.Status)
+		case "sendTime":
+			d.Int64(&r.SendTime)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Uint32(&r.Seq)
+		case "atUserList":
+			d.Strings(&r.AtUserList)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "groupID":
+			d.String(&r.GroupID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSendGroupMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSendGroupMsgReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSendGroupMsgReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -808,17 +1032,33 @@ func (r *AfterSendGroupMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSendGroupMsgRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSendGroupMsgRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSendGroupMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSendGroupMsgRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSendGroupMsgRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -883,17 +1123,59 @@ func (r *BeforeMsgModifyReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeMsgModifyReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeMsgModifyReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "sendID":
+			d.String(&r.SendID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "serverMsgID":
+			d.String(&r.ServerMsgID)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "senderPlatformID":
+			d.Int32(&r.SenderPlatformID)
+		case "senderNickname":
+			d.String(&r.SenderNickname)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "msgFrom":
+			d.Int32(&r.MsgFrom)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "status":
+			d.Int32(&r.Status)
+		case "sendTime":
+			d.Int64(&r.SendTime)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Uint32(&r.Seq)
+		case "atUserList":
+			d.Strings(&r.AtUserList)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeMsgModifyReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeMsgModifyReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeMsgModifyReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1016,17 +1298,76 @@ func (r *BeforeMsgModifyResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeMsgModifyRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeMsgModifyRespKeys[i]))
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "atUserIDList":
+			d.Strings(&r.AtUserIDList)
+		case "attachedInfo":
+			d.StringPtr(&r.AttachedInfo)
+		case "clientMsgID":
+			d.StringPtr(&r.ClientMsgID)
+		case "content":
+			d.StringPtr(&r.Content)
+		case "contentType":
+			d.Int32Ptr(&r.ContentType)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "groupID":
+			d.StringPtr(&r.GroupID)
+		case "msgDataList":
+			d.Bytes(&r.MsgDataList)
+		case "msgFrom":
+			d.Int32Ptr(&r.MsgFrom)
+		case "offlinePushInfo":
+			if d.Null() {
+				r.OfflinePushInfo = nil
 			} else {
-				d.Skip()
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
 			}
+		case "options":
+			d.BoolMap(&r.Options)
+		case "recvID":
+			d.StringPtr(&r.RecvID)
+		case "senderFaceURL":
+			d.StringPtr(&r.SenderFaceURL)
+		case "senderNickname":
+			d.StringPtr(&r.SenderNickname)
+		case "senderPlatformID":
+			d.Int32Ptr(&r.SenderPlatformID)
+		case "serverMsgID":
+			d.StringPtr(&r.ServerMsgID)
+		case "sessionType":
+			d.Int32Ptr(&r.SessionType)
+		case "status":
+			d.Int32Ptr(&r.Status)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeMsgModifyResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeMsgModifyRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeMsgModifyRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1174,17 +1515,63 @@ func (r *AfterMsgSaveDBReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterMsgSaveDBReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterMsgSaveDBReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "sendID":
+			d.String(&r.SendID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "serverMsgID":
+			d.String(&r.ServerMsgID)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "senderPlatformID":
+			d.Int32(&r.SenderPlatformID)
+		case "senderNickname":
+			d.String(&r.SenderNickname)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "msgFrom":
+			d.Int32(&r.MsgFrom)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "status":
+			d.Int32(&r.Status)
+		case "sendTime":
+			d.Int64(&r.SendTime)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Uint32(&r.Seq)
+		case "atUserList":
+			d.Strings(&r.AtUserList)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "recvID":
+			d.String(&r.RecvID)
+		case "groupID":
+			d.String(&r.GroupID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterMsgSaveDBReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterMsgSaveDBReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterMsgSaveDBReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1315,17 +1702,33 @@ func (r *AfterMsgSaveDBResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterMsgSaveDBRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterMsgSaveDBRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterMsgSaveDBResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterMsgSaveDBRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterMsgSaveDBRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1390,17 +1793,33 @@ func (r *AfterGroupMsgReadReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterGroupMsgReadReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterGroupMsgReadReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "sendID":
+			d.String(&r.SendID)
+		case "receiveID":
+			d.String(&r.ReceiveID)
+		case "unreadMsgNum":
+			d.Int64(&r.UnreadMsgNum)
+		case "contentType":
+			d.Int64(&r.ContentType)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterGroupMsgReadReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterGroupMsgReadReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterGroupMsgReadReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1471,17 +1890,33 @@ func (r *AfterGroupMsgReadResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterGroupMsgReadRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterGroupMsgReadRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterGroupMsgReadResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterGroupMsgReadRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterGroupMsgReadRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1546,17 +1981,33 @@ func (r *AfterSingleMsgReadReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSingleMsgReadReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSingleMsgReadReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "conversationID":
+			d.String(&r.ConversationID)
+		case "userID":
+			d.String(&r.UserID)
+		case "Seqs":
+			d.Int64s(&r.Seqs)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSingleMsgReadReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSingleMsgReadReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSingleMsgReadReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1627,17 +2078,33 @@ func (r *AfterSingleMsgReadResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSingleMsgReadRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSingleMsgReadRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSingleMsgReadResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSingleMsgReadRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSingleMsgReadRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1702,17 +2169,31 @@ func (r *BeforeAfterMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAfterMsgReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAfterMsgReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "conversationID":
+			d.String(&r.ConversationID)
+		case "seq":
+			d.Int64(&r.Seq)
+		case "userID":
+			d.String(&r.UserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAfterMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAfterMsgReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAfterMsgReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1779,17 +2260,33 @@ func (r *BeforeAfterMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAfterMsgRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAfterMsgRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAfterMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAfterMsgRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAfterMsgRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1854,17 +2351,39 @@ func (r *AfterUserOnlineReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserOnlineReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserOnlineReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "platformID":
+			d.Int(&r.PlatformID)
+		case "platform":
+			d.String(&r.Platform)
+		case "userID":
+			d.String(&r.UserID)
+		case "seq":
+			d.Int64(&r.Seq)
+		case "isAppBackground":
+			d.Bool(&r.IsAppBackground)
+		case "connID":
+			d.String(&r.ConnID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserOnlineReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserOnlineReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserOnlineReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -1947,17 +2466,33 @@ func (r *AfterUserOnlineResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserOnlineRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserOnlineRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserOnlineResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserOnlineRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserOnlineRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2022,17 +2557,37 @@ func (r *AfterUserOfflineReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserOfflineReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserOfflineReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "platformID":
+			d.Int(&r.PlatformID)
+		case "platform":
+			d.String(&r.Platform)
+		case "userID":
+			d.String(&r.UserID)
+		case "seq":
+			d.Int64(&r.Seq)
+		case "connID":
+			d.String(&r.ConnID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserOfflineReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserOfflineReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserOfflineReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2111,17 +2666,33 @@ func (r *AfterUserOfflineResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserOfflineRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserOfflineRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserOfflineResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserOfflineRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserOfflineRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2186,17 +2757,35 @@ func (r *AfterUserKickOffReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserKickOffReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserKickOffReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "platformID":
+			d.Int(&r.PlatformID)
+		case "platform":
+			d.String(&r.Platform)
+		case "userID":
+			d.String(&r.UserID)
+		case "seq":
+			d.Int64(&r.Seq)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserKickOffReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserKickOffReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserKickOffReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2271,17 +2860,33 @@ func (r *AfterUserKickOffResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserKickOffRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserKickOffRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserKickOffResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserKickOffRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserKickOffRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2346,17 +2951,52 @@ func (r *BeforeOfflinePushReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeOfflinePushReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeOfflinePushReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "platformID":
+			d.Int(&r.PlatformID)
+		case "platform":
+			d.String(&r.Platform)
+		case "userIDList":
+			d.Strings(&r.UserIDList)
+		case "title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo":
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
 			}
+			r.OfflinePushInfo.decodeField(d, k)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "sendID":
+			d.String(&r.SendID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "atUserIDList":
+			d.Strings(&r.AtUserIDList)
+		case "content":
+			d.String(&r.Content)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeOfflinePushReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeOfflinePushReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeOfflinePushReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2474,17 +3114,44 @@ func (r *BeforeOfflinePushResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeOfflinePushRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeOfflinePushRespKeys[i]))
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "userIDList":
+			d.Strings(&r.UserIDList)
+		case "offlinePushInfo":
+			if d.Null() {
+				r.OfflinePushInfo = nil
 			} else {
-				d.Skip()
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeOfflinePushResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeOfflinePushRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeOfflinePushRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2568,17 +3235,52 @@ func (r *BeforeOnlinePushReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeOnlinePushReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeOnlinePushReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "platformID":
+			d.Int(&r.PlatformID)
+		case "platform":
+			d.String(&r.Platform)
+		case "userIDList":
+			d.Strings(&r.UserIDList)
+		case "title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo":
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
 			}
+			r.OfflinePushInfo.decodeField(d, k)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "sendID":
+			d.String(&r.SendID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "atUserIDList":
+			d.Strings(&r.AtUserIDList)
+		case "content":
+			d.String(&r.Content)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeOnlinePushReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeOnlinePushReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeOnlinePushReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2696,17 +3398,44 @@ func (r *BeforeOnlinePushResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeOnlinePushRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeOnlinePushRespKeys[i]))
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "offlinePushInfo":
+			if d.Null() {
+				r.OfflinePushInfo = nil
 			} else {
-				d.Skip()
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
 			}
+		case "userIDList":
+			d.Strings(&r.UserIDList)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeOnlinePushResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeOnlinePushRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeOnlinePushRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2792,17 +3521,47 @@ func (r *BeforeGroupOnlinePushReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeGroupOnlinePushReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeGroupOnlinePushReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "platformID":
+			d.Int(&r.PlatformID)
+		case "platform":
+			d.String(&r.Platform)
+		case "clientMsgID":
+			d.String(&r.ClientMsgID)
+		case "sendID":
+			d.String(&r.SendID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "contentType":
+			d.Int32(&r.ContentType)
+		case "sessionType":
+			d.Int32(&r.SessionType)
+		case "atUserIDList":
+			d.Strings(&r.AtUserIDList)
+		case "content":
+			d.String(&r.Content)
+		case "seq":
+			d.Int64(&r.Seq)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeGroupOnlinePushReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeGroupOnlinePushReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeGroupOnlinePushReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2903,17 +3662,44 @@ func (r *BeforeGroupOnlinePushResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeGroupOnlinePushRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeGroupOnlinePushRespKeys[i]))
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "offlinePushInfo":
+			if d.Null() {
+				r.OfflinePushInfo = nil
 			} else {
-				d.Skip()
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
 			}
+		case "userIDList":
+			d.Strings(&r.UserIDList)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeGroupOnlinePushResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeGroupOnlinePushRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeGroupOnlinePushRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -2997,17 +3783,33 @@ func (r *BeforeAddFriendReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAddFriendReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAddFriendReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "fromUserID":
+			d.String(&r.FromUserID)
+		case "toUserID":
+			d.String(&r.ToUserID)
+		case "reqMsg":
+			d.String(&r.ReqMsg)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAddFriendReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAddFriendReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAddFriendReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3078,17 +3880,33 @@ func (r *BeforeAddFriendResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAddFriendRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAddFriendRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAddFriendResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAddFriendRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAddFriendRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3153,17 +3971,31 @@ func (r *AfterAddFriendReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterAddFriendReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterAddFriendReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "fromUserID":
+			d.String(&r.FromUserID)
+		case "toUserID":
+			d.String(&r.ToUserID)
+		case "reqMsg":
+			d.String(&r.ReqMsg)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterAddFriendReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterAddFriendReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterAddFriendReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3230,17 +4062,33 @@ func (r *AfterAddFriendResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterAddFriendRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterAddFriendRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterAddFriendResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterAddFriendRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterAddFriendRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3307,17 +4155,33 @@ func (r *BeforeAddFriendAgreeReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAddFriendAgreeReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAddFriendAgreeReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "fromUserID":
+			d.String(&r.FromUserID)
+		case "blackUserID":
+			d.String(&r.BlackUserID)
+		case "HandleResult":
+			d.Int32(&r.HandleResult)
+		case "HandleMsg":
+			d.String(&r.HandleMsg)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAddFriendAgreeReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAddFriendAgreeReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAddFriendAgreeReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3390,17 +4254,33 @@ func (r *BeforeAddFriendAgreeResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAddFriendAgreeRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAddFriendAgreeRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAddFriendAgreeResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAddFriendAgreeRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAddFriendAgreeRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3465,17 +4345,33 @@ func (r *AfterAddFriendAgreeReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterAddFriendAgreeReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterAddFriendAgreeReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "fromUserID":
+			d.String(&r.FromUserID)
+		case "blackUserID":
+			d.String(&r.BlackUserID)
+		case "HandleResult":
+			d.Int32(&r.HandleResult)
+		case "HandleMsg":
+			d.String(&r.HandleMsg)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterAddFriendAgreeReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterAddFriendAgreeReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterAddFriendAgreeReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3548,17 +4444,33 @@ func (r *AfterAddFriendAgreeResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterAddFriendAgreeRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterAddFriendAgreeRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterAddFriendAgreeResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterAddFriendAgreeRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterAddFriendAgreeRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3623,17 +4535,29 @@ func (r *AfterDeleteFriendReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterDeleteFriendReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterDeleteFriendReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "friendUserID":
+			d.String(&r.FriendUserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterDeleteFriendReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterDeleteFriendReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterDeleteFriendReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3696,17 +4620,33 @@ func (r *AfterDeleteFriendResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterDeleteFriendRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterDeleteFriendRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterDeleteFriendResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterDeleteFriendRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterDeleteFriendRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3771,17 +4711,29 @@ func (r *BeforeImportFriendsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeImportFriendsReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeImportFriendsReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "friendUserIDs":
+			d.Strings(&r.FriendUserIDs)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeImportFriendsReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeImportFriendsReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeImportFriendsReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3846,17 +4798,35 @@ func (r *BeforeImportFriendsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeImportFriendsRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeImportFriendsRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "friendUserIDs":
+			d.Strings(&r.FriendUserIDs)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeImportFriendsResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeImportFriendsRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeImportFriendsRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3925,17 +4895,29 @@ func (r *AfterImportFriendsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterImportFriendsReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterImportFriendsReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "friendUserIDs":
+			d.Strings(&r.FriendUserIDs)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterImportFriendsReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterImportFriendsReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterImportFriendsReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -3998,17 +4980,33 @@ func (r *AfterImportFriendsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterImportFriendsRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterImportFriendsRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterImportFriendsResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterImportFriendsRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterImportFriendsRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4075,17 +5073,31 @@ func (r *BeforeSetFriendRemarkReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetFriendRemarkReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetFriendRemarkReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "friendUserID":
+			d.String(&r.FriendUserID)
+		case "remark":
+			d.String(&r.Remark)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetFriendRemarkReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetFriendRemarkReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetFriendRemarkReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4154,17 +5166,35 @@ func (r *BeforeSetFriendRemarkResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetFriendRemarkRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetFriendRemarkRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "remark":
+			d.String(&r.Remark)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetFriendRemarkResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetFriendRemarkRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetFriendRemarkRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4235,17 +5265,31 @@ func (r *AfterSetFriendRemarkReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetFriendRemarkReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetFriendRemarkReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "friendUserID":
+			d.String(&r.FriendUserID)
+		case "remark":
+			d.String(&r.Remark)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetFriendRemarkReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetFriendRemarkReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetFriendRemarkReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4314,17 +5358,33 @@ func (r *AfterSetFriendRemarkResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetFriendRemarkRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetFriendRemarkRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetFriendRemarkResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetFriendRemarkRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetFriendRemarkRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4389,17 +5449,29 @@ func (r *BeforeAddBlackReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAddBlackReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAddBlackReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "blackUserID":
+			d.String(&r.BlackUserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAddBlackReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAddBlackReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAddBlackReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4462,17 +5534,33 @@ func (r *BeforeAddBlackResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeAddBlackRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeAddBlackRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeAddBlackResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeAddBlackRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeAddBlackRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4537,17 +5625,29 @@ func (r *AfterRemoveBlackReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterRemoveBlackReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterRemoveBlackReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "blackUserID":
+			d.String(&r.BlackUserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterRemoveBlackReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterRemoveBlackReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterRemoveBlackReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4610,17 +5710,33 @@ func (r *AfterRemoveBlackResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterRemoveBlackRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterRemoveBlackRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterRemoveBlackResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterRemoveBlackRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterRemoveBlackRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4687,17 +5803,33 @@ func (r *BeforeUpdateUserInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeUpdateUserInfoReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeUpdateUserInfoReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "userID":
+			d.String(&r.UserID)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeUpdateUserInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeUpdateUserInfoReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeUpdateUserInfoReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4770,17 +5902,39 @@ func (r *BeforeUpdateUserInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeUpdateUserInfoRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeUpdateUserInfoRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeUpdateUserInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeUpdateUserInfoRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeUpdateUserInfoRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4857,17 +6011,33 @@ func (r *AfterUpdateUserInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUpdateUserInfoReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUpdateUserInfoReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "userID":
+			d.String(&r.UserID)
+		case "nickName":
+			d.String(&r.NickName)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUpdateUserInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUpdateUserInfoReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUpdateUserInfoReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -4940,17 +6110,33 @@ func (r *AfterUpdateUserInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUpdateUserInfoRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUpdateUserInfoRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUpdateUserInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUpdateUserInfoRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUpdateUserInfoRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5017,17 +6203,33 @@ func (r *BeforeUpdateUserInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeUpdateUserInfoExReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeUpdateUserInfoExReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "userID":
+			d.String(&r.UserID)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeUpdateUserInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeUpdateUserInfoExReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeUpdateUserInfoExReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5100,17 +6302,39 @@ func (r *BeforeUpdateUserInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeUpdateUserInfoExRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeUpdateUserInfoExRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeUpdateUserInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeUpdateUserInfoExRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeUpdateUserInfoExRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5189,17 +6413,33 @@ func (r *AfterUpdateUserInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUpdateUserInfoExReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUpdateUserInfoExReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "userID":
+			d.String(&r.UserID)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUpdateUserInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUpdateUserInfoExReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUpdateUserInfoExReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5272,17 +6512,33 @@ func (r *AfterUpdateUserInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUpdateUserInfoExRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUpdateUserInfoExRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUpdateUserInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUpdateUserInfoExRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUpdateUserInfoExRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5347,17 +6603,42 @@ func (r *BeforeUserRegisterReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeUserRegisterReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeUserRegisterReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "users":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.Users = nil
+			} else if ok {
+				s, i := r.Users, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.Users = jsonx.Trim(s, i)
+				}
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeUserRegisterReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeUserRegisterReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeUserRegisterReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5442,17 +6723,50 @@ func (r *BeforeUserRegisterResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeUserRegisterRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeUserRegisterRespKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "users":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.Users = nil
+			} else if ok {
+				s, i := r.Users, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.Users = jsonx.Trim(s, i)
+				}
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeUserRegisterResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeUserRegisterRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeUserRegisterRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5547,17 +6861,42 @@ func (r *AfterUserRegisterReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserRegisterReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserRegisterReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "users":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.Users = nil
+			} else if ok {
+				s, i := r.Users, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.Users = jsonx.Trim(s, i)
+				}
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserRegisterReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserRegisterReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserRegisterReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5642,17 +6981,33 @@ func (r *AfterUserRegisterResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterUserRegisterRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterUserRegisterRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterUserRegisterResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterUserRegisterRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterUserRegisterRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5717,17 +7072,78 @@ func (r *BeforeCreateGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeCreateGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeCreateGroupReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "operationID":
+			d.String(&r.OperationID)
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.String(&r.GroupName)
+		case "notification":
+			d.String(&r.Notification)
+		case "introduction":
+			d.String(&r.Introduction)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "memberCount":
+			d.Uint32(&r.MemberCount)
+		case "ex":
+			d.String(&r.Ex)
+		case "status":
+			d.Int32(&r.Status)
+		case "creatorUserID":
+			d.String(&r.CreatorUserID)
+		case "groupType":
+			d.Int32(&r.GroupType)
+		case "needVerification":
+			d.Int32(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32(&r.ApplyMemberFriend)
+		case "notificationUpdateTime":
+			d.Int64(&r.NotificationUpdateTime)
+		case "notificationUserID":
+			d.String(&r.NotificationUserID)
+		case "initMemberList":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.InitMemberList = nil
+			} else if ok {
+				s, i := r.InitMemberList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.InitMemberList = jsonx.Trim(s, i)
+				}
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeCreateGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeCreateGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeCreateGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -5884,17 +7300,59 @@ func (r *BeforeCreateGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeCreateGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeCreateGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "applyMemberFriend":
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		case "creatorUserID":
+			d.StringPtr(&r.CreatorUserID)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "groupID":
+			d.StringPtr(&r.GroupID)
+		case "groupName":
+			d.StringPtr(&r.GroupName)
+		case "groupType":
+			d.Int32Ptr(&r.GroupType)
+		case "introduction":
+			d.StringPtr(&r.Introduction)
+		case "lookMemberInfo":
+			d.Int32Ptr(&r.LookMemberInfo)
+		case "needVerification":
+			d.Int32Ptr(&r.NeedVerification)
+		case "notification":
+			d.StringPtr(&r.Notification)
+		case "ownerUserID":
+			d.StringPtr(&r.OwnerUserID)
+		case "status":
+			d.Int32Ptr(&r.Status)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeCreateGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeCreateGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeCreateGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6011,17 +7469,76 @@ func (r *AfterCreateGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterCreateGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterCreateGroupReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.String(&r.GroupName)
+		case "notification":
+			d.String(&r.Notification)
+		case "introduction":
+			d.String(&r.Introduction)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ownerUserID":
+			d.String(&r.OwnerUserID)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "memberCount":
+			d.Uint32(&r.MemberCount)
+		case "ex":
+			d.String(&r.Ex)
+		case "status":
+			d.Int32(&r.Status)
+		case "creatorUserID":
+			d.String(&r.CreatorUserID)
+		case "groupType":
+			d.Int32(&r.GroupType)
+		case "needVerification":
+			d.Int32(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32(&r.ApplyMemberFriend)
+		case "notificationUpdateTime":
+			d.Int64(&r.NotificationUpdateTime)
+		case "notificationUserID":
+			d.String(&r.NotificationUserID)
+		case "initMemberList":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.InitMemberList = nil
+			} else if ok {
+				s, i := r.InitMemberList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.InitMemberList = jsonx.Trim(s, i)
+				}
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterCreateGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterCreateGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterCreateGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6174,17 +7691,33 @@ func (r *AfterCreateGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterCreateGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterCreateGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterCreateGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterCreateGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterCreateGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6251,17 +7784,46 @@ func (r *BeforeMembersJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeMembersJoinGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeMembersJoinGroupReqKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "memberList":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.MemberList = nil
+			} else if ok {
+				s, i := r.MemberList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.MemberList = jsonx.Trim(s, i)
+				}
 			}
+		case "groupEx":
+			d.String(&r.GroupEx)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeMembersJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeMembersJoinGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeMembersJoinGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6356,17 +7918,50 @@ func (r *BeforeMembersJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeMembersJoinGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeMembersJoinGroupRespKeys[i]))
-			} else {
-				d.Skip()
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "memberCallbackList":
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.MemberCallbackList = nil
+			} else if ok {
+				s, i := r.MemberCallbackList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.MemberCallbackList = jsonx.Trim(s, i)
+				}
 			}
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeMembersJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeMembersJoinGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeMembersJoinGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6463,17 +8058,37 @@ func (r *BeforeSetGroupMemberInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetGroupMemberInfoReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetGroupMemberInfoReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "userID":
+			d.String(&r.UserID)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "roleLevel":
+			d.Int32Ptr(&r.RoleLevel)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetGroupMemberInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetGroupMemberInfoReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetGroupMemberInfoReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6554,17 +8169,41 @@ func (r *BeforeSetGroupMemberInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetGroupMemberInfoRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetGroupMemberInfoRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		case "roleLevel":
+			d.Int32Ptr(&r.RoleLevel)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetGroupMemberInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetGroupMemberInfoRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetGroupMemberInfoRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6647,17 +8286,37 @@ func (r *AfterSetGroupMemberInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetGroupMemberInfoReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetGroupMemberInfoReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "userID":
+			d.String(&r.UserID)
+		case "nickName":
+			d.StringPtr(&r.NickName)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "roleLevel":
+			d.Int32Ptr(&r.RoleLevel)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetGroupMemberInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetGroupMemberInfoReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetGroupMemberInfoReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6738,17 +8397,33 @@ func (r *AfterSetGroupMemberInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetGroupMemberInfoRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetGroupMemberInfoRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetGroupMemberInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetGroupMemberInfoRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetGroupMemberInfoRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6813,17 +8488,29 @@ func (r *AfterQuitGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterQuitGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterQuitGroupReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "userID":
+			d.String(&r.UserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterQuitGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterQuitGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterQuitGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6886,17 +8573,33 @@ func (r *AfterQuitGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterQuitGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterQuitGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterQuitGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterQuitGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterQuitGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -6961,17 +8664,31 @@ func (r *AfterKickGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterKickGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterKickGroupReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "kickedUserIDs":
+			d.Strings(&r.KickedUserIDs)
+		case "reason":
+			d.String(&r.Reason)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterKickGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterKickGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterKickGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7038,17 +8755,33 @@ func (r *AfterKickGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterKickGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterKickGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterKickGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterKickGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterKickGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7113,17 +8846,33 @@ func (r *AfterDisMissGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterDisMissGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterDisMissGroupReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "ownerID":
+			d.String(&r.OwnerID)
+		case "groupType":
+			d.String(&r.GroupType)
+		case "membersID":
+			d.Strings(&r.MembersID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterDisMissGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterDisMissGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterDisMissGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7194,17 +8943,33 @@ func (r *AfterDisMissGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterDisMissGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterDisMissGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterDisMissGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterDisMissGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterDisMissGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7269,17 +9034,35 @@ func (r *BeforeJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeJoinGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeJoinGroupReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupType":
+			d.String(&r.GroupType)
+		case "applyID":
+			d.String(&r.ApplyID)
+		case "reqMessage":
+			d.String(&r.ReqMessage)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeJoinGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeJoinGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7354,17 +9137,33 @@ func (r *BeforeJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeJoinGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeJoinGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeJoinGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeJoinGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7429,17 +9228,35 @@ func (r *AfterJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterJoinGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterJoinGroupReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "reqMessage":
+			d.String(&r.ReqMessage)
+		case "joinSource":
+			d.Int32(&r.JoinSource)
+		case "inviterUserID":
+			d.String(&r.InviterUserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterJoinGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterJoinGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7514,17 +9331,33 @@ func (r *AfterJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterJoinGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterJoinGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterJoinGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterJoinGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7591,17 +9424,33 @@ func (r *BeforeInviteJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeInviteJoinGroupReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeInviteJoinGroupReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "reason":
+			d.String(&r.Reason)
+		case "invitedUserIDs":
+			d.Strings(&r.InvitedUserIDs)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeInviteJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeInviteJoinGroupReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeInviteJoinGroupReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7674,17 +9523,35 @@ func (r *BeforeInviteJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeInviteJoinGroupRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeInviteJoinGroupRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "refusedMembersAccount":
+			d.Strings(&r.RefusedMembersAccount)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeInviteJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeInviteJoinGroupRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeInviteJoinGroupRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7755,17 +9622,31 @@ func (r *AfterTransferGroupOwnerReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterTransferGroupOwnerReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterTransferGroupOwnerReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "oldOwnerUserID":
+			d.String(&r.OldOwnerUserID)
+		case "newOwnerUserID":
+			d.String(&r.NewOwnerUserID)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterTransferGroupOwnerReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterTransferGroupOwnerReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterTransferGroupOwnerReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7834,17 +9715,33 @@ func (r *AfterTransferGroupOwnerResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterTransferGroupOwnerRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterTransferGroupOwnerRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterTransferGroupOwnerResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterTransferGroupOwnerRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterTransferGroupOwnerRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -7909,17 +9806,45 @@ func (r *BeforeSetGroupInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetGroupInfoReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetGroupInfoReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.String(&r.GroupName)
+		case "notification":
+			d.String(&r.Notification)
+		case "introduction":
+			d.String(&r.Introduction)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "needVerification":
+			d.Int32(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32(&r.ApplyMemberFriend)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetGroupInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetGroupInfoReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetGroupInfoReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8014,17 +9939,51 @@ func (r *BeforeSetGroupInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetGroupInfoRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetGroupInfoRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.String(&r.GroupName)
+		case "notification":
+			d.String(&r.Notification)
+		case "introduction":
+			d.String(&r.Introduction)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "needVerification":
+			d.Int32Ptr(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32Ptr(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetGroupInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetGroupInfoRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetGroupInfoRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8125,17 +10084,45 @@ func (r *AfterSetGroupInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetGroupInfoReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetGroupInfoReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.String(&r.GroupName)
+		case "notification":
+			d.String(&r.Notification)
+		case "introduction":
+			d.String(&r.Introduction)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "needVerification":
+			d.Int32Ptr(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32Ptr(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetGroupInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetGroupInfoReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetGroupInfoReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8230,17 +10217,33 @@ func (r *AfterSetGroupInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetGroupInfoRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetGroupInfoRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetGroupInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetGroupInfoRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetGroupInfoRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8307,17 +10310,45 @@ func (r *BeforeSetGroupInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetGroupInfoExReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetGroupInfoExReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.StringPtr(&r.GroupName)
+		case "notification":
+			d.StringPtr(&r.Notification)
+		case "introduction":
+			d.StringPtr(&r.Introduction)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "needVerification":
+			d.Int32Ptr(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32Ptr(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetGroupInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetGroupInfoExReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetGroupInfoExReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8414,17 +10445,51 @@ func (r *BeforeSetGroupInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeSetGroupInfoExRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeSetGroupInfoExRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.StringPtr(&r.GroupName)
+		case "notification":
+			d.StringPtr(&r.Notification)
+		case "introduction":
+			d.StringPtr(&r.Introduction)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "needVerification":
+			d.Int32Ptr(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32Ptr(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeSetGroupInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeSetGroupInfoExRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeSetGroupInfoExRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8525,17 +10590,45 @@ func (r *AfterSetGroupInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetGroupInfoExReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetGroupInfoExReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "operationID":
+			d.String(&r.OperationID)
+		case "groupID":
+			d.String(&r.GroupID)
+		case "groupName":
+			d.StringPtr(&r.GroupName)
+		case "notification":
+			d.StringPtr(&r.Notification)
+		case "introduction":
+			d.StringPtr(&r.Introduction)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "needVerification":
+			d.Int32Ptr(&r.NeedVerification)
+		case "lookMemberInfo":
+			d.Int32Ptr(&r.LookMemberInfo)
+		case "applyMemberFriend":
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetGroupInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetGroupInfoExReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetGroupInfoExReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8632,17 +10725,33 @@ func (r *AfterSetGroupInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterSetGroupInfoExRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterSetGroupInfoExRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterSetGroupInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterSetGroupInfoExRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterSetGroupInfoExRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8713,17 +10822,47 @@ func (r *BeforeCreateSingleChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeCreateSingleChatConversationsReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeCreateSingleChatConversationsReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserId":
+			d.String(&r.OwnerUserID)
+		case "conversationId":
+			d.String(&r.ConversationID)
+		case "conversationType":
+			d.Int32(&r.ConversationType)
+		case "userId":
+			d.String(&r.UserID)
+		case "recvMsgOpt":
+			d.Int32(&r.RecvMsgOpt)
+		case "isPinned":
+			d.Bool(&r.IsPinned)
+		case "isPrivateChat":
+			d.Bool(&r.IsPrivateChat)
+		case "burnDuration":
+			d.Int32(&r.BurnDuration)
+		case "groupAtType":
+			d.Int32(&r.GroupAtType)
+		case "attachedInfo":
+			d.String(&r.AttachedInfo)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeCreateSingleChatConversationsReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeCreateSingleChatConversationsReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeCreateSingleChatConversationsReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8828,17 +10967,47 @@ func (r *BeforeCreateSingleChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeCreateSingleChatConversationsRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeCreateSingleChatConversationsRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "attachedInfo":
+			d.StringPtr(&r.AttachedInfo)
+		case "burnDuration":
+			d.Int32Ptr(&r.BurnDuration)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "groupAtType":
+			d.Int32Ptr(&r.GroupAtType)
+		case "isPinned":
+			d.BoolPtr(&r.IsPinned)
+		case "isPrivateChat":
+			d.BoolPtr(&r.IsPrivateChat)
+		case "recvMsgOpt":
+			d.Int32Ptr(&r.RecvMsgOpt)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeCreateSingleChatConversationsResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeCreateSingleChatConversationsRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeCreateSingleChatConversationsRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -8937,17 +11106,47 @@ func (r *AfterCreateSingleChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterCreateSingleChatConversationsReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterCreateSingleChatConversationsReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserId":
+			d.String(&r.OwnerUserID)
+		case "conversationId":
+			d.String(&r.ConversationID)
+		case "conversationType":
+			d.Int32(&r.ConversationType)
+		case "userId":
+			d.String(&r.UserID)
+		case "recvMsgOpt":
+			d.Int32(&r.RecvMsgOpt)
+		case "isPinned":
+			d.Bool(&r.IsPinned)
+		case "isPrivateChat":
+			d.Bool(&r.IsPrivateChat)
+		case "burnDuration":
+			d.Int32(&r.BurnDuration)
+		case "groupAtType":
+			d.Int32(&r.GroupAtType)
+		case "attachedInfo":
+			d.String(&r.AttachedInfo)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterCreateSingleChatConversationsReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterCreateSingleChatConversationsReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterCreateSingleChatConversationsReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9052,17 +11251,33 @@ func (r *AfterCreateSingleChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterCreateSingleChatConversationsRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterCreateSingleChatConversationsRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterCreateSingleChatConversationsResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterCreateSingleChatConversationsRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterCreateSingleChatConversationsRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9133,17 +11348,47 @@ func (r *BeforeCreateGroupChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeCreateGroupChatConversationsReqKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeCreateGroupChatConversationsReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserId":
+			d.String(&r.OwnerUserID)
+		case "conversationId":
+			d.String(&r.ConversationID)
+		case "conversationType":
+			d.Int32(&r.ConversationType)
+		case "groupId":
+			d.String(&r.GroupID)
+		case "recvMsgOpt":
+			d.Int32(&r.RecvMsgOpt)
+		case "isPinned":
+			d.Bool(&r.IsPinned)
+		case "isPrivateChat":
+			d.Bool(&r.IsPrivateChat)
+		case "burnDuration":
+			d.Int32(&r.BurnDuration)
+		case "groupAtType":
+			d.Int32(&r.GroupAtType)
+		case "attachedInfo":
+			d.String(&r.AttachedInfo)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeCreateGroupChatConversationsReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeCreateGroupChatConversationsReqKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeCreateGroupChatConversationsReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9248,17 +11493,47 @@ func (r *BeforeCreateGroupChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, beforeCreateGroupChatConversationsRespKeys); i >= 0 {
-				r.decodeField(d, []byte(beforeCreateGroupChatConversationsRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		case "attachedInfo":
+			d.StringPtr(&r.AttachedInfo)
+		case "burnDuration":
+			d.Int32Ptr(&r.BurnDuration)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		case "groupAtType":
+			d.Int32Ptr(&r.GroupAtType)
+		case "isPinned":
+			d.BoolPtr(&r.IsPinned)
+		case "isPrivateChat":
+			d.BoolPtr(&r.IsPrivateChat)
+		case "recvMsgOpt":
+			d.Int32Ptr(&r.RecvMsgOpt)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *BeforeCreateGroupChatConversationsResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, beforeCreateGroupChatConversationsRespKeys); i >= 0 {
+		r.decodeField(d, []byte(beforeCreateGroupChatConversationsRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9357,17 +11632,47 @@ func (r *AfterCreateGroupChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterCreateGroupChatConversationsReqKeys); i >= 0 {
-				r.decodeField(d, []byte(afterCreateGroupChatConversationsReqKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "callbackCommand":
+			d.String(&r.CallbackCommand)
+		case "ownerUserId":
+			d.String(&r.OwnerUserID)
+		case "conversationId":
+			d.String(&r.ConversationID)
+		case "conversationType":
+			d.Int32(&r.ConversationType)
+		case "groupId":
+			d.String(&r.GroupID)
+		case "recvMsgOpt":
+			d.Int32(&r.RecvMsgOpt)
+		case "isPinned":
+			d.Bool(&r.IsPinned)
+		case "isPrivateChat":
+			d.Bool(&r.IsPrivateChat)
+		case "burnDuration":
+			d.Int32(&r.BurnDuration)
+		case "groupAtType":
+			d.Int32(&r.GroupAtType)
+		case "attachedInfo":
+			d.String(&r.AttachedInfo)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterCreateGroupChatConversationsReq) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterCreateGroupChatConversationsReqKeys); i >= 0 {
+		r.decodeField(d, []byte(afterCreateGroupChatConversationsReqKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9472,17 +11777,33 @@ func (r *AfterCreateGroupChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, afterCreateGroupChatConversationsRespKeys); i >= 0 {
-				r.decodeField(d, []byte(afterCreateGroupChatConversationsRespKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "actionCode":
+			d.Int32(&r.ActionCode)
+		case "errCode":
+			d.Int32(&r.ErrCode)
+		case "errMsg":
+			d.String(&r.ErrMsg)
+		case "errDlt":
+			d.String(&r.ErrDlt)
+		case "nextCode":
+			d.Int32(&r.NextCode)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *AfterCreateGroupChatConversationsResp) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, afterCreateGroupChatConversationsRespKeys); i >= 0 {
+		r.decodeField(d, []byte(afterCreateGroupChatConversationsRespKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9527,17 +11848,35 @@ func (r *OfflinePushInfo) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, offlinePushInfoKeys); i >= 0 {
-				r.decodeField(d, []byte(offlinePushInfoKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "title":
+			d.String(&r.Title)
+		case "desc":
+			d.String(&r.Desc)
+		case "ex":
+			d.String(&r.Ex)
+		case "iOSPushSound":
+			d.String(&r.IOSPushSound)
+		case "iOSBadgeCount":
+			d.Bool(&r.IOSBadgeCount)
+		case "signalInfo":
+			d.String(&r.SignalInfo)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *OfflinePushInfo) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, offlinePushInfoKeys); i >= 0 {
+		r.decodeField(d, []byte(offlinePushInfoKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9586,17 +11925,37 @@ func (r *UserInfo) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, userInfoKeys); i >= 0 {
-				r.decodeField(d, []byte(userInfoKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "userID":
+			d.String(&r.UserID)
+		case "nickname":
+			d.String(&r.Nickname)
+		case "faceURL":
+			d.String(&r.FaceURL)
+		case "ex":
+			d.String(&r.Ex)
+		case "createTime":
+			d.Int64(&r.CreateTime)
+		case "appMangerLevel":
+			d.Int32(&r.AppMangerLevel)
+		case "globalRecvMsgOpt":
+			d.Int32(&r.GlobalRecvMsgOpt)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *UserInfo) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, userInfoKeys); i >= 0 {
+		r.decodeField(d, []byte(userInfoKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9649,17 +12008,27 @@ func (r *InitMember) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, initMemberKeys); i >= 0 {
-				r.decodeField(d, []byte(initMemberKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "userID":
+			d.String(&r.UserID)
+		case "roleLevel":
+			d.Int32(&r.RoleLevel)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *InitMember) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, initMemberKeys); i >= 0 {
+		r.decodeField(d, []byte(initMemberKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9692,17 +12061,27 @@ func (r *JoiningMember) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, joiningMemberKeys); i >= 0 {
-				r.decodeField(d, []byte(joiningMemberKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "userID":
+			d.String(&r.UserID)
+		case "ex":
+			d.String(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *JoiningMember) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, joiningMemberKeys); i >= 0 {
+		r.decodeField(d, []byte(joiningMemberKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 
@@ -9735,17 +12114,35 @@ func (r *MemberUpdate) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		if !r.decodeField(d, k) {
-			if i := jsonx.FoldIndex(k, memberUpdateKeys); i >= 0 {
-				r.decodeField(d, []byte(memberUpdateKeys[i]))
-			} else {
-				d.Skip()
-			}
+		switch string(k) {
+		case "userID":
+			d.StringPtr(&r.UserID)
+		case "nickname":
+			d.StringPtr(&r.Nickname)
+		case "faceURL":
+			d.StringPtr(&r.FaceURL)
+		case "roleLevel":
+			d.Int32Ptr(&r.RoleLevel)
+		case "muteEndTime":
+			d.Int64Ptr(&r.MuteEndTime)
+		case "ex":
+			d.StringPtr(&r.Ex)
+		default:
+			r.decodeOther(d, k)
 		}
 		if d.Failed() {
 			d.InField(k)
 			return
 		}
+	}
+}
+
+// decodeOther decodes the value of a key that matched no field exactly.
+func (r *MemberUpdate) decodeOther(d *jsonx.Decoder, k []byte) {
+	if i := jsonx.FoldIndex(k, memberUpdateKeys); i >= 0 {
+		r.decodeField(d, []byte(memberUpdateKeys[i]))
+	} else {
+		d.Skip()
 	}
 }
 

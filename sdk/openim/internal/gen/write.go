@@ -236,59 +236,32 @@ func writeStructCodec(b *bytes.Buffer, s *structDef) {
 	}
 	p(b, "// %s lists the keys %s reads, for case-insensitive matching.", keys, s.name)
 	p(b, "var %s = []string{%s}\n", keys, strings.Join(quoted, ", "))
+	// The switch is written twice: inline in the loop for exact keys (a call
+	// per field saved, which matters inside a wasm guest), and in decodeField
+	// for case-insensitive matches and embedded structs.
 	p(b, "func (r *%s) decodeJSON(d *jsonx.Decoder) {", s.name)
 	p(b, "\tif !d.ObjectStart() {")
 	p(b, "\t\treturn")
 	p(b, "\t}")
 	p(b, "\tfor first := true; d.NextKey(&first); {")
 	p(b, "\t\tk := d.Key()")
-	p(b, "\t\tif !r.decodeField(d, k) {")
-	p(b, "\t\t\tif i := jsonx.FoldIndex(k, %s); i >= 0 {", keys)
-	p(b, "\t\t\t\tr.decodeField(d, []byte(%s[i]))", keys)
-	p(b, "\t\t\t} else {")
-	p(b, "\t\t\t\td.Skip()")
-	p(b, "\t\t\t}")
-	p(b, "\t\t}")
+	writeFieldSwitch(b, s, "\t\t", false)
 	p(b, "\t\tif d.Failed() {")
 	p(b, "\t\t\td.InField(k)")
 	p(b, "\t\t\treturn")
 	p(b, "\t\t}")
 	p(b, "\t}")
 	p(b, "}\n")
-	p(b, "func (r *%s) decodeField(d *jsonx.Decoder, k []byte) bool {", s.name)
-	p(b, "\tswitch string(k) {")
-	if s.resp {
-		for _, k := range commonKeys {
-			p(b, "\tcase %q:", k)
-			switch k {
-			case "errMsg", "errDlt":
-				p(b, "\t\td.String(&r.%s)", goName(k))
-			default:
-				p(b, "\t\td.Int32(&r.%s)", goName(k))
-			}
-		}
-	}
-	for _, f := range s.fields {
-		if f.embedded != nil {
-			var ks []string
-			for _, n := range f.embedded.names() {
-				ks = append(ks, strconv.Quote(n))
-			}
-			p(b, "\tcase %s:", strings.Join(ks, ", "))
-			p(b, "\t\tif r.%s == nil {", f.gname)
-			p(b, "\t\t\tr.%s = new(%s)", f.gname, f.embedded.name)
-			p(b, "\t\t}")
-			p(b, "\t\treturn r.%s.decodeField(d, k)", f.gname)
-			continue
-		}
-		p(b, "\tcase %q:", f.json)
-		for _, l := range decodeStmts(f.t, "r."+f.gname) {
-			p(b, "\t\t%s", l)
-		}
-	}
-	p(b, "\tdefault:")
-	p(b, "\t\treturn false")
+	p(b, "// decodeOther decodes the value of a key that matched no field exactly.")
+	p(b, "func (r *%s) decodeOther(d *jsonx.Decoder, k []byte) {", s.name)
+	p(b, "\tif i := jsonx.FoldIndex(k, %s); i >= 0 {", keys)
+	p(b, "\t\tr.decodeField(d, []byte(%s[i]))", keys)
+	p(b, "\t} else {")
+	p(b, "\t\td.Skip()")
 	p(b, "\t}")
+	p(b, "}\n")
+	p(b, "func (r *%s) decodeField(d *jsonx.Decoder, k []byte) bool {", s.name)
+	writeFieldSwitch(b, s, "\t", true)
 	p(b, "\treturn true")
 	p(b, "}\n")
 	p(b, "func (r *%s) appendJSON(dst []byte) []byte {", s.name)
@@ -330,6 +303,52 @@ func writeStructCodec(b *bytes.Buffer, s *structDef) {
 	}
 	p(b, "\treturn append(dst, '}')")
 	p(b, "}\n")
+}
+
+// writeFieldSwitch writes the switch over s's keys. In decodeField (field is
+// true) an unknown key returns false; in the decode loop it goes to decodeOther.
+func writeFieldSwitch(b *bytes.Buffer, s *structDef, in string, field bool) {
+	p(b, "%sswitch string(k) {", in)
+	if s.resp {
+		for _, k := range commonKeys {
+			p(b, "%scase %q:", in, k)
+			switch k {
+			case "errMsg", "errDlt":
+				p(b, "%s\td.String(&r.%s)", in, goName(k))
+			default:
+				p(b, "%s\td.Int32(&r.%s)", in, goName(k))
+			}
+		}
+	}
+	for _, f := range s.fields {
+		if f.embedded != nil {
+			var ks []string
+			for _, n := range f.embedded.names() {
+				ks = append(ks, strconv.Quote(n))
+			}
+			p(b, "%scase %s:", in, strings.Join(ks, ", "))
+			p(b, "%s\tif r.%s == nil {", in, f.gname)
+			p(b, "%s\t\tr.%s = new(%s)", in, f.gname, f.embedded.name)
+			p(b, "%s\t}", in)
+			if field {
+				p(b, "%s\treturn r.%s.decodeField(d, k)", in, f.gname)
+			} else {
+				p(b, "%s\tr.%s.decodeField(d, k)", in, f.gname)
+			}
+			continue
+		}
+		p(b, "%scase %q:", in, f.json)
+		for _, l := range decodeStmts(f.t, "r."+f.gname) {
+			p(b, "%s\t%s", in, l)
+		}
+	}
+	p(b, "%sdefault:", in)
+	if field {
+		p(b, "%s\treturn false", in)
+	} else {
+		p(b, "%s\tr.decodeOther(d, k)", in)
+	}
+	p(b, "%s}", in)
 }
 
 func decodeStmts(t *typ, x string) []string {

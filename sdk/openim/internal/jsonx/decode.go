@@ -17,6 +17,7 @@ package jsonx
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -277,8 +278,19 @@ func (d *Decoder) NextKey(first *bool) bool {
 	}
 	data := d.data
 	start := d.pos + 1
-	if i := scanPlain(data, start); i < len(data) && data[i] == '"' &&
-		(d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
+	i := start
+	for { // scanPlain, written out: a call per key costs more than the scan in a wasm guest
+		if i+8 > len(data) {
+			i = scanPlainTail(data, i)
+			break
+		}
+		if m := special(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			break
+		}
+		i += 8
+	}
+	if i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
 		d.key = data[start:i]
 		d.pos = i + 1
 	} else {
@@ -383,8 +395,19 @@ func (d *Decoder) String(p *string) {
 		// Fast path: a plain string within the limit, a substring of one copy of the input.
 		data := d.data
 		start := d.pos + 1
-		if i := scanPlain(data, start); i < len(data) && data[i] == '"' &&
-			(d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
+		i := start
+		for { // scanPlain, written out as in NextKey
+			if i+8 > len(data) {
+				i = scanPlainTail(data, i)
+				break
+			}
+			if m := special(binary.LittleEndian.Uint64(data[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
 			d.pos = i + 1
 			if i == start {
 				*p = ""
@@ -500,23 +523,28 @@ func (d *Decoder) BoolPtr(p **bool) {
 
 // integer reads a JSON number that must be an integer within [lo, hi].
 // ok is false when nothing should be stored (null, or an error).
-func (d *Decoder) integer(want string, lo int64, hi uint64) (neg bool, mag uint64, ok bool) {
+//
+// It returns the value (for hi above MaxInt64, reinterpret it as uint64) and
+// whether one was read: false for null or an error.
+func (d *Decoder) integer(want string, lo int64, hi uint64) (int64, bool) {
 	if d.err != nil {
-		return false, 0, false
+		return 0, false
 	}
+	var neg bool
+	var mag uint64
 	switch c := d.peek(); {
 	case c >= '0' && c <= '9':
 	case c == '-':
 		neg = true
 	case c == 'n':
 		d.literal("null")
-		return false, 0, false
+		return 0, false
 	case c == 0:
 		d.eof()
-		return false, 0, false
+		return 0, false
 	default:
 		d.mismatch(want)
-		return false, 0, false
+		return 0, false
 	}
 	// One pass: parse the digits while checking the range, and fall back to the
 	// full grammar only for what is not a plain integer.
@@ -553,55 +581,50 @@ func (d *Decoder) integer(want string, lo int64, hi uint64) (neg bool, mag uint6
 		if d.err == nil {
 			d.fail(KindType, start, "want "+want+", got number "+string(b[start:end]))
 		}
-		return false, 0, false
+		return 0, false
 	}
 	d.pos = i
 	switch {
 	case neg && lo == 0:
 		// encoding/json parses unsigned targets with ParseUint, which refuses any sign.
 		d.fail(KindType, start, "want "+want+", got number "+string(b[start:i]))
-		return false, 0, false
+		return 0, false
 	case overflow:
 		d.fail(KindType, start, "want "+want+", got number "+string(b[start:i])+" (out of range)")
-		return false, 0, false
+		return 0, false
 	}
-	return neg, mag, true
-}
-
-func signed(neg bool, mag uint64) int64 {
 	if neg {
-		return -int64(mag-1) - 1
+		return -int64(mag-1) - 1, true
 	}
-	return int64(mag)
+	return int64(mag), true
 }
 
 // Int32 decodes an integer that fits int32 into *p; null leaves *p unchanged.
 func (d *Decoder) Int32(p *int32) {
-	if neg, mag, ok := d.integer("int32", -1<<31, 1<<31-1); ok {
-		*p = int32(signed(neg, mag))
+	if v, ok := d.integer("int32", -1<<31, 1<<31-1); ok {
+		*p = int32(v)
 	}
 }
 
 // Int64 decodes an integer that fits int64 into *p; null leaves *p unchanged.
 func (d *Decoder) Int64(p *int64) {
-	if neg, mag, ok := d.integer("int64", -1<<63, 1<<63-1); ok {
-		*p = signed(neg, mag)
+	if v, ok := d.integer("int64", -1<<63, 1<<63-1); ok {
+		*p = v
 	}
 }
 
 // Int decodes an integer that fits Go's int into *p; null leaves *p unchanged.
 func (d *Decoder) Int(p *int) {
-	const minInt, maxInt = -1 << (strconv.IntSize - 1), 1<<(strconv.IntSize-1) - 1
-	if neg, mag, ok := d.integer("int", minInt, maxInt); ok {
-		*p = int(signed(neg, mag))
+	if v, ok := d.integer("int", math.MinInt, math.MaxInt); ok {
+		*p = int(v)
 	}
 }
 
 // Uint32 decodes a non-negative integer that fits uint32 into *p; null leaves
 // *p unchanged.
 func (d *Decoder) Uint32(p *uint32) {
-	if _, mag, ok := d.integer("uint32", 0, 1<<32-1); ok {
-		*p = uint32(mag)
+	if v, ok := d.integer("uint32", 0, 1<<32-1); ok {
+		*p = uint32(v)
 	}
 }
 
@@ -940,18 +963,25 @@ const (
 // inside a wasm guest, the word loop a fraction of that.
 func scanPlain(b []byte, i int) int {
 	for i+8 <= len(b) {
-		x := binary.LittleEndian.Uint64(b[i:])
-		// High bit of each byte of m is set where the byte is < 0x20, '"', '\\'
-		// or >= 0x80. The zero-byte tests can flag bytes above a true hit
-		// (borrows), never below, so the lowest flag is exact.
-		q := x ^ ('"' * ones)
-		s := x ^ ('\\' * ones)
-		m := ((x-0x20*ones)&^x | (q-ones)&^q | (s-ones)&^s | x) & highs
-		if m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
 	}
+	return scanPlainTail(b, i)
+}
+
+// special sets the high bit of each byte of x that is < 0x20, '"', '\\' or
+// >= 0x80. The zero-byte tests can flag bytes above a true hit (borrows), never
+// below, so the lowest flag is exact.
+func special(x uint64) uint64 {
+	q := x ^ ('"' * ones)
+	s := x ^ ('\\' * ones)
+	return ((x-0x20*ones)&^x | (q-ones)&^q | (s-ones)&^s | x) & highs
+}
+
+// scanPlainTail is scanPlain's byte loop for the last few bytes.
+func scanPlainTail(b []byte, i int) int {
 	for i < len(b) && plain[b[i]] {
 		i++
 	}
