@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"plugin":  {"upload, list, activate, roll back and test plugins through the admin API", pluginMain},
 	"run":     {"run a plugin locally on one callback under the production limits", runMain},
 	"version": {"print the version", versionMain},
+	"bench":   {"measure imhook against a native server, load-test a plugin, or measure many tenants' memory", benchMain},
 }
 
 // version is set at build time with -ldflags "-X main.version=...".
