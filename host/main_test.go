@@ -78,7 +78,7 @@ func testCacheDir(tmp string) string {
 
 // env is one imhook server on loopback ports with its own store.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *host.Server
 	base string // http://127.0.0.1:port of the webhook listener
 	done chan error
@@ -87,7 +87,7 @@ type env struct {
 
 // start runs a server on fresh loopback ports and a fresh store; edit
 // adjusts the configuration first. The server stops at the end of the test.
-func start(t *testing.T, edit func(*host.Config)) *env {
+func start(t testing.TB, edit func(*host.Config)) *env {
 	t.Helper()
 	cfg := host.Default()
 	cfg.DataDir = t.TempDir()
