@@ -1,7 +1,7 @@
 package wasmrewrite
 
 import (
-	"errors"
+	"context"
 	"slices"
 	"testing"
 
@@ -155,18 +155,70 @@ func TestMergeDataCount(t *testing.T) {
 		t.Errorf("DataCount %v, want [1]", got)
 	}
 
-	_, err = MergeDataSegments(module(types, funcs, memory, count, drop, data))
-	if !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("data.drop: got %v, want ErrUnsupported", err)
+	out, err = MergeDataSegments(module(types, funcs, memory, count, drop, data))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := "unsupported wasm feature: body[0] uses data[2] by index"; err.Error() != want {
-		t.Errorf("error %q, want %q", err, want)
+	validate(t, out)
+	m, _ = wasmbin.Parse(out)
+	bodies, err := wasmbin.Bodies(m.Section(wasmbin.SecCode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// data.drop 2 named an active segment, now merged into segment 0.
+	if want := []byte{wasmbin.OpPrefixFC, 9, 0, wasmbin.OpEnd}; !slices.Equal(bodies[0].Code, want) {
+		t.Errorf("code % x, want % x", bodies[0].Code, want)
 	}
 
-	passive := wasmbin.AppendDataSegment([]byte{2}, wasmbin.DataSegment{Mode: wasmbin.DataPassive, Init: []byte("p")})
-	passive = wasmbin.AppendDataSegment(passive, active(0, "a"))
-	_, err = MergeDataSegments(module(memory, wasmbin.Section{ID: wasmbin.SecData, Data: passive}))
-	if !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("passive: got %v, want ErrUnsupported", err)
+	global := wasmbin.AppendDataSegment([]byte{2}, active(0, "a"))
+	global = wasmbin.AppendDataSegment(global, wasmbin.DataSegment{Mode: wasmbin.DataActive, Offset: []byte{wasmbin.OpGlobalGet, 0, wasmbin.OpEnd}, Init: []byte("g")})
+	_, err = MergeDataSegments(module(memory, wasmbin.Section{ID: wasmbin.SecData, Data: global}))
+	if want := "unsupported wasm feature: data[1] offset is not an i32.const"; err == nil || err.Error() != want {
+		t.Errorf("global offset: got %v, want %q", err, want)
+	}
+}
+
+// TestMergePassive merges a module whose code copies and drops passive
+// segments, and requires every call to behave as before, traps included.
+func TestMergePassive(t *testing.T) {
+	t.Parallel()
+	orig := readTestdata(t, "passive.wasm")
+	merged, err := MergeDataSegments(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validate(t, merged)
+	segs := dataSegments(t, merged)
+	var modes []uint32
+	for _, s := range segs {
+		modes = append(modes, s.Mode)
+	}
+	// "ab"+"cd" merge, "far" stays apart, the passive ones follow in order.
+	if want := []uint32{0, 0, 1, 1}; !slices.Equal(modes, want) {
+		t.Fatalf("segment modes %v, want %v", modes, want)
+	}
+	if string(segs[2].Init) != "PASSIVE-ONE" || string(segs[3].Init) != "two" {
+		t.Errorf("passive segments %q, %q", segs[2].Init, segs[3].Init)
+	}
+	calls := []struct {
+		name string
+		args []uint64
+	}{
+		{"sum", nil}, {"init1", nil}, {"init2", nil}, {"init_active", []uint64{0}},
+		{"init_active", []uint64{1}}, {"drop2", nil}, {"init2", nil}, {"drop_active", nil}, {"sum", nil},
+	}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRuntime(t, e.cfg())
+			om, mm := instantiate(t, r, orig), instantiate(t, r, merged)
+			for _, c := range calls {
+				want, wantErr := om.ExportedFunction(c.name).Call(context.Background(), c.args...)
+				got, gotErr := mm.ExportedFunction(c.name).Call(context.Background(), c.args...)
+				if !slices.Equal(got, want) || (gotErr == nil) != (wantErr == nil) {
+					t.Errorf("%s%v = %v, %v merged; %v, %v original", c.name, c.args, got, gotErr, want, wantErr)
+				}
+			}
+		})
 	}
 }
