@@ -66,19 +66,10 @@ func hammer(t *testing.T, p *Plugin) (stop func() (calls, fails int64)) {
 // noticed.
 func TestHostileGuests(t *testing.T) {
 	e := newTestEngine(t, EngineConfig{})
-	// The CPU limit is wall time: on a machine this busy (other jobs, the
-	// hostile guest spinning) a 300ms echo call can happen. The good tenant
-	// gets a deadline no scheduling delay reaches, so that only a real leak
-	// of the hostile guest's failure shows.
-	goodLimits := testLimits()
-	goodLimits.CallTimeout = 10 * time.Second
-	good := newTestTenant(t, e, TenantConfig{ID: "good", Limits: goodLimits})
+	good := newTestTenant(t, e, TenantConfig{ID: "good"})
 	goodEcho := load(t, good, "echo", wat(t, "echo"))
 
-	nanoLimits := testLimits()
-	// A Go guest near its memory cap spends its time in the garbage collector.
-	slowLimits := testLimits()
-	slowLimits.CallTimeout = 5 * time.Second
+	short := shortLimits()
 	tests := []struct {
 		name       string
 		wasm       func(testing.TB) []byte
@@ -90,18 +81,18 @@ func TestHostileGuests(t *testing.T) {
 		wantStderr string // substring of CallError.Stderr
 		maxTime    time.Duration
 	}{
-		{name: "infinite loop", wasm: watGuest("infinite_loop"), want: KindCPUTime, maxTime: 3 * time.Second},
-		{name: "memory bomb wat", wasm: watGuest("memory_bomb"), limits: &slowLimits, want: KindMemory},
+		{name: "infinite loop", wasm: watGuest("infinite_loop"), limits: &short, want: KindCPUTime, maxTime: 3 * time.Second},
+		{name: "memory bomb wat", wasm: watGuest("memory_bomb"), want: KindMemory},
 		{name: "huge output wat", wasm: watGuest("huge_output"), want: KindOutputSize, wantErr: "reply of 5242880 bytes > max_output_bytes[1048576]"},
 		{name: "trap", wasm: watGuest("trap"), want: KindTrap, wantErr: "wasm error: unreachable"},
 		{name: "out of bounds reply", wasm: watGuest("bad_pointer"), want: KindBadReply, wantErr: "reply [0x7fff0000, +16) is outside guest memory"},
 		{name: "log flood wat", wasm: watGuest("log_flood"), want: KindLogBytes, wantErr: "> max_log_bytes[16384]"},
 		{name: "go panic", wasm: goGuest("kitchen"), body: "!panic", want: KindTrap, wantStderr: "panic: kitchen: boom"},
-		{name: "go memory bomb", wasm: goGuest("kitchen"), body: "!oom", limits: &slowLimits, want: KindMemory, wantStderr: "out of memory"},
+		{name: "go memory bomb", wasm: goGuest("kitchen"), body: "!oom", want: KindMemory, wantStderr: "out of memory"},
 		{name: "go huge output", wasm: goGuest("kitchen"), body: "!huge", want: KindOutputSize},
 		{name: "go open file", wasm: goGuest("kitchen"), body: "!open", want: KindGuestError, wantErr: "open /etc/passwd"},
 		{name: "go log flood", wasm: goGuest("kitchen"), body: "!log", want: KindLogBytes},
-		{name: "go sleep with real clock", wasm: goGuest("kitchen"), body: "!sleep", limits: &nanoLimits, grants: Grants{Nanotime: true}, want: KindCPUTime, maxTime: 3 * time.Second},
+		{name: "go sleep with real clock", wasm: goGuest("kitchen"), body: "!sleep", limits: &short, grants: Grants{Nanotime: true}, want: KindCPUTime, maxTime: 3 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +170,7 @@ func goGuest(name string) func(testing.TB) []byte {
 // says what was expected, and that the tenant keeps working.
 func TestLoadErrors(t *testing.T) {
 	e := newTestEngine(t, EngineConfig{})
-	lim := testLimits()
+	lim := shortLimits()
 	lim.InitTimeout = 300 * time.Millisecond
 	tn := newTestTenant(t, e, TenantConfig{ID: "acme", Limits: lim})
 	tests := []struct {
