@@ -278,19 +278,7 @@ func (d *Decoder) NextKey(first *bool) bool {
 	}
 	data := d.data
 	start := d.pos + 1
-	i := start
-	for { // scanPlain, written out: a call per key costs more than the scan in a wasm guest
-		if i+8 > len(data) {
-			i = scanPlainTail(data, i)
-			break
-		}
-		if m := special(binary.LittleEndian.Uint64(data[i:])); m != 0 {
-			i += bits.TrailingZeros64(m) >> 3
-			break
-		}
-		i += 8
-	}
-	if i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
+	if i := scanPlain(data, start); i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
 		d.key = data[start:i]
 		d.pos = i + 1
 	} else {
@@ -395,19 +383,7 @@ func (d *Decoder) String(p *string) {
 		// Fast path: a plain string within the limit, a substring of one copy of the input.
 		data := d.data
 		start := d.pos + 1
-		i := start
-		for { // scanPlain, written out as in NextKey
-			if i+8 > len(data) {
-				i = scanPlainTail(data, i)
-				break
-			}
-			if m := special(binary.LittleEndian.Uint64(data[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		if i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
+		if i := scanPlain(data, start); i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
 			d.pos = i + 1
 			if i == start {
 				*p = ""
