@@ -35,6 +35,7 @@ func serveMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "imhook serve: %v (see imhook serve --help)\n", err)
 		return 2
 	}
 	if fs.NArg() > 0 {

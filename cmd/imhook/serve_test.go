@@ -256,3 +256,39 @@ func TestServeKilledDuringUploads(t *testing.T) {
 		t.Errorf("imhook serve after SIGTERM: %v; stderr:\n%s", err, p.stderr)
 	}
 }
+
+// TestServeFlags covers serve's exits that need no server.
+func TestServeFlags(t *testing.T) {
+	t.Setenv("IMHOOK_ADMIN__TOKEN", "supersecret-operator-token")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		out, err string // substrings of stdout and stderr
+		notOut   string
+	}{
+		{name: "print config redacts", args: []string{"--print-config", "--addr", ":9999"}, code: 0,
+			out: "admin.token: REDACTED", notOut: "supersecret"},
+		{name: "print config shows flags", args: []string{"--print-config", "--addr", ":9999"}, code: 0, out: "server.addr: :9999"},
+		{name: "help", args: []string{"--help"}, code: 0, err: "Usage: imhook serve"},
+		{name: "unknown flag", args: []string{"--nope"}, code: 2, err: "unknown flag"},
+		{name: "stray argument", args: []string{"extra"}, code: 2, err: "unexpected arguments"},
+		{name: "invalid value", args: []string{"--log-level", "loud"}, code: 2, err: "config key[log.level]"},
+		{name: "missing config file", args: []string{"--config", "/nonexistent/imhook.yaml"}, code: 2, err: "/nonexistent/imhook.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := serveMain(t.Context(), tt.args, nil, &stdout, &stderr)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, &stderr)
+			}
+			if !strings.Contains(stdout.String(), tt.out) || !strings.Contains(stderr.String(), tt.err) {
+				t.Errorf("stdout %q stderr %q; want %q and %q in them", &stdout, &stderr, tt.out, tt.err)
+			}
+			if tt.notOut != "" && strings.Contains(stdout.String(), tt.notOut) {
+				t.Errorf("stdout leaks %q:\n%s", tt.notOut, &stdout)
+			}
+		})
+	}
+}
