@@ -163,6 +163,17 @@ func TestReplicas(t *testing.T) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		// The public webhook listener says only that the store is down.
+		resp, err := client.Get(rs[1].web + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pub map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&pub)
+		resp.Body.Close()
+		if store, _ := pub["store"].(string); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(store, "unavailable") || strings.Contains(store, srv.Addr()) {
+			t.Errorf("webhook /readyz with Redis down = %d %v, %v; want 200 with store \"unavailable...\" and no address", resp.StatusCode, pub, err)
+		}
 		// Callbacks are answered from the last loaded state, on every replica.
 		for _, r := range rs {
 			for range 20 {
