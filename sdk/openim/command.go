@@ -1,5 +1,7 @@
 package openim
 
+import "strconv"
+
 // Command identifies one OpenIM webhook command. The zero value is invalid;
 // the constants run from 1 in catalog order.
 type Command uint8
@@ -8,7 +10,7 @@ type Command uint8
 // "Command(N)" for an invalid value.
 func (c Command) String() string {
 	if !c.Valid() {
-		return "Command(" + itoa(int(c)) + ")"
+		return "Command(" + strconv.Itoa(int(c)) + ")"
 	}
 	return commandInfo[c].name
 }
@@ -72,7 +74,7 @@ func (p Phase) String() string {
 	case After:
 		return "after"
 	}
-	return "Phase(" + itoa(int(p)) + ")"
+	return "Phase(" + strconv.Itoa(int(p)) + ")"
 }
 
 // Request is the decoded body of one command. NewRequest returns the right
@@ -106,25 +108,3 @@ func NewRequest(c Command) Request { return newRequest(c) }
 // reply means "continue" but, for commands where Echoes is true, it would also
 // blank fields: use Neutral for those.
 func NewReply(c Command) Reply { return newReply(c) }
-
-func itoa(v int) string {
-	if v == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	for v > 0 {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
-}
