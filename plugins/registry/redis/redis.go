@@ -17,7 +17,7 @@
 //	{imhook}:rev             the registry-wide revision
 //	{imhook}:tenants         set of tenant IDs
 //	{imhook}:t:<id>          tenant document, JSON
-//	{imhook}:blobowners      set of tenant IDs that have or had blobs
+//	{imhook}:blobowners      set of tenant IDs that have blobs (kept in step by PutBlob and DeleteBlob)
 //
 // Blobs live in one slot per tenant, spreading their bytes over a cluster:
 //
