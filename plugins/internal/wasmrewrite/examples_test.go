@@ -22,9 +22,7 @@ import (
 // same instruction count on two instances.
 func TestMeterExamples(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds the examples with the Go toolchain")
-	}
+	skipHeavy(t)
 	mains, _ := filepath.Glob(filepath.Join("..", "..", "..", "examples", "*", "main.go"))
 	if len(mains) == 0 {
 		t.Skip("no examples")

@@ -43,6 +43,15 @@ var goGuestOnce = sync.OnceValues(func() ([]byte, error) {
 	return os.ReadFile(out)
 })
 
+// skipHeavy skips tests that build and compile Go guests in -short mode and
+// under the race detector.
+func skipHeavy(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() || raceEnabled {
+		tb.Skip("builds and compiles Go guests: slow in -short mode and under -race")
+	}
+}
+
 type buildError struct {
 	err error
 	out string
@@ -50,9 +59,13 @@ type buildError struct {
 
 func (e *buildError) Error() string { return "go build goguest: " + e.err.Error() + "\n" + e.out }
 
-// goGuest returns the bytes of the Go test guest.
+// goGuest returns the bytes of the Go test guest. It skips the test in -short
+// mode and under the race detector: compiling the 3 MB guest takes wazero
+// seconds, and minutes with -race, while the code under test runs no
+// goroutines of its own.
 func goGuest(tb testing.TB) []byte {
 	tb.Helper()
+	skipHeavy(tb)
 	wasm, err := goGuestOnce()
 	if err != nil {
 		tb.Fatal(err)
