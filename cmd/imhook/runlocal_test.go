@@ -99,7 +99,8 @@ func TestRunGoExample(t *testing.T) {
 		{"banned word", badWord, []string{"--config", "err_msg=not here"}, []string{`"errCode":20001,"errMsg":"not here"`, "effect:   stop"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append([]string{"run", wasm, "--command", single, "--config", "banned_words=pills,spam", "--cache-dir", cache}, tc.args...)
+			args := append([]string{"run", wasm, "--command", single, "--config", "banned_words=pills,spam", "--cache-dir", cache,
+				"--call-timeout", "5s"}, tc.args...) // a Go guest under -race on a busy machine
 			imhook(t, tc.body, args...).want(t, 0, tc.out...)
 		})
 	}

@@ -26,6 +26,12 @@ import (
 // OperatorToken is the operator token of a Server started without one.
 const OperatorToken = "test-operator-token"
 
+// TestCallTimeout is the call time limit of a Server started without one.
+// The production default (100ms) is too tight for tests on a shared machine
+// running -race: a trivial guest call would now and then fail with cpu_time.
+// A test of the CPU limit sets its own.
+const TestCallTimeout = 5 * time.Second
+
 // Server is a running admin API.
 type Server struct {
 	// URL is the base URL, such as "http://127.0.0.1:40123".
@@ -39,8 +45,8 @@ type Server struct {
 
 // Start starts the admin API with opt on 127.0.0.1 and stops it when the test
 // ends. Fields of opt left zero are filled in: Registry (bbolt in tb.TempDir),
-// Engine (memory-only cache), OperatorToken (the constant OperatorToken).
-// Start fails the test on any error.
+// Engine (memory-only cache), OperatorToken (the constant OperatorToken), and
+// Defaults.CallTimeout (TestCallTimeout). Start fails the test on any error.
 func Start(tb testing.TB, opt admin.Options) *Server {
 	tb.Helper()
 	ctx := context.Background()
@@ -63,6 +69,9 @@ func Start(tb testing.TB, opt admin.Options) *Server {
 		}
 		tb.Cleanup(func() { _ = eng.Close(context.Background()) })
 		opt.Engine = eng
+	}
+	if opt.Defaults.CallTimeout == 0 {
+		opt.Defaults.CallTimeout = TestCallTimeout
 	}
 	if opt.OperatorToken == "" {
 		opt.OperatorToken = OperatorToken
