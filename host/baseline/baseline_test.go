@@ -231,3 +231,5 @@ func TestRefusals(t *testing.T) {
 		})
 	}
 }
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
