@@ -67,3 +67,33 @@ build: ## Build the imhook binary to build/imhook.
 .PHONY: demo
 demo: build build/examples/moderation.wasm ## Run imhook serve on ./data with a demo tenant running the moderation example.
 	./build/imhook serve --demo --demo-plugin build/examples/moderation.wasm $(DEMO_FLAGS)
+
+# ---------------------------------------------------------------------------
+# Benchmarks (issue 5): the micro benchmarks and the side-by-side comparison.
+# docs/performance.md gives the method and keeps the results. Outputs go to
+# build/bench/: <package>.txt (benchstat-friendly: compare two runs with
+# `benchstat old.txt new.txt`), compare.txt and tenants.txt.
+
+BENCH_COUNT   ?= 5
+BENCH_PKGS    ?= ./sdk/openim/ ./plugins/ ./host/baseline/ ./plugins/internal/wasmrewrite/
+BENCH_COMPARE ?= --rounds 5 --duration 5s --warmup 1s
+BENCH_TENANTS ?= --tenants 1000 --active 100
+BENCH_DIR     := build/bench
+
+.PHONY: bench
+bench: build examples ## Run the micro benchmarks and imhook bench (--compare, --tenants); print where each target stands.
+	@mkdir -p $(BENCH_DIR)
+	@for p in $(BENCH_PKGS); do \
+		out=$(BENCH_DIR)/$$(echo $$p | sed 's#^\./##; s#/$$##; s#/#_#g').txt; \
+		echo "$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) $$p > $$out"; \
+		$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) $$p > $$out || { cat $$out; exit 1; }; \
+	done
+	./build/imhook bench --compare $(BENCH_COMPARE) --moderation build/examples/moderation.wasm \
+		--trivial build/examples/trivial.wasm | tee $(BENCH_DIR)/compare.txt
+	./build/imhook bench $(BENCH_TENANTS) --moderation build/examples/moderation.wasm | tee $(BENCH_DIR)/tenants.txt
+	@echo; echo "Where the targets stand (docs/performance.md):"
+	@grep -h -A4 '^targets:' $(BENCH_DIR)/compare.txt $(BENCH_DIR)/tenants.txt | grep -v '^targets:\|^--'
+	@grep -h 'BenchmarkInstantiate/seed-go' $(BENCH_DIR)/plugins.txt | \
+		awk '{ s += $$3; n++ } END { if (n) printf "  cold instance of a Go plugin       %.2f ms (target <= 3 ms), mean of %d runs\n", s / n / 1e6, n }'
+	@grep -h 'BenchmarkUploadToActive' $(BENCH_DIR)/host_baseline.txt | \
+		awk '{ s += $$3; n++ } END { if (n) printf "  upload to active (in process)      %.0f ms (target <= 2000 ms), mean of %d runs\n", s / n / 1e6, n }'
