@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/imhook/imhook/host/loadgen"
+)
+
+// benchBuild holds the imhook binary and the two examples the comparison
+// runs, built once for the tests of this file.
+var benchBuild struct {
+	once                        sync.Once
+	err                         error
+	binary, moderation, trivial string
+}
+
+func buildBench(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds imhook and two wasm plugins and runs servers; skipped in -short mode")
+	}
+	benchBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "imhook-bench-test-")
+		if err != nil {
+			benchBuild.err = err
+			return
+		}
+		buildDirs = append(buildDirs, dir)
+		b := &benchBuild
+		b.binary = filepath.Join(dir, "imhook")
+		b.moderation = filepath.Join(dir, "moderation.wasm")
+		b.trivial = filepath.Join(dir, "trivial.wasm")
+		if out, err := exec.Command("go", "build", "-o", b.binary, ".").CombinedOutput(); err != nil {
+			b.err = &buildFailure{"imhook", err, out}
+			return
+		}
+		for path, pkg := range map[string]string{b.moderation: "../../examples/moderation", b.trivial: "../../examples/trivial"} {
+			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, pkg)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				b.err = &buildFailure{pkg, err, out}
+				return
+			}
+		}
+	})
+	if benchBuild.err != nil {
+		t.Fatal(benchBuild.err)
+	}
+}
+
+type buildFailure struct {
+	what string
+	err  error
+	out  []byte
+}
+
+func (e *buildFailure) Error() string {
+	return "build " + e.what + ": " + e.err.Error() + "\n" + string(e.out)
+}
+
+// runBench runs imhook bench in this process (the servers are children
+// running the built binary), unpinned and tiny, and decodes its JSON report.
+func runBench(t *testing.T, out any, args ...string) {
+	t.Helper()
+	args = append([]string{"bench", "--json", "--pin=false", "--imhook", benchBuild.binary,
+		"--rounds", "1", "--duration", "300ms", "--warmup", "100ms", "--connections", "2"}, args...)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, nil, &stdout, &stderr); code != exitOK {
+		t.Fatalf("imhook %s: exit %d\n%s", strings.Join(args, " "), code, stderr.String())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), out); err != nil {
+		t.Fatalf("report %q: %v", stdout.String(), err)
+	}
+}
+
+func TestBenchCompare(t *testing.T) {
+	buildBench(t)
+	var rep CompareReport
+	runBench(t, &rep, "--compare", "--moderation", benchBuild.moderation, "--trivial", benchBuild.trivial)
+	if len(rep.Variants) != 4 || len(rep.Targets) != 3 {
+		t.Fatalf("report has %d variants and %d targets: %+v", len(rep.Variants), len(rep.Targets), rep)
+	}
+	for _, v := range rep.Variants {
+		if v.Requests == 0 || v.Errors != 0 || v.Throughput.Median <= 0 || v.RSSMiB.Median <= 0 {
+			t.Errorf("variant[%s]: %+v", v.Key, v)
+		}
+	}
+	// The mix's banned messages are refused by (a) and (b), not (c) or (n):
+	// compare checks it, and the mix has some in every round of 100.
+	if a, b := rep.Variants[0], rep.Variants[1]; a.Stopped == 0 || a.Stopped != a.Refusable || b.Stopped != b.Refusable {
+		t.Errorf("stops: a %d/%d, b %d/%d", a.Stopped, a.Refusable, b.Stopped, b.Refusable)
+	}
+	if rep.Targets[2].Value <= 0 {
+		t.Errorf("upload to active not measured: %+v", rep.Targets[2])
+	}
+}
+
+func TestBenchPluginAndTenants(t *testing.T) {
+	buildBench(t)
+	body := filepath.Join(t.TempDir(), "body.json")
+	if err := os.WriteFile(body, loadgen.DefaultMix()[1].Body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var p PluginReport
+	runBench(t, &p, "--plugin", benchBuild.moderation, "--command", "callbackBeforeSendSingleMsgCommand",
+		"--body", body, "--config", "banned_words=spam")
+	if r := p.Result; r.Requests == 0 || r.Errors != 0 || r.Stopped != r.Requests || p.UploadToActive <= 0 {
+		t.Errorf("plugin report: %+v", p)
+	}
+
+	var m MemoryReport
+	runBench(t, &m, "--tenants", "4", "--active", "2", "--moderation", benchBuild.moderation)
+	if m.Tenants != 4 || m.Active != 2 || m.Callbacks != 2*memCallbacksPerTenant || m.Errors != 0 ||
+		m.PeakRSSMiB < m.IdleRSSMiB || len(m.Target) != 1 {
+		t.Errorf("memory report: %+v", m)
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no mode", nil, "imhook bench: choose one of --compare, --plugin or --tenants\n"},
+		{"two modes", []string{"--compare", "--tenants", "5"}, "imhook bench: choose one of --compare, --plugin or --tenants\n"},
+		{"plugin without body", []string{"--plugin", "x.wasm", "--command", "c"}, "imhook bench: --plugin needs --command and --body\n"},
+		{"bad baseline", []string{"--serve-baseline", "other"}, "imhook bench: --serve-baseline[other]: want moderation or neutral\n"},
+		{"baseline off loopback", []string{"--serve-baseline", "neutral", "--addr", "0.0.0.0:80"}, "imhook bench: --addr[0.0.0.0:80]: the baseline listens on loopback only\n"},
+		{"zero rounds", []string{"--compare", "--rounds", "0"}, "imhook bench: --rounds, --connections and --duration must be positive, --warmup not negative\n"},
+		{"too long", []string{"--compare", "--rounds", "100", "--duration", "1m"}, "imhook bench: --rounds x (--duration + --warmup) is over the 2h bound of a comparison\n"},
+		{"active over tenants", []string{"--tenants", "5", "--active", "6"}, "imhook bench: --active[6] must be between 1 and --tenants[5]\n"},
+		{"positional", []string{"--compare", "x"}, "imhook bench: no positional arguments expected\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), append([]string{"bench"}, tc.args...), nil, &stdout, &stderr)
+			if code != exitUsage || stderr.String() != tc.want {
+				t.Errorf("exit %d, stderr %q; want %d, %q", code, stderr.String(), exitUsage, tc.want)
+			}
+		})
+	}
+}
+
+func TestStatOf(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   []float64
+		want Stat
+	}{
+		{nil, Stat{}},
+		{[]float64{3}, Stat{3, 3, 3}},
+		{[]float64{5, 1, 3}, Stat{3, 1, 5}},
+		{[]float64{4, 1, 3, 10}, Stat{3.5, 1, 10}},
+	}
+	for _, tc := range tests {
+		if got := statOf(tc.in); got != tc.want {
+			t.Errorf("statOf(%v) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
