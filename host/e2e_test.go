@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -498,5 +499,68 @@ func TestAdminIsolation(t *testing.T) {
 	}
 	if r := e.post("/hooks/b"+sendSingle, msgBody("spam")); r.err != nil || r.reply.NextCode != 0 {
 		t.Errorf("tenant b: %s %v, want the neutral reply (it has no plugin)", r.body, r.err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLogLines checks that the log lines about a callback, the plugin's own
+// included, carry OpenIM's operationID, and that no secret is logged.
+func TestLogLines(t *testing.T) {
+	var logs syncBuffer
+	e := startLogging(t, nil, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	sum := sha256.Sum256([]byte("s3cret-pw"))
+	e.tenant("acme", registry.Settings{
+		Config: map[string]string{"banned_words": "spam"},
+		Auth:   registry.Auth{BasicUser: "openim", BasicPasswordHash: hex.EncodeToString(sum[:])},
+	}, "moderation", "moderation")
+	req, _ := http.NewRequest("POST", e.base+"/hooks/acme"+sendSingle, strings.NewReader(msgBody("spam")))
+	req.Header.Set("operationID", "op-blocked-7")
+	req.SetBasicAuth("openim", "s3cret-pw")
+	if r := do(req); r.err != nil || r.reply.NextCode != 1 {
+		t.Fatalf("blocked callback: %s %v", r.body, r.err)
+	}
+	req, _ = http.NewRequest("POST", e.base+"/hooks/acme"+sendSingle, strings.NewReader(msgBody("hi")))
+	req.Header.Set("operationID", "op-denied-8")
+	req.SetBasicAuth("openim", "wrong-s3cret")
+	if r := do(req); r.status != 401 {
+		t.Fatalf("wrong password: %d %s", r.status, r.body)
+	}
+	var plugin, callback, denied bool
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		switch {
+		case l["plugin"] == "moderation" && l["msg"] != "callback" && l["operation_id"] == "op-blocked-7":
+			plugin = true
+		case l["msg"] == "callback" && l["operation_id"] == "op-blocked-7" && l["outcome"] == "stopped":
+			callback = true
+		case l["msg"] == "callback rejected" && l["operation_id"] == "op-denied-8":
+			denied = true
+		}
+	}
+	if !plugin || !callback || !denied {
+		t.Errorf("plugin line %v, callback line %v, rejection line %v; logs:\n%s", plugin, callback, denied, logs.String())
+	}
+	if strings.Contains(logs.String(), "s3cret") || strings.Contains(logs.String(), "b3Blbmlt") {
+		t.Errorf("a credential reached the log:\n%s", logs.String())
 	}
 }

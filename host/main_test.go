@@ -89,6 +89,16 @@ type env struct {
 // adjusts the configuration first. The server stops at the end of the test.
 func start(t testing.TB, edit func(*host.Config)) *env {
 	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return startLogging(t, edit, logger)
+}
+
+// startLogging is start with the server logging to logger.
+func startLogging(t testing.TB, edit func(*host.Config), logger *slog.Logger) *env {
+	t.Helper()
 	cfg := host.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Sandbox.CacheDir = cacheDir
@@ -102,10 +112,6 @@ func start(t testing.TB, edit func(*host.Config)) *env {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
 	srv, err := host.New(ctx, cfg, logger)
 	if err != nil {
 		stop()

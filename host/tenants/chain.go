@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/imhook/imhook/host/metrics"
@@ -43,20 +44,23 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 //
 // req is the parsed body; Serve may change it (modifications carry forward).
 // ctx bounds the whole chain and must not come from a fasthttp.RequestCtx.
-func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, req openim.Request, body, dst []byte) ([]byte, Result) {
+// opID is OpenIM's operationID, added to the plugins' log lines.
+func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, req openim.Request, body, dst, opID []byte) ([]byte, Result) {
 	chain := t.chain(cmd)
 	if len(chain) == 0 {
 		return openim.AppendNeutral(dst, cmd, req), Result{Outcome: metrics.OutcomeNeutral}
 	}
 	d.inFlight.Add(1)
 	defer d.inFlight.Add(-1)
+	// Capture the guests' log lines so they can carry the operationID.
+	ctx = plugins.WithLogCapture(ctx)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 
 	if cmd.Phase() == openim.After {
 		res := Result{Outcome: metrics.OutcomeOK}
 		for _, p := range chain {
-			raw, err := d.call(ctx, t, cmd, p, body, (*bp)[:0])
+			raw, err := d.call(ctx, t, cmd, p, body, (*bp)[:0], opID)
 			*bp = raw[:0]
 			if err != nil {
 				d.failed(t, cmd, p, err)
@@ -78,7 +82,7 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 		}
 	}()
 	for i, p := range chain {
-		raw, err := d.call(ctx, t, cmd, p, in, (*bp)[:0])
+		raw, err := d.call(ctx, t, cmd, p, in, (*bp)[:0], opID)
 		if raw != nil {
 			*bp = raw[:0]
 		}
@@ -128,8 +132,9 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 // snapshot read and the call, it retries once on the plugin of the same name
 // in the current snapshot; if that no longer handles cmd, the answer is
 // neutral (a nil reply).
-func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst []byte) ([]byte, error) {
-	raw, _, err := p.Call(ctx, cmd.String(), body, dst)
+func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst, opID []byte) ([]byte, error) {
+	raw, info, err := p.Call(ctx, cmd.String(), body, dst)
+	d.guestLogs(t, cmd, p, info.Logs, opID)
 	if err == nil || !errors.Is(err, plugins.ErrClosed) {
 		return raw, err
 	}
@@ -139,11 +144,26 @@ func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *
 	}
 	for _, q := range cur.chain(cmd) {
 		if q.Name() == p.Name() && q != p {
-			raw, _, err = q.Call(ctx, cmd.String(), body, dst)
+			raw, info, err = q.Call(ctx, cmd.String(), body, dst)
+			d.guestLogs(t, cmd, q, info.Logs, opID)
 			return raw, err
 		}
 	}
 	return nil, nil
+}
+
+// guestLogs writes the log lines a plugin produced during one call,
+// attributed to the tenant, plugin, version, command and operationID.
+func (d *Directory) guestLogs(t *Tenant, cmd openim.Command, p *plugins.Plugin, lines []plugins.LogLine, opID []byte) {
+	for _, l := range lines {
+		if !d.log.Enabled(context.Background(), l.Level) {
+			continue
+		}
+		d.log.LogAttrs(context.Background(), l.Level, l.Message,
+			slog.String("tenant", t.ID), slog.String("plugin", p.Name()),
+			slog.String("plugin_version", short(p.Hash())), slog.String("command", cmd.String()),
+			slog.String("operation_id", string(opID)))
+	}
 }
 
 // failed counts and logs one plugin failure.

@@ -150,7 +150,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	cctx, cancel := context.WithTimeout(h.base, h.opt.CallTimeout)
-	out, res := h.opt.Directory.Serve(cctx, t, cmd, req, body, (*bp)[:0])
+	out, res := h.opt.Directory.Serve(cctx, t, cmd, req, body, (*bp)[:0], opID)
 	cancel()
 	if handled {
 		<-h.sem
