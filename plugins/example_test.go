@@ -1,0 +1,51 @@
+package plugins_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/imhook/imhook/plugins"
+)
+
+// A tenant loads a plugin, the host asks whether it handles a command, calls
+// it, and turns a failure into OpenIM's reply with the tenant's policy.
+func Example() {
+	ctx := context.Background()
+	e, err := plugins.NewEngine(ctx, plugins.EngineConfig{}) // no CacheDir: compiled code stays in memory
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close(ctx)
+
+	t, err := e.NewTenant(plugins.TenantConfig{ID: "acme", Limits: plugins.DefaultLimits()})
+	if err != nil {
+		panic(err)
+	}
+	wasm, err := os.ReadFile("testdata/echo.wasm")
+	if err != nil {
+		panic(err)
+	}
+	p, err := t.Load(ctx, "echo", wasm)
+	if err != nil {
+		panic(err)
+	}
+
+	const cmd = "callbackBeforeSendSingleMsgCommand"
+	fmt.Println(p.Handles(cmd), p.Handles("callbackBeforeAddFriendCommand"))
+
+	reply, _, err := p.Call(ctx, cmd, []byte(`{"hello":1}`), nil)
+	fmt.Println(string(reply), err)
+
+	// echo.wasm returns a body starting with '!' as an error message.
+	_, _, err = p.Call(ctx, cmd, []byte("!no"), nil)
+	fmt.Println(errors.Is(err, plugins.ErrGuestError), plugins.KindOf(err))
+	policy := plugins.Policy{Closed: true, ErrCode: 5001, ErrMsg: "blocked"}
+	fmt.Println(string(policy.AppendReply(nil, cmd, nil, err)))
+	// Output:
+	// true false
+	// {"hello":1} <nil>
+	// true guest_error
+	// {"actionCode":0,"errCode":5001,"errMsg":"blocked","errDlt":"imhook: guest_error","nextCode":1}
+}
