@@ -77,12 +77,14 @@ func TestMeterExamples(t *testing.T) {
 	}
 }
 
-// newABIRuntime returns a compiler runtime with WASI and a stub imhook host
-// module: log discards, config finds nothing.
+// newABIRuntime returns an interpreter runtime with WASI and a stub imhook
+// host module: log discards, config finds nothing. The interpreter compiles
+// a 2 MB Go guest in a fraction of the compiler's time, and these tests make
+// only a few calls.
 func newABIRuntime(t testing.TB) wazero.Runtime {
 	t.Helper()
 	ctx := context.Background()
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(compiled))
+	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCompilationCache(compiled))
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	i32 := api.ValueTypeI32
