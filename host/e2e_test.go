@@ -564,3 +564,55 @@ func TestLogLines(t *testing.T) {
 		t.Errorf("a credential reached the log:\n%s", logs.String())
 	}
 }
+
+// TestTenantChanges follows settings changes, a command filter and a tenant
+// deletion through the registry's change feed.
+func TestTenantChanges(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("live", registry.Settings{Config: map[string]string{"banned_words": "spam"}}, "moderation", "moderation")
+	eventually := func(what string, ok func(r result) bool, path, body string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r := e.post(path, body)
+			if ok(r) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: last answer %d %s %v", what, r.status, r.body, r.err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	stopped := func(r result) bool { return r.err == nil && r.reply.NextCode == 1 }
+	passed := func(r result) bool { return r.err == nil && r.status == 200 && r.reply.NextCode == 0 }
+	path := "/hooks/live" + sendSingle
+	eventually("banned word", stopped, path, msgBody("spam"))
+
+	cur, err := e.srv.Registry().Tenant(t.Context(), "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cur.Settings
+	s.Config = map[string]string{"banned_words": "eggs"}
+	if _, err := e.srv.Registry().SetSettings(t.Context(), "live", s, registry.AnyRevision); err != nil {
+		t.Fatal(err)
+	}
+	eventually("new config value", stopped, path, msgBody("green eggs"))
+	eventually("old config value gone", passed, path, msgBody("spam"))
+
+	s.Limits.MemoryPages = 300 // makes the directory load the plugin again
+	s.Commands = []string{"callbackBeforeSendGroupMsgCommand"}
+	if _, err := e.srv.Registry().SetSettings(t.Context(), "live", s, registry.AnyRevision); err != nil {
+		t.Fatal(err)
+	}
+	eventually("command disabled", passed, path, msgBody("green eggs"))
+	if st, _ := e.srv.Directory().Stats("live"); len(st.Plugins) != 1 || st.Plugins[0].Serving == "" {
+		t.Errorf("after the limits change: %+v", st)
+	}
+
+	if err := e.srv.Registry().DeleteTenant(t.Context(), "live", registry.AnyRevision); err != nil {
+		t.Fatal(err)
+	}
+	eventually("tenant deleted", func(r result) bool { return r.status == 404 }, path, msgBody("x"))
+}

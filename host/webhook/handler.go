@@ -116,7 +116,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	body := ctx.PostBody()
-	req, err := openim.ParseRequest(string(command), body, openim.Limits{MaxBodyBytes: h.opt.MaxBodyBytes})
+	// cmd.String() rather than string(command): same command, no allocation.
+	req, err := openim.ParseRequest(cmd.String(), body, openim.Limits{MaxBodyBytes: h.opt.MaxBodyBytes})
 	if err != nil {
 		status, code := fasthttp.StatusBadRequest, int32(CodeBadRequest)
 		if errors.Is(err, openim.ErrTooLarge) {
