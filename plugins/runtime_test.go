@@ -187,7 +187,7 @@ func TestPoolBound(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 150"), nil)
+			_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 500"), nil)
 			errs <- err
 		}()
 	}
@@ -206,9 +206,9 @@ func TestPoolBound(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Add(1)
-			go func() { defer wg.Done(); p.Call(context.Background(), seedCommand, []byte("!nap 300"), nil) }()
+			go func() { defer wg.Done(); p.Call(context.Background(), seedCommand, []byte("!nap 1000"), nil) }()
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
 		_, _, err := p.Call(ctx, seedCommand, []byte(seedBody), nil)
@@ -240,10 +240,10 @@ func TestGlobalBudget(t *testing.T) {
 	t.Run("waits for a busy instance", func(t *testing.T) {
 		done := make(chan error)
 		go func() {
-			_, _, err := a.Call(context.Background(), seedCommand, []byte("!nap 300"), nil)
+			_, _, err := a.Call(context.Background(), seedCommand, []byte("!nap 1000"), nil)
 			done <- err
 		}()
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_, _, err := b.Call(ctx, seedCommand, []byte(seedBody), nil)
 		cancel()
@@ -388,15 +388,15 @@ func TestCloseWaitsForCalls(t *testing.T) {
 	p := napper(t, e, "acme", 2)
 	done := make(chan error)
 	go func() {
-		_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 200"), nil)
+		_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 800"), nil)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	if err := p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 50*time.Millisecond {
+	if took := time.Since(start); took < 100*time.Millisecond {
 		t.Errorf("Close returned after %s, before the call in flight", took)
 	}
 	if err := <-done; err != nil {
