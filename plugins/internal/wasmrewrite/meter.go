@@ -65,15 +65,17 @@ type MeterOptions struct {
 
 // Meter returns a copy of the module with fuel accounting injected.
 //
-// The rewritten module defines and exports FuelGlobal, a mutable i64. Every
-// function entry, loop header, and then- or else-branch subtracts the static
-// cost of the straight-line code it starts (one per instruction, more for
-// bulk memory and table operations) and traps with unreachable when the
-// result is negative. The count is an upper bound on the instructions
-// executed: code after a branch out of a block is charged even when skipped,
-// never the other way around. Function indices, types and exports of the
-// original module are unchanged; new types, functions and the global are
-// appended after the existing ones.
+// The rewritten module defines and exports FuelGlobal, a mutable i64. Each
+// straight-line segment of code (from a function entry, a loop header, an if
+// or else arm, or a join point after a branch-targeted block) subtracts its
+// static cost when entered: one per instruction, more for bulk memory and
+// table operations. Function entries and loop headers, which every cycle of
+// execution passes, also trap with unreachable when the fuel is negative.
+// The count is an upper bound on the instructions executed: code after a
+// branch is charged even when the branch skips it, never the other way
+// around. Function indices, types and exports of the original module are
+// unchanged; new types, functions and the global are appended after the
+// existing ones. docs/metering.md has the details.
 //
 // Meter is deterministic: the same input bytes and options give the same
 // output bytes.

@@ -170,24 +170,19 @@ type Counts struct {
 // than function, table, memory or global.
 func (m *Module) Count() (Counts, error) {
 	var c Counts
-	var err error
-	vecLen := func(id byte) uint32 {
-		data := m.Section(id)
-		if data == nil || err != nil {
-			return 0
+	for _, v := range []struct {
+		id byte
+		n  *uint32
+	}{
+		{SecType, &c.Types}, {SecFunction, &c.Funcs}, {SecTable, &c.Tables},
+		{SecMemory, &c.Memories}, {SecGlobal, &c.Globals}, {SecData, &c.Data},
+	} {
+		if data := m.Section(v.id); data != nil {
+			var err error
+			if *v.n, err = NewReader(data).U32(); err != nil {
+				return c, fmt.Errorf("section[%d]: %w", v.id, err)
+			}
 		}
-		var n uint32
-		n, err = NewReader(data).U32()
-		return n
-	}
-	c.Types = vecLen(SecType)
-	c.Funcs = vecLen(SecFunction)
-	c.Tables = vecLen(SecTable)
-	c.Memories = vecLen(SecMemory)
-	c.Globals = vecLen(SecGlobal)
-	c.Data = vecLen(SecData)
-	if err != nil {
-		return c, err
 	}
 	imports, err := m.Imports()
 	if err != nil {
