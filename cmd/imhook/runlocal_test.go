@@ -76,8 +76,8 @@ func TestRunLocal(t *testing.T) {
 // TestRunGoExample runs the moderation example, a real Go guest built with
 // the SDK, through `imhook run` with its configuration given by flags.
 func TestRunGoExample(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Go wasm guest")
+	if testing.Short() || !goGuestUnderRace {
+		t.Skip("builds and compiles a Go wasm guest: skipped with -short and -race")
 	}
 	t.Parallel()
 	wasm := filepath.Join(t.TempDir(), "moderation.wasm")
