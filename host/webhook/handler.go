@@ -93,6 +93,11 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	t, ok := h.opt.Directory.Lookup(tenantID)
+	if !ok && !h.opt.Directory.Ready() {
+		// Tenants are still loading (start-up): the tenant may well exist.
+		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusServiceUnavailable, CodeUnavailable, "imhook is starting: tenants are still loading", "retry in a moment; /readyz turns 200 when loaded")
+		return
+	}
 	if !ok {
 		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusNotFound, CodeNotFound, "unknown tenant["+string(tenantID)+"]", "check the tenant id in the url of OpenIM's webhooks.yml")
 		return
