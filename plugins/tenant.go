@@ -185,7 +185,7 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 	if owner {
 		unlock := t.e.lockHash(hash)
 		start := time.Now()
-		cm.cm, cm.err = tr.rt.CompileModule(ctx, wasm)
+		cm.cm, cm.err = tr.rt.CompileModule(ctx, prepare(wasm))
 		cm.compileTime = time.Since(start)
 		unlock()
 		if cm.err == nil {
