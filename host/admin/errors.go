@@ -57,6 +57,9 @@ func (a *API) handleError(ctx *fasthttp.RequestCtx, err error) {
 			"method", string(ctx.Method()), "path", string(ctx.Path()), "status", status, "err", err)
 	}
 	writeJSON(ctx, status, ErrorBody{Error: msg})
+	if status == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="imhook admin"`) // RFC 6750
+	}
 }
 
 // classify maps an error to its status and client message.
@@ -93,7 +96,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	err := enc.Encode(v)
 	b := buf.Bytes()
 	if err != nil {
-		// Only our own response types are encoded here; a failure is a bug.
+		// Our own types always encode; only a Stats value from Options can fail.
 		status = fasthttp.StatusInternalServerError
 		b = []byte(`{"error":"internal error: encoding the response failed"}` + "\n")
 	}

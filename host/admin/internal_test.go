@@ -43,8 +43,9 @@ func newAPI(t *testing.T, operator string) *API {
 	return a
 }
 
-// serveOnce runs one request through the handler without a network.
-func serveOnce(a *API, method, path, auth string) (int, string) {
+// serveOnce runs one request through the handler without a network. It
+// returns the status, the error message and the WWW-Authenticate header.
+func serveOnce(a *API, method, path, auth string) (int, string, string) {
 	var req fasthttp.Request
 	req.Header.SetMethod(method)
 	req.SetRequestURI(path)
@@ -57,7 +58,7 @@ func serveOnce(a *API, method, path, auth string) (int, string) {
 	a.Handler()(&rc)
 	var e ErrorBody
 	_ = json.Unmarshal(rc.Response.Body(), &e)
-	return rc.Response.StatusCode(), e.Error
+	return rc.Response.StatusCode(), e.Error, string(rc.Response.Header.Peek("WWW-Authenticate"))
 }
 
 func TestAuthenticate(t *testing.T) {
@@ -80,9 +81,12 @@ func TestAuthenticate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			a := newAPI(t, tc.operator)
-			status, msg := serveOnce(a, "GET", "/v1/tenants", tc.auth)
+			status, msg, challenge := serveOnce(a, "GET", "/v1/tenants", tc.auth)
 			if status != tc.status || msg != tc.msg {
 				t.Fatalf("got %d %q, want %d %q", status, msg, tc.status, tc.msg)
+			}
+			if want := map[bool]string{true: `Bearer realm="imhook admin"`}[status == 401]; challenge != want {
+				t.Fatalf("WWW-Authenticate %q, want %q", challenge, want)
 			}
 		})
 	}
