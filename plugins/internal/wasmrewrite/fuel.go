@@ -43,20 +43,26 @@ func (f Fuel) Set(budget uint64) {
 	f.g.Set(min(budget, math.MaxInt64))
 }
 
-// Remaining returns the remaining budget. It is negative only after the guest
-// ran out of fuel: the charge that made it negative trapped.
+// Remaining returns the remaining budget. It is negative once the guest has
+// spent more than its budget; the guest traps at the next function entry or
+// loop header.
 func (f Fuel) Remaining() int64 { return int64(f.g.Get()) }
 
 // Used returns the instructions charged since the budget was set to budget.
-// After an exhausted call it exceeds budget by the cost of the block that
-// could not be paid for.
+// It can exceed budget by the code between two checks (a few hundred
+// instructions at most in practice): after an exhausted call, and also after
+// a call that overdrew on its last stretch of straight-line code and returned
+// before reaching another check. A runtime that wants a hard limit treats
+// Used > budget as exhausted whatever the call returned.
 func (f Fuel) Used(budget uint64) uint64 {
 	return min(budget, math.MaxInt64) - uint64(f.Remaining())
 }
 
 // Exhausted reports whether a call that returned callErr was stopped because
-// it ran out of fuel. A guest cannot fake it: only the injected charge code
-// writes the global, and it traps as soon as the value goes negative.
+// it ran out of fuel: the call failed and the fuel is negative. A guest
+// cannot fake it, because only the injected code writes the global. A trap of
+// another kind in the few instructions between overdrawing and the next check
+// also counts as exhausted; the budget was spent either way.
 func (f Fuel) Exhausted(callErr error) bool {
 	return callErr != nil && f.Remaining() < 0
 }

@@ -1,0 +1,46 @@
+package wasmrewrite_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/tetratelabs/wazero"
+
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
+)
+
+// Meter a module at upload, then give each call a budget and read what it
+// used.
+func ExampleMeter() {
+	ctx := context.Background()
+	wasm, err := os.ReadFile("testdata/runaway.wasm")
+	if err != nil {
+		panic(err)
+	}
+	metered, err := wasmrewrite.Meter(wasm, wasmrewrite.MeterOptions{})
+	if err != nil {
+		panic(err)
+	}
+
+	r := wazero.NewRuntime(ctx)
+	defer r.Close(ctx)
+	mod, err := r.Instantiate(ctx, metered)
+	if err != nil {
+		panic(err)
+	}
+	fuel, err := wasmrewrite.NewFuel(mod)
+	if err != nil {
+		panic(err)
+	}
+
+	// "spin" is an infinite loop. Each iteration costs 2 (br, end); the
+	// charge that overdraws traps.
+	fuel.Set(1_000_000)
+	_, err = mod.ExportedFunction("spin").Call(ctx)
+	fmt.Println("out of fuel:", fuel.Exhausted(err))
+	fmt.Println("used:", fuel.Used(1_000_000))
+	// Output:
+	// out of fuel: true
+	// used: 1000002
+}
