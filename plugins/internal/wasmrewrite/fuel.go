@@ -49,9 +49,10 @@ func (f Fuel) Set(budget uint64) {
 func (f Fuel) Remaining() int64 { return int64(f.g.Get()) }
 
 // Used returns the instructions charged since the budget was set to budget.
-// It can exceed budget by the code between two checks (a few hundred
-// instructions at most in practice): after an exhausted call, and also after
-// a call that overdrew on its last stretch of straight-line code and returned
+// It can exceed budget by the code run between two checks, which is bounded
+// by the size of the functions on the stack and is typically tens to hundreds
+// of instructions. That happens after an exhausted call, and also after a
+// call that overdrew on its last stretch of straight-line code and returned
 // before reaching another check. A runtime that wants a hard limit treats
 // Used > budget as exhausted whatever the call returned.
 func (f Fuel) Used(budget uint64) uint64 {
