@@ -277,3 +277,45 @@ func TestMeterErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestMeterMinimal meters modules without code, globals or exports: the
+// sections the rewriter appends to are created in their required places.
+func TestMeterMinimal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		wasm string
+	}{
+		{"empty", "\x00asm\x01\x00\x00\x00"},
+		{"custom section only", "\x00asm\x01\x00\x00\x00\x00\x05\x04note"},
+		{"imported global", "\x00asm\x01\x00\x00\x00" +
+			"\x02\x08\x01\x01e\x01g\x03\x7e\x00"}, // import e.g: i64, immutable
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := mustMeter(t, []byte(tc.wasm), MeterOptions{StartFuel: 42})
+			ctx := context.Background()
+			r := wazero.NewRuntime(ctx)
+			defer r.Close(ctx)
+			if strings.Contains(tc.name, "imported") {
+				// Provide e.g by instantiating a tiny module that exports it.
+				provider := "\x00asm\x01\x00\x00\x00\x06\x06\x01\x7e\x00\x42\x07\x0b\x07\x05\x01\x01g\x03\x00"
+				if _, err := r.InstantiateWithConfig(ctx, []byte(provider), wazero.NewModuleConfig().WithName("e")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m, err := r.InstantiateWithConfig(ctx, out, wazero.NewModuleConfig().WithName(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := NewFuel(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Remaining(); got != 42 {
+				t.Errorf("fuel %d, want 42", got)
+			}
+		})
+	}
+}
