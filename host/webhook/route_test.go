@@ -1,6 +1,9 @@
 package webhook
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+)
 
 func TestRoute(t *testing.T) {
 	t.Parallel()
@@ -29,4 +32,21 @@ func TestRoute(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRoute checks route's invariants on arbitrary paths: it never panics, a
+// match has a tenant, and neither part holds a slash.
+func FuzzRoute(f *testing.F) {
+	for _, s := range []string{"/hooks/acme/callbackX", "/hooks/acme", "/hooks//", "/hooks/a/b/c", "", "/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		tenant, command, ok := route([]byte(path))
+		if !ok {
+			return
+		}
+		if len(tenant) == 0 || bytes.IndexByte(tenant, '/') >= 0 || bytes.IndexByte(command, '/') >= 0 {
+			t.Errorf("route(%q) = %q, %q", path, tenant, command)
+		}
+	})
 }
