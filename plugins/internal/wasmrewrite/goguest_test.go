@@ -7,6 +7,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/imhook/imhook/sdk/abi"
 )
 
 // goCalls are the calls made on the Go guest: heavy loops, recursion, maps,
@@ -86,10 +88,31 @@ func TestMeterGoGuestRunaways(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []uint64
-	}{{"spin", nil}, {"deep", []uint64{0}}} {
+	}{{"spin", nil}, {"deep", []uint64{0}}, {abi.FuncInitialize, nil}} {
 		t.Run(tc.name, func(t *testing.T) {
-			g, _ := startMeteredGo(t, r, metered)
 			const budget = 5_000_000
+			if tc.name == abi.FuncInitialize {
+				// A Go init that never returns, run by the host under a budget.
+				ctx := context.Background()
+				c, err := r.CompileModule(ctx, metered)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := r.InstantiateModule(ctx, c, wazero.NewModuleConfig().WithName("").
+					WithStartFunctions().WithEnv("GOGUEST_SPIN_INIT", "1"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := SetFuel(m, budget); err != nil {
+					t.Fatal(err)
+				}
+				_, err = m.ExportedFunction(abi.FuncInitialize).Call(ctx)
+				if !IsOutOfFuel(m, err) {
+					t.Fatalf("got %v, want out of fuel", err)
+				}
+				return
+			}
+			g, _ := startMeteredGo(t, r, metered)
 			g.fuel.Set(budget)
 			_, err := g.m.ExportedFunction(tc.name).Call(context.Background(), tc.args...)
 			if !g.fuel.Exhausted(err) {

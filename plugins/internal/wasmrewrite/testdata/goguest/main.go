@@ -9,12 +9,20 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 )
 
 func main() {}
+
+// init never returns when GOGUEST_SPIN_INIT is set: a busy _initialize.
+func init() {
+	if os.Getenv("GOGUEST_SPIN_INIT") != "" {
+		spin()
+	}
+}
 
 //go:wasmexport fib
 func fib(n int32) int64 {
