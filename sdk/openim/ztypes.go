@@ -718,7 +718,6 @@ type BeforeUpdateUserInfoReq struct {
 // with it: Block as usual; non-null nickName / faceURL / ex overwrite the update.
 type BeforeUpdateUserInfoResp struct {
 	CommonResp
-	// Ex quirk: always null.
 	Ex       *string `json:"ex"`
 	FaceURL  *string `json:"faceURL"`
 	NickName *string `json:"nickName"`
@@ -769,7 +768,6 @@ type BeforeUpdateUserInfoExReq struct {
 // wrapper of the original request.
 type BeforeUpdateUserInfoExResp struct {
 	CommonResp
-	// Ex quirk: always null.
 	Ex       *string `json:"ex"`
 	FaceURL  *string `json:"faceURL"`
 	NickName *string `json:"nickName"`

@@ -485,7 +485,10 @@ func buildStruct(m *model, nested map[string]*structDef, ov *overlay, c *command
 		if err != nil {
 			return nil, fmt.Errorf("command[%s]: %w", e.Command, err)
 		}
-		f := &field{json: k, gname: goName(k), t: t, note: e.FieldNotes[k]}
+		f := &field{json: k, gname: goName(k), t: t}
+		if !resp {
+			f.note = e.FieldNotes[k] // the catalog's field notes describe request bodies
+		}
 		if ch, ok := sub[k]; ok {
 			st := t.elem
 			if err := buildNested(m, nested, ov, st.name, k, ch, fields, example, t.k == kSlice); err != nil {
