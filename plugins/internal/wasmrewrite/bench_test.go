@@ -89,42 +89,58 @@ func benchCall(b *testing.B, f api.Function, args []uint64, ctx func() context.C
 // variant over all ops gives the ratios (the minimum is the estimate least
 // disturbed by other processes). Run with -benchtime=50x or more.
 func BenchmarkOverhead(b *testing.B) {
-	orig := goGuest(b)
+	overhead(b, goGuest(b), []string{"_initialize"}, []overheadCall{
+		{"callback", nil, 200},
+		{"fib", []uint64{15}, 20},
+		{"json_round", []uint64{1}, 10},
+	})
+}
+
+// BenchmarkOverheadWorstCase is BenchmarkOverhead on the corpus's tight loop
+// and tiny recursive function, where metering costs the most relative to the
+// work done.
+func BenchmarkOverheadWorstCase(b *testing.B) {
+	overhead(b, readTestdata(b, "corpus.wasm"), nil, []overheadCall{
+		{"sum", []uint64{300_000}, 1},
+		{"fib", []uint64{22}, 1},
+	})
+}
+
+type overheadCall struct {
+	name  string
+	args  []uint64
+	batch int
+}
+
+func overhead(b *testing.B, orig []byte, start []string, calls []overheadCall) {
 	metered, err := Meter(orig, MeterOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	for _, export := range []struct {
-		name  string
-		args  []uint64
-		batch int
-	}{
-		{"callback", nil, 200},
-		{"fib", []uint64{15}, 20},
-		{"json_round", []uint64{1}, 10},
-	} {
+	noCtx := func() (context.Context, context.CancelFunc) { return ctx, func() {} }
+	for _, export := range calls {
 		b.Run(export.name, func(b *testing.B) {
-			unlimited := instantiate(b, newRuntime(b, wazero.NewRuntimeConfigCompiler()), orig, "_initialize")
-			mm := instantiate(b, newRuntime(b, wazero.NewRuntimeConfigCompiler()), metered, "_initialize")
+			unlimited := instantiate(b, newRuntime(b, wazero.NewRuntimeConfigCompiler()), orig, start...)
+			mm := instantiate(b, newRuntime(b, wazero.NewRuntimeConfigCompiler()), metered, start...)
 			fuel, err := NewFuel(mm)
 			if err != nil {
 				b.Fatal(err)
 			}
-			closing := instantiate(b, newRuntime(b, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true)), orig, "_initialize")
+			closing := instantiate(b, newRuntime(b, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true)), orig, start...)
 			variants := []struct {
 				f      api.Function
 				before func()
 				ctx    func() (context.Context, context.CancelFunc)
 			}{
-				{unlimited.ExportedFunction(export.name), func() {}, func() (context.Context, context.CancelFunc) { return ctx, func() {} }},
-				{mm.ExportedFunction(export.name), func() { fuel.Set(100_000_000) }, func() (context.Context, context.CancelFunc) { return ctx, func() {} }},
+				{unlimited.ExportedFunction(export.name), func() {}, noCtx},
+				{mm.ExportedFunction(export.name), func() { fuel.Set(1 << 50) }, noCtx},
 				{closing.ExportedFunction(export.name), func() {}, func() (context.Context, context.CancelFunc) {
-					return context.WithTimeout(ctx, time.Second)
+					return context.WithTimeout(ctx, time.Minute)
 				}},
 			}
 			best := make([]time.Duration, len(variants))
-			stack := make([]uint64, 1)
+			stack := make([]uint64, max(1, len(export.args)))
 			b.ResetTimer()
 			for range b.N {
 				for i, v := range variants {
