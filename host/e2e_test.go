@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -615,4 +616,28 @@ func TestTenantChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually("tenant deleted", func(r result) bool { return r.status == 404 }, path, msgBody("x"))
+}
+
+// TestShutdownWithoutRun closes a server that never ran: it must not hang
+// and must free its ports and its store.
+func TestShutdownWithoutRun(t *testing.T) {
+	cfg := host.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Sandbox.CacheDir = cacheDir
+	cfg.Server.Addr, cfg.Admin.Addr = "127.0.0.1:0", "127.0.0.1:0"
+	for range 2 { // the second New proves the store's lock was released
+		srv, err := host.New(t.Context(), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := srv.Addr().String()
+		if err := srv.Shutdown(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("port still bound after Shutdown: %v", err)
+		}
+		ln.Close()
+	}
 }

@@ -282,6 +282,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.admin != nil {
 		errs = append(errs, s.admin.ShutdownWithContext(ctx))
 	}
+	// fasthttp closes the listeners it served; these close them when Run was
+	// never called (the second Close's error means nothing).
+	_ = s.webLn.Close()
+	if s.adminLn != nil {
+		_ = s.adminLn.Close()
+	}
 	s.hooks.Close()
 	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close())
 	err := errors.Join(errs...)

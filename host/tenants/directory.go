@@ -52,6 +52,7 @@ type Directory struct {
 	log  *slog.Logger
 	snap atomic.Pointer[map[string]*Tenant]
 
+	started  atomic.Bool
 	ready    atomic.Bool
 	inFlight atomic.Int64
 	closed   chan struct{}
@@ -102,6 +103,9 @@ func New(opt Options) (*Directory, error) {
 // Only when the registry cannot be read; a plugin that fails to load is
 // reported by Status instead, and its tenant serves without it.
 func (d *Directory) Start(ctx context.Context) error {
+	if !d.started.CompareAndSwap(false, true) {
+		return errors.New("tenants: Start called twice")
+	}
 	// Subscribe before reading so no change between the two is missed.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	changes := d.opt.Registry.Watch(wctx)
@@ -140,14 +144,16 @@ func (d *Directory) InFlight() int64 { return d.inFlight.Load() }
 func (d *Directory) Ready() bool { return d.ready.Load() }
 
 // Close stops following changes and closes every plugin, waiting for the
-// calls in flight up to ctx.
+// calls in flight up to ctx. It may be called without Start.
 func (d *Directory) Close(ctx context.Context) error {
 	select {
 	case <-d.closed:
 	default:
 		close(d.closed)
 	}
-	<-d.done
+	if d.started.Load() {
+		<-d.done
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var errs []error

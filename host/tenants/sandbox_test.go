@@ -1,11 +1,14 @@
 package tenants
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/registry/bolt"
 )
 
 func TestSandboxConfig(t *testing.T) {
@@ -69,5 +72,38 @@ func TestSandboxConfig(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCloseWithoutStart guards the shutdown of a server that never ran.
+func TestCloseWithoutStart(t *testing.T) {
+	t.Parallel()
+	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(t.Context(), backend, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	eng, err := plugins.NewEngine(t.Context(), plugins.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	d, err := New(Options{Registry: reg, Engine: eng})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Close(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close without Start hangs")
 	}
 }
