@@ -19,9 +19,9 @@ import (
 	"encoding/binary"
 	"math"
 	"math/bits"
-	"slices"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // MaxDepth is encoding/json's nesting limit; deeper input is rejected as invalid.
@@ -48,8 +48,6 @@ type Decoder struct {
 	// unescaped strings of the result are substrings of it, so a decode costs
 	// one allocation for all of them instead of one each.
 	str string
-	// scratch holds the last unescaped string value until it is copied out.
-	scratch []byte
 }
 
 // Reset prepares d to read data with the given limits.
@@ -403,7 +401,10 @@ func (d *Decoder) String(p *string) {
 		case len(b) == 0:
 			*p = ""
 		case fresh:
-			*p = string(b)
+			// b is a fresh buffer that nothing else references or changes, so
+			// it can back the string without a second allocation and copy
+			// (what strings.Builder does).
+			*p = unsafe.String(unsafe.SliceData(b), len(b))
 		default:
 			if d.str == "" {
 				d.str = string(d.data)
@@ -1033,8 +1034,8 @@ func hexVal(c byte) rune {
 }
 
 // rawString reads the string at the cursor. It returns the decoded bytes and
-// whether they were unescaped (true: a fresh slice for a key, the reused
-// scratch buffer for a value) or alias the input (false). The string
+// whether they were unescaped into a fresh slice that nothing else references
+// (true) or alias the input (false). The string
 // limit applies to the encoded length; isKey selects the error wording.
 func (d *Decoder) rawString(isKey bool) ([]byte, bool) {
 	b := d.data
@@ -1091,13 +1092,8 @@ func (d *Decoder) rawString(isKey bool) ([]byte, bool) {
 	if !needCopy {
 		return b[start:end], false
 	}
-	if isKey {
-		// A key must stay valid while its value is decoded (for error paths).
-		return unquote(nil, b[start:end]), true
-	}
-	// Unescaping never lengthens a string, so one growth is enough.
-	d.scratch = unquote(slices.Grow(d.scratch[:0], end-start), b[start:end])
-	return d.scratch, true
+	// Escapes only shorten a string; only invalid UTF-8 (1 byte to 3) can grow it.
+	return unquote(make([]byte, 0, end-start), b[start:end]), true
 }
 
 func (d *Decoder) tooLong(off, n int, isKey bool) {
