@@ -71,7 +71,13 @@ type state struct {
 	sandbox *plugins.Tenant
 	plugins map[string]*plugins.Plugin // by plugin name: the version serving
 	errs    map[string]string          // by plugin name: the last load error
+	// retry is set when a load failed for a reason other than the module
+	// (the store did not answer): the next retry tick loads it again.
+	retry bool
 }
+
+// retryEvery is how often loads that failed for a passing reason are retried.
+const retryEvery = 5 * time.Second
 
 // New returns an empty directory. Call Start to load the tenants.
 func New(opt Options) (*Directory, error) {
@@ -118,6 +124,9 @@ func (d *Directory) Start(ctx context.Context) error {
 	go func() {
 		defer close(d.done)
 		defer cancel()
+		tick := time.NewTicker(retryEvery)
+		defer tick.Stop()
+		failed := false // the last sync failed: retry on the next tick
 		for {
 			select {
 			case <-ctx.Done():
@@ -128,9 +137,15 @@ func (d *Directory) Start(ctx context.Context) error {
 				if !ok {
 					return
 				}
-				if err := d.sync(wctx); err != nil {
-					d.log.Error("reload tenants from the registry failed; serving the previous state until the next change", "err", err)
+			case <-tick.C:
+				if !failed && !d.needsRetry() {
+					continue
 				}
+			}
+			err := d.sync(wctx)
+			failed = err != nil
+			if err != nil {
+				d.log.Error("reload tenants from the registry failed; serving the previous state, retrying", "err", err)
 			}
 		}
 	}()
@@ -139,6 +154,18 @@ func (d *Directory) Start(ctx context.Context) error {
 
 // InFlight returns the number of callbacks inside Serve right now.
 func (d *Directory) InFlight() int64 { return d.inFlight.Load() }
+
+// needsRetry reports whether a tenant has a load to retry.
+func (d *Directory) needsRetry() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, st := range d.states {
+		if st.retry {
+			return true
+		}
+	}
+	return false
+}
 
 // Ready reports whether the first load is done.
 func (d *Directory) Ready() bool { return d.ready.Load() }
@@ -187,7 +214,7 @@ func (d *Directory) sync(ctx context.Context) error {
 	seen := make(map[string]bool, len(docs))
 	for _, doc := range docs {
 		seen[doc.ID] = true
-		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision {
+		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision && !st.retry {
 			continue
 		}
 		retired := d.apply(ctx, doc)
@@ -255,6 +282,7 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 	}
 	st.cfg = cfg
 
+	st.retry = false
 	next := make(map[string]*plugins.Plugin, len(doc.Plugins))
 	for _, p := range doc.Plugins {
 		cur := st.plugins[p.Name]
@@ -271,6 +299,9 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 				"plugin", p.Name, "plugin_version", short(p.Active), "err", err)
 			d.opt.Metrics.LoadFailure(doc.ID)
 			st.errs[p.Name] = err.Error()
+			if !errors.As(err, new(*plugins.LoadError)) {
+				st.retry = true // the module is fine; the store or the engine was not
+			}
 			if cur != nil {
 				next[p.Name] = cur
 			}
