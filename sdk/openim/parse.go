@@ -60,7 +60,7 @@ func ParseRequest(urlCommand string, body []byte, lim Limits) (Request, error) {
 	jl, maxBody := lim.resolve()
 	if maxBody > 0 && len(body) > maxBody {
 		return nil, &FieldError{Offset: maxBody, Err: &kindError{ErrTooLarge,
-			"body of " + strconv.Itoa(len(body)) + " bytes exceeds limit " + strconv.Itoa(maxBody)}}
+			strconv.Itoa(len(body)) + " bytes exceed the limit of " + strconv.Itoa(maxBody)}}
 	}
 	req, err := decodeRequest(c, body, jl)
 	if err != nil {

@@ -144,7 +144,7 @@ func TestParseRequestErrors(t *testing.T) {
 			body: `{"callbackCommand":"callbackBeforeSendSingleMsgCommand"}`,
 			lim:  Limits{MaxBodyBytes: 10},
 			is:   ErrTooLarge,
-			msg:  `openim: body: body of 56 bytes exceeds limit 10`,
+			msg:  `openim: body: 56 bytes exceed the limit of 10`,
 		},
 		{
 			name: "number for string",
