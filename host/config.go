@@ -22,11 +22,16 @@ type Config struct {
 	// cache when store.path and sandbox.cache_dir are left empty. Default "./data".
 	DataDir string `koanf:"data_dir"`
 
-	Server  ServerConfig  `koanf:"server"`
-	Admin   AdminConfig   `koanf:"admin"`
-	Store   StoreConfig   `koanf:"store"`
+	// Server is the webhook listener OpenIM calls.
+	Server ServerConfig `koanf:"server"`
+	// Admin is the admin API's listener.
+	Admin AdminConfig `koanf:"admin"`
+	// Store is where tenants and plugins are kept.
+	Store StoreConfig `koanf:"store"`
+	// Sandbox configures the WebAssembly runtime and default limits.
 	Sandbox SandboxConfig `koanf:"sandbox"`
-	Log     LogConfig     `koanf:"log"`
+	// Log configures the process log.
+	Log LogConfig `koanf:"log"`
 }
 
 // ServerConfig is the webhook listener, the one OpenIM talks to.

@@ -361,6 +361,7 @@ func addrString(a net.Addr) string {
 // fasthttpLogger sends fasthttp's own messages to slog.
 type fasthttpLogger struct{ l *slog.Logger }
 
+// Printf implements fasthttp.Logger.
 func (f fasthttpLogger) Printf(format string, args ...any) {
 	f.l.Warn(fmt.Sprintf(format, args...), "component", "fasthttp")
 }

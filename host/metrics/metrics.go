@@ -165,12 +165,14 @@ var (
 // sourceCollector turns a Source into gauges at scrape time.
 type sourceCollector struct{ src Source }
 
+// Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- poolDesc
 	ch <- waitsDesc
 	ch <- loadedDesc
 }
 
+// Collect implements prometheus.Collector.
 func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(loadedDesc, prometheus.GaugeValue, float64(c.src.PluginsLoaded()))
 	for _, p := range c.src.Pools() {
