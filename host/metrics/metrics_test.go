@@ -1,0 +1,80 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+)
+
+type fakeSource struct{}
+
+func (fakeSource) Pools() []PoolStat {
+	return []PoolStat{{Tenant: "acme", Plugin: "mod", Instances: 3, Waits: 7}}
+}
+func (fakeSource) PluginsLoaded() int { return 2 }
+
+// gathered returns the metric families' names and series as text.
+func gathered(t *testing.T, m *Metrics) string {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, f := range fams {
+		for _, s := range f.GetMetric() {
+			b.WriteString(f.GetName())
+			for _, l := range s.GetLabel() {
+				b.WriteString(" " + l.GetName() + "=" + l.GetValue())
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	m := New()
+	m.SetSource(fakeSource{})
+	m.Call("acme", "callbackBeforeSendSingleMsgCommand", OutcomeOK, 0.001)
+	m.Call("other", "callbackBeforeSendSingleMsgCommand", OutcomeRejected, 0)
+	m.Failure("acme", "callbackBeforeSendSingleMsgCommand", "trap")
+	m.Compile(0.5)
+	m.LoadFailure("acme")
+	out := gathered(t, m)
+	for _, want := range []string{
+		"imhook_webhook_calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme",
+		"imhook_webhook_duration_seconds command=callbackBeforeSendSingleMsgCommand tenant=acme",
+		"imhook_plugin_failures_total command=callbackBeforeSendSingleMsgCommand kind=trap tenant=acme",
+		"imhook_pool_instances plugin=mod tenant=acme",
+		"imhook_pool_waits_total plugin=mod tenant=acme",
+		"imhook_plugins_loaded",
+		"imhook_compile_seconds",
+		"imhook_plugin_load_failures_total tenant=acme",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing series %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "imhook_webhook_duration_seconds command=callbackBeforeSendSingleMsgCommand tenant=other") {
+		t.Error("a rejected call observed a duration")
+	}
+	m.Forget("acme")
+	out = gathered(t, m)
+	for _, gone := range []string{"calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme", "failures_total", "load_failures_total"} {
+		if strings.Contains(out, gone) {
+			t.Errorf("series %q survived Forget:\n%s", gone, out)
+		}
+	}
+}
+
+func TestNilMetrics(t *testing.T) {
+	t.Parallel()
+	var m *Metrics
+	m.Call("a", "b", OutcomeOK, 1)
+	m.Failure("a", "b", "trap")
+	m.Compile(1)
+	m.LoadFailure("a")
+	m.Forget("a")
+	m.SetSource(fakeSource{})
+}
