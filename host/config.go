@@ -104,8 +104,8 @@ type SandboxConfig struct {
 	CacheDir string `koanf:"cache_dir"`
 
 	// MaxInstances bounds the live plugin instances of the whole process (a
-	// Go guest costs 4-7 MiB each). 0 means no process-wide bound beyond the
-	// per-plugin limits.max_instances.
+	// Go guest costs 4-7 MiB each); idle instances of other plugins are
+	// evicted to stay under it. 0 means the sandbox default, 64.
 	MaxInstances int `koanf:"max_instances"`
 
 	// Limits are the defaults for every tenant; a tenant's own settings
