@@ -84,6 +84,9 @@ func (a *API) classify(err error) (int, string) {
 		return fasthttp.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return fasthttp.StatusServiceUnavailable, "the operation timed out; the server is busy, retry later"
+	case errors.Is(err, registry.ErrUnavailable):
+		// The cause names the store's address: log it, don't send it to tenants.
+		return fasthttp.StatusServiceUnavailable, "the registry store is unavailable; retry later (read the tenant first to see whether the change was applied)"
 	}
 	return fasthttp.StatusInternalServerError, "internal error; the server log has the details"
 }

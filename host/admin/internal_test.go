@@ -3,6 +3,8 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -202,5 +204,36 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	for key := range documented {
 		t.Errorf("docs/openapi.yaml documents %s, which the API does not serve", key)
+	}
+}
+
+// TestClassify pins the status of each error family, and that a store outage
+// answers 503 without the store's address (tenants see these messages).
+func TestClassify(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, "op")
+	outage := fmt.Errorf("tenant[x]: update: redis at 10.1.2.3:6379: connection refused (%w)", registry.ErrUnavailable)
+	tests := []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"not found", fmt.Errorf("tenant[x]: %w", registry.ErrNotFound), fasthttp.StatusNotFound},
+		{"exists", fmt.Errorf("tenant[x]: %w", registry.ErrExists), fasthttp.StatusConflict},
+		{"conflict", fmt.Errorf("tenant[x]: %w", registry.ErrConflict), fasthttp.StatusPreconditionFailed},
+		{"invalid", fmt.Errorf("tenant[x]: %w", registry.ErrInvalid), fasthttp.StatusBadRequest},
+		{"store unavailable", outage, fasthttp.StatusServiceUnavailable},
+		{"anything else", errors.New("boom"), fasthttp.StatusInternalServerError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, msg := a.classify(tc.err)
+			if status != tc.status {
+				t.Fatalf("classify(%v) status = %d, want %d", tc.err, status, tc.status)
+			}
+			if strings.Contains(msg, "10.1.2.3") || strings.Contains(msg, "boom") {
+				t.Fatalf("classify(%v) message %q leaks internal details", tc.err, msg)
+			}
+		})
 	}
 }

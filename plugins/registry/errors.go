@@ -24,4 +24,8 @@ var (
 	// ErrActive means the operation would remove the active version of a
 	// plugin. Activate another version first, or delete the whole plugin.
 	ErrActive = errors.New("version is active")
+
+	// ErrUnavailable means the store did not answer (a shared store such as
+	// Redis is down or unreachable). Nothing was changed; retry later.
+	ErrUnavailable = errors.New("store unavailable")
 )

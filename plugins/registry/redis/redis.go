@@ -477,7 +477,7 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 // fail wraps a Redis error with what was being done and where.
 func (b *Backend) fail(what string, err error) error {
-	return fmt.Errorf("%s: %s: %w", what, b.where(), err)
+	return fmt.Errorf("%s: %s: %w (%w)", what, b.where(), err, registry.ErrUnavailable)
 }
 
 func decode(id string, v []byte) (*registry.Tenant, error) {
