@@ -3,10 +3,11 @@
 //
 // Usage:
 //
-//	imhook serve [flags]                        run the server
-//	imhook tenant create|list|get|update|delete  manage tenants (operator token)
-//	imhook plugin push|list|activate|rollback|delete|test
-//	imhook run plugin.wasm --command X < callback.json
+//	imhook serve [flags]                                   run the server
+//	imhook tenant create|list|get|update|delete|token|stats manage tenants
+//	imhook plugin push|list|activate|rollback|delete|order|test
+//	imhook run plugin.wasm --command X < callback.json     run a plugin locally
+//	imhook bench [--compare | --plugin x.wasm | --tenants]  measure performance
 //	imhook version
 //
 // Run "imhook <command> --help" for the flags of each command.
