@@ -35,6 +35,7 @@ import (
 
 	"github.com/imhook/imhook/host/baseline"
 	"github.com/imhook/imhook/host/loadgen"
+	"github.com/imhook/imhook/plugins/registry"
 )
 
 // Targets of issue 5, checked by --compare.
@@ -432,7 +433,7 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 	c := &child{name: name, dir: dir, base: "http://" + web, admin: "http://" + adm,
 		token: hex.EncodeToString(tok), logs: &tailBuffer{}}
 	c.cmd = b.command(ctx, b.exe, "serve")
-	c.cmd.Env = append(os.Environ(),
+	c.cmd.Env = append(environWithout("IMHOOK_"),
 		"IMHOOK_DATA_DIR="+dir,
 		"IMHOOK_SERVER__ADDR="+web,
 		"IMHOOK_ADMIN__ADDR="+adm,
@@ -465,6 +466,18 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 			return nil, fmt.Errorf("server[%s] not ready within %s: %s", name, serverStartTimeout, c.logs)
 		}
 	}
+}
+
+// environWithout returns this process's environment without the variables
+// starting with prefix, so the child's configuration is only what bench sets.
+func environWithout(prefix string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // api calls the child's admin API with the operator token and decodes the
@@ -854,7 +867,7 @@ func (b *bencher) pluginLoad(ctx context.Context) (*PluginReport, error) {
 		return nil, err
 	}
 	name := strings.TrimSuffix(filepath.Base(b.o.plugin), ".wasm")
-	if registryIDOK(name) != nil {
+	if registry.ValidID("plugin", name) != nil {
 		name = "plugin"
 	}
 	up, err := b.install(c, benchTenant, name, wasm)
@@ -875,20 +888,6 @@ func (b *bencher) pluginLoad(ctx context.Context) (*PluginReport, error) {
 	}
 	return &PluginReport{Machine: machine(b.pin), Plugin: b.o.plugin, SizeBytes: len(wasm), Command: b.o.command,
 		UploadToActive: float64(up) / float64(time.Millisecond), Result: report(v)}, nil
-}
-
-// registryIDOK approximates the registry's plugin name rule (lowercase
-// letters, digits, '-' and '_'), to name the plugin after its file.
-func registryIDOK(s string) error {
-	if s == "" || len(s) > 64 {
-		return errors.New("bad length")
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return errors.New("bad character")
-		}
-	}
-	return nil
 }
 
 func (r *PluginReport) print(w io.Writer) {
