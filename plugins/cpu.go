@@ -8,20 +8,53 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// This file holds the whole CPU limit, so that it can be replaced in one place
-// (by an instruction budget injected into the module, see
-// plugins/internal/wasmrewrite) without touching the pool or the call path.
+// This file holds the whole CPU limit. A Plugin runs in one of three modes
+// (CPULimit, reported in ModuleInfo):
 //
-// How it works today: a tenant whose CallTimeout is set gets a runtime with
-// WithCloseOnContextDone(true), which makes wazero compile a check of the
-// module's "closed" flag into every loop header and function entry, and watch
-// ctx.Done() during each call. The context wazero sees is the instance itself:
-// its Done channel is closed by a per-instance time.AfterFunc timer, reset
-// before and stopped after each guest call. So a call allocates no context and
-// no timer; the only per-call cost left is the watcher goroutine wazero starts.
+//   - instructions (the default): the module was rewritten at load by
+//     wasmrewrite.Meter to carry an instruction budget ("fuel"). The host sets
+//     the budget before a call and reads what was used after; the guest traps
+//     itself when it is spent. Nothing runs beside the call: no goroutine, no
+//     timer, no check of a context. Host functions bill their own work to the
+//     same budget and enforce a wall-clock backstop (hostEnter).
+//   - deadline: a module the rewriter cannot handle runs in a runtime with
+//     WithCloseOnContextDone(true): wazero compiles a check of the module's
+//     "closed" flag into every loop header and function entry, and watches
+//     ctx.Done() during each call. The context wazero sees is the instance
+//     itself: its Done channel is closed by a per-instance time.AfterFunc
+//     timer, reset before and stopped after each guest call. A timer that
+//     fires closes the channel for good: the instance is dropped after that.
+//   - none: Limits.CallTimeout is zero (benchmarks and trusted code only).
 //
-// A timer that fires closes the channel for good: the instance is dropped after
-// that, whether or not the guest had already returned.
+// docs/metering.md explains the cost model and the choices.
+
+// CPULimit names how a plugin's runaway calls are stopped.
+type CPULimit string
+
+// The CPU limit modes; see ModuleInfo.CPULimit.
+const (
+	// CPULimitInstructions: an instruction budget injected into the module
+	// (Limits.MaxInstructions per call, Limits.InitInstructions for
+	// _initialize), plus a wall-clock backstop (Limits.CallTimeout) checked
+	// when the guest enters a host function.
+	CPULimitInstructions CPULimit = "instructions"
+	// CPULimitDeadline: a wall-clock deadline (Limits.CallTimeout) enforced by
+	// wazero's WithCloseOnContextDone, for modules that cannot be metered.
+	// Calls are 3 to 10 times slower than metered ones.
+	CPULimitDeadline CPULimit = "deadline"
+	// CPULimitNone: no CPU limit at all (Limits.CallTimeout is zero).
+	CPULimitNone CPULimit = "none"
+)
+
+// Host-function costs in instructions, billed to the guest's budget. A Go
+// guest runs 6 to 9 thousand million counted instructions per second, so
+// 1000 is about 150 ns: the round trip into the host and the bookkeeping of a
+// cheap host function. Bytes copied cost one each on top.
+const (
+	hostCallCost = 1000
+	// hostLogCost covers formatting and writing one log record.
+	hostLogCost = 10_000
+)
 
 // expire is the timer callback: it makes the instance's context done, and
 // wazero then closes the module with sys.ExitCodeDeadlineExceeded.
@@ -30,9 +63,9 @@ func (i *instance) expire() {
 	close(i.done)
 }
 
-// armInit starts the instantiation deadline (InitTimeout) when calls are limited.
+// armInit starts the instantiation deadline (InitTimeout) in deadline mode.
 func (i *instance) armInit(l Limits) {
-	if !l.cpuLimited() {
+	if i.p.mode != CPULimitDeadline {
 		return
 	}
 	i.done = make(chan struct{})
@@ -54,10 +87,34 @@ func (i *instance) disarm() (expired bool) {
 	return i.expired.Load()
 }
 
-// invoke calls fn with i.stack under the per-call deadline: CallTimeout, or the
-// caller's deadline when that is earlier.
+// begin prepares the per-call CPU state: the instruction budget, and the
+// wall-clock backstop, which starts at the first host-function entry (see
+// hostEnter) so that a call that never leaves the guest reads no clock.
+func (i *instance) begin(ctx context.Context, budget uint64, backstop time.Duration) {
+	i.ctx = ctx
+	i.budget = budget
+	i.backstop = backstop
+	i.hostDeadline = time.Time{}
+	if i.metered {
+		i.fuel.Set(budget)
+	}
+}
+
+// used returns the instructions charged since begin, 0 when not metered.
+func (i *instance) used() uint64 {
+	if !i.metered {
+		return 0
+	}
+	return i.fuel.Used(i.budget)
+}
+
+// invoke calls fn with i.stack. In deadline mode the call runs under
+// CallTimeout, or the caller's deadline when that is earlier.
 func (i *instance) invoke(ctx context.Context, fn api.Function) error {
 	if i.timer == nil {
+		if ctx.Err() != nil {
+			return errDeadlineBeforeCall
+		}
 		return fn.CallWithStack(i, i.stack)
 	}
 	d := i.p.lim.CallTimeout
@@ -80,8 +137,58 @@ func (i *instance) invoke(ctx context.Context, fn api.Function) error {
 	return err
 }
 
+// hostEnter is called at the entry of every host function and hook the guest
+// can reach (log, config, clocks, sleep, random, stdout and stderr). When the
+// module is metered it bills cost to the guest's budget, so that a guest
+// cannot stretch its budget by looping over host calls, and it checks the
+// wall-clock backstop: the call's deadline (CallTimeout, or the caller's ctx
+// deadline when earlier) counted from the first host-function entry of the
+// call. Either failure stops the guest with KindCPUTime. In the other modes it
+// does nothing: the timer covers deadline mode, and none is unlimited.
+func (i *instance) hostEnter(what string, cost uint64) {
+	if !i.metered || i.ctx == nil {
+		return
+	}
+	if !i.fuel.Charge(cost) {
+		i.stopGuest(KindCPUTime, fmt.Errorf("%s in host function[%s]", i.exhaustedMsg(), what))
+	}
+	now := time.Now()
+	if i.hostDeadline.IsZero() {
+		i.hostDeadline = now.Add(i.backstop)
+		if dl, ok := i.ctx.Deadline(); ok && dl.Before(i.hostDeadline) {
+			i.hostDeadline = dl
+		}
+	}
+	if now.After(i.hostDeadline) {
+		i.stopGuest(KindCPUTime, fmt.Errorf("call ran past its wall-clock deadline (%s after its first host call) in host function[%s]", i.backstop, what))
+	}
+}
+
+// exhaustedMsg says which budget ran out.
+func (i *instance) exhaustedMsg() string {
+	return fmt.Sprintf("instruction budget of %d exhausted", i.budget)
+}
+
+// sleep is the real-sleep hook of a guest with the Nanotime grant: the sleep
+// is cut at the call's deadline, and in metered mode a sleep that reaches the
+// deadline stops the guest (no timer would).
+func (i *instance) sleep(ns int64) {
+	if i.metered && i.ctx != nil {
+		i.hostEnter("poll_oneoff", hostCallCost)
+		if r := time.Until(i.hostDeadline); time.Duration(ns) > r {
+			if r > 0 {
+				time.Sleep(r)
+			}
+			i.stopGuest(KindCPUTime, fmt.Errorf("call ran past its wall-clock deadline (%s after its first host call) sleeping", i.backstop))
+		}
+	}
+	if ns = i.sleepBound(ns); ns > 0 {
+		time.Sleep(time.Duration(ns))
+	}
+}
+
 // sleepBound shortens a granted real sleep so that it ends just after the call
-// deadline: the guest is then stopped at its next loop or call.
+// deadline in deadline mode: the guest is then stopped at its next loop or call.
 func (i *instance) sleepBound(ns int64) int64 {
 	if i.timer == nil || i.deadline.IsZero() {
 		return ns
@@ -98,7 +205,7 @@ func (i *instance) sleepBound(ns int64) int64 {
 // Deadline implements context.Context.
 func (i *instance) Deadline() (time.Time, bool) { return i.deadline, !i.deadline.IsZero() }
 
-// Done implements context.Context. It is nil (never done) without a CPU limit.
+// Done implements context.Context. It is nil (never done) except in deadline mode.
 func (i *instance) Done() <-chan struct{} { return i.done }
 
 // Err implements context.Context.

@@ -53,10 +53,12 @@ type Engine struct {
 	logger *slog.Logger
 	budget *budget
 
-	mu        sync.Mutex
-	compiling map[string]*hashLock
-	tenants   map[*Tenant]struct{}
-	closed    bool
+	mu           sync.Mutex
+	compiling    map[string]*hashLock
+	tenants      map[*Tenant]struct{}
+	prepared     map[string]*prepared // by upload hash, see prepare.go
+	idlePrepared []string             // hashes of prepared modules no plugin uses, oldest first
+	closed       bool
 }
 
 // NewEngine creates an engine.
@@ -70,6 +72,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 		logger:    cfg.Logger,
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Tenant]struct{}),
+		prepared:  make(map[string]*prepared),
 	}
 	if e.logger == nil {
 		e.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -142,6 +145,15 @@ type ModuleInfo struct {
 	ABIVersion  uint32   // abi.Version
 	Commands    []string // the commands the module handles, normalised wire names
 	CompileTime time.Duration
+	// CPULimit says how runaway calls are stopped: CPULimitInstructions for
+	// every module the rewriter can meter, CPULimitDeadline for the others.
+	CPULimit CPULimit
+	// CPULimitReason says why CPULimit is not CPULimitInstructions (the
+	// feature the rewriter does not support, or the limits); empty otherwise.
+	CPULimitReason string
+	// InitInstructions is what the module's _initialize used on the first
+	// instance (0 when not metered or without _initialize).
+	InitInstructions uint64
 }
 
 // Inspect validates a module for upload without activating it: it compiles it

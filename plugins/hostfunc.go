@@ -41,7 +41,8 @@ var hostImports = map[string]signature{
 }
 
 // hostLog implements abi.FuncLog: (level i32, ptr i32, len i32) -> ().
-// Going over MaxLogBytes in one call stops the guest with KindLogBytes.
+// Going over MaxLogBytes in one call stops the guest with KindLogBytes. A
+// metered guest pays hostLogCost plus one instruction per byte (hostEnter).
 func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	i, _ := ctx.Value(instanceKey{}).(*instance)
 	if i == nil {
@@ -49,6 +50,7 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	}
 	level := slog.Level(api.DecodeI32(stack[0]))
 	ptr, n := api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
+	i.hostEnter(abi.FuncLog, hostLogCost+uint64(n))
 	i.logBytes += int(n)
 	if i.logBytes > i.p.lim.MaxLogBytes {
 		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d bytes in one call > max_log_bytes[%d]", i.logBytes, i.p.lim.MaxLogBytes))
@@ -75,7 +77,9 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 // hostConfig implements abi.FuncConfig:
 // (keyPtr i32, keyLen i32, bufPtr i32, bufCap i32) -> i32.
 // It returns -1 for a missing key, else the value's length, writing the value
-// only when it fits (the guest retries with a bigger buffer otherwise).
+// only when it fits (the guest retries with a bigger buffer otherwise). A
+// metered guest pays hostCallCost plus one instruction per byte of key and
+// value (hostEnter).
 func hostConfig(ctx context.Context, m api.Module, stack []uint64) {
 	i, _ := ctx.Value(instanceKey{}).(*instance)
 	if i == nil {
@@ -90,6 +94,7 @@ func hostConfig(ctx context.Context, m api.Module, stack []uint64) {
 		i.stopGuest(KindBadReply, fmt.Errorf("%s: key [%#x, +%d) is outside guest memory", abi.FuncConfig, keyPtr, keyLen))
 	}
 	v, found := i.p.t.state.Load().config[string(key)]
+	i.hostEnter(abi.FuncConfig, hostCallCost+uint64(keyLen)+uint64(len(v)))
 	if !found {
 		stack[0] = api.EncodeI32(-1)
 		return

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/sdk/abi"
 )
 
@@ -36,8 +37,10 @@ type instance struct {
 	calls          int
 	dead           bool // the module was or is being closed; never reuse
 
-	stderr limitedBuffer
-	clock  fakeClock
+	stderr   limitedBuffer
+	stdout   discard
+	clock    fakeClock
+	initUsed uint64 // instructions _initialize used (metered)
 
 	// Per-call state read by the host functions.
 	command  string
@@ -46,7 +49,14 @@ type instance struct {
 	logs     []LogLine
 	fail     Kind // set by a host function before it panics
 
-	// CPU limit, see cpu.go.
+	// CPU limit, see cpu.go. Instruction budget (metered modules):
+	metered      bool
+	fuel         wasmrewrite.Fuel
+	budget       uint64          // set for the current call
+	ctx          context.Context // the caller's, during a call
+	backstop     time.Duration   // wall-clock allowance from the first host call
+	hostDeadline time.Time       // zero until the first host call
+	// Deadline mode (WithCloseOnContextDone):
 	timer    *time.Timer
 	done     chan struct{}
 	expired  atomic.Bool
@@ -59,10 +69,12 @@ type LogLine struct {
 	Message string
 }
 
-// newInstance instantiates the plugin's module under the InitTimeout and
-// prepares it for calls.
+// newInstance instantiates the plugin's module and runs its _initialize under
+// the init budget (InitInstructions, metered) or InitTimeout (deadline mode),
+// and prepares it for calls.
 func (p *Plugin) newInstance() (*instance, error) {
 	i := &instance{p: p, stack: make([]uint64, 2)}
+	i.stderr.i, i.stdout.i = i, i
 	i.armInit(p.lim)
 	mod, err := p.rt.rt.InstantiateModule(i, p.compiled.cm, p.moduleConfig(i))
 	expired := i.disarm()
@@ -74,6 +86,12 @@ func (p *Plugin) newInstance() (*instance, error) {
 	if err != nil {
 		kind := i.classify(err)
 		return nil, &CallError{Kind: kind, Tenant: p.t.id, Plugin: p.name, Err: fmt.Errorf("instantiate: %w", err), Stderr: i.stderr.String()}
+	}
+	if p.mode == CPULimitInstructions {
+		if err := i.initMetered(mod); err != nil {
+			_ = mod.Close(context.Background())
+			return nil, err
+		}
 	}
 	i.mod = mod
 	i.mem = mod.Memory()
@@ -90,27 +108,57 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 		WithName("").
 		WithStdout(io.Discard).
 		WithStderr(&i.stderr)
-	if p.hasInit {
+	if p.hasInit && p.mode != CPULimitInstructions {
 		cfg = cfg.WithStartFunctions(abi.FuncInitialize)
 	} else {
+		// A metered module's _initialize is run by initMetered, after the
+		// budget is set, so that exhaustion there is recognised.
 		cfg = cfg.WithStartFunctions()
 	}
-	if p.grants.Walltime {
+	if p.mode == CPULimitInstructions {
+		// Every hook bills its work to the budget (cpu.go, hostEnter).
+		cfg = cfg.WithStdout(&i.stdout)
+		if p.grants.Walltime {
+			cfg = cfg.WithWalltime(i.walltime, sys.ClockResolution(time.Microsecond))
+		}
+	} else if p.grants.Walltime {
 		cfg = cfg.WithSysWalltime()
 	}
-	if p.grants.Nanotime {
-		cfg = cfg.WithSysNanotime().WithNanosleep(func(ns int64) {
-			if ns = i.sleepBound(ns); ns > 0 {
-				time.Sleep(time.Duration(ns))
-			}
-		})
-	} else {
-		cfg = cfg.WithNanotime(i.clock.nanotime, 1).WithNanosleep(i.clock.sleep)
+	switch {
+	case p.grants.Nanotime && p.mode == CPULimitInstructions:
+		cfg = cfg.WithNanotime(i.nanotime, sys.ClockResolution(1)).WithNanosleep(i.sleep)
+	case p.grants.Nanotime:
+		cfg = cfg.WithSysNanotime().WithNanosleep(i.sleep)
+	default:
+		cfg = cfg.WithNanotime(i.fakeNanotime, 1).WithNanosleep(i.fakeSleep)
 	}
 	if p.grants.Random {
-		cfg = cfg.WithRandSource(rand.Reader)
+		cfg = cfg.WithRandSource(randSource{i})
 	}
 	return cfg
+}
+
+// initMetered creates the instance's Fuel and runs _initialize under
+// InitInstructions, with InitTimeout as the host-function backstop.
+func (i *instance) initMetered(mod api.Module) error {
+	fuel, err := wasmrewrite.NewFuel(mod)
+	if err != nil {
+		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
+	}
+	i.fuel, i.metered = fuel, true
+	if !i.p.hasInit {
+		return nil
+	}
+	i.begin(context.Background(), i.p.lim.InitInstructions, i.p.lim.InitTimeout)
+	i.mem = mod.Memory()
+	_, err = mod.ExportedFunction(abi.FuncInitialize).Call(i)
+	i.initUsed = i.used()
+	i.ctx = nil
+	if err != nil {
+		kind, err := i.failure(err)
+		return &CallError{Kind: kind, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %s: %w", abi.FuncInitialize, err), Stderr: i.stderr.String()}
+	}
+	return nil
 }
 
 // close frees the module. It is safe to call more than once.
@@ -135,6 +183,9 @@ func (i *instance) call(ctx context.Context, command string, body, dst []byte, i
 	i.logs = nil
 	i.stderr.Reset()
 
+	i.begin(ctx, i.p.lim.MaxInstructions, i.p.lim.CallTimeout)
+	defer i.end(info)
+
 	n := uint32(len(command) + len(body))
 	if n > i.bufCap {
 		if kind, err := i.grow(ctx, n); err != nil {
@@ -152,7 +203,8 @@ func (i *instance) call(ctx context.Context, command string, body, dst []byte, i
 		info.Logs = i.logs
 	}
 	if err != nil {
-		return nil, i.classify(err), err
+		kind, err := i.failure(err)
+		return nil, kind, err
 	}
 	res := abi.Unpack(i.stack[0])
 	if res.Empty() || res.Len == 0 {
@@ -179,7 +231,8 @@ func (i *instance) call(ctx context.Context, command string, body, dst []byte, i
 func (i *instance) grow(ctx context.Context, n uint32) (Kind, error) {
 	i.stack[0] = uint64(n)
 	if err := i.invoke(ctx, i.buffer); err != nil {
-		return i.classify(err), fmt.Errorf("%s(%d): %w", abi.FuncBuffer, n, err)
+		kind, err := i.failure(err)
+		return kind, fmt.Errorf("%s(%d): %w", abi.FuncBuffer, n, err)
 	}
 	res := abi.Unpack(i.stack[0])
 	switch {
@@ -206,13 +259,36 @@ func (i *instance) callU64(ctx context.Context, name string) (uint64, error) {
 	return i.stack[0], nil
 }
 
+// end records what the call used and forgets the caller's context.
+func (i *instance) end(info *CallInfo) {
+	info.Instructions = i.used()
+	i.ctx = nil
+}
+
+// failure classifies a failed guest call and, when the instruction budget ran
+// out in guest code, says so in the error.
+func (i *instance) failure(err error) (Kind, error) {
+	kind := i.classify(err)
+	if kind == KindCPUTime && i.fail == 0 && i.metered {
+		err = fmt.Errorf("%s: %w", i.exhaustedMsg(), err)
+	}
+	return kind, err
+}
+
 // classify turns a failed guest call into a Kind. Host functions record why
-// they stopped the guest; deadlines show as wazero exit codes or as our timer;
+// they stopped the guest; a negative fuel after a failed call means the
+// instruction budget ran out; deadlines show as wazero exit codes or as our timer;
 // memory exhaustion is recognised by the Go runtime's message on stderr or by
 // memory at (or within 1/16 of) the limit when the guest died.
 func (i *instance) classify(err error) Kind {
 	if i.fail != 0 {
 		return i.fail
+	}
+	if errors.Is(err, errDeadlineBeforeCall) {
+		return KindCPUTime
+	}
+	if i.metered && i.fuel.Exhausted(err) {
+		return KindCPUTime
 	}
 	if i.expired.Load() || errors.Is(err, context.DeadlineExceeded) {
 		return KindCPUTime
@@ -242,11 +318,16 @@ func (i *instance) stopGuest(kind Kind, err error) {
 
 // limitedBuffer keeps the first stderrLimit bytes written to it.
 type limitedBuffer struct {
+	i *instance
 	b []byte
 }
 
-// Write implements io.Writer; it never fails so the guest never sees an error.
+// Write implements io.Writer; it never fails so the guest never sees an error
+// (a metered guest out of budget is stopped instead).
 func (w *limitedBuffer) Write(p []byte) (int, error) {
+	if w.i != nil {
+		w.i.hostEnter("fd_write", hostCallCost+uint64(len(p)))
+	}
 	if room := stderrLimit - len(w.b); room > 0 {
 		if len(p) > room {
 			w.b = append(w.b, p[:room]...)
@@ -263,14 +344,55 @@ func (w *limitedBuffer) Reset() { w.b = w.b[:0] }
 // String returns the bytes kept.
 func (w *limitedBuffer) String() string { return string(w.b) }
 
-// fakeClock is the monotonic clock of a guest without the Nanotime grant. It
-// ticks 1us per reading so that loops waiting for time make progress, and a
-// sleep moves it forward instead of blocking the host thread.
-type fakeClock struct{ now int64 }
+// discard is a metered guest's stdout: dropped, but billed.
+type discard struct{ i *instance }
 
-func (c *fakeClock) nanotime() int64 { c.now += int64(time.Microsecond); return c.now }
-func (c *fakeClock) sleep(ns int64) {
+// Write implements io.Writer.
+func (w *discard) Write(p []byte) (int, error) {
+	w.i.hostEnter("fd_write", hostCallCost+uint64(len(p)))
+	return len(p), nil
+}
+
+// randSource is the granted random source, billed per read.
+type randSource struct{ i *instance }
+
+// Read implements io.Reader.
+func (r randSource) Read(p []byte) (int, error) {
+	r.i.hostEnter("random_get", hostCallCost+uint64(len(p)))
+	return rand.Read(p)
+}
+
+// walltime is the granted wall clock of a metered guest.
+func (i *instance) walltime() (int64, int32) {
+	i.hostEnter("clock_time_get", hostCallCost)
+	t := time.Now()
+	return t.Unix(), int32(t.Nanosecond())
+}
+
+// nanotime is the granted monotonic clock of a metered guest.
+func (i *instance) nanotime() int64 {
+	i.hostEnter("clock_time_get", hostCallCost)
+	return int64(time.Since(monoStart))
+}
+
+// monoStart is the origin of the granted monotonic clock.
+var monoStart = time.Now()
+
+// fakeNanotime is the monotonic clock of a guest without the Nanotime grant. It
+// ticks 1us per reading so that loops waiting for time make progress.
+func (i *instance) fakeNanotime() int64 {
+	i.hostEnter("clock_time_get", hostCallCost)
+	i.clock.now += int64(time.Microsecond)
+	return i.clock.now
+}
+
+// fakeSleep moves the fake clock forward instead of blocking the host thread.
+func (i *instance) fakeSleep(ns int64) {
+	i.hostEnter("poll_oneoff", hostCallCost)
 	if ns > 0 {
-		c.now += ns
+		i.clock.now += ns
 	}
 }
+
+// fakeClock is the monotonic clock of a guest without the Nanotime grant.
+type fakeClock struct{ now int64 }

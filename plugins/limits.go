@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -15,15 +16,28 @@ type Limits struct {
 	// MemoryPages caps the linear memory of each instance, in 64 KiB pages.
 	// Default 512 (32 MiB). A Go guest needs at least 64 pages to start.
 	MemoryPages uint32
-	// CallTimeout bounds one call, measured in wall time from the moment the
-	// guest is entered; a runaway loop is stopped within it (KindCPUTime). The
-	// caller's context deadline shortens it when earlier. Default 100ms.
-	// Zero (or negative) disables the limit: only for benchmarks and trusted
-	// code, because a guest loop then runs forever.
+	// MaxInstructions is the instruction budget of one call of a metered
+	// module (KindCPUTime when spent; see CPULimitInstructions). Default
+	// 100 million: 10-20 ms of CPU, 700 times what the example plugins use
+	// (docs/metering.md).
+	MaxInstructions uint64
+	// InitInstructions is the budget of a metered module's _initialize, run
+	// once per instance. Default 100 million; a Go guest uses about 1.5 million.
+	InitInstructions uint64
+	// CallTimeout is a wall-clock limit of one call. For a metered module it
+	// is the backstop for time spent in host functions (a granted sleep,
+	// slow logging), counted from the call's first host-function entry; for a
+	// module that cannot be metered it bounds the whole call, from the moment
+	// the guest is entered (CPULimitDeadline). Either way the call stops with
+	// KindCPUTime, and the caller's context deadline shortens the limit when
+	// earlier. Default 100ms. Zero (or negative) disables every CPU limit,
+	// instruction budget included: only for benchmarks and trusted code,
+	// because a guest loop then runs forever.
 	CallTimeout time.Duration
-	// InitTimeout bounds instantiation, including the guest's _initialize.
-	// Default 2s: a Go guest takes a few milliseconds, slower under -race or
-	// on a busy machine. Disabled when CallTimeout is zero.
+	// InitTimeout plays the role of CallTimeout for instantiation, the
+	// guest's _initialize included. Default 2s: a Go guest takes a few
+	// milliseconds, slower under -race or on a busy machine. Disabled when
+	// CallTimeout is zero.
 	InitTimeout time.Duration
 	// MaxInputBytes caps len(command)+len(body) of one call (KindInputSize).
 	// Default 1 MiB, four times OpenIM's largest realistic message callback.
@@ -39,11 +53,17 @@ type Limits struct {
 	// MaxCallsPerInstance recycles an instance after that many calls, because
 	// linear memory never shrinks. Default 100000.
 	MaxCallsPerInstance int
+
+	// forceDeadline runs even meterable modules under CPULimitDeadline; for
+	// tests and benchmarks that compare the two.
+	forceDeadline bool
 }
 
 // Default values; see the Limits fields for why.
 const (
 	DefaultMemoryPages         = 512
+	DefaultMaxInstructions     = 100_000_000
+	DefaultInitInstructions    = 100_000_000
 	DefaultCallTimeout         = 100 * time.Millisecond
 	DefaultInitTimeout         = 2 * time.Second
 	DefaultMaxInputBytes       = 1 << 20
@@ -60,6 +80,8 @@ const maxMemoryPages = 32767
 func DefaultLimits() Limits {
 	return Limits{
 		MemoryPages:         DefaultMemoryPages,
+		MaxInstructions:     DefaultMaxInstructions,
+		InitInstructions:    DefaultInitInstructions,
 		CallTimeout:         DefaultCallTimeout,
 		InitTimeout:         DefaultInitTimeout,
 		MaxInputBytes:       DefaultMaxInputBytes,
@@ -75,6 +97,12 @@ func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
 	if l.MemoryPages == 0 {
 		l.MemoryPages = d.MemoryPages
+	}
+	if l.MaxInstructions == 0 {
+		l.MaxInstructions = d.MaxInstructions
+	}
+	if l.InitInstructions == 0 {
+		l.InitInstructions = d.InitInstructions
 	}
 	if l.InitTimeout == 0 {
 		l.InitTimeout = d.InitTimeout
@@ -105,13 +133,15 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("limits: memory_pages[%d] is above the maximum %d (2 GiB)", l.MemoryPages, maxMemoryPages)
 	case l.MaxInputBytes < 0, l.MaxOutputBytes < 0, l.MaxLogBytes < 0, l.MaxInstances < 0, l.MaxCallsPerInstance < 0:
 		return fmt.Errorf("limits: sizes and counts must not be negative: %+v", l)
+	case l.MaxInstructions > math.MaxInt64, l.InitInstructions > math.MaxInt64:
+		return fmt.Errorf("limits: max_instructions[%d] and init_instructions[%d] must not exceed %d", l.MaxInstructions, l.InitInstructions, int64(math.MaxInt64))
 	case l.InitTimeout < 0:
 		return fmt.Errorf("limits: init_timeout[%s] must not be negative", l.InitTimeout)
 	}
 	return nil
 }
 
-// cpuLimited reports whether calls run under a deadline.
+// cpuLimited reports whether calls run under a CPU limit at all.
 func (l Limits) cpuLimited() bool { return l.CallTimeout > 0 }
 
 // Grants lists the capabilities a tenant's guests get beyond the ABI. The zero

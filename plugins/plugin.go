@@ -40,6 +40,7 @@ type Plugin struct {
 	rt       *tenantRuntime
 	compiled *compiledModule
 	hasInit  bool
+	mode     CPULimit
 	pool     *pool
 	info     ModuleInfo
 	handles  map[string]struct{}
@@ -58,6 +59,13 @@ type CallInfo struct {
 	Logs []LogLine
 	// MemoryPages is the size of the instance's linear memory after the call.
 	MemoryPages uint32
+	// Instructions is what the call used of its instruction budget
+	// (Limits.MaxInstructions), host functions' charges included; 0 unless
+	// the plugin's CPULimit is CPULimitInstructions. The same input on the
+	// same plugin gives the same count. A call stopped for exhausting the
+	// budget reports a little more than the budget (the code run since the
+	// last check; docs/metering.md).
+	Instructions uint64
 }
 
 // Name returns the name the plugin was loaded under.
@@ -96,9 +104,12 @@ func (p *Plugin) shortHash() string { return p.hash[:12] }
 // returned 0: answer with the command's neutral reply.
 //
 // Call waits for a free instance until ctx is done; the guest then runs under
-// Limits.CallTimeout (shortened by ctx's deadline). Use a context derived from
-// the server's lifetime, not a request's. On the warm path (an idle instance,
-// no CPU limit) Call allocates nothing beyond the growth of dst.
+// its CPU limit (ModuleInfo.CPULimit): Limits.MaxInstructions, with
+// Limits.CallTimeout (shortened by ctx's deadline) as the wall-clock backstop
+// in host functions, or Limits.CallTimeout as a deadline for modules that
+// cannot be metered. Use a context derived from the server's lifetime, not a
+// request's. On the warm path (an idle instance, metered or no CPU limit) Call
+// allocates nothing beyond the growth of dst.
 //
 // # Errors
 //
@@ -184,16 +195,21 @@ func (p *Plugin) warm(ctx context.Context) (ModuleInfo, error) {
 }
 
 func (p *Plugin) readMeta(ctx context.Context, i *instance) (ModuleInfo, error) {
+	var ci CallInfo
+	i.begin(ctx, p.lim.MaxInstructions, p.lim.CallTimeout)
+	defer i.end(&ci)
 	v, err := i.callU64(ctx, abi.FuncABIVersion)
 	if err != nil {
-		return ModuleInfo{}, &CallError{Kind: i.classify(err), Err: fmt.Errorf("%s: %w", abi.FuncABIVersion, err), Stderr: i.stderr.String()}
+		kind, err := i.failure(err)
+		return ModuleInfo{}, &CallError{Kind: kind, Err: fmt.Errorf("%s: %w", abi.FuncABIVersion, err), Stderr: i.stderr.String()}
 	}
 	if got := uint32(v); got != abi.Version {
 		return ModuleInfo{}, fmt.Errorf("%s returned %d, this host supports abi version %d", abi.FuncABIVersion, got, abi.Version)
 	}
 	v, err = i.callU64(ctx, abi.FuncCommands)
 	if err != nil {
-		return ModuleInfo{}, &CallError{Kind: i.classify(err), Err: fmt.Errorf("%s: %w", abi.FuncCommands, err), Stderr: i.stderr.String()}
+		kind, err := i.failure(err)
+		return ModuleInfo{}, &CallError{Kind: kind, Err: fmt.Errorf("%s: %w", abi.FuncCommands, err), Stderr: i.stderr.String()}
 	}
 	res := abi.Unpack(v)
 	b, ok := i.mem.Read(res.Ptr, res.Len)
@@ -204,7 +220,7 @@ func (p *Plugin) readMeta(ctx context.Context, i *instance) (ModuleInfo, error) 
 	if err != nil {
 		return ModuleInfo{}, err
 	}
-	return ModuleInfo{ABIVersion: abi.Version, Commands: cmds}, nil
+	return ModuleInfo{ABIVersion: abi.Version, Commands: cmds, InitInstructions: i.initUsed}, nil
 }
 
 // parseCommands splits, trims and normalises the FuncCommands list.

@@ -1,21 +1,137 @@
 package plugins
 
-import "github.com/imhook/imhook/plugins/internal/wasmrewrite"
+import (
+	"errors"
+	"sync"
 
-// prepare rewrites a module before it is compiled: Go emits tens of thousands
-// of data segments, which wazero applies one by one at every instantiation;
-// merging them into a few halves the start of each instance (docs/metering.md,
-// "Merging data segments"). The rewrite is deterministic, so the compilation
-// cache, keyed by the bytes compiled, still hits across restarts. A module the
-// rewriter does not support is compiled as uploaded. Identity (Plugin.Hash,
-// ModuleInfo) stays that of the uploaded bytes.
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
+)
+
+// Modules are rewritten before they are compiled (docs/metering.md):
 //
-// This is also where wasmrewrite.Meter goes when an instruction budget
-// replaces the wall-clock CPU limit (see cpu.go).
-func prepare(wasm []byte) []byte {
-	merged, err := wasmrewrite.MergeDataSegments(wasm)
-	if err != nil {
-		return wasm // unsupported or malformed: compile reports the latter
+//   - Go emits tens of thousands of data segments, which wazero applies one by
+//     one at every instantiation; merging them halves the start of each
+//     instance.
+//   - Metering injects the instruction budget, the CPU limit that needs
+//     neither WithCloseOnContextDone nor a goroutine per call.
+//
+// Both rewrites are deterministic, so the compilation cache, keyed by the
+// bytes compiled, still hits across restarts. Identity (Plugin.Hash,
+// ModuleInfo) stays that of the uploaded bytes.
+
+// prepared is the result of rewriting one upload, shared by every tenant that
+// loads the same bytes.
+type prepared struct {
+	ready chan struct{} // closed when the fields below are set
+	refs  int
+
+	// metered is the merged and metered module, or nil when the rewriter
+	// cannot meter it (notMetered says why; plain is then the module to run).
+	metered    []byte
+	notMetered error
+	// plain is the merged module without fuel, computed on first use: the
+	// deadline fallback and the "none" mode run it.
+	plainOnce sync.Once
+	plain     []byte
+	upload    []byte
+}
+
+// maxIdlePrepared is how many prepared modules no plugin uses are kept, so
+// that an upload's Inspect followed by its Load, or a reload after a limits
+// change, does not rewrite the module again (114 ms for a Go guest).
+const maxIdlePrepared = 4
+
+// prepare returns the rewritten forms of wasm, computing them once per hash
+// and taking a reference that release must drop.
+func (e *Engine) prepare(hash string, wasm []byte) *prepared {
+	e.mu.Lock()
+	pm := e.prepared[hash]
+	owner := pm == nil
+	if owner {
+		pm = &prepared{ready: make(chan struct{}), upload: wasm}
+		e.prepared[hash] = pm
 	}
-	return merged
+	if pm.refs == 0 {
+		e.dropIdle(hash)
+	}
+	pm.refs++
+	e.mu.Unlock()
+	if !owner {
+		<-pm.ready
+		return pm
+	}
+	p, err := wasmrewrite.Prepare(wasm, wasmrewrite.MeterOptions{})
+	switch {
+	case err != nil:
+		// Malformed: run it as uploaded, and the compiler says what is wrong.
+		pm.notMetered = err
+		pm.plain = wasm
+		pm.plainOnce.Do(func() {})
+	case p.Metered:
+		pm.metered = p.Wasm
+	default:
+		pm.notMetered = p.NotMetered
+		pm.plain = p.Wasm
+		pm.plainOnce.Do(func() {})
+	}
+	close(pm.ready)
+	return pm
+}
+
+// plainWasm returns the merged module without fuel.
+func (pm *prepared) plainWasm() []byte {
+	pm.plainOnce.Do(func() {
+		merged, err := wasmrewrite.MergeDataSegments(pm.upload)
+		if err != nil {
+			merged = pm.upload // unsupported or malformed: compile reports the latter
+		}
+		pm.plain = merged
+	})
+	return pm.plain
+}
+
+// unprepare drops a reference taken by prepare. A module no plugin uses stays
+// among the last maxIdlePrepared.
+func (e *Engine) unprepare(hash string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	pm := e.prepared[hash]
+	if pm == nil {
+		return
+	}
+	if pm.refs--; pm.refs > 0 {
+		return
+	}
+	e.idlePrepared = append(e.idlePrepared, hash)
+	if len(e.idlePrepared) > maxIdlePrepared {
+		delete(e.prepared, e.idlePrepared[0])
+		e.idlePrepared = e.idlePrepared[1:]
+	}
+}
+
+// dropIdle removes hash from the idle list; e.mu is held.
+func (e *Engine) dropIdle(hash string) {
+	for k, h := range e.idlePrepared {
+		if h == hash {
+			e.idlePrepared = append(e.idlePrepared[:k], e.idlePrepared[k+1:]...)
+			return
+		}
+	}
+}
+
+// cpuMode decides a plugin's CPU limit from its limits and its module.
+func cpuMode(lim Limits, pm *prepared) (CPULimit, string) {
+	switch {
+	case !lim.cpuLimited():
+		return CPULimitNone, "call_timeout is 0"
+	case lim.forceDeadline:
+		return CPULimitDeadline, "metering disabled for this tenant"
+	case pm.metered == nil:
+		reason := "the module cannot be metered"
+		if pm.notMetered != nil && !errors.Is(pm.notMetered, wasmrewrite.ErrMalformed) {
+			reason = pm.notMetered.Error()
+		}
+		return CPULimitDeadline, reason
+	}
+	return CPULimitInstructions, ""
 }

@@ -50,10 +50,13 @@ type tenantState struct {
 	logger *slog.Logger
 }
 
-// runtimeKey holds the settings fixed when a wazero runtime is created.
+// runtimeKey holds the settings fixed when a wazero runtime is created: the
+// memory cap, and the CPU limit mode (only deadline mode compiles in
+// WithCloseOnContextDone; metered and plain modules are kept apart so that a
+// hash names one compiled form per runtime).
 type runtimeKey struct {
 	memoryPages uint32
-	cpuLimited  bool
+	mode        CPULimit
 }
 
 // tenantRuntime is one wazero runtime of a tenant and the modules compiled in
@@ -74,6 +77,7 @@ type compiledModule struct {
 	err         error
 	hasInit     bool
 	compileTime time.Duration
+	modeReason  string // why the CPU limit is not instructions
 }
 
 // ID returns the tenant's ID.
@@ -89,7 +93,9 @@ func (t *Tenant) ID() string { return t.id }
 //     To apply them, load the plugin again and swap it in.
 //   - A change of MemoryPages, or switching CallTimeout between zero and
 //     non-zero, makes the next Load create a new runtime for the tenant; the
-//     old one is closed with its last plugin.
+//     old one is closed with its last plugin. A tenant has one runtime per
+//     CPU limit mode in use (metered modules, and modules that fall back to
+//     a deadline).
 func (t *Tenant) Update(cfg TenantConfig) {
 	t.state.Store(t.e.newTenantState(cfg))
 }
@@ -119,7 +125,7 @@ func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, e
 	}
 	p := &Plugin{
 		t: t, name: name, hash: hash, lim: st.limits, grants: st.grants,
-		rt: tr, compiled: cm, hasInit: cm.hasInit,
+		rt: tr, compiled: cm, hasInit: cm.hasInit, mode: tr.key.mode,
 	}
 	p.pool = newPool(p, t.e.budget, st.limits.MaxInstances)
 	t.e.budget.register(p.pool)
@@ -138,6 +144,7 @@ func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, e
 		return nil, loadErr(kind, err, "")
 	}
 	info.Hash, info.Size, info.CompileTime = hash, len(wasm), cm.compileTime
+	info.CPULimit, info.CPULimitReason = tr.key.mode, cm.modeReason
 	p.info = info
 	p.handles = make(map[string]struct{}, len(info.Commands))
 	for _, c := range info.Commands {
@@ -154,13 +161,17 @@ func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, e
 	return p, nil
 }
 
-// acquire returns the runtime for lim and the module compiled in it, taking a
-// reference on both.
+// acquire rewrites the module (once per hash, see prepare.go), picks its CPU
+// limit mode, and returns the runtime for lim and that mode and the module
+// compiled in it, taking a reference on all three.
 func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []byte) (*tenantRuntime, *compiledModule, error) {
-	key := runtimeKey{memoryPages: lim.MemoryPages, cpuLimited: lim.cpuLimited()}
+	pm := t.e.prepare(hash, wasm)
+	mode, reason := cpuMode(lim, pm)
+	key := runtimeKey{memoryPages: lim.MemoryPages, mode: mode}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
+		t.e.unprepare(hash)
 		return nil, nil, fmt.Errorf("tenant[%s]: closed", t.id)
 	}
 	tr := t.runtimes[key]
@@ -168,6 +179,7 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 		var err error
 		if tr, err = t.newRuntime(ctx, key); err != nil {
 			t.mu.Unlock()
+			t.e.unprepare(hash)
 			return nil, nil, err
 		}
 		t.runtimes[key] = tr
@@ -176,7 +188,7 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 	cm := tr.compiled[hash]
 	owner := cm == nil
 	if owner {
-		cm = &compiledModule{ready: make(chan struct{})}
+		cm = &compiledModule{ready: make(chan struct{}), modeReason: reason}
 		tr.compiled[hash] = cm
 	}
 	cm.refs++
@@ -185,7 +197,11 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 	if owner {
 		unlock := t.e.lockHash(hash)
 		start := time.Now()
-		cm.cm, cm.err = tr.rt.CompileModule(ctx, prepare(wasm))
+		code := pm.metered
+		if mode != CPULimitInstructions {
+			code = pm.plainWasm()
+		}
+		cm.cm, cm.err = tr.rt.CompileModule(ctx, code)
 		cm.compileTime = time.Since(start)
 		unlock()
 		if cm.err == nil {
@@ -213,6 +229,7 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 
 // release drops the references acquire took, closing what nothing uses.
 func (t *Tenant) release(tr *tenantRuntime, hash string) {
+	defer t.e.unprepare(hash)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ctx := context.Background()
@@ -225,8 +242,10 @@ func (t *Tenant) release(tr *tenantRuntime, hash string) {
 		}
 	}
 	tr.refs--
-	current := runtimeKey{memoryPages: t.state.Load().limits.MemoryPages, cpuLimited: t.state.Load().limits.cpuLimited()}
-	if tr.refs == 0 && (tr.key != current || t.closed) {
+	// An unused runtime stays while the tenant's current limits could use it.
+	lim := t.state.Load().limits
+	current := tr.key.memoryPages == lim.MemoryPages && (tr.key.mode == CPULimitNone) == !lim.cpuLimited()
+	if tr.refs == 0 && (!current || t.closed) {
 		delete(t.runtimes, tr.key)
 		_ = tr.rt.Close(ctx)
 	}
@@ -239,7 +258,7 @@ func (t *Tenant) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(t.e.cache).
 		WithMemoryLimitPages(key.memoryPages).
-		WithCloseOnContextDone(key.cpuLimited).
+		WithCloseOnContextDone(key.mode == CPULimitDeadline).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
