@@ -108,6 +108,14 @@ type Limits struct {
 	// guests need at least 64).
 	MemoryPages uint32 `json:"memory_pages,omitempty"`
 
+	// MaxInstructions is the instruction budget of one plugin call
+	// (10 000..10 000 000 000; 100 million is 10-20 ms of CPU).
+	MaxInstructions int64 `json:"max_instructions,omitempty"`
+
+	// InitInstructions is the instruction budget of a plugin instance's
+	// _initialize (10 000..10 000 000 000).
+	InitInstructions int64 `json:"init_instructions,omitempty"`
+
 	// CallTimeout bounds one plugin call (1ms..1m). In JSON it is nanoseconds.
 	CallTimeout time.Duration `json:"call_timeout,omitempty"`
 

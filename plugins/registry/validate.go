@@ -19,6 +19,10 @@ const (
 	maxLogBytes      = 1 << 20
 	maxInstances     = 1024
 	maxCalls         = 1_000_000_000
+	// Instruction budgets: below 10 000 not even an empty Go handler runs;
+	// 10 thousand million is one to two seconds of CPU.
+	minInstructions = 10_000
+	maxInstructions = 10_000_000_000
 )
 
 // Grants a tenant can hold.
@@ -127,6 +131,8 @@ func (l *Limits) validate() error {
 	}
 	for _, c := range []check{
 		{"memory_pages", int64(l.MemoryPages), 1, maxMemoryPages},
+		{"max_instructions", l.MaxInstructions, minInstructions, maxInstructions},
+		{"init_instructions", l.InitInstructions, minInstructions, maxInstructions},
 		{"call_timeout", int64(l.CallTimeout), int64(time.Millisecond), int64(time.Minute)},
 		{"max_input_bytes", l.MaxInputBytes, 1 << 10, maxIOBytes},
 		{"max_output_bytes", l.MaxOutputBytes, 1 << 10, maxIOBytes},

@@ -41,6 +41,8 @@ func TestSettingsValidate(t *testing.T) {
 		{"closed with host default code", Settings{Failure: Policy{Closed: true}}, ""},
 		{"memory pages too many", Settings{Limits: Limits{MemoryPages: 1 << 15}}, "limits: memory_pages[32768]: want 0 (engine default) or 1 to 32767"},
 		{"timeout too short", Settings{Limits: Limits{CallTimeout: time.Microsecond}}, "limits: call_timeout[1000]"},
+		{"instructions too few", Settings{Limits: Limits{MaxInstructions: 100}}, "limits: max_instructions[100]"},
+		{"init instructions too many", Settings{Limits: Limits{InitInstructions: 1e11}}, "limits: init_instructions[100000000000]"},
 		{"timeout too long", Settings{Limits: Limits{CallTimeout: time.Hour}}, "limits: call_timeout"},
 		{"negative input", Settings{Limits: Limits{MaxInputBytes: -1}}, "limits: max_input_bytes[-1]"},
 		{"tiny output", Settings{Limits: Limits{MaxOutputBytes: 10}}, "limits: max_output_bytes[10]"},
