@@ -21,6 +21,12 @@ func SandboxConfig(t *registry.Tenant, defaults plugins.Limits) plugins.TenantCo
 	if s.CallTimeout != 0 {
 		l.CallTimeout = s.CallTimeout
 	}
+	if s.MaxInstructions != 0 {
+		l.MaxInstructions = uint64(s.MaxInstructions)
+	}
+	if s.InitInstructions != 0 {
+		l.InitInstructions = uint64(s.InitInstructions)
+	}
 	if s.MaxInputBytes != 0 {
 		l.MaxInputBytes = int(s.MaxInputBytes)
 	}

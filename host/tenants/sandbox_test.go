@@ -29,12 +29,12 @@ func TestSandboxConfig(t *testing.T) {
 			name: "tenant overrides field by field",
 			settings: registry.Settings{Limits: registry.Limits{
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
-				MaxLogBytes: 100, Instances: 2, CallsPerInstance: 10,
+				MaxLogBytes: 100, Instances: 2, CallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 			}},
 			defaults: defaults,
 			want: plugins.TenantConfig{ID: "t", Limits: plugins.Limits{
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
-				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10,
+				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 			}},
 		},
 		{
