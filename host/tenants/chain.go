@@ -61,7 +61,9 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 		res := Result{Outcome: metrics.OutcomeOK}
 		for _, p := range chain {
 			raw, err := d.call(ctx, t, cmd, p, body, (*bp)[:0], opID)
-			*bp = raw[:0]
+			if raw != nil {
+				*bp = raw[:0] // keep the grown buffer
+			}
 			if err != nil {
 				d.failed(t, cmd, p, err)
 				res = Result{Outcome: metrics.OutcomePolicy, Plugin: p.Name(), Err: err}
