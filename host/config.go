@@ -121,12 +121,22 @@ type LimitsConfig struct {
 	// need at least 64. Sandbox default 512 (32 MiB).
 	MemoryPages uint32 `koanf:"memory_pages"`
 
-	// CallTimeout bounds one plugin call; a runaway guest is stopped within
-	// it. Sandbox default 100ms.
+	// MaxInstructions is the instruction budget of one plugin call; a
+	// runaway guest is stopped when it is spent. Sandbox default 100000000
+	// (10-20 ms of CPU).
+	MaxInstructions uint64 `koanf:"max_instructions"`
+
+	// InitInstructions is the instruction budget of a plugin instance's
+	// _initialize. Sandbox default 100000000.
+	InitInstructions uint64 `koanf:"init_instructions"`
+
+	// CallTimeout bounds one plugin call in wall time: the whole call of a
+	// module that cannot be metered, the time spent in host functions of
+	// the others. Sandbox default 100ms.
 	CallTimeout time.Duration `koanf:"call_timeout"`
 
-	// InitTimeout bounds instantiating a plugin, its _initialize included.
-	// Sandbox default 2s.
+	// InitTimeout is CallTimeout for instantiating a plugin, its
+	// _initialize included. Sandbox default 2s.
 	InitTimeout time.Duration `koanf:"init_timeout"`
 
 	// MaxInputBytes caps the command plus body handed to a plugin. Sandbox
@@ -277,6 +287,9 @@ func (c *Config) Validate() error {
 	if l.CallTimeout < 0 || l.InitTimeout < 0 || l.MaxInputBytes < 0 || l.MaxOutputBytes < 0 ||
 		l.MaxLogBytes < 0 || l.MaxInstances < 0 || l.MaxCallsPerInstance < 0 {
 		bad("sandbox.limits", "no limit may be negative")
+	}
+	if l.MaxInstructions > 10_000_000_000 || l.InitInstructions > 10_000_000_000 {
+		bad("sandbox.limits", "max_instructions and init_instructions must not exceed 10000000000 (1-2 s of CPU)")
 	}
 	if l.MemoryPages > 32767 {
 		bad("sandbox.limits.memory_pages", "%d is above the maximum 32767 (2 GiB)", l.MemoryPages)

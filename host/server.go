@@ -198,6 +198,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 func (l LimitsConfig) Limits() plugins.Limits {
 	return plugins.Limits{
 		MemoryPages:         l.MemoryPages,
+		MaxInstructions:     l.MaxInstructions,
+		InitInstructions:    l.InitInstructions,
 		CallTimeout:         l.CallTimeout,
 		InitTimeout:         l.InitTimeout,
 		MaxInputBytes:       l.MaxInputBytes,
