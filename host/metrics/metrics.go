@@ -51,6 +51,7 @@ type Metrics struct {
 	failures  *prometheus.CounterVec
 	compile   prometheus.Histogram
 	loadFails *prometheus.CounterVec
+	instrs    *prometheus.HistogramVec
 }
 
 // New registers every imhook metric, plus the Go and process collectors, on a
@@ -80,8 +81,15 @@ func New() *Metrics {
 			Namespace: "imhook", Name: "plugin_load_failures_total",
 			Help: "Plugin versions that failed to load; the tenant keeps its previous plugins.",
 		}, []string{"tenant"}),
+		// 10 thousand to 10 thousand million by factors of 4: an example
+		// plugin uses 100-150 thousand per call, the default budget is 100 million.
+		instrs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "imhook", Subsystem: "plugin", Name: "instructions",
+			Help:    "WebAssembly instructions one plugin call used of its budget (metered plugins only).",
+			Buckets: prometheus.ExponentialBuckets(1e4, 4, 11),
+		}, []string{"tenant", "command"}),
 	}
-	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails,
+	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -119,6 +127,16 @@ func (m *Metrics) Failure(tenant, command, kind string) {
 	m.failures.WithLabelValues(tenant, command, kind).Inc()
 }
 
+// Instructions records the instructions one plugin call used
+// (plugins.CallInfo.Instructions). Zero, an unmetered plugin's value, records
+// nothing.
+func (m *Metrics) Instructions(tenant, command string, n uint64) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.instrs.WithLabelValues(tenant, command).Observe(float64(n))
+}
+
 // Compile records the time to load one plugin version.
 func (m *Metrics) Compile(seconds float64) {
 	if m == nil {
@@ -145,6 +163,7 @@ func (m *Metrics) Forget(tenant string) {
 	m.duration.DeletePartialMatch(l)
 	m.failures.DeletePartialMatch(l)
 	m.loadFails.DeletePartialMatch(l)
+	m.instrs.DeletePartialMatch(l)
 }
 
 // Handler serves the registry in the Prometheus text format.

@@ -41,6 +41,8 @@ func TestMetrics(t *testing.T) {
 	m.Failure("acme", "callbackBeforeSendSingleMsgCommand", "trap")
 	m.Compile(0.5)
 	m.LoadFailure("acme")
+	m.Instructions("acme", "callbackBeforeSendSingleMsgCommand", 120_000)
+	m.Instructions("other", "callbackBeforeSendSingleMsgCommand", 0) // unmetered: nothing
 	out := gathered(t, m)
 	for _, want := range []string{
 		"imhook_webhook_calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme",
@@ -51,6 +53,7 @@ func TestMetrics(t *testing.T) {
 		"imhook_plugins_loaded",
 		"imhook_compile_seconds",
 		"imhook_plugin_load_failures_total tenant=acme",
+		"imhook_plugin_instructions command=callbackBeforeSendSingleMsgCommand tenant=acme",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("missing series %q in:\n%s", want, out)
@@ -59,9 +62,12 @@ func TestMetrics(t *testing.T) {
 	if strings.Contains(out, "imhook_webhook_duration_seconds command=callbackBeforeSendSingleMsgCommand tenant=other") {
 		t.Error("a rejected call observed a duration")
 	}
+	if strings.Contains(out, "imhook_plugin_instructions command=callbackBeforeSendSingleMsgCommand tenant=other") {
+		t.Error("an unmetered call (0 instructions) was observed")
+	}
 	m.Forget("acme")
 	out = gathered(t, m)
-	for _, gone := range []string{"calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme", "failures_total", "load_failures_total"} {
+	for _, gone := range []string{"calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme", "failures_total", "load_failures_total", "instructions command=callbackBeforeSendSingleMsgCommand tenant=acme"} {
 		if strings.Contains(out, gone) {
 			t.Errorf("series %q survived Forget:\n%s", gone, out)
 		}
@@ -75,6 +81,7 @@ func TestNilMetrics(t *testing.T) {
 	m.Failure("a", "b", "trap")
 	m.Compile(1)
 	m.LoadFailure("a")
+	m.Instructions("a", "b", 1)
 	m.Forget("a")
 	m.SetSource(fakeSource{})
 }
