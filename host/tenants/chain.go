@@ -137,6 +137,7 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst, opID []byte) ([]byte, error) {
 	raw, info, err := p.Call(ctx, cmd.String(), body, dst)
 	d.guestLogs(t, cmd, p, info.Logs, opID)
+	d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
 	if err == nil || !errors.Is(err, plugins.ErrClosed) {
 		return raw, err
 	}
@@ -148,6 +149,7 @@ func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *
 		if q.Name() == p.Name() && q != p {
 			raw, info, err = q.Call(ctx, cmd.String(), body, dst)
 			d.guestLogs(t, cmd, q, info.Logs, opID)
+			d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
 			return raw, err
 		}
 	}
