@@ -43,6 +43,14 @@ type DryRun struct {
 	LoadUS      int64  `json:"load_us"`
 	MemoryPages uint32 `json:"memory_pages"`
 	MemoryBytes uint64 `json:"memory_bytes"`
+	// Instructions is what the call used of its budget MaxInstructions when
+	// CPULimit is "instructions"; the same input always uses the same count.
+	Instructions    uint64 `json:"instructions"`
+	MaxInstructions uint64 `json:"max_instructions,omitempty"`
+	// CPULimit is "instructions", "deadline" (a module that cannot be
+	// metered, CPULimitReason says why) or "none".
+	CPULimit       string `json:"cpu_limit"`
+	CPULimitReason string `json:"cpu_limit_reason,omitempty"`
 
 	// Error is set when the call failed or its reply is unusable; Reply is
 	// then the failure policy's reply (PolicyApplied).
@@ -81,6 +89,13 @@ func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, bod
 		DurationUS:  info.Duration.Microseconds(),
 		MemoryPages: info.MemoryPages,
 		MemoryBytes: uint64(info.MemoryPages) * 65536,
+
+		Instructions:   info.Instructions,
+		CPULimit:       string(p.Info().CPULimit),
+		CPULimitReason: p.Info().CPULimitReason,
+	}
+	if p.Info().CPULimit == plugins.CPULimitInstructions {
+		out.MaxInstructions = p.Limits().MaxInstructions
 	}
 	for _, l := range info.Logs {
 		out.Logs = append(out.Logs, LogLine{Level: strings.ToLower(l.Level.String()), Message: l.Message})

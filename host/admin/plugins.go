@@ -273,6 +273,10 @@ func (a *API) upload(r *request) error {
 		Active:        p != nil && p.Active == v.Hash,
 		CompileTimeUS: info.CompileTime.Microseconds(),
 		Revision:      t.Revision,
+
+		CPULimit:         string(info.CPULimit),
+		CPULimitReason:   info.CPULimitReason,
+		InitInstructions: info.InitInstructions,
 	}
 	a.logChange(r, "version uploaded", "plugin", r.plugin, "plugin_version", short(v.Hash), "active", out.Active, "size", v.Size)
 	status := fasthttp.StatusCreated

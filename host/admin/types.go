@@ -77,6 +77,14 @@ type Upload struct {
 	// CompileTimeUS is how long validation took to compile the module, in
 	// microseconds (near zero when it came from the compilation cache).
 	CompileTimeUS int64 `json:"compile_time_us"`
+	// CPULimit says how the version's runaway calls are stopped under the
+	// tenant's limits: "instructions" (an instruction budget, the default)
+	// or "deadline" (a module that cannot be metered; slower calls), and
+	// CPULimitReason why it is not "instructions".
+	CPULimit       string `json:"cpu_limit"`
+	CPULimitReason string `json:"cpu_limit_reason,omitempty"`
+	// InitInstructions is what the module's _initialize used (metered only).
+	InitInstructions uint64 `json:"init_instructions,omitempty"`
 	// Revision is the tenant's revision after the upload (its new ETag).
 	Revision uint64 `json:"revision"`
 }
