@@ -74,6 +74,9 @@ func (p *Plugin) Name() string { return p.name }
 // Hash returns the sha256 hex of the module bytes.
 func (p *Plugin) Hash() string { return p.hash }
 
+// Limits returns the limits the plugin was loaded with, defaults applied.
+func (p *Plugin) Limits() Limits { return p.lim }
+
 // Info returns what Load learnt about the module.
 func (p *Plugin) Info() ModuleInfo { return p.info }
 
