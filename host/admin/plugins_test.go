@@ -193,6 +193,9 @@ func TestDryRun(t *testing.T) {
 		if out.DurationUS <= 0 || out.MemoryPages < 2 || out.MemoryBytes != uint64(out.MemoryPages)*65536 {
 			t.Fatalf("duration %d memory %d pages %d bytes", out.DurationUS, out.MemoryPages, out.MemoryBytes)
 		}
+		if out.CPULimit != "instructions" || out.Instructions == 0 || out.Instructions > out.MaxInstructions || out.MaxInstructions != 100_000_000 {
+			t.Fatalf("cpu limit %q, %d of %d instructions (reason %q)", out.CPULimit, out.Instructions, out.MaxInstructions, out.CPULimitReason)
+		}
 		var pl registry.Plugin
 		a.do("GET", "/v1/tenants/a/plugins/guard", nil, "").want(t, 200).decode(t, &pl)
 		if pl.Active != "" {
