@@ -697,6 +697,7 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 	if err := b.pinSelf(); err != nil {
 		return nil, err
 	}
+	mach := machine(b.pin) // the load average before our own load
 	vs := []*variant{
 		{key: "a", name: "native Go + encoding/json (moderation)"},
 		{key: "b", name: "imhook + moderation plugin"},
@@ -758,7 +759,7 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 			v.rounds = append(v.rounds, res)
 		}
 	}
-	rep := &CompareReport{Machine: machine(b.pin), Rounds: b.o.rounds, DurationS: b.o.duration.Seconds(), Connections: b.o.connections}
+	rep := &CompareReport{Machine: mach, Rounds: b.o.rounds, DurationS: b.o.duration.Seconds(), Connections: b.o.connections}
 	for _, v := range vs {
 		rep.Variants = append(rep.Variants, report(v))
 	}
