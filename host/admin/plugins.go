@@ -261,7 +261,14 @@ func (a *API) upload(r *request) error {
 		return err
 	}
 	if activate {
-		if t, err = a.reg.Activate(r.ctx, r.tenant, r.plugin, v.Hash, t.Revision); err != nil {
+		// With If-Match the activation must follow this very upload (a concurrent
+		// change is a 412); without it the request is unconditional throughout,
+		// like a plain activate, and the last writer wins.
+		activateExpect := registry.AnyRevision
+		if expect != registry.AnyRevision {
+			activateExpect = t.Revision
+		}
+		if t, err = a.reg.Activate(r.ctx, r.tenant, r.plugin, v.Hash, activateExpect); err != nil {
 			return fmt.Errorf("version[%s] stored but not activated: %w", short(v.Hash), err)
 		}
 	}
