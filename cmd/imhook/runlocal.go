@@ -31,7 +31,7 @@ const runUsageLine = "run <plugin.wasm> --command <callbackCommand> [flags] < ca
 
 // runMain is `imhook run`: it loads a plugin into a fresh sandbox under the
 // production default limits (flags override them), runs one callback through
-// it and prints the reply, the logs, the time and the memory used. Nothing is
+// it and prints the reply, the logs, the time, the memory and the instructions used. Nothing is
 // stored; no server is involved.
 func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
@@ -48,7 +48,9 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	d := plugins.DefaultLimits()
 	lim := &d
 	fs.Uint32Var(&lim.MemoryPages, "memory-pages", d.MemoryPages, "memory limit in 64 KiB pages")
-	fs.DurationVar(&lim.CallTimeout, "call-timeout", d.CallTimeout, "time limit of the call")
+	fs.Uint64Var(&lim.MaxInstructions, "max-instructions", d.MaxInstructions, "instruction budget of the call")
+	fs.Uint64Var(&lim.InitInstructions, "init-instructions", d.InitInstructions, "instruction budget of _initialize")
+	fs.DurationVar(&lim.CallTimeout, "call-timeout", d.CallTimeout, "wall-clock limit of the call (in host functions when metered)")
 	fs.DurationVar(&lim.InitTimeout, "init-timeout", d.InitTimeout, "time limit of instantiation (_initialize included)")
 	fs.IntVar(&lim.MaxInputBytes, "max-input-bytes", d.MaxInputBytes, "largest command plus body")
 	fs.IntVar(&lim.MaxOutputBytes, "max-output-bytes", d.MaxOutputBytes, "largest reply")
@@ -56,7 +58,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: imhook %s\n\n", runUsageLine)
 		fmt.Fprintln(stderr, "Runs the plugin once, locally, under the server's default limits, and prints")
-		fmt.Fprintln(stderr, "the reply, the logs, the time and the memory used.")
+		fmt.Fprintln(stderr, "the reply, the logs, the time, the memory and the instructions used.")
 		fmt.Fprintf(stderr, "Exit status: 0 reply, 1 the plugin failed, 2 bad usage or input.\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
@@ -228,6 +230,13 @@ func printDryRun(w io.Writer, out admin.DryRun) {
 	}
 	fmt.Fprintf(w, "time:     call %s, load %s\n", micros(out.DurationUS), micros(out.LoadUS))
 	fmt.Fprintf(w, "memory:   %d pages (%s)\n", out.MemoryPages, formatBytes(int64(out.MemoryBytes)))
+	switch out.CPULimit {
+	case string(plugins.CPULimitInstructions):
+		fmt.Fprintf(w, "cpu:      %d instructions of %d\n", out.Instructions, out.MaxInstructions)
+	case "":
+	default:
+		fmt.Fprintf(w, "cpu:      limit %s (%s)\n", out.CPULimit, out.CPULimitReason)
+	}
 	if len(out.Logs) == 0 {
 		fmt.Fprintln(w, "logs:     none")
 	} else {

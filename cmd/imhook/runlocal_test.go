@@ -25,7 +25,7 @@ func TestRunLocal(t *testing.T) {
 	}{
 		{"reply", singleMsg, []string{fx("stop.wasm"), "--command", single}, 0,
 			[]string{`reply:    {"actionCode":0,"errCode":5001,"errMsg":"blocked","errDlt":"","nextCode":1}`,
-				"effect:   stop", "time:     call ", "memory:   2 pages (128.0 KiB)", "info  checked"}},
+				"effect:   stop", "time:     call ", "memory:   2 pages (128.0 KiB)", "cpu:      ", " instructions of 100000000", "info  checked"}},
 		{"no reply", singleMsg, []string{fx("allow.wasm"), "--command", single}, 0,
 			[]string{"the command's neutral reply", `"nextCode":0`, "effect:   continue", "logs:     none"}},
 		{"guest error, fail-open", singleMsg, []string{fx("fail.wasm"), "--command", single}, 1,
@@ -43,6 +43,8 @@ func TestRunLocal(t *testing.T) {
 		{"missing command", singleMsg, []string{fx("stop.wasm")}, 2, []string{"--command is required"}},
 		{"missing file", singleMsg, []string{"/nonexistent.wasm", "--command", single}, 2, []string{"/nonexistent.wasm"}},
 		{"bad limit", singleMsg, []string{fx("stop.wasm"), "--command", single, "--memory-pages", "40000"}, 2, []string{"memory_pages[40000]"}},
+		{"instruction budget spent", singleMsg, []string{fx("stop.wasm"), "--command", single, "--max-instructions", "1000"}, 1,
+			[]string{"error:    cpu_time: ", "instruction budget of 1000 exhausted in host function[log]", "cpu:      10019 instructions of 1000"}},
 		{"bad grant", singleMsg, []string{fx("stop.wasm"), "--command", single, "--grants", "network"}, 2, []string{`unknown capability "network"`}},
 		{"memory cap below the module", singleMsg, []string{fx("stop.wasm"), "--command", single, "--memory-pages", "1"}, 1,
 			[]string{"the plugin does not load"}},
