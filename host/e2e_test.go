@@ -173,6 +173,38 @@ func TestChain(t *testing.T) {
 	}
 }
 
+// TestChainCarriesModifications runs three plugins that each rewrite the
+// message of callbackBeforeMsgModifyCommand: every plugin must see the
+// message as the plugins before it left it, and the reply must carry the
+// result of all of them.
+func TestChainCarriesModifications(t *testing.T) {
+	e := start(t, nil)
+	e.tenant("carry", registry.Settings{Config: map[string]string{"banned_words": "spam", "mode": "rewrite"}},
+		"first", "appender", "second", "appender", "mod", "moderation")
+	body := strings.Replace(strings.Replace(msgBody("buy spam"), "BeforeSendSingleMsg", "BeforeMsgModify", 1), `"recvID":"bob",`, "", 1)
+	r := e.post("/hooks/carry/callbackBeforeMsgModifyCommand", body)
+	if r.err != nil || r.status != http.StatusOK || r.reply.NextCode != 0 {
+		t.Fatalf("reply %s (%d, %v), want a continue reply", r.body, r.status, r.err)
+	}
+	var got struct {
+		Content *string `json:"content"`
+	}
+	if err := json.Unmarshal(r.body, &got); err != nil || got.Content == nil {
+		t.Fatalf("reply %s has no content (%v)", r.body, err)
+	}
+	var text struct {
+		Content string `json:"content"`
+	}
+	if err := json.Unmarshal([]byte(*got.Content), &text); err != nil {
+		t.Fatalf("content %q is not a text message: %v", *got.Content, err)
+	}
+	// Both appenders ran on the text before them, and moderation masked the
+	// banned word in the text the appenders produced.
+	if want := "buy ****!!"; text.Content != want {
+		t.Fatalf("chained text = %q, want %q", text.Content, want)
+	}
+}
+
 // TestFailurePolicy checks the reply of a failing plugin under fail-open and
 // fail-closed.
 func TestFailurePolicy(t *testing.T) {

@@ -45,6 +45,7 @@ func run(m *testing.M) int {
 		{"readsync", "examples/readsync", ""},
 		{"trivial", "examples/trivial", ""},
 		{"every", "host/testdata/every", ""},
+		{"appender", "host/testdata/appender", ""},
 		{"slow1", "host/testdata/slow", "-X main.version=1"},
 		{"slow2", "host/testdata/slow", "-X main.version=2"},
 	}
