@@ -120,7 +120,7 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	metered := make([]byte, 0, len(m.Section(wasmbin.SecCode))*5/4)
 	var plan []charge
 	for i, b := range bodies {
-		plan, err = planBody(b.Code, &h, plan[:0])
+		plan, err = planBody(b.Code, &h, plan[:0], counts)
 		if err != nil {
 			return nil, fmt.Errorf("func[%d]: %w", counts.ImportedFuncs+uint32(i), err)
 		}
@@ -239,7 +239,12 @@ type frame struct {
 // The count is an upper bound: code after a br_if, br_table, br or return in
 // the same segment is charged even when a branch skips it, a bounded amount
 // per segment entry.
-func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
+//
+// It also refuses, as malformed, a global or function index past the
+// module's own (counts): such a module is invalid, but the global and the
+// helpers Meter appends would make it valid, and its code could then refill
+// its own fuel.
+func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts) ([]charge, error) {
 	r := wasmbin.NewReader(code)
 	plan = append(plan, charge{at: 0, helper: -1, check: true})
 	cur := 0
@@ -262,6 +267,12 @@ func planBody(code []byte, h *helpers, plan []charge) ([]charge, error) {
 		in, err := r.Instr()
 		if err != nil {
 			return nil, err
+		}
+		switch {
+		case (in.Op == wasmbin.OpGlobalGet || in.Op == wasmbin.OpGlobalSet) && in.Index >= counts.Globals:
+			return nil, fmt.Errorf("%w: global[%d] is past the module's %d globals", ErrMalformed, in.Index, counts.Globals)
+		case (in.Op == wasmbin.OpCall || in.Op == wasmbin.OpReturnCall || in.Op == opRefFunc) && in.Index >= counts.Funcs:
+			return nil, fmt.Errorf("%w: func[%d] is past the module's %d functions", ErrMalformed, in.Index, counts.Funcs)
 		}
 		plan[cur].cost++
 		if straight && in.Op != wasmbin.OpBlock && !isPlain(in.Op) {
@@ -401,3 +412,6 @@ func helperCode(fuel uint32, shift int) []byte {
 	out = appendCheck(out, fuel)
 	return append(out, wasmbin.OpLocalGet, 0x00, wasmbin.OpEnd)
 }
+
+// opRefFunc is ref.func, whose immediate is a function index.
+const opRefFunc byte = 0xD2

@@ -319,3 +319,19 @@ func TestMeterMinimal(t *testing.T) {
 		})
 	}
 }
+
+// TestMeterRefusesForgedFuel: an invalid module that names a global or a
+// function index past its own would, once metered, address the appended fuel
+// global or a helper, and refill its own budget. Meter must refuse it as
+// malformed rather than make it valid.
+func TestMeterRefusesForgedFuel(t *testing.T) {
+	t.Parallel()
+	_, err := Meter(readTestdata(t, "forged_fuel.wasm"), MeterOptions{})
+	if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "global[0]") {
+		t.Fatalf("Meter(forged_fuel) = %v, want ErrMalformed naming global[0]", err)
+	}
+	p, err := Prepare(readTestdata(t, "forged_fuel.wasm"), MeterOptions{})
+	if !errors.Is(err, ErrMalformed) {
+		t.Fatalf("Prepare(forged_fuel) = %+v, %v, want ErrMalformed", p, err)
+	}
+}
