@@ -18,6 +18,10 @@
 //	!config KEY  reply with config value KEY    ("<unset>" when missing)
 //	!clock       reply with wall time, monotonic elapsed time and random bytes
 //	!echo        reply with the rest of the body
+//	!spin        loop forever                   (KindCPUTime)
+//	!recurse     naive fib(60), deep and long   (KindCPUTime)
+//	!hostloop    call config in a loop forever  (KindCPUTime: host calls are billed)
+//	!fib N       reply with fib(N), computed naively
 package main
 
 import (
@@ -111,6 +115,20 @@ func hostile(cmd []byte) uint64 {
 	switch verb {
 	case "panic":
 		panic("kitchen: boom")
+	case "spin":
+		for n := uint64(0); ; n++ {
+			spinSink = n
+		}
+	case "recurse":
+		spinSink = fib(60)
+	case "hostloop":
+		for {
+			config("k")
+		}
+	case "fib":
+		n, _ := strconv.Atoi(arg)
+		reply = strconv.AppendUint(reply[:0], fib(n), 10)
+		return pack(reply)
 	case "oom":
 		for {
 			sink = append(sink, make([]byte, 1<<20))
@@ -218,4 +236,14 @@ func intField(b []byte, key string) int64 {
 		k++
 	}
 	return n
+}
+
+// spinSink keeps the spin loop from being optimised away.
+var spinSink uint64
+
+func fib(n int) uint64 {
+	if n < 2 {
+		return uint64(n)
+	}
+	return fib(n-1) + fib(n-2)
 }

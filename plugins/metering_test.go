@@ -1,0 +1,312 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// meterLimits are testLimits with a 20 million instruction budget: runaway
+// guests are stopped in a few milliseconds, and the 10s CallTimeout of
+// testLimits cannot be what stops them.
+func meterLimits() Limits {
+	l := testLimits()
+	l.MaxInstructions = 20_000_000
+	l.InitInstructions = 20_000_000
+	return l
+}
+
+// TestInstructionBudget: hostile guests of every shape are stopped by the
+// instruction budget, with KindCPUTime and a message naming the budget, and
+// the plugin keeps serving afterwards.
+func TestInstructionBudget(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	tests := []struct {
+		name    string
+		wasm    func(testing.TB) []byte
+		body    string
+		wantErr string
+	}{
+		{"infinite loop", watGuest("infinite_loop"), "", "instruction budget of 20000000 exhausted: wasm error: unreachable"},
+		{"deep recursion", watGuest("deep_recursion"), "", "instruction budget of 20000000 exhausted: wasm error: unreachable"},
+		{"config host calls in a loop", watGuest("host_loop"), "", "instruction budget of 20000000 exhausted in host function[config]"},
+		{"go spin", goGuest("kitchen"), "!spin", "instruction budget of 20000000 exhausted"},
+		{"go recursion", goGuest("kitchen"), "!recurse", "instruction budget of 20000000 exhausted"},
+		// The Go loop allocates too: the budget runs out in guest or host code.
+		{"go config host calls in a loop", goGuest("kitchen"), "!hostloop", "instruction budget of 20000000 exhausted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := newTestTenant(t, e, TenantConfig{ID: "meter", Limits: meterLimits()})
+			defer tn.Close(context.Background())
+			p := load(t, tn, "hostile", tc.wasm(t))
+			if got := p.Info().CPULimit; got != CPULimitInstructions {
+				t.Fatalf("CPULimit %q (%s), want instructions", got, p.Info().CPULimitReason)
+			}
+			body := tc.body
+			if body == "" {
+				body = seedBody
+			}
+			start := time.Now()
+			_, info, err := p.Call(context.Background(), seedCommand, []byte(body), nil)
+			took := time.Since(start)
+			if KindOf(err) != KindCPUTime || !errors.Is(err, ErrCPUTime) || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("error %v, want cpu_time", err)
+			}
+			if !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error %q does not contain %q", err, tc.wantErr)
+			}
+			if info.Instructions < 20_000_000 {
+				t.Errorf("Instructions %d, want at least the budget", info.Instructions)
+			}
+			if took > 5*time.Second {
+				t.Errorf("stopped after %s", took)
+			}
+			if s := p.Stats(); s.Dropped != 1 {
+				t.Errorf("dropped %d instances, want 1", s.Dropped)
+			}
+			if tc.body != "" { // the Go guest also serves normal calls
+				if r, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil || string(r) != seedReply {
+					t.Errorf("next call: %q, %v", r, err)
+				}
+			}
+		})
+	}
+}
+
+// TestInitBudget: a busy _initialize is stopped by InitInstructions, not by
+// InitTimeout, and the load fails with KindCPUTime.
+func TestInitBudget(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	tn := newTestTenant(t, e, TenantConfig{ID: "meter", Limits: meterLimits()})
+	start := time.Now()
+	_, err := tn.Load(context.Background(), "init", wat(t, "init_loop"))
+	var le *LoadError
+	if !errors.As(err, &le) || le.Kind != KindCPUTime || !errors.Is(err, ErrInvalidModule) || !errors.Is(err, ErrCPUTime) {
+		t.Fatalf("error %v, want a *LoadError of kind cpu_time", err)
+	}
+	if want := "_initialize: instruction budget of 20000000 exhausted"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopped after %s", took)
+	}
+}
+
+// TestInstructionsDeterministic: the same calls on instances with the same
+// history use the same counts, in another engine too; _initialize too. (The
+// first call on an instance also pays for growing the guest's input buffer,
+// and a Go guest's allocations depend on what ran before, so counts are a
+// function of the input and the instance's history.)
+func TestInstructionsDeterministic(t *testing.T) {
+	for _, g := range []struct {
+		name string
+		wasm func(testing.TB) []byte
+		body string
+	}{
+		{"seed-go", goGuest("kitchen"), seedBody},
+		{"fib-go", goGuest("kitchen"), "!fib 20"},
+		{"readsync-sdk", goGuest("../examples/readsync"), seedBody},
+		{"echo-wat", watGuest("echo"), seedBody},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			var counts []uint64
+			var inits []uint64
+			for range 2 { // two engines
+				e := newTestEngine(t, EngineConfig{})
+				lim := testLimits()
+				lim.MaxCallsPerInstance = 2 // every other call on a fresh instance
+				tn := newTestTenant(t, e, TenantConfig{ID: "det", Limits: lim, Config: map[string]string{"log_level": "off"}})
+				p := load(t, tn, "p", g.wasm(t))
+				inits = append(inits, p.Info().InitInstructions)
+				for range 3 {
+					_, info, err := p.Call(context.Background(), seedCommand, []byte(g.body), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					counts = append(counts, info.Instructions)
+				}
+				if s := p.Stats(); s.Created < 2 {
+					t.Fatalf("%d instances created, want the calls spread over several", s.Created)
+				}
+			}
+			for k, c := range counts[:3] {
+				if c == 0 || c != counts[3+k] {
+					t.Fatalf("instructions per call %v, want the same positive counts in both engines", counts)
+				}
+			}
+			if inits[0] != inits[1] {
+				t.Errorf("_initialize used %v, want the same count", inits)
+			}
+			t.Logf("%d instructions per call, %d in _initialize", counts[0], inits[0])
+		})
+	}
+}
+
+// TestInstructionBudgetEdge: a call fits a budget equal to its count, and
+// fails at half of it.
+func TestInstructionBudgetEdge(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	wasm := goWasm(t, "kitchen")
+	run := func(budget uint64) (CallInfo, error) {
+		lim := testLimits()
+		lim.MaxInstructions = budget
+		tn := newTestTenant(t, e, TenantConfig{ID: "edge", Limits: lim})
+		defer tn.Close(context.Background())
+		p := load(t, tn, "p", wasm)
+		_, info, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		return info, err
+	}
+	info, err := run(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := info.Instructions
+	if info, err = run(n); err != nil || info.Instructions != n {
+		t.Errorf("budget %d: %d instructions, %v; want the call to fit", n, info.Instructions, err)
+	}
+	if _, err = run(n / 2); KindOf(err) != KindCPUTime {
+		t.Errorf("budget %d: %v, want cpu_time", n/2, err)
+	}
+}
+
+// TestMeteredSameReplies: metered and unmetered runs of the same module give
+// the same replies.
+func TestMeteredSameReplies(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	for _, g := range []struct {
+		name   string
+		wasm   func(testing.TB) []byte
+		bodies []string
+	}{
+		{"kitchen", goGuest("kitchen"), []string{seedBody, "!fib 22", "!echo hello", "!config k", "!clock"}},
+		{"readsync-sdk", goGuest("../examples/readsync"), []string{seedBody, strings.Replace(seedBody, "42", "5000", 1)}},
+		{"echo-wat", watGuest("echo"), []string{seedBody, "x"}},
+	} {
+		t.Run(g.name, func(t *testing.T) {
+			replies := map[CPULimit][]string{}
+			for _, timeout := range []time.Duration{0, 10 * time.Second} {
+				lim := testLimits()
+				lim.CallTimeout = timeout
+				tn := newTestTenant(t, e, TenantConfig{ID: "same", Limits: lim, Config: map[string]string{"k": "v", "log_level": "off"}})
+				p := load(t, tn, "p", g.wasm(t))
+				for _, b := range g.bodies {
+					r, _, err := p.Call(context.Background(), seedCommand, []byte(b), nil)
+					if err != nil {
+						t.Fatalf("%s: %v", p.Info().CPULimit, err)
+					}
+					replies[p.Info().CPULimit] = append(replies[p.Info().CPULimit], string(r))
+				}
+				tn.Close(context.Background())
+			}
+			none, metered := replies[CPULimitNone], replies[CPULimitInstructions]
+			if len(none) != len(g.bodies) || strings.Join(none, "\n") != strings.Join(metered, "\n") {
+				t.Fatalf("replies differ:\nnone:    %q\nmetered: %q", none, metered)
+			}
+		})
+	}
+}
+
+// TestCPULimitModes: which CPU limit a plugin gets, and why.
+func TestCPULimitModes(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	forced := shortLimits()
+	forced.forceDeadline = true
+	none := testLimits()
+	none.CallTimeout = 0
+	tests := []struct {
+		name       string
+		wasm       []byte
+		limits     Limits
+		want       CPULimit
+		wantReason string
+	}{
+		{"meterable", wat(t, "echo"), shortLimits(), CPULimitInstructions, ""},
+		{"unmeterable", wat(t, "unmeterable_loop"), shortLimits(), CPULimitDeadline, `module already exports "imhook_fuel"`},
+		{"forced deadline", wat(t, "echo"), forced, CPULimitDeadline, "metering disabled"},
+		{"no limit", wat(t, "echo"), none, CPULimitNone, "call_timeout is 0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tn := newTestTenant(t, e, TenantConfig{ID: "modes", Limits: tc.limits})
+			defer tn.Close(context.Background())
+			p := load(t, tn, "p", tc.wasm)
+			info := p.Info()
+			if info.CPULimit != tc.want || !strings.Contains(info.CPULimitReason, tc.wantReason) || (tc.wantReason == "") != (info.CPULimitReason == "") {
+				t.Fatalf("CPULimit %q reason %q, want %q with %q", info.CPULimit, info.CPULimitReason, tc.want, tc.wantReason)
+			}
+			if tc.want != CPULimitInstructions {
+				return
+			}
+			_, ci, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+			if err != nil || ci.Instructions == 0 {
+				t.Fatalf("metered call: %d instructions, %v", ci.Instructions, err)
+			}
+		})
+	}
+
+	t.Run("unmeterable loop stopped by the deadline", func(t *testing.T) {
+		tn := newTestTenant(t, e, TenantConfig{ID: "fallback", Limits: shortLimits()})
+		defer tn.Close(context.Background())
+		p := load(t, tn, "p", wat(t, "unmeterable_loop"))
+		start := time.Now()
+		_, info, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		if KindOf(err) != KindCPUTime || strings.Contains(err.Error(), "instruction budget") {
+			t.Fatalf("error %v, want cpu_time from the deadline", err)
+		}
+		if info.Instructions != 0 {
+			t.Errorf("Instructions %d, want 0 for an unmetered module", info.Instructions)
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("stopped after %s", took)
+		}
+	})
+
+	t.Run("forged fuel write refused", func(t *testing.T) {
+		// Invalid on purpose: it writes global 0, which only the metering
+		// rewrite would create (internal/wasmrewrite/testdata/forged_fuel.wat).
+		tn := newTestTenant(t, e, TenantConfig{ID: "forged", Limits: shortLimits()})
+		defer tn.Close(context.Background())
+		forged := readFile(t, "internal/wasmrewrite/testdata/forged_fuel.wasm")
+		_, err := tn.Load(context.Background(), "p", forged)
+		if KindOf(err) != KindInvalidModule {
+			t.Fatalf("Load(forged_fuel) = %v, want invalid_module", err)
+		}
+	})
+}
+
+// TestHostBackstop: a metered guest sleeping past CallTimeout (real sleeps
+// granted) is stopped by the wall-clock backstop in the sleep hook.
+func TestHostBackstop(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	tn := newTestTenant(t, e, TenantConfig{ID: "nap", Limits: shortLimits(), Grants: Grants{Nanotime: true}})
+	p := load(t, tn, "p", goWasm(t, "kitchen"))
+	if p.Info().CPULimit != CPULimitInstructions {
+		t.Fatalf("CPULimit %q", p.Info().CPULimit)
+	}
+	if r, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 5"), nil); err != nil || string(r) != "napped" {
+		t.Fatalf("short nap: %q, %v", r, err)
+	}
+	start := time.Now()
+	_, _, err := p.Call(context.Background(), seedCommand, []byte("!nap 5000"), nil)
+	took := time.Since(start)
+	if KindOf(err) != KindCPUTime || !strings.Contains(err.Error(), "wall-clock deadline") {
+		t.Fatalf("long nap: %v, want cpu_time from the wall-clock deadline", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("stopped after %s, want about CallTimeout (300ms)", took)
+	}
+}
+
+// readFile reads a file of the package directory.
+func readFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
