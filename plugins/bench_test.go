@@ -12,16 +12,26 @@ import (
 
 func benchPlugin(b *testing.B, wasm []byte, timeout time.Duration) *Plugin {
 	b.Helper()
-	e := newTestEngine(b, EngineConfig{})
 	lim := testLimits()
 	lim.CallTimeout = timeout
+	return benchPluginLimits(b, wasm, lim)
+}
+
+func benchPluginLimits(b *testing.B, wasm []byte, lim Limits) *Plugin {
+	b.Helper()
+	e := newTestEngine(b, EngineConfig{})
 	// log_level off: readsync would otherwise log every event (to a discarding logger).
 	tn := newTestTenant(b, e, TenantConfig{ID: "bench", Limits: lim, Config: map[string]string{"log_level": "off"}})
 	return load(b, tn, "bench", wasm)
 }
 
-// BenchmarkCall measures one callback on a warm instance, against the same
-// logic run natively.
+// BenchmarkCall measures one callback on a warm instance under each CPU
+// limit, against the same logic run natively:
+//
+//   - nolimit: CallTimeout 0, the module as uploaded (data segments merged);
+//   - metered: the default, an instruction budget injected into the module;
+//   - deadline: WithCloseOnContextDone and a per-instance timer, what modules
+//     that cannot be metered get.
 func BenchmarkCall(b *testing.B) {
 	body := []byte(seedBody)
 	ctx := context.Background()
@@ -35,12 +45,21 @@ func BenchmarkCall(b *testing.B) {
 		{"readsync-sdk", goGuest("../examples/readsync")},
 	}
 	for _, g := range guests {
+		// The cost does not depend on the limits' size; small ones fire on a
+		// loaded machine.
+		none, metered, deadline := testLimits(), testLimits(), testLimits()
+		none.CallTimeout = 0
+		deadline.forceDeadline = true
 		for _, lim := range []struct {
-			name    string
-			timeout time.Duration
-		}{{"nolimit", 0}, {"cpulimit", 10 * time.Second}} { // the cost does not depend on the length; a short one fires on a loaded machine
+			name   string
+			limits Limits
+			want   CPULimit
+		}{{"nolimit", none, CPULimitNone}, {"metered", metered, CPULimitInstructions}, {"deadline", deadline, CPULimitDeadline}} {
 			b.Run(g.name+"/"+lim.name, func(b *testing.B) {
-				p := benchPlugin(b, g.wasm(b), lim.timeout)
+				p := benchPluginLimits(b, g.wasm(b), lim.limits)
+				if p.Info().CPULimit != lim.want {
+					b.Fatalf("CPULimit %q, want %q", p.Info().CPULimit, lim.want)
+				}
 				dst := make([]byte, 0, 512)
 				b.ReportAllocs()
 				cpu := cpuNow()
