@@ -128,7 +128,7 @@ bench: build examples ## Run the micro benchmarks and imhook bench (--compare, -
 	./build/imhook bench $(BENCH_TENANTS) --moderation build/examples/moderation.wasm | tee $(BENCH_DIR)/tenants.txt
 	@echo; echo "Where the targets stand (docs/performance.md):"
 	@grep -h -A4 '^targets:' $(BENCH_DIR)/compare.txt $(BENCH_DIR)/tenants.txt | grep -v '^targets:\|^--'
-	@grep -h 'BenchmarkInstantiate/seed-go' $(BENCH_DIR)/plugins.txt | \
+	@grep -hs 'BenchmarkInstantiate/seed-go' $(BENCH_DIR)/plugins.txt | \
 		awk '{ s += $$3; n++ } END { if (n) printf "  cold instance of a Go plugin       %.2f ms (target <= 3 ms), mean of %d runs\n", s / n / 1e6, n }'
-	@grep -h 'BenchmarkUploadToActive' $(BENCH_DIR)/host_baseline.txt | \
+	@grep -hs 'BenchmarkUploadToActive' $(BENCH_DIR)/host_baseline.txt | \
 		awk '{ s += $$3; n++ } END { if (n) printf "  upload to active (in process)      %.0f ms (target <= 2000 ms), mean of %d runs\n", s / n / 1e6, n }'
