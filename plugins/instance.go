@@ -269,7 +269,7 @@ func (i *instance) end(info *CallInfo) {
 // out in guest code, says so in the error.
 func (i *instance) failure(err error) (Kind, error) {
 	kind := i.classify(err)
-	if kind == KindCPUTime && i.fail == 0 && i.metered {
+	if kind == KindCPUTime && i.fail == 0 && i.metered && i.fuel.Exhausted(err) {
 		err = fmt.Errorf("%s: %w", i.exhaustedMsg(), err)
 	}
 	return kind, err

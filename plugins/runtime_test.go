@@ -607,6 +607,9 @@ func TestExpiredCallerDeadline(t *testing.T) {
 	if !errors.Is(err, ErrCPUTime) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error %v, want ErrCPUTime", err)
 	}
+	if msg := err.Error(); !strings.Contains(msg, "the caller's deadline passed before the guest was entered") || strings.Contains(msg, "instruction budget") {
+		t.Errorf("error %q, want the caller's deadline and no budget", msg)
+	}
 	if s := p.Stats(); s.Dropped != 0 || s.Live != 1 {
 		t.Errorf("stats %+v: the guest was never entered, its instance must be kept", s)
 	}
