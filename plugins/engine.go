@@ -34,7 +34,8 @@ const DefaultEngineMaxInstances = 64
 
 // EngineConfig configures an Engine.
 type EngineConfig struct {
-	// CacheDir is the compilation cache directory, shared by all tenants. It is
+	// CacheDir is the compilation cache directory, shared by all tenants; it
+	// also keeps the metered form of each module (prepare.go). It is
 	// created with mode 0700; an existing directory that others may write to is
 	// refused, because wazero trusts what it finds there (it checks only a CRC).
 	// Empty keeps compiled code in memory only.
@@ -49,7 +50,8 @@ type EngineConfig struct {
 // Engine owns the compilation cache and the global instance budget, and makes
 // tenants. It is safe for concurrent use.
 type Engine struct {
-	cache  wazero.CompilationCache
+	cacheDir string // "" without a disk cache
+	cache    wazero.CompilationCache
 	logger *slog.Logger
 	budget *budget
 
@@ -89,6 +91,7 @@ func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
 	if err := privateDir(cfg.CacheDir); err != nil {
 		return nil, err
 	}
+	e.cacheDir = cfg.CacheDir
 	c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 )
 
 // meterLimits are testLimits with a 20 million instruction budget: runaway
@@ -309,4 +311,45 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestPreparedOnDisk: the metered form of a module is kept in the cache
+// directory, and a restarted engine uses it instead of rewriting the upload.
+// The test proves the second part by planting another module's metered form
+// under the upload's hash: the restarted engine runs what it finds (the
+// directory is trusted, like wazero's compilation cache).
+func TestPreparedOnDisk(t *testing.T) {
+	dir := t.TempDir() + "/cache"
+	echo, trap := wat(t, "echo"), wat(t, "trap")
+	e := newTestEngine(t, EngineConfig{CacheDir: dir})
+	load(t, newTestTenant(t, e, TenantConfig{ID: "a"}), "echo", echo)
+	load(t, newTestTenant(t, e, TenantConfig{ID: "b"}), "trap", trap)
+	kept, err := os.ReadFile(e.preparedPath(hashOf(trap)))
+	if err != nil {
+		t.Fatalf("metered module not kept: %v", err)
+	}
+	if err := os.WriteFile(e.preparedPath(hashOf(echo)), kept, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	restarted := newTestEngine(t, EngineConfig{CacheDir: dir})
+	p := load(t, newTestTenant(t, restarted, TenantConfig{ID: "a"}), "echo", echo)
+	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); KindOf(err) != KindTrap {
+		t.Fatalf("restarted engine: %v, want the planted module's trap", err)
+	}
+}
+
+// TestPreparedPin pins what the rewriter produces for the corpus module to
+// rewriteVersion. When it fails, the rewriter's output changed: bump
+// rewriteVersion (so that restarts do not reuse modules metered by the old
+// code from the disk cache) and update the pin.
+func TestPreparedPin(t *testing.T) {
+	const pinVersion, pinHash = "1", "d8e053ffc070b5cfa19587b514b9f7283ac36e746553d214ce5cbaa25ec04126"
+	p, err := wasmrewrite.Prepare(readFile(t, "internal/wasmrewrite/testdata/corpus.wasm"), wasmrewrite.MeterOptions{})
+	if err != nil || !p.Metered {
+		t.Fatalf("Prepare(corpus): metered %v, %v", p.Metered, err)
+	}
+	if got := hashOf(p.Wasm); rewriteVersion != pinVersion || got != pinHash {
+		t.Fatalf("rewriteVersion %s, output sha256 %s; pinned %s, %s: bump rewriteVersion in prepare.go when the rewriter's output changes, then update this pin", rewriteVersion, got, pinVersion, pinHash)
+	}
 }

@@ -2,6 +2,8 @@ package plugins
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
@@ -60,6 +62,11 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 		<-pm.ready
 		return pm
 	}
+	if b := e.readPrepared(hash); b != nil {
+		pm.metered = b
+		close(pm.ready)
+		return pm
+	}
 	p, err := wasmrewrite.Prepare(wasm, wasmrewrite.MeterOptions{})
 	switch {
 	case err != nil:
@@ -69,6 +76,7 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 		pm.plainOnce.Do(func() {})
 	case p.Metered:
 		pm.metered = p.Wasm
+		e.writePrepared(hash, p.Wasm)
 	default:
 		pm.notMetered = p.NotMetered
 		pm.plain = p.Wasm
@@ -76,6 +84,61 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 	}
 	close(pm.ready)
 	return pm
+}
+
+// rewriteVersion names the output of the rewriter in the disk cache. Bump it
+// with any change to what wasmrewrite.Prepare produces, so that a restart does
+// not run modules metered by the old code: TestPreparedPin fails until then.
+const rewriteVersion = "1"
+
+// preparedPath is where the metered form of an upload is kept on disk, in the
+// engine's private cache directory (which is trusted like the compilation
+// cache: only imhook can write there).
+func (e *Engine) preparedPath(hash string) string {
+	return filepath.Join(e.cacheDir, "imhook-metered-v"+rewriteVersion, hash+".wasm")
+}
+
+// readPrepared returns the metered form of an upload kept by an earlier
+// process, or nil. After a restart this saves the rewrite (50-140 ms for a Go
+// guest, about as long as loading its machine code from the cache).
+func (e *Engine) readPrepared(hash string) []byte {
+	if e.cacheDir == "" {
+		return nil
+	}
+	b, err := os.ReadFile(e.preparedPath(hash))
+	if err != nil || len(b) < 8 {
+		return nil
+	}
+	return b
+}
+
+// writePrepared keeps the metered form of an upload on disk, best effort
+// (written to a temporary file and renamed, so a reader never sees a part).
+func (e *Engine) writePrepared(hash string, b []byte) {
+	if e.cacheDir == "" {
+		return
+	}
+	path := e.preparedPath(hash)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		e.logger.Warn("cannot keep the metered module", "hash", hash, "err", err)
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), hash+".*.tmp")
+	if err != nil {
+		e.logger.Warn("cannot keep the metered module", "hash", hash, "err", err)
+		return
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		e.logger.Warn("cannot keep the metered module", "hash", hash, "err", err)
+	}
 }
 
 // plainWasm returns the merged module without fuel.
