@@ -52,8 +52,8 @@ type EngineConfig struct {
 type Engine struct {
 	cacheDir string // "" without a disk cache
 	cache    wazero.CompilationCache
-	logger *slog.Logger
-	budget *budget
+	logger   *slog.Logger
+	budget   *budget
 
 	mu           sync.Mutex
 	compiling    map[string]*hashLock
