@@ -120,6 +120,8 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 		cfg = cfg.WithStdout(&i.stdout)
 		if p.grants.Walltime {
 			cfg = cfg.WithWalltime(i.walltime, sys.ClockResolution(time.Microsecond))
+		} else {
+			cfg = cfg.WithWalltime(i.fakeWalltime, sys.ClockResolution(time.Microsecond))
 		}
 	} else if p.grants.Walltime {
 		cfg = cfg.WithSysWalltime()
@@ -378,6 +380,21 @@ func (i *instance) nanotime() int64 {
 // monoStart is the origin of the granted monotonic clock.
 var monoStart = time.Now()
 
+// fakeWalltime is a metered guest's wall clock without the Walltime grant:
+// wazero's own fake clock (2022-01-01T00:00:00Z, 1 ms more per reading),
+// billed like every host entry.
+func (i *instance) fakeWalltime() (int64, int32) {
+	i.hostEnter("clock_time_get", hostCallCost)
+	if i.clock.wall == 0 {
+		i.clock.wall = fakeEpoch - int64(time.Millisecond)
+	}
+	i.clock.wall += int64(time.Millisecond)
+	return i.clock.wall / 1e9, int32(i.clock.wall % 1e9)
+}
+
+// fakeEpoch is 2022-01-01T00:00:00Z in nanoseconds, wazero's fake wall clock.
+const fakeEpoch = 1640995200 * int64(time.Second)
+
 // fakeNanotime is the monotonic clock of a guest without the Nanotime grant. It
 // ticks 1us per reading so that loops waiting for time make progress.
 func (i *instance) fakeNanotime() int64 {
@@ -394,5 +411,6 @@ func (i *instance) fakeSleep(ns int64) {
 	}
 }
 
-// fakeClock is the monotonic clock of a guest without the Nanotime grant.
-type fakeClock struct{ now int64 }
+// fakeClock holds the fake clocks of a guest without the clock grants: the
+// monotonic one, and the wall clock of a metered guest.
+type fakeClock struct{ now, wall int64 }
