@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mathrand "math/rand"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -134,8 +135,12 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 	default:
 		cfg = cfg.WithNanotime(i.fakeNanotime, 1).WithNanosleep(i.fakeSleep)
 	}
-	if p.grants.Random {
-		cfg = cfg.WithRandSource(randSource{i})
+	switch {
+	case p.grants.Random:
+		cfg = cfg.WithRandSource(randSource{i, rand.Reader})
+	case p.mode == CPULimitInstructions:
+		// wazero's deterministic source, seeded the same way, but billed.
+		cfg = cfg.WithRandSource(randSource{i, mathrand.New(mathrand.NewSource(fakeRandSeed))})
 	}
 	return cfg
 }
@@ -355,14 +360,21 @@ func (w *discard) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// randSource is the granted random source, billed per read.
-type randSource struct{ i *instance }
+// randSource is a guest's random source, billed per read.
+type randSource struct {
+	i *instance
+	r io.Reader
+}
 
 // Read implements io.Reader.
 func (r randSource) Read(p []byte) (int, error) {
 	r.i.hostEnter("random_get", hostCallCost+uint64(len(p)))
-	return rand.Read(p)
+	return r.r.Read(p)
 }
+
+// fakeRandSeed is the seed of wazero's deterministic random source, which a
+// guest without the Random grant sees.
+const fakeRandSeed = 42
 
 // walltime is the granted wall clock of a metered guest.
 func (i *instance) walltime() (int64, int32) {
