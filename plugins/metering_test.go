@@ -353,3 +353,20 @@ func TestPreparedPin(t *testing.T) {
 		t.Fatalf("rewriteVersion %s, output sha256 %s; pinned %s, %s: bump rewriteVersion in prepare.go when the rewriter's output changes, then update this pin", rewriteVersion, got, pinVersion, pinHash)
 	}
 }
+
+// TestPreparedBounded: rewritten modules are held in memory only while they
+// are compiled, plus the last maxIdlePrepared.
+func TestPreparedBounded(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	tn := newTestTenant(t, e, TenantConfig{ID: "many"})
+	names := []string{"echo", "trap", "infinite_loop", "deep_recursion", "host_loop", "huge_output", "log_flood"}
+	for _, n := range names {
+		load(t, tn, n, wat(t, n))
+	}
+	e.mu.Lock()
+	held, idle := len(e.prepared), len(e.idlePrepared)
+	e.mu.Unlock()
+	if held != maxIdlePrepared || idle != maxIdlePrepared {
+		t.Errorf("%d prepared modules held (%d idle) after loading %d plugins, want %d", held, idle, len(names), maxIdlePrepared)
+	}
+}

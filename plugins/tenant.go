@@ -163,15 +163,17 @@ func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, e
 
 // acquire rewrites the module (once per hash, see prepare.go), picks its CPU
 // limit mode, and returns the runtime for lim and that mode and the module
-// compiled in it, taking a reference on all three.
+// compiled in it, taking a reference on both.
 func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []byte) (*tenantRuntime, *compiledModule, error) {
+	// The rewritten bytes are needed only until compiled: holding them for
+	// the plugin's life would cost 6-7 MB per Go module.
 	pm := t.e.prepare(hash, wasm)
+	defer t.e.unprepare(hash)
 	mode, reason := cpuMode(lim, pm)
 	key := runtimeKey{memoryPages: lim.MemoryPages, mode: mode}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		t.e.unprepare(hash)
 		return nil, nil, fmt.Errorf("tenant[%s]: closed", t.id)
 	}
 	tr := t.runtimes[key]
@@ -179,7 +181,6 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 		var err error
 		if tr, err = t.newRuntime(ctx, key); err != nil {
 			t.mu.Unlock()
-			t.e.unprepare(hash)
 			return nil, nil, err
 		}
 		t.runtimes[key] = tr
@@ -229,7 +230,6 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 
 // release drops the references acquire took, closing what nothing uses.
 func (t *Tenant) release(tr *tenantRuntime, hash string) {
-	defer t.e.unprepare(hash)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ctx := context.Background()
