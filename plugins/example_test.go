@@ -49,3 +49,39 @@ func Example() {
 	// true guest_error
 	// {"actionCode":0,"errCode":5001,"errMsg":"blocked","errDlt":"imhook: guest_error","nextCode":1}
 }
+
+// Every module the rewriter supports runs under an instruction budget; a
+// call reports what it used. Counts are deterministic; the first call on an
+// instance also pays for growing the guest's input buffer (imhook_buffer).
+func ExampleCallInfo_instructions() {
+	ctx := context.Background()
+	e, err := plugins.NewEngine(ctx, plugins.EngineConfig{})
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close(ctx)
+	lim := plugins.DefaultLimits()
+	lim.MaxInstructions = 1000
+	t, err := e.NewTenant(plugins.TenantConfig{ID: "acme", Limits: lim})
+	if err != nil {
+		panic(err)
+	}
+	wasm, err := os.ReadFile("testdata/echo.wasm")
+	if err != nil {
+		panic(err)
+	}
+	p, err := t.Load(ctx, "echo", wasm)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(p.Info().CPULimit)
+
+	for range 2 {
+		_, info, err := p.Call(ctx, "callbackBeforeSendSingleMsgCommand", []byte(`{"hello":1}`), nil)
+		fmt.Println(info.Instructions, err)
+	}
+	// Output:
+	// instructions
+	// 42 <nil>
+	// 25 <nil>
+}
