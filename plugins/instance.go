@@ -56,7 +56,8 @@ type instance struct {
 	budget       uint64          // set for the current call
 	ctx          context.Context // the caller's, during a call
 	backstop     time.Duration   // wall-clock allowance from the first host call
-	hostDeadline time.Time       // zero until the first host call
+	hostDeadline time.Time       // zero until the first clock check
+	hostWork     uint64          // host work billed since the last clock check
 	// Deadline mode (WithCloseOnContextDone):
 	timer    *time.Timer
 	done     chan struct{}

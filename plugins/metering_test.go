@@ -3,6 +3,8 @@ package plugins
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -368,5 +370,36 @@ func TestPreparedBounded(t *testing.T) {
 	e.mu.Unlock()
 	if held != maxIdlePrepared || idle != maxIdlePrepared {
 		t.Errorf("%d prepared modules held (%d idle) after loading %d plugins, want %d", held, idle, len(names), maxIdlePrepared)
+	}
+}
+
+// slowHandler is a slog handler that takes 20ms per record, like a logger
+// writing to a stalled pipe.
+type slowHandler struct{ slog.Handler }
+
+func (h slowHandler) Handle(ctx context.Context, r slog.Record) error {
+	time.Sleep(20 * time.Millisecond)
+	return nil
+}
+
+// TestHostBackstopSlowHostFunction: a guest logging in a loop through a slow
+// logger is stopped by the wall-clock backstop long before its instruction
+// budget (each line is billed as if the logger were fast).
+func TestHostBackstopSlowHostFunction(t *testing.T) {
+	e := newTestEngine(t, EngineConfig{})
+	lim := shortLimits() // 300ms
+	lim.MaxLogBytes = 1 << 30
+	logger := slog.New(slowHandler{slog.NewTextHandler(io.Discard, nil)})
+	tn := newTestTenant(t, e, TenantConfig{ID: "slowlog", Limits: lim, Logger: logger})
+	p := load(t, tn, "p", goWasm(t, "kitchen"))
+	start := time.Now()
+	_, _, err := p.Call(context.Background(), seedCommand, []byte("!log"), nil)
+	took := time.Since(start)
+	if KindOf(err) != KindCPUTime || !strings.Contains(err.Error(), "wall-clock deadline (300ms) in host function[log]") {
+		t.Fatalf("error %v, want cpu_time from the wall-clock deadline in log", err)
+	}
+	// The clock is read every 10 log lines: 300ms plus up to 10 lines of 20ms.
+	if took > 3*time.Second {
+		t.Errorf("stopped after %s", took)
 	}
 }
