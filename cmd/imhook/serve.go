@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/imhook/imhook/host"
+	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -114,12 +115,14 @@ func setUpDemo(ctx context.Context, srv *host.Server, wasmPath string, w io.Writ
 	reg := srv.Registry()
 	token := "(unchanged; created by an earlier --demo run)"
 	if _, err := reg.Tenant(ctx, demoTenant); errors.Is(err, registry.ErrNotFound) {
-		_, token, err = reg.CreateTenant(ctx, demoTenant, registry.Settings{
+		var secret string
+		_, secret, err = reg.CreateTenant(ctx, demoTenant, registry.Settings{
 			Config: map[string]string{"banned_words": "spam,scam", "err_msg": "blocked by the imhook demo"},
 		})
 		if err != nil {
 			return err
 		}
+		token = admin.JoinToken(demoTenant, secret)
 	} else if err != nil {
 		return err
 	}

@@ -35,8 +35,9 @@ func (p principal) String() string {
 	return "tenant[" + p.tenant + "]"
 }
 
-// tenantToken returns the token handed to the tenant's users.
-func tenantToken(id, secret string) string { return id + TokenSeparator + secret }
+// JoinToken returns the token handed to a tenant's users: its ID, TokenSeparator
+// and the secret the registry created (which alone is not a valid token).
+func JoinToken(id, secret string) string { return id + TokenSeparator + secret }
 
 // authenticate finds the principal of the request's bearer token.
 //

@@ -67,7 +67,7 @@ func (a *API) createTenant(r *request) error {
 	a.logChange(r, "tenant created")
 	setETag(r.rc, t.Revision)
 	r.rc.Response.Header.Set(fasthttp.HeaderLocation, "/v1/tenants/"+t.ID)
-	writeJSON(r.rc, fasthttp.StatusCreated, TenantToken{Tenant: view(t), Token: tenantToken(t.ID, secret)})
+	writeJSON(r.rc, fasthttp.StatusCreated, TenantToken{Tenant: view(t), Token: JoinToken(t.ID, secret)})
 	return nil
 }
 
@@ -193,7 +193,7 @@ func (a *API) rotateToken(r *request) error {
 	}
 	a.logChange(r, "token rotated")
 	setETag(r.rc, t.Revision)
-	writeJSON(r.rc, fasthttp.StatusOK, TenantToken{Tenant: view(t), Token: tenantToken(t.ID, secret)})
+	writeJSON(r.rc, fasthttp.StatusOK, TenantToken{Tenant: view(t), Token: JoinToken(t.ID, secret)})
 	return nil
 }
 
