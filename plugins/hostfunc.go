@@ -63,11 +63,18 @@ func hostLog(ctx context.Context, m api.Module, stack []uint64) {
 		i.logs = append(i.logs, LogLine{Level: level, Message: string(b)})
 		return
 	}
+	// Log with the caller's context of this call, so that the host's handler
+	// can read its values (the callback's operation ID). ctx is the instance
+	// itself, which holds no caller values.
+	lctx := i.ctx
+	if lctx == nil {
+		lctx = context.Background()
+	}
 	st := i.p.t.state.Load()
-	if !st.logger.Enabled(ctx, level) {
+	if !st.logger.Enabled(lctx, level) {
 		return
 	}
-	st.logger.LogAttrs(context.Background(), level, string(b),
+	st.logger.LogAttrs(lctx, level, string(b),
 		slog.String("tenant", i.p.t.id),
 		slog.String("plugin", i.p.name),
 		slog.String("plugin_version", i.p.shortHash()),
@@ -111,6 +118,10 @@ type captureKey struct{}
 // WithLogCapture returns a context that makes Plugin.Call return the guest's
 // log lines in CallInfo.Logs instead of sending them to the tenant's logger.
 // For dry runs (`imhook run`, the admin API's test call).
+//
+// Without it, each line goes to TenantConfig.Logger with the context given
+// to Plugin.Call, so the logger's slog.Handler can add values the caller put
+// in that context (the host adds the callback's operation ID that way).
 func WithLogCapture(ctx context.Context) context.Context {
 	return context.WithValue(ctx, captureKey{}, true)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 
 	"github.com/imhook/imhook/host/metrics"
@@ -52,15 +51,15 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 	}
 	d.inFlight.Add(1)
 	defer d.inFlight.Add(-1)
-	// Capture the guests' log lines so they can carry the operationID.
-	ctx = plugins.WithLogCapture(ctx)
+	// The guests' log lines carry the operationID (opHandler).
+	ctx = withOperationID(ctx, opID)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 
 	if cmd.Phase() == openim.After {
 		res := Result{Outcome: metrics.OutcomeOK}
 		for _, p := range chain {
-			raw, err := d.call(ctx, t, cmd, p, body, (*bp)[:0], opID)
+			raw, err := d.call(ctx, t, cmd, p, body, (*bp)[:0])
 			if raw != nil {
 				*bp = raw[:0] // keep the grown buffer
 			}
@@ -84,7 +83,7 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 		}
 	}()
 	for i, p := range chain {
-		raw, err := d.call(ctx, t, cmd, p, in, (*bp)[:0], opID)
+		raw, err := d.call(ctx, t, cmd, p, in, (*bp)[:0])
 		if raw != nil {
 			*bp = raw[:0]
 		}
@@ -134,9 +133,8 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 // snapshot read and the call, it retries once on the plugin of the same name
 // in the current snapshot; if that no longer handles cmd, the answer is
 // neutral (a nil reply).
-func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst, opID []byte) ([]byte, error) {
+func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst []byte) ([]byte, error) {
 	raw, info, err := p.Call(ctx, cmd.String(), body, dst)
-	d.guestLogs(t, cmd, p, info.Logs, opID)
 	d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
 	if err == nil || !errors.Is(err, plugins.ErrClosed) {
 		return raw, err
@@ -148,26 +146,11 @@ func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *
 	for _, q := range cur.chain(cmd) {
 		if q.Name() == p.Name() && q != p {
 			raw, info, err = q.Call(ctx, cmd.String(), body, dst)
-			d.guestLogs(t, cmd, q, info.Logs, opID)
 			d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
 			return raw, err
 		}
 	}
 	return nil, nil
-}
-
-// guestLogs writes the log lines a plugin produced during one call,
-// attributed to the tenant, plugin, version, command and operationID.
-func (d *Directory) guestLogs(t *Tenant, cmd openim.Command, p *plugins.Plugin, lines []plugins.LogLine, opID []byte) {
-	for _, l := range lines {
-		if !d.log.Enabled(context.Background(), l.Level) {
-			continue
-		}
-		d.log.LogAttrs(context.Background(), l.Level, l.Message,
-			slog.String("tenant", t.ID), slog.String("plugin", p.Name()),
-			slog.String("plugin_version", short(p.Hash())), slog.String("command", cmd.String()),
-			slog.String("operation_id", string(opID)))
-	}
 }
 
 // failed counts and logs one plugin failure.

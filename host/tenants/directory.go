@@ -48,9 +48,10 @@ type Options struct {
 // serving methods (Lookup, Serve) read an atomic snapshot; loads run on one
 // goroutine started by Start.
 type Directory struct {
-	opt  Options
-	log  *slog.Logger
-	snap atomic.Pointer[map[string]*Tenant]
+	opt      Options
+	log      *slog.Logger
+	guestLog *slog.Logger // log plus the callback's operation_id (opHandler)
+	snap     atomic.Pointer[map[string]*Tenant]
 
 	started  atomic.Bool
 	ready    atomic.Bool
@@ -89,11 +90,12 @@ func New(opt Options) (*Directory, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Directory{
-		opt:    opt,
-		log:    log,
-		closed: make(chan struct{}),
-		done:   make(chan struct{}),
-		states: make(map[string]*state),
+		opt:      opt,
+		log:      log,
+		guestLog: slog.New(opHandler{log.Handler()}),
+		closed:   make(chan struct{}),
+		done:     make(chan struct{}),
+		states:   make(map[string]*state),
 	}
 	empty := map[string]*Tenant{}
 	d.snap.Store(&empty)
@@ -262,7 +264,7 @@ func closePlugins(ps []*plugins.Plugin) {
 func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []*plugins.Plugin) {
 	log := d.log.With("tenant", doc.ID)
 	cfg := SandboxConfig(doc, d.opt.Defaults)
-	cfg.Logger = d.log // the sandbox adds tenant, plugin and command
+	cfg.Logger = d.guestLog // the sandbox adds tenant, plugin and command; Serve the operation_id
 	st, ok := d.states[doc.ID]
 	reloadAll := false
 	if !ok {
