@@ -130,27 +130,41 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 }
 
 // call runs one plugin. When the plugin was closed by a swap between the
-// snapshot read and the call, it retries once on the plugin of the same name
-// in the current snapshot; if that no longer handles cmd, the answer is
-// neutral (a nil reply).
+// snapshot read and the call, it runs the plugin of the same name in the
+// current snapshot instead, as often as that happens: each round reads a
+// newer snapshot, and a plugin is closed only after it left the snapshot, so
+// the loop ends at a live plugin unless swaps keep outpacing the call, which
+// the call's deadline bounds. If the plugin no longer handles cmd, the answer
+// is neutral (a nil reply).
 func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst []byte) ([]byte, error) {
-	raw, info, err := p.Call(ctx, cmd.String(), body, dst)
-	d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
-	if err == nil || !errors.Is(err, plugins.ErrClosed) {
-		return raw, err
-	}
-	cur, ok := (*d.snap.Load())[t.ID]
-	if !ok {
-		return nil, nil
-	}
-	for _, q := range cur.chain(cmd) {
-		if q.Name() == p.Name() && q != p {
-			raw, info, err = q.Call(ctx, cmd.String(), body, dst)
-			d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
+	for {
+		raw, info, err := p.Call(ctx, cmd.String(), body, dst)
+		d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
+		if err == nil || !errors.Is(err, plugins.ErrClosed) || ctx.Err() != nil {
 			return raw, err
 		}
+		next := d.replacement(t.ID, cmd, p)
+		if next == nil {
+			return nil, nil
+		}
+		p = next
 	}
-	return nil, nil
+}
+
+// replacement returns the plugin that serves cmd under closed's name in the
+// current snapshot, or nil when there is none (the plugin was removed or no
+// longer handles cmd).
+func (d *Directory) replacement(tenantID string, cmd openim.Command, closed *plugins.Plugin) *plugins.Plugin {
+	cur, ok := (*d.snap.Load())[tenantID]
+	if !ok {
+		return nil
+	}
+	for _, q := range cur.chain(cmd) {
+		if q.Name() == closed.Name() && q != closed {
+			return q
+		}
+	}
+	return nil
 }
 
 // failed counts and logs one plugin failure.
