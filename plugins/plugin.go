@@ -24,12 +24,15 @@ import (
 // then calls old.Close: calls already running finish on the old version, and
 // new calls use the new one. A call that read the old pointer just before the
 // swap gets ErrClosed (KindClosed) from old.Call without entering the guest;
-// the host retries it once on the current pointer. That race is the only way
-// a swap shows to a caller:
+// the host retries it on the current pointer, for as long as the pointer it
+// called was replaced (a caller descheduled across two swaps sees ErrClosed
+// twice). That race is the only way a swap shows to a caller:
 //
-//	reply, info, err := cur.Load().Call(ctx, cmd, body, dst)
-//	if errors.Is(err, plugins.ErrClosed) {
-//		reply, info, err = cur.Load().Call(ctx, cmd, body, dst)
+//	p := cur.Load()
+//	reply, info, err := p.Call(ctx, cmd, body, dst)
+//	for errors.Is(err, plugins.ErrClosed) && cur.Load() != p {
+//		p = cur.Load()
+//		reply, info, err = p.Call(ctx, cmd, body, dst)
 //	}
 type Plugin struct {
 	t        *Tenant
