@@ -16,7 +16,6 @@ package jsonx
 
 import (
 	"encoding/base64"
-	"encoding/binary"
 	"math"
 	"math/bits"
 	"strconv"
@@ -44,10 +43,11 @@ type Decoder struct {
 	err   *Error
 	key   []byte
 
-	// str is one string copy of data, made on the first string value; the
-	// unescaped strings of the result are substrings of it, so a decode costs
-	// one allocation for all of them instead of one each.
-	str string
+	// buf is one copy of data, made on the first string value; the strings of
+	// the result point into it, so a decode costs one allocation for all of
+	// them instead of one each. Escaped strings are unescaped in place, each
+	// within its own bytes; no byte of buf changes once a string covers it.
+	buf []byte
 }
 
 // Reset prepares d to read data with the given limits.
@@ -387,30 +387,13 @@ func (d *Decoder) String(p *string) {
 				*p = ""
 				return
 			}
-			if d.str == "" {
-				d.str = string(data)
+			if d.buf == nil {
+				d.buf = append([]byte(nil), data...)
 			}
-			*p = d.str[start:i]
+			*p = unsafe.String(&d.buf[start], i-start)
 			return
 		}
-		b, fresh := d.rawString(false)
-		if d.err != nil {
-			return
-		}
-		switch {
-		case len(b) == 0:
-			*p = ""
-		case fresh:
-			// b is a fresh buffer that nothing else references or changes, so
-			// it can back the string without a second allocation and copy
-			// (what strings.Builder does).
-			*p = unsafe.String(unsafe.SliceData(b), len(b))
-		default:
-			if d.str == "" {
-				d.str = string(d.data)
-			}
-			*p = d.str[start : start+len(b)]
-		}
+		d.stringSlow(p)
 	case 'n':
 		d.literal("null")
 	case 0:
@@ -418,6 +401,41 @@ func (d *Decoder) String(p *string) {
 	default:
 		d.mismatch("string")
 	}
+}
+
+// stringSlow is String for a string with escapes, non-ASCII bytes, over the
+// limit, or in error. An escaped string is unescaped in place in the copy of
+// the input, where it was: unescaping never lengthens valid UTF-8, and its
+// bytes belong to no other string. That saves an allocation, which costs about
+// as much inside a wasm guest as scanning the whole body. Only invalid UTF-8,
+// whose replacement characters are longer than the bytes they replace, needs
+// a buffer of its own.
+func (d *Decoder) stringSlow(p *string) {
+	start := d.pos + 1
+	end, escaped, invalid := d.scanString(false)
+	switch {
+	case d.err != nil:
+		return
+	case end == start:
+		*p = ""
+		return
+	case invalid:
+		b := unquote(make([]byte, 0, end-start), d.data[start:end])
+		// b is a fresh buffer that nothing else references or changes, so
+		// it can back the string without a second allocation and copy
+		// (what strings.Builder does).
+		*p = unsafe.String(unsafe.SliceData(b), len(b))
+		return
+	}
+	if d.buf == nil {
+		d.buf = append([]byte(nil), d.data...)
+	}
+	n := end - start
+	if escaped {
+		// unquote writes behind where it reads, within this string's bytes.
+		n = len(unquote(d.buf[start:start], d.buf[start:end]))
+	}
+	*p = unsafe.String(&d.buf[start], n)
 }
 
 // StringPtr decodes a JSON string or null into *p (null sets nil).
@@ -940,12 +958,20 @@ const (
 // inside a wasm guest, the word loop a fraction of that.
 func scanPlain(b []byte, i int) int {
 	for i+8 <= len(b) {
-		if m := special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+		if m := special(load64(b, i)); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
 	}
 	return scanPlainTail(b, i)
+}
+
+// load64 returns the eight bytes of b at i as a little-endian word; the caller
+// guarantees i+8 <= len(b). Go's wasm backend does not merge byte loads, so
+// binary.LittleEndian.Uint64 costs eight loads, seven shifts and seven ors
+// there; wasm allows unaligned loads, so one i64.load does the same.
+func load64(b []byte, i int) uint64 {
+	return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
 }
 
 // special sets the high bit of each byte of x that is < 0x20, '"', '\\' or
@@ -1038,24 +1064,32 @@ func hexVal(c byte) rune {
 // (true) or alias the input (false). The string
 // limit applies to the encoded length; isKey selects the error wording.
 func (d *Decoder) rawString(isKey bool) ([]byte, bool) {
+	start := d.pos + 1
+	end, escaped, invalid := d.scanString(isKey)
+	if d.err != nil {
+		return nil, false
+	}
+	b := d.data[start:end]
+	if !escaped && !invalid {
+		return b, false
+	}
+	// Escapes only shorten a string; only invalid UTF-8 (1 byte to 3) can grow it.
+	return unquote(make([]byte, 0, len(b)), b), true
+}
+
+// scanString validates the string at the cursor, moves past it and returns
+// the end of its body (the index of the closing quote) and whether the body
+// has escapes or invalid UTF-8, the two reasons it cannot be used as it is.
+// The string limit applies to the encoded length; isKey selects the error
+// wording. On error it records it and returns zeros.
+func (d *Decoder) scanString(isKey bool) (end int, escaped, invalid bool) {
 	b := d.data
 	start := d.pos + 1
-	i := scanPlain(b, start)
-	if i < len(b) && b[i] == '"' {
-		d.pos = i + 1
-		if d.lim.MaxStringBytes > 0 && i-start > d.lim.MaxStringBytes {
-			d.tooLong(start-1, i-start, isKey)
-			return nil, false
-		}
-		return b[start:i], false
-	}
-	// Slow path: escapes, non-ASCII or an error. Validate and find the end first.
-	end := i
-	needCopy := false
+	end = scanPlain(b, start)
 	for {
 		if end >= len(b) {
 			d.eof()
-			return nil, false
+			return 0, false, false
 		}
 		c := b[end]
 		if plain[c] {
@@ -1068,32 +1102,28 @@ func (d *Decoder) rawString(isKey bool) ([]byte, bool) {
 		if c == '\\' {
 			n := d.escapeLen(end)
 			if n == 0 {
-				return nil, false
+				return 0, false, false
 			}
-			needCopy = true
+			escaped = true
 			end += n
 			continue
 		}
 		if c < 0x20 {
 			d.syntax(end, "invalid character "+quoteByte(c)+" in string literal")
-			return nil, false
+			return 0, false, false
 		}
 		r, size := utf8.DecodeRune(b[end:])
 		if r == utf8.RuneError && size == 1 {
-			needCopy = true
+			invalid = true
 		}
 		end += size
 	}
 	d.pos = end + 1
 	if d.lim.MaxStringBytes > 0 && end-start > d.lim.MaxStringBytes {
 		d.tooLong(start-1, end-start, isKey)
-		return nil, false
+		return 0, false, false
 	}
-	if !needCopy {
-		return b[start:end], false
-	}
-	// Escapes only shorten a string; only invalid UTF-8 (1 byte to 3) can grow it.
-	return unquote(make([]byte, 0, end-start), b[start:end]), true
+	return end, escaped, invalid
 }
 
 func (d *Decoder) tooLong(off, n int, isKey bool) {
