@@ -33,45 +33,85 @@ func (r *BeforeSendSingleMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "sendID":
-			d.String(&r.SendID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "serverMsgID":
-			d.String(&r.ServerMsgID)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "senderPlatformID":
-			d.Int32(&r.SenderPlatformID)
-		case "senderNickname":
-			d.String(&r.SenderNickname)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "msgFrom":
-			d.Int32(&r.MsgFrom)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "status":
-			d.Int32(&r.Status)
-		case "sendTime":
-			d.Int64(&r.SendTime)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Uint32(&r.Seq)
-		case "atUserList":
-			d.Strings(&r.AtUserList)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "recvID":
-			d.String(&r.RecvID)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Uint32(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+				d.String(&r.RecvID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+				d.Int64(&r.SendTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+				d.Strings(&r.AtUserList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.String(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.String(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -92,45 +132,85 @@ func (r *BeforeSendSingleMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSendSingleMsgReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "sendID":
-		d.String(&r.SendID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "serverMsgID":
-		d.String(&r.ServerMsgID)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "senderPlatformID":
-		d.Int32(&r.SenderPlatformID)
-	case "senderNickname":
-		d.String(&r.SenderNickname)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "msgFrom":
-		d.Int32(&r.MsgFrom)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "status":
-		d.Int32(&r.Status)
-	case "sendTime":
-		d.Int64(&r.SendTime)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Uint32(&r.Seq)
-	case "atUserList":
-		d.Strings(&r.AtUserList)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "recvID":
-		d.String(&r.RecvID)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Uint32(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+			d.String(&r.RecvID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+			d.Int64(&r.SendTime)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+			d.Strings(&r.AtUserList)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.String(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.String(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -216,17 +296,33 @@ func (r *BeforeSendSingleMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -247,17 +343,33 @@ func (r *BeforeSendSingleMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSendSingleMsgResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -307,45 +419,85 @@ func (r *AfterSendSingleMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "sendID":
-			d.String(&r.SendID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "serverMsgID":
-			d.String(&r.ServerMsgID)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "senderPlatformID":
-			d.Int32(&r.SenderPlatformID)
-		case "senderNickname":
-			d.String(&r.SenderNickname)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "msgFrom":
-			d.Int32(&r.MsgFrom)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "status":
-			d.Int32(&r.Status)
-		case "sendTime":
-			d.Int64(&r.SendTime)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Uint32(&r.Seq)
-		case "atUserList":
-			d.Strings(&r.AtUserList)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "recvID":
-			d.String(&r.RecvID)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Uint32(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+				d.String(&r.RecvID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+				d.Int64(&r.SendTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+				d.Strings(&r.AtUserList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.String(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.String(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -366,45 +518,85 @@ func (r *AfterSendSingleMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSendSingleMsgReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "sendID":
-		d.String(&r.SendID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "serverMsgID":
-		d.String(&r.ServerMsgID)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "senderPlatformID":
-		d.Int32(&r.SenderPlatformID)
-	case "senderNickname":
-		d.String(&r.SenderNickname)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "msgFrom":
-		d.Int32(&r.MsgFrom)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "status":
-		d.Int32(&r.Status)
-	case "sendTime":
-		d.Int64(&r.SendTime)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Uint32(&r.Seq)
-	case "atUserList":
-		d.Strings(&r.AtUserList)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "recvID":
-		d.String(&r.RecvID)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Uint32(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+			d.String(&r.RecvID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+			d.Int64(&r.SendTime)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+			d.Strings(&r.AtUserList)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.String(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.String(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -488,17 +680,33 @@ func (r *AfterSendSingleMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -519,17 +727,33 @@ func (r *AfterSendSingleMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSendSingleMsgResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -579,45 +803,85 @@ func (r *BeforeSendGroupMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "sendID":
-			d.String(&r.SendID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "serverMsgID":
-			d.String(&r.ServerMsgID)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "senderPlatformID":
-			d.Int32(&r.SenderPlatformID)
-		case "senderNickname":
-			d.String(&r.SenderNickname)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "msgFrom":
-			d.Int32(&r.MsgFrom)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "status":
-			d.Int32(&r.Status)
-		case "sendTime":
-			d.Int64(&r.SendTime)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Uint32(&r.Seq)
-		case "atUserList":
-			d.Strings(&r.AtUserList)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "groupID":
-			d.String(&r.GroupID)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Uint32(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+				d.Int64(&r.SendTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+				d.Strings(&r.AtUserList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.String(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.String(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -638,45 +902,85 @@ func (r *BeforeSendGroupMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSendGroupMsgReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "sendID":
-		d.String(&r.SendID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "serverMsgID":
-		d.String(&r.ServerMsgID)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "senderPlatformID":
-		d.Int32(&r.SenderPlatformID)
-	case "senderNickname":
-		d.String(&r.SenderNickname)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "msgFrom":
-		d.Int32(&r.MsgFrom)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "status":
-		d.Int32(&r.Status)
-	case "sendTime":
-		d.Int64(&r.SendTime)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Uint32(&r.Seq)
-	case "atUserList":
-		d.Strings(&r.AtUserList)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "groupID":
-		d.String(&r.GroupID)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Uint32(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+			d.Int64(&r.SendTime)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+			d.Strings(&r.AtUserList)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.String(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.String(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -760,17 +1064,33 @@ func (r *BeforeSendGroupMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -791,17 +1111,33 @@ func (r *BeforeSendGroupMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSendGroupMsgResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -851,45 +1187,85 @@ func (r *AfterSendGroupMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "sendID":
-			d.String(&r.SendID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "serverMsgID":
-			d.String(&r.ServerMsgID)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "senderPlatformID":
-			d.Int32(&r.SenderPlatformID)
-		case "senderNickname":
-			d.String(&r.SenderNickname)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "msgFrom":
-			d.Int32(&r.MsgFrom)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "status":
-			d.Int32(&r.Status)
-		case "sendTime":
-			d.Int64(&r.SendTime)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Uint32(&r.Seq)
-		case "atUserList":
-			d.Strings(&r.AtUserList)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "groupID":
-			d.String(&r.GroupID)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Uint32(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+				d.Int64(&r.SendTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+				d.Strings(&r.AtUserList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.String(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.String(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -910,45 +1286,85 @@ func (r *AfterSendGroupMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSendGroupMsgReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "sendID":
-		d.String(&r.SendID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "serverMsgID":
-		d.String(&r.ServerMsgID)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "senderPlatformID":
-		d.Int32(&r.SenderPlatformID)
-	case "senderNickname":
-		d.String(&r.SenderNickname)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "msgFrom":
-		d.Int32(&r.MsgFrom)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "status":
-		d.Int32(&r.Status)
-	case "sendTime":
-		d.Int64(&r.SendTime)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Uint32(&r.Seq)
-	case "atUserList":
-		d.Strings(&r.AtUserList)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "groupID":
-		d.String(&r.GroupID)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Uint32(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+			d.Int64(&r.SendTime)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+			d.Strings(&r.AtUserList)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.String(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.String(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1032,17 +1448,33 @@ func (r *AfterSendGroupMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1063,17 +1495,33 @@ func (r *AfterSendGroupMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSendGroupMsgResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1123,43 +1571,83 @@ func (r *BeforeMsgModifyReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "sendID":
-			d.String(&r.SendID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "serverMsgID":
-			d.String(&r.ServerMsgID)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "senderPlatformID":
-			d.Int32(&r.SenderPlatformID)
-		case "senderNickname":
-			d.String(&r.SenderNickname)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "msgFrom":
-			d.Int32(&r.MsgFrom)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "status":
-			d.Int32(&r.Status)
-		case "sendTime":
-			d.Int64(&r.SendTime)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Uint32(&r.Seq)
-		case "atUserList":
-			d.Strings(&r.AtUserList)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Uint32(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+				d.Int64(&r.SendTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+				d.Strings(&r.AtUserList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.String(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.String(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1180,43 +1668,83 @@ func (r *BeforeMsgModifyReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeMsgModifyReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "sendID":
-		d.String(&r.SendID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "serverMsgID":
-		d.String(&r.ServerMsgID)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "senderPlatformID":
-		d.Int32(&r.SenderPlatformID)
-	case "senderNickname":
-		d.String(&r.SenderNickname)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "msgFrom":
-		d.Int32(&r.MsgFrom)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "status":
-		d.Int32(&r.Status)
-	case "sendTime":
-		d.Int64(&r.SendTime)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Uint32(&r.Seq)
-	case "atUserList":
-		d.Strings(&r.AtUserList)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Uint32(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+			d.Int64(&r.SendTime)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+			d.Strings(&r.AtUserList)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.String(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.String(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1298,60 +1826,104 @@ func (r *BeforeMsgModifyResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "atUserIDList":
-			d.Strings(&r.AtUserIDList)
-		case "attachedInfo":
-			d.StringPtr(&r.AttachedInfo)
-		case "clientMsgID":
-			d.StringPtr(&r.ClientMsgID)
-		case "content":
-			d.StringPtr(&r.Content)
-		case "contentType":
-			d.Int32Ptr(&r.ContentType)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "groupID":
-			d.StringPtr(&r.GroupID)
-		case "msgDataList":
-			d.Bytes(&r.MsgDataList)
-		case "msgFrom":
-			d.Int32Ptr(&r.MsgFrom)
-		case "offlinePushInfo":
-			if d.Null() {
-				r.OfflinePushInfo = nil
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
 			} else {
-				if r.OfflinePushInfo == nil {
-					r.OfflinePushInfo = new(OfflinePushInfo)
-				}
-				r.OfflinePushInfo.decodeJSON(d)
+				r.decodeOther(d, k)
 			}
-		case "options":
-			d.BoolMap(&r.Options)
-		case "recvID":
-			d.StringPtr(&r.RecvID)
-		case "senderFaceURL":
-			d.StringPtr(&r.SenderFaceURL)
-		case "senderNickname":
-			d.StringPtr(&r.SenderNickname)
-		case "senderPlatformID":
-			d.Int32Ptr(&r.SenderPlatformID)
-		case "serverMsgID":
-			d.StringPtr(&r.ServerMsgID)
-		case "sessionType":
-			d.Int32Ptr(&r.SessionType)
-		case "status":
-			d.Int32Ptr(&r.Status)
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+				d.StringPtr(&r.RecvID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32Ptr(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.StringPtr(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.StringPtr(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32Ptr(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x6974706f && jsonx.Load32(k, 3) == 0x736e6f69 { // "options"
+				d.BoolMap(&r.Options)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.StringPtr(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32Ptr(&r.ContentType)
+			} else if jsonx.Load64(k, 0) == 0x4c6174614467736d && jsonx.Load64(k, 3) == 0x7473694c61746144 { // "msgDataList"
+				d.Bytes(&r.MsgDataList)
+			} else if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.StringPtr(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32Ptr(&r.SessionType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+				d.Strings(&r.AtUserIDList)
+			} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.StringPtr(&r.AttachedInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x61467265646e6573 && jsonx.Load64(k, 5) == 0x4c52556563614672 { // "senderFaceURL"
+				d.StringPtr(&r.SenderFaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.StringPtr(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+				if d.Null() {
+					r.OfflinePushInfo = nil
+				} else {
+					if r.OfflinePushInfo == nil {
+						r.OfflinePushInfo = new(OfflinePushInfo)
+					}
+					r.OfflinePushInfo.decodeJSON(d)
+				}
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32Ptr(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1372,60 +1944,104 @@ func (r *BeforeMsgModifyResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeMsgModifyResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "atUserIDList":
-		d.Strings(&r.AtUserIDList)
-	case "attachedInfo":
-		d.StringPtr(&r.AttachedInfo)
-	case "clientMsgID":
-		d.StringPtr(&r.ClientMsgID)
-	case "content":
-		d.StringPtr(&r.Content)
-	case "contentType":
-		d.Int32Ptr(&r.ContentType)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "groupID":
-		d.StringPtr(&r.GroupID)
-	case "msgDataList":
-		d.Bytes(&r.MsgDataList)
-	case "msgFrom":
-		d.Int32Ptr(&r.MsgFrom)
-	case "offlinePushInfo":
-		if d.Null() {
-			r.OfflinePushInfo = nil
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
 		} else {
-			if r.OfflinePushInfo == nil {
-				r.OfflinePushInfo = new(OfflinePushInfo)
-			}
-			r.OfflinePushInfo.decodeJSON(d)
+			return false
 		}
-	case "options":
-		d.BoolMap(&r.Options)
-	case "recvID":
-		d.StringPtr(&r.RecvID)
-	case "senderFaceURL":
-		d.StringPtr(&r.SenderFaceURL)
-	case "senderNickname":
-		d.StringPtr(&r.SenderNickname)
-	case "senderPlatformID":
-		d.Int32Ptr(&r.SenderPlatformID)
-	case "serverMsgID":
-		d.StringPtr(&r.ServerMsgID)
-	case "sessionType":
-		d.Int32Ptr(&r.SessionType)
-	case "status":
-		d.Int32Ptr(&r.Status)
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+			d.StringPtr(&r.RecvID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32Ptr(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.StringPtr(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.StringPtr(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32Ptr(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x6974706f && jsonx.Load32(k, 3) == 0x736e6f69 { // "options"
+			d.BoolMap(&r.Options)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.StringPtr(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32Ptr(&r.ContentType)
+		} else if jsonx.Load64(k, 0) == 0x4c6174614467736d && jsonx.Load64(k, 3) == 0x7473694c61746144 { // "msgDataList"
+			d.Bytes(&r.MsgDataList)
+		} else if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.StringPtr(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32Ptr(&r.SessionType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+			d.Strings(&r.AtUserIDList)
+		} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.StringPtr(&r.AttachedInfo)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x61467265646e6573 && jsonx.Load64(k, 5) == 0x4c52556563614672 { // "senderFaceURL"
+			d.StringPtr(&r.SenderFaceURL)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.StringPtr(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+			if d.Null() {
+				r.OfflinePushInfo = nil
+			} else {
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
+			}
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32Ptr(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1515,47 +2131,87 @@ func (r *AfterMsgSaveDBReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "sendID":
-			d.String(&r.SendID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "serverMsgID":
-			d.String(&r.ServerMsgID)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "senderPlatformID":
-			d.Int32(&r.SenderPlatformID)
-		case "senderNickname":
-			d.String(&r.SenderNickname)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "msgFrom":
-			d.Int32(&r.MsgFrom)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "status":
-			d.Int32(&r.Status)
-		case "sendTime":
-			d.Int64(&r.SendTime)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Uint32(&r.Seq)
-		case "atUserList":
-			d.Strings(&r.AtUserList)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "recvID":
-			d.String(&r.RecvID)
-		case "groupID":
-			d.String(&r.GroupID)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Uint32(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+				d.String(&r.RecvID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+				d.Int32(&r.MsgFrom)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+				d.Int64(&r.SendTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+				d.Strings(&r.AtUserList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+				d.String(&r.ServerMsgID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+				d.String(&r.SenderNickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+				d.Int32(&r.SenderPlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1576,47 +2232,87 @@ func (r *AfterMsgSaveDBReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterMsgSaveDBReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "sendID":
-		d.String(&r.SendID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "serverMsgID":
-		d.String(&r.ServerMsgID)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "senderPlatformID":
-		d.Int32(&r.SenderPlatformID)
-	case "senderNickname":
-		d.String(&r.SenderNickname)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "msgFrom":
-		d.Int32(&r.MsgFrom)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "status":
-		d.Int32(&r.Status)
-	case "sendTime":
-		d.Int64(&r.SendTime)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Uint32(&r.Seq)
-	case "atUserList":
-		d.Strings(&r.AtUserList)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "recvID":
-		d.String(&r.RecvID)
-	case "groupID":
-		d.String(&r.GroupID)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Uint32(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else if jsonx.Load32(k, 0) == 0x76636572 && jsonx.Load32(k, 2) == 0x44497663 { // "recvID"
+			d.String(&r.RecvID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x4667736d && jsonx.Load32(k, 3) == 0x6d6f7246 { // "msgFrom"
+			d.Int32(&r.MsgFrom)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d6954646e6573 { // "sendTime"
+			d.Int64(&r.SendTime)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else if jsonx.Load64(k, 0) == 0x694c726573557461 && jsonx.Load64(k, 2) == 0x7473694c72657355 { // "atUserList"
+			d.Strings(&r.AtUserList)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x734d726576726573 && jsonx.Load64(k, 3) == 0x444967734d726576 { // "serverMsgID"
+			d.String(&r.ServerMsgID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x694e7265646e6573 && jsonx.Load64(k, 6) == 0x656d616e6b63694e { // "senderNickname"
+			d.String(&r.SenderNickname)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x6c507265646e6573 && jsonx.Load64(k, 8) == 0x44496d726f667461 { // "senderPlatformID"
+			d.Int32(&r.SenderPlatformID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1702,17 +2398,33 @@ func (r *AfterMsgSaveDBResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1733,17 +2445,33 @@ func (r *AfterMsgSaveDBResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterMsgSaveDBResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1793,17 +2521,37 @@ func (r *AfterGroupMsgReadReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "sendID":
-			d.String(&r.SendID)
-		case "receiveID":
-			d.String(&r.ReceiveID)
-		case "unreadMsgNum":
-			d.Int64(&r.UnreadMsgNum)
-		case "contentType":
-			d.Int64(&r.ContentType)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x4965766965636572 && jsonx.Load64(k, 1) == 0x4449657669656365 { // "receiveID"
+				d.String(&r.ReceiveID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int64(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x734d646165726e75 && jsonx.Load64(k, 4) == 0x6d754e67734d6461 { // "unreadMsgNum"
+				d.Int64(&r.UnreadMsgNum)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1824,17 +2572,37 @@ func (r *AfterGroupMsgReadReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterGroupMsgReadReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "sendID":
-		d.String(&r.SendID)
-	case "receiveID":
-		d.String(&r.ReceiveID)
-	case "unreadMsgNum":
-		d.Int64(&r.UnreadMsgNum)
-	case "contentType":
-		d.Int64(&r.ContentType)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x4965766965636572 && jsonx.Load64(k, 1) == 0x4449657669656365 { // "receiveID"
+			d.String(&r.ReceiveID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int64(&r.ContentType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x734d646165726e75 && jsonx.Load64(k, 4) == 0x6d754e67734d6461 { // "unreadMsgNum"
+			d.Int64(&r.UnreadMsgNum)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1890,17 +2658,33 @@ func (r *AfterGroupMsgReadResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -1921,17 +2705,33 @@ func (r *AfterGroupMsgReadResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterGroupMsgReadResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -1981,17 +2781,37 @@ func (r *AfterSingleMsgReadReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "conversationID":
-			d.String(&r.ConversationID)
-		case "userID":
-			d.String(&r.UserID)
-		case "Seqs":
-			d.Int64s(&r.Seqs)
-		case "contentType":
-			d.Int32(&r.ContentType)
+		switch len(k) {
+		case 4:
+			if jsonx.Load32(k, 0) == 0x73716553 { // "Seqs"
+				d.Int64s(&r.Seqs)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x44496e6f69746173 { // "conversationID"
+				d.String(&r.ConversationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2012,17 +2832,37 @@ func (r *AfterSingleMsgReadReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSingleMsgReadReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "conversationID":
-		d.String(&r.ConversationID)
-	case "userID":
-		d.String(&r.UserID)
-	case "Seqs":
-		d.Int64s(&r.Seqs)
-	case "contentType":
-		d.Int32(&r.ContentType)
+	switch len(k) {
+	case 4:
+		if jsonx.Load32(k, 0) == 0x73716553 { // "Seqs"
+			d.Int64s(&r.Seqs)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x44496e6f69746173 { // "conversationID"
+			d.String(&r.ConversationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2078,17 +2918,33 @@ func (r *AfterSingleMsgReadResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2109,17 +2965,33 @@ func (r *AfterSingleMsgReadResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSingleMsgReadResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2169,15 +3041,31 @@ func (r *BeforeAfterMsgReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "conversationID":
-			d.String(&r.ConversationID)
-		case "seq":
-			d.Int64(&r.Seq)
-		case "userID":
-			d.String(&r.UserID)
+		switch len(k) {
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Int64(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x44496e6f69746173 { // "conversationID"
+				d.String(&r.ConversationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2198,15 +3086,31 @@ func (r *BeforeAfterMsgReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAfterMsgReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "conversationID":
-		d.String(&r.ConversationID)
-	case "seq":
-		d.Int64(&r.Seq)
-	case "userID":
-		d.String(&r.UserID)
+	switch len(k) {
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Int64(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x44496e6f69746173 { // "conversationID"
+			d.String(&r.ConversationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2260,17 +3164,33 @@ func (r *BeforeAfterMsgResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2291,17 +3211,33 @@ func (r *BeforeAfterMsgResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAfterMsgResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2351,23 +3287,47 @@ func (r *AfterUserOnlineReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "platformID":
-			d.Int(&r.PlatformID)
-		case "platform":
-			d.String(&r.Platform)
-		case "userID":
-			d.String(&r.UserID)
-		case "seq":
-			d.Int64(&r.Seq)
-		case "isAppBackground":
-			d.Bool(&r.IsAppBackground)
-		case "connID":
-			d.String(&r.ConnID)
+		switch len(k) {
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Int64(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else if jsonx.Load32(k, 0) == 0x6e6e6f63 && jsonx.Load32(k, 2) == 0x44496e6e { // "connID"
+				d.String(&r.ConnID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+				d.String(&r.Platform)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+				d.Int(&r.PlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else if jsonx.Load64(k, 0) == 0x6361427070417369 && jsonx.Load64(k, 7) == 0x646e756f72676b63 { // "isAppBackground"
+				d.Bool(&r.IsAppBackground)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2388,23 +3348,47 @@ func (r *AfterUserOnlineReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserOnlineReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "platformID":
-		d.Int(&r.PlatformID)
-	case "platform":
-		d.String(&r.Platform)
-	case "userID":
-		d.String(&r.UserID)
-	case "seq":
-		d.Int64(&r.Seq)
-	case "isAppBackground":
-		d.Bool(&r.IsAppBackground)
-	case "connID":
-		d.String(&r.ConnID)
+	switch len(k) {
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Int64(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else if jsonx.Load32(k, 0) == 0x6e6e6f63 && jsonx.Load32(k, 2) == 0x44496e6e { // "connID"
+			d.String(&r.ConnID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+			d.String(&r.Platform)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+			d.Int(&r.PlatformID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else if jsonx.Load64(k, 0) == 0x6361427070417369 && jsonx.Load64(k, 7) == 0x646e756f72676b63 { // "isAppBackground"
+			d.Bool(&r.IsAppBackground)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2466,17 +3450,33 @@ func (r *AfterUserOnlineResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2497,17 +3497,33 @@ func (r *AfterUserOnlineResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserOnlineResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2557,21 +3573,45 @@ func (r *AfterUserOfflineReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "platformID":
-			d.Int(&r.PlatformID)
-		case "platform":
-			d.String(&r.Platform)
-		case "userID":
-			d.String(&r.UserID)
-		case "seq":
-			d.Int64(&r.Seq)
-		case "connID":
-			d.String(&r.ConnID)
+		switch len(k) {
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Int64(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else if jsonx.Load32(k, 0) == 0x6e6e6f63 && jsonx.Load32(k, 2) == 0x44496e6e { // "connID"
+				d.String(&r.ConnID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+				d.String(&r.Platform)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+				d.Int(&r.PlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2592,21 +3632,45 @@ func (r *AfterUserOfflineReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserOfflineReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "platformID":
-		d.Int(&r.PlatformID)
-	case "platform":
-		d.String(&r.Platform)
-	case "userID":
-		d.String(&r.UserID)
-	case "seq":
-		d.Int64(&r.Seq)
-	case "connID":
-		d.String(&r.ConnID)
+	switch len(k) {
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Int64(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else if jsonx.Load32(k, 0) == 0x6e6e6f63 && jsonx.Load32(k, 2) == 0x44496e6e { // "connID"
+			d.String(&r.ConnID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+			d.String(&r.Platform)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+			d.Int(&r.PlatformID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2666,17 +3730,33 @@ func (r *AfterUserOfflineResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2697,17 +3777,33 @@ func (r *AfterUserOfflineResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserOfflineResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2757,19 +3853,43 @@ func (r *AfterUserKickOffReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "platformID":
-			d.Int(&r.PlatformID)
-		case "platform":
-			d.String(&r.Platform)
-		case "userID":
-			d.String(&r.UserID)
-		case "seq":
-			d.Int64(&r.Seq)
+		switch len(k) {
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Int64(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+				d.String(&r.Platform)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+				d.Int(&r.PlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2790,19 +3910,43 @@ func (r *AfterUserKickOffReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserKickOffReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "platformID":
-		d.Int(&r.PlatformID)
-	case "platform":
-		d.String(&r.Platform)
-	case "userID":
-		d.String(&r.UserID)
-	case "seq":
-		d.Int64(&r.Seq)
+	switch len(k) {
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Int64(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+			d.String(&r.Platform)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+			d.Int(&r.PlatformID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2860,17 +4004,33 @@ func (r *AfterUserKickOffResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -2891,17 +4051,33 @@ func (r *AfterUserKickOffResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserKickOffResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -2951,36 +4127,105 @@ func (r *BeforeOfflinePushReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "platformID":
-			d.Int(&r.PlatformID)
-		case "platform":
-			d.String(&r.Platform)
-		case "userIDList":
-			d.Strings(&r.UserIDList)
-		case "title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo":
-			if r.OfflinePushInfo == nil {
-				r.OfflinePushInfo = new(OfflinePushInfo)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
 			}
-			r.OfflinePushInfo.decodeField(d, k)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "sendID":
-			d.String(&r.SendID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "atUserIDList":
-			d.Strings(&r.AtUserIDList)
-		case "content":
-			d.String(&r.Content)
+		case 4:
+			if jsonx.Load32(k, 0) == 0x63736564 { // "desc"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 5:
+			if jsonx.Load32(k, 0) == 0x6c746974 && jsonx.Load32(k, 1) == 0x656c7469 { // "title"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+				d.String(&r.Platform)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+				d.Int(&r.PlatformID)
+			} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+				d.Strings(&r.UserIDList)
+			} else if jsonx.Load64(k, 0) == 0x6e496c616e676973 && jsonx.Load64(k, 2) == 0x6f666e496c616e67 { // "signalInfo"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x5368737550534f69 && jsonx.Load64(k, 4) == 0x646e756f53687375 { // "iOSPushSound"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+				d.Strings(&r.AtUserIDList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x6567646142534f69 && jsonx.Load64(k, 5) == 0x746e756f43656764 { // "iOSBadgeCount"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3001,36 +4246,105 @@ func (r *BeforeOfflinePushReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeOfflinePushReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "platformID":
-		d.Int(&r.PlatformID)
-	case "platform":
-		d.String(&r.Platform)
-	case "userIDList":
-		d.Strings(&r.UserIDList)
-	case "title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo":
-		if r.OfflinePushInfo == nil {
-			r.OfflinePushInfo = new(OfflinePushInfo)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
 		}
-		return r.OfflinePushInfo.decodeField(d, k)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "sendID":
-		d.String(&r.SendID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "atUserIDList":
-		d.Strings(&r.AtUserIDList)
-	case "content":
-		d.String(&r.Content)
+	case 4:
+		if jsonx.Load32(k, 0) == 0x63736564 { // "desc"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 5:
+		if jsonx.Load32(k, 0) == 0x6c746974 && jsonx.Load32(k, 1) == 0x656c7469 { // "title"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+			d.String(&r.Platform)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+			d.Int(&r.PlatformID)
+		} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+			d.Strings(&r.UserIDList)
+		} else if jsonx.Load64(k, 0) == 0x6e496c616e676973 && jsonx.Load64(k, 2) == 0x6f666e496c616e67 { // "signalInfo"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x5368737550534f69 && jsonx.Load64(k, 4) == 0x646e756f53687375 { // "iOSPushSound"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+			d.Strings(&r.AtUserIDList)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x6567646142534f69 && jsonx.Load64(k, 5) == 0x746e756f43656764 { // "iOSBadgeCount"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3114,27 +4428,47 @@ func (r *BeforeOfflinePushResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "userIDList":
-			d.Strings(&r.UserIDList)
-		case "offlinePushInfo":
-			if d.Null() {
-				r.OfflinePushInfo = nil
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
 			} else {
-				if r.OfflinePushInfo == nil {
-					r.OfflinePushInfo = new(OfflinePushInfo)
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+				d.Strings(&r.UserIDList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+				if d.Null() {
+					r.OfflinePushInfo = nil
+				} else {
+					if r.OfflinePushInfo == nil {
+						r.OfflinePushInfo = new(OfflinePushInfo)
+					}
+					r.OfflinePushInfo.decodeJSON(d)
 				}
-				r.OfflinePushInfo.decodeJSON(d)
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -3156,27 +4490,47 @@ func (r *BeforeOfflinePushResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeOfflinePushResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "userIDList":
-		d.Strings(&r.UserIDList)
-	case "offlinePushInfo":
-		if d.Null() {
-			r.OfflinePushInfo = nil
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
 		} else {
-			if r.OfflinePushInfo == nil {
-				r.OfflinePushInfo = new(OfflinePushInfo)
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+			d.Strings(&r.UserIDList)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+			if d.Null() {
+				r.OfflinePushInfo = nil
+			} else {
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
 			}
-			r.OfflinePushInfo.decodeJSON(d)
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -3235,36 +4589,105 @@ func (r *BeforeOnlinePushReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "platformID":
-			d.Int(&r.PlatformID)
-		case "platform":
-			d.String(&r.Platform)
-		case "userIDList":
-			d.Strings(&r.UserIDList)
-		case "title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo":
-			if r.OfflinePushInfo == nil {
-				r.OfflinePushInfo = new(OfflinePushInfo)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
 			}
-			r.OfflinePushInfo.decodeField(d, k)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "sendID":
-			d.String(&r.SendID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "atUserIDList":
-			d.Strings(&r.AtUserIDList)
-		case "content":
-			d.String(&r.Content)
+		case 4:
+			if jsonx.Load32(k, 0) == 0x63736564 { // "desc"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 5:
+			if jsonx.Load32(k, 0) == 0x6c746974 && jsonx.Load32(k, 1) == 0x656c7469 { // "title"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+				d.String(&r.Platform)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+				d.Int(&r.PlatformID)
+			} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+				d.Strings(&r.UserIDList)
+			} else if jsonx.Load64(k, 0) == 0x6e496c616e676973 && jsonx.Load64(k, 2) == 0x6f666e496c616e67 { // "signalInfo"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x5368737550534f69 && jsonx.Load64(k, 4) == 0x646e756f53687375 { // "iOSPushSound"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+				d.Strings(&r.AtUserIDList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x6567646142534f69 && jsonx.Load64(k, 5) == 0x746e756f43656764 { // "iOSBadgeCount"
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeField(d, k)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3285,36 +4708,105 @@ func (r *BeforeOnlinePushReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeOnlinePushReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "platformID":
-		d.Int(&r.PlatformID)
-	case "platform":
-		d.String(&r.Platform)
-	case "userIDList":
-		d.Strings(&r.UserIDList)
-	case "title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo":
-		if r.OfflinePushInfo == nil {
-			r.OfflinePushInfo = new(OfflinePushInfo)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
 		}
-		return r.OfflinePushInfo.decodeField(d, k)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "sendID":
-		d.String(&r.SendID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "atUserIDList":
-		d.Strings(&r.AtUserIDList)
-	case "content":
-		d.String(&r.Content)
+	case 4:
+		if jsonx.Load32(k, 0) == 0x63736564 { // "desc"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 5:
+		if jsonx.Load32(k, 0) == 0x6c746974 && jsonx.Load32(k, 1) == 0x656c7469 { // "title"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+			d.String(&r.Platform)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+			d.Int(&r.PlatformID)
+		} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+			d.Strings(&r.UserIDList)
+		} else if jsonx.Load64(k, 0) == 0x6e496c616e676973 && jsonx.Load64(k, 2) == 0x6f666e496c616e67 { // "signalInfo"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x5368737550534f69 && jsonx.Load64(k, 4) == 0x646e756f53687375 { // "iOSPushSound"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+			d.Strings(&r.AtUserIDList)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x6567646142534f69 && jsonx.Load64(k, 5) == 0x746e756f43656764 { // "iOSBadgeCount"
+			if r.OfflinePushInfo == nil {
+				r.OfflinePushInfo = new(OfflinePushInfo)
+			}
+			return r.OfflinePushInfo.decodeField(d, k)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3398,28 +4890,48 @@ func (r *BeforeOnlinePushResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "offlinePushInfo":
-			if d.Null() {
-				r.OfflinePushInfo = nil
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
 			} else {
-				if r.OfflinePushInfo == nil {
-					r.OfflinePushInfo = new(OfflinePushInfo)
-				}
-				r.OfflinePushInfo.decodeJSON(d)
+				r.decodeOther(d, k)
 			}
-		case "userIDList":
-			d.Strings(&r.UserIDList)
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+				d.Strings(&r.UserIDList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+				if d.Null() {
+					r.OfflinePushInfo = nil
+				} else {
+					if r.OfflinePushInfo == nil {
+						r.OfflinePushInfo = new(OfflinePushInfo)
+					}
+					r.OfflinePushInfo.decodeJSON(d)
+				}
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3440,28 +4952,48 @@ func (r *BeforeOnlinePushResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeOnlinePushResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "offlinePushInfo":
-		if d.Null() {
-			r.OfflinePushInfo = nil
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
 		} else {
-			if r.OfflinePushInfo == nil {
-				r.OfflinePushInfo = new(OfflinePushInfo)
-			}
-			r.OfflinePushInfo.decodeJSON(d)
+			return false
 		}
-	case "userIDList":
-		d.Strings(&r.UserIDList)
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+			d.Strings(&r.UserIDList)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+			if d.Null() {
+				r.OfflinePushInfo = nil
+			} else {
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
+			}
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3521,31 +5053,63 @@ func (r *BeforeGroupOnlinePushReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "platformID":
-			d.Int(&r.PlatformID)
-		case "platform":
-			d.String(&r.Platform)
-		case "clientMsgID":
-			d.String(&r.ClientMsgID)
-		case "sendID":
-			d.String(&r.SendID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "contentType":
-			d.Int32(&r.ContentType)
-		case "sessionType":
-			d.Int32(&r.SessionType)
-		case "atUserIDList":
-			d.Strings(&r.AtUserIDList)
-		case "content":
-			d.String(&r.Content)
-		case "seq":
-			d.Int64(&r.Seq)
+		switch len(k) {
+		case 3:
+			if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+				d.Int64(&r.Seq)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+				d.String(&r.SendID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+				d.String(&r.Content)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+				d.String(&r.Platform)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+				d.Int(&r.PlatformID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+				d.String(&r.ClientMsgID)
+			} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+				d.Int32(&r.ContentType)
+			} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+				d.Int32(&r.SessionType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+				d.Strings(&r.AtUserIDList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3566,31 +5130,63 @@ func (r *BeforeGroupOnlinePushReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeGroupOnlinePushReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "platformID":
-		d.Int(&r.PlatformID)
-	case "platform":
-		d.String(&r.Platform)
-	case "clientMsgID":
-		d.String(&r.ClientMsgID)
-	case "sendID":
-		d.String(&r.SendID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "contentType":
-		d.Int32(&r.ContentType)
-	case "sessionType":
-		d.Int32(&r.SessionType)
-	case "atUserIDList":
-		d.Strings(&r.AtUserIDList)
-	case "content":
-		d.String(&r.Content)
-	case "seq":
-		d.Int64(&r.Seq)
+	switch len(k) {
+	case 3:
+		if jsonx.Load16(k, 0) == 0x6573 && jsonx.Load16(k, 1) == 0x7165 { // "seq"
+			d.Int64(&r.Seq)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x646e6573 && jsonx.Load32(k, 2) == 0x4449646e { // "sendID"
+			d.String(&r.SendID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x746e6f63 && jsonx.Load32(k, 3) == 0x746e6574 { // "content"
+			d.String(&r.Content)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 { // "platform"
+			d.String(&r.Platform)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6d726f6674616c70 && jsonx.Load64(k, 2) == 0x44496d726f667461 { // "platformID"
+			d.Int(&r.PlatformID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x734d746e65696c63 && jsonx.Load64(k, 3) == 0x444967734d746e65 { // "clientMsgID"
+			d.String(&r.ClientMsgID)
+		} else if jsonx.Load64(k, 0) == 0x54746e65746e6f63 && jsonx.Load64(k, 3) == 0x65707954746e6574 { // "contentType"
+			d.Int32(&r.ContentType)
+		} else if jsonx.Load64(k, 0) == 0x546e6f6973736573 && jsonx.Load64(k, 3) == 0x657079546e6f6973 { // "sessionType"
+			d.Int32(&r.SessionType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x4449726573557461 && jsonx.Load64(k, 4) == 0x7473694c44497265 { // "atUserIDList"
+			d.Strings(&r.AtUserIDList)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3662,28 +5258,48 @@ func (r *BeforeGroupOnlinePushResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "offlinePushInfo":
-			if d.Null() {
-				r.OfflinePushInfo = nil
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
 			} else {
-				if r.OfflinePushInfo == nil {
-					r.OfflinePushInfo = new(OfflinePushInfo)
-				}
-				r.OfflinePushInfo.decodeJSON(d)
+				r.decodeOther(d, k)
 			}
-		case "userIDList":
-			d.Strings(&r.UserIDList)
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+				d.Strings(&r.UserIDList)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+				if d.Null() {
+					r.OfflinePushInfo = nil
+				} else {
+					if r.OfflinePushInfo == nil {
+						r.OfflinePushInfo = new(OfflinePushInfo)
+					}
+					r.OfflinePushInfo.decodeJSON(d)
+				}
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3704,28 +5320,48 @@ func (r *BeforeGroupOnlinePushResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeGroupOnlinePushResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "offlinePushInfo":
-		if d.Null() {
-			r.OfflinePushInfo = nil
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
 		} else {
-			if r.OfflinePushInfo == nil {
-				r.OfflinePushInfo = new(OfflinePushInfo)
-			}
-			r.OfflinePushInfo.decodeJSON(d)
+			return false
 		}
-	case "userIDList":
-		d.Strings(&r.UserIDList)
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else if jsonx.Load64(k, 0) == 0x694c444972657375 && jsonx.Load64(k, 2) == 0x7473694c44497265 { // "userIDList"
+			d.Strings(&r.UserIDList)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x50656e696c66666f && jsonx.Load64(k, 7) == 0x6f666e4968737550 { // "offlinePushInfo"
+			if d.Null() {
+				r.OfflinePushInfo = nil
+			} else {
+				if r.OfflinePushInfo == nil {
+					r.OfflinePushInfo = new(OfflinePushInfo)
+				}
+				r.OfflinePushInfo.decodeJSON(d)
+			}
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3783,17 +5419,37 @@ func (r *BeforeAddFriendReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "fromUserID":
-			d.String(&r.FromUserID)
-		case "toUserID":
-			d.String(&r.ToUserID)
-		case "reqMsg":
-			d.String(&r.ReqMsg)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d716572 && jsonx.Load32(k, 2) == 0x67734d71 { // "reqMsg"
+				d.String(&r.ReqMsg)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x4449726573556f74 { // "toUserID"
+				d.String(&r.ToUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+				d.String(&r.FromUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3814,17 +5470,37 @@ func (r *BeforeAddFriendReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAddFriendReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "fromUserID":
-		d.String(&r.FromUserID)
-	case "toUserID":
-		d.String(&r.ToUserID)
-	case "reqMsg":
-		d.String(&r.ReqMsg)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d716572 && jsonx.Load32(k, 2) == 0x67734d71 { // "reqMsg"
+			d.String(&r.ReqMsg)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x4449726573556f74 { // "toUserID"
+			d.String(&r.ToUserID)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+			d.String(&r.FromUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3880,17 +5556,33 @@ func (r *BeforeAddFriendResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -3911,17 +5603,33 @@ func (r *BeforeAddFriendResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAddFriendResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -3971,15 +5679,31 @@ func (r *AfterAddFriendReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "fromUserID":
-			d.String(&r.FromUserID)
-		case "toUserID":
-			d.String(&r.ToUserID)
-		case "reqMsg":
-			d.String(&r.ReqMsg)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d716572 && jsonx.Load32(k, 2) == 0x67734d71 { // "reqMsg"
+				d.String(&r.ReqMsg)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x4449726573556f74 { // "toUserID"
+				d.String(&r.ToUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+				d.String(&r.FromUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4000,15 +5724,31 @@ func (r *AfterAddFriendReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterAddFriendReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "fromUserID":
-		d.String(&r.FromUserID)
-	case "toUserID":
-		d.String(&r.ToUserID)
-	case "reqMsg":
-		d.String(&r.ReqMsg)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d716572 && jsonx.Load32(k, 2) == 0x67734d71 { // "reqMsg"
+			d.String(&r.ReqMsg)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x4449726573556f74 { // "toUserID"
+			d.String(&r.ToUserID)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+			d.String(&r.FromUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4062,17 +5802,33 @@ func (r *AfterAddFriendResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4093,17 +5849,33 @@ func (r *AfterAddFriendResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterAddFriendResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4155,17 +5927,37 @@ func (r *BeforeAddFriendAgreeReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "fromUserID":
-			d.String(&r.FromUserID)
-		case "blackUserID":
-			d.String(&r.BlackUserID)
-		case "HandleResult":
-			d.Int32(&r.HandleResult)
-		case "HandleMsg":
-			d.String(&r.HandleMsg)
+		switch len(k) {
+		case 9:
+			if jsonx.Load64(k, 0) == 0x734d656c646e6148 && jsonx.Load64(k, 1) == 0x67734d656c646e61 { // "HandleMsg"
+				d.String(&r.HandleMsg)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+				d.String(&r.FromUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+				d.String(&r.BlackUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6552656c646e6148 && jsonx.Load64(k, 4) == 0x746c75736552656c { // "HandleResult"
+				d.Int32(&r.HandleResult)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4186,17 +5978,37 @@ func (r *BeforeAddFriendAgreeReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAddFriendAgreeReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "fromUserID":
-		d.String(&r.FromUserID)
-	case "blackUserID":
-		d.String(&r.BlackUserID)
-	case "HandleResult":
-		d.Int32(&r.HandleResult)
-	case "HandleMsg":
-		d.String(&r.HandleMsg)
+	switch len(k) {
+	case 9:
+		if jsonx.Load64(k, 0) == 0x734d656c646e6148 && jsonx.Load64(k, 1) == 0x67734d656c646e61 { // "HandleMsg"
+			d.String(&r.HandleMsg)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+			d.String(&r.FromUserID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+			d.String(&r.BlackUserID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6552656c646e6148 && jsonx.Load64(k, 4) == 0x746c75736552656c { // "HandleResult"
+			d.Int32(&r.HandleResult)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4254,17 +6066,33 @@ func (r *BeforeAddFriendAgreeResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4285,17 +6113,33 @@ func (r *BeforeAddFriendAgreeResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAddFriendAgreeResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4345,17 +6189,37 @@ func (r *AfterAddFriendAgreeReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "fromUserID":
-			d.String(&r.FromUserID)
-		case "blackUserID":
-			d.String(&r.BlackUserID)
-		case "HandleResult":
-			d.Int32(&r.HandleResult)
-		case "HandleMsg":
-			d.String(&r.HandleMsg)
+		switch len(k) {
+		case 9:
+			if jsonx.Load64(k, 0) == 0x734d656c646e6148 && jsonx.Load64(k, 1) == 0x67734d656c646e61 { // "HandleMsg"
+				d.String(&r.HandleMsg)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+				d.String(&r.FromUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+				d.String(&r.BlackUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6552656c646e6148 && jsonx.Load64(k, 4) == 0x746c75736552656c { // "HandleResult"
+				d.Int32(&r.HandleResult)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4376,17 +6240,37 @@ func (r *AfterAddFriendAgreeReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterAddFriendAgreeReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "fromUserID":
-		d.String(&r.FromUserID)
-	case "blackUserID":
-		d.String(&r.BlackUserID)
-	case "HandleResult":
-		d.Int32(&r.HandleResult)
-	case "HandleMsg":
-		d.String(&r.HandleMsg)
+	switch len(k) {
+	case 9:
+		if jsonx.Load64(k, 0) == 0x734d656c646e6148 && jsonx.Load64(k, 1) == 0x67734d656c646e61 { // "HandleMsg"
+			d.String(&r.HandleMsg)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x726573556d6f7266 && jsonx.Load64(k, 2) == 0x4449726573556d6f { // "fromUserID"
+			d.String(&r.FromUserID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+			d.String(&r.BlackUserID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6552656c646e6148 && jsonx.Load64(k, 4) == 0x746c75736552656c { // "HandleResult"
+			d.Int32(&r.HandleResult)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4444,17 +6328,33 @@ func (r *AfterAddFriendAgreeResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4475,17 +6375,33 @@ func (r *AfterAddFriendAgreeResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterAddFriendAgreeResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4535,13 +6451,25 @@ func (r *AfterDeleteFriendReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "friendUserID":
-			d.String(&r.FriendUserID)
+		switch len(k) {
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 4) == 0x444972657355646e { // "friendUserID"
+				d.String(&r.FriendUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4562,13 +6490,25 @@ func (r *AfterDeleteFriendReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterDeleteFriendReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "friendUserID":
-		d.String(&r.FriendUserID)
+	switch len(k) {
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 4) == 0x444972657355646e { // "friendUserID"
+			d.String(&r.FriendUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4620,17 +6560,33 @@ func (r *AfterDeleteFriendResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4651,17 +6607,33 @@ func (r *AfterDeleteFriendResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterDeleteFriendResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4711,13 +6683,25 @@ func (r *BeforeImportFriendsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "friendUserIDs":
-			d.Strings(&r.FriendUserIDs)
+		switch len(k) {
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 5) == 0x7344497265735564 { // "friendUserIDs"
+				d.Strings(&r.FriendUserIDs)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4738,13 +6722,25 @@ func (r *BeforeImportFriendsReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeImportFriendsReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "friendUserIDs":
-		d.Strings(&r.FriendUserIDs)
+	switch len(k) {
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 5) == 0x7344497265735564 { // "friendUserIDs"
+			d.Strings(&r.FriendUserIDs)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4798,19 +6794,39 @@ func (r *BeforeImportFriendsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "friendUserIDs":
-			d.Strings(&r.FriendUserIDs)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 5) == 0x7344497265735564 { // "friendUserIDs"
+				d.Strings(&r.FriendUserIDs)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4831,19 +6847,39 @@ func (r *BeforeImportFriendsResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeImportFriendsResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "friendUserIDs":
-		d.Strings(&r.FriendUserIDs)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 5) == 0x7344497265735564 { // "friendUserIDs"
+			d.Strings(&r.FriendUserIDs)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4895,13 +6931,25 @@ func (r *AfterImportFriendsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "friendUserIDs":
-			d.Strings(&r.FriendUserIDs)
+		switch len(k) {
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 5) == 0x7344497265735564 { // "friendUserIDs"
+				d.Strings(&r.FriendUserIDs)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -4922,13 +6970,25 @@ func (r *AfterImportFriendsReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterImportFriendsReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "friendUserIDs":
-		d.Strings(&r.FriendUserIDs)
+	switch len(k) {
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 5) == 0x7344497265735564 { // "friendUserIDs"
+			d.Strings(&r.FriendUserIDs)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -4980,17 +7040,33 @@ func (r *AfterImportFriendsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5011,17 +7087,33 @@ func (r *AfterImportFriendsResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterImportFriendsResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5073,15 +7165,31 @@ func (r *BeforeSetFriendRemarkReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "friendUserID":
-			d.String(&r.FriendUserID)
-		case "remark":
-			d.String(&r.Remark)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x616d6572 && jsonx.Load32(k, 2) == 0x6b72616d { // "remark"
+				d.String(&r.Remark)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 4) == 0x444972657355646e { // "friendUserID"
+				d.String(&r.FriendUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5102,15 +7210,31 @@ func (r *BeforeSetFriendRemarkReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetFriendRemarkReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "friendUserID":
-		d.String(&r.FriendUserID)
-	case "remark":
-		d.String(&r.Remark)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x616d6572 && jsonx.Load32(k, 2) == 0x6b72616d { // "remark"
+			d.String(&r.Remark)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 4) == 0x444972657355646e { // "friendUserID"
+			d.String(&r.FriendUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5166,19 +7290,35 @@ func (r *BeforeSetFriendRemarkResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "remark":
-			d.String(&r.Remark)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else if jsonx.Load32(k, 0) == 0x616d6572 && jsonx.Load32(k, 2) == 0x6b72616d { // "remark"
+				d.String(&r.Remark)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5199,19 +7339,35 @@ func (r *BeforeSetFriendRemarkResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetFriendRemarkResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "remark":
-		d.String(&r.Remark)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else if jsonx.Load32(k, 0) == 0x616d6572 && jsonx.Load32(k, 2) == 0x6b72616d { // "remark"
+			d.String(&r.Remark)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5265,15 +7421,31 @@ func (r *AfterSetFriendRemarkReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "friendUserID":
-			d.String(&r.FriendUserID)
-		case "remark":
-			d.String(&r.Remark)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x616d6572 && jsonx.Load32(k, 2) == 0x6b72616d { // "remark"
+				d.String(&r.Remark)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 4) == 0x444972657355646e { // "friendUserID"
+				d.String(&r.FriendUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5294,15 +7466,31 @@ func (r *AfterSetFriendRemarkReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetFriendRemarkReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "friendUserID":
-		d.String(&r.FriendUserID)
-	case "remark":
-		d.String(&r.Remark)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x616d6572 && jsonx.Load32(k, 2) == 0x6b72616d { // "remark"
+			d.String(&r.Remark)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x7355646e65697266 && jsonx.Load64(k, 4) == 0x444972657355646e { // "friendUserID"
+			d.String(&r.FriendUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5358,17 +7546,33 @@ func (r *AfterSetFriendRemarkResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5389,17 +7593,33 @@ func (r *AfterSetFriendRemarkResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetFriendRemarkResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5449,13 +7669,21 @@ func (r *BeforeAddBlackReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "blackUserID":
-			d.String(&r.BlackUserID)
+		switch len(k) {
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+				d.String(&r.BlackUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5476,13 +7704,21 @@ func (r *BeforeAddBlackReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAddBlackReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "blackUserID":
-		d.String(&r.BlackUserID)
+	switch len(k) {
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+			d.String(&r.BlackUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5534,17 +7770,33 @@ func (r *BeforeAddBlackResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5565,17 +7817,33 @@ func (r *BeforeAddBlackResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeAddBlackResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5625,13 +7893,21 @@ func (r *AfterRemoveBlackReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "blackUserID":
-			d.String(&r.BlackUserID)
+		switch len(k) {
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+				d.String(&r.BlackUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5652,13 +7928,21 @@ func (r *AfterRemoveBlackReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterRemoveBlackReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "blackUserID":
-		d.String(&r.BlackUserID)
+	switch len(k) {
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x6573556b63616c62 && jsonx.Load64(k, 3) == 0x4449726573556b63 { // "blackUserID"
+			d.String(&r.BlackUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5710,17 +7994,33 @@ func (r *AfterRemoveBlackResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5741,17 +8041,33 @@ func (r *AfterRemoveBlackResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterRemoveBlackResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5803,17 +8119,37 @@ func (r *BeforeUpdateUserInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "userID":
-			d.String(&r.UserID)
-		case "nickName":
-			d.StringPtr(&r.NickName)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5834,17 +8170,37 @@ func (r *BeforeUpdateUserInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeUpdateUserInfoReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "userID":
-		d.String(&r.UserID)
-	case "nickName":
-		d.StringPtr(&r.NickName)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -5902,23 +8258,43 @@ func (r *BeforeUpdateUserInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "nickName":
-			d.StringPtr(&r.NickName)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -5939,23 +8315,43 @@ func (r *BeforeUpdateUserInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeUpdateUserInfoResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "nickName":
-		d.StringPtr(&r.NickName)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6011,17 +8407,37 @@ func (r *AfterUpdateUserInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "userID":
-			d.String(&r.UserID)
-		case "nickName":
-			d.String(&r.NickName)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.String(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -6042,17 +8458,37 @@ func (r *AfterUpdateUserInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUpdateUserInfoReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "userID":
-		d.String(&r.UserID)
-	case "nickName":
-		d.String(&r.NickName)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.String(&r.NickName)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6110,17 +8546,33 @@ func (r *AfterUpdateUserInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -6141,17 +8593,33 @@ func (r *AfterUpdateUserInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUpdateUserInfoResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6203,17 +8671,37 @@ func (r *BeforeUpdateUserInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "userID":
-			d.String(&r.UserID)
-		case "nickName":
-			d.StringPtr(&r.NickName)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -6234,17 +8722,37 @@ func (r *BeforeUpdateUserInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeUpdateUserInfoExReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "userID":
-		d.String(&r.UserID)
-	case "nickName":
-		d.StringPtr(&r.NickName)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6302,23 +8810,43 @@ func (r *BeforeUpdateUserInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "nickName":
-			d.StringPtr(&r.NickName)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -6339,23 +8867,43 @@ func (r *BeforeUpdateUserInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeUpdateUserInfoExResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "nickName":
-		d.StringPtr(&r.NickName)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6413,17 +8961,37 @@ func (r *AfterUpdateUserInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "userID":
-			d.String(&r.UserID)
-		case "nickName":
-			d.StringPtr(&r.NickName)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -6444,17 +9012,37 @@ func (r *AfterUpdateUserInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUpdateUserInfoExReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "userID":
-		d.String(&r.UserID)
-	case "nickName":
-		d.StringPtr(&r.NickName)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6512,17 +9100,33 @@ func (r *AfterUpdateUserInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -6543,17 +9147,33 @@ func (r *AfterUpdateUserInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUpdateUserInfoExResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -6603,25 +9223,33 @@ func (r *BeforeUserRegisterReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "users":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.Users = nil
-			} else if ok {
-				s, i := r.Users, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 5:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 1) == 0x73726573 { // "users"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.Users = nil
+				} else if ok {
+					s, i := r.Users, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.Users = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.Users = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -6643,25 +9271,33 @@ func (r *BeforeUserRegisterReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeUserRegisterReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "users":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.Users = nil
-		} else if ok {
-			s, i := r.Users, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 5:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 1) == 0x73726573 { // "users"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.Users = nil
+			} else if ok {
+				s, i := r.Users, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.Users = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.Users = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -6723,33 +9359,53 @@ func (r *BeforeUserRegisterResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "users":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.Users = nil
-			} else if ok {
-				s, i := r.Users, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 5:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 1) == 0x73726573 { // "users"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.Users = nil
+				} else if ok {
+					s, i := r.Users, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.Users = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.Users = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -6771,33 +9427,53 @@ func (r *BeforeUserRegisterResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeUserRegisterResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "users":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.Users = nil
-		} else if ok {
-			s, i := r.Users, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 5:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 1) == 0x73726573 { // "users"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.Users = nil
+			} else if ok {
+				s, i := r.Users, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.Users = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.Users = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -6861,25 +9537,33 @@ func (r *AfterUserRegisterReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "users":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.Users = nil
-			} else if ok {
-				s, i := r.Users, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 5:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 1) == 0x73726573 { // "users"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.Users = nil
+				} else if ok {
+					s, i := r.Users, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.Users = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.Users = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -6901,25 +9585,33 @@ func (r *AfterUserRegisterReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserRegisterReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "users":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.Users = nil
-		} else if ok {
-			s, i := r.Users, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 5:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 1) == 0x73726573 { // "users"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.Users = nil
+			} else if ok {
+				s, i := r.Users, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.Users = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.Users = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -6981,17 +9673,33 @@ func (r *AfterUserRegisterResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -7012,17 +9720,33 @@ func (r *AfterUserRegisterResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterUserRegisterResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -7072,61 +9796,117 @@ func (r *BeforeCreateGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "operationID":
-			d.String(&r.OperationID)
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.String(&r.GroupName)
-		case "notification":
-			d.String(&r.Notification)
-		case "introduction":
-			d.String(&r.Introduction)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "memberCount":
-			d.Uint32(&r.MemberCount)
-		case "ex":
-			d.String(&r.Ex)
-		case "status":
-			d.Int32(&r.Status)
-		case "creatorUserID":
-			d.String(&r.CreatorUserID)
-		case "groupType":
-			d.Int32(&r.GroupType)
-		case "needVerification":
-			d.Int32(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32(&r.ApplyMemberFriend)
-		case "notificationUpdateTime":
-			d.Int64(&r.NotificationUpdateTime)
-		case "notificationUserID":
-			d.String(&r.NotificationUserID)
-		case "initMemberList":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.InitMemberList = nil
-			} else if ok {
-				s, i := r.InitMemberList, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.String(&r.GroupName)
+			} else if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+				d.Int32(&r.GroupType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x6f437265626d656d && jsonx.Load64(k, 3) == 0x746e756f43726562 { // "memberCount"
+				d.Uint32(&r.MemberCount)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.String(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.String(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x55726f7461657263 && jsonx.Load64(k, 5) == 0x444972657355726f { // "creatorUserID"
+				d.String(&r.CreatorUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32(&r.LookMemberInfo)
+			} else if jsonx.Load64(k, 0) == 0x626d654d74696e69 && jsonx.Load64(k, 6) == 0x7473694c7265626d { // "initMemberList"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.InitMemberList = nil
+				} else if ok {
+					s, i := r.InitMemberList, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.InitMemberList = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.InitMemberList = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 18:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x726573556e6f6974 && jsonx.Load64(k, 10) == 0x4449726573556e6f { // "notificationUserID"
+				d.String(&r.NotificationUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 22:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x616470556e6f6974 && jsonx.Load64(k, 14) == 0x656d695465746164 { // "notificationUpdateTime"
+				d.Int64(&r.NotificationUpdateTime)
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -7148,61 +9928,117 @@ func (r *BeforeCreateGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeCreateGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "operationID":
-		d.String(&r.OperationID)
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.String(&r.GroupName)
-	case "notification":
-		d.String(&r.Notification)
-	case "introduction":
-		d.String(&r.Introduction)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "memberCount":
-		d.Uint32(&r.MemberCount)
-	case "ex":
-		d.String(&r.Ex)
-	case "status":
-		d.Int32(&r.Status)
-	case "creatorUserID":
-		d.String(&r.CreatorUserID)
-	case "groupType":
-		d.Int32(&r.GroupType)
-	case "needVerification":
-		d.Int32(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32(&r.ApplyMemberFriend)
-	case "notificationUpdateTime":
-		d.Int64(&r.NotificationUpdateTime)
-	case "notificationUserID":
-		d.String(&r.NotificationUserID)
-	case "initMemberList":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.InitMemberList = nil
-		} else if ok {
-			s, i := r.InitMemberList, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.String(&r.GroupName)
+		} else if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+			d.Int32(&r.GroupType)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x6f437265626d656d && jsonx.Load64(k, 3) == 0x746e756f43726562 { // "memberCount"
+			d.Uint32(&r.MemberCount)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.String(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.String(&r.Introduction)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x55726f7461657263 && jsonx.Load64(k, 5) == 0x444972657355726f { // "creatorUserID"
+			d.String(&r.CreatorUserID)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32(&r.LookMemberInfo)
+		} else if jsonx.Load64(k, 0) == 0x626d654d74696e69 && jsonx.Load64(k, 6) == 0x7473694c7265626d { // "initMemberList"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.InitMemberList = nil
+			} else if ok {
+				s, i := r.InitMemberList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.InitMemberList = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.InitMemberList = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
+	case 18:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x726573556e6f6974 && jsonx.Load64(k, 10) == 0x4449726573556e6f { // "notificationUserID"
+			d.String(&r.NotificationUserID)
+		} else {
+			return false
+		}
+	case 22:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x616470556e6f6974 && jsonx.Load64(k, 14) == 0x656d695465746164 { // "notificationUpdateTime"
+			d.Int64(&r.NotificationUpdateTime)
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -7300,43 +10136,91 @@ func (r *BeforeCreateGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "applyMemberFriend":
-			d.Int32Ptr(&r.ApplyMemberFriend)
-		case "creatorUserID":
-			d.StringPtr(&r.CreatorUserID)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "groupID":
-			d.StringPtr(&r.GroupID)
-		case "groupName":
-			d.StringPtr(&r.GroupName)
-		case "groupType":
-			d.Int32Ptr(&r.GroupType)
-		case "introduction":
-			d.StringPtr(&r.Introduction)
-		case "lookMemberInfo":
-			d.Int32Ptr(&r.LookMemberInfo)
-		case "needVerification":
-			d.Int32Ptr(&r.NeedVerification)
-		case "notification":
-			d.StringPtr(&r.Notification)
-		case "ownerUserID":
-			d.StringPtr(&r.OwnerUserID)
-		case "status":
-			d.Int32Ptr(&r.Status)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32Ptr(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.StringPtr(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.StringPtr(&r.GroupName)
+			} else if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+				d.Int32Ptr(&r.GroupType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.StringPtr(&r.OwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.StringPtr(&r.Introduction)
+			} else if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.StringPtr(&r.Notification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x55726f7461657263 && jsonx.Load64(k, 5) == 0x444972657355726f { // "creatorUserID"
+				d.StringPtr(&r.CreatorUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32Ptr(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32Ptr(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32Ptr(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -7357,43 +10241,91 @@ func (r *BeforeCreateGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeCreateGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "applyMemberFriend":
-		d.Int32Ptr(&r.ApplyMemberFriend)
-	case "creatorUserID":
-		d.StringPtr(&r.CreatorUserID)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "groupID":
-		d.StringPtr(&r.GroupID)
-	case "groupName":
-		d.StringPtr(&r.GroupName)
-	case "groupType":
-		d.Int32Ptr(&r.GroupType)
-	case "introduction":
-		d.StringPtr(&r.Introduction)
-	case "lookMemberInfo":
-		d.Int32Ptr(&r.LookMemberInfo)
-	case "needVerification":
-		d.Int32Ptr(&r.NeedVerification)
-	case "notification":
-		d.StringPtr(&r.Notification)
-	case "ownerUserID":
-		d.StringPtr(&r.OwnerUserID)
-	case "status":
-		d.Int32Ptr(&r.Status)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32Ptr(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.StringPtr(&r.GroupID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.StringPtr(&r.GroupName)
+		} else if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+			d.Int32Ptr(&r.GroupType)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.StringPtr(&r.OwnerUserID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.StringPtr(&r.Introduction)
+		} else if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.StringPtr(&r.Notification)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x55726f7461657263 && jsonx.Load64(k, 5) == 0x444972657355726f { // "creatorUserID"
+			d.StringPtr(&r.CreatorUserID)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32Ptr(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32Ptr(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -7469,59 +10401,115 @@ func (r *AfterCreateGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.String(&r.GroupName)
-		case "notification":
-			d.String(&r.Notification)
-		case "introduction":
-			d.String(&r.Introduction)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ownerUserID":
-			d.String(&r.OwnerUserID)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "memberCount":
-			d.Uint32(&r.MemberCount)
-		case "ex":
-			d.String(&r.Ex)
-		case "status":
-			d.Int32(&r.Status)
-		case "creatorUserID":
-			d.String(&r.CreatorUserID)
-		case "groupType":
-			d.Int32(&r.GroupType)
-		case "needVerification":
-			d.Int32(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32(&r.ApplyMemberFriend)
-		case "notificationUpdateTime":
-			d.Int64(&r.NotificationUpdateTime)
-		case "notificationUserID":
-			d.String(&r.NotificationUserID)
-		case "initMemberList":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.InitMemberList = nil
-			} else if ok {
-				s, i := r.InitMemberList, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+				d.Int32(&r.Status)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.String(&r.GroupName)
+			} else if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+				d.Int32(&r.GroupType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x6f437265626d656d && jsonx.Load64(k, 3) == 0x746e756f43726562 { // "memberCount"
+				d.Uint32(&r.MemberCount)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.String(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.String(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x55726f7461657263 && jsonx.Load64(k, 5) == 0x444972657355726f { // "creatorUserID"
+				d.String(&r.CreatorUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32(&r.LookMemberInfo)
+			} else if jsonx.Load64(k, 0) == 0x626d654d74696e69 && jsonx.Load64(k, 6) == 0x7473694c7265626d { // "initMemberList"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.InitMemberList = nil
+				} else if ok {
+					s, i := r.InitMemberList, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.InitMemberList = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.InitMemberList = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 18:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x726573556e6f6974 && jsonx.Load64(k, 10) == 0x4449726573556e6f { // "notificationUserID"
+				d.String(&r.NotificationUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 22:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x616470556e6f6974 && jsonx.Load64(k, 14) == 0x656d695465746164 { // "notificationUpdateTime"
+				d.Int64(&r.NotificationUpdateTime)
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -7543,59 +10531,115 @@ func (r *AfterCreateGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterCreateGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.String(&r.GroupName)
-	case "notification":
-		d.String(&r.Notification)
-	case "introduction":
-		d.String(&r.Introduction)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ownerUserID":
-		d.String(&r.OwnerUserID)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "memberCount":
-		d.Uint32(&r.MemberCount)
-	case "ex":
-		d.String(&r.Ex)
-	case "status":
-		d.Int32(&r.Status)
-	case "creatorUserID":
-		d.String(&r.CreatorUserID)
-	case "groupType":
-		d.Int32(&r.GroupType)
-	case "needVerification":
-		d.Int32(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32(&r.ApplyMemberFriend)
-	case "notificationUpdateTime":
-		d.Int64(&r.NotificationUpdateTime)
-	case "notificationUserID":
-		d.String(&r.NotificationUserID)
-	case "initMemberList":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.InitMemberList = nil
-		} else if ok {
-			s, i := r.InitMemberList, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x74617473 && jsonx.Load32(k, 2) == 0x73757461 { // "status"
+			d.Int32(&r.Status)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.String(&r.GroupName)
+		} else if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+			d.Int32(&r.GroupType)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x4449726573557265 { // "ownerUserID"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x6f437265626d656d && jsonx.Load64(k, 3) == 0x746e756f43726562 { // "memberCount"
+			d.Uint32(&r.MemberCount)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.String(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.String(&r.Introduction)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x55726f7461657263 && jsonx.Load64(k, 5) == 0x444972657355726f { // "creatorUserID"
+			d.String(&r.CreatorUserID)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32(&r.LookMemberInfo)
+		} else if jsonx.Load64(k, 0) == 0x626d654d74696e69 && jsonx.Load64(k, 6) == 0x7473694c7265626d { // "initMemberList"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.InitMemberList = nil
+			} else if ok {
+				s, i := r.InitMemberList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.InitMemberList = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.InitMemberList = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
+	case 18:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x726573556e6f6974 && jsonx.Load64(k, 10) == 0x4449726573556e6f { // "notificationUserID"
+			d.String(&r.NotificationUserID)
+		} else {
+			return false
+		}
+	case 22:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 8) == 0x616470556e6f6974 && jsonx.Load64(k, 14) == 0x656d695465746164 { // "notificationUpdateTime"
+			d.Int64(&r.NotificationUpdateTime)
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -7691,17 +10735,33 @@ func (r *AfterCreateGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -7722,17 +10782,33 @@ func (r *AfterCreateGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterCreateGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -7784,30 +10860,42 @@ func (r *BeforeMembersJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "memberList":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.MemberList = nil
-			} else if ok {
-				s, i := r.MemberList, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x78457075 { // "groupEx"
+				d.String(&r.GroupEx)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x694c7265626d656d && jsonx.Load64(k, 2) == 0x7473694c7265626d { // "memberList"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.MemberList = nil
+				} else if ok {
+					s, i := r.MemberList, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.MemberList = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.MemberList = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
 			}
-		case "groupEx":
-			d.String(&r.GroupEx)
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -7828,30 +10916,42 @@ func (r *BeforeMembersJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeMembersJoinGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "memberList":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.MemberList = nil
-		} else if ok {
-			s, i := r.MemberList, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x78457075 { // "groupEx"
+			d.String(&r.GroupEx)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x694c7265626d656d && jsonx.Load64(k, 2) == 0x7473694c7265626d { // "memberList"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.MemberList = nil
+			} else if ok {
+				s, i := r.MemberList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.MemberList = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.MemberList = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
 		}
-	case "groupEx":
-		d.String(&r.GroupEx)
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -7918,33 +11018,53 @@ func (r *BeforeMembersJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "memberCallbackList":
-			if ok, isNull := d.ArrayStart(); isNull {
-				r.MemberCallbackList = nil
-			} else if ok {
-				s, i := r.MemberCallbackList, 0
-				for ; d.NextElem(i); i++ {
-					s = jsonx.Elem(s, i)
-					s[i].decodeJSON(d)
-					if d.Failed() {
-						d.InIndex(i)
-						break
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 18:
+			if jsonx.Load64(k, 0) == 0x61437265626d656d && jsonx.Load64(k, 8) == 0x694c6b6361626c6c && jsonx.Load64(k, 10) == 0x7473694c6b636162 { // "memberCallbackList"
+				if ok, isNull := d.ArrayStart(); isNull {
+					r.MemberCallbackList = nil
+				} else if ok {
+					s, i := r.MemberCallbackList, 0
+					for ; d.NextElem(i); i++ {
+						s = jsonx.Elem(s, i)
+						s[i].decodeJSON(d)
+						if d.Failed() {
+							d.InIndex(i)
+							break
+						}
+					}
+					if !d.Failed() {
+						r.MemberCallbackList = jsonx.Trim(s, i)
 					}
 				}
-				if !d.Failed() {
-					r.MemberCallbackList = jsonx.Trim(s, i)
-				}
+			} else {
+				r.decodeOther(d, k)
 			}
 		default:
 			r.decodeOther(d, k)
@@ -7966,33 +11086,53 @@ func (r *BeforeMembersJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeMembersJoinGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "memberCallbackList":
-		if ok, isNull := d.ArrayStart(); isNull {
-			r.MemberCallbackList = nil
-		} else if ok {
-			s, i := r.MemberCallbackList, 0
-			for ; d.NextElem(i); i++ {
-				s = jsonx.Elem(s, i)
-				s[i].decodeJSON(d)
-				if d.Failed() {
-					d.InIndex(i)
-					break
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 18:
+		if jsonx.Load64(k, 0) == 0x61437265626d656d && jsonx.Load64(k, 8) == 0x694c6b6361626c6c && jsonx.Load64(k, 10) == 0x7473694c6b636162 { // "memberCallbackList"
+			if ok, isNull := d.ArrayStart(); isNull {
+				r.MemberCallbackList = nil
+			} else if ok {
+				s, i := r.MemberCallbackList, 0
+				for ; d.NextElem(i); i++ {
+					s = jsonx.Elem(s, i)
+					s[i].decodeJSON(d)
+					if d.Failed() {
+						d.InIndex(i)
+						break
+					}
+				}
+				if !d.Failed() {
+					r.MemberCallbackList = jsonx.Trim(s, i)
 				}
 			}
-			if !d.Failed() {
-				r.MemberCallbackList = jsonx.Trim(s, i)
-			}
+		} else {
+			return false
 		}
 	default:
 		return false
@@ -8058,21 +11198,45 @@ func (r *BeforeSetGroupMemberInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "userID":
-			d.String(&r.UserID)
-		case "nickName":
-			d.StringPtr(&r.NickName)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "roleLevel":
-			d.Int32Ptr(&r.RoleLevel)
-		case "ex":
-			d.StringPtr(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+				d.Int32Ptr(&r.RoleLevel)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8093,21 +11257,45 @@ func (r *BeforeSetGroupMemberInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetGroupMemberInfoReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "userID":
-		d.String(&r.UserID)
-	case "nickName":
-		d.StringPtr(&r.NickName)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "roleLevel":
-		d.Int32Ptr(&r.RoleLevel)
-	case "ex":
-		d.StringPtr(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+			d.Int32Ptr(&r.RoleLevel)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8169,25 +11357,49 @@ func (r *BeforeSetGroupMemberInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "nickName":
-			d.StringPtr(&r.NickName)
-		case "roleLevel":
-			d.Int32Ptr(&r.RoleLevel)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+				d.Int32Ptr(&r.RoleLevel)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8208,25 +11420,49 @@ func (r *BeforeSetGroupMemberInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetGroupMemberInfoResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "nickName":
-		d.StringPtr(&r.NickName)
-	case "roleLevel":
-		d.Int32Ptr(&r.RoleLevel)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+			d.Int32Ptr(&r.RoleLevel)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8286,21 +11522,45 @@ func (r *AfterSetGroupMemberInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "userID":
-			d.String(&r.UserID)
-		case "nickName":
-			d.StringPtr(&r.NickName)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "roleLevel":
-			d.Int32Ptr(&r.RoleLevel)
-		case "ex":
-			d.StringPtr(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+				d.StringPtr(&r.NickName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+				d.Int32Ptr(&r.RoleLevel)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8321,21 +11581,45 @@ func (r *AfterSetGroupMemberInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetGroupMemberInfoReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "userID":
-		d.String(&r.UserID)
-	case "nickName":
-		d.StringPtr(&r.NickName)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "roleLevel":
-		d.Int32Ptr(&r.RoleLevel)
-	case "ex":
-		d.StringPtr(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d614e6b63696e { // "nickName"
+			d.StringPtr(&r.NickName)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+			d.Int32Ptr(&r.RoleLevel)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8397,17 +11681,33 @@ func (r *AfterSetGroupMemberInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8428,17 +11728,33 @@ func (r *AfterSetGroupMemberInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetGroupMemberInfoResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8488,13 +11804,25 @@ func (r *AfterQuitGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "userID":
-			d.String(&r.UserID)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8515,13 +11843,25 @@ func (r *AfterQuitGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterQuitGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "userID":
-		d.String(&r.UserID)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8573,17 +11913,33 @@ func (r *AfterQuitGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8604,17 +11960,33 @@ func (r *AfterQuitGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterQuitGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8664,15 +12036,31 @@ func (r *AfterKickGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "kickedUserIDs":
-			d.Strings(&r.KickedUserIDs)
-		case "reason":
-			d.String(&r.Reason)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x73616572 && jsonx.Load32(k, 2) == 0x6e6f7361 { // "reason"
+				d.String(&r.Reason)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x735564656b63696b && jsonx.Load64(k, 5) == 0x7344497265735564 { // "kickedUserIDs"
+				d.Strings(&r.KickedUserIDs)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8693,15 +12081,31 @@ func (r *AfterKickGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterKickGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "kickedUserIDs":
-		d.Strings(&r.KickedUserIDs)
-	case "reason":
-		d.String(&r.Reason)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x73616572 && jsonx.Load32(k, 2) == 0x6e6f7361 { // "reason"
+			d.String(&r.Reason)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x735564656b63696b && jsonx.Load64(k, 5) == 0x7344497265735564 { // "kickedUserIDs"
+			d.Strings(&r.KickedUserIDs)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8755,17 +12159,33 @@ func (r *AfterKickGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8786,17 +12206,33 @@ func (r *AfterKickGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterKickGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8846,17 +12282,29 @@ func (r *AfterDisMissGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "ownerID":
-			d.String(&r.OwnerID)
-		case "groupType":
-			d.String(&r.GroupType)
-		case "membersID":
-			d.Strings(&r.MembersID)
+		switch len(k) {
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x656e776f && jsonx.Load32(k, 3) == 0x44497265 { // "ownerID"
+				d.String(&r.OwnerID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+				d.String(&r.GroupType)
+			} else if jsonx.Load64(k, 0) == 0x49737265626d656d && jsonx.Load64(k, 1) == 0x4449737265626d65 { // "membersID"
+				d.Strings(&r.MembersID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8877,17 +12325,29 @@ func (r *AfterDisMissGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterDisMissGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "ownerID":
-		d.String(&r.OwnerID)
-	case "groupType":
-		d.String(&r.GroupType)
-	case "membersID":
-		d.Strings(&r.MembersID)
+	switch len(k) {
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x656e776f && jsonx.Load32(k, 3) == 0x44497265 { // "ownerID"
+			d.String(&r.OwnerID)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+			d.String(&r.GroupType)
+		} else if jsonx.Load64(k, 0) == 0x49737265626d656d && jsonx.Load64(k, 1) == 0x4449737265626d65 { // "membersID"
+			d.Strings(&r.MembersID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -8943,17 +12403,33 @@ func (r *AfterDisMissGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -8974,17 +12450,33 @@ func (r *AfterDisMissGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterDisMissGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9034,19 +12526,39 @@ func (r *BeforeJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupType":
-			d.String(&r.GroupType)
-		case "applyID":
-			d.String(&r.ApplyID)
-		case "reqMessage":
-			d.String(&r.ReqMessage)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x6c707061 && jsonx.Load32(k, 3) == 0x4449796c { // "applyID"
+				d.String(&r.ApplyID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+				d.String(&r.GroupType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x617373654d716572 && jsonx.Load64(k, 2) == 0x6567617373654d71 { // "reqMessage"
+				d.String(&r.ReqMessage)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9067,19 +12579,39 @@ func (r *BeforeJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeJoinGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupType":
-		d.String(&r.GroupType)
-	case "applyID":
-		d.String(&r.ApplyID)
-	case "reqMessage":
-		d.String(&r.ReqMessage)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x6c707061 && jsonx.Load32(k, 3) == 0x4449796c { // "applyID"
+			d.String(&r.ApplyID)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x70795470756f7267 && jsonx.Load64(k, 1) == 0x6570795470756f72 { // "groupType"
+			d.String(&r.GroupType)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x617373654d716572 && jsonx.Load64(k, 2) == 0x6567617373654d71 { // "reqMessage"
+			d.String(&r.ReqMessage)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9137,17 +12669,33 @@ func (r *BeforeJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9168,17 +12716,33 @@ func (r *BeforeJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeJoinGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9228,19 +12792,39 @@ func (r *AfterJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "reqMessage":
-			d.String(&r.ReqMessage)
-		case "joinSource":
-			d.Int32(&r.JoinSource)
-		case "inviterUserID":
-			d.String(&r.InviterUserID)
+		switch len(k) {
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x617373654d716572 && jsonx.Load64(k, 2) == 0x6567617373654d71 { // "reqMessage"
+				d.String(&r.ReqMessage)
+			} else if jsonx.Load64(k, 0) == 0x72756f536e696f6a && jsonx.Load64(k, 2) == 0x656372756f536e69 { // "joinSource"
+				d.Int32(&r.JoinSource)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x5572657469766e69 && jsonx.Load64(k, 5) == 0x4449726573557265 { // "inviterUserID"
+				d.String(&r.InviterUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9261,19 +12845,39 @@ func (r *AfterJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterJoinGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "reqMessage":
-		d.String(&r.ReqMessage)
-	case "joinSource":
-		d.Int32(&r.JoinSource)
-	case "inviterUserID":
-		d.String(&r.InviterUserID)
+	switch len(k) {
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x617373654d716572 && jsonx.Load64(k, 2) == 0x6567617373654d71 { // "reqMessage"
+			d.String(&r.ReqMessage)
+		} else if jsonx.Load64(k, 0) == 0x72756f536e696f6a && jsonx.Load64(k, 2) == 0x656372756f536e69 { // "joinSource"
+			d.Int32(&r.JoinSource)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x5572657469766e69 && jsonx.Load64(k, 5) == 0x4449726573557265 { // "inviterUserID"
+			d.String(&r.InviterUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9331,17 +12935,33 @@ func (r *AfterJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9362,17 +12982,33 @@ func (r *AfterJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterJoinGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9424,17 +13060,37 @@ func (r *BeforeInviteJoinGroupReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "reason":
-			d.String(&r.Reason)
-		case "invitedUserIDs":
-			d.Strings(&r.InvitedUserIDs)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x73616572 && jsonx.Load32(k, 2) == 0x6e6f7361 { // "reason"
+				d.String(&r.Reason)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x5564657469766e69 && jsonx.Load64(k, 6) == 0x7344497265735564 { // "invitedUserIDs"
+				d.Strings(&r.InvitedUserIDs)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9455,17 +13111,37 @@ func (r *BeforeInviteJoinGroupReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeInviteJoinGroupReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "reason":
-		d.String(&r.Reason)
-	case "invitedUserIDs":
-		d.Strings(&r.InvitedUserIDs)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x73616572 && jsonx.Load32(k, 2) == 0x6e6f7361 { // "reason"
+			d.String(&r.Reason)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x5564657469766e69 && jsonx.Load64(k, 6) == 0x7344497265735564 { // "invitedUserIDs"
+			d.Strings(&r.InvitedUserIDs)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9523,19 +13199,39 @@ func (r *BeforeInviteJoinGroupResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "refusedMembersAccount":
-			d.Strings(&r.RefusedMembersAccount)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 21:
+			if jsonx.Load64(k, 0) == 0x4d64657375666572 && jsonx.Load64(k, 8) == 0x6341737265626d65 && jsonx.Load64(k, 13) == 0x746e756f63634173 { // "refusedMembersAccount"
+				d.Strings(&r.RefusedMembersAccount)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9556,19 +13252,39 @@ func (r *BeforeInviteJoinGroupResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeInviteJoinGroupResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "refusedMembersAccount":
-		d.Strings(&r.RefusedMembersAccount)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 21:
+		if jsonx.Load64(k, 0) == 0x4d64657375666572 && jsonx.Load64(k, 8) == 0x6341737265626d65 && jsonx.Load64(k, 13) == 0x746e756f63634173 { // "refusedMembersAccount"
+			d.Strings(&r.RefusedMembersAccount)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9622,15 +13338,27 @@ func (r *AfterTransferGroupOwnerReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "oldOwnerUserID":
-			d.String(&r.OldOwnerUserID)
-		case "newOwnerUserID":
-			d.String(&r.NewOwnerUserID)
+		switch len(k) {
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x72656e774f646c6f && jsonx.Load64(k, 6) == 0x4449726573557265 { // "oldOwnerUserID"
+				d.String(&r.OldOwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x72656e774f77656e && jsonx.Load64(k, 6) == 0x4449726573557265 { // "newOwnerUserID"
+				d.String(&r.NewOwnerUserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9651,15 +13379,27 @@ func (r *AfterTransferGroupOwnerReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterTransferGroupOwnerReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "oldOwnerUserID":
-		d.String(&r.OldOwnerUserID)
-	case "newOwnerUserID":
-		d.String(&r.NewOwnerUserID)
+	switch len(k) {
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x72656e774f646c6f && jsonx.Load64(k, 6) == 0x4449726573557265 { // "oldOwnerUserID"
+			d.String(&r.OldOwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x72656e774f77656e && jsonx.Load64(k, 6) == 0x4449726573557265 { // "newOwnerUserID"
+			d.String(&r.NewOwnerUserID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9715,17 +13455,33 @@ func (r *AfterTransferGroupOwnerResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9746,17 +13502,33 @@ func (r *AfterTransferGroupOwnerResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterTransferGroupOwnerResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9806,29 +13578,65 @@ func (r *BeforeSetGroupInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.String(&r.GroupName)
-		case "notification":
-			d.String(&r.Notification)
-		case "introduction":
-			d.String(&r.Introduction)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "needVerification":
-			d.Int32(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32(&r.ApplyMemberFriend)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.String(&r.GroupName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.String(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.String(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9849,29 +13657,65 @@ func (r *BeforeSetGroupInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetGroupInfoReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.String(&r.GroupName)
-	case "notification":
-		d.String(&r.Notification)
-	case "introduction":
-		d.String(&r.Introduction)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "needVerification":
-		d.Int32(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32(&r.ApplyMemberFriend)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.String(&r.GroupName)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.String(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.String(&r.Introduction)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -9939,35 +13783,75 @@ func (r *BeforeSetGroupInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.String(&r.GroupName)
-		case "notification":
-			d.String(&r.Notification)
-		case "introduction":
-			d.String(&r.Introduction)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "needVerification":
-			d.Int32Ptr(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32Ptr(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32Ptr(&r.ApplyMemberFriend)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.String(&r.GroupName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.String(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.String(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32Ptr(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32Ptr(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32Ptr(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -9988,35 +13872,75 @@ func (r *BeforeSetGroupInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetGroupInfoResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.String(&r.GroupName)
-	case "notification":
-		d.String(&r.Notification)
-	case "introduction":
-		d.String(&r.Introduction)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "needVerification":
-		d.Int32Ptr(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32Ptr(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32Ptr(&r.ApplyMemberFriend)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.String(&r.GroupName)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.String(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.String(&r.Introduction)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32Ptr(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32Ptr(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10084,29 +14008,65 @@ func (r *AfterSetGroupInfoReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.String(&r.GroupName)
-		case "notification":
-			d.String(&r.Notification)
-		case "introduction":
-			d.String(&r.Introduction)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "needVerification":
-			d.Int32Ptr(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32Ptr(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32Ptr(&r.ApplyMemberFriend)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.String(&r.GroupName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.String(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.String(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32Ptr(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32Ptr(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32Ptr(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10127,29 +14087,65 @@ func (r *AfterSetGroupInfoReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetGroupInfoReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.String(&r.GroupName)
-	case "notification":
-		d.String(&r.Notification)
-	case "introduction":
-		d.String(&r.Introduction)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "needVerification":
-		d.Int32Ptr(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32Ptr(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32Ptr(&r.ApplyMemberFriend)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.String(&r.GroupName)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.String(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.String(&r.Introduction)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32Ptr(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32Ptr(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10217,17 +14213,33 @@ func (r *AfterSetGroupInfoResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10248,17 +14260,33 @@ func (r *AfterSetGroupInfoResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetGroupInfoResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10310,29 +14338,65 @@ func (r *BeforeSetGroupInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.StringPtr(&r.GroupName)
-		case "notification":
-			d.StringPtr(&r.Notification)
-		case "introduction":
-			d.StringPtr(&r.Introduction)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "needVerification":
-			d.Int32Ptr(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32Ptr(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32Ptr(&r.ApplyMemberFriend)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.StringPtr(&r.GroupName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.StringPtr(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.StringPtr(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32Ptr(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32Ptr(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32Ptr(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10353,29 +14417,65 @@ func (r *BeforeSetGroupInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetGroupInfoExReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.StringPtr(&r.GroupName)
-	case "notification":
-		d.StringPtr(&r.Notification)
-	case "introduction":
-		d.StringPtr(&r.Introduction)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "needVerification":
-		d.Int32Ptr(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32Ptr(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32Ptr(&r.ApplyMemberFriend)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.StringPtr(&r.GroupName)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.StringPtr(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.StringPtr(&r.Introduction)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32Ptr(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32Ptr(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10445,35 +14545,75 @@ func (r *BeforeSetGroupInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.StringPtr(&r.GroupName)
-		case "notification":
-			d.StringPtr(&r.Notification)
-		case "introduction":
-			d.StringPtr(&r.Introduction)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "needVerification":
-			d.Int32Ptr(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32Ptr(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32Ptr(&r.ApplyMemberFriend)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.StringPtr(&r.GroupName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.StringPtr(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.StringPtr(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32Ptr(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32Ptr(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32Ptr(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10494,35 +14634,75 @@ func (r *BeforeSetGroupInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *BeforeSetGroupInfoExResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.StringPtr(&r.GroupName)
-	case "notification":
-		d.StringPtr(&r.Notification)
-	case "introduction":
-		d.StringPtr(&r.Introduction)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "needVerification":
-		d.Int32Ptr(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32Ptr(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32Ptr(&r.ApplyMemberFriend)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.StringPtr(&r.GroupName)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.StringPtr(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.StringPtr(&r.Introduction)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32Ptr(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32Ptr(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10590,29 +14770,65 @@ func (r *AfterSetGroupInfoExReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "operationID":
-			d.String(&r.OperationID)
-		case "groupID":
-			d.String(&r.GroupID)
-		case "groupName":
-			d.StringPtr(&r.GroupName)
-		case "notification":
-			d.StringPtr(&r.Notification)
-		case "introduction":
-			d.StringPtr(&r.Introduction)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "needVerification":
-			d.Int32Ptr(&r.NeedVerification)
-		case "lookMemberInfo":
-			d.Int32Ptr(&r.LookMemberInfo)
-		case "applyMemberFriend":
-			d.Int32Ptr(&r.ApplyMemberFriend)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+				d.String(&r.GroupID)
+			} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+				d.StringPtr(&r.GroupName)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+				d.String(&r.OperationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+				d.StringPtr(&r.Notification)
+			} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+				d.StringPtr(&r.Introduction)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+				d.Int32Ptr(&r.LookMemberInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+				d.Int32Ptr(&r.NeedVerification)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 17:
+			if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+				d.Int32Ptr(&r.ApplyMemberFriend)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10633,29 +14849,65 @@ func (r *AfterSetGroupInfoExReq) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetGroupInfoExReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "operationID":
-		d.String(&r.OperationID)
-	case "groupID":
-		d.String(&r.GroupID)
-	case "groupName":
-		d.StringPtr(&r.GroupName)
-	case "notification":
-		d.StringPtr(&r.Notification)
-	case "introduction":
-		d.StringPtr(&r.Introduction)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "needVerification":
-		d.Int32Ptr(&r.NeedVerification)
-	case "lookMemberInfo":
-		d.Int32Ptr(&r.LookMemberInfo)
-	case "applyMemberFriend":
-		d.Int32Ptr(&r.ApplyMemberFriend)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x44497075 { // "groupID"
+			d.String(&r.GroupID)
+		} else if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6d614e70756f7267 && jsonx.Load64(k, 1) == 0x656d614e70756f72 { // "groupName"
+			d.StringPtr(&r.GroupName)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x6f6974617265706f && jsonx.Load64(k, 3) == 0x44496e6f69746172 { // "operationID"
+			d.String(&r.OperationID)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6163696669746f6e && jsonx.Load64(k, 4) == 0x6e6f697461636966 { // "notification"
+			d.StringPtr(&r.Notification)
+		} else if jsonx.Load64(k, 0) == 0x6375646f72746e69 && jsonx.Load64(k, 4) == 0x6e6f69746375646f { // "introduction"
+			d.StringPtr(&r.Introduction)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x626d654d6b6f6f6c && jsonx.Load64(k, 6) == 0x6f666e497265626d { // "lookMemberInfo"
+			d.Int32Ptr(&r.LookMemberInfo)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x697265566465656e && jsonx.Load64(k, 8) == 0x6e6f697461636966 { // "needVerification"
+			d.Int32Ptr(&r.NeedVerification)
+		} else {
+			return false
+		}
+	case 17:
+		if jsonx.Load64(k, 0) == 0x6d654d796c707061 && jsonx.Load64(k, 8) == 0x6e65697246726562 && jsonx.Load64(k, 9) == 0x646e656972467265 { // "applyMemberFriend"
+			d.Int32Ptr(&r.ApplyMemberFriend)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10725,17 +14977,33 @@ func (r *AfterSetGroupInfoExResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10756,17 +15024,33 @@ func (r *AfterSetGroupInfoExResp) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *AfterSetGroupInfoExResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10822,31 +15106,71 @@ func (r *BeforeCreateSingleChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserId":
-			d.String(&r.OwnerUserID)
-		case "conversationId":
-			d.String(&r.ConversationID)
-		case "conversationType":
-			d.Int32(&r.ConversationType)
-		case "userId":
-			d.String(&r.UserID)
-		case "recvMsgOpt":
-			d.Int32(&r.RecvMsgOpt)
-		case "isPinned":
-			d.Bool(&r.IsPinned)
-		case "isPrivateChat":
-			d.Bool(&r.IsPrivateChat)
-		case "burnDuration":
-			d.Int32(&r.BurnDuration)
-		case "groupAtType":
-			d.Int32(&r.GroupAtType)
-		case "attachedInfo":
-			d.String(&r.AttachedInfo)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x64497265 { // "userId"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+				d.Bool(&r.IsPinned)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+				d.Int32(&r.RecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+				d.Int32(&r.GroupAtType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+				d.Int32(&r.BurnDuration)
+			} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.String(&r.AttachedInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+				d.Bool(&r.IsPrivateChat)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+				d.String(&r.ConversationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+				d.Int32(&r.ConversationType)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -10867,31 +15191,71 @@ func (r *BeforeCreateSingleChatConversationsReq) decodeOther(d *jsonx.Decoder, k
 }
 
 func (r *BeforeCreateSingleChatConversationsReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserId":
-		d.String(&r.OwnerUserID)
-	case "conversationId":
-		d.String(&r.ConversationID)
-	case "conversationType":
-		d.Int32(&r.ConversationType)
-	case "userId":
-		d.String(&r.UserID)
-	case "recvMsgOpt":
-		d.Int32(&r.RecvMsgOpt)
-	case "isPinned":
-		d.Bool(&r.IsPinned)
-	case "isPrivateChat":
-		d.Bool(&r.IsPrivateChat)
-	case "burnDuration":
-		d.Int32(&r.BurnDuration)
-	case "groupAtType":
-		d.Int32(&r.GroupAtType)
-	case "attachedInfo":
-		d.String(&r.AttachedInfo)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x64497265 { // "userId"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+			d.Bool(&r.IsPinned)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+			d.Int32(&r.RecvMsgOpt)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+			d.Int32(&r.GroupAtType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+			d.Int32(&r.BurnDuration)
+		} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.String(&r.AttachedInfo)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+			d.Bool(&r.IsPrivateChat)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+			d.String(&r.ConversationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+			d.Int32(&r.ConversationType)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -10967,31 +15331,63 @@ func (r *BeforeCreateSingleChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "attachedInfo":
-			d.StringPtr(&r.AttachedInfo)
-		case "burnDuration":
-			d.Int32Ptr(&r.BurnDuration)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "groupAtType":
-			d.Int32Ptr(&r.GroupAtType)
-		case "isPinned":
-			d.BoolPtr(&r.IsPinned)
-		case "isPrivateChat":
-			d.BoolPtr(&r.IsPrivateChat)
-		case "recvMsgOpt":
-			d.Int32Ptr(&r.RecvMsgOpt)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+				d.BoolPtr(&r.IsPinned)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+				d.Int32Ptr(&r.RecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+				d.Int32Ptr(&r.GroupAtType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.StringPtr(&r.AttachedInfo)
+			} else if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+				d.Int32Ptr(&r.BurnDuration)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+				d.BoolPtr(&r.IsPrivateChat)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11012,31 +15408,63 @@ func (r *BeforeCreateSingleChatConversationsResp) decodeOther(d *jsonx.Decoder, 
 }
 
 func (r *BeforeCreateSingleChatConversationsResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "attachedInfo":
-		d.StringPtr(&r.AttachedInfo)
-	case "burnDuration":
-		d.Int32Ptr(&r.BurnDuration)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "groupAtType":
-		d.Int32Ptr(&r.GroupAtType)
-	case "isPinned":
-		d.BoolPtr(&r.IsPinned)
-	case "isPrivateChat":
-		d.BoolPtr(&r.IsPrivateChat)
-	case "recvMsgOpt":
-		d.Int32Ptr(&r.RecvMsgOpt)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+			d.BoolPtr(&r.IsPinned)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+			d.Int32Ptr(&r.RecvMsgOpt)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+			d.Int32Ptr(&r.GroupAtType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.StringPtr(&r.AttachedInfo)
+		} else if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+			d.Int32Ptr(&r.BurnDuration)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+			d.BoolPtr(&r.IsPrivateChat)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11106,31 +15534,71 @@ func (r *AfterCreateSingleChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserId":
-			d.String(&r.OwnerUserID)
-		case "conversationId":
-			d.String(&r.ConversationID)
-		case "conversationType":
-			d.Int32(&r.ConversationType)
-		case "userId":
-			d.String(&r.UserID)
-		case "recvMsgOpt":
-			d.Int32(&r.RecvMsgOpt)
-		case "isPinned":
-			d.Bool(&r.IsPinned)
-		case "isPrivateChat":
-			d.Bool(&r.IsPrivateChat)
-		case "burnDuration":
-			d.Int32(&r.BurnDuration)
-		case "groupAtType":
-			d.Int32(&r.GroupAtType)
-		case "attachedInfo":
-			d.String(&r.AttachedInfo)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x64497265 { // "userId"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+				d.Bool(&r.IsPinned)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+				d.Int32(&r.RecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+				d.Int32(&r.GroupAtType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+				d.Int32(&r.BurnDuration)
+			} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.String(&r.AttachedInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+				d.Bool(&r.IsPrivateChat)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+				d.String(&r.ConversationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+				d.Int32(&r.ConversationType)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11151,31 +15619,71 @@ func (r *AfterCreateSingleChatConversationsReq) decodeOther(d *jsonx.Decoder, k 
 }
 
 func (r *AfterCreateSingleChatConversationsReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserId":
-		d.String(&r.OwnerUserID)
-	case "conversationId":
-		d.String(&r.ConversationID)
-	case "conversationType":
-		d.Int32(&r.ConversationType)
-	case "userId":
-		d.String(&r.UserID)
-	case "recvMsgOpt":
-		d.Int32(&r.RecvMsgOpt)
-	case "isPinned":
-		d.Bool(&r.IsPinned)
-	case "isPrivateChat":
-		d.Bool(&r.IsPrivateChat)
-	case "burnDuration":
-		d.Int32(&r.BurnDuration)
-	case "groupAtType":
-		d.Int32(&r.GroupAtType)
-	case "attachedInfo":
-		d.String(&r.AttachedInfo)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x64497265 { // "userId"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+			d.Bool(&r.IsPinned)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+			d.Int32(&r.RecvMsgOpt)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+			d.Int32(&r.GroupAtType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+			d.Int32(&r.BurnDuration)
+		} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.String(&r.AttachedInfo)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+			d.Bool(&r.IsPrivateChat)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+			d.String(&r.ConversationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+			d.Int32(&r.ConversationType)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11251,17 +15759,33 @@ func (r *AfterCreateSingleChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11282,17 +15806,33 @@ func (r *AfterCreateSingleChatConversationsResp) decodeOther(d *jsonx.Decoder, k
 }
 
 func (r *AfterCreateSingleChatConversationsResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11348,31 +15888,71 @@ func (r *BeforeCreateGroupChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserId":
-			d.String(&r.OwnerUserID)
-		case "conversationId":
-			d.String(&r.ConversationID)
-		case "conversationType":
-			d.Int32(&r.ConversationType)
-		case "groupId":
-			d.String(&r.GroupID)
-		case "recvMsgOpt":
-			d.Int32(&r.RecvMsgOpt)
-		case "isPinned":
-			d.Bool(&r.IsPinned)
-		case "isPrivateChat":
-			d.Bool(&r.IsPrivateChat)
-		case "burnDuration":
-			d.Int32(&r.BurnDuration)
-		case "groupAtType":
-			d.Int32(&r.GroupAtType)
-		case "attachedInfo":
-			d.String(&r.AttachedInfo)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x64497075 { // "groupId"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+				d.Bool(&r.IsPinned)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+				d.Int32(&r.RecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+				d.Int32(&r.GroupAtType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+				d.Int32(&r.BurnDuration)
+			} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.String(&r.AttachedInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+				d.Bool(&r.IsPrivateChat)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+				d.String(&r.ConversationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+				d.Int32(&r.ConversationType)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11393,31 +15973,71 @@ func (r *BeforeCreateGroupChatConversationsReq) decodeOther(d *jsonx.Decoder, k 
 }
 
 func (r *BeforeCreateGroupChatConversationsReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserId":
-		d.String(&r.OwnerUserID)
-	case "conversationId":
-		d.String(&r.ConversationID)
-	case "conversationType":
-		d.Int32(&r.ConversationType)
-	case "groupId":
-		d.String(&r.GroupID)
-	case "recvMsgOpt":
-		d.Int32(&r.RecvMsgOpt)
-	case "isPinned":
-		d.Bool(&r.IsPinned)
-	case "isPrivateChat":
-		d.Bool(&r.IsPrivateChat)
-	case "burnDuration":
-		d.Int32(&r.BurnDuration)
-	case "groupAtType":
-		d.Int32(&r.GroupAtType)
-	case "attachedInfo":
-		d.String(&r.AttachedInfo)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x64497075 { // "groupId"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+			d.Bool(&r.IsPinned)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+			d.Int32(&r.RecvMsgOpt)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+			d.Int32(&r.GroupAtType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+			d.Int32(&r.BurnDuration)
+		} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.String(&r.AttachedInfo)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+			d.Bool(&r.IsPrivateChat)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+			d.String(&r.ConversationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+			d.Int32(&r.ConversationType)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11493,31 +16113,63 @@ func (r *BeforeCreateGroupChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
-		case "attachedInfo":
-			d.StringPtr(&r.AttachedInfo)
-		case "burnDuration":
-			d.Int32Ptr(&r.BurnDuration)
-		case "ex":
-			d.StringPtr(&r.Ex)
-		case "groupAtType":
-			d.Int32Ptr(&r.GroupAtType)
-		case "isPinned":
-			d.BoolPtr(&r.IsPinned)
-		case "isPrivateChat":
-			d.BoolPtr(&r.IsPrivateChat)
-		case "recvMsgOpt":
-			d.Int32Ptr(&r.RecvMsgOpt)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+				d.BoolPtr(&r.IsPinned)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+				d.Int32Ptr(&r.RecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+				d.Int32Ptr(&r.GroupAtType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.StringPtr(&r.AttachedInfo)
+			} else if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+				d.Int32Ptr(&r.BurnDuration)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+				d.BoolPtr(&r.IsPrivateChat)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11538,31 +16190,63 @@ func (r *BeforeCreateGroupChatConversationsResp) decodeOther(d *jsonx.Decoder, k
 }
 
 func (r *BeforeCreateGroupChatConversationsResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
-	case "attachedInfo":
-		d.StringPtr(&r.AttachedInfo)
-	case "burnDuration":
-		d.Int32Ptr(&r.BurnDuration)
-	case "ex":
-		d.StringPtr(&r.Ex)
-	case "groupAtType":
-		d.Int32Ptr(&r.GroupAtType)
-	case "isPinned":
-		d.BoolPtr(&r.IsPinned)
-	case "isPrivateChat":
-		d.BoolPtr(&r.IsPrivateChat)
-	case "recvMsgOpt":
-		d.Int32Ptr(&r.RecvMsgOpt)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+			d.BoolPtr(&r.IsPinned)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+			d.Int32Ptr(&r.RecvMsgOpt)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+			d.Int32Ptr(&r.GroupAtType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.StringPtr(&r.AttachedInfo)
+		} else if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+			d.Int32Ptr(&r.BurnDuration)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+			d.BoolPtr(&r.IsPrivateChat)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11632,31 +16316,71 @@ func (r *AfterCreateGroupChatConversationsReq) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "callbackCommand":
-			d.String(&r.CallbackCommand)
-		case "ownerUserId":
-			d.String(&r.OwnerUserID)
-		case "conversationId":
-			d.String(&r.ConversationID)
-		case "conversationType":
-			d.Int32(&r.ConversationType)
-		case "groupId":
-			d.String(&r.GroupID)
-		case "recvMsgOpt":
-			d.Int32(&r.RecvMsgOpt)
-		case "isPinned":
-			d.Bool(&r.IsPinned)
-		case "isPrivateChat":
-			d.Bool(&r.IsPrivateChat)
-		case "burnDuration":
-			d.Int32(&r.BurnDuration)
-		case "groupAtType":
-			d.Int32(&r.GroupAtType)
-		case "attachedInfo":
-			d.String(&r.AttachedInfo)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x64497075 { // "groupId"
+				d.String(&r.GroupID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+				d.Bool(&r.IsPinned)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+				d.Int32(&r.RecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+				d.String(&r.OwnerUserID)
+			} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+				d.Int32(&r.GroupAtType)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+				d.Int32(&r.BurnDuration)
+			} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+				d.String(&r.AttachedInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+				d.Bool(&r.IsPrivateChat)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+				d.String(&r.ConversationID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 15:
+			if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+				d.String(&r.CallbackCommand)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+				d.Int32(&r.ConversationType)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11677,31 +16401,71 @@ func (r *AfterCreateGroupChatConversationsReq) decodeOther(d *jsonx.Decoder, k [
 }
 
 func (r *AfterCreateGroupChatConversationsReq) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "callbackCommand":
-		d.String(&r.CallbackCommand)
-	case "ownerUserId":
-		d.String(&r.OwnerUserID)
-	case "conversationId":
-		d.String(&r.ConversationID)
-	case "conversationType":
-		d.Int32(&r.ConversationType)
-	case "groupId":
-		d.String(&r.GroupID)
-	case "recvMsgOpt":
-		d.Int32(&r.RecvMsgOpt)
-	case "isPinned":
-		d.Bool(&r.IsPinned)
-	case "isPrivateChat":
-		d.Bool(&r.IsPrivateChat)
-	case "burnDuration":
-		d.Int32(&r.BurnDuration)
-	case "groupAtType":
-		d.Int32(&r.GroupAtType)
-	case "attachedInfo":
-		d.String(&r.AttachedInfo)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x756f7267 && jsonx.Load32(k, 3) == 0x64497075 { // "groupId"
+			d.String(&r.GroupID)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x64656e6e69507369 { // "isPinned"
+			d.Bool(&r.IsPinned)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x4f67734d76636572 && jsonx.Load64(k, 2) == 0x74704f67734d7663 { // "recvMsgOpt"
+			d.Int32(&r.RecvMsgOpt)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x65735572656e776f && jsonx.Load64(k, 3) == 0x6449726573557265 { // "ownerUserId"
+			d.String(&r.OwnerUserID)
+		} else if jsonx.Load64(k, 0) == 0x54744170756f7267 && jsonx.Load64(k, 3) == 0x6570795474417075 { // "groupAtType"
+			d.Int32(&r.GroupAtType)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x617275446e727562 && jsonx.Load64(k, 4) == 0x6e6f697461727544 { // "burnDuration"
+			d.Int32(&r.BurnDuration)
+		} else if jsonx.Load64(k, 0) == 0x6465686361747461 && jsonx.Load64(k, 4) == 0x6f666e4964656863 { // "attachedInfo"
+			d.String(&r.AttachedInfo)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x7461766972507369 && jsonx.Load64(k, 5) == 0x7461684365746176 { // "isPrivateChat"
+			d.Bool(&r.IsPrivateChat)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 6) == 0x64496e6f69746173 { // "conversationId"
+			d.String(&r.ConversationID)
+		} else {
+			return false
+		}
+	case 15:
+		if jsonx.Load64(k, 0) == 0x6b6361626c6c6163 && jsonx.Load64(k, 7) == 0x646e616d6d6f436b { // "callbackCommand"
+			d.String(&r.CallbackCommand)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x61737265766e6f63 && jsonx.Load64(k, 8) == 0x657079546e6f6974 { // "conversationType"
+			d.Int32(&r.ConversationType)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11777,17 +16541,33 @@ func (r *AfterCreateGroupChatConversationsResp) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "actionCode":
-			d.Int32(&r.ActionCode)
-		case "errCode":
-			d.Int32(&r.ErrCode)
-		case "errMsg":
-			d.String(&r.ErrMsg)
-		case "errDlt":
-			d.String(&r.ErrDlt)
-		case "nextCode":
-			d.Int32(&r.NextCode)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+				d.String(&r.ErrMsg)
+			} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+				d.String(&r.ErrDlt)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+				d.Int32(&r.ErrCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+				d.Int32(&r.NextCode)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+				d.Int32(&r.ActionCode)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11808,17 +16588,33 @@ func (r *AfterCreateGroupChatConversationsResp) decodeOther(d *jsonx.Decoder, k 
 }
 
 func (r *AfterCreateGroupChatConversationsResp) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "actionCode":
-		d.Int32(&r.ActionCode)
-	case "errCode":
-		d.Int32(&r.ErrCode)
-	case "errMsg":
-		d.String(&r.ErrMsg)
-	case "errDlt":
-		d.String(&r.ErrDlt)
-	case "nextCode":
-		d.Int32(&r.NextCode)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x4d727265 && jsonx.Load32(k, 2) == 0x67734d72 { // "errMsg"
+			d.String(&r.ErrMsg)
+		} else if jsonx.Load32(k, 0) == 0x44727265 && jsonx.Load32(k, 2) == 0x746c4472 { // "errDlt"
+			d.String(&r.ErrDlt)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x43727265 && jsonx.Load32(k, 3) == 0x65646f43 { // "errCode"
+			d.Int32(&r.ErrCode)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x65646f437478656e { // "nextCode"
+			d.Int32(&r.NextCode)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6f436e6f69746361 && jsonx.Load64(k, 2) == 0x65646f436e6f6974 { // "actionCode"
+			d.Int32(&r.ActionCode)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11848,19 +16644,43 @@ func (r *OfflinePushInfo) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "title":
-			d.String(&r.Title)
-		case "desc":
-			d.String(&r.Desc)
-		case "ex":
-			d.String(&r.Ex)
-		case "iOSPushSound":
-			d.String(&r.IOSPushSound)
-		case "iOSBadgeCount":
-			d.Bool(&r.IOSBadgeCount)
-		case "signalInfo":
-			d.String(&r.SignalInfo)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 4:
+			if jsonx.Load32(k, 0) == 0x63736564 { // "desc"
+				d.String(&r.Desc)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 5:
+			if jsonx.Load32(k, 0) == 0x6c746974 && jsonx.Load32(k, 1) == 0x656c7469 { // "title"
+				d.String(&r.Title)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6e496c616e676973 && jsonx.Load64(k, 2) == 0x6f666e496c616e67 { // "signalInfo"
+				d.String(&r.SignalInfo)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 12:
+			if jsonx.Load64(k, 0) == 0x5368737550534f69 && jsonx.Load64(k, 4) == 0x646e756f53687375 { // "iOSPushSound"
+				d.String(&r.IOSPushSound)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 13:
+			if jsonx.Load64(k, 0) == 0x6567646142534f69 && jsonx.Load64(k, 5) == 0x746e756f43656764 { // "iOSBadgeCount"
+				d.Bool(&r.IOSBadgeCount)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11881,19 +16701,43 @@ func (r *OfflinePushInfo) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *OfflinePushInfo) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "title":
-		d.String(&r.Title)
-	case "desc":
-		d.String(&r.Desc)
-	case "ex":
-		d.String(&r.Ex)
-	case "iOSPushSound":
-		d.String(&r.IOSPushSound)
-	case "iOSBadgeCount":
-		d.Bool(&r.IOSBadgeCount)
-	case "signalInfo":
-		d.String(&r.SignalInfo)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 4:
+		if jsonx.Load32(k, 0) == 0x63736564 { // "desc"
+			d.String(&r.Desc)
+		} else {
+			return false
+		}
+	case 5:
+		if jsonx.Load32(k, 0) == 0x6c746974 && jsonx.Load32(k, 1) == 0x656c7469 { // "title"
+			d.String(&r.Title)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6e496c616e676973 && jsonx.Load64(k, 2) == 0x6f666e496c616e67 { // "signalInfo"
+			d.String(&r.SignalInfo)
+		} else {
+			return false
+		}
+	case 12:
+		if jsonx.Load64(k, 0) == 0x5368737550534f69 && jsonx.Load64(k, 4) == 0x646e756f53687375 { // "iOSPushSound"
+			d.String(&r.IOSPushSound)
+		} else {
+			return false
+		}
+	case 13:
+		if jsonx.Load64(k, 0) == 0x6567646142534f69 && jsonx.Load64(k, 5) == 0x746e756f43656764 { // "iOSBadgeCount"
+			d.Bool(&r.IOSBadgeCount)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -11925,21 +16769,49 @@ func (r *UserInfo) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "userID":
-			d.String(&r.UserID)
-		case "nickname":
-			d.String(&r.Nickname)
-		case "faceURL":
-			d.String(&r.FaceURL)
-		case "ex":
-			d.String(&r.Ex)
-		case "createTime":
-			d.Int64(&r.CreateTime)
-		case "appMangerLevel":
-			d.Int32(&r.AppMangerLevel)
-		case "globalRecvMsgOpt":
-			d.Int32(&r.GlobalRecvMsgOpt)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.String(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d616e6b63696e { // "nickname"
+				d.String(&r.Nickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 10:
+			if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+				d.Int64(&r.CreateTime)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 14:
+			if jsonx.Load64(k, 0) == 0x65676e614d707061 && jsonx.Load64(k, 6) == 0x6c6576654c726567 { // "appMangerLevel"
+				d.Int32(&r.AppMangerLevel)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 16:
+			if jsonx.Load64(k, 0) == 0x65526c61626f6c67 && jsonx.Load64(k, 8) == 0x74704f67734d7663 { // "globalRecvMsgOpt"
+				d.Int32(&r.GlobalRecvMsgOpt)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -11960,21 +16832,49 @@ func (r *UserInfo) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *UserInfo) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "userID":
-		d.String(&r.UserID)
-	case "nickname":
-		d.String(&r.Nickname)
-	case "faceURL":
-		d.String(&r.FaceURL)
-	case "ex":
-		d.String(&r.Ex)
-	case "createTime":
-		d.Int64(&r.CreateTime)
-	case "appMangerLevel":
-		d.Int32(&r.AppMangerLevel)
-	case "globalRecvMsgOpt":
-		d.Int32(&r.GlobalRecvMsgOpt)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.String(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d616e6b63696e { // "nickname"
+			d.String(&r.Nickname)
+		} else {
+			return false
+		}
+	case 10:
+		if jsonx.Load64(k, 0) == 0x6954657461657263 && jsonx.Load64(k, 2) == 0x656d695465746165 { // "createTime"
+			d.Int64(&r.CreateTime)
+		} else {
+			return false
+		}
+	case 14:
+		if jsonx.Load64(k, 0) == 0x65676e614d707061 && jsonx.Load64(k, 6) == 0x6c6576654c726567 { // "appMangerLevel"
+			d.Int32(&r.AppMangerLevel)
+		} else {
+			return false
+		}
+	case 16:
+		if jsonx.Load64(k, 0) == 0x65526c61626f6c67 && jsonx.Load64(k, 8) == 0x74704f67734d7663 { // "globalRecvMsgOpt"
+			d.Int32(&r.GlobalRecvMsgOpt)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -12008,11 +16908,19 @@ func (r *InitMember) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "userID":
-			d.String(&r.UserID)
-		case "roleLevel":
-			d.Int32(&r.RoleLevel)
+		switch len(k) {
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+				d.Int32(&r.RoleLevel)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -12033,11 +16941,19 @@ func (r *InitMember) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *InitMember) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "userID":
-		d.String(&r.UserID)
-	case "roleLevel":
-		d.Int32(&r.RoleLevel)
+	switch len(k) {
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+			d.Int32(&r.RoleLevel)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -12061,11 +16977,19 @@ func (r *JoiningMember) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "userID":
-			d.String(&r.UserID)
-		case "ex":
-			d.String(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.String(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.String(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -12086,11 +17010,19 @@ func (r *JoiningMember) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *JoiningMember) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "userID":
-		d.String(&r.UserID)
-	case "ex":
-		d.String(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.String(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.String(&r.UserID)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
@@ -12114,19 +17046,43 @@ func (r *MemberUpdate) decodeJSON(d *jsonx.Decoder) {
 	}
 	for first := true; d.NextKey(&first); {
 		k := d.Key()
-		switch string(k) {
-		case "userID":
-			d.StringPtr(&r.UserID)
-		case "nickname":
-			d.StringPtr(&r.Nickname)
-		case "faceURL":
-			d.StringPtr(&r.FaceURL)
-		case "roleLevel":
-			d.Int32Ptr(&r.RoleLevel)
-		case "muteEndTime":
-			d.Int64Ptr(&r.MuteEndTime)
-		case "ex":
-			d.StringPtr(&r.Ex)
+		switch len(k) {
+		case 2:
+			if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+				d.StringPtr(&r.Ex)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 6:
+			if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+				d.StringPtr(&r.UserID)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 7:
+			if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+				d.StringPtr(&r.FaceURL)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 8:
+			if jsonx.Load64(k, 0) == 0x656d616e6b63696e { // "nickname"
+				d.StringPtr(&r.Nickname)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 9:
+			if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+				d.Int32Ptr(&r.RoleLevel)
+			} else {
+				r.decodeOther(d, k)
+			}
+		case 11:
+			if jsonx.Load64(k, 0) == 0x54646e456574756d && jsonx.Load64(k, 3) == 0x656d6954646e4565 { // "muteEndTime"
+				d.Int64Ptr(&r.MuteEndTime)
+			} else {
+				r.decodeOther(d, k)
+			}
 		default:
 			r.decodeOther(d, k)
 		}
@@ -12147,19 +17103,43 @@ func (r *MemberUpdate) decodeOther(d *jsonx.Decoder, k []byte) {
 }
 
 func (r *MemberUpdate) decodeField(d *jsonx.Decoder, k []byte) bool {
-	switch string(k) {
-	case "userID":
-		d.StringPtr(&r.UserID)
-	case "nickname":
-		d.StringPtr(&r.Nickname)
-	case "faceURL":
-		d.StringPtr(&r.FaceURL)
-	case "roleLevel":
-		d.Int32Ptr(&r.RoleLevel)
-	case "muteEndTime":
-		d.Int64Ptr(&r.MuteEndTime)
-	case "ex":
-		d.StringPtr(&r.Ex)
+	switch len(k) {
+	case 2:
+		if jsonx.Load16(k, 0) == 0x7865 { // "ex"
+			d.StringPtr(&r.Ex)
+		} else {
+			return false
+		}
+	case 6:
+		if jsonx.Load32(k, 0) == 0x72657375 && jsonx.Load32(k, 2) == 0x44497265 { // "userID"
+			d.StringPtr(&r.UserID)
+		} else {
+			return false
+		}
+	case 7:
+		if jsonx.Load32(k, 0) == 0x65636166 && jsonx.Load32(k, 3) == 0x4c525565 { // "faceURL"
+			d.StringPtr(&r.FaceURL)
+		} else {
+			return false
+		}
+	case 8:
+		if jsonx.Load64(k, 0) == 0x656d616e6b63696e { // "nickname"
+			d.StringPtr(&r.Nickname)
+		} else {
+			return false
+		}
+	case 9:
+		if jsonx.Load64(k, 0) == 0x6576654c656c6f72 && jsonx.Load64(k, 1) == 0x6c6576654c656c6f { // "roleLevel"
+			d.Int32Ptr(&r.RoleLevel)
+		} else {
+			return false
+		}
+	case 11:
+		if jsonx.Load64(k, 0) == 0x54646e456574756d && jsonx.Load64(k, 3) == 0x656d6954646e4565 { // "muteEndTime"
+			d.Int64Ptr(&r.MuteEndTime)
+		} else {
+			return false
+		}
 	default:
 		return false
 	}
