@@ -77,6 +77,13 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 		}
 		fmt.Fprintf(c.stdout, "%s %s version %s (%s, abi %d, %s)\n", what, up.Plugin, short(v.Hash), formatBytes(v.Size), v.ABIVersion, state)
 		fmt.Fprintf(c.stdout, "commands: %s\n", strings.Join(v.Commands, ", "))
+		// Which CPU limit the sandbox enforces for this version, and why when
+		// it is not the instruction budget.
+		if up.CPULimitReason != "" {
+			fmt.Fprintf(c.stdout, "cpu limit: %s (%s)\n", up.CPULimit, up.CPULimitReason)
+		} else {
+			fmt.Fprintf(c.stdout, "cpu limit: %s (_initialize used %d instructions)\n", up.CPULimit, up.InitInstructions)
+		}
 	})
 }
 
