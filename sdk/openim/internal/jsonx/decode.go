@@ -276,7 +276,19 @@ func (d *Decoder) NextKey(first *bool) bool {
 	}
 	data := d.data
 	start := d.pos + 1
-	if i := scanPlain(data, start); i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
+	// scanPlain's first word, inline: most keys end within it, and a call
+	// costs about as much as a word step inside a wasm guest.
+	i := start
+	if i+8 <= len(data) {
+		if m := special(Load64(data, i)); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+		} else {
+			i = scanPlain(data, i+8)
+		}
+	} else {
+		i = scanPlain(data, i)
+	}
+	if i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
 		d.key = data[start:i]
 		d.pos = i + 1
 	} else {
@@ -381,7 +393,17 @@ func (d *Decoder) String(p *string) {
 		// Fast path: a plain string within the limit, a substring of one copy of the input.
 		data := d.data
 		start := d.pos + 1
-		if i := scanPlain(data, start); i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
+		i := start // scanPlain's first word inline, as in NextKey
+		if i+8 <= len(data) {
+			if m := special(Load64(data, i)); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+			} else {
+				i = scanPlain(data, i+8)
+			}
+		} else {
+			i = scanPlain(data, i)
+		}
+		if i < len(data) && data[i] == '"' && (d.lim.MaxStringBytes <= 0 || i-start <= d.lim.MaxStringBytes) {
 			d.pos = i + 1
 			if i == start {
 				*p = ""
