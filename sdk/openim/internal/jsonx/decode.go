@@ -988,25 +988,6 @@ func scanPlain(b []byte, i int) int {
 	return scanPlainTail(b, i)
 }
 
-// Load64 returns the eight bytes of b at i as a little-endian word; the caller
-// guarantees i+8 <= len(b). Go's wasm backend does not merge byte loads, so
-// binary.LittleEndian.Uint64 costs eight loads, seven shifts and seven ors
-// there; wasm allows unaligned loads, so this is one i64.load. Generated code
-// uses it to compare keys a word at a time.
-func Load64(b []byte, i int) uint64 {
-	return *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
-}
-
-// Load32 is Load64 for four bytes; the caller guarantees i+4 <= len(b).
-func Load32(b []byte, i int) uint32 {
-	return *(*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
-}
-
-// Load16 is Load64 for two bytes; the caller guarantees i+2 <= len(b).
-func Load16(b []byte, i int) uint16 {
-	return *(*uint16)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(b)), i))
-}
-
 // special sets the high bit of each byte of x that is < 0x20, '"', '\\' or
 // >= 0x80. The zero-byte tests can flag bytes above a true hit (borrows), never
 // below, so the lowest flag is exact.
