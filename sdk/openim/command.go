@@ -87,6 +87,22 @@ type Request interface {
 	DecodeJSON(data []byte) error
 	// AppendJSON appends the value's JSON, byte-identical to encoding/json.Marshal.
 	AppendJSON(dst []byte) []byte
+	// AppendWire appends the value's wire form, the flat binary layout the host
+	// hands SDK guests instead of JSON (docs/abi.md, "wire input"). Offsets count
+	// from len(dst) on entry, so the appended part dst[len(dst):] is a complete
+	// wire buffer whatever dst held before. It allocates only to grow dst, and
+	// the result is at most a few times the size of the value's JSON. A map is
+	// written in map order, so the bytes of a value with a map are not
+	// deterministic (no request has one today); its decoding is.
+	AppendWire(dst []byte) []byte
+	// DecodeWire resets the value and decodes data, a wire buffer as AppendWire
+	// writes it. It copies data once and every string of the value points into
+	// that copy, so the value stays valid when data is reused; lists, pointers
+	// and nested structs are allocated as needed, never more than a small
+	// multiple of len(data). Malformed input of any kind, including offsets,
+	// lengths and counts past the end, is an error matching ErrWire that names
+	// the field and the slot; it never panics. On error the value is unspecified.
+	DecodeWire(data []byte) error
 }
 
 // Reply is the reply to one command. Every reply embeds CommonResp.

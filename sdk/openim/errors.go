@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/imhook/imhook/sdk/openim/internal/jsonx"
+	"github.com/imhook/imhook/sdk/openim/internal/wire"
 )
 
 // Sentinel errors, matched with errors.Is. Every error this package returns
@@ -21,6 +22,12 @@ var (
 	ErrType = errors.New("wrong type")
 	// ErrTooLarge: the body, a string or an array is over the Limits.
 	ErrTooLarge = errors.New("too large")
+	// ErrWire: a request's wire form (DecodeWire) is malformed: too short for
+	// the root table, or a slot whose offset, length or count points past the
+	// end. The message names the field and the slot, e.g.
+	// `openim: wire input: field "atUserList": slot at offset 120 points past the
+	// end of 400 bytes (offset 396, count 2)`.
+	ErrWire = errors.New("malformed wire input")
 )
 
 // SyntaxError reports input that is not valid JSON, with the byte offset where
@@ -110,4 +117,14 @@ func decodeError(d *jsonx.Decoder, data []byte) error {
 		return &FieldError{Field: je.Path(), Offset: je.Offset, Err: &kindError{ErrTooLarge, je.Msg}}
 	}
 	return &FieldError{Field: je.Path(), Offset: je.Offset, Err: &kindError{ErrType, je.Msg}}
+}
+
+// wireError returns the failure of a wire decode of the root struct root as an
+// error matching ErrWire, or nil. The message is only built here, on failure.
+func wireError(rd *wire.Reader, root string) error {
+	msg := rd.Err(root)
+	if msg == "" {
+		return nil
+	}
+	return &kindError{ErrWire, "openim: wire input: " + msg}
 }

@@ -9,9 +9,9 @@ import "github.com/imhook/imhook/sdk/openim"
 // {actionCode:0,nextCode:1} makes the operation fail with errCode/errMsg/errDlt. A nil reply with a
 // nil error sends the neutral reply.
 func OnBeforeSendSingleMsg(h func(*Context, *openim.BeforeSendSingleMsgReq) (*openim.BeforeSendSingleMsgResp, error)) {
-	register(openim.BeforeSendSingleMsg, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeSendSingleMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeSendSingleMsgReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -26,9 +26,9 @@ func OnBeforeSendSingleMsg(h func(*Context, *openim.BeforeSendSingleMsgReq) (*op
 // phase, webhooks.yml key afterSendSingleMsg). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSendSingleMsg(h func(*Context, *openim.AfterSendSingleMsgReq) (*openim.AfterSendSingleMsgResp, error)) {
-	register(openim.AfterSendSingleMsg, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSendSingleMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSendSingleMsgReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -44,9 +44,9 @@ func OnAfterSendSingleMsg(h func(*Context, *openim.AfterSendSingleMsgReq) (*open
 // {actionCode:0,nextCode:1} makes the operation fail with errCode/errMsg/errDlt. A nil reply with a
 // nil error sends the neutral reply.
 func OnBeforeSendGroupMsg(h func(*Context, *openim.BeforeSendGroupMsgReq) (*openim.BeforeSendGroupMsgResp, error)) {
-	register(openim.BeforeSendGroupMsg, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeSendGroupMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeSendGroupMsgReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -61,9 +61,9 @@ func OnBeforeSendGroupMsg(h func(*Context, *openim.BeforeSendGroupMsgReq) (*open
 // webhooks.yml key afterSendGroupMsg). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSendGroupMsg(h func(*Context, *openim.AfterSendGroupMsgReq) (*openim.AfterSendGroupMsgResp, error)) {
-	register(openim.AfterSendGroupMsg, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSendGroupMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSendGroupMsgReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -81,9 +81,9 @@ func OnAfterSendGroupMsg(h func(*Context, *openim.AfterSendGroupMsgReq) (*openim
 // offlinePushInfo, atUserIDList, attachedInfo, ex. msgDataList is decoded but never used. A nil
 // reply with a nil error sends the neutral reply.
 func OnBeforeMsgModify(h func(*Context, *openim.BeforeMsgModifyReq) (*openim.BeforeMsgModifyResp, error)) {
-	register(openim.BeforeMsgModify, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeMsgModify, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeMsgModifyReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -98,9 +98,9 @@ func OnBeforeMsgModify(h func(*Context, *openim.BeforeMsgModifyReq) (*openim.Bef
 // webhooks.yml key afterMsgSaveDB). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterMsgSaveDB(h func(*Context, *openim.AfterMsgSaveDBReq) (*openim.AfterMsgSaveDBResp, error)) {
-	register(openim.AfterMsgSaveDB, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterMsgSaveDB, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterMsgSaveDBReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -115,9 +115,9 @@ func OnAfterMsgSaveDB(h func(*Context, *openim.AfterMsgSaveDBReq) (*openim.After
 // webhooks.yml key afterGroupMsgRead). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterGroupMsgRead(h func(*Context, *openim.AfterGroupMsgReadReq) (*openim.AfterGroupMsgReadResp, error)) {
-	register(openim.AfterGroupMsgRead, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterGroupMsgRead, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterGroupMsgReadReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -132,9 +132,9 @@ func OnAfterGroupMsgRead(h func(*Context, *openim.AfterGroupMsgReadReq) (*openim
 // phase, webhooks.yml key afterSingleMsgRead). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSingleMsgRead(h func(*Context, *openim.AfterSingleMsgReadReq) (*openim.AfterSingleMsgReadResp, error)) {
-	register(openim.AfterSingleMsgRead, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSingleMsgRead, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSingleMsgReadReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -149,9 +149,9 @@ func OnAfterSingleMsgRead(h func(*Context, *openim.AfterSingleMsgReadReq) (*open
 // webhooks.yml key afterRevokeMsg). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnBeforeAfterMsg(h func(*Context, *openim.BeforeAfterMsgReq) (*openim.BeforeAfterMsgResp, error)) {
-	register(openim.BeforeAfterMsg, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeAfterMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeAfterMsgReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -166,9 +166,9 @@ func OnBeforeAfterMsg(h func(*Context, *openim.BeforeAfterMsgReq) (*openim.Befor
 // webhooks.yml key afterUserOnline). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserOnline(h func(*Context, *openim.AfterUserOnlineReq) (*openim.AfterUserOnlineResp, error)) {
-	register(openim.AfterUserOnline, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterUserOnline, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterUserOnlineReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -183,9 +183,9 @@ func OnAfterUserOnline(h func(*Context, *openim.AfterUserOnlineReq) (*openim.Aft
 // webhooks.yml key afterUserOffline). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserOffline(h func(*Context, *openim.AfterUserOfflineReq) (*openim.AfterUserOfflineResp, error)) {
-	register(openim.AfterUserOffline, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterUserOffline, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterUserOfflineReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -200,9 +200,9 @@ func OnAfterUserOffline(h func(*Context, *openim.AfterUserOfflineReq) (*openim.A
 // webhooks.yml key afterUserKickOff). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserKickOff(h func(*Context, *openim.AfterUserKickOffReq) (*openim.AfterUserKickOffResp, error)) {
-	register(openim.AfterUserKickOff, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterUserKickOff, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterUserKickOffReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -219,9 +219,9 @@ func OnAfterUserKickOff(h func(*Context, *openim.AfterUserKickOffReq) (*openim.A
 // non-empty userIDList replaces the offline-push target list; non-null offlinePushInfo replaces the
 // message's push info. A nil reply with a nil error sends the neutral reply.
 func OnBeforeOfflinePush(h func(*Context, *openim.BeforeOfflinePushReq) (*openim.BeforeOfflinePushResp, error)) {
-	register(openim.BeforeOfflinePush, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeOfflinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeOfflinePushReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -237,9 +237,9 @@ func OnBeforeOfflinePush(h func(*Context, *openim.BeforeOfflinePushReq) (*openim
 // stored; clients still get it by sync). Response userIDList/offlinePushInfo are decoded but
 // ignored. A nil reply with a nil error sends the neutral reply.
 func OnBeforeOnlinePush(h func(*Context, *openim.BeforeOnlinePushReq) (*openim.BeforeOnlinePushResp, error)) {
-	register(openim.BeforeOnlinePush, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeOnlinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeOnlinePushReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -255,9 +255,9 @@ func OnBeforeOnlinePush(h func(*Context, *openim.BeforeOnlinePushReq) (*openim.B
 // group message. A non-empty userIDList replaces the push target list (otherwise all group
 // members); offlinePushInfo is ignored. A nil reply with a nil error sends the neutral reply.
 func OnBeforeGroupOnlinePush(h func(*Context, *openim.BeforeGroupOnlinePushReq) (*openim.BeforeGroupOnlinePushResp, error)) {
-	register(openim.BeforeGroupOnlinePush, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeGroupOnlinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeGroupOnlinePushReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -273,9 +273,9 @@ func OnBeforeGroupOnlinePush(h func(*Context, *openim.BeforeGroupOnlinePushReq) 
 // the operation fail with errCode/errMsg/errDlt. A nil reply with a nil error sends the neutral
 // reply.
 func OnBeforeAddFriend(h func(*Context, *openim.BeforeAddFriendReq) (*openim.BeforeAddFriendResp, error)) {
-	register(openim.BeforeAddFriend, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeAddFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeAddFriendReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -290,9 +290,9 @@ func OnBeforeAddFriend(h func(*Context, *openim.BeforeAddFriendReq) (*openim.Bef
 // webhooks.yml key afterAddFriend). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterAddFriend(h func(*Context, *openim.AfterAddFriendReq) (*openim.AfterAddFriendResp, error)) {
-	register(openim.AfterAddFriend, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterAddFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterAddFriendReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -308,9 +308,9 @@ func OnAfterAddFriend(h func(*Context, *openim.AfterAddFriendReq) (*openim.After
 // {actionCode:0,nextCode:1} makes the operation fail with errCode/errMsg/errDlt. A nil reply with a
 // nil error sends the neutral reply.
 func OnBeforeAddFriendAgree(h func(*Context, *openim.BeforeAddFriendAgreeReq) (*openim.BeforeAddFriendAgreeResp, error)) {
-	register(openim.BeforeAddFriendAgree, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeAddFriendAgree, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeAddFriendAgreeReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -325,9 +325,9 @@ func OnBeforeAddFriendAgree(h func(*Context, *openim.BeforeAddFriendAgreeReq) (*
 // phase, webhooks.yml key afterAddFriendAgree). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterAddFriendAgree(h func(*Context, *openim.AfterAddFriendAgreeReq) (*openim.AfterAddFriendAgreeResp, error)) {
-	register(openim.AfterAddFriendAgree, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterAddFriendAgree, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterAddFriendAgreeReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -342,9 +342,9 @@ func OnAfterAddFriendAgree(h func(*Context, *openim.AfterAddFriendAgreeReq) (*op
 // webhooks.yml key afterDeleteFriend). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterDeleteFriend(h func(*Context, *openim.AfterDeleteFriendReq) (*openim.AfterDeleteFriendResp, error)) {
-	register(openim.AfterDeleteFriend, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterDeleteFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterDeleteFriendReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -359,9 +359,9 @@ func OnAfterDeleteFriend(h func(*Context, *openim.AfterDeleteFriendReq) (*openim
 // phase, webhooks.yml key beforeImportFriends). Block as usual; a non-empty friendUserIDs replaces
 // the list to import. A nil reply with a nil error sends the neutral reply.
 func OnBeforeImportFriends(h func(*Context, *openim.BeforeImportFriendsReq) (*openim.BeforeImportFriendsResp, error)) {
-	register(openim.BeforeImportFriends, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeImportFriends, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeImportFriendsReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -376,9 +376,9 @@ func OnBeforeImportFriends(h func(*Context, *openim.BeforeImportFriendsReq) (*op
 // phase, webhooks.yml key afterImportFriends). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterImportFriends(h func(*Context, *openim.AfterImportFriendsReq) (*openim.AfterImportFriendsResp, error)) {
-	register(openim.AfterImportFriends, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterImportFriends, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterImportFriendsReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -394,9 +394,9 @@ func OnAfterImportFriends(h func(*Context, *openim.AfterImportFriendsReq) (*open
 // replaces the remark (an empty remark cannot be forced). A nil reply with a nil error sends the
 // neutral reply.
 func OnBeforeSetFriendRemark(h func(*Context, *openim.BeforeSetFriendRemarkReq) (*openim.BeforeSetFriendRemarkResp, error)) {
-	register(openim.BeforeSetFriendRemark, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeSetFriendRemark, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeSetFriendRemarkReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -411,9 +411,9 @@ func OnBeforeSetFriendRemark(h func(*Context, *openim.BeforeSetFriendRemarkReq) 
 // phase, webhooks.yml key afterSetFriendRemark). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSetFriendRemark(h func(*Context, *openim.AfterSetFriendRemarkReq) (*openim.AfterSetFriendRemarkResp, error)) {
-	register(openim.AfterSetFriendRemark, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSetFriendRemark, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSetFriendRemarkReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -429,9 +429,9 @@ func OnAfterSetFriendRemark(h func(*Context, *openim.AfterSetFriendRemarkReq) (*
 // the operation fail with errCode/errMsg/errDlt. A nil reply with a nil error sends the neutral
 // reply.
 func OnBeforeAddBlack(h func(*Context, *openim.BeforeAddBlackReq) (*openim.BeforeAddBlackResp, error)) {
-	register(openim.BeforeAddBlack, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeAddBlack, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeAddBlackReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -446,9 +446,9 @@ func OnBeforeAddBlack(h func(*Context, *openim.BeforeAddBlackReq) (*openim.Befor
 // webhooks.yml key afterRemoveBlack). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterRemoveBlack(h func(*Context, *openim.AfterRemoveBlackReq) (*openim.AfterRemoveBlackResp, error)) {
-	register(openim.AfterRemoveBlack, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterRemoveBlack, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterRemoveBlackReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -463,9 +463,9 @@ func OnAfterRemoveBlack(h func(*Context, *openim.AfterRemoveBlackReq) (*openim.A
 // phase, webhooks.yml key beforeUpdateUserInfo). Block as usual; non-null nickName / faceURL / ex
 // overwrite the update. A nil reply with a nil error sends the neutral reply.
 func OnBeforeUpdateUserInfo(h func(*Context, *openim.BeforeUpdateUserInfoReq) (*openim.BeforeUpdateUserInfoResp, error)) {
-	register(openim.BeforeUpdateUserInfo, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeUpdateUserInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeUpdateUserInfoReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -480,9 +480,9 @@ func OnBeforeUpdateUserInfo(h func(*Context, *openim.BeforeUpdateUserInfoReq) (*
 // phase, webhooks.yml key afterUpdateUserInfo). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUpdateUserInfo(h func(*Context, *openim.AfterUpdateUserInfoReq) (*openim.AfterUpdateUserInfoResp, error)) {
-	register(openim.AfterUpdateUserInfo, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterUpdateUserInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterUpdateUserInfoReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -498,9 +498,9 @@ func OnAfterUpdateUserInfo(h func(*Context, *openim.AfterUpdateUserInfoReq) (*op
 // faceURL / ex are copied into the corresponding wrapper of the original request. A nil reply with
 // a nil error sends the neutral reply.
 func OnBeforeUpdateUserInfoEx(h func(*Context, *openim.BeforeUpdateUserInfoExReq) (*openim.BeforeUpdateUserInfoExResp, error)) {
-	register(openim.BeforeUpdateUserInfoEx, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeUpdateUserInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeUpdateUserInfoExReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -515,9 +515,9 @@ func OnBeforeUpdateUserInfoEx(h func(*Context, *openim.BeforeUpdateUserInfoExReq
 // phase, webhooks.yml key afterUpdateUserInfoEx). OpenIM ignores the reply of after-commands;
 // return nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUpdateUserInfoEx(h func(*Context, *openim.AfterUpdateUserInfoExReq) (*openim.AfterUpdateUserInfoExResp, error)) {
-	register(openim.AfterUpdateUserInfoEx, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterUpdateUserInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterUpdateUserInfoExReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -532,9 +532,9 @@ func OnAfterUpdateUserInfoEx(h func(*Context, *openim.AfterUpdateUserInfoExReq) 
 // phase, webhooks.yml key beforeUserRegister). Block as usual; a non-empty users array replaces the
 // whole list to register. A nil reply with a nil error sends the neutral reply.
 func OnBeforeUserRegister(h func(*Context, *openim.BeforeUserRegisterReq) (*openim.BeforeUserRegisterResp, error)) {
-	register(openim.BeforeUserRegister, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeUserRegister, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeUserRegisterReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -549,9 +549,9 @@ func OnBeforeUserRegister(h func(*Context, *openim.BeforeUserRegisterReq) (*open
 // webhooks.yml key afterUserRegister). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserRegister(h func(*Context, *openim.AfterUserRegisterReq) (*openim.AfterUserRegisterResp, error)) {
-	register(openim.AfterUserRegister, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterUserRegister, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterUserRegisterReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -568,9 +568,9 @@ func OnAfterUserRegister(h func(*Context, *openim.AfterUserRegisterReq) (*openim
 // lookMemberInfo overwrite the group info. applyMemberFriend is decoded but NOT applied. A nil
 // reply with a nil error sends the neutral reply.
 func OnBeforeCreateGroup(h func(*Context, *openim.BeforeCreateGroupReq) (*openim.BeforeCreateGroupResp, error)) {
-	register(openim.BeforeCreateGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeCreateGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeCreateGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -585,9 +585,9 @@ func OnBeforeCreateGroup(h func(*Context, *openim.BeforeCreateGroupReq) (*openim
 // webhooks.yml key afterCreateGroup). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterCreateGroup(h func(*Context, *openim.AfterCreateGroupReq) (*openim.AfterCreateGroupResp, error)) {
-	register(openim.AfterCreateGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterCreateGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterCreateGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -603,9 +603,9 @@ func OnAfterCreateGroup(h func(*Context, *openim.AfterCreateGroupReq) (*openim.A
 // entry whose userID matches a joining member can set muteEndTime (Unix ms), faceURL, ex, nickname,
 // roleLevel. A nil reply with a nil error sends the neutral reply.
 func OnBeforeMembersJoinGroup(h func(*Context, *openim.BeforeMembersJoinGroupReq) (*openim.BeforeMembersJoinGroupResp, error)) {
-	register(openim.BeforeMembersJoinGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeMembersJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeMembersJoinGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -621,9 +621,9 @@ func OnBeforeMembersJoinGroup(h func(*Context, *openim.BeforeMembersJoinGroupReq
 // faceURL, roleLevel, ex replace the requested values. A nil reply with a nil error sends the
 // neutral reply.
 func OnBeforeSetGroupMemberInfo(h func(*Context, *openim.BeforeSetGroupMemberInfoReq) (*openim.BeforeSetGroupMemberInfoResp, error)) {
-	register(openim.BeforeSetGroupMemberInfo, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeSetGroupMemberInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeSetGroupMemberInfoReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -639,9 +639,9 @@ func OnBeforeSetGroupMemberInfo(h func(*Context, *openim.BeforeSetGroupMemberInf
 // after-commands; return nil to send the neutral reply. A nil reply with a nil error sends the
 // neutral reply.
 func OnAfterSetGroupMemberInfo(h func(*Context, *openim.AfterSetGroupMemberInfoReq) (*openim.AfterSetGroupMemberInfoResp, error)) {
-	register(openim.AfterSetGroupMemberInfo, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSetGroupMemberInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSetGroupMemberInfoReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -656,9 +656,9 @@ func OnAfterSetGroupMemberInfo(h func(*Context, *openim.AfterSetGroupMemberInfoR
 // webhooks.yml key afterQuitGroup). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterQuitGroup(h func(*Context, *openim.AfterQuitGroupReq) (*openim.AfterQuitGroupResp, error)) {
-	register(openim.AfterQuitGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterQuitGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterQuitGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -673,9 +673,9 @@ func OnAfterQuitGroup(h func(*Context, *openim.AfterQuitGroupReq) (*openim.After
 // webhooks.yml key afterKickGroupMember). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterKickGroup(h func(*Context, *openim.AfterKickGroupReq) (*openim.AfterKickGroupResp, error)) {
-	register(openim.AfterKickGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterKickGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterKickGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -690,9 +690,9 @@ func OnAfterKickGroup(h func(*Context, *openim.AfterKickGroupReq) (*openim.After
 // webhooks.yml key afterDismissGroup). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterDisMissGroup(h func(*Context, *openim.AfterDisMissGroupReq) (*openim.AfterDisMissGroupResp, error)) {
-	register(openim.AfterDisMissGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterDisMissGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterDisMissGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -708,9 +708,9 @@ func OnAfterDisMissGroup(h func(*Context, *openim.AfterDisMissGroupReq) (*openim
 // makes the operation fail with errCode/errMsg/errDlt. A nil reply with a nil error sends the
 // neutral reply.
 func OnBeforeJoinGroup(h func(*Context, *openim.BeforeJoinGroupReq) (*openim.BeforeJoinGroupResp, error)) {
-	register(openim.BeforeJoinGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeJoinGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -725,9 +725,9 @@ func OnBeforeJoinGroup(h func(*Context, *openim.BeforeJoinGroupReq) (*openim.Bef
 // webhooks.yml key afterJoinGroup). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterJoinGroup(h func(*Context, *openim.AfterJoinGroupReq) (*openim.AfterJoinGroupResp, error)) {
-	register(openim.AfterJoinGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterJoinGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -742,9 +742,9 @@ func OnAfterJoinGroup(h func(*Context, *openim.AfterJoinGroupReq) (*openim.After
 // (before phase, webhooks.yml key beforeInviteUserToGroup). Block as usual; refusedMembersAccount
 // is decoded but ignored (TODO in code). A nil reply with a nil error sends the neutral reply.
 func OnBeforeInviteJoinGroup(h func(*Context, *openim.BeforeInviteJoinGroupReq) (*openim.BeforeInviteJoinGroupResp, error)) {
-	register(openim.BeforeInviteJoinGroup, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeInviteJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeInviteJoinGroupReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -760,9 +760,9 @@ func OnBeforeInviteJoinGroup(h func(*Context, *openim.BeforeInviteJoinGroupReq) 
 // after-commands; return nil to send the neutral reply. A nil reply with a nil error sends the
 // neutral reply.
 func OnAfterTransferGroupOwner(h func(*Context, *openim.AfterTransferGroupOwnerReq) (*openim.AfterTransferGroupOwnerResp, error)) {
-	register(openim.AfterTransferGroupOwner, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterTransferGroupOwner, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterTransferGroupOwnerReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -780,9 +780,9 @@ func OnAfterTransferGroupOwner(h func(*Context, *openim.AfterTransferGroupOwnerR
 // never applied. Start from openim.Neutral so the echoed fields are kept. A nil reply with a nil
 // error sends the neutral reply.
 func OnBeforeSetGroupInfo(h func(*Context, *openim.BeforeSetGroupInfoReq) (*openim.BeforeSetGroupInfoResp, error)) {
-	register(openim.BeforeSetGroupInfo, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeSetGroupInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeSetGroupInfoReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -797,9 +797,9 @@ func OnBeforeSetGroupInfo(h func(*Context, *openim.BeforeSetGroupInfoReq) (*open
 // webhooks.yml key afterSetGroupInfo). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSetGroupInfo(h func(*Context, *openim.AfterSetGroupInfoReq) (*openim.AfterSetGroupInfoResp, error)) {
-	register(openim.AfterSetGroupInfo, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSetGroupInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSetGroupInfoReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -817,9 +817,9 @@ func OnAfterSetGroupInfo(h func(*Context, *openim.AfterSetGroupInfoReq) (*openim
 // applied. Echo the request back with your edits. Start from openim.Neutral so the echoed fields
 // are kept. A nil reply with a nil error sends the neutral reply.
 func OnBeforeSetGroupInfoEx(h func(*Context, *openim.BeforeSetGroupInfoExReq) (*openim.BeforeSetGroupInfoExResp, error)) {
-	register(openim.BeforeSetGroupInfoEx, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeSetGroupInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeSetGroupInfoExReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -834,9 +834,9 @@ func OnBeforeSetGroupInfoEx(h func(*Context, *openim.BeforeSetGroupInfoExReq) (*
 // phase, webhooks.yml key afterSetGroupInfoEx). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSetGroupInfoEx(h func(*Context, *openim.AfterSetGroupInfoExReq) (*openim.AfterSetGroupInfoExResp, error)) {
-	register(openim.AfterSetGroupInfoEx, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterSetGroupInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterSetGroupInfoExReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -853,9 +853,9 @@ func OnAfterSetGroupInfoEx(h func(*Context, *openim.AfterSetGroupInfoExReq) (*op
 // isPrivateChat, burnDuration, groupAtType, attachedInfo, ex overwrite the conversation. A nil
 // reply with a nil error sends the neutral reply.
 func OnBeforeCreateSingleChatConversations(h func(*Context, *openim.BeforeCreateSingleChatConversationsReq) (*openim.BeforeCreateSingleChatConversationsResp, error)) {
-	register(openim.BeforeCreateSingleChatConversations, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeCreateSingleChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeCreateSingleChatConversationsReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -871,9 +871,9 @@ func OnBeforeCreateSingleChatConversations(h func(*Context, *openim.BeforeCreate
 // afterCreateSingleChatConversations). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterCreateSingleChatConversations(h func(*Context, *openim.AfterCreateSingleChatConversationsReq) (*openim.AfterCreateSingleChatConversationsResp, error)) {
-	register(openim.AfterCreateSingleChatConversations, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterCreateSingleChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterCreateSingleChatConversationsReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -889,9 +889,9 @@ func OnAfterCreateSingleChatConversations(h func(*Context, *openim.AfterCreateSi
 // beforeCreateGroupChatConversations). Block as usual; same overwritable fields as the single-chat
 // variant. A nil reply with a nil error sends the neutral reply.
 func OnBeforeCreateGroupChatConversations(h func(*Context, *openim.BeforeCreateGroupChatConversationsReq) (*openim.BeforeCreateGroupChatConversationsResp, error)) {
-	register(openim.BeforeCreateGroupChatConversations, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.BeforeCreateGroupChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.BeforeCreateGroupChatConversationsReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -907,9 +907,9 @@ func OnBeforeCreateGroupChatConversations(h func(*Context, *openim.BeforeCreateG
 // afterCreateGroupChatConversations). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterCreateGroupChatConversations(h func(*Context, *openim.AfterCreateGroupChatConversationsReq) (*openim.AfterCreateGroupChatConversationsResp, error)) {
-	register(openim.AfterCreateGroupChatConversations, func(c *Context, body []byte) (openim.Reply, error) {
+	register(openim.AfterCreateGroupChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := new(openim.AfterCreateGroupChatConversationsReq)
-		if err := req.DecodeJSON(body); err != nil {
+		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)

@@ -15,8 +15,8 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 5 {
-		t.Fatalf("generated %d files, want 5", len(files))
+	if len(files) != 6 {
+		t.Fatalf("generated %d files, want 6", len(files))
 	}
 	for name, want := range files {
 		path := filepath.Join("..", "..", name)

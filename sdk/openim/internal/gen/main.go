@@ -75,6 +75,7 @@ func generate(dir string) (map[string][]byte, error) {
 		"ztypes.go":    writeTypes,
 		"zcodec.go":    writeCodec,
 		"zrules.go":    writeRules,
+		"zwire.go":     writeWire,
 		pluginFile:     writeHandlers,
 	} {
 		var b bytes.Buffer
@@ -600,7 +601,7 @@ func buildNested(m *model, nested map[string]*structDef, ov *overlay, name, pare
 // checkNames rejects Go-name clashes and keys that encoding/json's
 // case-insensitive matching could not tell apart.
 func checkNames(s *structDef) error {
-	gn := map[string]bool{"Command": true, "DecodeJSON": true, "AppendJSON": true, "Common": true}
+	gn := map[string]bool{"Command": true, "DecodeJSON": true, "AppendJSON": true, "DecodeWire": true, "AppendWire": true, "Common": true}
 	if s.resp {
 		for _, k := range commonKeys {
 			gn[goName(k)] = true

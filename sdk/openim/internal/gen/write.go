@@ -807,9 +807,9 @@ func writeHandlers(m *model, b *bytes.Buffer) {
 		text += " A nil reply with a nil error sends the neutral reply."
 		comment(b, "", text)
 		p(b, "func On%s(h func(*Context, *openim.%s) (*openim.%s, error)) {", c.name, c.req.name, c.resp.name)
-		p(b, "\tregister(openim.%s, func(c *Context, body []byte) (openim.Reply, error) {", c.name)
+		p(b, "\tregister(openim.%s, func(c *Context, body []byte, wire bool) (openim.Reply, error) {", c.name)
 		p(b, "\t\treq := new(openim.%s)", c.req.name)
-		p(b, "\t\tif err := req.DecodeJSON(body); err != nil {")
+		p(b, "\t\tif err := decodeRequest(req, body, wire); err != nil {")
 		p(b, "\t\t\treturn nil, err")
 		p(b, "\t\t}")
 		p(b, "\t\tresp, err := h(c, req)")
@@ -819,5 +819,251 @@ func writeHandlers(m *model, b *bytes.Buffer) {
 		p(b, "\t\treturn resp, err")
 		p(b, "\t})")
 		p(b, "}\n")
+	}
+}
+
+// ---- zwire.go ----
+
+// wireStructs returns the nested structs the requests use, directly or through
+// other nested structs, in m.nested order.
+func wireStructs(m *model) []*structDef {
+	used := map[string]bool{}
+	var walk func(s *structDef)
+	walk = func(s *structDef) {
+		for _, f := range s.fields {
+			t := f.t
+			for t.k == kPtr || t.k == kSlice {
+				t = t.elem
+			}
+			if t.k == kStruct && !used[t.name] {
+				used[t.name] = true
+				walk(structOf(m, t.name))
+			}
+		}
+	}
+	for _, c := range m.cmds {
+		walk(c.req)
+	}
+	var out []*structDef
+	for _, s := range m.nested {
+		if used[s.name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// wireName is a field's name in wire error paths: its JSON key, or the type
+// name of an embedded struct.
+func wireName(f *field) string {
+	if f.embedded != nil {
+		return f.gname
+	}
+	return f.json
+}
+
+func writeWire(m *model, b *bytes.Buffer) {
+	b.WriteString(header)
+	p(b, "package openim\n")
+	p(b, "import \"github.com/imhook/imhook/sdk/openim/internal/wire\"\n")
+	for _, c := range m.cmds {
+		s := c.req
+		n := len(s.fields)
+		p(b, "// DecodeWire implements Request: it resets r and decodes data, the wire form of")
+		p(b, "// the request (docs/abi.md). Errors match ErrWire.")
+		p(b, "func (r *%s) DecodeWire(data []byte) error {", s.name)
+		p(b, "\tvar w wire.Reader")
+		p(b, "\trd := &w")
+		p(b, "\trd.Init(data)")
+		p(b, "\tif !rd.Root(%d) {", n)
+		p(b, "\t\t*r = %s{}", s.name)
+		p(b, "\t\treturn wireError(rd, %q)", s.name)
+		p(b, "\t}")
+		writeWireDecode(m, b, s, "0", "-1")
+		p(b, "\treturn wireError(rd, %q)", s.name)
+		p(b, "\t}")
+		p(b, "\treturn nil")
+		p(b, "}\n")
+		p(b, "// AppendWire implements Request: it appends r's wire form (docs/abi.md) to dst.")
+		p(b, "// Offsets count from len(dst) on entry, so the appended part is a complete buffer.")
+		p(b, "func (r *%s) AppendWire(dst []byte) []byte {", s.name)
+		p(b, "\tbase := len(dst)")
+		p(b, "\tt := base")
+		p(b, "\tdst = wire.Grow(dst, %d)", 8*n)
+		writeWireAppend(m, b, s)
+		p(b, "\treturn dst")
+		p(b, "}\n")
+		writeWireNames(b, s)
+	}
+	for _, s := range wireStructs(m) {
+		if len(s.fields) == 0 {
+			panic("gen: wire: struct " + s.name + " has no fields") // its list count would be unbounded
+		}
+		p(b, "func (r *%s) decodeWire(rd *wire.Reader, b, from int) {", s.name)
+		writeWireDecode(m, b, s, "b", "from")
+		p(b, "\t}")
+		p(b, "}\n")
+		p(b, "func (r *%s) appendWire(dst []byte, base, t int) []byte {", s.name)
+		writeWireAppend(m, b, s)
+		p(b, "\treturn dst")
+		p(b, "}\n")
+		writeWireNames(b, s)
+	}
+}
+
+func writeWireNames(b *bytes.Buffer, s *structDef) {
+	var names []string
+	for _, f := range s.fields {
+		names = append(names, strconv.Quote(wireName(f)))
+	}
+	p(b, "var wireNames%s = []string{%s}\n", s.name, strings.Join(names, ", "))
+}
+
+// writeWireDecode writes the field decodes of s's table at tb (an expression),
+// then opens "if rd.Bad() {" with the Blame in it; the caller closes it.
+func writeWireDecode(m *model, b *bytes.Buffer, s *structDef, tb, from string) {
+	at := func(i int) string {
+		if tb == "0" {
+			return strconv.Itoa(8 * i)
+		}
+		if i == 0 {
+			return tb
+		}
+		return fmt.Sprintf("%s+%d", tb, 8*i)
+	}
+	for i, f := range s.fields {
+		x, a := "r."+f.gname, at(i)
+		t := f.t
+		switch t.k {
+		case kString:
+			p(b, "\t%s = rd.Str(%s)", x, a)
+		case kBool:
+			p(b, "\t%s = rd.Bool(%s)", x, a)
+		case kInt, kInt32, kInt64, kUint32:
+			p(b, "\t%s = %s(rd.Slot(%s))", x, t.Go(), a)
+		case kBytes:
+			p(b, "\t%s = rd.Bytes(%s)", x, a)
+		case kBoolMap:
+			p(b, "\t%s = rd.BoolMap(%s)", x, a)
+		case kPtr:
+			switch t.elem.k {
+			case kString:
+				p(b, "\t%s = rd.StrPtr(%s)", x, a)
+			case kBool:
+				p(b, "\t%s = rd.BoolPtr(%s)", x, a)
+			case kInt32:
+				p(b, "\t%s = rd.Int32Ptr(%s)", x, a)
+			case kInt64:
+				p(b, "\t%s = rd.Int64Ptr(%s)", x, a)
+			case kStruct:
+				ns := structOf(m, t.elem.name)
+				p(b, "\t%s = nil", x)
+				p(b, "\tif o := rd.Table(%s, %d); o != 0 {", a, len(ns.fields))
+				p(b, "\t\t%s = new(%s)", x, ns.name)
+				p(b, "\t\t%s.decodeWire(rd, o, %s)", x, a)
+				p(b, "\t}")
+			default:
+				panic("gen: wire: no decoder for " + t.Go())
+			}
+		case kSlice:
+			switch t.elem.k {
+			case kString:
+				p(b, "\t%s = rd.Strs(%s)", x, a)
+			case kInt64:
+				p(b, "\t%s = rd.Int64s(%s)", x, a)
+			case kStruct:
+				ns := structOf(m, t.elem.name)
+				size := 8 * len(ns.fields)
+				p(b, "\t%s = nil", x)
+				p(b, "\tif o, n := rd.List(%s, %d); n >= 0 {", a, size)
+				p(b, "\t\ts := make([]%s, n)", ns.name)
+				p(b, "\t\tfor i := range s {")
+				p(b, "\t\t\ts[i].decodeWire(rd, o+%d*i, %s)", size, a)
+				p(b, "\t\t\tif rd.Bad() {")
+				p(b, "\t\t\t\trd.Index(i)")
+				p(b, "\t\t\t\tbreak")
+				p(b, "\t\t\t}")
+				p(b, "\t\t}")
+				p(b, "\t\t%s = s", x)
+				p(b, "\t}")
+			default:
+				panic("gen: wire: no decoder for " + t.Go())
+			}
+		default:
+			panic("gen: wire: no decoder for " + t.Go())
+		}
+	}
+	p(b, "\tif rd.Bad() {")
+	p(b, "\t\trd.Blame(%s, wireNames%s, %s)", tb, s.name, from)
+}
+
+// writeWireAppend writes the field encodes of s into the table at t, in a
+// buffer that starts at base.
+func writeWireAppend(m *model, b *bytes.Buffer, s *structDef) {
+	for i, f := range s.fields {
+		x, a := "r."+f.gname, "t"
+		if i > 0 {
+			a = fmt.Sprintf("t+%d", 8*i)
+		}
+		t := f.t
+		switch t.k {
+		case kString:
+			p(b, "\tdst = wire.PutStr(dst, base, %s, %s)", a, x)
+		case kBool:
+			p(b, "\twire.Put(dst, %s, wire.B2u(%s))", a, x)
+		case kInt, kInt32:
+			p(b, "\twire.Put(dst, %s, uint64(int64(%s)))", a, x)
+		case kInt64, kUint32:
+			p(b, "\twire.Put(dst, %s, uint64(%s))", a, x)
+		case kBytes:
+			p(b, "\tdst = wire.PutBytes(dst, base, %s, %s)", a, x)
+		case kBoolMap:
+			p(b, "\tdst = wire.PutBoolMap(dst, base, %s, %s)", a, x)
+		case kPtr:
+			switch t.elem.k {
+			case kString:
+				p(b, "\tdst = wire.PutStrPtr(dst, base, %s, %s)", a, x)
+			case kBool:
+				p(b, "\tif %s != nil {", x)
+				p(b, "\t\tdst = wire.PutValue(dst, base, %s, wire.B2u(*%s))", a, x)
+				p(b, "\t}")
+			case kInt32:
+				p(b, "\tif %s != nil {", x)
+				p(b, "\t\tdst = wire.PutValue(dst, base, %s, uint64(int64(*%s)))", a, x)
+				p(b, "\t}")
+			case kInt64:
+				p(b, "\tif %s != nil {", x)
+				p(b, "\t\tdst = wire.PutValue(dst, base, %s, uint64(*%s))", a, x)
+				p(b, "\t}")
+			case kStruct:
+				p(b, "\tif %s != nil {", x)
+				p(b, "\t\tvar o int")
+				p(b, "\t\tdst, o = wire.Alloc(dst, base, %s, 0, %d)", a, 8*len(structOf(m, t.elem.name).fields))
+				p(b, "\t\tdst = %s.appendWire(dst, base, o)", x)
+				p(b, "\t}")
+			default:
+				panic("gen: wire: no encoder for " + t.Go())
+			}
+		case kSlice:
+			switch t.elem.k {
+			case kString:
+				p(b, "\tdst = wire.PutStrs(dst, base, %s, %s)", a, x)
+			case kInt64:
+				p(b, "\tdst = wire.PutInt64s(dst, base, %s, %s)", a, x)
+			case kStruct:
+				size := 8 * len(structOf(m, t.elem.name).fields)
+				p(b, "\tif %s != nil {", x)
+				p(b, "\t\tvar o int")
+				p(b, "\t\tdst, o = wire.Alloc(dst, base, %s, len(%s), %d*len(%s))", a, x, size, x)
+				p(b, "\t\tfor i := range %s {", x)
+				p(b, "\t\t\tdst = %s[i].appendWire(dst, base, o+%d*i)", x, size)
+				p(b, "\t\t}")
+				p(b, "\t}")
+			default:
+				panic("gen: wire: no encoder for " + t.Go())
+			}
+		default:
+			panic("gen: wire: no encoder for " + t.Go())
+		}
 	}
 }
