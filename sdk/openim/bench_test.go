@@ -72,3 +72,39 @@ func BenchmarkAppendNeutral(b *testing.B) {
 		buf = AppendNeutral(buf[:0], BeforeSendSingleMsg, nil)
 	}
 }
+
+// BenchmarkWire is the host's AppendWire (into a reused buffer) and a guest's
+// DecodeWire of the single-chat example, natively.
+func BenchmarkWire(b *testing.B) {
+	ex := catalogExamples(b)[0]
+	req := new(BeforeSendSingleMsgReq)
+	if err := req.DecodeJSON(ex.request); err != nil {
+		b.Fatal(err)
+	}
+	enc := req.AppendWire(nil)
+	b.Run("AppendWire", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 1024)
+		for b.Loop() {
+			buf = req.AppendWire(buf[:0])
+		}
+	})
+	b.Run("DecodeWire", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(enc)))
+		for b.Loop() {
+			if err := new(BeforeSendSingleMsgReq).DecodeWire(enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(ex.request)))
+		for b.Loop() {
+			if err := new(BeforeSendSingleMsgReq).DecodeJSON(ex.request); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/imhook/imhook/sdk/openim"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -99,7 +100,7 @@ func newInstance(tb testing.TB) *instance {
 		tb.Fatal(err)
 	}
 	in := &instance{mod: mod, funcs: map[string]api.Function{}, close: func() { r.Close(ctx) }}
-	for _, name := range []string{"bench_buffer", "bench_openim", "bench_openim_decode", "bench_openim_encode", "bench_std"} {
+	for _, name := range []string{"bench_buffer", "bench_wire_buffer", "bench_openim", "bench_openim_decode", "bench_openim_wire_decode", "bench_openim_encode", "bench_std"} {
 		f := mod.ExportedFunction(name)
 		if f == nil {
 			in.close()
@@ -108,14 +109,24 @@ func newInstance(tb testing.TB) *instance {
 		in.funcs[name] = f
 	}
 	ex := singleMsgExample(tb)
-	res, err := in.funcs["bench_buffer"].Call(ctx, uint64(len(ex)))
-	if err != nil {
+	var req openim.BeforeSendSingleMsgReq
+	if err := req.DecodeJSON(ex); err != nil {
 		in.close()
 		tb.Fatal(err)
 	}
-	if !mod.Memory().Write(uint32(res[0]), ex) {
-		in.close()
-		tb.Fatal("input buffer out of range")
+	for _, b := range []struct {
+		fn   string
+		data []byte
+	}{{"bench_buffer", ex}, {"bench_wire_buffer", req.AppendWire(nil)}} {
+		res, err := in.funcs[b.fn].Call(ctx, uint64(len(b.data)))
+		if err != nil {
+			in.close()
+			tb.Fatal(err)
+		}
+		if !mod.Memory().Write(uint32(res[0]), b.data) {
+			in.close()
+			tb.Fatal("input buffer out of range")
+		}
 	}
 	return in
 }
@@ -136,7 +147,7 @@ func (in *instance) run(tb testing.TB, fn string, n uint32) []byte {
 	return out
 }
 
-// TestGuest checks that both codecs in the guest decode the example and write
+// TestGuest checks that every codec in the guest decode the example and write
 // the same reply, so the benchmark measures real work.
 func TestGuest(t *testing.T) {
 	if raceEnabled {
@@ -148,6 +159,14 @@ func TestGuest(t *testing.T) {
 	for _, fn := range []string{"bench_openim", "bench_std"} {
 		if got := string(in.run(t, fn, 3)); got != want {
 			t.Errorf("%s reply = %s, want %s", fn, got, want)
+		}
+	}
+	// The decode-only functions return the decoded request re-encoded, which
+	// reproduces the example byte for byte.
+	ex := singleMsgExample(t)
+	for _, fn := range []string{"bench_openim_decode", "bench_openim_wire_decode"} {
+		if got := in.run(t, fn, 3); !bytes.Equal(got, ex) {
+			t.Errorf("%s decoded = %s, want %s", fn, got, ex)
 		}
 	}
 }
@@ -162,6 +181,7 @@ func BenchmarkGuestDecodeEncode(b *testing.B) {
 	for _, c := range []struct{ name, fn string }{
 		{"openim", "bench_openim"},
 		{"openim-decode-only", "bench_openim_decode"},
+		{"openim-wire-decode-only", "bench_openim_wire_decode"},
 		{"openim-encode-only", "bench_openim_encode"},
 		{"encoding-json", "bench_std"},
 	} {

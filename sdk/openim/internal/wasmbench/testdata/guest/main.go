@@ -14,6 +14,7 @@ import (
 
 var (
 	in  []byte
+	win []byte // the same request in the wire form
 	out []byte
 	req openim.BeforeSendSingleMsgReq
 	rep openim.BeforeSendSingleMsgResp
@@ -30,6 +31,18 @@ func benchBuffer(size uint32) uint32 {
 	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(in))))
 }
 
+// benchWireBuffer returns the address of an input buffer of size bytes for the
+// wire form of the request.
+//
+//go:wasmexport bench_wire_buffer
+func benchWireBuffer(size uint32) uint32 {
+	if cap(win) < int(size) {
+		win = make([]byte, size)
+	}
+	win = win[:size]
+	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(win))))
+}
+
 // benchOpenIM decodes the input n times and encodes the reply n times with
 // sdk/openim, and returns ptr<<32|len of the last reply (0 on a decode error).
 //
@@ -44,7 +57,8 @@ func benchOpenIM(n uint32) uint64 {
 	return result()
 }
 
-// benchOpenIMDecode is benchOpenIM without the encode, to split the cost.
+// benchOpenIMDecode is benchOpenIM without the encode, to split the cost. It
+// returns the decoded request re-encoded as JSON, encoded once after the loop.
 //
 //go:wasmexport bench_openim_decode
 func benchOpenIMDecode(n uint32) uint64 {
@@ -53,7 +67,20 @@ func benchOpenIMDecode(n uint32) uint64 {
 			return 0
 		}
 	}
-	out = append(out[:0], req.SendID...)
+	out = req.AppendJSON(out[:0])
+	return result()
+}
+
+// benchOpenIMWireDecode is benchOpenIMDecode from the wire form (DecodeWire).
+//
+//go:wasmexport bench_openim_wire_decode
+func benchOpenIMWireDecode(n uint32) uint64 {
+	for range n {
+		if err := req.DecodeWire(win); err != nil {
+			return 0
+		}
+	}
+	out = req.AppendJSON(out[:0])
 	return result()
 }
 
