@@ -46,6 +46,13 @@
 // numbers as numbers, nil slices, maps and pointers as null, <, > and & escaped,
 // U+2028 and U+2029 escaped, invalid UTF-8 as \ufffd, []byte as base64.
 //
+// # Wire form
+//
+// Requests also have a flat binary form for the host to hand SDK guests, which
+// decodes in straight-line code: AppendWire writes it, DecodeWire reads it
+// (copying the input once; errors match ErrWire). docs/protocol.md says why and
+// docs/abi.md has the layout.
+//
 // Values are not safe for concurrent mutation; decoding and encoding different
 // values from several goroutines is safe.
 package openim
