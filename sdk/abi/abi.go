@@ -17,7 +17,9 @@
 //     the sandbox for any other command.
 //  4. The host calls FuncBuffer(n) to learn where to write its input. The guest
 //     returns the address and capacity of a buffer it owns and keeps reachable.
-//  5. For each callback the host writes the command name followed by the request
+//  5. If the guest exports FuncInputFormats, the host calls it once and learns
+//     whether the guest accepts the wire format (InputWire) besides JSON.
+//  6. For each callback the host writes the command name followed by the request
 //     body into that buffer (growing it with FuncBuffer first if it does not fit),
 //     then calls FuncHandle(commandLen, bodyLen) and reads the reply the result
 //     points to. One guest call and one copy each way per callback.
@@ -59,7 +61,9 @@ const (
 
 	// FuncHandle is exported by the guest: (commandLen i32, bodyLen i32) -> i64.
 	// The input buffer holds commandLen bytes of command name followed by bodyLen
-	// bytes of JSON request body. The result is a packed Result:
+	// bytes of request body: JSON, or the wire format when commandLen has
+	// WireFlag set (only for guests that accept it; see FuncInputFormats).
+	// The result is a packed Result:
 	//
 	//   - 0: no reply; the host answers with the command's neutral reply.
 	//   - a Pointer with the error bit clear: the guest's JSON reply.
@@ -68,6 +72,15 @@ const (
 	//
 	// The bytes pointed to must stay valid until the next call into the instance.
 	FuncHandle = "imhook_handle"
+
+	// FuncInputFormats is optionally exported by the guest: () -> i32.
+	// It returns the request encodings the guest accepts besides JSON, as a
+	// set of bits (InputWire). The host reads it once per module load; a guest
+	// that does not export it receives JSON only. When the guest accepts the
+	// wire format, the host sends it every request it has already parsed
+	// (every callback) in that format and sets WireFlag in FuncHandle's
+	// commandLen; tools that only have JSON (dry runs) still send JSON.
+	FuncInputFormats = "imhook_input_formats"
 
 	// FuncInitialize is the WASI reactor initialiser. The host calls it once,
 	// right after instantiation, when the guest exports it.
@@ -120,6 +133,18 @@ func (l LogLevel) String() string {
 	}
 	return "level(" + itoa(int64(l)) + ")"
 }
+
+// InputWire is the FuncInputFormats bit of the imhook wire format: the request
+// the host parsed, laid out as fixed 8-byte slots per field with strings and
+// lists out of line (docs/abi.md, "Wire input"). A Go guest decodes it in
+// straight-line code, several times faster than JSON (docs/performance.md).
+const InputWire uint32 = 1 << 0
+
+// WireFlag is set in FuncHandle's commandLen when the body after the command
+// name is in the wire format rather than JSON. The host sets it only for
+// guests whose FuncInputFormats include InputWire; the guest masks it off to
+// get the command's length.
+const WireFlag uint32 = 1 << 31
 
 // CommandSeparator separates command names in the FuncCommands list.
 const CommandSeparator = ','

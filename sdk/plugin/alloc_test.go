@@ -14,15 +14,15 @@ import (
 // a call allocates is the handler's and the decoder's.
 func TestHandleAllocs(t *testing.T) {
 	useHandlers(t)
-	register(openim.AfterGroupMsgRead, func(c *Context, _ []byte) (openim.Reply, error) {
+	register(openim.AfterGroupMsgRead, func(c *Context, _ []byte, _ bool) (openim.Reply, error) {
 		c.Info("read", "group", "g1", "seq", 42)
 		return nil, nil
 	})
 	inst := &instance{ctx: Context{host: &Host{Log: func(abi.LogLevel, string) {}}}}
 	cmd := []byte(openim.AfterGroupMsgRead.String())
 	body := []byte(`{}`)
-	inst.handle(cmd, body) // warm the scratch buffers
-	if n := testing.AllocsPerRun(100, func() { inst.handle(cmd, body) }); n != 1 {
+	inst.handle(cmd, body, false) // warm the scratch buffers
+	if n := testing.AllocsPerRun(100, func() { inst.handle(cmd, body, false) }); n != 1 {
 		// The one allocation is the native Host's string(line) for its Log func.
 		t.Fatalf("%v allocations per call, want 1 (the native log sink's)", n)
 	}
@@ -53,8 +53,8 @@ func BenchmarkHandle(b *testing.B) {
 	saved := handlers
 	b.Cleanup(func() { handlers = saved })
 	handlers = nil
-	register(openim.AfterGroupMsgRead, func(c *Context, _ []byte) (openim.Reply, error) { return nil, nil })
-	register(openim.BeforeAddFriend, func(c *Context, _ []byte) (openim.Reply, error) {
+	register(openim.AfterGroupMsgRead, func(c *Context, _ []byte, _ bool) (openim.Reply, error) { return nil, nil })
+	register(openim.BeforeAddFriend, func(c *Context, _ []byte, _ bool) (openim.Reply, error) {
 		return Stop[openim.BeforeAddFriendResp](1, "no"), nil
 	})
 	inst := &instance{ctx: Context{host: &Host{}}}
@@ -64,7 +64,7 @@ func BenchmarkHandle(b *testing.B) {
 		b.Run(cmd.String(), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				inst.handle(name, body)
+				inst.handle(name, body, false)
 			}
 		})
 	}

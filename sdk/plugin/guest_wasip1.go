@@ -9,7 +9,7 @@ import (
 )
 
 // This file is the WebAssembly side of the ABI described in package abi: the
-// four exports the host calls and the two host functions the SDK imports.
+// five exports the host calls and the two host functions the SDK imports.
 
 //go:wasmimport imhook log
 func hostLog(level int32, ptr, length uint32)
@@ -61,6 +61,12 @@ func exportCommands() uint64 {
 	return abi.PackPointer(bytesAddr(commands), uint32(len(commands)))
 }
 
+// exportInputFormats tells imhook that this guest also accepts requests in
+// the wire format, which the SDK decodes several times faster than JSON.
+//
+//go:wasmexport imhook_input_formats
+func exportInputFormats() uint32 { return abi.InputWire }
+
 //go:wasmexport imhook_buffer
 func exportBuffer(size uint32) uint64 {
 	if size > maxInput {
@@ -81,6 +87,8 @@ func exportBuffer(size uint32) uint64 {
 
 //go:wasmexport imhook_handle
 func exportHandle(commandLen, bodyLen uint32) uint64 {
+	wire := commandLen&abi.WireFlag != 0
+	commandLen &^= abi.WireFlag
 	end := uint64(commandLen) + uint64(bodyLen)
 	if end > uint64(len(input)) {
 		// The host skipped imhook_buffer or ignored its capacity.
@@ -92,7 +100,7 @@ func exportHandle(commandLen, bodyLen uint32) uint64 {
 		guest.out = b
 		return abi.PackError(bytesAddr(b), uint32(len(b)))
 	}
-	res, isErr := guest.handle(input[:commandLen], input[commandLen:end])
+	res, isErr := guest.handle(input[:commandLen], input[commandLen:end], wire)
 	switch {
 	case isErr:
 		return abi.PackError(bytesAddr(res), uint32(len(res)))

@@ -62,6 +62,17 @@ func equalName(s string, name []byte) bool { return s == string(name) }
 //
 // Handle is safe for concurrent use: each call gets its own Context.
 func Handle(h *Host, command string, body []byte) ([]byte, error) {
+	return handle(h, command, body, false)
+}
+
+// HandleWire is Handle for a request in the wire format, which is how imhook
+// sends every callback to a plugin built with this SDK: encode it with the
+// request's AppendWire. sdktest.Do goes through it.
+func HandleWire(h *Host, command string, wire []byte) ([]byte, error) {
+	return handle(h, command, wire, true)
+}
+
+func handle(h *Host, command string, body []byte, wire bool) ([]byte, error) {
 	if h == nil {
 		h = &Host{}
 	}
@@ -69,7 +80,7 @@ func Handle(h *Host, command string, body []byte) ([]byte, error) {
 	in := make([]byte, 0, len(command)+len(body))
 	in = append(append(in, command...), body...)
 	inst := &instance{ctx: Context{host: h}}
-	res, isErr := inst.handle(in[:len(command)], in[len(command):])
+	res, isErr := inst.handle(in[:len(command)], in[len(command):], wire)
 	if isErr {
 		return nil, errors.New(string(res))
 	}

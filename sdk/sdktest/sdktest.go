@@ -48,8 +48,8 @@ func (h *Harness) record(level abi.LogLevel, line string) {
 	h.t.Logf("plugin log: %s %s", level, line)
 }
 
-// Call runs the handler registered for the OpenIM command named command (the
-// wire name, for example "callbackBeforeSendSingleMsgCommand") on the JSON
+// Call runs the handler registered for the OpenIM command named command (as
+// OpenIM names it, for example "callbackBeforeSendSingleMsgCommand") on the JSON
 // request body, and returns what imhook would receive: the JSON reply, nil for
 // "no reply" (imhook answers the neutral reply), or the error message of a
 // failed call (bad request JSON, handler error, panic, unregistered command).
@@ -70,8 +70,9 @@ func Call(t testing.TB, command string, body []byte) ([]byte, error) {
 	return New(t, nil).Call(command, body)
 }
 
-// Do encodes req, runs the handler registered for its command through
-// Harness.Call and decodes the reply into an R:
+// Do encodes req in the wire format, as imhook sends it to a plugin built
+// with this SDK, runs the handler registered for its command and decodes the
+// reply into an R:
 //
 //	resp, err := sdktest.Do[openim.BeforeAddFriendResp](h, &openim.BeforeAddFriendReq{FromUserID: "u1"})
 //
@@ -85,7 +86,9 @@ func Do[R any, P plugin.ReplyPtr[R]](h *Harness, req openim.Request) (P, error) 
 	if r.Command() != cmd {
 		h.t.Fatalf("sdktest: Do[%T] with a %s request: that reply type belongs to %s", r, cmd, r.Command())
 	}
-	reply, err := h.Call(cmd.String(), req.AppendJSON(nil))
+	// imhook sends a plugin built with this SDK the request it parsed in the
+	// wire format (abi.InputWire); Call covers the JSON path.
+	reply, err := plugin.HandleWire(&h.host, cmd.String(), req.AppendWire(nil))
 	if err != nil || reply == nil {
 		return nil, err
 	}
