@@ -157,6 +157,9 @@ type ModuleInfo struct {
 	// InitInstructions is what the module's _initialize used on the first
 	// instance (0 when not metered or without _initialize).
 	InitInstructions uint64
+	// WireInput reports that the module accepts requests in the wire format
+	// (abi.InputWire): CallRequest sends them so.
+	WireInput bool
 }
 
 // Inspect validates a module for upload without activating it: it compiles it

@@ -32,7 +32,9 @@ type instance struct {
 	mem    api.Memory
 	handle api.Function
 	buffer api.Function
-	stack  []uint64
+	// inputFormats is the optional abi.FuncInputFormats export, nil when absent.
+	inputFormats api.Function
+	stack        []uint64
 
 	bufPtr, bufCap uint32 // guest input buffer, from FuncBuffer
 	calls          int
@@ -99,6 +101,7 @@ func (p *Plugin) newInstance() (*instance, error) {
 	i.mem = mod.Memory()
 	i.handle = mod.ExportedFunction(abi.FuncHandle)
 	i.buffer = mod.ExportedFunction(abi.FuncBuffer)
+	i.inputFormats = mod.ExportedFunction(abi.FuncInputFormats) // optional: nil when absent
 	return i, nil
 }
 
@@ -182,7 +185,7 @@ func (i *instance) close() {
 
 // call runs one callback: copies command and body into the guest's buffer,
 // calls FuncHandle and appends the reply to dst.
-func (i *instance) call(ctx context.Context, command string, body, dst []byte, info *CallInfo) ([]byte, Kind, error) {
+func (i *instance) call(ctx context.Context, command string, body []byte, wire bool, dst []byte, info *CallInfo) ([]byte, Kind, error) {
 	i.calls++
 	i.command = command
 	i.logBytes = 0
@@ -204,6 +207,9 @@ func (i *instance) call(ctx context.Context, command string, body, dst []byte, i
 		return nil, KindBadReply, fmt.Errorf("input buffer at %#x (%d bytes) is outside guest memory", i.bufPtr, i.bufCap)
 	}
 	i.stack[0] = uint64(len(command))
+	if wire {
+		i.stack[0] |= uint64(abi.WireFlag)
+	}
 	i.stack[1] = uint64(len(body))
 	err := i.invoke(ctx, i.handle)
 	info.MemoryPages = i.mem.Size() >> 16

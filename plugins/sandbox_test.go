@@ -182,6 +182,7 @@ func TestLoadErrors(t *testing.T) {
 		{"missing export", wat(t, "missing_export"), KindInvalidModule, "guest doesn't export func[imhook_handle] (want (i32,i32)->(i64))"},
 		{"wrong signature", wat(t, "wrong_signature"), KindInvalidModule, "export func[imhook_handle] has signature (i32)->(i32), want (i32,i32)->(i64)"},
 		{"wrong abi version", wat(t, "wrong_abi"), KindInvalidModule, "imhook_abi_version returned 2, this host supports abi version 1"},
+		{"optional export of the wrong type", wat(t, "bad_input_formats"), KindInvalidModule, "export func[imhook_input_formats] has signature ()->(i64), want ()->(i32)"},
 		{"unknown import", wat(t, "bad_import"), KindInvalidModule, "guest imports func[env.abort]; only imhook.* and wasi_snapshot_preview1.* are provided"},
 		{"unknown command", wat(t, "unknown_command"), KindInvalidModule, "imhook_commands lists command[helloWorld], which is not an OpenIM callback command"},
 		{"infinite loop in _initialize", wat(t, "init_loop"), KindCPUTime, "instantiate"},

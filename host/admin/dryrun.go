@@ -80,7 +80,8 @@ type CallFailure struct {
 func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, body []byte, policy plugins.Policy) DryRun {
 	c := req.Command()
 	command := c.String()
-	reply, info, err := p.Call(plugins.WithLogCapture(ctx), command, body, nil)
+	// As a callback would: the wire format to a plugin that accepts it.
+	reply, info, err := p.CallRequest(plugins.WithLogCapture(ctx), req, body, nil)
 	out := DryRun{
 		Plugin:      p.Name(),
 		Version:     p.Hash(),

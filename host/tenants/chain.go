@@ -59,7 +59,7 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 	if cmd.Phase() == openim.After {
 		res := Result{Outcome: metrics.OutcomeOK}
 		for _, p := range chain {
-			raw, err := d.call(ctx, t, cmd, p, body, (*bp)[:0])
+			raw, err := d.call(ctx, t, cmd, p, req, body, (*bp)[:0])
 			if raw != nil {
 				*bp = raw[:0] // keep the grown buffer
 			}
@@ -83,7 +83,7 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 		}
 	}()
 	for i, p := range chain {
-		raw, err := d.call(ctx, t, cmd, p, in, (*bp)[:0])
+		raw, err := d.call(ctx, t, cmd, p, req, in, (*bp)[:0])
 		if raw != nil {
 			*bp = raw[:0]
 		}
@@ -136,9 +136,12 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 // the loop ends at a live plugin unless swaps keep outpacing the call, which
 // the call's deadline bounds. If the plugin no longer handles cmd, the answer
 // is neutral (a nil reply).
-func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, body, dst []byte) ([]byte, error) {
+//
+// req is the request and body its JSON; a plugin built with the SDK receives
+// req in the wire format instead of body (plugins.Plugin.CallRequest).
+func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, req openim.Request, body, dst []byte) ([]byte, error) {
 	for {
-		raw, info, err := p.Call(ctx, cmd.String(), body, dst)
+		raw, info, err := p.CallRequest(ctx, req, body, dst)
 		d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
 		if err == nil || !errors.Is(err, plugins.ErrClosed) || ctx.Err() != nil {
 			return raw, err
