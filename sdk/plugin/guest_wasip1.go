@@ -161,3 +161,6 @@ func bytesAddr(b []byte) uint32 {
 func stringAddr(s string) uint32 {
 	return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s))))
 }
+
+// batch is arrayBatch in the guest, which runs one call at a time.
+type batch[T any] = arrayBatch[T]

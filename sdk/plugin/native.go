@@ -86,3 +86,9 @@ func handle(h *Host, command string, body []byte, wire bool) ([]byte, error) {
 	}
 	return res, nil
 }
+
+// batch is the WebAssembly build's request allocator; natively, where handlers
+// may run concurrently and allocation is cheap, each request is its own.
+type batch[T any] struct{}
+
+func (*batch[T]) next() *T { return new(T) }

@@ -9,8 +9,9 @@ import "github.com/imhook/imhook/sdk/openim"
 // {actionCode:0,nextCode:1} makes the operation fail with errCode/errMsg/errDlt. A nil reply with a
 // nil error sends the neutral reply.
 func OnBeforeSendSingleMsg(h func(*Context, *openim.BeforeSendSingleMsgReq) (*openim.BeforeSendSingleMsgResp, error)) {
+	var reqs batch[openim.BeforeSendSingleMsgReq]
 	register(openim.BeforeSendSingleMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeSendSingleMsgReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -26,8 +27,9 @@ func OnBeforeSendSingleMsg(h func(*Context, *openim.BeforeSendSingleMsgReq) (*op
 // phase, webhooks.yml key afterSendSingleMsg). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSendSingleMsg(h func(*Context, *openim.AfterSendSingleMsgReq) (*openim.AfterSendSingleMsgResp, error)) {
+	var reqs batch[openim.AfterSendSingleMsgReq]
 	register(openim.AfterSendSingleMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSendSingleMsgReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -44,8 +46,9 @@ func OnAfterSendSingleMsg(h func(*Context, *openim.AfterSendSingleMsgReq) (*open
 // {actionCode:0,nextCode:1} makes the operation fail with errCode/errMsg/errDlt. A nil reply with a
 // nil error sends the neutral reply.
 func OnBeforeSendGroupMsg(h func(*Context, *openim.BeforeSendGroupMsgReq) (*openim.BeforeSendGroupMsgResp, error)) {
+	var reqs batch[openim.BeforeSendGroupMsgReq]
 	register(openim.BeforeSendGroupMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeSendGroupMsgReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -61,8 +64,9 @@ func OnBeforeSendGroupMsg(h func(*Context, *openim.BeforeSendGroupMsgReq) (*open
 // webhooks.yml key afterSendGroupMsg). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSendGroupMsg(h func(*Context, *openim.AfterSendGroupMsgReq) (*openim.AfterSendGroupMsgResp, error)) {
+	var reqs batch[openim.AfterSendGroupMsgReq]
 	register(openim.AfterSendGroupMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSendGroupMsgReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -81,8 +85,9 @@ func OnAfterSendGroupMsg(h func(*Context, *openim.AfterSendGroupMsgReq) (*openim
 // offlinePushInfo, atUserIDList, attachedInfo, ex. msgDataList is decoded but never used. A nil
 // reply with a nil error sends the neutral reply.
 func OnBeforeMsgModify(h func(*Context, *openim.BeforeMsgModifyReq) (*openim.BeforeMsgModifyResp, error)) {
+	var reqs batch[openim.BeforeMsgModifyReq]
 	register(openim.BeforeMsgModify, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeMsgModifyReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -98,8 +103,9 @@ func OnBeforeMsgModify(h func(*Context, *openim.BeforeMsgModifyReq) (*openim.Bef
 // webhooks.yml key afterMsgSaveDB). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterMsgSaveDB(h func(*Context, *openim.AfterMsgSaveDBReq) (*openim.AfterMsgSaveDBResp, error)) {
+	var reqs batch[openim.AfterMsgSaveDBReq]
 	register(openim.AfterMsgSaveDB, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterMsgSaveDBReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -115,8 +121,9 @@ func OnAfterMsgSaveDB(h func(*Context, *openim.AfterMsgSaveDBReq) (*openim.After
 // webhooks.yml key afterGroupMsgRead). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterGroupMsgRead(h func(*Context, *openim.AfterGroupMsgReadReq) (*openim.AfterGroupMsgReadResp, error)) {
+	var reqs batch[openim.AfterGroupMsgReadReq]
 	register(openim.AfterGroupMsgRead, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterGroupMsgReadReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -132,8 +139,9 @@ func OnAfterGroupMsgRead(h func(*Context, *openim.AfterGroupMsgReadReq) (*openim
 // phase, webhooks.yml key afterSingleMsgRead). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSingleMsgRead(h func(*Context, *openim.AfterSingleMsgReadReq) (*openim.AfterSingleMsgReadResp, error)) {
+	var reqs batch[openim.AfterSingleMsgReadReq]
 	register(openim.AfterSingleMsgRead, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSingleMsgReadReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -149,8 +157,9 @@ func OnAfterSingleMsgRead(h func(*Context, *openim.AfterSingleMsgReadReq) (*open
 // webhooks.yml key afterRevokeMsg). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnBeforeAfterMsg(h func(*Context, *openim.BeforeAfterMsgReq) (*openim.BeforeAfterMsgResp, error)) {
+	var reqs batch[openim.BeforeAfterMsgReq]
 	register(openim.BeforeAfterMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeAfterMsgReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -166,8 +175,9 @@ func OnBeforeAfterMsg(h func(*Context, *openim.BeforeAfterMsgReq) (*openim.Befor
 // webhooks.yml key afterUserOnline). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserOnline(h func(*Context, *openim.AfterUserOnlineReq) (*openim.AfterUserOnlineResp, error)) {
+	var reqs batch[openim.AfterUserOnlineReq]
 	register(openim.AfterUserOnline, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterUserOnlineReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -183,8 +193,9 @@ func OnAfterUserOnline(h func(*Context, *openim.AfterUserOnlineReq) (*openim.Aft
 // webhooks.yml key afterUserOffline). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserOffline(h func(*Context, *openim.AfterUserOfflineReq) (*openim.AfterUserOfflineResp, error)) {
+	var reqs batch[openim.AfterUserOfflineReq]
 	register(openim.AfterUserOffline, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterUserOfflineReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -200,8 +211,9 @@ func OnAfterUserOffline(h func(*Context, *openim.AfterUserOfflineReq) (*openim.A
 // webhooks.yml key afterUserKickOff). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserKickOff(h func(*Context, *openim.AfterUserKickOffReq) (*openim.AfterUserKickOffResp, error)) {
+	var reqs batch[openim.AfterUserKickOffReq]
 	register(openim.AfterUserKickOff, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterUserKickOffReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -219,8 +231,9 @@ func OnAfterUserKickOff(h func(*Context, *openim.AfterUserKickOffReq) (*openim.A
 // non-empty userIDList replaces the offline-push target list; non-null offlinePushInfo replaces the
 // message's push info. A nil reply with a nil error sends the neutral reply.
 func OnBeforeOfflinePush(h func(*Context, *openim.BeforeOfflinePushReq) (*openim.BeforeOfflinePushResp, error)) {
+	var reqs batch[openim.BeforeOfflinePushReq]
 	register(openim.BeforeOfflinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeOfflinePushReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -237,8 +250,9 @@ func OnBeforeOfflinePush(h func(*Context, *openim.BeforeOfflinePushReq) (*openim
 // stored; clients still get it by sync). Response userIDList/offlinePushInfo are decoded but
 // ignored. A nil reply with a nil error sends the neutral reply.
 func OnBeforeOnlinePush(h func(*Context, *openim.BeforeOnlinePushReq) (*openim.BeforeOnlinePushResp, error)) {
+	var reqs batch[openim.BeforeOnlinePushReq]
 	register(openim.BeforeOnlinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeOnlinePushReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -255,8 +269,9 @@ func OnBeforeOnlinePush(h func(*Context, *openim.BeforeOnlinePushReq) (*openim.B
 // group message. A non-empty userIDList replaces the push target list (otherwise all group
 // members); offlinePushInfo is ignored. A nil reply with a nil error sends the neutral reply.
 func OnBeforeGroupOnlinePush(h func(*Context, *openim.BeforeGroupOnlinePushReq) (*openim.BeforeGroupOnlinePushResp, error)) {
+	var reqs batch[openim.BeforeGroupOnlinePushReq]
 	register(openim.BeforeGroupOnlinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeGroupOnlinePushReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -273,8 +288,9 @@ func OnBeforeGroupOnlinePush(h func(*Context, *openim.BeforeGroupOnlinePushReq) 
 // the operation fail with errCode/errMsg/errDlt. A nil reply with a nil error sends the neutral
 // reply.
 func OnBeforeAddFriend(h func(*Context, *openim.BeforeAddFriendReq) (*openim.BeforeAddFriendResp, error)) {
+	var reqs batch[openim.BeforeAddFriendReq]
 	register(openim.BeforeAddFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeAddFriendReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -290,8 +306,9 @@ func OnBeforeAddFriend(h func(*Context, *openim.BeforeAddFriendReq) (*openim.Bef
 // webhooks.yml key afterAddFriend). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterAddFriend(h func(*Context, *openim.AfterAddFriendReq) (*openim.AfterAddFriendResp, error)) {
+	var reqs batch[openim.AfterAddFriendReq]
 	register(openim.AfterAddFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterAddFriendReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -308,8 +325,9 @@ func OnAfterAddFriend(h func(*Context, *openim.AfterAddFriendReq) (*openim.After
 // {actionCode:0,nextCode:1} makes the operation fail with errCode/errMsg/errDlt. A nil reply with a
 // nil error sends the neutral reply.
 func OnBeforeAddFriendAgree(h func(*Context, *openim.BeforeAddFriendAgreeReq) (*openim.BeforeAddFriendAgreeResp, error)) {
+	var reqs batch[openim.BeforeAddFriendAgreeReq]
 	register(openim.BeforeAddFriendAgree, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeAddFriendAgreeReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -325,8 +343,9 @@ func OnBeforeAddFriendAgree(h func(*Context, *openim.BeforeAddFriendAgreeReq) (*
 // phase, webhooks.yml key afterAddFriendAgree). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterAddFriendAgree(h func(*Context, *openim.AfterAddFriendAgreeReq) (*openim.AfterAddFriendAgreeResp, error)) {
+	var reqs batch[openim.AfterAddFriendAgreeReq]
 	register(openim.AfterAddFriendAgree, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterAddFriendAgreeReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -342,8 +361,9 @@ func OnAfterAddFriendAgree(h func(*Context, *openim.AfterAddFriendAgreeReq) (*op
 // webhooks.yml key afterDeleteFriend). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterDeleteFriend(h func(*Context, *openim.AfterDeleteFriendReq) (*openim.AfterDeleteFriendResp, error)) {
+	var reqs batch[openim.AfterDeleteFriendReq]
 	register(openim.AfterDeleteFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterDeleteFriendReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -359,8 +379,9 @@ func OnAfterDeleteFriend(h func(*Context, *openim.AfterDeleteFriendReq) (*openim
 // phase, webhooks.yml key beforeImportFriends). Block as usual; a non-empty friendUserIDs replaces
 // the list to import. A nil reply with a nil error sends the neutral reply.
 func OnBeforeImportFriends(h func(*Context, *openim.BeforeImportFriendsReq) (*openim.BeforeImportFriendsResp, error)) {
+	var reqs batch[openim.BeforeImportFriendsReq]
 	register(openim.BeforeImportFriends, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeImportFriendsReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -376,8 +397,9 @@ func OnBeforeImportFriends(h func(*Context, *openim.BeforeImportFriendsReq) (*op
 // phase, webhooks.yml key afterImportFriends). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterImportFriends(h func(*Context, *openim.AfterImportFriendsReq) (*openim.AfterImportFriendsResp, error)) {
+	var reqs batch[openim.AfterImportFriendsReq]
 	register(openim.AfterImportFriends, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterImportFriendsReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -394,8 +416,9 @@ func OnAfterImportFriends(h func(*Context, *openim.AfterImportFriendsReq) (*open
 // replaces the remark (an empty remark cannot be forced). A nil reply with a nil error sends the
 // neutral reply.
 func OnBeforeSetFriendRemark(h func(*Context, *openim.BeforeSetFriendRemarkReq) (*openim.BeforeSetFriendRemarkResp, error)) {
+	var reqs batch[openim.BeforeSetFriendRemarkReq]
 	register(openim.BeforeSetFriendRemark, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeSetFriendRemarkReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -411,8 +434,9 @@ func OnBeforeSetFriendRemark(h func(*Context, *openim.BeforeSetFriendRemarkReq) 
 // phase, webhooks.yml key afterSetFriendRemark). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSetFriendRemark(h func(*Context, *openim.AfterSetFriendRemarkReq) (*openim.AfterSetFriendRemarkResp, error)) {
+	var reqs batch[openim.AfterSetFriendRemarkReq]
 	register(openim.AfterSetFriendRemark, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSetFriendRemarkReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -429,8 +453,9 @@ func OnAfterSetFriendRemark(h func(*Context, *openim.AfterSetFriendRemarkReq) (*
 // the operation fail with errCode/errMsg/errDlt. A nil reply with a nil error sends the neutral
 // reply.
 func OnBeforeAddBlack(h func(*Context, *openim.BeforeAddBlackReq) (*openim.BeforeAddBlackResp, error)) {
+	var reqs batch[openim.BeforeAddBlackReq]
 	register(openim.BeforeAddBlack, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeAddBlackReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -446,8 +471,9 @@ func OnBeforeAddBlack(h func(*Context, *openim.BeforeAddBlackReq) (*openim.Befor
 // webhooks.yml key afterRemoveBlack). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterRemoveBlack(h func(*Context, *openim.AfterRemoveBlackReq) (*openim.AfterRemoveBlackResp, error)) {
+	var reqs batch[openim.AfterRemoveBlackReq]
 	register(openim.AfterRemoveBlack, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterRemoveBlackReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -463,8 +489,9 @@ func OnAfterRemoveBlack(h func(*Context, *openim.AfterRemoveBlackReq) (*openim.A
 // phase, webhooks.yml key beforeUpdateUserInfo). Block as usual; non-null nickName / faceURL / ex
 // overwrite the update. A nil reply with a nil error sends the neutral reply.
 func OnBeforeUpdateUserInfo(h func(*Context, *openim.BeforeUpdateUserInfoReq) (*openim.BeforeUpdateUserInfoResp, error)) {
+	var reqs batch[openim.BeforeUpdateUserInfoReq]
 	register(openim.BeforeUpdateUserInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeUpdateUserInfoReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -480,8 +507,9 @@ func OnBeforeUpdateUserInfo(h func(*Context, *openim.BeforeUpdateUserInfoReq) (*
 // phase, webhooks.yml key afterUpdateUserInfo). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUpdateUserInfo(h func(*Context, *openim.AfterUpdateUserInfoReq) (*openim.AfterUpdateUserInfoResp, error)) {
+	var reqs batch[openim.AfterUpdateUserInfoReq]
 	register(openim.AfterUpdateUserInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterUpdateUserInfoReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -498,8 +526,9 @@ func OnAfterUpdateUserInfo(h func(*Context, *openim.AfterUpdateUserInfoReq) (*op
 // faceURL / ex are copied into the corresponding wrapper of the original request. A nil reply with
 // a nil error sends the neutral reply.
 func OnBeforeUpdateUserInfoEx(h func(*Context, *openim.BeforeUpdateUserInfoExReq) (*openim.BeforeUpdateUserInfoExResp, error)) {
+	var reqs batch[openim.BeforeUpdateUserInfoExReq]
 	register(openim.BeforeUpdateUserInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeUpdateUserInfoExReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -515,8 +544,9 @@ func OnBeforeUpdateUserInfoEx(h func(*Context, *openim.BeforeUpdateUserInfoExReq
 // phase, webhooks.yml key afterUpdateUserInfoEx). OpenIM ignores the reply of after-commands;
 // return nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUpdateUserInfoEx(h func(*Context, *openim.AfterUpdateUserInfoExReq) (*openim.AfterUpdateUserInfoExResp, error)) {
+	var reqs batch[openim.AfterUpdateUserInfoExReq]
 	register(openim.AfterUpdateUserInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterUpdateUserInfoExReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -532,8 +562,9 @@ func OnAfterUpdateUserInfoEx(h func(*Context, *openim.AfterUpdateUserInfoExReq) 
 // phase, webhooks.yml key beforeUserRegister). Block as usual; a non-empty users array replaces the
 // whole list to register. A nil reply with a nil error sends the neutral reply.
 func OnBeforeUserRegister(h func(*Context, *openim.BeforeUserRegisterReq) (*openim.BeforeUserRegisterResp, error)) {
+	var reqs batch[openim.BeforeUserRegisterReq]
 	register(openim.BeforeUserRegister, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeUserRegisterReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -549,8 +580,9 @@ func OnBeforeUserRegister(h func(*Context, *openim.BeforeUserRegisterReq) (*open
 // webhooks.yml key afterUserRegister). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterUserRegister(h func(*Context, *openim.AfterUserRegisterReq) (*openim.AfterUserRegisterResp, error)) {
+	var reqs batch[openim.AfterUserRegisterReq]
 	register(openim.AfterUserRegister, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterUserRegisterReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -568,8 +600,9 @@ func OnAfterUserRegister(h func(*Context, *openim.AfterUserRegisterReq) (*openim
 // lookMemberInfo overwrite the group info. applyMemberFriend is decoded but NOT applied. A nil
 // reply with a nil error sends the neutral reply.
 func OnBeforeCreateGroup(h func(*Context, *openim.BeforeCreateGroupReq) (*openim.BeforeCreateGroupResp, error)) {
+	var reqs batch[openim.BeforeCreateGroupReq]
 	register(openim.BeforeCreateGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeCreateGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -585,8 +618,9 @@ func OnBeforeCreateGroup(h func(*Context, *openim.BeforeCreateGroupReq) (*openim
 // webhooks.yml key afterCreateGroup). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterCreateGroup(h func(*Context, *openim.AfterCreateGroupReq) (*openim.AfterCreateGroupResp, error)) {
+	var reqs batch[openim.AfterCreateGroupReq]
 	register(openim.AfterCreateGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterCreateGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -603,8 +637,9 @@ func OnAfterCreateGroup(h func(*Context, *openim.AfterCreateGroupReq) (*openim.A
 // entry whose userID matches a joining member can set muteEndTime (Unix ms), faceURL, ex, nickname,
 // roleLevel. A nil reply with a nil error sends the neutral reply.
 func OnBeforeMembersJoinGroup(h func(*Context, *openim.BeforeMembersJoinGroupReq) (*openim.BeforeMembersJoinGroupResp, error)) {
+	var reqs batch[openim.BeforeMembersJoinGroupReq]
 	register(openim.BeforeMembersJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeMembersJoinGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -621,8 +656,9 @@ func OnBeforeMembersJoinGroup(h func(*Context, *openim.BeforeMembersJoinGroupReq
 // faceURL, roleLevel, ex replace the requested values. A nil reply with a nil error sends the
 // neutral reply.
 func OnBeforeSetGroupMemberInfo(h func(*Context, *openim.BeforeSetGroupMemberInfoReq) (*openim.BeforeSetGroupMemberInfoResp, error)) {
+	var reqs batch[openim.BeforeSetGroupMemberInfoReq]
 	register(openim.BeforeSetGroupMemberInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeSetGroupMemberInfoReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -639,8 +675,9 @@ func OnBeforeSetGroupMemberInfo(h func(*Context, *openim.BeforeSetGroupMemberInf
 // after-commands; return nil to send the neutral reply. A nil reply with a nil error sends the
 // neutral reply.
 func OnAfterSetGroupMemberInfo(h func(*Context, *openim.AfterSetGroupMemberInfoReq) (*openim.AfterSetGroupMemberInfoResp, error)) {
+	var reqs batch[openim.AfterSetGroupMemberInfoReq]
 	register(openim.AfterSetGroupMemberInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSetGroupMemberInfoReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -656,8 +693,9 @@ func OnAfterSetGroupMemberInfo(h func(*Context, *openim.AfterSetGroupMemberInfoR
 // webhooks.yml key afterQuitGroup). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterQuitGroup(h func(*Context, *openim.AfterQuitGroupReq) (*openim.AfterQuitGroupResp, error)) {
+	var reqs batch[openim.AfterQuitGroupReq]
 	register(openim.AfterQuitGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterQuitGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -673,8 +711,9 @@ func OnAfterQuitGroup(h func(*Context, *openim.AfterQuitGroupReq) (*openim.After
 // webhooks.yml key afterKickGroupMember). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterKickGroup(h func(*Context, *openim.AfterKickGroupReq) (*openim.AfterKickGroupResp, error)) {
+	var reqs batch[openim.AfterKickGroupReq]
 	register(openim.AfterKickGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterKickGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -690,8 +729,9 @@ func OnAfterKickGroup(h func(*Context, *openim.AfterKickGroupReq) (*openim.After
 // webhooks.yml key afterDismissGroup). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterDisMissGroup(h func(*Context, *openim.AfterDisMissGroupReq) (*openim.AfterDisMissGroupResp, error)) {
+	var reqs batch[openim.AfterDisMissGroupReq]
 	register(openim.AfterDisMissGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterDisMissGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -708,8 +748,9 @@ func OnAfterDisMissGroup(h func(*Context, *openim.AfterDisMissGroupReq) (*openim
 // makes the operation fail with errCode/errMsg/errDlt. A nil reply with a nil error sends the
 // neutral reply.
 func OnBeforeJoinGroup(h func(*Context, *openim.BeforeJoinGroupReq) (*openim.BeforeJoinGroupResp, error)) {
+	var reqs batch[openim.BeforeJoinGroupReq]
 	register(openim.BeforeJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeJoinGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -725,8 +766,9 @@ func OnBeforeJoinGroup(h func(*Context, *openim.BeforeJoinGroupReq) (*openim.Bef
 // webhooks.yml key afterJoinGroup). OpenIM ignores the reply of after-commands; return nil to send
 // the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterJoinGroup(h func(*Context, *openim.AfterJoinGroupReq) (*openim.AfterJoinGroupResp, error)) {
+	var reqs batch[openim.AfterJoinGroupReq]
 	register(openim.AfterJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterJoinGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -742,8 +784,9 @@ func OnAfterJoinGroup(h func(*Context, *openim.AfterJoinGroupReq) (*openim.After
 // (before phase, webhooks.yml key beforeInviteUserToGroup). Block as usual; refusedMembersAccount
 // is decoded but ignored (TODO in code). A nil reply with a nil error sends the neutral reply.
 func OnBeforeInviteJoinGroup(h func(*Context, *openim.BeforeInviteJoinGroupReq) (*openim.BeforeInviteJoinGroupResp, error)) {
+	var reqs batch[openim.BeforeInviteJoinGroupReq]
 	register(openim.BeforeInviteJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeInviteJoinGroupReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -760,8 +803,9 @@ func OnBeforeInviteJoinGroup(h func(*Context, *openim.BeforeInviteJoinGroupReq) 
 // after-commands; return nil to send the neutral reply. A nil reply with a nil error sends the
 // neutral reply.
 func OnAfterTransferGroupOwner(h func(*Context, *openim.AfterTransferGroupOwnerReq) (*openim.AfterTransferGroupOwnerResp, error)) {
+	var reqs batch[openim.AfterTransferGroupOwnerReq]
 	register(openim.AfterTransferGroupOwner, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterTransferGroupOwnerReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -780,8 +824,9 @@ func OnAfterTransferGroupOwner(h func(*Context, *openim.AfterTransferGroupOwnerR
 // never applied. Start from openim.Neutral so the echoed fields are kept. A nil reply with a nil
 // error sends the neutral reply.
 func OnBeforeSetGroupInfo(h func(*Context, *openim.BeforeSetGroupInfoReq) (*openim.BeforeSetGroupInfoResp, error)) {
+	var reqs batch[openim.BeforeSetGroupInfoReq]
 	register(openim.BeforeSetGroupInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeSetGroupInfoReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -797,8 +842,9 @@ func OnBeforeSetGroupInfo(h func(*Context, *openim.BeforeSetGroupInfoReq) (*open
 // webhooks.yml key afterSetGroupInfo). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSetGroupInfo(h func(*Context, *openim.AfterSetGroupInfoReq) (*openim.AfterSetGroupInfoResp, error)) {
+	var reqs batch[openim.AfterSetGroupInfoReq]
 	register(openim.AfterSetGroupInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSetGroupInfoReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -817,8 +863,9 @@ func OnAfterSetGroupInfo(h func(*Context, *openim.AfterSetGroupInfoReq) (*openim
 // applied. Echo the request back with your edits. Start from openim.Neutral so the echoed fields
 // are kept. A nil reply with a nil error sends the neutral reply.
 func OnBeforeSetGroupInfoEx(h func(*Context, *openim.BeforeSetGroupInfoExReq) (*openim.BeforeSetGroupInfoExResp, error)) {
+	var reqs batch[openim.BeforeSetGroupInfoExReq]
 	register(openim.BeforeSetGroupInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeSetGroupInfoExReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -834,8 +881,9 @@ func OnBeforeSetGroupInfoEx(h func(*Context, *openim.BeforeSetGroupInfoExReq) (*
 // phase, webhooks.yml key afterSetGroupInfoEx). OpenIM ignores the reply of after-commands; return
 // nil to send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterSetGroupInfoEx(h func(*Context, *openim.AfterSetGroupInfoExReq) (*openim.AfterSetGroupInfoExResp, error)) {
+	var reqs batch[openim.AfterSetGroupInfoExReq]
 	register(openim.AfterSetGroupInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterSetGroupInfoExReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -853,8 +901,9 @@ func OnAfterSetGroupInfoEx(h func(*Context, *openim.AfterSetGroupInfoExReq) (*op
 // isPrivateChat, burnDuration, groupAtType, attachedInfo, ex overwrite the conversation. A nil
 // reply with a nil error sends the neutral reply.
 func OnBeforeCreateSingleChatConversations(h func(*Context, *openim.BeforeCreateSingleChatConversationsReq) (*openim.BeforeCreateSingleChatConversationsResp, error)) {
+	var reqs batch[openim.BeforeCreateSingleChatConversationsReq]
 	register(openim.BeforeCreateSingleChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeCreateSingleChatConversationsReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -871,8 +920,9 @@ func OnBeforeCreateSingleChatConversations(h func(*Context, *openim.BeforeCreate
 // afterCreateSingleChatConversations). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterCreateSingleChatConversations(h func(*Context, *openim.AfterCreateSingleChatConversationsReq) (*openim.AfterCreateSingleChatConversationsResp, error)) {
+	var reqs batch[openim.AfterCreateSingleChatConversationsReq]
 	register(openim.AfterCreateSingleChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterCreateSingleChatConversationsReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -889,8 +939,9 @@ func OnAfterCreateSingleChatConversations(h func(*Context, *openim.AfterCreateSi
 // beforeCreateGroupChatConversations). Block as usual; same overwritable fields as the single-chat
 // variant. A nil reply with a nil error sends the neutral reply.
 func OnBeforeCreateGroupChatConversations(h func(*Context, *openim.BeforeCreateGroupChatConversationsReq) (*openim.BeforeCreateGroupChatConversationsResp, error)) {
+	var reqs batch[openim.BeforeCreateGroupChatConversationsReq]
 	register(openim.BeforeCreateGroupChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.BeforeCreateGroupChatConversationsReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}
@@ -907,8 +958,9 @@ func OnBeforeCreateGroupChatConversations(h func(*Context, *openim.BeforeCreateG
 // afterCreateGroupChatConversations). OpenIM ignores the reply of after-commands; return nil to
 // send the neutral reply. A nil reply with a nil error sends the neutral reply.
 func OnAfterCreateGroupChatConversations(h func(*Context, *openim.AfterCreateGroupChatConversationsReq) (*openim.AfterCreateGroupChatConversationsResp, error)) {
+	var reqs batch[openim.AfterCreateGroupChatConversationsReq]
 	register(openim.AfterCreateGroupChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
-		req := new(openim.AfterCreateGroupChatConversationsReq)
+		req := reqs.next()
 		if err := decodeRequest(req, body, wire); err != nil {
 			return nil, err
 		}

@@ -807,8 +807,9 @@ func writeHandlers(m *model, b *bytes.Buffer) {
 		text += " A nil reply with a nil error sends the neutral reply."
 		comment(b, "", text)
 		p(b, "func On%s(h func(*Context, *openim.%s) (*openim.%s, error)) {", c.name, c.req.name, c.resp.name)
+		p(b, "\tvar reqs batch[openim.%s]", c.req.name)
 		p(b, "\tregister(openim.%s, func(c *Context, body []byte, wire bool) (openim.Reply, error) {", c.name)
-		p(b, "\t\treq := new(openim.%s)", c.req.name)
+		p(b, "\t\treq := reqs.next()")
 		p(b, "\t\tif err := decodeRequest(req, body, wire); err != nil {")
 		p(b, "\t\t\treturn nil, err")
 		p(b, "\t\t}")

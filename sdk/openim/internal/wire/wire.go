@@ -58,7 +58,7 @@ const (
 // valid when the caller reuses data. The copy has one spare byte of capacity so
 // that an empty string at offset len(data) still points inside the allocation.
 func (r *Reader) Init(data []byte) {
-	*r = Reader{data: append(make([]byte, 0, len(data)+1), data...)}
+	*r = Reader{data: copyInput(data)}
 }
 
 // Len is the length of the data.
