@@ -72,6 +72,21 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("series %q survived Forget:\n%s", gone, out)
 		}
 	}
+	// A tenant created again under the same id is counted again: Forget
+	// must drop the cached series too, or the new calls would go to series
+	// no longer registered.
+	m.Call("acme", "callbackBeforeSendSingleMsgCommand", OutcomeOK, 0.001)
+	m.Instructions("acme", "callbackBeforeSendSingleMsgCommand", 120_000)
+	out = gathered(t, m)
+	for _, want := range []string{
+		"imhook_webhook_calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme",
+		"imhook_webhook_duration_seconds command=callbackBeforeSendSingleMsgCommand tenant=acme",
+		"imhook_plugin_instructions command=callbackBeforeSendSingleMsgCommand tenant=acme",
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("series %q missing after Forget and new calls:\n%s", want, out)
+		}
+	}
 }
 
 func TestNilMetrics(t *testing.T) {
