@@ -1,6 +1,10 @@
 package rules
 
-import "testing"
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
 
 func TestMatcher(t *testing.T) {
 	t.Parallel()
@@ -76,4 +80,46 @@ func TestParse(t *testing.T) {
 
 func wrap[T any](f func(string, bool) (T, error)) func(string, bool) (any, error) {
 	return func(raw string, ok bool) (any, error) { return f(raw, ok) }
+}
+
+// TestMatcherASCII covers the fast path of ASCII words and texts, and checks
+// it against the rune path on texts built from the words' pieces.
+func TestMatcherASCII(t *testing.T) {
+	t.Parallel()
+	m := NewMatcher(SplitList("spam,Kill, scam"))
+	if m.asciiWords == nil {
+		t.Fatal("ASCII words did not enable the fast path")
+	}
+	long := strings.Repeat("all clear ", 40) // over the 256-byte stack buffer
+	for _, tc := range []struct {
+		text string
+		want bool
+	}{
+		{"hello there", false},
+		{"buy SPAM now", true},
+		{"sKiLLed", true},
+		{"sca m", false},
+		{long, false},
+		{long + "ScAm", true},
+		{"\u212Aill", true}, // KELVIN SIGN lower-cases to 'k': the rune path
+		{"", false},
+	} {
+		if got := m.Contains(tc.text); got != tc.want {
+			t.Errorf("Contains(%.40q) = %v, want %v", tc.text, got, tc.want)
+		}
+	}
+	pieces := []string{"s", "S", "pa", "PA", "m", "k", "ILL", "il", "l", "sc", "a", " ", "x", "Am", "Z", "@", "[", "é", "\u212A"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 5000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		text := b.String()
+		slow := NewMatcher(SplitList("spam,Kill, scam"))
+		slow.asciiWords = nil // force the rune path
+		if got, want := m.Contains(text), slow.Contains(text); got != want {
+			t.Fatalf("Contains(%q): fast path %v, rune path %v", text, got, want)
+		}
+	}
 }

@@ -14,10 +14,13 @@
 package textmsg
 
 import (
+	"encoding/binary"
 	"errors"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ContentType is OpenIM's contentType of a text message.
@@ -149,18 +152,14 @@ func (p *parser) str() (string, bool) {
 	}
 	p.pos++
 	start := p.pos
-	// Fast path: no escapes and valid UTF-8, the result is a substring.
-	for p.pos < len(p.s) {
-		c := p.s[p.pos]
-		if c == '"' {
-			s := p.s[start:p.pos]
-			p.pos++
-			return s, true
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+	// Fast path: plain ASCII up to the closing quote, the result is a
+	// substring. Anything else continues byte by byte from the first byte
+	// that is not plain.
+	p.pos = plainEnd(p.s, p.pos)
+	if p.pos < len(p.s) && p.s[p.pos] == '"' {
+		s := p.s[start:p.pos]
 		p.pos++
+		return s, true
 	}
 	b := []byte(p.s[start:p.pos])
 	for p.pos < len(p.s) {
@@ -424,4 +423,33 @@ func Append(dst []byte, text string) []byte {
 		i += size
 	}
 	return append(dst, `"}`...)
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plainEnd returns the index of the first byte of s at or after i that is a
+// quote, a backslash, a control character or not ASCII, or len(s). It tests
+// eight bytes per step: inside a WebAssembly guest each iteration of a byte
+// loop costs about a hundred instructions.
+func plainEnd(s string, i int) int {
+	b := unsafe.Slice(unsafe.StringData(s), len(s))
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q, bs := x^('"'*ones), x^('\\'*ones)
+		// The high bit of each byte that is < 0x20, '"', '\\' or >= 0x80; a
+		// borrow can only flag a byte above a true hit, so the lowest flag
+		// is exact.
+		if m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }

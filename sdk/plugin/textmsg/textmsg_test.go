@@ -109,3 +109,29 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestPlainEnd puts each kind of byte at each position of strings around the
+// eight-byte step, against a byte-by-byte reference.
+func TestPlainEnd(t *testing.T) {
+	ref := func(s string, i int) int {
+		for ; i < len(s); i++ {
+			if c := s[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return i
+			}
+		}
+		return i
+	}
+	for n := range 20 {
+		for at := range n {
+			for _, c := range []byte{'"', '\\', 0x00, 0x1f, 0x80, 0xff, ' ', 0x7f, '!', '#', '[', ']'} {
+				b := []byte(strings.Repeat("a", n))
+				b[at] = c
+				for from := 0; from <= n; from++ {
+					if got, want := plainEnd(string(b), from), ref(string(b), from); got != want {
+						t.Fatalf("plainEnd(%q, %d) = %d, want %d", b, from, got, want)
+					}
+				}
+			}
+		}
+	}
+}
