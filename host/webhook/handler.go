@@ -155,9 +155,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	cctx, cancel := context.WithTimeout(h.base, h.opt.CallTimeout)
+	cctx := newCallContext(h.base, h.opt.CallTimeout)
 	out, res := h.opt.Directory.Serve(cctx, t, cmd, req, body, (*bp)[:0], opID)
-	cancel()
+	cctx.Close()
 	if handled {
 		<-h.sem
 	}
