@@ -100,7 +100,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.BoolVar(&o.compare, "compare", false, "run the side-by-side comparison: (a) native Go, (b) imhook + moderation plugin, (c) imhook + trivial plugin, (n) native neutral reply")
+	fs.BoolVar(&o.compare, "compare", false, "run the side-by-side comparison: (a) native Go, (b) imhook + moderation plugin, (c) imhook + trivial plugin, (n) native neutral reply, (h) imhook + no-op raw-ABI plugin")
 	fs.StringVar(&o.plugin, "plugin", "", "load-test this plugin (.wasm) on a local imhook")
 	fs.StringVar(&o.command, "command", "", "with --plugin: the callback command to send")
 	fs.StringVar(&o.body, "body", "", "with --plugin: file holding the callback's JSON body")
@@ -703,6 +703,7 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 		{key: "b", name: "imhook + moderation plugin"},
 		{key: "c", name: "imhook + trivial plugin"},
 		{key: "n", name: "native neutral reply only"},
+		{key: "h", name: "imhook + no-op raw-ABI plugin (host only)"},
 	}
 	defer func() {
 		for _, v := range vs {
@@ -718,7 +719,7 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 		return nil, err
 	}
 	var upload time.Duration
-	for _, v := range vs[1:3] {
+	for _, v := range []*variant{vs[1], vs[2], vs[4]} {
 		if v.child, err = b.startImhook(ctx, "imhook-"+v.key); err != nil {
 			return nil, err
 		}
@@ -726,8 +727,11 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 			return nil, err
 		}
 		wasm, name := modWasm, "moderation"
-		if v.key == "c" {
+		switch v.key {
+		case "c":
 			wasm, name = trivWasm, "trivial"
+		case "h":
+			wasm, name = baseline.NoopPlugin, "noop"
 		}
 		d, err := b.install(v.child, benchTenant, name, wasm)
 		if err != nil {
@@ -763,7 +767,7 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 	for _, v := range vs {
 		rep.Variants = append(rep.Variants, report(v))
 	}
-	a, bb, c, n := rep.Variants[0], rep.Variants[1], rep.Variants[2], rep.Variants[3]
+	a, bb, c, n, h := rep.Variants[0], rep.Variants[1], rep.Variants[2], rep.Variants[3], rep.Variants[4]
 	var ratios []float64
 	for i := range a.throughputRaw {
 		ratios = append(ratios, bb.throughputRaw[i]/a.throughputRaw[i])
@@ -776,7 +780,8 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 			Detail: fmt.Sprintf("per round %.2f-%.2f", rep.ThroughputRatio.Min, rep.ThroughputRatio.Max)},
 		{Name: "(c)-(n) server CPU per callback", Value: cpuDelta, Unit: "us",
 			Limit: "<= 3 us", Met: cpuDelta <= float64(targetHostCPU)/float64(time.Microsecond),
-			Detail: fmt.Sprintf("(c) %.1f us, (n) %.1f us", c.CPUPerCallUS.Median, n.CPUPerCallUS.Median)},
+			Detail: fmt.Sprintf("(c) %.1f us, (n) %.1f us; host alone (h)-(n) %+.2f us", c.CPUPerCallUS.Median, n.CPUPerCallUS.Median,
+				h.CPUPerCallUS.Median-n.CPUPerCallUS.Median)},
 		{Name: "upload to active, moderation plugin", Value: float64(upload) / float64(time.Millisecond), Unit: "ms",
 			Limit: "<= 2000 ms", Met: upload <= targetUploadToActive,
 			Detail: fmt.Sprintf("%.2f MB Go plugin, admin upload until serving", float64(len(modWasm))/1e6)},
@@ -789,9 +794,9 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("variant[%s]: %d of %d callbacks failed; first: %s", v.Key, v.Errors, v.Requests, v.FirstError))
 		}
 	}
-	if a.Stopped != a.Refusable || bb.Stopped != bb.Refusable || c.Stopped != 0 || n.Stopped != 0 {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("stop replies differ from the mix's banned messages: a %d of %d, b %d of %d, c %d, n %d "+
-			"(a plugin call past its time limit is answered by the fail-open policy)", a.Stopped, a.Refusable, bb.Stopped, bb.Refusable, c.Stopped, n.Stopped))
+	if a.Stopped != a.Refusable || bb.Stopped != bb.Refusable || c.Stopped != 0 || n.Stopped != 0 || h.Stopped != 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("stop replies differ from the mix's banned messages: a %d of %d, b %d of %d, c %d, n %d, h %d "+
+			"(a plugin call past its time limit is answered by the fail-open policy)", a.Stopped, a.Refusable, bb.Stopped, bb.Refusable, c.Stopped, n.Stopped, h.Stopped))
 	}
 	return rep, nil
 }

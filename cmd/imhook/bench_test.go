@@ -85,7 +85,7 @@ func TestBenchCompare(t *testing.T) {
 	buildBench(t)
 	var rep CompareReport
 	runBench(t, &rep, "--compare", "--moderation", benchBuild.moderation, "--trivial", benchBuild.trivial)
-	if len(rep.Variants) != 4 || len(rep.Targets) != 3 {
+	if len(rep.Variants) != 5 || len(rep.Targets) != 3 {
 		t.Fatalf("report has %d variants and %d targets: %+v", len(rep.Variants), len(rep.Targets), rep)
 	}
 	for _, v := range rep.Variants {
@@ -93,12 +93,12 @@ func TestBenchCompare(t *testing.T) {
 			t.Errorf("variant[%s]: %+v", v.Key, v)
 		}
 	}
-	// The mix's banned messages are refused by (a) and (b), not (c) or (n).
+	// The mix's banned messages are refused by (a) and (b), not (c), (n) or (h).
 	// On a loaded machine a plugin call can pass its 100 ms limit and get
 	// the fail-open reply, so (b) may stop fewer than it was sent.
-	a, b, c := rep.Variants[0], rep.Variants[1], rep.Variants[2]
-	if a.Stopped == 0 || a.Stopped != a.Refusable || (b.Refusable > 0 && b.Stopped == 0) || b.Stopped > b.Refusable || c.Stopped != 0 {
-		t.Errorf("stops: a %d/%d, b %d/%d, c %d", a.Stopped, a.Refusable, b.Stopped, b.Refusable, c.Stopped)
+	a, b, c, h := rep.Variants[0], rep.Variants[1], rep.Variants[2], rep.Variants[4]
+	if a.Stopped == 0 || a.Stopped != a.Refusable || (b.Refusable > 0 && b.Stopped == 0) || b.Stopped > b.Refusable || c.Stopped != 0 || h.Stopped != 0 {
+		t.Errorf("stops: a %d/%d, b %d/%d, c %d, h %d", a.Stopped, a.Refusable, b.Stopped, b.Refusable, c.Stopped, h.Stopped)
 	}
 	if rep.Targets[2].Value <= 0 {
 		t.Errorf("upload to active not measured: %+v", rep.Targets[2])

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/imhook/imhook/host/baseline"
 	"github.com/imhook/imhook/host/internal/testwasm"
 	"github.com/imhook/imhook/host/loadgen"
+	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -233,3 +235,33 @@ func TestRefusals(t *testing.T) {
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// TestNoopPlugin loads the embedded no-op plugin into the sandbox: it must
+// declare the same commands as examples/trivial and answer them with no
+// reply.
+func TestNoopPlugin(t *testing.T) {
+	t.Parallel()
+	eng, err := plugins.NewEngine(context.Background(), plugins.EngineConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	tn, err := eng.NewTenant(plugins.TenantConfig{ID: "noop", Limits: plugins.DefaultLimits()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tn.Load(context.Background(), "noop", baseline.NoopPlugin)
+	if err != nil {
+		t.Fatalf("load the no-op plugin: %v", err)
+	}
+	want := []string{"callbackAfterGroupMsgReadCommand", "callbackBeforeSendSingleMsgCommand", "callbackBeforeSendGroupMsgCommand", "callbackBeforeAddFriendCommand"}
+	if got := p.Commands(); !slices.Equal(got, want) {
+		t.Fatalf("commands %q, want examples/trivial's %q", got, want)
+	}
+	for _, cmd := range want {
+		reply, _, err := p.Call(context.Background(), cmd, []byte(`{"callbackCommand":"`+cmd+`"}`), nil)
+		if err != nil || reply != nil {
+			t.Fatalf("%s: reply %q, err %v; want no reply", cmd, reply, err)
+		}
+	}
+}
