@@ -146,6 +146,17 @@ func (e *env) tenant(id string, s registry.Settings, plugins ...string) {
 	for i := 0; i+1 < len(plugins); i += 2 {
 		e.install(id, plugins[i], plugins[i+1])
 	}
+	// The live directory applies the registry's changes asynchronously: wait
+	// until it knows the tenant (install already waited when there were
+	// plugins).
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, ok := e.srv.Directory().Lookup([]byte(id)); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("tenant[%s] not in the live directory after 60s", id)
+		}
+	}
 }
 
 // install uploads and activates guest as tenant's plugin name and waits
