@@ -42,6 +42,7 @@ build/examples/%.wasm: $$(shell find examples/$$* -name "*.go") $(SDK_SOURCES) g
 FUZZ_TARGETS := \
 	./sdk/openim:FuzzDecodeRequest \
 	./sdk/openim:FuzzDecodeReply \
+	./sdk/openim:FuzzDecodeWire \
 	./sdk/plugin/textmsg:FuzzParse \
 	./plugins:FuzzGuestMemoryRead \
 	./plugins/internal/wasmrewrite:FuzzMeter \
