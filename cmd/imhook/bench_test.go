@@ -85,7 +85,7 @@ func TestBenchCompare(t *testing.T) {
 	buildBench(t)
 	var rep CompareReport
 	runBench(t, &rep, "--compare", "--moderation", benchBuild.moderation, "--trivial", benchBuild.trivial)
-	if len(rep.Variants) != 5 || len(rep.Targets) != 3 {
+	if len(rep.Variants) != 5 || len(rep.Targets) != 4 {
 		t.Fatalf("report has %d variants and %d targets: %+v", len(rep.Variants), len(rep.Targets), rep)
 	}
 	for _, v := range rep.Variants {
@@ -100,8 +100,8 @@ func TestBenchCompare(t *testing.T) {
 	if a.Stopped == 0 || a.Stopped != a.Refusable || (b.Refusable > 0 && b.Stopped == 0) || b.Stopped > b.Refusable || c.Stopped != 0 || h.Stopped != 0 {
 		t.Errorf("stops: a %d/%d, b %d/%d, c %d, h %d", a.Stopped, a.Refusable, b.Stopped, b.Refusable, c.Stopped, h.Stopped)
 	}
-	if rep.Targets[2].Value <= 0 {
-		t.Errorf("upload to active not measured: %+v", rep.Targets[2])
+	if rep.Targets[3].Value <= 0 {
+		t.Errorf("upload to active not measured: %+v", rep.Targets[3])
 	}
 }
 
