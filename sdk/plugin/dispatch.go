@@ -65,17 +65,6 @@ func commandList() string {
 	return strings.Join(Commands(), string(rune(abi.CommandSeparator)))
 }
 
-// decodeRequest decodes body into req: the wire format imhook sends a guest
-// that accepts it (abi.InputWire), JSON otherwise. The wire format is the
-// fast path: inside a wasm guest it decodes several times faster than JSON,
-// because it is straight-line code where JSON is branches.
-func decodeRequest(req openim.Request, body []byte, wire bool) error {
-	if wire {
-		return req.DecodeWire(body)
-	}
-	return req.DecodeJSON(body)
-}
-
 // lookup returns the entry for the command named by name, or nil.
 func lookup(name []byte) *entry {
 	for i := range handlers {

@@ -12,7 +12,13 @@ func OnBeforeSendSingleMsg(h func(*Context, *openim.BeforeSendSingleMsgReq) (*op
 	var reqs batch[openim.BeforeSendSingleMsgReq]
 	register(openim.BeforeSendSingleMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -30,7 +36,13 @@ func OnAfterSendSingleMsg(h func(*Context, *openim.AfterSendSingleMsgReq) (*open
 	var reqs batch[openim.AfterSendSingleMsgReq]
 	register(openim.AfterSendSingleMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -49,7 +61,13 @@ func OnBeforeSendGroupMsg(h func(*Context, *openim.BeforeSendGroupMsgReq) (*open
 	var reqs batch[openim.BeforeSendGroupMsgReq]
 	register(openim.BeforeSendGroupMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -67,7 +85,13 @@ func OnAfterSendGroupMsg(h func(*Context, *openim.AfterSendGroupMsgReq) (*openim
 	var reqs batch[openim.AfterSendGroupMsgReq]
 	register(openim.AfterSendGroupMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -88,7 +112,13 @@ func OnBeforeMsgModify(h func(*Context, *openim.BeforeMsgModifyReq) (*openim.Bef
 	var reqs batch[openim.BeforeMsgModifyReq]
 	register(openim.BeforeMsgModify, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -106,7 +136,13 @@ func OnAfterMsgSaveDB(h func(*Context, *openim.AfterMsgSaveDBReq) (*openim.After
 	var reqs batch[openim.AfterMsgSaveDBReq]
 	register(openim.AfterMsgSaveDB, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -124,7 +160,13 @@ func OnAfterGroupMsgRead(h func(*Context, *openim.AfterGroupMsgReadReq) (*openim
 	var reqs batch[openim.AfterGroupMsgReadReq]
 	register(openim.AfterGroupMsgRead, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -142,7 +184,13 @@ func OnAfterSingleMsgRead(h func(*Context, *openim.AfterSingleMsgReadReq) (*open
 	var reqs batch[openim.AfterSingleMsgReadReq]
 	register(openim.AfterSingleMsgRead, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -160,7 +208,13 @@ func OnBeforeAfterMsg(h func(*Context, *openim.BeforeAfterMsgReq) (*openim.Befor
 	var reqs batch[openim.BeforeAfterMsgReq]
 	register(openim.BeforeAfterMsg, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -178,7 +232,13 @@ func OnAfterUserOnline(h func(*Context, *openim.AfterUserOnlineReq) (*openim.Aft
 	var reqs batch[openim.AfterUserOnlineReq]
 	register(openim.AfterUserOnline, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -196,7 +256,13 @@ func OnAfterUserOffline(h func(*Context, *openim.AfterUserOfflineReq) (*openim.A
 	var reqs batch[openim.AfterUserOfflineReq]
 	register(openim.AfterUserOffline, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -214,7 +280,13 @@ func OnAfterUserKickOff(h func(*Context, *openim.AfterUserKickOffReq) (*openim.A
 	var reqs batch[openim.AfterUserKickOffReq]
 	register(openim.AfterUserKickOff, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -234,7 +306,13 @@ func OnBeforeOfflinePush(h func(*Context, *openim.BeforeOfflinePushReq) (*openim
 	var reqs batch[openim.BeforeOfflinePushReq]
 	register(openim.BeforeOfflinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -253,7 +331,13 @@ func OnBeforeOnlinePush(h func(*Context, *openim.BeforeOnlinePushReq) (*openim.B
 	var reqs batch[openim.BeforeOnlinePushReq]
 	register(openim.BeforeOnlinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -272,7 +356,13 @@ func OnBeforeGroupOnlinePush(h func(*Context, *openim.BeforeGroupOnlinePushReq) 
 	var reqs batch[openim.BeforeGroupOnlinePushReq]
 	register(openim.BeforeGroupOnlinePush, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -291,7 +381,13 @@ func OnBeforeAddFriend(h func(*Context, *openim.BeforeAddFriendReq) (*openim.Bef
 	var reqs batch[openim.BeforeAddFriendReq]
 	register(openim.BeforeAddFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -309,7 +405,13 @@ func OnAfterAddFriend(h func(*Context, *openim.AfterAddFriendReq) (*openim.After
 	var reqs batch[openim.AfterAddFriendReq]
 	register(openim.AfterAddFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -328,7 +430,13 @@ func OnBeforeAddFriendAgree(h func(*Context, *openim.BeforeAddFriendAgreeReq) (*
 	var reqs batch[openim.BeforeAddFriendAgreeReq]
 	register(openim.BeforeAddFriendAgree, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -346,7 +454,13 @@ func OnAfterAddFriendAgree(h func(*Context, *openim.AfterAddFriendAgreeReq) (*op
 	var reqs batch[openim.AfterAddFriendAgreeReq]
 	register(openim.AfterAddFriendAgree, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -364,7 +478,13 @@ func OnAfterDeleteFriend(h func(*Context, *openim.AfterDeleteFriendReq) (*openim
 	var reqs batch[openim.AfterDeleteFriendReq]
 	register(openim.AfterDeleteFriend, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -382,7 +502,13 @@ func OnBeforeImportFriends(h func(*Context, *openim.BeforeImportFriendsReq) (*op
 	var reqs batch[openim.BeforeImportFriendsReq]
 	register(openim.BeforeImportFriends, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -400,7 +526,13 @@ func OnAfterImportFriends(h func(*Context, *openim.AfterImportFriendsReq) (*open
 	var reqs batch[openim.AfterImportFriendsReq]
 	register(openim.AfterImportFriends, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -419,7 +551,13 @@ func OnBeforeSetFriendRemark(h func(*Context, *openim.BeforeSetFriendRemarkReq) 
 	var reqs batch[openim.BeforeSetFriendRemarkReq]
 	register(openim.BeforeSetFriendRemark, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -437,7 +575,13 @@ func OnAfterSetFriendRemark(h func(*Context, *openim.AfterSetFriendRemarkReq) (*
 	var reqs batch[openim.AfterSetFriendRemarkReq]
 	register(openim.AfterSetFriendRemark, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -456,7 +600,13 @@ func OnBeforeAddBlack(h func(*Context, *openim.BeforeAddBlackReq) (*openim.Befor
 	var reqs batch[openim.BeforeAddBlackReq]
 	register(openim.BeforeAddBlack, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -474,7 +624,13 @@ func OnAfterRemoveBlack(h func(*Context, *openim.AfterRemoveBlackReq) (*openim.A
 	var reqs batch[openim.AfterRemoveBlackReq]
 	register(openim.AfterRemoveBlack, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -492,7 +648,13 @@ func OnBeforeUpdateUserInfo(h func(*Context, *openim.BeforeUpdateUserInfoReq) (*
 	var reqs batch[openim.BeforeUpdateUserInfoReq]
 	register(openim.BeforeUpdateUserInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -510,7 +672,13 @@ func OnAfterUpdateUserInfo(h func(*Context, *openim.AfterUpdateUserInfoReq) (*op
 	var reqs batch[openim.AfterUpdateUserInfoReq]
 	register(openim.AfterUpdateUserInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -529,7 +697,13 @@ func OnBeforeUpdateUserInfoEx(h func(*Context, *openim.BeforeUpdateUserInfoExReq
 	var reqs batch[openim.BeforeUpdateUserInfoExReq]
 	register(openim.BeforeUpdateUserInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -547,7 +721,13 @@ func OnAfterUpdateUserInfoEx(h func(*Context, *openim.AfterUpdateUserInfoExReq) 
 	var reqs batch[openim.AfterUpdateUserInfoExReq]
 	register(openim.AfterUpdateUserInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -565,7 +745,13 @@ func OnBeforeUserRegister(h func(*Context, *openim.BeforeUserRegisterReq) (*open
 	var reqs batch[openim.BeforeUserRegisterReq]
 	register(openim.BeforeUserRegister, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -583,7 +769,13 @@ func OnAfterUserRegister(h func(*Context, *openim.AfterUserRegisterReq) (*openim
 	var reqs batch[openim.AfterUserRegisterReq]
 	register(openim.AfterUserRegister, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -603,7 +795,13 @@ func OnBeforeCreateGroup(h func(*Context, *openim.BeforeCreateGroupReq) (*openim
 	var reqs batch[openim.BeforeCreateGroupReq]
 	register(openim.BeforeCreateGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -621,7 +819,13 @@ func OnAfterCreateGroup(h func(*Context, *openim.AfterCreateGroupReq) (*openim.A
 	var reqs batch[openim.AfterCreateGroupReq]
 	register(openim.AfterCreateGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -640,7 +844,13 @@ func OnBeforeMembersJoinGroup(h func(*Context, *openim.BeforeMembersJoinGroupReq
 	var reqs batch[openim.BeforeMembersJoinGroupReq]
 	register(openim.BeforeMembersJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -659,7 +869,13 @@ func OnBeforeSetGroupMemberInfo(h func(*Context, *openim.BeforeSetGroupMemberInf
 	var reqs batch[openim.BeforeSetGroupMemberInfoReq]
 	register(openim.BeforeSetGroupMemberInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -678,7 +894,13 @@ func OnAfterSetGroupMemberInfo(h func(*Context, *openim.AfterSetGroupMemberInfoR
 	var reqs batch[openim.AfterSetGroupMemberInfoReq]
 	register(openim.AfterSetGroupMemberInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -696,7 +918,13 @@ func OnAfterQuitGroup(h func(*Context, *openim.AfterQuitGroupReq) (*openim.After
 	var reqs batch[openim.AfterQuitGroupReq]
 	register(openim.AfterQuitGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -714,7 +942,13 @@ func OnAfterKickGroup(h func(*Context, *openim.AfterKickGroupReq) (*openim.After
 	var reqs batch[openim.AfterKickGroupReq]
 	register(openim.AfterKickGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -732,7 +966,13 @@ func OnAfterDisMissGroup(h func(*Context, *openim.AfterDisMissGroupReq) (*openim
 	var reqs batch[openim.AfterDisMissGroupReq]
 	register(openim.AfterDisMissGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -751,7 +991,13 @@ func OnBeforeJoinGroup(h func(*Context, *openim.BeforeJoinGroupReq) (*openim.Bef
 	var reqs batch[openim.BeforeJoinGroupReq]
 	register(openim.BeforeJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -769,7 +1015,13 @@ func OnAfterJoinGroup(h func(*Context, *openim.AfterJoinGroupReq) (*openim.After
 	var reqs batch[openim.AfterJoinGroupReq]
 	register(openim.AfterJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -787,7 +1039,13 @@ func OnBeforeInviteJoinGroup(h func(*Context, *openim.BeforeInviteJoinGroupReq) 
 	var reqs batch[openim.BeforeInviteJoinGroupReq]
 	register(openim.BeforeInviteJoinGroup, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -806,7 +1064,13 @@ func OnAfterTransferGroupOwner(h func(*Context, *openim.AfterTransferGroupOwnerR
 	var reqs batch[openim.AfterTransferGroupOwnerReq]
 	register(openim.AfterTransferGroupOwner, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -827,7 +1091,13 @@ func OnBeforeSetGroupInfo(h func(*Context, *openim.BeforeSetGroupInfoReq) (*open
 	var reqs batch[openim.BeforeSetGroupInfoReq]
 	register(openim.BeforeSetGroupInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -845,7 +1115,13 @@ func OnAfterSetGroupInfo(h func(*Context, *openim.AfterSetGroupInfoReq) (*openim
 	var reqs batch[openim.AfterSetGroupInfoReq]
 	register(openim.AfterSetGroupInfo, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -866,7 +1142,13 @@ func OnBeforeSetGroupInfoEx(h func(*Context, *openim.BeforeSetGroupInfoExReq) (*
 	var reqs batch[openim.BeforeSetGroupInfoExReq]
 	register(openim.BeforeSetGroupInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -884,7 +1166,13 @@ func OnAfterSetGroupInfoEx(h func(*Context, *openim.AfterSetGroupInfoExReq) (*op
 	var reqs batch[openim.AfterSetGroupInfoExReq]
 	register(openim.AfterSetGroupInfoEx, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -904,7 +1192,13 @@ func OnBeforeCreateSingleChatConversations(h func(*Context, *openim.BeforeCreate
 	var reqs batch[openim.BeforeCreateSingleChatConversationsReq]
 	register(openim.BeforeCreateSingleChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -923,7 +1217,13 @@ func OnAfterCreateSingleChatConversations(h func(*Context, *openim.AfterCreateSi
 	var reqs batch[openim.AfterCreateSingleChatConversationsReq]
 	register(openim.AfterCreateSingleChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -942,7 +1242,13 @@ func OnBeforeCreateGroupChatConversations(h func(*Context, *openim.BeforeCreateG
 	var reqs batch[openim.BeforeCreateGroupChatConversationsReq]
 	register(openim.BeforeCreateGroupChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
@@ -961,7 +1267,13 @@ func OnAfterCreateGroupChatConversations(h func(*Context, *openim.AfterCreateGro
 	var reqs batch[openim.AfterCreateGroupChatConversationsReq]
 	register(openim.AfterCreateGroupChatConversations, func(c *Context, body []byte, wire bool) (openim.Reply, error) {
 		req := reqs.next()
-		if err := decodeRequest(req, body, wire); err != nil {
+		var err error
+		if wire {
+			err = req.DecodeWire(body)
+		} else {
+			err = req.DecodeJSON(body)
+		}
+		if err != nil {
 			return nil, err
 		}
 		resp, err := h(c, req)
