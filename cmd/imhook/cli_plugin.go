@@ -84,6 +84,11 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 		} else {
 			fmt.Fprintf(c.stdout, "cpu limit: %s (_initialize used %d instructions)\n", up.CPULimit, up.InitInstructions)
 		}
+		input := "JSON"
+		if up.WireInput {
+			input = "wire format (the request as imhook parsed it)"
+		}
+		fmt.Fprintf(c.stdout, "input:     %s\n", input)
 	})
 }
 

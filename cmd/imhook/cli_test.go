@@ -125,7 +125,7 @@ func TestCLIPlugins(t *testing.T) {
 
 	cli("", "list").want(t, 0, "tenant acme has no plugins")
 	cli("", "push", "guard", stop).want(t, 0, "uploaded guard version 4c934dc220d5 (341 B, abi 1, inactive",
-		"commands: callbackBeforeSendSingleMsgCommand", "cpu limit: instructions (_initialize used ")
+		"commands: callbackBeforeSendSingleMsgCommand", "cpu limit: instructions (_initialize used ", "input:     JSON\n")
 	cli("", "push", "guard", allow, "--activate").want(t, 0, "(210 B, abi 1, active)")
 	cli("", "push", "guard", allow).want(t, 0, "already had guard version")
 	cli("", "push", "guard", filepath.Join(fixtureDir, "wrong_abi.wasm")).

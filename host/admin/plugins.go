@@ -284,6 +284,7 @@ func (a *API) upload(r *request) error {
 		CPULimit:         string(info.CPULimit),
 		CPULimitReason:   info.CPULimitReason,
 		InitInstructions: info.InitInstructions,
+		WireInput:        info.WireInput,
 	}
 	a.logChange(r, "version uploaded", "plugin", r.plugin, "plugin_version", short(v.Hash), "active", out.Active, "size", v.Size)
 	status := fasthttp.StatusCreated

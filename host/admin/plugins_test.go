@@ -83,7 +83,9 @@ func TestPluginLifecycle(t *testing.T) {
 	var up admin.Upload
 	r := a.upload("a", "guard", "stop", "").want(t, 201)
 	r.decode(t, &up)
-	if up.Version.Hash != stop || up.Active || !up.Created || up.Version.ABIVersion != 1 ||
+	// A raw-ABI WAT guest without imhook_input_formats receives JSON (the
+	// wire format's negotiation is tested in plugins, TestWireInput).
+	if up.Version.Hash != stop || up.Active || !up.Created || up.Version.ABIVersion != 1 || up.WireInput ||
 		strings.Join(up.Version.Commands, ",") != "callbackBeforeSendSingleMsgCommand" {
 		t.Fatalf("upload %+v", up)
 	}
