@@ -21,6 +21,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/imhook/imhook/sdk/internal/wordscan"
 )
 
 // ContentType is OpenIM's contentType of a text message.
@@ -425,11 +427,6 @@ func Append(dst []byte, text string) []byte {
 	return append(dst, `"}`...)
 }
 
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
 // plainEnd returns the index of the first byte of s at or after i that is a
 // quote, a backslash, a control character or not ASCII, or len(s). It tests
 // eight bytes per step: inside a WebAssembly guest each iteration of a byte
@@ -437,12 +434,7 @@ const (
 func plainEnd(s string, i int) int {
 	b := unsafe.Slice(unsafe.StringData(s), len(s))
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q, bs := x^('"'*ones), x^('\\'*ones)
-		// The high bit of each byte that is < 0x20, '"', '\\' or >= 0x80; a
-		// borrow can only flag a byte above a true hit, so the lowest flag
-		// is exact.
-		if m := ((x-0x20*ones)&^x | (q-ones)&^q | (bs-ones)&^bs | x) & highs; m != 0 {
+		if m := wordscan.Special(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}

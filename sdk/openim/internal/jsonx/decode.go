@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/imhook/imhook/sdk/internal/wordscan"
 )
 
 // MaxDepth is encoding/json's nesting limit; deeper input is rejected as invalid.
@@ -280,7 +282,7 @@ func (d *Decoder) NextKey(first *bool) bool {
 	// costs about as much as a word step inside a wasm guest.
 	i := start
 	if i+8 <= len(data) {
-		if m := special(Load64(data, i)); m != 0 {
+		if m := wordscan.Special(Load64(data, i)); m != 0 {
 			i += bits.TrailingZeros64(m) >> 3
 		} else {
 			i = scanPlain(data, i+8)
@@ -395,7 +397,7 @@ func (d *Decoder) String(p *string) {
 		start := d.pos + 1
 		i := start // scanPlain's first word inline, as in NextKey
 		if i+8 <= len(data) {
-			if m := special(Load64(data, i)); m != 0 {
+			if m := wordscan.Special(Load64(data, i)); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 			} else {
 				i = scanPlain(data, i+8)
@@ -968,33 +970,18 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// SWAR constants: one byte repeated across a word.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
 // scanPlain returns the index of the first byte at or after i that is not
 // plain (a quote, backslash, control byte or non-ASCII byte), or len(b). It
 // tests eight bytes per step: a byte loop costs several nanoseconds per byte
 // inside a wasm guest, the word loop a fraction of that.
 func scanPlain(b []byte, i int) int {
 	for i+8 <= len(b) {
-		if m := special(Load64(b, i)); m != 0 {
+		if m := wordscan.Special(Load64(b, i)); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
 	}
 	return scanPlainTail(b, i)
-}
-
-// special sets the high bit of each byte of x that is < 0x20, '"', '\\' or
-// >= 0x80. The zero-byte tests can flag bytes above a true hit (borrows), never
-// below, so the lowest flag is exact.
-func special(x uint64) uint64 {
-	q := x ^ ('"' * ones)
-	s := x ^ ('\\' * ones)
-	return ((x-0x20*ones)&^x | (q-ones)&^q | (s-ones)&^s | x) & highs
 }
 
 // scanPlainTail is scanPlain's byte loop for the last few bytes.
