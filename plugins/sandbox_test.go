@@ -185,6 +185,7 @@ func TestLoadErrors(t *testing.T) {
 		{"optional export of the wrong type", wat(t, "bad_input_formats"), KindInvalidModule, "export func[imhook_input_formats] has signature ()->(i64), want ()->(i32)"},
 		{"unknown import", wat(t, "bad_import"), KindInvalidModule, "guest imports func[env.abort]; only imhook.* and wasi_snapshot_preview1.* are provided"},
 		{"unknown command", wat(t, "unknown_command"), KindInvalidModule, "imhook_commands lists command[helloWorld], which is not an OpenIM callback command"},
+		{"optional export traps", wat(t, "input_formats_trap"), KindTrap, "imhook_input_formats: "},
 		{"infinite loop in _initialize", wat(t, "init_loop"), KindCPUTime, "instantiate"},
 		{"not wasm", []byte("hello"), KindInvalidModule, "compile: invalid magic number"},
 		{"empty", nil, KindInvalidModule, "compile:"},

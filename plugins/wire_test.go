@@ -51,6 +51,17 @@ func TestWireInput(t *testing.T) {
 		}
 	})
 
+	t.Run("guest declaring only formats this host does not know", func(t *testing.T) {
+		p := load(t, tn, "future", wat(t, "input_formats_future"))
+		if p.Info().WireInput {
+			t.Fatal("Info().WireInput = true for imhook_input_formats = 6 (no InputWire bit)")
+		}
+		got, _, err := p.CallRequest(ctx, req, body, nil)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("CallRequest = %s, %v; want the JSON body echoed, without WireFlag", got, err)
+		}
+	})
+
 	t.Run("SDK guest answers the same either way", func(t *testing.T) {
 		tn := newTestTenant(t, e, TenantConfig{ID: "mod", Limits: sdkBenchLimits(), Config: map[string]string{"banned_words": "spam"}})
 		p := load(t, tn, "moderation", goWasm(t, "../examples/moderation"))

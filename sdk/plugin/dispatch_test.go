@@ -226,3 +226,37 @@ func TestConfigHostGrowsValueForever(t *testing.T) {
 		t.Fatalf("host asked %d times, want 2", h.n)
 	}
 }
+
+// TestHandleWire checks the wire-format path of the typed adapters: the
+// handler sees the same request as through JSON, and a malformed wire body is
+// the call's error (imhook applies the failure policy), never a panic or a
+// call of the handler.
+func TestHandleWire(t *testing.T) {
+	useHandlers(t)
+	var seen []openim.BeforeAddFriendReq
+	OnBeforeAddFriend(func(_ *Context, req *openim.BeforeAddFriendReq) (*openim.BeforeAddFriendResp, error) {
+		seen = append(seen, *req)
+		return nil, nil
+	})
+	req := openim.BeforeAddFriendReq{CallbackCommand: openim.BeforeAddFriend.String(), FromUserID: "u1", ToUserID: "u2", ReqMsg: "hi"}
+	cmd := openim.BeforeAddFriend.String()
+	if reply, err := HandleWire(nil, cmd, req.AppendWire(nil)); err != nil || reply != nil {
+		t.Fatalf("HandleWire = %s, %v; want no reply", reply, err)
+	}
+	if reply, err := Handle(nil, cmd, req.AppendJSON(nil)); err != nil || reply != nil {
+		t.Fatalf("Handle = %s, %v; want no reply", reply, err)
+	}
+	if len(seen) != 2 || seen[0] != req || seen[1] != req {
+		t.Fatalf("handler saw %+v, want the request twice", seen)
+	}
+	wire := req.AppendWire(nil)
+	for _, bad := range [][]byte{nil, wire[:16], append(append([]byte(nil), wire[:8]...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f)} {
+		_, err := HandleWire(nil, cmd, bad)
+		if err == nil || !strings.Contains(err.Error(), "wire input") {
+			t.Fatalf("HandleWire(%x) err = %v, want the wire decoding error", bad, err)
+		}
+	}
+	if len(seen) != 2 {
+		t.Fatalf("the handler ran on malformed input: %+v", seen[2:])
+	}
+}
