@@ -97,7 +97,9 @@ type Request interface {
 	AppendWire(dst []byte) []byte
 	// DecodeWire resets the value and decodes data, a wire buffer as AppendWire
 	// writes it. It copies data once and every string of the value points into
-	// that copy, so the value stays valid when data is reused; lists, pointers
+	// that copy (inside a WebAssembly guest the copy is carved from a 64 KiB
+	// block shared with other decodes' copies), so the value stays valid when
+	// data is reused; lists, pointers
 	// and nested structs are allocated as needed, never more than a small
 	// multiple of len(data). Malformed input of any kind, including offsets,
 	// lengths and counts past the end, is an error matching ErrWire that names

@@ -53,8 +53,9 @@ const (
 	kindRoot                   // the root table does not fit
 )
 
-// Init makes the Reader decode a copy of data. Every string the Reader returns
-// points into that one copy (it is never written again), so decoded values stay
+// Init makes the Reader decode a copy of data (copyInput: from a shared block
+// in a wasm guest, see block.go). Every string the Reader returns points into
+// that one copy (it is never written again), so decoded values stay
 // valid when the caller reuses data. The copy has one spare byte of capacity so
 // that an empty string at offset len(data) still points inside the allocation.
 func (r *Reader) Init(data []byte) {
