@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry/redis"
 )
 
@@ -109,53 +110,9 @@ type SandboxConfig struct {
 	MaxInstances int `koanf:"max_instances"`
 
 	// Limits are the defaults for every tenant; a tenant's own settings
-	// override them field by field.
-	Limits LimitsConfig `koanf:"limits"`
-}
-
-// LimitsConfig are the default per-call sandbox limits of every tenant (a
-// tenant's own settings override them field by field). Zero fields take the
-// sandbox's built-in defaults, given after each field.
-type LimitsConfig struct {
-	// MemoryPages caps one instance's linear memory in 64 KiB pages. Go guests
-	// need at least 64. Sandbox default 512 (32 MiB).
-	MemoryPages uint32 `koanf:"memory_pages"`
-
-	// MaxInstructions is the instruction budget of one plugin call; a
-	// runaway guest is stopped when it is spent. Sandbox default 100000000
-	// (10-20 ms of CPU).
-	MaxInstructions uint64 `koanf:"max_instructions"`
-
-	// InitInstructions is the instruction budget of a plugin instance's
-	// _initialize. Sandbox default 100000000.
-	InitInstructions uint64 `koanf:"init_instructions"`
-
-	// CallTimeout bounds one plugin call in wall time: the whole call of a
-	// module that cannot be metered, the time spent in host functions of
-	// the others. Sandbox default 100ms.
-	CallTimeout time.Duration `koanf:"call_timeout"`
-
-	// InitTimeout is CallTimeout for instantiating a plugin, its
-	// _initialize included. Sandbox default 2s.
-	InitTimeout time.Duration `koanf:"init_timeout"`
-
-	// MaxInputBytes caps the command plus body handed to a plugin. Sandbox
-	// default 1048576.
-	MaxInputBytes int `koanf:"max_input_bytes"`
-
-	// MaxOutputBytes caps a plugin's reply. Sandbox default 1048576.
-	MaxOutputBytes int `koanf:"max_output_bytes"`
-
-	// MaxLogBytes caps what one call may log. Sandbox default 16384.
-	MaxLogBytes int `koanf:"max_log_bytes"`
-
-	// MaxInstances caps the pooled instances of one plugin, so its calls
-	// running at once. Sandbox default 8.
-	MaxInstances int `koanf:"max_instances"`
-
-	// MaxCallsPerInstance recycles an instance after that many calls (linear
-	// memory never shrinks). Sandbox default 100000.
-	MaxCallsPerInstance int `koanf:"max_calls_per_instance"`
+	// override them field by field. Zero fields take the built-in defaults;
+	// keys, defaults and bounds are package limits' Fields (docs/config.md).
+	Limits limits.Limits `koanf:"limits"`
 }
 
 // LogConfig configures the process log (log/slog to stderr).
@@ -283,18 +240,10 @@ func (c *Config) Validate() error {
 	if c.Sandbox.MaxInstances < 0 {
 		bad("sandbox.max_instances", "must not be negative, got %d", c.Sandbox.MaxInstances)
 	}
-	l := c.Sandbox.Limits
-	if l.CallTimeout < 0 || l.InitTimeout < 0 || l.MaxInputBytes < 0 || l.MaxOutputBytes < 0 ||
-		l.MaxLogBytes < 0 || l.MaxInstances < 0 || l.MaxCallsPerInstance < 0 {
-		bad("sandbox.limits", "no limit may be negative")
+	for _, e := range c.Sandbox.Limits.Check() {
+		bad("sandbox.limits."+e.Field.Key, "%s is out of range: %s", e.Field.Format(e.Value), e.Want())
 	}
-	if l.MaxInstructions > 10_000_000_000 || l.InitInstructions > 10_000_000_000 {
-		bad("sandbox.limits", "max_instructions and init_instructions must not exceed 10000000000 (1-2 s of CPU)")
-	}
-	if l.MemoryPages > 32767 {
-		bad("sandbox.limits.memory_pages", "%d is above the maximum 32767 (2 GiB)", l.MemoryPages)
-	}
-	if l.CallTimeout > c.Server.CallTimeout && c.Server.CallTimeout > 0 {
+	if l := c.Sandbox.Limits; l.CallTimeout > c.Server.CallTimeout && c.Server.CallTimeout > 0 {
 		bad("sandbox.limits.call_timeout", "%s exceeds server.call_timeout %s", l.CallTimeout, c.Server.CallTimeout)
 	}
 	switch strings.ToLower(c.Log.Level) {

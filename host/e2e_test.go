@@ -19,6 +19,7 @@ import (
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/host/internal/testwasm"
 	"github.com/imhook/imhook/host/webhook"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -369,7 +370,7 @@ func TestOverload(t *testing.T) {
 		c.Server.CallTimeout, c.Sandbox.Limits.CallTimeout = 5*time.Second, 4*time.Second
 	})
 	e.tenant("busy", registry.Settings{
-		Grants:  []string{registry.GrantNanotime},
+		Grants:  []string{limits.GrantNanotime},
 		Failure: registry.Policy{Closed: true, ErrCode: 503, ErrMsg: "busy"},
 	}, "slow", "slow1")
 	slow := make(chan result, 1)
@@ -399,7 +400,7 @@ func TestOverload(t *testing.T) {
 // still gets its plugin's reply.
 func TestGracefulShutdown(t *testing.T) {
 	e := start(t, nil)
-	e.tenant("slow", registry.Settings{Grants: []string{registry.GrantNanotime}}, "slow", "slow1")
+	e.tenant("slow", registry.Settings{Grants: []string{limits.GrantNanotime}}, "slow", "slow1")
 	slow := make(chan result, 1)
 	go func() { slow <- e.post("/hooks/slow"+sendSingle, msgBody("nap:600")) }()
 	deadline := time.Now().Add(10 * time.Second)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/host/webhook"
@@ -88,7 +89,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		return nil, fmt.Errorf("store[%s]: %w", path, err)
 	}
 
-	s.engine, err = plugins.NewEngine(ctx, plugins.EngineConfig{
+	s.engine, err = plugins.NewEngine(ctx, plugins.EngineOptions{
 		CacheDir:     cfg.CacheDir(),
 		MaxInstances: cfg.Sandbox.MaxInstances,
 		Logger:       logger.With("component", "sandbox"),
@@ -101,7 +102,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 	s.dir, err = tenants.New(tenants.Options{
 		Registry: s.reg,
 		Engine:   s.engine,
-		Defaults: cfg.Sandbox.Limits.Limits(),
+		Defaults: cfg.Sandbox.Limits.WithDefaults(),
 		Metrics:  s.metrics,
 		Logger:   logger,
 	})
@@ -140,10 +141,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 	closers = append(closers, func() { _ = s.webLn.Close() })
 
 	if cfg.Admin.Addr != "" {
-		api, err := newAdmin(adminDeps{
+		api, err := admin.New(admin.Options{
 			Registry:       s.reg,
 			Engine:         s.engine,
-			Defaults:       cfg.Sandbox.Limits.Limits(),
+			Defaults:       cfg.Sandbox.Limits.WithDefaults(),
 			OperatorToken:  cfg.Admin.Token,
 			MaxUploadBytes: cfg.Admin.MaxUploadBytes,
 			Stats: func(id string) (any, bool) {
@@ -191,23 +192,6 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		}
 	}
 	return s, nil
-}
-
-// Limits returns the sandbox limits these defaults stand for; zero fields
-// keep the sandbox's own defaults.
-func (l LimitsConfig) Limits() plugins.Limits {
-	return plugins.Limits{
-		MemoryPages:         l.MemoryPages,
-		MaxInstructions:     l.MaxInstructions,
-		InitInstructions:    l.InitInstructions,
-		CallTimeout:         l.CallTimeout,
-		InitTimeout:         l.InitTimeout,
-		MaxInputBytes:       l.MaxInputBytes,
-		MaxOutputBytes:      l.MaxOutputBytes,
-		MaxLogBytes:         l.MaxLogBytes,
-		MaxInstances:        l.MaxInstances,
-		MaxCallsPerInstance: l.MaxCallsPerInstance,
-	}
 }
 
 // Addr returns the webhook listener's address (useful with port 0).
@@ -377,7 +361,7 @@ func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte
 	if err != nil {
 		return "", err
 	}
-	info, err := s.engine.Inspect(ctx, wasm, tenants.SandboxConfig(t, s.cfg.Sandbox.Limits.Limits()).Limits)
+	info, err := s.engine.Inspect(ctx, wasm, tenants.SandboxOptions(t, s.cfg.Sandbox.Limits).Limits)
 	if err != nil {
 		return "", fmt.Errorf("tenant[%s] plugin[%s]: %w", tenant, plugin, err)
 	}

@@ -10,10 +10,8 @@ import (
 // TestWarmCallAllocs checks that a call on a warm instance without a CPU limit
 // allocates nothing when dst has room for the reply.
 func TestWarmCallAllocs(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	lim := testLimits()
-	lim.CallTimeout = 0
-	tn := newTestTenant(t, e, TenantConfig{Limits: lim})
+	e := newTestEngine(t, EngineOptions{})
+	tn := newTestTenant(t, e, SandboxOptions{Limits: testLimits(), CPULimit: CPULimitNone})
 	body := []byte(seedBody)
 	for _, g := range []struct {
 		name string

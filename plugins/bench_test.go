@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // Benchmarks for docs/performance.md, section "Sandbox". Run with
@@ -14,14 +16,14 @@ func benchPlugin(b *testing.B, wasm []byte, timeout time.Duration) *Plugin {
 	b.Helper()
 	lim := testLimits()
 	lim.CallTimeout = timeout
-	return benchPluginLimits(b, wasm, lim)
+	return benchPluginLimits(b, wasm, lim, "")
 }
 
-func benchPluginLimits(b *testing.B, wasm []byte, lim Limits) *Plugin {
+func benchPluginLimits(b *testing.B, wasm []byte, lim limits.Limits, cpu CPULimit) *Plugin {
 	b.Helper()
-	e := newTestEngine(b, EngineConfig{})
+	e := newTestEngine(b, EngineOptions{})
 	// log_level off: readsync would otherwise log every event (to a discarding logger).
-	tn := newTestTenant(b, e, TenantConfig{ID: "bench", Limits: lim, Config: map[string]string{"log_level": "off"}})
+	tn := newTestTenant(b, e, SandboxOptions{ID: "bench", Limits: lim, CPULimit: cpu, Config: map[string]string{"log_level": "off"}})
 	return load(b, tn, "bench", wasm)
 }
 
@@ -47,16 +49,13 @@ func BenchmarkCall(b *testing.B) {
 	for _, g := range guests {
 		// The cost does not depend on the limits' size; small ones fire on a
 		// loaded machine.
-		none, metered, deadline := testLimits(), testLimits(), testLimits()
-		none.CallTimeout = 0
-		deadline.forceDeadline = true
 		for _, lim := range []struct {
-			name   string
-			limits Limits
-			want   CPULimit
-		}{{"nolimit", none, CPULimitNone}, {"metered", metered, CPULimitInstructions}, {"deadline", deadline, CPULimitDeadline}} {
+			name  string
+			force CPULimit
+			want  CPULimit
+		}{{"nolimit", CPULimitNone, CPULimitNone}, {"metered", "", CPULimitInstructions}, {"deadline", CPULimitDeadline, CPULimitDeadline}} {
 			b.Run(g.name+"/"+lim.name, func(b *testing.B) {
-				p := benchPluginLimits(b, g.wasm(b), lim.limits)
+				p := benchPluginLimits(b, g.wasm(b), testLimits(), lim.force)
 				if p.Info().CPULimit != lim.want {
 					b.Fatalf("CPULimit %q, want %q", p.Info().CPULimit, lim.want)
 				}
@@ -124,7 +123,7 @@ func BenchmarkCompile(b *testing.B) {
 	wasm := goWasm(b, "kitchen")
 	ctx := context.Background()
 	once := func(b *testing.B, dir string) {
-		e, err := NewEngine(ctx, EngineConfig{CacheDir: dir})
+		e, err := NewEngine(ctx, EngineOptions{CacheDir: dir})
 		if err != nil {
 			b.Fatal(err)
 		}

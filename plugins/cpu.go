@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // This file holds the whole CPU limit. A Plugin runs in one of three modes
@@ -70,7 +72,7 @@ func (i *instance) expire() {
 }
 
 // armInit starts the instantiation deadline (InitTimeout) in deadline mode.
-func (i *instance) armInit(l Limits) {
+func (i *instance) armInit(l limits.Limits) {
 	if i.p.mode != CPULimitDeadline {
 		return
 	}

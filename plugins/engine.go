@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // DefaultEngineMaxInstances is the engine-wide budget of live instances when
@@ -32,8 +34,8 @@ import (
 // half a GiB.
 const DefaultEngineMaxInstances = 64
 
-// EngineConfig configures an Engine.
-type EngineConfig struct {
+// EngineOptions configures an Engine.
+type EngineOptions struct {
 	// CacheDir is the compilation cache directory, shared by all tenants; it
 	// also keeps the metered form of each module (prepare.go). It is
 	// created with mode 0700; an existing directory that others may write to is
@@ -57,7 +59,7 @@ type Engine struct {
 
 	mu           sync.Mutex
 	compiling    map[string]*hashLock
-	tenants      map[*Tenant]struct{}
+	tenants      map[*Sandbox]struct{}
 	prepared     map[string]*prepared // by upload hash, see prepare.go
 	idlePrepared []string             // hashes of prepared modules no plugin uses, oldest first
 	closed       bool
@@ -69,11 +71,11 @@ type Engine struct {
 //
 // The cache directory cannot be created, is not a directory, or is writable by
 // group or others.
-func NewEngine(ctx context.Context, cfg EngineConfig) (*Engine, error) {
+func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e := &Engine{
 		logger:    cfg.Logger,
 		compiling: make(map[string]*hashLock),
-		tenants:   make(map[*Tenant]struct{}),
+		tenants:   make(map[*Sandbox]struct{}),
 		prepared:  make(map[string]*prepared),
 	}
 	if e.logger == nil {
@@ -128,7 +130,7 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	e.closed = true
-	tenants := make([]*Tenant, 0, len(e.tenants))
+	tenants := make([]*Sandbox, 0, len(e.tenants))
 	for t := range e.tenants {
 		tenants = append(tenants, t)
 	}
@@ -171,8 +173,8 @@ type ModuleInfo struct {
 //
 // A *LoadError (errors.Is(err, ErrInvalidModule)) whose message says what was
 // expected, or an error of the engine itself.
-func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim Limits) (ModuleInfo, error) {
-	t, err := e.NewTenant(TenantConfig{ID: "", Limits: lim})
+func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim limits.Limits) (ModuleInfo, error) {
+	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim})
 	if err != nil {
 		return ModuleInfo{}, err
 	}
@@ -184,18 +186,21 @@ func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim Limits) (ModuleIn
 	return p.info, nil
 }
 
-// NewTenant makes a tenant with its own wazero runtime, so that its modules can
+// NewSandbox makes a tenant with its own wazero runtime, so that its modules can
 // never link to another tenant's. The runtime shares the engine's compilation
 // cache.
 //
 // # Errors
 //
 // The engine is closed or cfg.Limits is invalid.
-func (e *Engine) NewTenant(cfg TenantConfig) (*Tenant, error) {
-	if err := cfg.Limits.Validate(); err != nil {
+func (e *Engine) NewSandbox(cfg SandboxOptions) (*Sandbox, error) {
+	if err := cfg.Limits.Validate("limits."); err != nil {
 		return nil, fmt.Errorf("tenant[%s]: %w", cfg.ID, err)
 	}
-	t := &Tenant{e: e, id: cfg.ID, runtimes: make(map[runtimeKey]*tenantRuntime), plugins: make(map[*Plugin]struct{})}
+	if err := validForce(cfg.CPULimit); err != nil {
+		return nil, fmt.Errorf("tenant[%s]: %w", cfg.ID, err)
+	}
+	t := &Sandbox{e: e, id: cfg.ID, runtimes: make(map[runtimeKey]*tenantRuntime), plugins: make(map[*Plugin]struct{})}
 	t.state.Store(e.newTenantState(cfg))
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -206,8 +211,8 @@ func (e *Engine) NewTenant(cfg TenantConfig) (*Tenant, error) {
 	return t, nil
 }
 
-func (e *Engine) newTenantState(cfg TenantConfig) *tenantState {
-	st := &tenantState{limits: cfg.Limits.withDefaults(), grants: cfg.Grants, logger: cfg.Logger}
+func (e *Engine) newTenantState(cfg SandboxOptions) *tenantState {
+	st := &tenantState{limits: cfg.Limits.WithDefaults(), grants: cfg.Grants, cpu: cfg.CPULimit, logger: cfg.Logger}
 	st.config = make(map[string]string, len(cfg.Config))
 	for k, v := range cfg.Config {
 		st.config[k] = v
@@ -218,7 +223,7 @@ func (e *Engine) newTenantState(cfg TenantConfig) *tenantState {
 	return st
 }
 
-func (e *Engine) forget(t *Tenant) {
+func (e *Engine) forget(t *Sandbox) {
 	e.mu.Lock()
 	delete(e.tenants, t)
 	e.mu.Unlock()

@@ -7,19 +7,20 @@ import (
 	"os"
 
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // A tenant loads a plugin, the host asks whether it handles a command, calls
 // it, and turns a failure into OpenIM's reply with the tenant's policy.
 func Example() {
 	ctx := context.Background()
-	e, err := plugins.NewEngine(ctx, plugins.EngineConfig{}) // no CacheDir: compiled code stays in memory
+	e, err := plugins.NewEngine(ctx, plugins.EngineOptions{}) // no CacheDir: compiled code stays in memory
 	if err != nil {
 		panic(err)
 	}
 	defer e.Close(ctx)
 
-	t, err := e.NewTenant(plugins.TenantConfig{ID: "acme", Limits: plugins.DefaultLimits()})
+	t, err := e.NewSandbox(plugins.SandboxOptions{ID: "acme", Limits: limits.Default()})
 	if err != nil {
 		panic(err)
 	}
@@ -55,14 +56,14 @@ func Example() {
 // instance also pays for growing the guest's input buffer (imhook_buffer).
 func ExampleCallInfo_instructions() {
 	ctx := context.Background()
-	e, err := plugins.NewEngine(ctx, plugins.EngineConfig{})
+	e, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
 	if err != nil {
 		panic(err)
 	}
 	defer e.Close(ctx)
-	lim := plugins.DefaultLimits()
-	lim.MaxInstructions = 1000
-	t, err := e.NewTenant(plugins.TenantConfig{ID: "acme", Limits: lim})
+	lim := limits.Default()
+	lim.MaxInstructions = 10_000 // the smallest budget allowed
+	t, err := e.NewSandbox(plugins.SandboxOptions{ID: "acme", Limits: lim})
 	if err != nil {
 		panic(err)
 	}

@@ -13,10 +13,10 @@ import (
 // that the host answers a reply that lies inside guest memory, nothing, or a
 // typed error, and never panics.
 func FuzzGuestMemoryRead(f *testing.F) {
-	e := newTestEngine(f, EngineConfig{})
+	e := newTestEngine(f, EngineOptions{})
 	lim := testLimits()
 	lim.MaxOutputBytes = 32 << 10
-	p := load(f, newTestTenant(f, e, TenantConfig{Limits: lim}), "raw", wat(f, "raw_result"))
+	p := load(f, newTestTenant(f, e, SandboxOptions{Limits: lim}), "raw", wat(f, "raw_result"))
 	for _, v := range []uint64{
 		0,
 		abi.PackPointer(0, 32),     // the command list

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // testCacheDir is one compilation cache for the test binary, kept across runs
@@ -85,8 +87,8 @@ func goWasm(t testing.TB, name string) []byte {
 // go off quickly, and a CPU limit no scheduling delay reaches: the limit is
 // wall time, and this 2-core machine runs other jobs (load averages of 15 were
 // seen) and -race. Tests of the CPU limit itself use shortLimits.
-func testLimits() Limits {
-	l := DefaultLimits()
+func testLimits() limits.Limits {
+	l := limits.Default()
 	l.CallTimeout = 10 * time.Second
 	l.InitTimeout = 10 * time.Second
 	l.MemoryPages = 256
@@ -94,13 +96,13 @@ func testLimits() Limits {
 }
 
 // shortLimits are testLimits with a 300ms CPU limit, for runaway guests.
-func shortLimits() Limits {
+func shortLimits() limits.Limits {
 	l := testLimits()
 	l.CallTimeout = 300 * time.Millisecond
 	return l
 }
 
-func newTestEngine(t testing.TB, cfg EngineConfig) *Engine {
+func newTestEngine(t testing.TB, cfg EngineOptions) *Engine {
 	t.Helper()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = testCacheDir
@@ -117,22 +119,22 @@ func newTestEngine(t testing.TB, cfg EngineConfig) *Engine {
 	return e
 }
 
-func newTestTenant(t testing.TB, e *Engine, cfg TenantConfig) *Tenant {
+func newTestTenant(t testing.TB, e *Engine, cfg SandboxOptions) *Sandbox {
 	t.Helper()
 	if cfg.ID == "" {
 		cfg.ID = "t1"
 	}
-	if cfg.Limits == (Limits{}) {
+	if cfg.Limits == (limits.Limits{}) {
 		cfg.Limits = testLimits()
 	}
-	tn, err := e.NewTenant(cfg)
+	tn, err := e.NewSandbox(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tn
 }
 
-func load(t testing.TB, tn *Tenant, name string, wasm []byte) *Plugin {
+func load(t testing.TB, tn *Sandbox, name string, wasm []byte) *Plugin {
 	t.Helper()
 	p, err := tn.Load(context.Background(), name, wasm)
 	if err != nil {

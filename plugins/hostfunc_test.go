@@ -32,17 +32,14 @@ func (h *ctxRecorder) WithGroup(string) slog.Handler      { return h }
 // handler with the context the caller gave Plugin.Call, under both CPU
 // limits, so a host can attach a request ID to plugin log lines.
 func TestLogContext(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	metered := testLimits()
-	deadline := testLimits()
-	deadline.forceDeadline = true
+	e := newTestEngine(t, EngineOptions{})
 	for _, tc := range []struct {
 		name string
-		lim  Limits
-	}{{"instructions", metered}, {"deadline", deadline}} {
+		cpu  CPULimit
+	}{{"instructions", ""}, {"deadline", CPULimitDeadline}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &ctxRecorder{}
-			tn := newTestTenant(t, e, TenantConfig{ID: "ctx-" + tc.name, Limits: tc.lim, Logger: slog.New(h)})
+			tn := newTestTenant(t, e, SandboxOptions{ID: "ctx-" + tc.name, CPULimit: tc.cpu, Logger: slog.New(h)})
 			p := load(t, tn, "echo", wat(t, "echo"))
 			for _, id := range []string{"op-1", "op-2"} {
 				ctx := context.WithValue(context.Background(), ctxRecorderKey{}, id)

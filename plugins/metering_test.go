@@ -11,12 +11,13 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // meterLimits are testLimits with a 20 million instruction budget: runaway
 // guests are stopped in a few milliseconds, and the 10s CallTimeout of
 // testLimits cannot be what stops them.
-func meterLimits() Limits {
+func meterLimits() limits.Limits {
 	l := testLimits()
 	l.MaxInstructions = 20_000_000
 	l.InitInstructions = 20_000_000
@@ -27,7 +28,7 @@ func meterLimits() Limits {
 // instruction budget, with KindCPUTime and a message naming the budget, and
 // the plugin keeps serving afterwards.
 func TestInstructionBudget(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	tests := []struct {
 		name    string
 		wasm    func(testing.TB) []byte
@@ -44,7 +45,7 @@ func TestInstructionBudget(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := newTestTenant(t, e, TenantConfig{ID: "meter", Limits: meterLimits()})
+			tn := newTestTenant(t, e, SandboxOptions{ID: "meter", Limits: meterLimits()})
 			defer tn.Close(context.Background())
 			p := load(t, tn, "hostile", tc.wasm(t))
 			if got := p.Info().CPULimit; got != CPULimitInstructions {
@@ -84,8 +85,8 @@ func TestInstructionBudget(t *testing.T) {
 // TestInitBudget: a busy _initialize is stopped by InitInstructions, not by
 // InitTimeout, and the load fails with KindCPUTime.
 func TestInitBudget(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	tn := newTestTenant(t, e, TenantConfig{ID: "meter", Limits: meterLimits()})
+	e := newTestEngine(t, EngineOptions{})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "meter", Limits: meterLimits()})
 	start := time.Now()
 	_, err := tn.Load(context.Background(), "init", wat(t, "init_loop"))
 	var le *LoadError
@@ -120,10 +121,10 @@ func TestInstructionsDeterministic(t *testing.T) {
 			var counts []uint64
 			var inits []uint64
 			for range 2 { // two engines
-				e := newTestEngine(t, EngineConfig{})
+				e := newTestEngine(t, EngineOptions{})
 				lim := testLimits()
 				lim.MaxCallsPerInstance = 2 // every other call on a fresh instance
-				tn := newTestTenant(t, e, TenantConfig{ID: "det", Limits: lim, Config: map[string]string{"log_level": "off"}})
+				tn := newTestTenant(t, e, SandboxOptions{ID: "det", Limits: lim, Config: map[string]string{"log_level": "off"}})
 				p := load(t, tn, "p", g.wasm(t))
 				inits = append(inits, p.Info().InitInstructions)
 				for range 3 {
@@ -153,12 +154,12 @@ func TestInstructionsDeterministic(t *testing.T) {
 // TestInstructionBudgetEdge: a call fits a budget equal to its count, and
 // fails at half of it.
 func TestInstructionBudgetEdge(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	wasm := goWasm(t, "kitchen")
 	run := func(budget uint64) (CallInfo, error) {
 		lim := testLimits()
 		lim.MaxInstructions = budget
-		tn := newTestTenant(t, e, TenantConfig{ID: "edge", Limits: lim})
+		tn := newTestTenant(t, e, SandboxOptions{ID: "edge", Limits: lim})
 		defer tn.Close(context.Background())
 		p := load(t, tn, "p", wasm)
 		_, info, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
@@ -180,7 +181,7 @@ func TestInstructionBudgetEdge(t *testing.T) {
 // TestMeteredSameReplies: metered and unmetered runs of the same module give
 // the same replies.
 func TestMeteredSameReplies(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	for _, g := range []struct {
 		name   string
 		wasm   func(testing.TB) []byte
@@ -192,10 +193,8 @@ func TestMeteredSameReplies(t *testing.T) {
 	} {
 		t.Run(g.name, func(t *testing.T) {
 			replies := map[CPULimit][]string{}
-			for _, timeout := range []time.Duration{0, 10 * time.Second} {
-				lim := testLimits()
-				lim.CallTimeout = timeout
-				tn := newTestTenant(t, e, TenantConfig{ID: "same", Limits: lim, Config: map[string]string{"k": "v", "log_level": "off"}})
+			for _, force := range []CPULimit{CPULimitNone, ""} {
+				tn := newTestTenant(t, e, SandboxOptions{ID: "same", CPULimit: force, Config: map[string]string{"k": "v", "log_level": "off"}})
 				p := load(t, tn, "p", g.wasm(t))
 				for _, b := range g.bodies {
 					r, _, err := p.Call(context.Background(), seedCommand, []byte(b), nil)
@@ -216,26 +215,22 @@ func TestMeteredSameReplies(t *testing.T) {
 
 // TestCPULimitModes: which CPU limit a plugin gets, and why.
 func TestCPULimitModes(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	forced := shortLimits()
-	forced.forceDeadline = true
-	none := testLimits()
-	none.CallTimeout = 0
+	e := newTestEngine(t, EngineOptions{})
 	tests := []struct {
 		name       string
 		wasm       []byte
-		limits     Limits
+		force      CPULimit
 		want       CPULimit
 		wantReason string
 	}{
-		{"meterable", wat(t, "echo"), shortLimits(), CPULimitInstructions, ""},
-		{"unmeterable", wat(t, "unmeterable_loop"), shortLimits(), CPULimitDeadline, `module already exports "imhook_fuel"`},
-		{"forced deadline", wat(t, "echo"), forced, CPULimitDeadline, "metering disabled"},
-		{"no limit", wat(t, "echo"), none, CPULimitNone, "call_timeout is 0"},
+		{"meterable", wat(t, "echo"), "", CPULimitInstructions, ""},
+		{"unmeterable", wat(t, "unmeterable_loop"), "", CPULimitDeadline, `module already exports "imhook_fuel"`},
+		{"forced deadline", wat(t, "echo"), CPULimitDeadline, CPULimitDeadline, "metering disabled"},
+		{"no limit", wat(t, "echo"), CPULimitNone, CPULimitNone, "no CPU limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			tn := newTestTenant(t, e, TenantConfig{ID: "modes", Limits: tc.limits})
+			tn := newTestTenant(t, e, SandboxOptions{ID: "modes", Limits: shortLimits(), CPULimit: tc.force})
 			defer tn.Close(context.Background())
 			p := load(t, tn, "p", tc.wasm)
 			info := p.Info()
@@ -253,7 +248,7 @@ func TestCPULimitModes(t *testing.T) {
 	}
 
 	t.Run("unmeterable loop stopped by the deadline", func(t *testing.T) {
-		tn := newTestTenant(t, e, TenantConfig{ID: "fallback", Limits: shortLimits()})
+		tn := newTestTenant(t, e, SandboxOptions{ID: "fallback", Limits: shortLimits()})
 		defer tn.Close(context.Background())
 		p := load(t, tn, "p", wat(t, "unmeterable_loop"))
 		start := time.Now()
@@ -272,7 +267,7 @@ func TestCPULimitModes(t *testing.T) {
 	t.Run("forged fuel write refused", func(t *testing.T) {
 		// Invalid on purpose: it writes global 0, which only the metering
 		// rewrite would create (internal/wasmrewrite/testdata/forged_fuel.wat).
-		tn := newTestTenant(t, e, TenantConfig{ID: "forged", Limits: shortLimits()})
+		tn := newTestTenant(t, e, SandboxOptions{ID: "forged", Limits: shortLimits()})
 		defer tn.Close(context.Background())
 		forged := readFile(t, "internal/wasmrewrite/testdata/forged_fuel.wasm")
 		_, err := tn.Load(context.Background(), "p", forged)
@@ -285,8 +280,8 @@ func TestCPULimitModes(t *testing.T) {
 // TestHostBackstop: a metered guest sleeping past CallTimeout (real sleeps
 // granted) is stopped by the wall-clock backstop in the sleep hook.
 func TestHostBackstop(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	tn := newTestTenant(t, e, TenantConfig{ID: "nap", Limits: shortLimits(), Grants: Grants{Nanotime: true}})
+	e := newTestEngine(t, EngineOptions{})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "nap", Limits: shortLimits(), Grants: limits.Grants{Nanotime: true}})
 	p := load(t, tn, "p", goWasm(t, "kitchen"))
 	if p.Info().CPULimit != CPULimitInstructions {
 		t.Fatalf("CPULimit %q", p.Info().CPULimit)
@@ -323,9 +318,9 @@ func readFile(t testing.TB, path string) []byte {
 func TestPreparedOnDisk(t *testing.T) {
 	dir := t.TempDir() + "/cache"
 	echo, trap := wat(t, "echo"), wat(t, "trap")
-	e := newTestEngine(t, EngineConfig{CacheDir: dir})
-	load(t, newTestTenant(t, e, TenantConfig{ID: "a"}), "echo", echo)
-	load(t, newTestTenant(t, e, TenantConfig{ID: "b"}), "trap", trap)
+	e := newTestEngine(t, EngineOptions{CacheDir: dir})
+	load(t, newTestTenant(t, e, SandboxOptions{ID: "a"}), "echo", echo)
+	load(t, newTestTenant(t, e, SandboxOptions{ID: "b"}), "trap", trap)
 	kept, err := os.ReadFile(e.preparedPath(hashOf(trap)))
 	if err != nil {
 		t.Fatalf("metered module not kept: %v", err)
@@ -334,8 +329,8 @@ func TestPreparedOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	restarted := newTestEngine(t, EngineConfig{CacheDir: dir})
-	p := load(t, newTestTenant(t, restarted, TenantConfig{ID: "a"}), "echo", echo)
+	restarted := newTestEngine(t, EngineOptions{CacheDir: dir})
+	p := load(t, newTestTenant(t, restarted, SandboxOptions{ID: "a"}), "echo", echo)
 	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); KindOf(err) != KindTrap {
 		t.Fatalf("restarted engine: %v, want the planted module's trap", err)
 	}
@@ -359,8 +354,8 @@ func TestPreparedPin(t *testing.T) {
 // TestPreparedBounded: rewritten modules are held in memory only while they
 // are compiled, plus the last maxIdlePrepared.
 func TestPreparedBounded(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	tn := newTestTenant(t, e, TenantConfig{ID: "many"})
+	e := newTestEngine(t, EngineOptions{})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "many"})
 	names := []string{"echo", "trap", "infinite_loop", "deep_recursion", "host_loop", "huge_output", "log_flood"}
 	for _, n := range names {
 		load(t, tn, n, wat(t, n))
@@ -386,11 +381,11 @@ func (h slowHandler) Handle(ctx context.Context, r slog.Record) error {
 // logger is stopped by the wall-clock backstop long before its instruction
 // budget (each line is billed as if the logger were fast).
 func TestHostBackstopSlowHostFunction(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	lim := shortLimits() // 300ms
-	lim.MaxLogBytes = 1 << 30
+	e := newTestEngine(t, EngineOptions{})
+	lim := shortLimits()      // 300ms
+	lim.MaxLogBytes = 1 << 20 // the most there is; the backstop fires first
 	logger := slog.New(slowHandler{slog.NewTextHandler(io.Discard, nil)})
-	tn := newTestTenant(t, e, TenantConfig{ID: "slowlog", Limits: lim, Logger: logger})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "slowlog", Limits: lim, Logger: logger})
 	p := load(t, tn, "p", goWasm(t, "kitchen"))
 	start := time.Now()
 	_, _, err := p.Call(context.Background(), seedCommand, []byte("!log"), nil)

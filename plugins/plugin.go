@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/imhook/imhook/sdk/abi"
@@ -36,11 +38,11 @@ import (
 //		reply, info, err = p.Call(ctx, cmd, body, dst)
 //	}
 type Plugin struct {
-	t        *Tenant
+	t        *Sandbox
 	name     string
 	hash     string
-	lim      Limits
-	grants   Grants
+	lim      limits.Limits
+	grants   limits.Grants
 	rt       *tenantRuntime
 	compiled *compiledModule
 	hasInit  bool
@@ -79,7 +81,7 @@ func (p *Plugin) Name() string { return p.name }
 func (p *Plugin) Hash() string { return p.hash }
 
 // Limits returns the limits the plugin was loaded with, defaults applied.
-func (p *Plugin) Limits() Limits { return p.lim }
+func (p *Plugin) Limits() limits.Limits { return p.lim }
 
 // Info returns what Load learnt about the module.
 func (p *Plugin) Info() ModuleInfo { return p.info }

@@ -1,7 +1,6 @@
 package plugins
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -182,21 +181,4 @@ func (e *Engine) dropIdle(hash string) {
 			return
 		}
 	}
-}
-
-// cpuMode decides a plugin's CPU limit from its limits and its module.
-func cpuMode(lim Limits, pm *prepared) (CPULimit, string) {
-	switch {
-	case !lim.cpuLimited():
-		return CPULimitNone, "call_timeout is 0"
-	case lim.forceDeadline:
-		return CPULimitDeadline, "metering disabled for this tenant"
-	case pm.metered == nil:
-		reason := "the module cannot be metered"
-		if pm.notMetered != nil && !errors.Is(pm.notMetered, wasmrewrite.ErrMalformed) {
-			reason = pm.notMetered.Error()
-		}
-		return CPULimitDeadline, reason
-	}
-	return CPULimitInstructions, ""
 }

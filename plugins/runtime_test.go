@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 func call(t *testing.T, p *Plugin, body string) string {
@@ -25,9 +27,9 @@ func call(t *testing.T, p *Plugin, body string) string {
 }
 
 func TestConfigHostFunction(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	long := strings.Repeat("v", 100) // bigger than the guest's first 64-byte buffer
-	cfg := TenantConfig{ID: "acme", Config: map[string]string{"greeting": "hello", "long": long, "empty": ""}}
+	cfg := SandboxOptions{ID: "acme", Config: map[string]string{"greeting": "hello", "long": long, "empty": ""}}
 	tn := newTestTenant(t, e, cfg)
 	p := load(t, tn, "kitchen", goWasm(t, "kitchen"))
 	tests := []struct{ key, want string }{
@@ -52,11 +54,11 @@ func TestConfigHostFunction(t *testing.T) {
 }
 
 func TestLogs(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	var buf bytes.Buffer
 	var mu sync.Mutex
 	logger := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf, mu: &mu}, nil))
-	tn := newTestTenant(t, e, TenantConfig{ID: "acme", Logger: logger})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "acme", Logger: logger})
 	p := load(t, tn, "echo", wat(t, "echo"))
 
 	t.Run("captured", func(t *testing.T) {
@@ -107,14 +109,14 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestGrants(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	type clock struct {
 		Wall int64  `json:"wall"`
 		Rand string `json:"rand"`
 		Mono int64  `json:"mono"`
 	}
-	read := func(t *testing.T, g Grants, id string) clock {
-		tn := newTestTenant(t, e, TenantConfig{ID: id, Grants: g})
+	read := func(t *testing.T, g limits.Grants, id string) clock {
+		tn := newTestTenant(t, e, SandboxOptions{ID: id, Grants: g})
 		var c clock
 		if err := json.Unmarshal([]byte(call(t, load(t, tn, "kitchen", goWasm(t, "kitchen")), "!clock")), &c); err != nil {
 			t.Fatal(err)
@@ -122,7 +124,7 @@ func TestGrants(t *testing.T) {
 		return c
 	}
 	t.Run("none", func(t *testing.T) {
-		a, b := read(t, Grants{}, "a"), read(t, Grants{}, "b")
+		a, b := read(t, limits.Grants{}, "a"), read(t, limits.Grants{}, "b")
 		if a.Wall != 1640995200 {
 			t.Errorf("wall clock %d, want the fake 1640995200", a.Wall)
 		}
@@ -131,8 +133,8 @@ func TestGrants(t *testing.T) {
 		}
 	})
 	t.Run("all", func(t *testing.T) {
-		a, b := read(t, Grants{Walltime: true, Nanotime: true, Random: true}, "c"),
-			read(t, Grants{Walltime: true, Nanotime: true, Random: true}, "d")
+		a, b := read(t, limits.Grants{Walltime: true, Nanotime: true, Random: true}, "c"),
+			read(t, limits.Grants{Walltime: true, Nanotime: true, Random: true}, "d")
 		if now := time.Now().Unix(); a.Wall < now-60 || a.Wall > now+60 {
 			t.Errorf("wall clock %d, want about %d", a.Wall, now)
 		}
@@ -141,7 +143,7 @@ func TestGrants(t *testing.T) {
 		}
 	})
 	t.Run("sleep without grant", func(t *testing.T) {
-		tn := newTestTenant(t, e, TenantConfig{ID: "sleepy"})
+		tn := newTestTenant(t, e, SandboxOptions{ID: "sleepy"})
 		start := time.Now()
 		got := call(t, load(t, tn, "kitchen", goWasm(t, "kitchen")), "!sleep")
 		if took := time.Since(start); took > 2*time.Second {
@@ -154,10 +156,10 @@ func TestGrants(t *testing.T) {
 }
 
 func TestRecycle(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	lim := testLimits()
 	lim.MaxCallsPerInstance = 3
-	p := load(t, newTestTenant(t, e, TenantConfig{Limits: lim}), "echo", wat(t, "echo"))
+	p := load(t, newTestTenant(t, e, SandboxOptions{Limits: lim}), "echo", wat(t, "echo"))
 	// Load made the first instance and spent no call on it.
 	for range 10 {
 		call(t, p, "x")
@@ -173,12 +175,12 @@ func napper(t *testing.T, e *Engine, id string, maxInstances int) *Plugin {
 	lim := testLimits()
 	lim.MaxInstances = maxInstances
 	lim.CallTimeout = 5 * time.Second
-	tn := newTestTenant(t, e, TenantConfig{ID: id, Limits: lim, Grants: Grants{Nanotime: true}})
+	tn := newTestTenant(t, e, SandboxOptions{ID: id, Limits: lim, Grants: limits.Grants{Nanotime: true}})
 	return load(t, tn, "kitchen", goWasm(t, "kitchen"))
 }
 
 func TestPoolBound(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	p := napper(t, e, "acme", 2)
 
 	var wg sync.WaitGroup
@@ -223,7 +225,7 @@ func TestPoolBound(t *testing.T) {
 }
 
 func TestGlobalBudget(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{MaxInstances: 1})
+	e := newTestEngine(t, EngineOptions{MaxInstances: 1})
 	a := napper(t, e, "a", 4)
 	b := napper(t, e, "b", 4) // its warm-up evicted a's idle instance
 
@@ -274,17 +276,17 @@ func TestCompileCache(t *testing.T) {
 		return m
 	}
 
-	e1 := newTestEngine(t, EngineConfig{CacheDir: dir})
-	load(t, newTestTenant(t, e1, TenantConfig{ID: "a"}), "echo", wasm)
+	e1 := newTestEngine(t, EngineOptions{CacheDir: dir})
+	load(t, newTestTenant(t, e1, SandboxOptions{ID: "a"}), "echo", wasm)
 	first := files()
 	if len(first) == 0 {
 		t.Fatal("nothing written to the cache directory")
 	}
-	load(t, newTestTenant(t, e1, TenantConfig{ID: "b"}), "echo", wasm)
+	load(t, newTestTenant(t, e1, SandboxOptions{ID: "b"}), "echo", wasm)
 	e1.Close(context.Background())
 
-	e2 := newTestEngine(t, EngineConfig{CacheDir: dir}) // a restart
-	p := load(t, newTestTenant(t, e2, TenantConfig{ID: "a"}), "echo", wasm)
+	e2 := newTestEngine(t, EngineOptions{CacheDir: dir}) // a restart
+	p := load(t, newTestTenant(t, e2, SandboxOptions{ID: "a"}), "echo", wasm)
 	if got := call(t, p, "hi"); got != "hi" {
 		t.Errorf("from cache: %q", got)
 	}
@@ -310,7 +312,7 @@ func TestCacheDirMustBePrivate(t *testing.T) {
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	_, err := NewEngine(context.Background(), EngineConfig{CacheDir: dir})
+	_, err := NewEngine(context.Background(), EngineOptions{CacheDir: dir})
 	if err == nil || !strings.Contains(err.Error(), "chmod 700") {
 		t.Errorf("NewEngine on a 0777 directory: %v, want a refusal", err)
 	}
@@ -319,10 +321,10 @@ func TestCacheDirMustBePrivate(t *testing.T) {
 // TestHotSwap swaps a tenant's plugin 20 times under concurrent calls, doing
 // the one retry on ErrClosed the way the host does, and expects no failure.
 func TestHotSwap(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	lim := testLimits()
 	lim.MaxInstances = 2
-	tn := newTestTenant(t, e, TenantConfig{Limits: lim})
+	tn := newTestTenant(t, e, SandboxOptions{Limits: lim})
 	versions := [][]byte{wat(t, "echo"), withCustomSection(wat(t, "echo"), "v2")}
 	var cur atomic.Pointer[Plugin]
 	cur.Store(load(t, tn, "echo", versions[0]))
@@ -390,7 +392,7 @@ func withCustomSection(wasm []byte, name string) []byte {
 }
 
 func TestCloseWaitsForCalls(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	p := napper(t, e, "acme", 2)
 	done := make(chan error)
 	go func() {
@@ -521,8 +523,8 @@ func TestErrors(t *testing.T) {
 // TestConcurrentLoads loads the same bytes four times at once on one tenant:
 // one compile, one shared compiled module, released with the last plugin.
 func TestConcurrentLoads(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	tn := newTestTenant(t, e, TenantConfig{})
+	e := newTestEngine(t, EngineOptions{})
+	tn := newTestTenant(t, e, SandboxOptions{})
 	wasm := wat(t, "echo")
 	plugins := make([]*Plugin, 4)
 	var wg sync.WaitGroup
@@ -574,8 +576,8 @@ func TestConcurrentLoads(t *testing.T) {
 // Update, in a new runtime when the memory cap changes, and that the old
 // runtime goes with its last plugin.
 func TestUpdateLimits(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	cfg := TenantConfig{ID: "acme", Limits: testLimits()}
+	e := newTestEngine(t, EngineOptions{})
+	cfg := SandboxOptions{ID: "acme", Limits: testLimits()}
 	tn := newTestTenant(t, e, cfg)
 	old := load(t, tn, "echo", wat(t, "echo"))
 
@@ -605,8 +607,8 @@ func TestUpdateLimits(t *testing.T) {
 }
 
 func TestExpiredCallerDeadline(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	p := load(t, newTestTenant(t, e, TenantConfig{}), "echo", wat(t, "echo"))
+	e := newTestEngine(t, EngineOptions{})
+	p := load(t, newTestTenant(t, e, SandboxOptions{}), "echo", wat(t, "echo"))
 	ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
 	_, _, err := p.Call(ctx, seedCommand, []byte("late"), nil)

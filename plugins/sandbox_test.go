@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // hammer calls p from two goroutines until stop is called, and returns how
@@ -65,8 +67,8 @@ func hammer(t *testing.T, p *Plugin) (stop func() (calls, fails int64)) {
 // leak into the next call of the evil tenant, and that the good tenant never
 // noticed.
 func TestHostileGuests(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	good := newTestTenant(t, e, TenantConfig{ID: "good"})
+	e := newTestEngine(t, EngineOptions{})
+	good := newTestTenant(t, e, SandboxOptions{ID: "good"})
 	goodEcho := load(t, good, "echo", wat(t, "echo"))
 
 	short := shortLimits()
@@ -74,8 +76,8 @@ func TestHostileGuests(t *testing.T) {
 		name       string
 		wasm       func(testing.TB) []byte
 		body       string
-		limits     *Limits
-		grants     Grants
+		limits     *limits.Limits
+		grants     limits.Grants
 		want       Kind
 		wantErr    string // substring of the error
 		wantStderr string // substring of CallError.Stderr
@@ -92,7 +94,7 @@ func TestHostileGuests(t *testing.T) {
 		{name: "go huge output", wasm: goGuest("kitchen"), body: "!huge", want: KindOutputSize},
 		{name: "go open file", wasm: goGuest("kitchen"), body: "!open", want: KindGuestError, wantErr: "open /etc/passwd"},
 		{name: "go log flood", wasm: goGuest("kitchen"), body: "!log", want: KindLogBytes},
-		{name: "go sleep with real clock", wasm: goGuest("kitchen"), body: "!sleep", limits: &short, grants: Grants{Nanotime: true}, want: KindCPUTime, maxTime: 3 * time.Second},
+		{name: "go sleep with real clock", wasm: goGuest("kitchen"), body: "!sleep", limits: &short, grants: limits.Grants{Nanotime: true}, want: KindCPUTime, maxTime: 3 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +102,7 @@ func TestHostileGuests(t *testing.T) {
 			if tc.limits != nil {
 				lim = *tc.limits
 			}
-			evil := newTestTenant(t, e, TenantConfig{ID: "evil", Limits: lim, Grants: tc.grants})
+			evil := newTestTenant(t, e, SandboxOptions{ID: "evil", Limits: lim, Grants: tc.grants})
 			defer evil.Close(context.Background())
 			p := load(t, evil, "hostile", tc.wasm(t))
 			echo := load(t, evil, "echo", wat(t, "echo"))
@@ -169,10 +171,10 @@ func goGuest(name string) func(testing.TB) []byte {
 // TestLoadErrors checks that broken modules are refused with a *LoadError that
 // says what was expected, and that the tenant keeps working.
 func TestLoadErrors(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	lim := shortLimits()
 	lim.InitTimeout = 300 * time.Millisecond
-	tn := newTestTenant(t, e, TenantConfig{ID: "acme", Limits: lim})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "acme", Limits: lim})
 	tests := []struct {
 		name    string
 		wasm    []byte
@@ -224,10 +226,10 @@ func TestLoadErrors(t *testing.T) {
 
 // TestCallResults covers the non-hostile outcomes of a call.
 func TestCallResults(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	lim := testLimits()
 	lim.MaxInputBytes = 300_000
-	tn := newTestTenant(t, e, TenantConfig{Limits: lim})
+	tn := newTestTenant(t, e, SandboxOptions{Limits: lim})
 	p := load(t, tn, "echo", wat(t, "echo"))
 	big := bytes.Repeat([]byte("x"), 200_000) // bigger than the 64 KiB first buffer
 	tests := []struct {
@@ -274,8 +276,8 @@ func TestCallResults(t *testing.T) {
 }
 
 func TestHandles(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
-	p := load(t, newTestTenant(t, e, TenantConfig{}), "echo", wat(t, "echo"))
+	e := newTestEngine(t, EngineOptions{})
+	p := load(t, newTestTenant(t, e, SandboxOptions{}), "echo", wat(t, "echo"))
 	want := []string{"callbackAfterGroupMsgReadCommand", "callbackBeforeSendSingleMsgCommand"}
 	if got := p.Commands(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Commands() = %q, want %q", got, want)
@@ -295,7 +297,7 @@ func TestHandles(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
-	e := newTestEngine(t, EngineConfig{})
+	e := newTestEngine(t, EngineOptions{})
 	b := wat(t, "echo")
 	info, err := e.Inspect(context.Background(), b, testLimits())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -29,8 +30,8 @@ func BenchmarkCallSDK(b *testing.B) {
 	}
 	ctx := context.Background()
 	for _, name := range []string{"trivial", "moderation"} {
-		e := newTestEngine(b, EngineConfig{})
-		tn := newTestTenant(b, e, TenantConfig{ID: "bench", Limits: sdkBenchLimits(), Config: map[string]string{"banned_words": "spam"}})
+		e := newTestEngine(b, EngineOptions{})
+		tn := newTestTenant(b, e, SandboxOptions{ID: "bench", Limits: sdkBenchLimits(), Config: map[string]string{"banned_words": "spam"}})
 		p := load(b, tn, "bench", goWasm(b, "../examples/"+name))
 		for _, input := range []string{"json", "wire"} {
 			b.Run(name+"/"+input, func(b *testing.B) {
@@ -58,8 +59,8 @@ func BenchmarkCallSDK(b *testing.B) {
 
 // sdkBenchLimits are the defaults imhook serve runs with (CPU limit
 // included), with the tests' generous wall-clock backstop.
-func sdkBenchLimits() Limits {
+func sdkBenchLimits() limits.Limits {
 	l := testLimits()
-	l.MemoryPages = DefaultLimits().MemoryPages
+	l.MemoryPages = limits.Default().MemoryPages
 	return l
 }

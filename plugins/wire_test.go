@@ -14,8 +14,8 @@ import (
 // imhook_input_formats with the bit, and JSON to every other guest.
 func TestWireInput(t *testing.T) {
 	t.Parallel()
-	e := newTestEngine(t, EngineConfig{})
-	tn := newTestTenant(t, e, TenantConfig{ID: "acme", Limits: testLimits()})
+	e := newTestEngine(t, EngineOptions{})
+	tn := newTestTenant(t, e, SandboxOptions{ID: "acme", Limits: testLimits()})
 	ctx := context.Background()
 	req := &openim.BeforeAddFriendReq{CallbackCommand: openim.BeforeAddFriend.String(), FromUserID: "u1", ToUserID: "u2", ReqMsg: "hi"}
 	body := req.AppendJSON(nil)
@@ -63,7 +63,7 @@ func TestWireInput(t *testing.T) {
 	})
 
 	t.Run("SDK guest answers the same either way", func(t *testing.T) {
-		tn := newTestTenant(t, e, TenantConfig{ID: "mod", Limits: sdkBenchLimits(), Config: map[string]string{"banned_words": "spam"}})
+		tn := newTestTenant(t, e, SandboxOptions{ID: "mod", Limits: sdkBenchLimits(), Config: map[string]string{"banned_words": "spam"}})
 		p := load(t, tn, "moderation", goWasm(t, "../examples/moderation"))
 		if !p.Info().WireInput {
 			t.Fatal("Info().WireInput = false for a Go SDK guest")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/host/admin"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -103,14 +104,14 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 	config := fs.StringArray("config", nil, "set a configuration value key=value (repeatable)")
 	unset := fs.StringArray("unset-config", nil, "remove a configuration value (repeatable)")
 	commands := fs.StringSlice("commands", nil, "enabled commands, comma-separated; empty enables all the plugins declare")
-	grants := fs.StringSlice("grants", nil, "granted capabilities: walltime, nanotime, random (operator token)")
+	grants := fs.StringSlice("grants", nil, "granted capabilities: "+strings.Join(limits.GrantNames(), ", ")+" (operator token)")
 	failClosed := fs.Bool("fail-closed", false, "stop the operation when a plugin fails")
 	failOpen := fs.Bool("fail-open", false, "let the operation continue when a plugin fails")
 	errCode := fs.Int32("err-code", 0, "errCode sent to OpenIM when failing closed")
 	errMsg := fs.String("err-msg", "", "errMsg sent to OpenIM when failing closed")
 	keep := fs.Int("keep-versions", 0, "versions kept per plugin for rollback (operator token)")
-	memPages := fs.Uint32("memory-pages", 0, "memory limit in 64 KiB pages (operator token)")
-	callTimeout := fs.Duration("call-timeout", 0, "time limit of one plugin call (operator token)")
+	var lim limits.Limits // only the flags given are sent; 0 restores the server's default
+	limitFlags(fs, &lim, " (operator token; 0 restores the server default)")
 	ifMatch := fs.String("if-match", "", "apply only if the tenant is still at this revision")
 	if code := parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
@@ -122,7 +123,7 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 	}
 	if *settingsFile != "" {
 		if countChanged(fs, "patch", "config", "unset-config", "commands", "grants", "fail-closed", "fail-open",
-			"err-code", "err-msg", "keep-versions", "memory-pages", "call-timeout") > 0 {
+			"err-code", "err-msg", "keep-versions") > 0 || changedLimits(fs) > 0 {
 			return usageErr("--settings replaces everything; do not combine it with other setting flags")
 		}
 		var s registry.Settings
@@ -191,11 +192,10 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 	if fs.Changed("keep-versions") {
 		settings["keep_versions"] = *keep
 	}
-	if fs.Changed("memory-pages") {
-		sub("limits")["memory_pages"] = *memPages
-	}
-	if fs.Changed("call-timeout") {
-		sub("limits")["call_timeout"] = int64(*callTimeout)
+	for _, f := range limits.Fields {
+		if fs.Changed(limitFlag(f)) {
+			sub("limits")[f.Key] = f.Get(lim)
+		}
 	}
 	if len(settings) == 0 {
 		return usageErr("nothing to change; see --help")

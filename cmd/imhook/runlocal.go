@@ -16,7 +16,7 @@ import (
 
 	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/plugins"
-	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -39,22 +39,15 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	command := fs.String("command", "", "the OpenIM callback command of the body (required)")
 	file := fs.String("file", "-", "callback JSON body; - reads stdin")
 	config := fs.StringArray("config", nil, "configuration value key=value the plugin can read (repeatable)")
-	grants := fs.StringSlice("grants", nil, "capabilities to grant: walltime, nanotime, random")
+	grants := fs.StringSlice("grants", nil, "capabilities to grant: "+strings.Join(limits.GrantNames(), ", "))
 	failClosed := fs.Bool("fail-closed", false, "show the fail-closed reply when the call fails (default fail-open)")
 	errCode := fs.Int32("err-code", 0, "errCode of the fail-closed reply")
 	errMsg := fs.String("err-msg", "", "errMsg of the fail-closed reply")
 	jsonOut := fs.Bool("json", false, "print the outcome as JSON")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this private directory across runs (default: memory only)")
-	d := plugins.DefaultLimits()
-	lim := &d
-	fs.Uint32Var(&lim.MemoryPages, "memory-pages", d.MemoryPages, "memory limit in 64 KiB pages")
-	fs.Uint64Var(&lim.MaxInstructions, "max-instructions", d.MaxInstructions, "instruction budget of the call")
-	fs.Uint64Var(&lim.InitInstructions, "init-instructions", d.InitInstructions, "instruction budget of _initialize")
-	fs.DurationVar(&lim.CallTimeout, "call-timeout", d.CallTimeout, "wall-clock limit of the call (in host functions when metered)")
-	fs.DurationVar(&lim.InitTimeout, "init-timeout", d.InitTimeout, "time limit of instantiation (_initialize included)")
-	fs.IntVar(&lim.MaxInputBytes, "max-input-bytes", d.MaxInputBytes, "largest command plus body")
-	fs.IntVar(&lim.MaxOutputBytes, "max-output-bytes", d.MaxOutputBytes, "largest reply")
-	fs.IntVar(&lim.MaxLogBytes, "max-log-bytes", d.MaxLogBytes, "most log bytes in one call")
+	noCPULimit := fs.Bool("no-cpu-limit", false, "run without any CPU limit, instruction budget included (to measure a plugin; a loop then never ends)")
+	lim := limits.Default()
+	limitFlags(fs, &lim, "")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: imhook %s\n\n", runUsageLine)
 		fmt.Fprintln(stderr, "Runs the plugin once, locally, under the server's default limits, and prints")
@@ -82,10 +75,10 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if (fs.Changed("err-code") || fs.Changed("err-msg")) && !*failClosed {
 		return usageErr("--err-code and --err-msg go with --fail-closed")
 	}
-	if err := lim.Validate(); err != nil {
-		return usageErr("%v", err)
+	for _, e := range lim.Check() {
+		return usageErr("--%s %s: %s", limitFlag(e.Field), e.Field.Format(e.Value), e.Want())
 	}
-	cfg := plugins.TenantConfig{ID: "local", Limits: *lim, Config: map[string]string{}}
+	cfg := plugins.SandboxOptions{ID: "local", Limits: lim, Config: map[string]string{}}
 	for _, kv := range *config {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
@@ -93,17 +86,13 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		cfg.Config[k] = v
 	}
-	for _, g := range *grants {
-		switch g {
-		case registry.GrantWalltime:
-			cfg.Grants.Walltime = true
-		case registry.GrantNanotime:
-			cfg.Grants.Nanotime = true
-		case registry.GrantRandom:
-			cfg.Grants.Random = true
-		default:
-			return usageErr("--grants: unknown capability %q; want walltime, nanotime or random", g)
-		}
+	g, err := limits.ParseGrants(*grants)
+	if err != nil {
+		return usageErr("--grants: %v", err)
+	}
+	cfg.Grants = g
+	if *noCPULimit {
+		cfg.CPULimit = plugins.CPULimitNone
 	}
 	wasmPath := fs.Arg(0)
 	wasm, err := readInput(wasmPath, stdin)
@@ -122,13 +111,13 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageErr("bad callback: %v", err)
 	}
 
-	eng, err := plugins.NewEngine(ctx, plugins.EngineConfig{CacheDir: *cacheDir, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
+	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{CacheDir: *cacheDir, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "imhook run: %v\n", err)
 		return runFailed
 	}
 	defer eng.Close(context.WithoutCancel(ctx))
-	tenant, err := eng.NewTenant(cfg)
+	tenant, err := eng.NewSandbox(cfg)
 	if err != nil {
 		return usageErr("%v", err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -61,7 +62,7 @@ type Options struct {
 	// override them field by field. Zero fields take the sandbox's defaults,
 	// CallTimeout included (uploads and dry runs always run under a CPU
 	// limit).
-	Defaults plugins.Limits
+	Defaults limits.Limits
 
 	// OperatorToken is the bearer token that may manage every tenant. Empty
 	// disables operator access: only tenant tokens work, and no tenant can be
@@ -87,7 +88,7 @@ type Options struct {
 type API struct {
 	reg       *registry.Registry
 	eng       *plugins.Engine
-	defaults  plugins.Limits
+	defaults  limits.Limits
 	operator  [sha256.Size]byte // sha256 of the operator token
 	hasOp     bool
 	maxUpload int
@@ -119,11 +120,6 @@ func New(opt Options) (*API, error) {
 		stats:     opt.Stats,
 		log:       opt.Logger,
 		heavy:     make(chan struct{}, heavySlots),
-	}
-	// A zero CallTimeout would run guests without a CPU limit; the admin API
-	// never does that.
-	if a.defaults.CallTimeout <= 0 {
-		a.defaults.CallTimeout = plugins.DefaultCallTimeout
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes

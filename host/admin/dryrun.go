@@ -175,7 +175,7 @@ func (a *API) dryRun(r *request) error {
 	if err != nil {
 		return err
 	}
-	cfg := tenants.SandboxConfig(t, a.defaults)
+	cfg := tenants.SandboxOptions(t, a.defaults)
 	body := append([]byte(nil), r.rc.PostBody()...)
 	req, err := openim.ParseRequest(command, body, openim.Limits{MaxBodyBytes: cfg.Limits.MaxInputBytes})
 	if err != nil {
@@ -191,7 +191,7 @@ func (a *API) dryRun(r *request) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.eng.NewTenant(cfg)
+	st, err := a.eng.NewSandbox(cfg)
 	if err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ func newAPI(t *testing.T, operator string) *API {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Close() })
-	eng, err := plugins.NewEngine(ctx, plugins.EngineConfig{})
+	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,7 +246,7 @@ func (a *API) upload(r *request) error {
 	if err != nil {
 		return err
 	}
-	cfg := tenants.SandboxConfig(t, a.defaults)
+	cfg := tenants.SandboxOptions(t, a.defaults)
 	info, err := a.eng.Inspect(r.ctx, wasm, cfg.Limits)
 	if err != nil {
 		return err // a *LoadError is a 422 with its reason

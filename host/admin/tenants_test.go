@@ -153,7 +153,7 @@ func TestSettings(t *testing.T) {
 		}{
 			{"limits", func(s *registry.Settings) { s.Limits.MemoryPages = 4096 }, "token of tenant[a] cannot change limits: only the operator can"},
 			{"grants", func(s *registry.Settings) { s.Grants = []string{"random"} }, "token of tenant[a] cannot change grants: only the operator can"},
-			{"both and keep", func(s *registry.Settings) { s.Limits.Instances = 99; s.KeepVersions = 50 },
+			{"both and keep", func(s *registry.Settings) { s.Limits.MaxInstances = 99; s.KeepVersions = 50 },
 				"token of tenant[a] cannot change limits, keep_versions: only the operator can"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +179,7 @@ func TestSettings(t *testing.T) {
 		op := e.op
 		op.t = t
 		r := op.do("PUT", path, map[string]any{"limits": map[string]any{"memory_pages": 40000}}, "").want(t, 400)
-		if got := r.errMsg(t); got != "tenant[a]: settings: limits: memory_pages[40000]: want 0 (engine default) or 1 to 32767: invalid" {
+		if got := r.errMsg(t); got != "tenant[a]: settings: limits.memory_pages[40000]: want 0 (the default, 512) or 1 to 32767: invalid" {
 			t.Fatal(got)
 		}
 		op.do("PUT", path, `{"limits":[]}`, "application/json").want(t, 400)

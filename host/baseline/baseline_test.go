@@ -21,6 +21,7 @@ import (
 	"github.com/imhook/imhook/host/internal/testwasm"
 	"github.com/imhook/imhook/host/loadgen"
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -241,12 +242,12 @@ func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0")
 // reply.
 func TestNoopPlugin(t *testing.T) {
 	t.Parallel()
-	eng, err := plugins.NewEngine(context.Background(), plugins.EngineConfig{})
+	eng, err := plugins.NewEngine(context.Background(), plugins.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eng.Close(context.Background())
-	tn, err := eng.NewTenant(plugins.TenantConfig{ID: "noop", Limits: plugins.DefaultLimits()})
+	tn, err := eng.NewSandbox(plugins.SandboxOptions{ID: "noop", Limits: limits.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}

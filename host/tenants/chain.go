@@ -44,7 +44,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b 
 // req is the parsed body; Serve may change it (modifications carry forward).
 // ctx bounds the whole chain and must not come from a fasthttp.RequestCtx.
 // opID is OpenIM's operationID, added to the plugins' log lines.
-func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, req openim.Request, body, dst, opID []byte) ([]byte, Result) {
+func (d *Directory) Serve(ctx context.Context, t *Live, cmd openim.Command, req openim.Request, body, dst, opID []byte) ([]byte, Result) {
 	chain := t.chain(cmd)
 	if len(chain) == 0 {
 		return openim.AppendNeutral(dst, cmd, req), Result{Outcome: metrics.OutcomeNeutral}
@@ -139,7 +139,7 @@ func (d *Directory) Serve(ctx context.Context, t *Tenant, cmd openim.Command, re
 //
 // req is the request and body its JSON; a plugin built with the SDK receives
 // req in the wire format instead of body (plugins.Plugin.CallRequest).
-func (d *Directory) call(ctx context.Context, t *Tenant, cmd openim.Command, p *plugins.Plugin, req openim.Request, body, dst []byte) ([]byte, error) {
+func (d *Directory) call(ctx context.Context, t *Live, cmd openim.Command, p *plugins.Plugin, req openim.Request, body, dst []byte) ([]byte, error) {
 	for {
 		raw, info, err := p.CallRequest(ctx, req, body, dst)
 		d.opt.Metrics.Instructions(t.ID, cmd.String(), info.Instructions)
@@ -171,7 +171,7 @@ func (d *Directory) replacement(tenantID string, cmd openim.Command, closed *plu
 }
 
 // failed counts and logs one plugin failure.
-func (d *Directory) failed(t *Tenant, cmd openim.Command, p *plugins.Plugin, err error) {
+func (d *Directory) failed(t *Live, cmd openim.Command, p *plugins.Plugin, err error) {
 	kind := plugins.KindOf(err).String()
 	if errors.Is(err, context.Canceled) {
 		kind = "canceled"

@@ -25,6 +25,7 @@ import (
 
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/openim"
 )
@@ -37,7 +38,7 @@ type Options struct {
 	Engine *plugins.Engine
 	// Defaults are the sandbox limits of tenants that set none (see
 	// SandboxConfig).
-	Defaults plugins.Limits
+	Defaults limits.Limits
 	// Metrics records load times and failures; nil records nothing.
 	Metrics *metrics.Metrics
 	// Logger receives load errors and the guests' log lines; nil discards.
@@ -51,7 +52,7 @@ type Directory struct {
 	opt      Options
 	log      *slog.Logger
 	guestLog *slog.Logger // log plus the callback's operation_id (opHandler)
-	snap     atomic.Pointer[map[string]*Tenant]
+	snap     atomic.Pointer[map[string]*Live]
 
 	started  atomic.Bool
 	ready    atomic.Bool
@@ -68,8 +69,8 @@ type Directory struct {
 // state is the loader's private record of one tenant.
 type state struct {
 	doc     *registry.Tenant // last applied document
-	cfg     plugins.TenantConfig
-	sandbox *plugins.Tenant
+	cfg     plugins.SandboxOptions
+	sandbox *plugins.Sandbox
 	plugins map[string]*plugins.Plugin // by plugin name: the version serving
 	errs    map[string]string          // by plugin name: the last load error
 	// retry is set when a load failed for a reason other than the module
@@ -97,7 +98,7 @@ func New(opt Options) (*Directory, error) {
 		done:     make(chan struct{}),
 		states:   make(map[string]*state),
 	}
-	empty := map[string]*Tenant{}
+	empty := map[string]*Live{}
 	d.snap.Store(&empty)
 	return d, nil
 }
@@ -193,14 +194,14 @@ func (d *Directory) Close(ctx context.Context) error {
 		errs = append(errs, st.sandbox.Close(ctx))
 		delete(d.states, id)
 	}
-	empty := map[string]*Tenant{}
+	empty := map[string]*Live{}
 	d.snap.Store(&empty)
 	return errors.Join(errs...)
 }
 
 // Lookup returns the live tenant with the given ID. The conversion in the map
 // index does not allocate.
-func (d *Directory) Lookup(id []byte) (*Tenant, bool) {
+func (d *Directory) Lookup(id []byte) (*Live, bool) {
 	t, ok := (*d.snap.Load())[string(id)]
 	return t, ok
 }
@@ -263,12 +264,12 @@ func closePlugins(ps []*plugins.Plugin) {
 // retired plugins apply returns.
 func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []*plugins.Plugin) {
 	log := d.log.With("tenant", doc.ID)
-	cfg := SandboxConfig(doc, d.opt.Defaults)
+	cfg := SandboxOptions(doc, d.opt.Defaults)
 	cfg.Logger = d.guestLog // the sandbox adds tenant, plugin and command; Serve the operation_id
 	st, ok := d.states[doc.ID]
 	reloadAll := false
 	if !ok {
-		sb, err := d.opt.Engine.NewTenant(cfg)
+		sb, err := d.opt.Engine.NewSandbox(cfg)
 		if err != nil {
 			// Only invalid limits get here, and the registry validates them.
 			log.Error("tenant cannot be served: its sandbox settings are refused", "err", err)
@@ -330,7 +331,7 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 }
 
 // load fetches a version's blob and loads it into the tenant's sandbox.
-func (d *Directory) load(ctx context.Context, sb *plugins.Tenant, tenant, name, hash string) (*plugins.Plugin, error) {
+func (d *Directory) load(ctx context.Context, sb *plugins.Sandbox, tenant, name, hash string) (*plugins.Plugin, error) {
 	start := time.Now()
 	blob, err := d.opt.Registry.Blob(ctx, tenant, hash)
 	if err != nil {
@@ -347,7 +348,7 @@ func (d *Directory) load(ctx context.Context, sb *plugins.Tenant, tenant, name, 
 // publish rebuilds the serving snapshot from the loader's states. The caller
 // holds d.mu.
 func (d *Directory) publish() {
-	snap := make(map[string]*Tenant, len(d.states))
+	snap := make(map[string]*Live, len(d.states))
 	for id, st := range d.states {
 		snap[id] = newTenant(st)
 	}
@@ -362,10 +363,10 @@ func short(hash string) string {
 	return hash
 }
 
-// Tenant is the immutable serving view of one tenant: its settings, its
+// Live is the immutable serving view of one tenant: its settings, its
 // authentication rules and, per command, the plugins that run in order.
 // Build a new one to change anything.
-type Tenant struct {
+type Live struct {
 	// ID is the tenant's ID.
 	ID string
 	// Revision is the registry revision this view was built from.
@@ -379,8 +380,8 @@ type Tenant struct {
 }
 
 // newTenant builds the serving view of a loader state.
-func newTenant(st *state) *Tenant {
-	t := &Tenant{ID: st.doc.ID, Revision: st.doc.Revision, settings: st.doc.Settings, status: status(st)}
+func newTenant(st *state) *Live {
+	t := &Live{ID: st.doc.ID, Revision: st.doc.Revision, settings: st.doc.Settings, status: status(st)}
 	for _, p := range st.doc.Plugins {
 		if pl := st.plugins[p.Name]; pl != nil {
 			t.plugins = append(t.plugins, pl)
@@ -410,7 +411,7 @@ func newTenant(st *state) *Tenant {
 var maxCommand = slices.Max(openim.Commands())
 
 // chain returns the plugins that handle cmd, in order.
-func (t *Tenant) chain(cmd openim.Command) []*plugins.Plugin {
+func (t *Live) chain(cmd openim.Command) []*plugins.Plugin {
 	if int(cmd) >= len(t.chains) {
 		return nil
 	}
@@ -419,10 +420,10 @@ func (t *Tenant) chain(cmd openim.Command) []*plugins.Plugin {
 
 // Handles reports whether any plugin of the tenant handles cmd. When none
 // does, the callback gets the neutral reply without entering a sandbox.
-func (t *Tenant) Handles(cmd openim.Command) bool { return len(t.chain(cmd)) > 0 }
+func (t *Live) Handles(cmd openim.Command) bool { return len(t.chain(cmd)) > 0 }
 
 // Policy returns the tenant's failure policy for cmd.
-func (t *Tenant) Policy(cmd openim.Command) plugins.Policy {
+func (t *Live) Policy(cmd openim.Command) plugins.Policy {
 	p := t.settings.FailurePolicy(cmd.String())
 	return plugins.Policy{Closed: p.Closed, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg}
 }
@@ -431,7 +432,7 @@ func (t *Tenant) Policy(cmd openim.Command) plugins.Policy {
 // failed with err: the neutral reply (echoing req where the command needs it)
 // when fail-open, the policy's stop reply when fail-closed. body is the
 // request as sent.
-func (t *Tenant) PolicyReply(dst []byte, cmd openim.Command, req openim.Request, body []byte, err error) []byte {
+func (t *Live) PolicyReply(dst []byte, cmd openim.Command, req openim.Request, body []byte, err error) []byte {
 	pol := t.Policy(cmd)
 	if !pol.Closed || cmd.Phase() == openim.After {
 		return openim.AppendNeutral(dst, cmd, req)
@@ -440,11 +441,11 @@ func (t *Tenant) PolicyReply(dst []byte, cmd openim.Command, req openim.Request,
 }
 
 // Auth returns the tenant's webhook authentication rules.
-func (t *Tenant) Auth() *registry.Auth { return &t.settings.Auth }
+func (t *Live) Auth() *registry.Auth { return &t.settings.Auth }
 
 // AllowsAddr reports whether a callback from addr passes the tenant's network
 // allow-list (an empty list allows every address).
-func (t *Tenant) AllowsAddr(addr netip.Addr) bool {
+func (t *Live) AllowsAddr(addr netip.Addr) bool {
 	if len(t.networks) == 0 {
 		return true
 	}

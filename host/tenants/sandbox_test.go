@@ -7,57 +7,59 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 )
 
-func TestSandboxConfig(t *testing.T) {
+func TestSandboxOptions(t *testing.T) {
 	t.Parallel()
-	defaults := plugins.Limits{MemoryPages: 256, CallTimeout: 50 * time.Millisecond, MaxInstances: 4}
+	defaults := limits.Limits{MemoryPages: 256, CallTimeout: 50 * time.Millisecond, MaxInstances: 4}
 	tests := []struct {
 		name     string
 		settings registry.Settings
-		defaults plugins.Limits
-		want     plugins.TenantConfig
+		defaults limits.Limits
+		want     plugins.SandboxOptions
 	}{
 		{
-			name:     "defaults only",
+			name:     "server defaults over built-in ones",
 			defaults: defaults,
-			want:     plugins.TenantConfig{ID: "t", Limits: defaults},
+			want:     plugins.SandboxOptions{ID: "t", Limits: defaults.WithDefaults()},
 		},
 		{
 			name: "tenant overrides field by field",
-			settings: registry.Settings{Limits: registry.Limits{
-				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
-				MaxLogBytes: 100, Instances: 2, CallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
-			}},
-			defaults: defaults,
-			want: plugins.TenantConfig{ID: "t", Limits: plugins.Limits{
+			settings: registry.Settings{Limits: limits.Limits{
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
 				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 			}},
+			defaults: defaults,
+			want: plugins.SandboxOptions{ID: "t", Limits: limits.Limits{
+				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
+				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
+				InitTimeout: limits.Default().InitTimeout,
+			}},
 		},
 		{
-			name:     "no call timeout anywhere keeps the cpu limit on",
-			defaults: plugins.Limits{},
-			want:     plugins.TenantConfig{ID: "t", Limits: plugins.Limits{CallTimeout: plugins.DefaultCallTimeout}},
+			name:     "nothing set anywhere: the built-in defaults, cpu limit on",
+			defaults: limits.Limits{},
+			want:     plugins.SandboxOptions{ID: "t", Limits: limits.Default()},
 		},
 		{
 			name: "grants and config",
 			settings: registry.Settings{
-				Grants: []string{registry.GrantWalltime, registry.GrantRandom},
+				Grants: []string{limits.GrantWalltime, limits.GrantRandom},
 				Config: map[string]string{"k": "v"},
 			},
 			defaults: defaults,
-			want: plugins.TenantConfig{ID: "t", Limits: defaults,
-				Grants: plugins.Grants{Walltime: true, Random: true}, Config: map[string]string{"k": "v"}},
+			want: plugins.SandboxOptions{ID: "t", Limits: defaults.WithDefaults(),
+				Grants: limits.Grants{Walltime: true, Random: true}, Config: map[string]string{"k": "v"}},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := SandboxConfig(&registry.Tenant{ID: "t", Settings: tt.settings}, tt.defaults)
-			if got.ID != tt.want.ID || got.Limits != tt.want.Limits || got.Grants != tt.want.Grants || len(got.Config) != len(tt.want.Config) {
+			got := SandboxOptions(&registry.Tenant{ID: "t", Settings: tt.settings}, tt.defaults)
+			if got.ID != tt.want.ID || got.Limits != tt.want.Limits || got.Grants != tt.want.Grants || got.CPULimit != "" || len(got.Config) != len(tt.want.Config) {
 				t.Fatalf("got %+v\nwant %+v", got, tt.want)
 			}
 			for k, v := range tt.want.Config {
@@ -87,7 +89,7 @@ func TestCloseWithoutStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	eng, err := plugins.NewEngine(t.Context(), plugins.EngineConfig{})
+	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

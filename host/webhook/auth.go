@@ -27,7 +27,7 @@ const (
 //
 // The source address is the TCP peer: imhook does not trust forwarding
 // headers, so put it behind no proxy, or allow the proxy's network.
-func checkAuth(ctx *fasthttp.RequestCtx, t *tenants.Tenant) authResult {
+func checkAuth(ctx *fasthttp.RequestCtx, t *tenants.Live) authResult {
 	if addr, ok := netip.AddrFromSlice(ctx.RemoteIP()); !ok || !t.AllowsAddr(addr) {
 		return authForbidden
 	}

@@ -30,7 +30,7 @@ func BenchmarkServeNeutral(b *testing.B) {
 	if _, _, err := reg.CreateTenant(b.Context(), "acme", registry.Settings{}); err != nil {
 		b.Fatal(err)
 	}
-	eng, err := plugins.NewEngine(b.Context(), plugins.EngineConfig{})
+	eng, err := plugins.NewEngine(b.Context(), plugins.EngineOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

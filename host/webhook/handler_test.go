@@ -44,7 +44,7 @@ func TestServeWhileLoading(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	eng, err := plugins.NewEngine(t.Context(), plugins.EngineConfig{})
+	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 
 // sharedStore pretends a bbolt store is shared between processes, the way
 // a Redis store is, to exercise the grace period for fresh blobs.
-type sharedStore struct{ *bolt.Store }
+type sharedStore struct{ *bolt.Backend }
 
 func (sharedStore) Shared() bool { return true }
 

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // DefaultKeepVersions is the number of versions kept per plugin when
@@ -45,8 +47,9 @@ type Tenant struct {
 // engine default limits, fail-open, no configuration values, no grants, every
 // command the plugins declare, no extra authentication, DefaultKeepVersions.
 type Settings struct {
-	// Limits bound each plugin call; zero fields mean "engine default".
-	Limits Limits `json:"limits"`
+	// Limits bound each plugin call; zero fields take the server's defaults
+	// (sandbox.limits). Keys, defaults and bounds: package limits.
+	Limits limits.Limits `json:"limits"`
 
 	// Failure is the policy applied when a plugin fails (trap, timeout, error
 	// result) for a command without an entry in FailureByCommand. The zero
@@ -61,9 +64,9 @@ type Settings struct {
 	// MaxConfigBytes bytes of keys and values in total.
 	Config map[string]string `json:"config,omitempty"`
 
-	// Grants lists the capabilities given to the tenant's plugins: "walltime",
-	// "nanotime", "random". Without a grant the guest sees a fake clock or a
-	// deterministic random source.
+	// Grants lists the capabilities given to the tenant's plugins, by name
+	// (limits.GrantNames: "walltime", "nanotime", "random"). Without a grant
+	// the guest sees a fake clock or a deterministic random source.
 	Grants []string `json:"grants,omitempty"`
 
 	// Commands lists the enabled callback commands. Empty enables every
@@ -99,40 +102,6 @@ func (s *Settings) FailurePolicy(command string) Policy {
 // list enables all).
 func (s *Settings) Enabled(command string) bool {
 	return len(s.Commands) == 0 || slices.Contains(s.Commands, command)
-}
-
-// Limits mirrors the sandbox's per-tenant limits as plain data. Zero fields
-// mean "engine default"; the ranges are checked by Settings validation.
-type Limits struct {
-	// MemoryPages caps guest linear memory in 64 KiB pages (1..32767; Go
-	// guests need at least 64).
-	MemoryPages uint32 `json:"memory_pages,omitempty"`
-
-	// MaxInstructions is the instruction budget of one plugin call
-	// (10 000..10 000 000 000; 100 million is 10-20 ms of CPU).
-	MaxInstructions int64 `json:"max_instructions,omitempty"`
-
-	// InitInstructions is the instruction budget of a plugin instance's
-	// _initialize (10 000..10 000 000 000).
-	InitInstructions int64 `json:"init_instructions,omitempty"`
-
-	// CallTimeout bounds one plugin call (1ms..1m). In JSON it is nanoseconds.
-	CallTimeout time.Duration `json:"call_timeout,omitempty"`
-
-	// MaxInputBytes caps the request body handed to a plugin (1 KiB..64 MiB).
-	MaxInputBytes int64 `json:"max_input_bytes,omitempty"`
-
-	// MaxOutputBytes caps a plugin's reply (1 KiB..64 MiB).
-	MaxOutputBytes int64 `json:"max_output_bytes,omitempty"`
-
-	// MaxLogBytes caps the log bytes one call may write (0..1 MiB).
-	MaxLogBytes int64 `json:"max_log_bytes,omitempty"`
-
-	// Instances caps the live instances per plugin version (1..1024).
-	Instances int `json:"instances,omitempty"`
-
-	// CallsPerInstance recycles an instance after this many calls (1..1e9).
-	CallsPerInstance int64 `json:"calls_per_instance,omitempty"`
 }
 
 // Policy says what the host answers OpenIM when a plugin fails.

@@ -5,31 +5,16 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
-	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // Bounds checked by validation.
 const (
-	MaxKeepVersions  = 100       // Settings.KeepVersions
-	MaxConfigEntries = 256       // entries in Settings.Config
-	MaxConfigBytes   = 1 << 20   // bytes of keys and values in Settings.Config
-	MaxErrMsgBytes   = 256       // Policy.ErrMsg
-	maxMemoryPages   = 1<<15 - 1 // guest pointers have 31 bits (sdk/abi.MaxPointer)
-	maxIOBytes       = 64 << 20
-	maxLogBytes      = 1 << 20
-	maxInstances     = 1024
-	maxCalls         = 1_000_000_000
-	// Instruction budgets: below 10 000 not even an empty Go handler runs;
-	// 10 thousand million is one to two seconds of CPU.
-	minInstructions = 10_000
-	maxInstructions = 10_000_000_000
-)
-
-// Grants a tenant can hold.
-const (
-	GrantWalltime = "walltime" // real wall clock instead of a fake one
-	GrantNanotime = "nanotime" // real monotonic clock
-	GrantRandom   = "random"   // crypto random source instead of a fixed seed
+	MaxKeepVersions  = 100     // Settings.KeepVersions
+	MaxConfigEntries = 256     // entries in Settings.Config
+	MaxConfigBytes   = 1 << 20 // bytes of keys and values in Settings.Config
+	MaxErrMsgBytes   = 256     // Policy.ErrMsg
 )
 
 var (
@@ -69,8 +54,8 @@ func ValidCommand(cmd string) error {
 // Validate checks every field of s and returns the first problem found,
 // wrapping ErrInvalid.
 func (s *Settings) Validate() error {
-	if err := s.Limits.validate(); err != nil {
-		return err
+	if err := s.Limits.Validate("limits."); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	if err := s.Failure.validate(); err != nil {
 		return fmt.Errorf("failure: %w", err)
@@ -96,15 +81,8 @@ func (s *Settings) Validate() error {
 	if total > MaxConfigBytes {
 		return fmt.Errorf("config: %d bytes, at most %d allowed: %w", total, MaxConfigBytes, ErrInvalid)
 	}
-	for i, g := range s.Grants {
-		switch g {
-		case GrantWalltime, GrantNanotime, GrantRandom:
-		default:
-			return fmt.Errorf("grant[%q]: want one of %s, %s, %s: %w", g, GrantWalltime, GrantNanotime, GrantRandom, ErrInvalid)
-		}
-		if slices.Contains(s.Grants[:i], g) {
-			return fmt.Errorf("grant[%s]: listed twice: %w", g, ErrInvalid)
-		}
+	if _, err := limits.ParseGrants(s.Grants); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
 	for i, c := range s.Commands {
 		if err := ValidCommand(c); err != nil {
@@ -119,30 +97,6 @@ func (s *Settings) Validate() error {
 	}
 	if s.KeepVersions < 0 || s.KeepVersions > MaxKeepVersions {
 		return fmt.Errorf("keep_versions[%d]: want 0 (default %d) to %d: %w", s.KeepVersions, DefaultKeepVersions, MaxKeepVersions, ErrInvalid)
-	}
-	return nil
-}
-
-func (l *Limits) validate() error {
-	type check struct {
-		name     string
-		v        int64
-		min, max int64
-	}
-	for _, c := range []check{
-		{"memory_pages", int64(l.MemoryPages), 1, maxMemoryPages},
-		{"max_instructions", l.MaxInstructions, minInstructions, maxInstructions},
-		{"init_instructions", l.InitInstructions, minInstructions, maxInstructions},
-		{"call_timeout", int64(l.CallTimeout), int64(time.Millisecond), int64(time.Minute)},
-		{"max_input_bytes", l.MaxInputBytes, 1 << 10, maxIOBytes},
-		{"max_output_bytes", l.MaxOutputBytes, 1 << 10, maxIOBytes},
-		{"max_log_bytes", l.MaxLogBytes, 1, maxLogBytes},
-		{"instances", int64(l.Instances), 1, maxInstances},
-		{"calls_per_instance", l.CallsPerInstance, 1, maxCalls},
-	} {
-		if c.v != 0 && (c.v < c.min || c.v > c.max) {
-			return fmt.Errorf("limits: %s[%d]: want 0 (engine default) or %d to %d: %w", c.name, c.v, c.min, c.max, ErrInvalid)
-		}
 	}
 	return nil
 }

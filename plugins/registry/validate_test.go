@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 const cmd = "callbackBeforeSendSingleMsgCommand"
@@ -28,27 +30,27 @@ func TestSettingsValidate(t *testing.T) {
 	}{
 		{"zero value", Settings{}, ""},
 		{"everything set", Settings{
-			Limits: Limits{MemoryPages: 256, CallTimeout: 100 * time.Millisecond, MaxInputBytes: 1 << 20,
-				MaxOutputBytes: 1 << 20, MaxLogBytes: 4096, Instances: 8, CallsPerInstance: 10000},
+			Limits: limits.Limits{MemoryPages: 256, CallTimeout: 100 * time.Millisecond, MaxInputBytes: 1 << 20,
+				MaxOutputBytes: 1 << 20, MaxLogBytes: 4096, MaxInstances: 8, MaxCallsPerInstance: 10000},
 			Failure:          Policy{Closed: true, ErrCode: 5001, ErrMsg: "plugin failed"},
 			FailureByCommand: map[string]Policy{cmd: {}},
 			Config:           map[string]string{"api.url": "http://x", "LEVEL_2": ""},
-			Grants:           []string{GrantWalltime, GrantNanotime, GrantRandom},
+			Grants:           []string{limits.GrantWalltime, limits.GrantNanotime, limits.GrantRandom},
 			Commands:         []string{cmd, "callbackAfterSendSingleMsgCommand"},
 			Auth:             Auth{BasicUser: "openim", BasicPasswordHash: pwHash, Networks: []string{"10.0.0.0/8", "::1/128"}},
 			KeepVersions:     MaxKeepVersions,
 		}, ""},
 		{"closed with host default code", Settings{Failure: Policy{Closed: true}}, ""},
-		{"memory pages too many", Settings{Limits: Limits{MemoryPages: 1 << 15}}, "limits: memory_pages[32768]: want 0 (engine default) or 1 to 32767"},
-		{"timeout too short", Settings{Limits: Limits{CallTimeout: time.Microsecond}}, "limits: call_timeout[1000]"},
-		{"instructions too few", Settings{Limits: Limits{MaxInstructions: 100}}, "limits: max_instructions[100]"},
-		{"init instructions too many", Settings{Limits: Limits{InitInstructions: 1e11}}, "limits: init_instructions[100000000000]"},
-		{"timeout too long", Settings{Limits: Limits{CallTimeout: time.Hour}}, "limits: call_timeout"},
-		{"negative input", Settings{Limits: Limits{MaxInputBytes: -1}}, "limits: max_input_bytes[-1]"},
-		{"tiny output", Settings{Limits: Limits{MaxOutputBytes: 10}}, "limits: max_output_bytes[10]"},
-		{"huge log", Settings{Limits: Limits{MaxLogBytes: 2 << 20}}, "limits: max_log_bytes"},
-		{"too many instances", Settings{Limits: Limits{Instances: 5000}}, "limits: instances[5000]"},
-		{"negative calls", Settings{Limits: Limits{CallsPerInstance: -5}}, "limits: calls_per_instance[-5]"},
+		{"memory pages too many", Settings{Limits: limits.Limits{MemoryPages: 1 << 15}}, "limits.memory_pages[32768]: want 0 (the default, 512) or 1 to 32767"},
+		{"timeout too short", Settings{Limits: limits.Limits{CallTimeout: time.Microsecond}}, "limits.call_timeout[1µs]"},
+		{"instructions too few", Settings{Limits: limits.Limits{MaxInstructions: 100}}, "limits.max_instructions[100]"},
+		{"init instructions too many", Settings{Limits: limits.Limits{InitInstructions: 1e11}}, "limits.init_instructions[100000000000]"},
+		{"timeout too long", Settings{Limits: limits.Limits{CallTimeout: time.Hour}}, "limits.call_timeout[1h0m0s]"},
+		{"negative input", Settings{Limits: limits.Limits{MaxInputBytes: -1}}, "limits.max_input_bytes[-1]"},
+		{"tiny output", Settings{Limits: limits.Limits{MaxOutputBytes: 10}}, "limits.max_output_bytes[10]"},
+		{"huge log", Settings{Limits: limits.Limits{MaxLogBytes: 2 << 20}}, "limits.max_log_bytes"},
+		{"too many instances", Settings{Limits: limits.Limits{MaxInstances: 5000}}, "limits.max_instances[5000]"},
+		{"negative calls", Settings{Limits: limits.Limits{MaxCallsPerInstance: -5}}, "limits.max_calls_per_instance[-5]"},
 		{"open policy with code", Settings{Failure: Policy{ErrCode: 1}}, "failure: err_code and err_msg are only used when closed is true"},
 		{"open policy with message", Settings{Failure: Policy{ErrMsg: "x"}}, "failure: err_code and err_msg"},
 		{"negative code", Settings{Failure: Policy{Closed: true, ErrCode: -1}}, "failure: err_code[-1]"},
@@ -60,7 +62,7 @@ func TestSettingsValidate(t *testing.T) {
 		{"too many config entries", Settings{Config: bigConfig}, "config: 257 entries, at most 256"},
 		{"config too large", Settings{Config: map[string]string{"big": strings.Repeat("x", MaxConfigBytes)}}, "config: 1048579 bytes"},
 		{"unknown grant", Settings{Grants: []string{"network"}}, `grant["network"]: want one of walltime, nanotime, random`},
-		{"duplicate grant", Settings{Grants: []string{GrantRandom, GrantRandom}}, "grant[random]: listed twice"},
+		{"duplicate grant", Settings{Grants: []string{limits.GrantRandom, limits.GrantRandom}}, "grant[random]: listed twice"},
 		{"bad command", Settings{Commands: []string{"callbackcommand"}}, `commands: command["callbackcommand"]`},
 		{"duplicate command", Settings{Commands: []string{cmd, cmd}}, "commands: command[" + cmd + "] listed twice"},
 		{"user without password", Settings{Auth: Auth{BasicUser: "u"}}, "auth: basic_user and basic_password_hash must be set together"},

@@ -63,7 +63,7 @@ func Start(tb testing.TB, opt admin.Options) *Server {
 		opt.Registry = reg
 	}
 	if opt.Engine == nil {
-		eng, err := plugins.NewEngine(ctx, plugins.EngineConfig{})
+		eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
 		if err != nil {
 			tb.Fatalf("admintest: engine: %v", err)
 		}

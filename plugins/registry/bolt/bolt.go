@@ -52,15 +52,15 @@ type Options struct {
 	NoSync bool
 }
 
-// Store is a registry.Backend on a bbolt file. It is safe for concurrent
+// Backend is a registry.Backend on a bbolt file. It is safe for concurrent
 // use.
-type Store struct {
+type Backend struct {
 	db   *bbolt.DB
 	path string
 	feed feed.Feed
 }
 
-var _ registry.Backend = (*Store)(nil)
+var _ registry.Backend = (*Backend)(nil)
 
 // Open opens the registry file at path, creating it (mode 0600) when it
 // does not exist. Its directory must exist.
@@ -70,7 +70,7 @@ var _ registry.Backend = (*Store)(nil)
 // Open fails when another process holds the file ("registry file ... is
 // locked by another imhook process"), when the file is not a registry, or
 // when it was written in a format other than Format.
-func Open(path string, opts Options) (*Store, error) {
+func Open(path string, opts Options) (*Backend, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
@@ -87,7 +87,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("registry file %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return &Backend{db: db, path: path}, nil
 }
 
 // initialize creates the buckets of a new file and checks the format of an
@@ -125,24 +125,24 @@ func initialize(tx *bbolt.Tx) error {
 }
 
 // Path returns the file's path.
-func (s *Store) Path() string { return s.path }
+func (s *Backend) Path() string { return s.path }
 
 // Close implements registry.Backend.Close: it closes watchers and the file,
 // releasing the lock.
-func (s *Store) Close() error {
+func (s *Backend) Close() error {
 	s.feed.Close()
 	return s.db.Close()
 }
 
 // Shared implements registry.Backend.Shared: false, the file is locked.
-func (s *Store) Shared() bool { return false }
+func (s *Backend) Shared() bool { return false }
 
 // Watch implements registry.Backend.Watch. Commits are published after they
 // are durable.
-func (s *Store) Watch(ctx context.Context) <-chan uint64 { return s.feed.Watch(ctx) }
+func (s *Backend) Watch(ctx context.Context) <-chan uint64 { return s.feed.Watch(ctx) }
 
 // Revision implements registry.Backend.Revision.
-func (s *Store) Revision(ctx context.Context) (uint64, error) {
+func (s *Backend) Revision(ctx context.Context) (uint64, error) {
 	var rev uint64
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		rev = binary.BigEndian.Uint64(tx.Bucket(bucketMeta).Get(keyRevision))
@@ -152,7 +152,7 @@ func (s *Store) Revision(ctx context.Context) (uint64, error) {
 }
 
 // Get implements registry.Backend.Get.
-func (s *Store) Get(ctx context.Context, id string) (*registry.Tenant, error) {
+func (s *Backend) Get(ctx context.Context, id string) (*registry.Tenant, error) {
 	var t *registry.Tenant
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		v := tx.Bucket(bucketTenants).Get([]byte(id))
@@ -167,7 +167,7 @@ func (s *Store) Get(ctx context.Context, id string) (*registry.Tenant, error) {
 }
 
 // List implements registry.Backend.List.
-func (s *Store) List(ctx context.Context) ([]*registry.Tenant, error) {
+func (s *Backend) List(ctx context.Context) ([]*registry.Tenant, error) {
 	var out []*registry.Tenant
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketTenants).ForEach(func(k, v []byte) error {
@@ -184,7 +184,7 @@ func (s *Store) List(ctx context.Context) ([]*registry.Tenant, error) {
 
 // Update implements registry.Backend.Update in one bbolt write transaction;
 // fn runs exactly once.
-func (s *Store) Update(ctx context.Context, id string, fn func(cur *registry.Tenant) (*registry.Tenant, error)) (*registry.Tenant, error) {
+func (s *Backend) Update(ctx context.Context, id string, fn func(cur *registry.Tenant) (*registry.Tenant, error)) (*registry.Tenant, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -243,7 +243,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(cur *registry.Ten
 }
 
 // PutBlob implements registry.Backend.PutBlob.
-func (s *Store) PutBlob(ctx context.Context, tenant, hash string, data []byte) error {
+func (s *Backend) PutBlob(ctx context.Context, tenant, hash string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (s *Store) PutBlob(ctx context.Context, tenant, hash string, data []byte) e
 }
 
 // Blob implements registry.Backend.Blob.
-func (s *Store) Blob(ctx context.Context, tenant, hash string) ([]byte, error) {
+func (s *Backend) Blob(ctx context.Context, tenant, hash string) ([]byte, error) {
 	var out []byte
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		var v []byte
@@ -278,7 +278,7 @@ func (s *Store) Blob(ctx context.Context, tenant, hash string) ([]byte, error) {
 
 // DeleteBlob implements registry.Backend.DeleteBlob. It drops the tenant's
 // blob bucket when it becomes empty.
-func (s *Store) DeleteBlob(ctx context.Context, tenant, hash string) error {
+func (s *Backend) DeleteBlob(ctx context.Context, tenant, hash string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -299,7 +299,7 @@ func (s *Store) DeleteBlob(ctx context.Context, tenant, hash string) error {
 }
 
 // Blobs implements registry.Backend.Blobs.
-func (s *Store) Blobs(ctx context.Context, tenant string) ([]registry.BlobInfo, error) {
+func (s *Backend) Blobs(ctx context.Context, tenant string) ([]registry.BlobInfo, error) {
 	var out []registry.BlobInfo
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketBlobs).Bucket([]byte(tenant))
@@ -322,7 +322,7 @@ func (s *Store) Blobs(ctx context.Context, tenant string) ([]registry.BlobInfo, 
 }
 
 // BlobTenants implements registry.Backend.BlobTenants.
-func (s *Store) BlobTenants(ctx context.Context) ([]string, error) {
+func (s *Backend) BlobTenants(ctx context.Context) ([]string, error) {
 	var out []string
 	err := s.view(ctx, func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketBlobs).ForEach(func(k, _ []byte) error {
@@ -334,7 +334,7 @@ func (s *Store) BlobTenants(ctx context.Context) ([]string, error) {
 }
 
 // view runs fn in a read transaction unless ctx is already done.
-func (s *Store) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
+func (s *Backend) view(ctx context.Context, fn func(tx *bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -24,7 +25,7 @@ func testTenants(t *testing.T, open func(t *testing.T) registry.Backend) {
 	r, b := newRegistry(t, open)
 	ctx := t.Context()
 
-	s := registry.Settings{Config: map[string]string{"greeting": "hi"}, Grants: []string{registry.GrantRandom}}
+	s := registry.Settings{Config: map[string]string{"greeting": "hi"}, Grants: []string{limits.GrantRandom}}
 	acme, token, err := r.CreateTenant(ctx, "acme", s)
 	if err != nil {
 		t.Fatal(err)

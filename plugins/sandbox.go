@@ -10,18 +10,27 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-// TenantConfig is what a tenant's plugins run with.
-type TenantConfig struct {
+// SandboxOptions is what a tenant's plugins run with.
+type SandboxOptions struct {
 	// ID names the tenant in errors and log lines.
 	ID string
-	// Limits bound each plugin; zero fields take their defaults (see Limits).
-	Limits Limits
+	// Limits bound each plugin; zero fields take limits.Default().
+	Limits limits.Limits
 	// Grants are the capabilities beyond the ABI; the zero value grants none.
-	Grants Grants
+	Grants limits.Grants
+	// CPULimit forces how runaway calls are stopped. Empty (the default)
+	// meters every module the rewriter supports and gives the others a
+	// deadline; CPULimitDeadline gives every module a deadline;
+	// CPULimitNone disables every CPU limit, instruction budget included:
+	// only for benchmarks and trusted code, because a guest loop then runs
+	// forever.
+	CPULimit CPULimit
 	// Config holds the values a guest reads with the config host function.
 	Config map[string]string
 	// Logger receives the guests' log lines, with attributes tenant, plugin,
@@ -29,9 +38,9 @@ type TenantConfig struct {
 	Logger *slog.Logger
 }
 
-// Tenant groups the plugins of one tenant in one wazero runtime. It is safe
+// Sandbox groups the plugins of one tenant in one wazero runtime. It is safe
 // for concurrent use.
-type Tenant struct {
+type Sandbox struct {
 	e     *Engine
 	id    string
 	state atomic.Pointer[tenantState]
@@ -42,10 +51,11 @@ type Tenant struct {
 	closed   bool
 }
 
-// tenantState is an immutable snapshot of a TenantConfig.
+// tenantState is an immutable snapshot of SandboxOptions.
 type tenantState struct {
-	limits Limits
-	grants Grants
+	limits limits.Limits // defaults applied
+	grants limits.Grants
+	cpu    CPULimit
 	config map[string]string
 	logger *slog.Logger
 }
@@ -81,7 +91,7 @@ type compiledModule struct {
 }
 
 // ID returns the tenant's ID.
-func (t *Tenant) ID() string { return t.id }
+func (t *Sandbox) ID() string { return t.id }
 
 // Update replaces the tenant's settings.
 //
@@ -91,12 +101,12 @@ func (t *Tenant) ID() string { return t.id }
 //   - Limits and Grants apply to plugins loaded afterwards: a Plugin keeps
 //     what it was loaded with, so that its pool and runtime stay consistent.
 //     To apply them, load the plugin again and swap it in.
-//   - A change of MemoryPages, or switching CallTimeout between zero and
-//     non-zero, makes the next Load create a new runtime for the tenant; the
+//   - A change of MemoryPages, or switching CPULimit to or from
+//     CPULimitNone, makes the next Load create a new runtime for the tenant; the
 //     old one is closed with its last plugin. A tenant has one runtime per
 //     CPU limit mode in use (metered modules, and modules that fall back to
 //     a deadline).
-func (t *Tenant) Update(cfg TenantConfig) {
+func (t *Sandbox) Update(cfg SandboxOptions) {
 	t.state.Store(t.e.newTenantState(cfg))
 }
 
@@ -108,14 +118,14 @@ func (t *Tenant) Update(cfg TenantConfig) {
 //
 // A *LoadError when the module is refused (see Engine.Inspect), or an error
 // when the tenant is closed.
-func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, error) {
+func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, error) {
 	st := t.state.Load()
 	hash := hashOf(wasm)
 	loadErr := func(kind Kind, err error, stderr string) *LoadError {
 		return &LoadError{Tenant: t.id, Plugin: name, Hash: hash, Kind: kind, Err: err, Stderr: stderr}
 	}
 
-	tr, cm, err := t.acquire(ctx, st.limits, hash, wasm)
+	tr, cm, err := t.acquire(ctx, st, hash, wasm)
 	if err != nil {
 		var le *LoadError
 		if errors.As(err, &le) {
@@ -164,13 +174,13 @@ func (t *Tenant) Load(ctx context.Context, name string, wasm []byte) (*Plugin, e
 // acquire rewrites the module (once per hash, see prepare.go), picks its CPU
 // limit mode, and returns the runtime for lim and that mode and the module
 // compiled in it, taking a reference on both.
-func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []byte) (*tenantRuntime, *compiledModule, error) {
+func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, wasm []byte) (*tenantRuntime, *compiledModule, error) {
 	// The rewritten bytes are needed only until compiled: holding them for
 	// the plugin's life would cost 6-7 MB per Go module.
 	pm := t.e.prepare(hash, wasm)
 	defer t.e.unprepare(hash)
-	mode, reason := cpuMode(lim, pm)
-	key := runtimeKey{memoryPages: lim.MemoryPages, mode: mode}
+	mode, reason := cpuMode(st.cpu, pm)
+	key := runtimeKey{memoryPages: st.limits.MemoryPages, mode: mode}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -229,7 +239,7 @@ func (t *Tenant) acquire(ctx context.Context, lim Limits, hash string, wasm []by
 }
 
 // release drops the references acquire took, closing what nothing uses.
-func (t *Tenant) release(tr *tenantRuntime, hash string) {
+func (t *Sandbox) release(tr *tenantRuntime, hash string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ctx := context.Background()
@@ -243,8 +253,8 @@ func (t *Tenant) release(tr *tenantRuntime, hash string) {
 	}
 	tr.refs--
 	// An unused runtime stays while the tenant's current limits could use it.
-	lim := t.state.Load().limits
-	current := tr.key.memoryPages == lim.MemoryPages && (tr.key.mode == CPULimitNone) == !lim.cpuLimited()
+	st := t.state.Load()
+	current := tr.key.memoryPages == st.limits.MemoryPages && (tr.key.mode == CPULimitNone) == (st.cpu == CPULimitNone)
 	if tr.refs == 0 && (!current || t.closed) {
 		delete(t.runtimes, tr.key)
 		_ = tr.rt.Close(ctx)
@@ -254,7 +264,7 @@ func (t *Tenant) release(tr *tenantRuntime, hash string) {
 // newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
 // limit's termination checks when calls are limited, the shared compilation
 // cache, WASI and the imhook host module.
-func (t *Tenant) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime, error) {
+func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(t.e.cache).
 		WithMemoryLimitPages(key.memoryPages).
@@ -274,7 +284,7 @@ func (t *Tenant) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime
 
 // Close closes every plugin of the tenant (waiting for calls in flight, up to
 // ctx) and its runtimes.
-func (t *Tenant) Close(ctx context.Context) error {
+func (t *Sandbox) Close(ctx context.Context) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
