@@ -22,6 +22,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // Server is imhook serving: the store, the sandbox, the live tenants, the
@@ -91,6 +92,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 
 	s.engine, err = plugins.NewEngine(ctx, plugins.EngineOptions{
 		CacheDir:     cfg.CacheDir(),
+		Commands:     openim.CommandName,
 		MaxInstances: cfg.Sandbox.MaxInstances,
 		Logger:       logger.With("component", "sandbox"),
 	})

@@ -47,6 +47,13 @@ type EngineOptions struct {
 	MaxInstances int
 	// Logger receives the engine's own messages. Nil discards them.
 	Logger *slog.Logger
+	// Commands names the commands a module may declare: it returns the
+	// name the host serves a command under (mapping a legacy name to the
+	// current one), or false for a command the host does not serve, which
+	// refuses the module. Nil accepts every name as declared. The sandbox
+	// knows no protocol; the server passes OpenIM's catalog
+	// (openim.CommandName).
+	Commands func(name string) (string, bool)
 }
 
 // Engine owns the compilation cache and the global instance budget, and makes
@@ -56,6 +63,7 @@ type Engine struct {
 	cache    wazero.CompilationCache
 	logger   *slog.Logger
 	budget   *budget
+	commands func(string) (string, bool) // EngineOptions.Commands
 
 	mu           sync.Mutex
 	compiling    map[string]*hashLock
@@ -73,6 +81,7 @@ type Engine struct {
 // group or others.
 func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e := &Engine{
+		commands:  cfg.Commands,
 		logger:    cfg.Logger,
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Sandbox]struct{}),
@@ -160,7 +169,7 @@ type ModuleInfo struct {
 	// instance (0 when not metered or without _initialize).
 	InitInstructions uint64
 	// WireInput reports that the module accepts requests in the wire format
-	// (abi.InputWire): CallRequest sends them so.
+	// (abi.InputWire): the host may call it with CallWire.
 	WireInput bool
 }
 
@@ -260,4 +269,12 @@ type hashLock struct {
 func hashOf(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// commandName names a declared command (EngineOptions.Commands).
+func (e *Engine) commandName(name string) (string, bool) {
+	if e.commands == nil {
+		return name, true
+	}
+	return e.commands(name)
 }

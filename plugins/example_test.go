@@ -10,8 +10,9 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 )
 
-// A tenant loads a plugin, the host asks whether it handles a command, calls
-// it, and turns a failure into OpenIM's reply with the tenant's policy.
+// A tenant loads a plugin, the host asks whether it handles a command and
+// calls it; a failure says which limit or fault it was. (Turning a failure
+// into OpenIM's reply is the host's job: host/chain.)
 func Example() {
 	ctx := context.Background()
 	e, err := plugins.NewEngine(ctx, plugins.EngineOptions{}) // no CacheDir: compiled code stays in memory
@@ -42,13 +43,10 @@ func Example() {
 	// echo.wasm returns a body starting with '!' as an error message.
 	_, _, err = p.Call(ctx, cmd, []byte("!no"), nil)
 	fmt.Println(errors.Is(err, plugins.ErrGuestError), plugins.KindOf(err))
-	policy := plugins.Policy{Closed: true, ErrCode: 5001, ErrMsg: "blocked"}
-	fmt.Println(string(policy.AppendReply(nil, cmd, nil, err)))
 	// Output:
 	// true false
 	// {"hello":1} <nil>
 	// true guest_error
-	// {"actionCode":0,"errCode":5001,"errMsg":"blocked","errDlt":"imhook: guest_error","nextCode":1}
 }
 
 // Every module the rewriter supports runs under an instruction budget; a

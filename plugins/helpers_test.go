@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins/limits"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // testCacheDir is one compilation cache for the test binary, kept across runs
@@ -106,6 +107,9 @@ func newTestEngine(t testing.TB, cfg EngineOptions) *Engine {
 	t.Helper()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = testCacheDir
+	}
+	if cfg.Commands == nil {
+		cfg.Commands = openim.CommandName // as the server runs it
 	}
 	e, err := NewEngine(context.Background(), cfg)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/imhook/imhook/sdk/abi"
-	"github.com/imhook/imhook/sdk/openim"
 )
 
 // Plugin is one loaded version of a tenant's plugin module with its pool of
@@ -77,6 +76,9 @@ type CallInfo struct {
 // Name returns the name the plugin was loaded under.
 func (p *Plugin) Name() string { return p.name }
 
+// Tenant returns the ID of the tenant whose sandbox loaded the plugin.
+func (p *Plugin) Tenant() string { return p.t.id }
+
 // Hash returns the sha256 hex of the module bytes.
 func (p *Plugin) Hash() string { return p.hash }
 
@@ -96,7 +98,7 @@ func (p *Plugin) Handles(command string) bool {
 	if _, ok := p.handles[command]; ok {
 		return true
 	}
-	if c, ok := normalizeCommand(command); ok && c != command {
+	if c, ok := p.t.e.commandName(command); ok && c != command {
 		_, ok = p.handles[c]
 		return ok
 	}
@@ -131,31 +133,14 @@ func (p *Plugin) Call(ctx context.Context, command string, body []byte, dst []by
 	return p.call(ctx, command, body, false, dst)
 }
 
-// CallRequest is Call for a callback the host has parsed: req is the parsed
-// request and body its JSON. A module that accepts the wire format
-// (ModuleInfo.WireInput, every module built with the Go SDK) receives req in
-// it, which it decodes several times faster than JSON; any other module
-// receives body. The two must describe the same request.
-func (p *Plugin) CallRequest(ctx context.Context, req openim.Request, body, dst []byte) (reply []byte, info CallInfo, err error) {
-	command := req.Command().String()
-	if !p.info.WireInput {
-		return p.call(ctx, command, body, false, dst)
-	}
-	bp := wireBufs.Get().(*[]byte)
-	*bp = req.AppendWire((*bp)[:0])
-	reply, info, err = p.call(ctx, command, *bp, true, dst)
-	if cap(*bp) <= maxPooledWire {
-		wireBufs.Put(bp)
-	}
-	return reply, info, err
+// CallWire is Call for a request the host hands over in the wire format
+// (abi.InputWire, docs/abi.md section 8) instead of JSON: only for a module
+// whose ModuleInfo.WireInput is true, which every module built with the Go
+// SDK is. The host encodes it (sdk/openim's AppendWire); the sandbox only
+// flags it to the guest.
+func (p *Plugin) CallWire(ctx context.Context, command string, wire []byte, dst []byte) (reply []byte, info CallInfo, err error) {
+	return p.call(ctx, command, wire, true, dst)
 }
-
-// wireBufs holds the scratch buffers CallRequest encodes requests into
-// before they are copied into the guest.
-var wireBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// maxPooledWire keeps an occasional huge request from pinning its buffer.
-const maxPooledWire = 64 << 10
 
 func (p *Plugin) call(ctx context.Context, command string, body []byte, wire bool, dst []byte) (reply []byte, info CallInfo, err error) {
 	start := time.Now()
@@ -255,7 +240,7 @@ func (p *Plugin) readMeta(ctx context.Context, i *instance) (ModuleInfo, error) 
 	if !ok || res.Error {
 		return ModuleInfo{}, fmt.Errorf("%s returned %#x: want a pointer to the comma-separated command list inside guest memory", abi.FuncCommands, v)
 	}
-	cmds, err := parseCommands(string(b))
+	cmds, err := parseCommands(string(b), p.t.e.commandName)
 	if err != nil {
 		return ModuleInfo{}, err
 	}
@@ -272,8 +257,9 @@ func (p *Plugin) readMeta(ctx context.Context, i *instance) (ModuleInfo, error) 
 	return info, nil
 }
 
-// parseCommands splits, trims and normalises the FuncCommands list.
-func parseCommands(list string) ([]string, error) {
+// parseCommands splits, trims and names (EngineOptions.Commands) the
+// FuncCommands list.
+func parseCommands(list string, name func(string) (string, bool)) ([]string, error) {
 	var cmds []string
 	seen := map[string]bool{}
 	for _, c := range strings.Split(list, string(abi.CommandSeparator)) {
@@ -281,9 +267,9 @@ func parseCommands(list string) ([]string, error) {
 		if c == "" {
 			continue
 		}
-		n, ok := normalizeCommand(c)
+		n, ok := name(c)
 		if !ok {
-			return nil, fmt.Errorf("%s lists command[%s], which is not an OpenIM callback command", abi.FuncCommands, c)
+			return nil, fmt.Errorf("%s lists command[%s], which is not a callback command this host serves", abi.FuncCommands, c)
 		}
 		if !seen[n] {
 			seen[n] = true

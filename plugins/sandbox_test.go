@@ -186,7 +186,7 @@ func TestLoadErrors(t *testing.T) {
 		{"wrong abi version", wat(t, "wrong_abi"), KindInvalidModule, "imhook_abi_version returned 2, this host supports abi version 1"},
 		{"optional export of the wrong type", wat(t, "bad_input_formats"), KindInvalidModule, "export func[imhook_input_formats] has signature ()->(i64), want ()->(i32)"},
 		{"unknown import", wat(t, "bad_import"), KindInvalidModule, "guest imports func[env.abort]; only imhook.* and wasi_snapshot_preview1.* are provided"},
-		{"unknown command", wat(t, "unknown_command"), KindInvalidModule, "imhook_commands lists command[helloWorld], which is not an OpenIM callback command"},
+		{"unknown command", wat(t, "unknown_command"), KindInvalidModule, "imhook_commands lists command[helloWorld], which is not a callback command this host serves"},
 		{"optional export traps", wat(t, "input_formats_trap"), KindTrap, "imhook_input_formats: "},
 		{"infinite loop in _initialize", wat(t, "init_loop"), KindCPUTime, "instantiate"},
 		{"not wasm", []byte("hello"), KindInvalidModule, "compile: invalid magic number"},

@@ -20,7 +20,7 @@ const singleText = `{"sendID":"user_a","callbackCommand":"callbackBeforeSendSing
 // that callback, under the default limits (metered): trivial (variant c,
 // whose handler does nothing) and moderation (variant b). "json" hands the
 // guest the JSON body (Call), "wire" the parsed request in the wire format
-// (CallRequest, what the server does). insns/op is the instruction budget
+// (CallWire, what the server does). insns/op is the instruction budget
 // the call used: the guest's work, independent of machine load.
 func BenchmarkCallSDK(b *testing.B) {
 	body := []byte(singleText)
@@ -36,6 +36,7 @@ func BenchmarkCallSDK(b *testing.B) {
 		for _, input := range []string{"json", "wire"} {
 			b.Run(name+"/"+input, func(b *testing.B) {
 				dst := make([]byte, 0, 512)
+				var wire []byte
 				var info CallInfo
 				var err error
 				b.ReportAllocs()
@@ -44,7 +45,8 @@ func BenchmarkCallSDK(b *testing.B) {
 					if input == "json" {
 						_, info, err = p.Call(ctx, openim.BeforeSendSingleMsg.String(), body, dst[:0])
 					} else {
-						_, info, err = p.CallRequest(ctx, req, body, dst[:0])
+						wire = req.AppendWire(wire[:0]) // as the host does per callback
+						_, info, err = p.CallWire(ctx, openim.BeforeSendSingleMsg.String(), wire, dst[:0])
 					}
 					if err != nil {
 						b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
+	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -111,7 +112,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageErr("bad callback: %v", err)
 	}
 
-	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{CacheDir: *cacheDir, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
+	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{Commands: openim.CommandName, CacheDir: *cacheDir, Logger: slog.New(slog.NewTextHandler(stderr, nil))})
 	if err != nil {
 		fmt.Fprintf(stderr, "imhook run: %v\n", err)
 		return runFailed
@@ -133,7 +134,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "imhook run: the plugin does not handle %s; it declares %s\n", c, strings.Join(p.Commands(), ", "))
 		return runFailed
 	}
-	policy := plugins.Policy{Closed: *failClosed, ErrCode: *errCode, ErrMsg: *errMsg}
+	policy := registry.Policy{Closed: *failClosed, ErrCode: *errCode, ErrMsg: *errMsg}
 	out := admin.RunCallback(ctx, p, req, body, policy)
 	out.LoadUS = loaded.Microseconds()
 	if *jsonOut {

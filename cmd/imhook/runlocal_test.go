@@ -16,6 +16,7 @@ const single = "callbackBeforeSendSingleMsgCommand"
 func TestRunLocal(t *testing.T) {
 	t.Parallel()
 	fx := func(name string) string { return filepath.Join(fixtureDir, name) }
+	const afterRead = `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"u","receiveID":"u","unreadMsgNum":3,"contentType":3}`
 	for _, tc := range []struct {
 		name  string
 		stdin string
@@ -47,6 +48,10 @@ func TestRunLocal(t *testing.T) {
 			[]string{"error:    cpu_time: ", "instruction budget of 10000 exhausted in host function[log]", "cpu:      10019 instructions of 10000"}},
 		{"budget below the minimum", singleMsg, []string{fx("stop.wasm"), "--command", single, "--max-instructions", "1000"}, 2,
 			[]string{"--max-instructions 1000: want 0 (the default, 100000000) or 10000 to 10000000000"}},
+		// An after-command's reply is neutral whatever the policy, as the
+		// server answers it (the dry run used to show the fail-closed stop).
+		{"after-command failure, fail-closed", afterRead, []string{fx("fail_after.wasm"), "--command", "callbackAfterGroupMsgReadCommand", "--fail-closed", "--err-code", "5001"}, 1,
+			[]string{"error:    guest_error: ", `reply:    {"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`, "effect:   continue"}},
 		{"bad grant", singleMsg, []string{fx("stop.wasm"), "--command", single, "--grants", "network"}, 2, []string{`--grants: grant["network"]: want one of walltime, nanotime, random`}},
 		{"memory cap below the module", singleMsg, []string{fx("stop.wasm"), "--command", single, "--memory-pages", "1"}, 1,
 			[]string{"the plugin does not load"}},

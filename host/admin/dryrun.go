@@ -1,15 +1,16 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/host/chain"
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
@@ -74,18 +75,22 @@ type CallFailure struct {
 	Stderr string `json:"stderr,omitempty"`
 }
 
-// RunCallback calls p once with a parsed callback, capturing its logs, and
-// reports the outcome as a DryRun. policy decides the reply when the call
-// fails. It is shared by the admin API's test route and `imhook run`.
-func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, body []byte, policy plugins.Policy) DryRun {
+// RunCallback runs a parsed callback through p alone, capturing its logs,
+// and reports the outcome as a DryRun. It goes through chain.Run, the code
+// that serves callbacks, with policy as the tenant's failure policy, so the
+// reply is exactly what imhook would answer. It is shared by the admin API's
+// test route and `imhook run`.
+func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, body []byte, policy registry.Policy) DryRun {
 	c := req.Command()
-	command := c.String()
-	// As a callback would: the wire format to a plugin that accepts it.
-	reply, info, err := p.CallRequest(plugins.WithLogCapture(ctx), req, body, nil)
+	var rec recorder
+	reply, _ := chain.Run(plugins.WithLogCapture(ctx), &rec, []chain.Plugin{p}, c, req, body, policy, nil)
+	info := rec.info
 	out := DryRun{
 		Plugin:      p.Name(),
 		Version:     p.Hash(),
-		Command:     command,
+		Command:     c.String(),
+		Reply:       reply,
+		NoReply:     rec.raw == nil && rec.err == nil,
 		Logs:        make([]LogLine, 0, len(info.Logs)),
 		DurationUS:  info.Duration.Microseconds(),
 		MemoryPages: info.MemoryPages,
@@ -101,22 +106,12 @@ func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, bod
 	for _, l := range info.Logs {
 		out.Logs = append(out.Logs, LogLine{Level: strings.ToLower(l.Level.String()), Message: l.Message})
 	}
-	if err == nil {
-		if reply == nil {
-			out.Reply = openim.AppendNeutral(nil, c, req)
-			out.NoReply = true
-		} else {
-			out.Reply = reply
-			err = checkReply(c, reply)
-		}
-	}
-	if err != nil {
-		out.Error = failure(err)
-		if out.Reply != nil && !json.Valid(out.Reply) {
-			out.ReplyText = string(out.Reply)
-		}
-		out.Reply = policy.AppendReply(nil, command, body, err)
+	if rec.err != nil {
+		out.Error = failure(rec.err)
 		out.PolicyApplied = true
+		if rec.raw != nil && !json.Valid(rec.raw) {
+			out.ReplyText = string(rec.raw)
+		}
 	}
 	if r := openim.NewReply(c); r != nil && r.DecodeJSON(out.Reply) == nil {
 		out.Stops = r.Common().Stopped()
@@ -124,41 +119,28 @@ func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, bod
 	return out
 }
 
-// errBadReply marks a reply that OpenIM would refuse.
-var errBadReply = errors.New("bad_reply")
-
-// checkReply decodes a guest's reply the way OpenIM would, so a dry run shows
-// a reply that would make OpenIM fail the operation ("response format error").
-func checkReply(c openim.Command, reply []byte) error {
-	if !json.Valid(reply) {
-		return fmt.Errorf("%w: the reply is not valid JSON; OpenIM would fail the operation", errBadReply)
-	}
-	r := openim.NewReply(c)
-	if r == nil {
-		return nil
-	}
-	if err := r.DecodeJSON(reply); err != nil {
-		return fmt.Errorf("%w: the reply does not decode as a %s reply (%v); OpenIM would fail the operation", errBadReply, c, err)
-	}
-	return nil
+// recorder keeps what chain.Run reports of the dry run's one call.
+type recorder struct {
+	raw  []byte
+	info plugins.CallInfo
+	err  error
 }
+
+func (r *recorder) Called(_ chain.Plugin, _ openim.Command, raw []byte, info plugins.CallInfo, err error) {
+	r.raw, r.info, r.err = bytes.Clone(raw), info, err
+}
+
+// Replacement implements chain.Hooks: a dry run's plugin is never swapped.
+func (r *recorder) Replacement(chain.Plugin, openim.Command) chain.Plugin { return nil }
 
 // failure describes a call error for a DryRun.
 func failure(err error) *CallFailure {
 	f := &CallFailure{Kind: plugins.KindOf(err).String(), Message: err.Error()}
-	if errors.Is(err, errBadReply) {
-		f.Kind = errBadReply.Error()
-	}
 	var ce *plugins.CallError
 	if errors.As(err, &ce) {
 		f.Stderr = ce.Stderr
 	}
 	return f
-}
-
-// PolicyFor returns the sandbox policy of a registry policy.
-func PolicyFor(p registry.Policy) plugins.Policy {
-	return plugins.Policy{Closed: p.Closed, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg}
 }
 
 // dryRun runs a stored version on the callback in the body, in a temporary
@@ -202,7 +184,7 @@ func (a *API) dryRun(r *request) error {
 		return err
 	}
 	loaded := time.Since(start)
-	out := RunCallback(r.ctx, p, req, body, PolicyFor(t.Settings.FailurePolicy(req.Command().String())))
+	out := RunCallback(r.ctx, p, req, body, t.Settings.FailurePolicy(req.Command().String()))
 	out.LoadUS = loaded.Microseconds()
 	writeJSON(r.rc, fasthttp.StatusOK, out)
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // newAPI returns an API on a fresh registry, with the given operator token.
@@ -31,7 +32,7 @@ func newAPI(t *testing.T, operator string) *API {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = reg.Close() })
-	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
+	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{Commands: openim.CommandName})
 	if err != nil {
 		t.Fatal(err)
 	}

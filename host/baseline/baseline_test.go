@@ -23,6 +23,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // moderationWasm is the moderation example, built once in TestMain.
@@ -242,7 +243,7 @@ func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0")
 // reply.
 func TestNoopPlugin(t *testing.T) {
 	t.Parallel()
-	eng, err := plugins.NewEngine(context.Background(), plugins.EngineOptions{})
+	eng, err := plugins.NewEngine(context.Background(), plugins.EngineOptions{Commands: openim.CommandName})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/imhook/imhook/host/chain"
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
@@ -350,7 +351,7 @@ func (d *Directory) load(ctx context.Context, sb *plugins.Sandbox, tenant, name,
 func (d *Directory) publish() {
 	snap := make(map[string]*Live, len(d.states))
 	for id, st := range d.states {
-		snap[id] = newTenant(st)
+		snap[id] = d.newLive(st)
 	}
 	d.snap.Store(&snap)
 }
@@ -372,16 +373,17 @@ type Live struct {
 	// Revision is the registry revision this view was built from.
 	Revision uint64
 
+	d        *Directory // for the hooks of chain.Run (metrics, hot-swap replacement)
 	settings registry.Settings
 	networks []netip.Prefix
-	chains   [][]*plugins.Plugin // indexed by openim.Command
+	chains   [][]chain.Plugin // indexed by openim.Command
 	status   Status
 	plugins  []*plugins.Plugin // every serving plugin, for metrics
 }
 
 // newTenant builds the serving view of a loader state.
-func newTenant(st *state) *Live {
-	t := &Live{ID: st.doc.ID, Revision: st.doc.Revision, settings: st.doc.Settings, status: status(st)}
+func (d *Directory) newLive(st *state) *Live {
+	t := &Live{d: d, ID: st.doc.ID, Revision: st.doc.Revision, settings: st.doc.Settings, status: status(st)}
 	for _, p := range st.doc.Plugins {
 		if pl := st.plugins[p.Name]; pl != nil {
 			t.plugins = append(t.plugins, pl)
@@ -392,7 +394,7 @@ func newTenant(st *state) *Live {
 			t.networks = append(t.networks, p.Masked())
 		}
 	}
-	t.chains = make([][]*plugins.Plugin, maxCommand+1)
+	t.chains = make([][]chain.Plugin, maxCommand+1)
 	for _, c := range openim.Commands() {
 		name := c.String()
 		if !st.doc.Settings.Enabled(name) {
@@ -411,7 +413,7 @@ func newTenant(st *state) *Live {
 var maxCommand = slices.Max(openim.Commands())
 
 // chain returns the plugins that handle cmd, in order.
-func (t *Live) chain(cmd openim.Command) []*plugins.Plugin {
+func (t *Live) chain(cmd openim.Command) []chain.Plugin {
 	if int(cmd) >= len(t.chains) {
 		return nil
 	}
@@ -423,21 +425,8 @@ func (t *Live) chain(cmd openim.Command) []*plugins.Plugin {
 func (t *Live) Handles(cmd openim.Command) bool { return len(t.chain(cmd)) > 0 }
 
 // Policy returns the tenant's failure policy for cmd.
-func (t *Live) Policy(cmd openim.Command) plugins.Policy {
-	p := t.settings.FailurePolicy(cmd.String())
-	return plugins.Policy{Closed: p.Closed, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg}
-}
-
-// PolicyReply appends the reply of cmd's failure policy for a callback that
-// failed with err: the neutral reply (echoing req where the command needs it)
-// when fail-open, the policy's stop reply when fail-closed. body is the
-// request as sent.
-func (t *Live) PolicyReply(dst []byte, cmd openim.Command, req openim.Request, body []byte, err error) []byte {
-	pol := t.Policy(cmd)
-	if !pol.Closed || cmd.Phase() == openim.After {
-		return openim.AppendNeutral(dst, cmd, req)
-	}
-	return pol.AppendReply(dst, cmd.String(), body, err)
+func (t *Live) Policy(cmd openim.Command) registry.Policy {
+	return t.settings.FailurePolicy(cmd.String())
 }
 
 // Auth returns the tenant's webhook authentication rules.

@@ -66,7 +66,7 @@ func TestLoadRetriedAfterStoreFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
+	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{Commands: openim.CommandName})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 func TestSandboxOptions(t *testing.T) {
@@ -89,7 +90,7 @@ func TestCloseWithoutStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{})
+	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{Commands: openim.CommandName})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // BenchmarkServeNeutral measures the handler alone, without network or
@@ -30,7 +31,7 @@ func BenchmarkServeNeutral(b *testing.B) {
 	if _, _, err := reg.CreateTenant(b.Context(), "acme", registry.Settings{}); err != nil {
 		b.Fatal(err)
 	}
-	eng, err := plugins.NewEngine(b.Context(), plugins.EngineOptions{})
+	eng, err := plugins.NewEngine(b.Context(), plugins.EngineOptions{Commands: openim.CommandName})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/host/chain"
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins"
@@ -147,7 +148,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		default:
 			// Overloaded: answer now rather than queue behind work OpenIM
 			// will stop waiting for.
-			*bp = t.PolicyReply((*bp)[:0], cmd, req, body, errOverloaded)
+			*bp = chain.PolicyReply((*bp)[:0], cmd, req, t.Policy(cmd), errOverloaded)
 			h.reply(ctx, *bp)
 			h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
 			h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",

@@ -13,6 +13,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 func TestBodyOperationID(t *testing.T) {
@@ -44,7 +45,7 @@ func TestServeWhileLoading(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer reg.Close()
-	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{})
+	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{Commands: openim.CommandName})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,3 +126,14 @@ func NewRequest(c Command) Request { return newRequest(c) }
 // reply means "continue" but, for commands where Echoes is true, it would also
 // blank fields: use Neutral for those.
 func NewReply(c Command) Reply { return newReply(c) }
+
+// CommandName returns the name OpenIM sends command under today: name itself
+// for a current name, the current name for a legacy one, false for a name
+// OpenIM never sends. It is the sandbox's EngineOptions.Commands.
+func CommandName(name string) (string, bool) {
+	c, ok := Lookup(name)
+	if !ok {
+		return "", false
+	}
+	return c.String(), true
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/sdk/openim"
 )
 
 // OperatorToken is the operator token of a Server started without one.
@@ -63,7 +64,7 @@ func Start(tb testing.TB, opt admin.Options) *Server {
 		opt.Registry = reg
 	}
 	if opt.Engine == nil {
-		eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
+		eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{Commands: openim.CommandName})
 		if err != nil {
 			tb.Fatalf("admintest: engine: %v", err)
 		}
