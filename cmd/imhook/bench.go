@@ -33,8 +33,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/imhook/imhook/host/baseline"
-	"github.com/imhook/imhook/host/loadgen"
+	"github.com/imhook/imhook/cmd/imhook/internal/baseline"
+	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
