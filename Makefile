@@ -111,7 +111,7 @@ demo: build build/examples/moderation.wasm ## Run imhook serve on ./data with a 
 # `benchstat old.txt new.txt`), compare.txt and tenants.txt.
 
 BENCH_COUNT   ?= 5
-BENCH_PKGS    ?= ./sdk/openim/ ./plugins/ ./host/baseline/ ./plugins/internal/wasmrewrite/
+BENCH_PKGS    ?= ./sdk/openim/ ./plugins/ ./cmd/imhook/internal/baseline/ ./plugins/internal/wasmrewrite/
 BENCH_COMPARE ?= --rounds 5 --duration 5s --warmup 1s
 BENCH_TENANTS ?= --tenants 1000 --active 100
 BENCH_DIR     := build/bench
@@ -131,5 +131,5 @@ bench: build examples ## Run the micro benchmarks and imhook bench (--compare, -
 	@grep -h -A4 '^targets:' $(BENCH_DIR)/compare.txt $(BENCH_DIR)/tenants.txt | grep -v '^targets:\|^--'
 	@grep -hs 'BenchmarkInstantiate/seed-go' $(BENCH_DIR)/plugins.txt | \
 		awk '{ s += $$3; n++ } END { if (n) printf "  cold instance of a Go plugin       %.2f ms (target <= 3 ms), mean of %d runs\n", s / n / 1e6, n }'
-	@grep -hs 'BenchmarkUploadToActive' $(BENCH_DIR)/host_baseline.txt | \
+	@grep -hs 'BenchmarkUploadToActive' $(BENCH_DIR)/cmd_imhook_internal_baseline.txt | \
 		awk '{ s += $$3; n++ } END { if (n) printf "  upload to active (in process)      %.0f ms (target <= 2000 ms), mean of %d runs\n", s / n / 1e6, n }'

@@ -9,8 +9,8 @@ import (
 )
 
 // singleText is the most frequent callback of imhook bench --compare's mix
-// (host/loadgen.DefaultMix): a 386-byte single-chat text message as OpenIM
-// sends it.
+// (loadgen.DefaultMix, cmd/imhook/internal/loadgen): a 386-byte single-chat
+// text message as OpenIM sends it.
 const singleText = `{"sendID":"user_a","callbackCommand":"callbackBeforeSendSingleMsgCommand","serverMsgID":"a3f1c9e2b7d84e0f9c1a2b3c4d5e6f70",` +
 	`"clientMsgID":"5e8a2d1f0c9b4a7e8d6c5b4a39281706","operationID":"1719812345678-abcd-op","senderPlatformID":1,` +
 	`"senderNickname":"Alice","sessionType":1,"msgFrom":100,"contentType":101,"status":1,"sendTime":1719812345678,` +

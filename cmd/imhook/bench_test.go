@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/imhook/imhook/host/loadgen"
+	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
 )
 
 // benchBuild holds the imhook binary and the two examples the comparison

@@ -1,8 +1,8 @@
 // Package rules is the moderation example's logic without the plugin SDK:
 // parsing its configuration values and finding or masking banned words. The
 // plugin (examples/moderation) and the native baseline server of the
-// benchmarks (host/baseline) both use it, so the comparison runs the same
-// logic on both sides. It imports only the standard library.
+// benchmarks (cmd/imhook/internal/baseline) both use it, so the comparison
+// runs the same logic on both sides. It imports only the standard library.
 package rules
 
 import (

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -16,10 +17,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/cmd/imhook/internal/baseline"
+	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
 	"github.com/imhook/imhook/host"
-	"github.com/imhook/imhook/host/baseline"
-	"github.com/imhook/imhook/host/internal/testwasm"
-	"github.com/imhook/imhook/host/loadgen"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
@@ -32,7 +32,7 @@ var moderationWasm []byte
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "imhook-baseline-test-")
 	if err == nil {
-		moderationWasm, err = testwasm.Build(dir, "examples/moderation", "")
+		moderationWasm, err = buildExample(dir, "moderation")
 		os.RemoveAll(dir)
 	}
 	if err != nil {
@@ -40,6 +40,19 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
+}
+
+// buildExample compiles examples/<name> to WebAssembly in dir and returns
+// the module. host/internal/testwasm does the same for the host's tests but
+// is internal to host/.
+func buildExample(dir, name string) ([]byte, error) {
+	out := filepath.Join(dir, name+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "github.com/imhook/imhook/examples/"+name)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build examples/%s: %v\n%s", name, err, b)
+	}
+	return os.ReadFile(out)
 }
 
 // serve runs h on a loopback port for the test and returns its base URL.

@@ -57,7 +57,8 @@ type Config struct {
 	// callbacks.
 	Requests int64
 	// Warmup runs the same load for this long before measuring (pools fill,
-	// connections open); nothing of it is counted. Default 0.
+	// connections open); nothing of it is counted. The measured part starts
+	// once every warm-up callback has been answered. Default 0.
 	Warmup time.Duration
 	// Timeout bounds one callback; a timeout counts as an error. Default 5s.
 	Timeout time.Duration
@@ -79,7 +80,8 @@ type Result struct {
 	// Refusable counts valid replies to callbacks marked Callback.Refused:
 	// with the moderation example, Stopped must equal it.
 	Refusable int64 `json:"refusable"`
-	// Elapsed is the measured wall time.
+	// Elapsed is the measured wall time: at least Duration, unless Requests
+	// or the context ended the run first.
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Throughput is valid replies per second.
 	Throughput float64 `json:"throughput"`
@@ -148,44 +150,36 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer hc.CloseIdleConnections()
 
-	total := cfg.Warmup + cfg.Duration
-	ctx, cancel := context.WithTimeout(ctx, total)
-	defer cancel()
-	measureFrom := time.Now().Add(cfg.Warmup)
-
-	var (
-		before   ProcStat
-		procErr  error
-		snapOnce sync.Once
-		counted  atomic.Int64
-		wg       sync.WaitGroup
-	)
-	snapshot := func() {
-		snapOnce.Do(func() {
-			if cfg.ServerPID > 0 {
-				before, procErr = ReadProc(cfg.ServerPID)
-			}
-			measureFrom = time.Now()
-		})
-	}
-	if cfg.Warmup <= 0 {
-		snapshot()
-	} else {
-		t := time.AfterFunc(cfg.Warmup, snapshot)
-		defer t.Stop()
-	}
 	sched := cfg.Mix.schedule()
 	workers := make([]worker, cfg.Connections)
-	for w := range workers {
-		wg.Add(1)
-		go func(wk *worker, offset int) {
-			defer wg.Done()
-			wk.loop(ctx, hc, cfg, targets, sched, offset, &counted)
-		}(&workers[w], w*len(sched)/cfg.Connections)
+	// load runs every connection for d and returns when all have stopped.
+	// Running warm-up and measurement as two such phases makes the measured
+	// window start when the warm-up really ended, however late a busy
+	// machine lets it end, with no warm-up callback still in flight.
+	load := func(d time.Duration, measured bool) {
+		var wg sync.WaitGroup
+		var counted atomic.Int64
+		deadline := time.Now().Add(d)
+		for w := range workers {
+			offset := w * len(sched) / cfg.Connections
+			wg.Go(func() {
+				workers[w].loop(ctx, hc, cfg, targets, sched, offset, deadline, measured, &counted)
+			})
+		}
+		wg.Wait()
 	}
-	wg.Wait()
+	if cfg.Warmup > 0 {
+		load(cfg.Warmup, false)
+	}
+	var before ProcStat
+	if cfg.ServerPID > 0 {
+		if before, err = ReadProc(cfg.ServerPID); err != nil {
+			return Result{}, err
+		}
+	}
+	measureFrom := time.Now()
+	load(cfg.Duration, true)
 	end := time.Now()
-	snapshot() // a run shorter than its warm-up measured nothing
 
 	res := Result{Latency: &Histogram{}}
 	for i := range workers {
@@ -206,9 +200,6 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.P50, res.P99, res.P999 = res.Latency.Quantile(0.5), res.Latency.Quantile(0.99), res.Latency.Quantile(0.999)
 	res.Max, res.Mean = res.Latency.Max(), res.Latency.Mean()
 	if cfg.ServerPID > 0 {
-		if procErr != nil {
-			return res, procErr
-		}
 		after, err := ReadProc(cfg.ServerPID)
 		if err != nil {
 			return res, err
@@ -279,8 +270,11 @@ type worker struct {
 	firstError string
 }
 
+// loop sends callbacks until deadline, ctx's end or, when measured, the
+// run's cfg.Requests (counted over all workers); only measured callbacks are
+// recorded.
 func (w *worker) loop(ctx context.Context, hc *fasthttp.HostClient, cfg Config, targets []target,
-	sched []int, offset int, counted *atomic.Int64) {
+	sched []int, offset int, deadline time.Time, measured bool, counted *atomic.Int64) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -289,14 +283,10 @@ func (w *worker) loop(ctx context.Context, hc *fasthttp.HostClient, cfg Config, 
 	for i, t := range targets {
 		replies[i] = openim.NewReply(t.cmd)
 	}
-	deadline, _ := ctx.Deadline()
-	warmEnd := time.Now().Add(cfg.Warmup)
 	for k := offset; ; k++ {
-		now := time.Now()
-		if ctx.Err() != nil || now.After(deadline) {
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			return
 		}
-		measured := !now.Before(warmEnd)
 		if measured && cfg.Requests > 0 && counted.Add(1) > cfg.Requests {
 			return
 		}

@@ -13,10 +13,9 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/cmd/imhook/internal/baseline"
+	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
 	"github.com/imhook/imhook/host"
-	"github.com/imhook/imhook/host/baseline"
-	"github.com/imhook/imhook/host/internal/testwasm"
-	"github.com/imhook/imhook/host/loadgen"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -25,7 +24,7 @@ import (
 // `go test -cpuprofile` shows where a callback's time goes (client frames
 // included: read the server's, under webhook, tenants, plugins and wazero).
 //
-//	go test -run '^$' -bench . -benchmem ./host/baseline/
+//	go test -run '^$' -bench . -benchmem ./cmd/imhook/internal/baseline/
 
 // benchServer is a running server to benchmark and its tenant's base URL.
 type benchServer struct {
@@ -96,7 +95,7 @@ var trivialWasm []byte
 
 func trivial(b *testing.B) []byte {
 	if trivialWasm == nil {
-		w, err := testwasm.Build(b.TempDir(), "examples/trivial", "")
+		w, err := buildExample(b.TempDir(), "trivial")
 		if err != nil {
 			b.Fatal(err)
 		}

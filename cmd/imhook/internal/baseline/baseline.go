@@ -1,13 +1,15 @@
-// Package baseline is the native business server imhook is measured against:
-// what a tenant would write without imhook. It serves the same routes
-// (POST /hooks/{tenant}/{command}) with a plain fasthttp handler, decodes
-// each callback with encoding/json into the OpenIM types, runs the moderation
-// example's logic (examples/moderation/rules, the very code the plugin runs)
-// and encodes the reply with encoding/json.
+// Package baseline is what imhook bench --compare measures imhook against.
+//
+// Moderation is the native business server: what a tenant would write
+// without imhook. It serves the same routes (POST /hooks/{tenant}/{command})
+// with a plain fasthttp handler, decodes each callback with encoding/json
+// into the OpenIM types, runs the moderation example's logic
+// (examples/moderation/rules, the very code the plugin runs) and encodes the
+// reply with encoding/json.
 //
 // Neutral is the second baseline: a handler that only routes and writes each
 // command's neutral reply, the floor against which imhook's own cost per
-// callback is measured.
+// callback is measured. NoopPlugin is that floor's counterpart inside imhook.
 //
 //	h, err := baseline.Moderation(map[string]string{"banned_words": "spam"})
 //	srv := baseline.NewServer(h)

@@ -4,7 +4,7 @@
 ;; reading its input. Variant (h) of imhook bench --compare runs it to show
 ;; the host's own cost per callback: routing, parsing, the sandbox call and
 ;; the reply, with no guest work at all. Raw ABI (docs/abi.md), no SDK, JSON
-;; input. Rebuild noop.wasm with go generate ./host/baseline.
+;; input. Rebuild noop.wasm with go generate ./cmd/imhook/internal/baseline.
 (module
   (memory (export "memory") 2)
   (data (i32.const 0) "callbackAfterGroupMsgReadCommand,callbackBeforeSendSingleMsgCommand,callbackBeforeSendGroupMsgCommand,callbackBeforeAddFriendCommand")
