@@ -2,9 +2,19 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/imhook/imhook/plugins/limits"
+	"github.com/imhook/imhook/sdk/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 )
 
 // ctxRecorder is a slog.Handler that keeps, for each record, the value the
@@ -53,5 +63,88 @@ func TestLogContext(t *testing.T) {
 				t.Errorf("handler saw context values %v, want [op-1 op-2]", h.seen)
 			}
 		})
+	}
+}
+
+// TestHostFuncsDocumented holds docs/abi.md's table of the host module to
+// hostFuncs: the same functions with the same types, in both directions.
+func TestHostFuncsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/abi.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `" + abi.HostModule + `\.(\w+)` + "` \\| `([^`]*)` \\| ([^|]+) \\| ([^|]+) \\|$")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = m[2] + " | " + m[3] + " | " + m[4]
+	}
+	if len(documented) == 0 {
+		t.Fatal("docs/abi.md: no host function rows found (| `imhook.name` | `(type) -> type` |)")
+	}
+	for _, f := range hostFuncs {
+		grant := f.grant
+		if grant == "" {
+			grant = "none"
+		}
+		want := watSignature(f) + " | " + grant + " | " + f.cost
+		got, ok := documented[f.name]
+		switch {
+		case !ok:
+			t.Errorf("docs/abi.md does not list %s.%s %s", abi.HostModule, f.name, want)
+		case got != want:
+			t.Errorf("docs/abi.md gives %s.%s as %s, the host provides %s", abi.HostModule, f.name, got, want)
+		}
+		delete(documented, f.name)
+	}
+	for name := range documented {
+		t.Errorf("docs/abi.md lists %s.%s, which the host does not provide", abi.HostModule, name)
+	}
+}
+
+// watSignature writes a host function's type as docs/abi.md does:
+// (level i32, ptr i32, len i32) -> ().
+func watSignature(f hostFunc) string {
+	params := make([]string, len(f.params))
+	for k, p := range f.params {
+		params[k] = f.paramNames[k] + " " + api.ValueTypeName(p)
+	}
+	results := "()"
+	if len(f.results) == 1 {
+		results = api.ValueTypeName(f.results[0])
+	} else if len(f.results) > 1 {
+		names := make([]string, len(f.results))
+		for k, r := range f.results {
+			names[k] = api.ValueTypeName(r)
+		}
+		results = "(" + strings.Join(names, ", ") + ")"
+	}
+	return "(" + strings.Join(params, ", ") + ") -> " + results
+}
+
+// TestHostFuncGrants: a module importing a host function that needs a grant
+// loads only for a tenant that holds it, and the refusal says so.
+func TestHostFuncGrants(t *testing.T) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, wat(t, "echo")) // imports imhook.log
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := slices.Clone(hostFuncs)
+	for k := range table {
+		if table[k].name == abi.FuncLog {
+			table[k].grant = limits.GrantRandom // as if log needed a grant
+		}
+	}
+	err = table.checkGrants(cm, limits.Grants{})
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "guest imports func[imhook.log], which needs grant[random]") {
+		t.Fatalf("without the grant: %v", err)
+	}
+	if err := table.checkGrants(cm, limits.Grants{Random: true}); err != nil {
+		t.Fatalf("with the grant: %v", err)
+	}
+	if err := hostFuncs.checkGrants(cm, limits.Grants{}); err != nil {
+		t.Fatalf("log needs no grant today: %v", err)
 	}
 }

@@ -350,12 +350,8 @@ func checkModule(cm wazero.CompiledModule) (hasInit bool, err error) {
 		mod, name, _ := f.Import()
 		switch mod {
 		case abi.HostModule:
-			want, ok := hostImports[name]
-			if !ok {
-				return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; host module %s provides only %s and %s", mod, name, abi.HostModule, abi.FuncLog, abi.FuncConfig)}
-			}
-			if !want.equal(f.ParamTypes(), f.ResultTypes()) {
-				return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s] as %s, want %s", mod, name, signature{f.ParamTypes(), f.ResultTypes()}, want)}
+			if err := checkHostImport(name, f.ParamTypes(), f.ResultTypes()); err != nil {
+				return false, &LoadError{Kind: KindInvalidModule, Err: err}
 			}
 		case wasiModule:
 			// wazero checks names and types at instantiation.

@@ -133,6 +133,12 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 		}
 		return nil, err
 	}
+	if err := hostFuncs.checkGrants(cm.cm, st.grants); err != nil {
+		t.release(tr, hash)
+		var le *LoadError
+		errors.As(err, &le)
+		return nil, loadErr(le.Kind, le.Err, "")
+	}
 	p := &Plugin{
 		t: t, name: name, hash: hash, lim: st.limits, grants: st.grants,
 		rt: tr, compiled: cm, hasInit: cm.hasInit, mode: tr.key.mode,

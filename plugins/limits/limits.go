@@ -291,6 +291,16 @@ func ParseGrants(names []string) (Grants, error) {
 	return g, nil
 }
 
+// Has reports whether the grant named name is given.
+func (g Grants) Has(name string) bool {
+	for _, gn := range grantNames {
+		if gn.name == name {
+			return *gn.flag(&g)
+		}
+	}
+	return false
+}
+
 // Names returns the names of the granted capabilities.
 func (g Grants) Names() []string {
 	var out []string
