@@ -1,9 +1,12 @@
 package host
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 func TestValidate(t *testing.T) {
@@ -70,5 +73,21 @@ func TestRedacted(t *testing.T) {
 	}
 	if c.Admin.Token != "operator-secret-token" {
 		t.Error("Redacted changed the original")
+	}
+}
+
+// TestLimitsDocumented: docs/config.md has a row for every limit of the
+// schema (package limits) with its built-in default, so a new limit cannot
+// land undocumented.
+func TestLimitsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range limits.Fields {
+		row := "| `sandbox.limits." + f.Key + "` | `0` (" + f.Format(f.Default) + ") |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/config.md lacks the row starting %s", row)
+		}
 	}
 }

@@ -6,8 +6,8 @@
 // The ABI a module must implement is sdk/abi, specified in docs/abi.md; the
 // design is in docs/sandbox.md.
 //
-//	e, _ := plugins.NewEngine(ctx, plugins.EngineConfig{CacheDir: dir})
-//	t, _ := e.NewTenant(plugins.TenantConfig{ID: "acme", Limits: plugins.DefaultLimits()})
+//	e, _ := plugins.NewEngine(ctx, plugins.EngineOptions{CacheDir: dir, Commands: openim.CommandName})
+//	t, _ := e.NewSandbox(plugins.SandboxOptions{ID: "acme", Limits: limits.Default()})
 //	p, _ := t.Load(ctx, "antispam", wasm)
 //	reply, _, err := p.Call(ctx, "callbackBeforeSendSingleMsgCommand", body, nil)
 package plugins
@@ -30,7 +30,7 @@ import (
 )
 
 // DefaultEngineMaxInstances is the engine-wide budget of live instances when
-// EngineConfig.MaxInstances is zero: 64 Go guests at 4-7 MiB each stay under
+// EngineOptions.MaxInstances is zero: 64 Go guests at 4-7 MiB each stay under
 // half a GiB.
 const DefaultEngineMaxInstances = 64
 

@@ -200,7 +200,7 @@ type captureKey struct{}
 // log lines in CallInfo.Logs instead of sending them to the tenant's logger.
 // For dry runs (`imhook run`, the admin API's test call).
 //
-// Without it, each line goes to TenantConfig.Logger with the context given
+// Without it, each line goes to SandboxOptions.Logger with the context given
 // to Plugin.Call, so the logger's slog.Handler can add values the caller put
 // in that context (the host adds the callback's operation ID that way).
 func WithLogCapture(ctx context.Context) context.Context {

@@ -1,7 +1,8 @@
 // Package tenants is the live directory of tenants: it loads every tenant and
 // its active plugin versions from the registry at start, follows the
 // registry's change feed to load new versions in the background and swap them
-// in atomically, and runs a callback through a tenant's plugin chain.
+// in atomically, and serves a callback with a tenant's plugin chain
+// (host/chain runs it).
 //
 // Callbacks read an immutable snapshot (an atomic pointer to a map of
 // *Tenant), so serving never takes a lock and never waits for a load. A plugin
@@ -38,7 +39,7 @@ type Options struct {
 	// Engine is the sandbox the plugins run in. Required.
 	Engine *plugins.Engine
 	// Defaults are the sandbox limits of tenants that set none (see
-	// SandboxConfig).
+	// SandboxOptions).
 	Defaults limits.Limits
 	// Metrics records load times and failures; nil records nothing.
 	Metrics *metrics.Metrics
