@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/host/admin/admintest"
@@ -97,6 +98,18 @@ func TestCLITenants(t *testing.T) {
 	cli("", tok, "tenant", "update", "acme", "--memory-pages", "4096").
 		want(t, 1, "token of tenant[acme] cannot change limits: only the operator can (HTTP 403)")
 	cli("", op, "tenant", "update", "acme", "--memory-pages", "4096").want(t, 0)
+	// Every limit has a flag, named after its key; the server's bounds apply.
+	cli("", op, "tenant", "update", "acme", "--max-instructions", "20000000", "--max-instances", "3", "--init-timeout", "3s").want(t, 0)
+	r = cli("", op, "tenant", "get", "acme", "--json").want(t, 0)
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if l := got.Settings.Limits; l.MemoryPages != 4096 || l.MaxInstructions != 20_000_000 || l.MaxInstances != 3 || l.InitTimeout != 3*time.Second {
+		t.Fatalf("limits after update %+v", l)
+	}
+	cli("", op, "tenant", "update", "acme", "--max-instructions", "5").
+		want(t, 1, "limits.max_instructions[5]: want 0 (the default, 100000000) or 10000 to 10000000000")
+	cli("", op, "tenant", "update", "acme", "--max-instances", "0").want(t, 0) // back to the server's default
 	cli("", op, "tenant", "update", "acme", "--if-match", "1", "--keep-versions", "3").want(t, 1, "revision conflict", "(HTTP 412)")
 	cli("", tok, "tenant", "get", "beta").want(t, 1, "token of tenant[acme] cannot access tenant[beta] (HTTP 403)")
 	cli("", op, "tenant", "update", "acme").want(t, 2, "nothing to change")
