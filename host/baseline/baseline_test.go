@@ -18,21 +18,18 @@ import (
 
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/host/baseline"
-	"github.com/imhook/imhook/host/internal/testwasm"
 	"github.com/imhook/imhook/host/loadgen"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // moderationWasm is the moderation example, built once in TestMain.
 var moderationWasm []byte
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "imhook-baseline-test-")
-	if err == nil {
-		moderationWasm, err = testwasm.Build(dir, "examples/moderation", "")
-		os.RemoveAll(dir)
-	}
+	var err error
+	moderationWasm, err = wasmbuild.Go(context.Background(), "github.com/imhook/imhook/examples/moderation", wasmbuild.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
