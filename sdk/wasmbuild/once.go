@@ -21,8 +21,8 @@ type TB interface {
 	Skipf(format string, args ...any)
 }
 
-// GoOnce returns the module Go builds from pkg with opts, building it once
-// per test binary: every test asking for the same package with the same
+// GoOnce returns the module Go(ctx, pkg, opts) builds, building it once per
+// test binary: every test asking for the same package with the same
 // options shares the build and the returned slice, which must not be
 // modified. A failed build fails each such test with the go command's
 // output; a missing go command skips them. opts.Output must be empty: write
