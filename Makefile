@@ -56,9 +56,9 @@ FUZZTIME ?= 5s
 # packages that compile Go guests run without it, because wazero compiles a
 # 2 MB guest about ten times slower under -race; their concurrency is covered
 # here through the WAT and raw-ABI guests. ./host/, the end-to-end tests, is
-# worth its cost: it compiles its eight Go modules once per test binary into
-# one cache and adds about 80 s to this step on 2 cores (2 to 3 minutes alone
-# with a cold cache, 25 s warm).
+# worth its cost: it compiles its eight Go modules into the compilation cache
+# in the user cache directory, which the run without -race has filled, so it
+# takes about 25 s here on 2 cores (2 to 3 minutes with a cold cache).
 RACE_PKGS ?= ./sdk/... ./plugins/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/
 
 .PHONY: test
