@@ -11,10 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,79 +24,27 @@ import (
 
 	"github.com/imhook/imhook/sdk/abi"
 	"github.com/imhook/imhook/sdk/openim"
-)
-
-// wasmDir holds the examples built once per test binary.
-var (
-	buildOnce sync.Once
-	wasmDir   string
-	buildErr  error
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // examples are the plugins built for these tests.
 var examples = []string{"moderation", "readsync", "policy", "trivial"}
 
 // testPlugins are built like examples but are not examples (testdata/).
-var testPlugins = []string{"testdata/panicky"}
+var testPlugins = []string{"panicky"}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if wasmDir != "" {
-		os.RemoveAll(wasmDir)
-	}
-	os.Exit(code)
-}
-
-// built returns the path of an example's .wasm, building all of them on first
-// use (a few seconds with a warm build cache).
-func built(t testing.TB, name string) string {
+// built returns an example's module, built with the documented flags once
+// per test binary (a few seconds with a warm build cache).
+func built(t testing.TB, name string) []byte {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds wasm with the Go toolchain; skipped in -short mode")
 	}
-	buildOnce.Do(func() {
-		// The go command caches test results by what the test binary reads;
-		// the sources built below reach it only through exec, so stat them
-		// to make a change to the SDK or an example invalidate the cache.
-		for _, dir := range []string{"../sdk", "."} {
-			buildErr = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-				if err == nil && !d.IsDir() && strings.HasSuffix(path, ".go") {
-					_, err = os.Stat(path)
-				}
-				return err
-			})
-			if buildErr != nil {
-				return
-			}
-		}
-		if wasmDir, buildErr = os.MkdirTemp("", "imhook-examples-"); buildErr != nil {
-			return
-		}
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		for _, ex := range append(examples[:len(examples):len(examples)], testPlugins...) {
-			cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s",
-				"-o", filepath.Join(wasmDir, filepath.Base(ex)+".wasm"), "./"+ex)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = &buildError{example: ex, err: err, out: string(out)}
-				return
-			}
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	pkg := "./" + name
+	if slices.Contains(testPlugins, name) {
+		pkg = "./testdata/" + name
 	}
-	return filepath.Join(wasmDir, name+".wasm")
-}
-
-type buildError struct {
-	example string
-	err     error
-	out     string
-}
-
-func (e *buildError) Error() string {
-	return "build example[" + e.example + "]: " + e.err.Error() + "\n" + e.out
+	return wasmbuild.GoOnce(t, pkg, wasmbuild.Release())
 }
 
 // signature renders a function definition as "(i32,i32)->i64".
@@ -131,10 +78,7 @@ func TestExportsAndImports(t *testing.T) {
 	}
 	for _, ex := range examples {
 		t.Run(ex, func(t *testing.T) {
-			bin, err := os.ReadFile(built(t, ex))
-			if err != nil {
-				t.Fatal(err)
-			}
+			bin := built(t, ex)
 			cm, err := r.CompileModule(ctx, bin)
 			if err != nil {
 				t.Fatal(err)
@@ -229,11 +173,7 @@ func newRuntime(t testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
 // compile compiles an example's .wasm in r.
 func compile(t testing.TB, r wazero.Runtime, name string) wazero.CompiledModule {
 	t.Helper()
-	bin, err := os.ReadFile(built(t, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cm, err := r.CompileModule(context.Background(), bin)
+	cm, err := r.CompileModule(context.Background(), built(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -493,33 +433,29 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// wasmOpt runs wasm-opt with the Makefile's flags on an example, once per
-// test binary, and returns the optimised module's path.
-var (
-	optOnce sync.Once
-	optPath string
-	optErr  error
-)
-
-func optimized(b *testing.B, name string) string {
+// optimized runs wasm-opt with the Makefile's flags on an example and
+// returns the optimised module.
+func optimized(b *testing.B, name string) []byte {
 	b.Helper()
 	bin, err := exec.LookPath("wasm-opt")
 	if err != nil {
 		b.Skip("wasm-opt not installed")
 	}
-	src := built(b, name)
-	optOnce.Do(func() {
-		optPath = strings.TrimSuffix(src, ".wasm") + ".opt.wasm"
-		out, err := exec.Command(bin, "-O2", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
-			"--enable-bulk-memory", "--enable-mutable-globals", src, "-o", optPath).CombinedOutput()
-		if err != nil {
-			optErr = &buildError{example: name + " (wasm-opt)", err: err, out: string(out)}
-		}
-	})
-	if optErr != nil {
-		b.Fatal(optErr)
+	dir := b.TempDir()
+	src, dst := filepath.Join(dir, name+".wasm"), filepath.Join(dir, name+".opt.wasm")
+	if err := os.WriteFile(src, built(b, name), 0o600); err != nil {
+		b.Fatal(err)
 	}
-	return optPath
+	out, err := exec.Command(bin, "-O2", "--enable-sign-ext", "--enable-nontrapping-float-to-int",
+		"--enable-bulk-memory", "--enable-mutable-globals", src, "-o", dst).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wasm-opt %s: %v\n%s", name, err, out)
+	}
+	opt, err := os.ReadFile(dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return opt
 }
 
 // BenchmarkWasmOpt compares readsync as Go builds it with the same module
@@ -532,12 +468,11 @@ func BenchmarkWasmOpt(b *testing.B) {
 	r := newRuntime(b, wazero.NewRuntimeConfigCompiler())
 	body := `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"user_b","receiveID":"user_b","unreadMsgNum":42,"contentType":3}` + "\n"
 	cmd := openim.AfterGroupMsgRead.String()
-	for _, v := range []struct{ name, path string }{{"go", built(b, "readsync")}, {"wasm-opt", optimized(b, "readsync")}} {
-		bin, err := os.ReadFile(v.path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cm, err := r.CompileModule(ctx, bin)
+	for _, v := range []struct {
+		name string
+		bin  []byte
+	}{{"go", built(b, "readsync")}, {"wasm-opt", optimized(b, "readsync")}} {
+		cm, err := r.CompileModule(ctx, v.bin)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -552,7 +487,7 @@ func BenchmarkWasmOpt(b *testing.B) {
 				}
 				mod.Close(ctx)
 			}
-			b.ReportMetric(float64(len(bin)), "wasm-bytes")
+			b.ReportMetric(float64(len(v.bin)), "wasm-bytes")
 		})
 		b.Run(v.name+"/call", func(b *testing.B) {
 			g := instantiate(b, r, cm, map[string]string{"log_level": "off"})

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/host"
-	"github.com/imhook/imhook/host/internal/testwasm"
 	"github.com/imhook/imhook/host/webhook"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
@@ -33,11 +32,7 @@ type catalogExample struct {
 // loadCatalog reads the catalog the SDK is generated from.
 func loadCatalog(t *testing.T) []catalogExample {
 	t.Helper()
-	root, err := testwasm.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "sdk", "openim", "internal", "gen", "catalog.json"))
+	b, err := os.ReadFile(filepath.Join("..", "sdk", "openim", "internal", "gen", "catalog.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +491,7 @@ func TestAdminIsolation(t *testing.T) {
 		}
 		tokens[id] = created.Token
 	}
-	status, body := call("POST", "/v1/tenants/a/plugins/mod/versions?activate=true", tokens["a"], "application/wasm", guests["moderation"])
+	status, body := call("POST", "/v1/tenants/a/plugins/mod/versions?activate=true", tokens["a"], "application/wasm", guestWasm(t, "moderation"))
 	if status/100 != 2 {
 		t.Fatalf("upload: %d %s", status, body)
 	}
@@ -507,7 +502,7 @@ func TestAdminIsolation(t *testing.T) {
 		{"GET", "/v1/tenants/b", nil},
 		{"GET", "/v1/tenants/b/plugins", nil},
 		{"PUT", "/v1/tenants/b/settings", []byte(`{}`)},
-		{"POST", "/v1/tenants/b/plugins/mod/versions?activate=true", guests["moderation"]},
+		{"POST", "/v1/tenants/b/plugins/mod/versions?activate=true", guestWasm(t, "moderation")},
 		{"GET", "/v1/tenants", nil},
 	} {
 		ct := "application/json"

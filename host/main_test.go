@@ -15,13 +15,33 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/host"
-	"github.com/imhook/imhook/host/internal/testwasm"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
-// guests holds the plugins the tests run, built once in TestMain: the real
-// examples and the test guests of host/testdata.
-var guests = map[string][]byte{}
+// guests are the plugins the tests run, by name: the real examples and the
+// test guests of host/testdata, each a package of the module and its linker
+// flags.
+var guests = map[string]struct{ pkg, ldflags string }{
+	"moderation": {"examples/moderation", ""},
+	"policy":     {"examples/policy", ""},
+	"readsync":   {"examples/readsync", ""},
+	"trivial":    {"examples/trivial", ""},
+	"every":      {"host/testdata/every", ""},
+	"appender":   {"host/testdata/appender", ""},
+	"slow1":      {"host/testdata/slow", "-X main.version=1"},
+	"slow2":      {"host/testdata/slow", "-X main.version=2"},
+}
+
+// guestWasm returns the module of a guest, built once per test binary.
+func guestWasm(t testing.TB, name string) []byte {
+	t.Helper()
+	g, ok := guests[name]
+	if !ok {
+		t.Fatalf("no guest %q", name)
+	}
+	return wasmbuild.GoOnce(t, "github.com/imhook/imhook/"+g.pkg, wasmbuild.Options{LDFlags: g.ldflags})
+}
 
 // cacheDir is the compile cache shared by every test server, so each module
 // is compiled once per test binary.
@@ -39,24 +59,6 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	cacheDir = testCacheDir(dir)
-	builds := []struct{ name, pkg, ldflags string }{
-		{"moderation", "examples/moderation", ""},
-		{"policy", "examples/policy", ""},
-		{"readsync", "examples/readsync", ""},
-		{"trivial", "examples/trivial", ""},
-		{"every", "host/testdata/every", ""},
-		{"appender", "host/testdata/appender", ""},
-		{"slow1", "host/testdata/slow", "-X main.version=1"},
-		{"slow2", "host/testdata/slow", "-X main.version=2"},
-	}
-	for _, b := range builds {
-		wasm, err := testwasm.Build(dir, b.pkg, b.ldflags)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
-		}
-		guests[b.name] = wasm
-	}
 	return m.Run()
 }
 
@@ -163,11 +165,7 @@ func (e *env) tenant(id string, s registry.Settings, plugins ...string) {
 // until it serves.
 func (e *env) install(tenant, name, guest string) string {
 	e.t.Helper()
-	wasm, ok := guests[guest]
-	if !ok {
-		e.t.Fatalf("no guest %q", guest)
-	}
-	hash, err := e.srv.Install(context.Background(), tenant, name, wasm)
+	hash, err := e.srv.Install(context.Background(), tenant, name, guestWasm(e.t, guest))
 	if err != nil {
 		e.t.Fatal(err)
 	}

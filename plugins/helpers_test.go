@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/sdk/openim"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // testCacheDir is one compilation cache for the test binary, kept across runs
@@ -21,16 +19,12 @@ import (
 // fifteen under -race. Tests of the cache itself use their own directories.
 var testCacheDir string
 
-// testTempDir holds the test binary's scratch files (the built Go guests).
-var testTempDir string
-
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "imhook-plugins-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	testTempDir = dir
 	testCacheDir = filepath.Join(dir, "cache")
 	if uc, err := os.UserCacheDir(); err == nil {
 		testCacheDir = filepath.Join(uc, "imhook", "plugins-test-wazero")
@@ -50,38 +44,15 @@ func wat(t testing.TB, name string) []byte {
 	return b
 }
 
-var goGuests sync.Map // name -> *goBuild
-
-type goBuild struct {
-	once sync.Once
-	wasm []byte
-	err  error
-}
-
 // goWasm builds testdata/go/<name> (or, for a name starting with "../", that
 // package of the module) for wasip1 once per test binary.
 func goWasm(t testing.TB, name string) []byte {
 	t.Helper()
-	v, _ := goGuests.LoadOrStore(name, &goBuild{})
-	g := v.(*goBuild)
-	g.once.Do(func() {
-		pkg := "./testdata/go/" + name
-		if strings.HasPrefix(name, "../") {
-			pkg = name
-		}
-		out := filepath.Join(testTempDir, strings.NewReplacer("/", "_", ".", "_").Replace(name)+".wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-buildmode=c-shared", "-o", out, pkg)
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			g.err = fmt.Errorf("build testdata/go/%s: %v\n%s", name, err, b)
-			return
-		}
-		g.wasm, g.err = os.ReadFile(out)
-	})
-	if g.err != nil {
-		t.Fatal(g.err)
+	pkg := "./testdata/go/" + name
+	if strings.HasPrefix(name, "../") {
+		pkg = name
 	}
-	return g.wasm
+	return wasmbuild.GoOnce(t, pkg, wasmbuild.Options{})
 }
 
 // testLimits are the defaults with a small memory cap, so that memory bombs

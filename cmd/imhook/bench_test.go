@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // benchBuild holds the imhook binary and the two examples the comparison
@@ -43,10 +44,8 @@ func buildBench(t *testing.T) {
 			return
 		}
 		for path, pkg := range map[string]string{b.moderation: "../../examples/moderation", b.trivial: "../../examples/trivial"} {
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", path, pkg)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.err = &buildFailure{pkg, err, out}
+			if _, err := wasmbuild.Go(context.Background(), pkg, wasmbuild.Options{Output: path}); err != nil {
+				b.err = err
 				return
 			}
 		}

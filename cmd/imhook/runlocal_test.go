@@ -3,12 +3,12 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/imhook/imhook/host/admin"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 const single = "callbackBeforeSendSingleMsgCommand"
@@ -90,11 +90,9 @@ func TestRunGoExample(t *testing.T) {
 	}
 	t.Parallel()
 	wasm := filepath.Join(t.TempDir(), "moderation.wasm")
-	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasm, "./examples/moderation")
-	build.Dir = filepath.Join("..", "..")
-	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the example: %v\n%s", err, out)
+	opts := wasmbuild.Options{Dir: filepath.Join("..", ".."), Output: wasm}
+	if _, err := wasmbuild.Go(t.Context(), "./examples/moderation", opts); err != nil {
+		t.Fatalf("build the example: %v", err)
 	}
 	cache := filepath.Join(t.TempDir(), "cache") // compile the guest once, not per run
 	badWord := strings.Replace(singleMsg, `hello`, `buy cheap pills`, 1)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // serveBuild holds the imhook binary and two versions of the slow test guest,
@@ -47,15 +50,8 @@ func buildServe(t *testing.T) {
 		}
 		serveBuild.wasm = map[string][]byte{}
 		for _, v := range []string{"1", "2"} {
-			path := filepath.Join(dir, "slow"+v+".wasm")
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-ldflags=-X main.version="+v, "-o", path, "../../host/testdata/slow")
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				serveBuild.err = fmt.Errorf("build slow guest: %v\n%s", err, out)
-				return
-			}
-			serveBuild.wasm[v], serveBuild.err = os.ReadFile(path)
-			if serveBuild.err != nil {
+			opts := wasmbuild.Options{LDFlags: "-X main.version=" + v}
+			if serveBuild.wasm[v], serveBuild.err = wasmbuild.Go(context.Background(), "../../host/testdata/slow", opts); serveBuild.err != nil {
 				return
 			}
 		}

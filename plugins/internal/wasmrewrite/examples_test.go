@@ -2,8 +2,6 @@ package wasmrewrite
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/imhook/imhook/sdk/abi"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // TestMeterExamples builds each plugin under examples/, merges its data
@@ -27,21 +26,14 @@ func TestMeterExamples(t *testing.T) {
 	if len(mains) == 0 {
 		t.Skip("no examples")
 	}
-	dir := t.TempDir()
 	r := newABIRuntime(t)
 	for _, main := range mains {
 		name := filepath.Base(filepath.Dir(main))
 		t.Run(name, func(t *testing.T) {
-			out := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./"+filepath.Dir(main))
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			if msg, err := cmd.CombinedOutput(); err != nil {
-				// The example's own tests report its build errors.
-				t.Skipf("example does not build: %v\n%s", err, msg)
-			}
-			orig, err := os.ReadFile(out)
+			orig, err := wasmbuild.Go(t.Context(), "./"+filepath.Dir(main), wasmbuild.Options{TrimPath: true})
 			if err != nil {
-				t.Fatal(err)
+				// The example's own tests report its build errors.
+				t.Skipf("example does not build: %v", err)
 			}
 			merged, err := MergeDataSegments(orig)
 			if err != nil {

@@ -5,12 +5,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // engines are the wazero configurations every behaviour test runs on.
@@ -26,23 +27,6 @@ var engines = []struct {
 // is compiled once per engine: the Go guest takes about a second.
 var compiled = wazero.NewCompilationCache()
 
-// goGuestOnce builds testdata/goguest once per test binary: the build takes
-// seconds and the module is read-only.
-var goGuestOnce = sync.OnceValues(func() ([]byte, error) {
-	dir, err := os.MkdirTemp("", "wasmrewrite-goguest")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "goguest.wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "./testdata/goguest")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return nil, &buildError{err: err, out: string(msg)}
-	}
-	return os.ReadFile(out)
-})
-
 // skipHeavy skips tests that build and compile Go guests in -short mode and
 // under the race detector.
 func skipHeavy(tb testing.TB) {
@@ -52,13 +36,6 @@ func skipHeavy(tb testing.TB) {
 	}
 }
 
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return "go build goguest: " + e.err.Error() + "\n" + e.out }
-
 // goGuest returns the bytes of the Go test guest. It skips the test in -short
 // mode and under the race detector: compiling the 3 MB guest takes wazero
 // seconds, and minutes with -race, while the code under test runs no
@@ -66,11 +43,7 @@ func (e *buildError) Error() string { return "go build goguest: " + e.err.Error(
 func goGuest(tb testing.TB) []byte {
 	tb.Helper()
 	skipHeavy(tb)
-	wasm, err := goGuestOnce()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return wasm
+	return wasmbuild.GoOnce(tb, "./testdata/goguest", wasmbuild.Options{})
 }
 
 // readTestdata returns a committed fixture.

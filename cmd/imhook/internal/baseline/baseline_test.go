@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -24,35 +23,20 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/openim"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // moderationWasm is the moderation example, built once in TestMain.
 var moderationWasm []byte
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "imhook-baseline-test-")
-	if err == nil {
-		moderationWasm, err = buildExample(dir, "moderation")
-		os.RemoveAll(dir)
-	}
+	var err error
+	moderationWasm, err = wasmbuild.Go(context.Background(), "github.com/imhook/imhook/examples/moderation", wasmbuild.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
-}
-
-// buildExample compiles examples/<name> to WebAssembly in dir and returns
-// the module. host/internal/testwasm does the same for the host's tests but
-// is internal to host/.
-func buildExample(dir, name string) ([]byte, error) {
-	out := filepath.Join(dir, name+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", out, "github.com/imhook/imhook/examples/"+name)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build examples/%s: %v\n%s", name, err, b)
-	}
-	return os.ReadFile(out)
 }
 
 // serve runs h on a loopback port for the test and returns its base URL.

@@ -17,6 +17,7 @@ import (
 	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // Benchmarks for docs/performance.md. BenchmarkServe runs the four servers
@@ -90,18 +91,9 @@ func serveB(b *testing.B, h fasthttp.RequestHandler) string {
 	return "http://" + ln.Addr().String()
 }
 
-// trivialWasm is built on first use.
-var trivialWasm []byte
-
+// trivial returns the trivial example, built once per test binary.
 func trivial(b *testing.B) []byte {
-	if trivialWasm == nil {
-		w, err := buildExample(b.TempDir(), "trivial")
-		if err != nil {
-			b.Fatal(err)
-		}
-		trivialWasm = w
-	}
-	return trivialWasm
+	return wasmbuild.GoOnce(b, "github.com/imhook/imhook/examples/trivial", wasmbuild.Options{})
 }
 
 // BenchmarkServe sends the callback mix of loadgen.DefaultMix, one callback

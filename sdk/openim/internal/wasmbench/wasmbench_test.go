@@ -5,54 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/imhook/imhook/sdk/openim"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
-var (
-	buildOnce sync.Once
-	guestWasm []byte
-	buildErr  error
-)
-
-// guest builds testdata/guest for wasip1 once per test binary.
+// guest returns testdata/guest built for wasip1 once per test binary.
 func guest(tb testing.TB) []byte {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "wasmbench")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		out := filepath.Join(dir, "guest.wasm")
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./testdata/guest")
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if msg, err := cmd.CombinedOutput(); err != nil {
-			buildErr = &buildError{err, msg}
-			return
-		}
-		guestWasm, buildErr = os.ReadFile(out)
-	})
-	if buildErr != nil {
-		tb.Fatalf("building the guest: %v", buildErr)
-	}
-	return guestWasm
+	return wasmbuild.GoOnce(tb, "./testdata/guest", wasmbuild.Options{TrimPath: true})
 }
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return e.err.Error() + ": " + string(e.out) }
 
 // singleMsgExample returns the catalog's callbackBeforeSendSingleMsgCommand
 // example, compacted as OpenIM's encoder writes it.
