@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins/limits"
-	"github.com/imhook/imhook/plugins/registry/redis"
+	"github.com/imhook/imhook/plugins/store/redisdb"
 )
 
 // Config is the whole configuration of `imhook serve`. cmd/imhook fills it from
@@ -93,9 +93,9 @@ type StoreConfig struct {
 	// Path is the bbolt file. Default "<data_dir>/imhook.db".
 	Path string `koanf:"path"`
 
-	// Redis is where the redis backend keeps the registry, shaped like
-	// OpenIM's config/redis.yml. Used when Backend is "redis".
-	Redis redis.Config `koanf:"redis"`
+	// Redis is the Redis of the shared stores, shaped like OpenIM's
+	// config/redis.yml. Used when Backend is "redis".
+	Redis redisdb.Config `koanf:"redis"`
 }
 
 // SandboxConfig configures the WebAssembly sandbox shared by all tenants.
@@ -144,12 +144,12 @@ func Default() Config {
 			Addr:           "127.0.0.1:8081",
 			MaxUploadBytes: 32 << 20,
 		},
-		Store: StoreConfig{Backend: "bolt", Redis: redis.Config{
-			Address:      redis.DefaultAddress,
-			Mode:         redis.ModeStandalone,
-			KeyPrefix:    redis.DefaultKeyPrefix,
-			PollInterval: redis.DefaultPollInterval,
-			DialTimeout:  redis.DefaultDialTimeout,
+		Store: StoreConfig{Backend: "bolt", Redis: redisdb.Config{
+			Address:      redisdb.DefaultAddress,
+			Mode:         redisdb.ModeStandalone,
+			KeyPrefix:    redisdb.DefaultKeyPrefix,
+			PollInterval: redisdb.DefaultPollInterval,
+			DialTimeout:  redisdb.DefaultDialTimeout,
 		}},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -395,7 +396,7 @@ func openStore(ctx context.Context, cfg Config) (registry.Backend, string, error
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, "", fmt.Errorf("store[%s]: create its directory: %w", path, err)
 	}
-	b, err := bolt.Open(path, bolt.Options{})
+	b, err := bolt.Open(path, boltdb.Options{})
 	if err != nil {
 		return nil, "", fmt.Errorf("store[%s]: %w", path, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -23,7 +24,7 @@ import (
 func newAPI(t *testing.T, operator string) *API {
 	t.Helper()
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "r.db"), bolt.Options{NoSync: true})
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "r.db"), boltdb.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

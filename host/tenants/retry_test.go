@@ -14,6 +14,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -38,7 +39,7 @@ func (f *flakyBlobs) Blob(ctx context.Context, tenant, hash string) ([]byte, err
 func TestLoadRetriedAfterStoreFailure(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	bs, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
+	bs, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

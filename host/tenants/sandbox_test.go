@@ -10,6 +10,7 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -81,7 +82,7 @@ func TestSandboxOptions(t *testing.T) {
 // TestCloseWithoutStart guards the shutdown of a server that never ran.
 func TestCloseWithoutStart(t *testing.T) {
 	t.Parallel()
-	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
+	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -19,7 +20,7 @@ import (
 // sandbox: route, tenant lookup, parse, the neutral reply and the metrics-free
 // bookkeeping of a callback no plugin handles. It is the host's floor.
 func BenchmarkServeNeutral(b *testing.B) {
-	backend, err := bolt.Open(filepath.Join(b.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
+	backend, err := bolt.Open(filepath.Join(b.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
 	if err != nil {
 		b.Fatal(err)
 	}

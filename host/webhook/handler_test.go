@@ -13,6 +13,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -36,7 +37,7 @@ func TestBodyOperationID(t *testing.T) {
 
 func TestServeWhileLoading(t *testing.T) {
 	t.Parallel()
-	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
+	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}

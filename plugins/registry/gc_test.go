@@ -8,6 +8,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/registrytest"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 )
 
 // sharedStore pretends a bbolt store is shared between processes, the way
@@ -18,7 +19,7 @@ func (sharedStore) Shared() bool { return true }
 
 func TestGarbageGraceOnSharedBackend(t *testing.T) {
 	t.Parallel()
-	s, err := bolt.Open(filepath.Join(t.TempDir(), "registry.db"), bolt.Options{})
+	s, err := bolt.Open(filepath.Join(t.TempDir(), "registry.db"), boltdb.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -52,7 +53,7 @@ func Start(tb testing.TB, opt admin.Options) *Server {
 	tb.Helper()
 	ctx := context.Background()
 	if opt.Registry == nil {
-		st, err := bolt.Open(filepath.Join(tb.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
+		st, err := bolt.Open(filepath.Join(tb.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
 		if err != nil {
 			tb.Fatalf("admintest: open store: %v", err)
 		}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imhook/imhook/plugins/registry/redis/redistest"
+	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
 )
 
 // bound is how long a change may take to reach a replica before a test

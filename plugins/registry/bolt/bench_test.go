@@ -8,13 +8,14 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/registrytest"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 )
 
 // BenchmarkRegistry measures the admin-path operations on a bbolt file with
 // fsync on: reading a tenant (what a reload does per changed tenant) and an
 // activation (one write transaction).
 func BenchmarkRegistry(b *testing.B) {
-	s, err := bolt.Open(filepath.Join(b.TempDir(), "registry.db"), bolt.Options{})
+	s, err := bolt.Open(filepath.Join(b.TempDir(), "registry.db"), boltdb.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

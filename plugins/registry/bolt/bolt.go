@@ -1,12 +1,13 @@
 // Package bolt is the embedded registry backend: one bbolt file holding the
-// tenant documents, the plugin blobs and the revision counter. Only one
-// process can open the file at a time; a second one waits Options.Timeout
-// for the lock and then fails with a clear error.
+// tenant documents, the plugin blobs and the revision counter, opened by
+// package boltdb like every store's file. Only one process can open the file
+// at a time; a second one waits boltdb.Options.Timeout for the lock and then
+// fails with a clear error.
 //
 // Every Backend call is a single bbolt transaction, and bbolt fsyncs each
-// write transaction before it returns (unless Options.NoSync), so a process
-// killed at any moment reopens the file at its last committed state. The
-// bucket layout is described in docs/registry.md.
+// write transaction before it returns (unless boltdb.Options.NoSync), so a
+// process killed at any moment reopens the file at its last committed state.
+// The bucket layout is described in docs/registry.md.
 package bolt
 
 import (
@@ -22,14 +23,12 @@ import (
 
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/internal/feed"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 )
 
 // Format is the store-format version this package reads and writes. Open
 // refuses files written in another format.
 const Format = "1"
-
-// DefaultTimeout is Options.Timeout when it is zero.
-const DefaultTimeout = 2 * time.Second
 
 // Bucket and key names; see docs/registry.md.
 var (
@@ -39,18 +38,6 @@ var (
 	keyFormat     = []byte("format")
 	keyRevision   = []byte("revision") // uint64, big endian
 )
-
-// Options configures Open. The zero value is the production setting.
-type Options struct {
-	// Timeout is how long Open waits for another process to release the
-	// file lock. Default DefaultTimeout.
-	Timeout time.Duration
-
-	// NoSync skips the fsync after each commit. A crash of the process loses
-	// nothing, but a crash of the machine may lose or corrupt recent
-	// changes. Only for tests.
-	NoSync bool
-}
 
 // Backend is a registry.Backend on a bbolt file. It is safe for concurrent
 // use.
@@ -67,21 +54,13 @@ var _ registry.Backend = (*Backend)(nil)
 //
 // # Errors
 //
-// Open fails when another process holds the file ("registry file ... is
-// locked by another imhook process"), when the file is not a registry, or
-// when it was written in a format other than Format.
-func Open(path string, opts Options) (*Backend, error) {
-	if opts.Timeout == 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync})
-	switch {
-	case errors.Is(err, bbolt.ErrTimeout):
-		return nil, fmt.Errorf("registry file %s is locked by another imhook process (waited %s); stop it or use another file", path, opts.Timeout)
-	case errors.Is(err, bbolt.ErrInvalid), errors.Is(err, bbolt.ErrChecksum), errors.Is(err, bbolt.ErrVersionMismatch):
-		return nil, fmt.Errorf("registry file %s is not a registry bbolt file: %w", path, err)
-	case err != nil:
-		return nil, fmt.Errorf("open registry file %s: %w", path, err)
+// Open fails as boltdb.Open does ("registry file ... is locked by another
+// imhook process"), when the file holds something other than a registry,
+// or when it was written in a format other than Format.
+func Open(path string, opts boltdb.Options) (*Backend, error) {
+	db, err := boltdb.Open(path, "registry", opts)
+	if err != nil {
+		return nil, err
 	}
 	if err := db.Update(initialize); err != nil {
 		_ = db.Close()

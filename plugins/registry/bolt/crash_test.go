@@ -18,6 +18,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/registrytest"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 )
 
 // crashEnv switches the test binary into the child role of TestCrash: the
@@ -54,7 +55,7 @@ func TestCrash(t *testing.T) {
 			lastRev = max(lastRev, a.rev)
 		}
 
-		s, err := bolt.Open(path, bolt.Options{})
+		s, err := bolt.Open(path, boltdb.Options{})
 		if err != nil {
 			t.Fatalf("round %d: reopen after kill: %v", round, err)
 		}
@@ -183,7 +184,7 @@ func crashChild(arg string) {
 	time.AfterFunc(60*time.Second, func() { os.Exit(3) })
 
 	ctx := context.Background()
-	s, err := bolt.Open(path, bolt.Options{Timeout: 10 * time.Second})
+	s, err := bolt.Open(path, boltdb.Options{Timeout: 10 * time.Second})
 	if err != nil {
 		fail(err)
 	}

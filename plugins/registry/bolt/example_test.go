@@ -9,6 +9,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/registrytest"
+	"github.com/imhook/imhook/plugins/store/boltdb"
 )
 
 // A tenant uploads a plugin version, activates it, uploads a fix, activates
@@ -18,7 +19,7 @@ func Example() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	store, err := bolt.Open(filepath.Join(dir, "registry.db"), bolt.Options{})
+	store, err := bolt.Open(filepath.Join(dir, "registry.db"), boltdb.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/imhook/imhook/plugins/registry"
-	"github.com/imhook/imhook/plugins/registry/redis"
-	"github.com/imhook/imhook/plugins/registry/redis/redistest"
 	"github.com/imhook/imhook/plugins/registry/registrytest"
+	"github.com/imhook/imhook/plugins/store/redisdb"
+	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
 )
 
 // TestMemoryFootprint measures what one tenant costs in Redis (MEMORY
@@ -21,7 +21,7 @@ import (
 func TestMemoryFootprint(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	ctx := t.Context()
-	b := open(t, redis.Config{Address: srv.Addr(), KeyPrefix: "mem"})
+	b := open(t, redisdb.Config{Address: srv.Addr(), KeyPrefix: "mem"})
 	r, err := registry.New(ctx, unshared{b}, registry.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,9 +1,11 @@
 // Package redis is the shared registry backend: tenant documents, plugin
 // blobs and the revision counter in Redis (standalone, sentinel or cluster),
 // so several imhook replicas serve the same tenants and see each other's
-// changes within about a second.
+// changes within about a second. It connects through package redisdb, like
+// every store in Redis, and adds the registry's keys, transactions and
+// change feed.
 //
-//	b, err := redis.Open(ctx, redis.Config{Address: "10.0.0.5:6379"})
+//	b, err := redis.Open(ctx, redisdb.Config{Address: "10.0.0.5:6379"})
 //	if err != nil { ... } // "redis at 10.0.0.5:6379 unreachable: ...; check store.redis.address"
 //	reg, err := registry.New(ctx, b, registry.Options{})
 //
@@ -26,7 +28,7 @@
 //
 // Commits are announced on the pub/sub channel "imhook:changes" with the new
 // revision. Pub/sub drops messages during a reconnect, so every Backend also
-// reads the counter every Config.PollInterval; see Watch.
+// reads the counter every redisdb.Config.PollInterval; see Watch.
 //
 // docs/deploy.md gives the Redis settings this relies on (persistence on,
 // maxmemory-policy noeviction) and the memory to plan for.
@@ -48,6 +50,7 @@ import (
 
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/internal/feed"
+	"github.com/imhook/imhook/plugins/store/redisdb"
 )
 
 // Format is the store-format version this package reads and writes. Open
@@ -81,10 +84,11 @@ func (k keys) index(tenant string) string      { return k.blobTag(tenant) + ":in
 // Backend is a registry.Backend on Redis. It is safe for concurrent use, and
 // several processes may open the same Redis at once (Shared reports true).
 type Backend struct {
-	c    goredis.UniversalClient
-	cfg  Config
-	k    keys
-	feed feed.Feed
+	c     goredis.UniversalClient
+	cfg   redisdb.Config // with defaults applied
+	where string         // cfg.Where(), for messages
+	k     keys
+	feed  feed.Feed
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -99,24 +103,23 @@ type Backend struct {
 
 var _ registry.Backend = (*Backend)(nil)
 
-// Open connects to Redis, checks the store format (creating it in an empty
-// Redis), and starts following other processes' commits. It returns once
-// Redis has answered.
+// Open connects to Redis with redisdb.Open, checks the store format
+// (creating it in an empty Redis), and starts following other processes'
+// commits. It returns once Redis has answered.
 //
 // # Errors
 //
-// Open fails when cfg is invalid, when Redis does not answer within
-// cfg.DialTimeout ("redis at 127.0.0.1:6379 unreachable: ...; check
-// store.redis.address and that Redis is running"), when it refuses the
-// credentials, when its maxmemory-policy may evict keys (allkeys-*), or when
-// it holds a registry of another format.
-func Open(ctx context.Context, cfg Config) (*Backend, error) {
-	if err := cfg.Validate(); err != nil {
+// Open fails as redisdb.Open does (an invalid cfg; "redis at
+// 127.0.0.1:6379 unreachable: ...; check store.redis.address and that Redis
+// is running"; refused credentials; an allkeys-* maxmemory-policy), or when
+// Redis holds a registry of another format under cfg.KeyPrefix.
+func Open(ctx context.Context, cfg redisdb.Config) (*Backend, error) {
+	c, err := redisdb.Open(ctx, cfg)
+	if err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
-	quietOnce.Do(func() { goredis.SetLogger(quiet{}) })
-	b := &Backend{c: goredis.NewUniversalClient(cfg.options()), cfg: cfg, k: newKeys(cfg.KeyPrefix)}
+	cfg = cfg.WithDefaults()
+	b := &Backend{c: c, cfg: cfg, where: cfg.Where(), k: newKeys(cfg.KeyPrefix)}
 	if err := b.init(ctx); err != nil {
 		_ = b.c.Close()
 		return nil, err
@@ -129,50 +132,26 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	return b, nil
 }
 
-// init checks that Redis answers and holds a registry of our format or none.
+// init checks that Redis holds a registry of our format or none.
 func (b *Backend) init(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout+time.Second)
 	defer cancel()
-	where := b.where()
-	if err := b.c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("%s unreachable: %w; check store.redis.address (and mode, username, password) and that Redis is running", where, err)
-	}
-	// CONFIG is often disabled on managed Redis; then the operator's word
-	// (docs/deploy.md) is all we have.
-	if pol, err := b.c.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil {
-		if p := pol["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
-			return fmt.Errorf("%s has maxmemory-policy %s, which may evict registry keys and lose tenants; set it to noeviction (or a volatile-* policy)", where, p)
-		}
-	}
 	if err := b.c.SetNX(ctx, b.k.format(), Format, 0).Err(); err != nil {
-		return fmt.Errorf("%s: write the store format: %w", where, err)
+		return fmt.Errorf("%s: write the store format: %w", b.where, err)
 	}
 	f, err := b.c.Get(ctx, b.k.format()).Result()
 	if err != nil {
-		return fmt.Errorf("%s: read the store format: %w", where, err)
+		return fmt.Errorf("%s: read the store format: %w", b.where, err)
 	}
 	if f != Format {
-		return fmt.Errorf("%s: registry under key prefix %q is store format %q, this imhook reads format %q", where, b.cfg.KeyPrefix, f, Format)
+		return fmt.Errorf("%s: registry under key prefix %q is store format %q, this imhook reads format %q", b.where, b.cfg.KeyPrefix, f, Format)
 	}
 	rev, err := b.readRevision(ctx)
 	if err != nil {
-		return fmt.Errorf("%s: read the revision: %w", where, err)
+		return fmt.Errorf("%s: read the revision: %w", b.where, err)
 	}
 	b.seen, b.polled = rev, rev
 	return nil
-}
-
-// where names the Redis in messages: "redis at 10.0.0.5:6379", "redis
-// sentinel master mymaster via ...", "redis cluster at ...".
-func (b *Backend) where() string {
-	addrs := strings.Join(b.cfg.addresses(), ",")
-	switch b.cfg.Mode {
-	case ModeSentinel:
-		return fmt.Sprintf("redis master %s via sentinels %s", b.cfg.MasterName, addrs)
-	case ModeCluster:
-		return "redis cluster at " + addrs
-	}
-	return "redis at " + addrs
 }
 
 // Close implements registry.Backend.Close: it stops following changes,
@@ -466,18 +445,9 @@ func (b *Backend) BlobTenants(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
-// quietOnce silences go-redis's process-wide logger. Every failure it would
-// print (a refused dial at each poll while Redis is down) reaches the
-// caller as an error and Backend.Health; printing it too would flood stderr.
-var quietOnce sync.Once
-
-type quiet struct{}
-
-func (quiet) Printf(context.Context, string, ...any) {}
-
 // fail wraps a Redis error with what was being done and where.
 func (b *Backend) fail(what string, err error) error {
-	return fmt.Errorf("%s: %s: %w (%w)", what, b.where(), err, registry.ErrUnavailable)
+	return fmt.Errorf("%s: %s: %w (%w)", what, b.where, err, registry.ErrUnavailable)
 }
 
 func decode(id string, v []byte) (*registry.Tenant, error) {

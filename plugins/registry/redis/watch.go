@@ -11,21 +11,21 @@ import (
 // commits at once, other processes' commits when their pub/sub message
 // arrives, and any commit whose message was lost (Redis restarted, the
 // subscription reconnected) at the next poll of the counter, within
-// Config.PollInterval.
+// redisdb.Config.PollInterval.
 func (b *Backend) Watch(ctx context.Context) <-chan uint64 { return b.feed.Watch(ctx) }
 
 // Health returns nil while Redis answers, and otherwise an error saying since
 // when and why it does not ("registry: redis at 127.0.0.1:6379 unreachable
 // since 12:00:01Z: ..."). It is updated by the revision poll, so it changes
-// within about Config.PollInterval plus Config.DialTimeout. It never waits on
-// Redis: callers may use it on every readiness probe.
+// within about the config's PollInterval plus DialTimeout. It never waits
+// on Redis: callers may use it on every readiness probe.
 func (b *Backend) Health() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.downErr == nil {
 		return nil
 	}
-	return fmt.Errorf("registry: %s since %s: %w", b.where(), b.downSince.UTC().Format(time.RFC3339), b.downErr)
+	return fmt.Errorf("registry: %s since %s: %w", b.where, b.downSince.UTC().Format(time.RFC3339), b.downErr)
 }
 
 // observe hands rev to the watchers when it is newer than anything seen.
@@ -75,7 +75,7 @@ func (b *Backend) subscribe(ctx context.Context) {
 	}
 }
 
-// poll reads the revision counter every Config.PollInterval until ctx ends,
+// poll reads the revision counter every PollInterval until ctx ends,
 // publishing what pub/sub missed and recording whether Redis answers.
 func (b *Backend) poll(ctx context.Context) {
 	defer b.wg.Done()

@@ -1,4 +1,4 @@
-package redis
+package redisdb
 
 import (
 	"errors"
@@ -25,10 +25,11 @@ const (
 	DefaultDialTimeout  = 2 * time.Second
 )
 
-// Config says where the shared registry lives. It is shaped like OpenIM's
-// own config/redis.yml (an address list, username, password, db, and a mode
-// for sentinel or cluster), so an operator can copy those values. The koanf
-// tags are imhook's configuration keys under store.redis.
+// Config says which Redis imhook's shared stores use; every store opens it
+// with Open. It is shaped like OpenIM's own config/redis.yml (an address
+// list, username, password, db, and a mode for sentinel or cluster), so an
+// operator can copy those values. The koanf tags are imhook's configuration
+// keys under store.redis.
 type Config struct {
 	// Address is host:port, or several separated by commas: the server
 	// (standalone), the sentinels (sentinel) or cluster seed nodes (cluster).
@@ -57,13 +58,14 @@ type Config struct {
 	// Redis.
 	DB int `koanf:"db"`
 
-	// KeyPrefix starts every key and the change channel, so several imhook
-	// installations can share one Redis. Letters, digits and "_.:-".
+	// KeyPrefix starts every key and channel of every store, so several
+	// imhook installations can share one Redis. Letters, digits and "_.:-".
 	// Default "imhook".
 	KeyPrefix string `koanf:"key_prefix"`
 
-	// PollInterval is how often each replica reads the revision counter, in
-	// case a change notification was lost. A replica sees every change
+	// PollInterval is how often a store that follows other replicas'
+	// changes polls for them, in case a change notification was lost (the
+	// registry reads its revision counter). A replica sees every change
 	// within about this interval plus its load time. Default 250ms.
 	PollInterval time.Duration `koanf:"poll_interval"`
 
@@ -88,8 +90,8 @@ func (c Config) addresses() []string {
 	return out
 }
 
-// withDefaults returns c with zero fields set to their defaults.
-func (c Config) withDefaults() Config {
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
 	if len(c.addresses()) == 0 {
 		c.Address = DefaultAddress
 	}
@@ -111,7 +113,7 @@ func (c Config) withDefaults() Config {
 // Validate reports every invalid field at once, each named by its key under
 // store.redis. Zero fields are valid: they take their defaults.
 func (c Config) Validate() error {
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("config key[store.redis.%s]: "+format, append([]any{key}, args...)...))
@@ -162,6 +164,20 @@ func (c Config) Redacted() Config {
 		c.SentinelPassword = "REDACTED"
 	}
 	return c
+}
+
+// Where names the Redis in messages: "redis at 10.0.0.5:6379", "redis
+// master mymaster via sentinels ...", "redis cluster at ...".
+func (c Config) Where() string {
+	c = c.WithDefaults()
+	addrs := strings.Join(c.addresses(), ",")
+	switch c.Mode {
+	case ModeSentinel:
+		return fmt.Sprintf("redis master %s via sentinels %s", c.MasterName, addrs)
+	case ModeCluster:
+		return "redis cluster at " + addrs
+	}
+	return "redis at " + addrs
 }
 
 // options translates c (with defaults applied) into go-redis options.

@@ -2,7 +2,7 @@
 // port, in a private directory, and stops it when the test ends.
 //
 //	srv := redistest.Start(t, redistest.Options{})
-//	b, err := redis.Open(ctx, redis.Config{Address: []string{srv.Addr()}})
+//	c, err := redisdb.Open(ctx, redisdb.Config{Address: srv.Addr()})
 //
 // When redis-server is not installed the test is skipped, unless the
 // environment variable CI is set: on CI a missing redis-server fails the
