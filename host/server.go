@@ -406,7 +406,7 @@ func openStore(ctx context.Context, cfg Config) (registry.Backend, string, error
 // storeName names the store in the start-up log line.
 func (s *Server) storeName() string {
 	if s.cfg.Store.Backend == "redis" {
-		return "redis " + s.cfg.Store.Redis.Address
+		return s.cfg.Store.Redis.WithDefaults().Where()
 	}
 	return s.cfg.StorePath()
 }

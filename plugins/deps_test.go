@@ -33,7 +33,7 @@ var importRules = []importRule{
 	{"github.com/knadh/koanf", []string{"cmd/"}, false,
 		"configuration is loaded by the binary; packages take typed structs"},
 	{"go.etcd.io/bbolt", []string{"plugins/registry/bolt", "plugins/store/"}, false,
-		"stores open bbolt; nothing else touches files of another's"},
+		"only stores open bbolt files"},
 	{"github.com/redis/go-redis", []string{"plugins/registry/redis", "plugins/store/"}, false,
 		"stores talk to Redis; nothing else does"},
 	// The sandbox knows the ABI, not OpenIM, and reaches no store or network

@@ -6,7 +6,7 @@ import (
 )
 
 // Backend stores tenant documents and plugin blobs. It is the part of the
-// registry that changes with the storage (bbolt now, Redis next); every rule
+// registry that changes with the storage (bbolt or Redis); every rule
 // about what may change lives in Registry, once. A Backend only has to make
 // each call atomic and durable, and keep the revision counter.
 //
