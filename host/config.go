@@ -109,6 +109,15 @@ type SandboxConfig struct {
 	// evicted to stay under it. 0 means the sandbox default, 64.
 	MaxInstances int `koanf:"max_instances"`
 
+	// CPUSlots is how many plugin calls may run at once, shared fairly
+	// between tenants: a freed slot goes to the waiting tenant that burned
+	// the least guest time lately. 0 means GOMAXPROCS (the cores).
+	CPUSlots int `koanf:"cpu_slots"`
+
+	// MaxCPUWait bounds how long a call waits for a CPU slot; past it the
+	// callback gets its failure policy at once (kind busy). Default 100ms.
+	MaxCPUWait time.Duration `koanf:"max_cpu_wait"`
+
 	// Limits are the defaults for every tenant; a tenant's own settings
 	// override them field by field. Zero fields take the built-in defaults;
 	// keys, defaults and bounds are package limits' Fields (docs/config.md).
@@ -239,6 +248,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Sandbox.MaxInstances < 0 {
 		bad("sandbox.max_instances", "must not be negative, got %d", c.Sandbox.MaxInstances)
+	}
+	if c.Sandbox.CPUSlots < 0 {
+		bad("sandbox.cpu_slots", "must not be negative, got %d (0 means one per core)", c.Sandbox.CPUSlots)
+	}
+	if c.Sandbox.MaxCPUWait < 0 || c.Sandbox.MaxCPUWait > c.Server.CallTimeout {
+		bad("sandbox.max_cpu_wait", "must be between 0 (the default, 100ms) and server.call_timeout %s, got %s", c.Server.CallTimeout, c.Sandbox.MaxCPUWait)
 	}
 	for _, e := range c.Sandbox.Limits.Check() {
 		bad("sandbox.limits."+e.Field.Key, "%s is out of range: %s", e.Field.Format(e.Value), e.Want())

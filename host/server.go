@@ -95,6 +95,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		CacheDir:     cfg.CacheDir(),
 		Commands:     openim.CommandName,
 		MaxInstances: cfg.Sandbox.MaxInstances,
+		CPUSlots:     cfg.Sandbox.CPUSlots,
+		MaxCPUWait:   cfg.Sandbox.MaxCPUWait,
 		Logger:       logger.With("component", "sandbox"),
 	})
 	if err != nil {

@@ -47,6 +47,12 @@ type EngineOptions struct {
 	MaxInstances int
 	// Logger receives the engine's own messages. Nil discards them.
 	Logger *slog.Logger
+	// CPUSlots is how many guest calls may run at once across all tenants,
+	// shared fairly between them (fair.go). Zero means GOMAXPROCS.
+	CPUSlots int
+	// MaxCPUWait bounds how long a call waits for a CPU slot before it
+	// fails with KindBusy. Zero means DefaultMaxCPUWait.
+	MaxCPUWait time.Duration
 	// Commands names the commands a module may declare: it returns the
 	// name the host serves a command under (mapping a legacy name to the
 	// current one), or false for a command the host does not serve, which
@@ -63,6 +69,7 @@ type Engine struct {
 	cache    wazero.CompilationCache
 	logger   *slog.Logger
 	budget   *budget
+	cpu      *cpuShare
 	commands func(string) (string, bool) // EngineOptions.Commands
 
 	mu           sync.Mutex
@@ -95,6 +102,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 		max = DefaultEngineMaxInstances
 	}
 	e.budget = newBudget(max)
+	e.cpu = newCPUShare(cfg.CPUSlots, cfg.MaxCPUWait)
 	if cfg.CacheDir == "" {
 		e.cache = wazero.NewCompilationCache()
 		return e, nil
@@ -278,3 +286,6 @@ func (e *Engine) commandName(name string) (string, bool) {
 	}
 	return e.commands(name)
 }
+
+// CPUStats returns a snapshot of the CPU share between tenants.
+func (e *Engine) CPUStats() CPUStats { return e.cpu.stats() }

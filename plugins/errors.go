@@ -36,6 +36,13 @@ const (
 	KindClosed
 	// KindInvalidModule: the module failed validation at load.
 	KindInvalidModule
+	// KindBusy: no CPU slot became free in time (other calls held every
+	// core; fair.go); the guest was not entered.
+	KindBusy
+	// KindBreakerOpen: the plugin's recent calls kept failing (cpu_time,
+	// memory, trap), so it is not entered until its backoff ends
+	// (breaker.go); the guest was not entered.
+	KindBreakerOpen
 )
 
 var kindNames = [...]string{
@@ -50,6 +57,8 @@ var kindNames = [...]string{
 	KindGuestError:    "guest_error",
 	KindClosed:        "closed",
 	KindInvalidModule: "invalid_module",
+	KindBusy:          "busy",
+	KindBreakerOpen:   "breaker_open",
 }
 
 // String returns the snake_case name of k, for logs, metrics and replies.
@@ -75,6 +84,8 @@ var (
 	ErrGuestError     = &kindError{KindGuestError, "guest returned an error"}
 	ErrClosed         = &kindError{KindClosed, "plugin is closed"}
 	ErrInvalidModule  = &kindError{KindInvalidModule, "invalid plugin module"}
+	ErrBusy           = &kindError{KindBusy, "no cpu slot became free in time"}
+	ErrBreakerOpen    = &kindError{KindBreakerOpen, "plugin paused after repeated failures"}
 )
 
 // kindError is the type of the sentinels; comparing pointers keeps errors.Is cheap.
@@ -115,6 +126,10 @@ func (k Kind) sentinel() error {
 		return ErrClosed
 	case KindInvalidModule:
 		return ErrInvalidModule
+	case KindBusy:
+		return ErrBusy
+	case KindBreakerOpen:
+		return ErrBreakerOpen
 	}
 	return nil
 }

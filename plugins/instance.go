@@ -27,6 +27,10 @@ const stderrLimit = 4 << 10
 // the function handles, a reused call stack, the guest's input buffer address.
 // An instance runs one call at a time; the pool hands it to one caller.
 type instance struct {
+	// callStart is when the running call entered the guest (unix ns), 0
+	// between calls; read by other goroutines for the in-flight stats.
+	callStart atomic.Int64
+
 	p      *Plugin
 	mod    api.Module
 	mem    api.Memory

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -49,6 +50,9 @@ type Plugin struct {
 	pool     *pool
 	info     ModuleInfo
 	handles  map[string]struct{}
+
+	breaker  breaker
+	inFlight atomic.Int64 // calls inside the guest
 
 	closeOnce sync.Once
 	closeErr  error
@@ -147,8 +151,12 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 	if n := len(command) + len(body); n > p.lim.MaxInputBytes {
 		return nil, info, p.callError(KindInputSize, command, fmt.Errorf("input of %d bytes > max_input_bytes[%d]", n, p.lim.MaxInputBytes), "")
 	}
+	if !p.breaker.allow(start) {
+		return nil, info, p.callError(KindBreakerOpen, command, p.breakerErr(), "")
+	}
 	i, err := p.pool.get(ctx)
 	if err != nil {
+		p.breaker.abandon(start)
 		info.Duration = time.Since(start)
 		var ce *CallError
 		if errors.As(err, &ce) {
@@ -157,8 +165,33 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 		}
 		return nil, info, p.callError(KindOf(err), command, nil, "")
 	}
+	// A CPU slot (fair.go); without a wait the call's start stands for the
+	// moment the guest got it, which saves a clock reading.
+	share, acct := p.t.e.cpu, &p.t.cpu
+	running := start
+	if waited, err := share.acquire(ctx, acct); err != nil {
+		p.pool.put(i)
+		p.breaker.abandon(start)
+		info.Duration = time.Since(start)
+		return nil, info, p.callError(KindBusy, command, err, "")
+	} else if waited {
+		running = time.Now()
+	}
+	p.inFlight.Add(1)
+	i.callStart.Store(running.UnixNano())
 	reply, kind, err := i.call(ctx, command, body, wire, dst, &info)
-	info.Duration = time.Since(start)
+	end := time.Now()
+	i.callStart.Store(0)
+	p.inFlight.Add(-1)
+	share.release(acct, end.Sub(running), end)
+	info.Duration = end.Sub(start)
+	if errors.Is(err, errDeadlineBeforeCall) {
+		p.breaker.abandon(end) // the caller's deadline, not the plugin
+	} else if opened, pause := p.breaker.record(kind, end); opened {
+		p.t.state.Load().logger.Warn("plugin paused: its calls keep failing; they get the failure policy without entering it until a probe call succeeds",
+			"tenant", p.t.id, "plugin", p.name, "plugin_version", p.shortHash(),
+			"failures_in_a_row", breakerThreshold, "last_failure", kind.String(), "pause", pause)
+	}
 	if err != nil {
 		stderr := ""
 		if kind != KindGuestError && !errors.Is(err, errDeadlineBeforeCall) {
@@ -170,6 +203,22 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 	}
 	p.pool.put(i)
 	return reply, info, nil
+}
+
+// breakerErr says why an open breaker refused a call.
+func (p *Plugin) breakerErr() error {
+	s := p.breaker.stats()
+	return fmt.Errorf("the plugin's calls kept failing (last: %s); it is not entered until %s, then one probe call tests it",
+		s.LastFailure, s.Until.Format(time.RFC3339Nano))
+}
+
+// Breaker returns the state of the plugin's crash-loop breaker.
+func (p *Plugin) Breaker() BreakerStats { return p.breaker.stats() }
+
+// InFlight returns the calls running in the plugin's guest now and when
+// the oldest of them entered it (zero when none).
+func (p *Plugin) InFlight() (n int, oldest time.Time) {
+	return int(p.inFlight.Load()), p.pool.oldestCall()
 }
 
 func (p *Plugin) callError(kind Kind, command string, err error, stderr string) *CallError {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // PoolStats is a snapshot of one plugin's instance pool.
@@ -31,6 +32,7 @@ type pool struct {
 	max    int
 
 	mu      sync.Mutex
+	all     map[*instance]struct{} // every live instance, for oldestCall
 	idle    []*instance
 	live    int              // idle + in use + being created
 	waiters []chan *instance // nil sent = "a slot is yours, create an instance"
@@ -41,7 +43,7 @@ type pool struct {
 }
 
 func newPool(p *Plugin, b *budget, max int) *pool {
-	return &pool{p: p, budget: b, max: max, drained: make(chan struct{})}
+	return &pool{p: p, budget: b, max: max, drained: make(chan struct{}), all: make(map[*instance]struct{})}
 }
 
 // get returns an instance for one call, creating one when the pool is below
@@ -116,6 +118,9 @@ func (pl *pool) create(ctx context.Context) (*instance, error) {
 		return nil, err
 	}
 	pl.created.Add(1)
+	pl.mu.Lock()
+	pl.all[i] = struct{}{}
+	pl.mu.Unlock()
 	return i, nil
 }
 
@@ -160,6 +165,9 @@ func (pl *pool) drop(i *instance) {
 
 // discard closes an instance and frees its slot and budget.
 func (pl *pool) discard(i *instance) {
+	pl.mu.Lock()
+	delete(pl.all, i)
+	pl.mu.Unlock()
 	i.close()
 	pl.budget.release()
 	pl.releaseSlot()
@@ -191,6 +199,7 @@ func (pl *pool) evictIdle() bool {
 		return false
 	}
 	i := pl.idle[0]
+	delete(pl.all, i)
 	copy(pl.idle, pl.idle[1:])
 	pl.idle[len(pl.idle)-1] = nil
 	pl.idle = pl.idle[:len(pl.idle)-1]
@@ -220,6 +229,11 @@ func (pl *pool) close(ctx context.Context) error {
 		}
 		pl.mu.Unlock()
 		pl.budget.forget(pl)
+		pl.mu.Lock()
+		for _, i := range idle {
+			delete(pl.all, i)
+		}
+		pl.mu.Unlock()
 		for _, i := range idle {
 			i.close()
 			pl.budget.release()
@@ -233,6 +247,23 @@ func (pl *pool) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// oldestCall returns when the oldest call running in the pool's instances
+// entered its guest, zero when none runs.
+func (pl *pool) oldestCall() time.Time {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	var oldest int64
+	for i := range pl.all {
+		if t := i.callStart.Load(); t != 0 && (oldest == 0 || t < oldest) {
+			oldest = t
+		}
+	}
+	if oldest == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, oldest)
 }
 
 // stats returns a snapshot.

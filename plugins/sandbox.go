@@ -45,6 +45,8 @@ type Sandbox struct {
 	id    string
 	state atomic.Pointer[tenantState]
 
+	cpu tenantCPU // the tenant's account with the engine's CPU share
+
 	mu       sync.Mutex
 	runtimes map[runtimeKey]*tenantRuntime
 	plugins  map[*Plugin]struct{}

@@ -9,6 +9,7 @@ package metrics
 import (
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,6 +35,18 @@ type PoolStat struct {
 	Plugin    string
 	Instances int    // live instances
 	Waits     uint64 // calls so far that had to wait for a free instance
+	// InFlight is the calls inside the plugin's guest now, Oldest how long
+	// the oldest of them has been there (0 when none).
+	InFlight int
+	Oldest   time.Duration
+	// BreakerOpen is set while the crash-loop breaker keeps the plugin from
+	// being entered.
+	BreakerOpen bool
+}
+
+// CPUStat is the CPU share between tenants (plugins.CPUStats).
+type CPUStat struct {
+	Slots, Busy, Waiting int
 }
 
 // Source reports the gauges that are read at scrape time rather than counted.
@@ -43,6 +56,8 @@ type Source interface {
 	Pools() []PoolStat
 	// PluginsLoaded returns how many plugin versions are loaded.
 	PluginsLoaded() int
+	// CPU returns the state of the CPU share between tenants.
+	CPU() CPUStat
 }
 
 // Metrics is the set of imhook collectors. Its methods are safe for concurrent
@@ -226,6 +241,20 @@ var (
 		[]string{"tenant", "plugin"}, nil)
 	loadedDesc = prometheus.NewDesc("imhook_plugins_loaded",
 		"Plugin versions loaded and serving.", nil, nil)
+	inFlightDesc = prometheus.NewDesc("imhook_plugin_in_flight",
+		"Calls running inside a plugin's guest now.", []string{"tenant", "plugin"}, nil)
+	oldestDesc = prometheus.NewDesc("imhook_plugin_oldest_call_seconds",
+		"How long the oldest call running in a plugin's guest has been there; 0 when none. A value near server.call_timeout means calls are being cut.",
+		[]string{"tenant", "plugin"}, nil)
+	breakerDesc = prometheus.NewDesc("imhook_plugin_breaker_open",
+		"1 while a plugin's crash-loop breaker keeps it from being entered (its calls get the failure policy).",
+		[]string{"tenant", "plugin"}, nil)
+	cpuSlotsDesc = prometheus.NewDesc("imhook_cpu_slots",
+		"Guest calls that may run at once (sandbox.cpu_slots).", nil, nil)
+	cpuBusyDesc = prometheus.NewDesc("imhook_cpu_slots_busy",
+		"CPU slots held by guest calls now.", nil, nil)
+	cpuWaitingDesc = prometheus.NewDesc("imhook_cpu_waiting",
+		"Calls waiting for a CPU slot now; the lightest tenant's call gets the next one.", nil, nil)
 )
 
 // sourceCollector turns a Source into gauges at scrape time.
@@ -233,9 +262,9 @@ type sourceCollector struct{ src Source }
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- poolDesc
-	ch <- waitsDesc
-	ch <- loadedDesc
+	for _, d := range []*prometheus.Desc{poolDesc, waitsDesc, loadedDesc, inFlightDesc, oldestDesc, breakerDesc, cpuSlotsDesc, cpuBusyDesc, cpuWaitingDesc} {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -244,5 +273,16 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range c.src.Pools() {
 		ch <- prometheus.MustNewConstMetric(poolDesc, prometheus.GaugeValue, float64(p.Instances), p.Tenant, p.Plugin)
 		ch <- prometheus.MustNewConstMetric(waitsDesc, prometheus.CounterValue, float64(p.Waits), p.Tenant, p.Plugin)
+		ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(p.InFlight), p.Tenant, p.Plugin)
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, p.Oldest.Seconds(), p.Tenant, p.Plugin)
+		open := 0.0
+		if p.BreakerOpen {
+			open = 1
+		}
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, open, p.Tenant, p.Plugin)
 	}
+	cpu := c.src.CPU()
+	ch <- prometheus.MustNewConstMetric(cpuSlotsDesc, prometheus.GaugeValue, float64(cpu.Slots))
+	ch <- prometheus.MustNewConstMetric(cpuBusyDesc, prometheus.GaugeValue, float64(cpu.Busy))
+	ch <- prometheus.MustNewConstMetric(cpuWaitingDesc, prometheus.GaugeValue, float64(cpu.Waiting))
 }

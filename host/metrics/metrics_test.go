@@ -3,14 +3,16 @@ package metrics
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 type fakeSource struct{}
 
 func (fakeSource) Pools() []PoolStat {
-	return []PoolStat{{Tenant: "acme", Plugin: "mod", Instances: 3, Waits: 7}}
+	return []PoolStat{{Tenant: "acme", Plugin: "mod", Instances: 3, Waits: 7, InFlight: 2, Oldest: 1500 * time.Millisecond, BreakerOpen: true}}
 }
 func (fakeSource) PluginsLoaded() int { return 2 }
+func (fakeSource) CPU() CPUStat       { return CPUStat{Slots: 2, Busy: 1, Waiting: 4} }
 
 // gathered returns the metric families' names and series as text.
 func gathered(t *testing.T, m *Metrics) string {
@@ -54,6 +56,12 @@ func TestMetrics(t *testing.T) {
 		"imhook_compile_seconds",
 		"imhook_plugin_load_failures_total tenant=acme",
 		"imhook_plugin_instructions command=callbackBeforeSendSingleMsgCommand tenant=acme",
+		"imhook_plugin_in_flight plugin=mod tenant=acme",
+		"imhook_plugin_oldest_call_seconds plugin=mod tenant=acme",
+		"imhook_plugin_breaker_open plugin=mod tenant=acme",
+		"imhook_cpu_slots",
+		"imhook_cpu_slots_busy",
+		"imhook_cpu_waiting",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("missing series %q in:\n%s", want, out)

@@ -464,6 +464,11 @@ type PluginStatus struct {
 	LoadError string             `json:"load_error,omitempty"`
 	Commands  []string           `json:"commands,omitempty"`
 	Pool      *plugins.PoolStats `json:"pool,omitempty"`
+	// InFlight is the calls inside the serving version's guest now, and
+	// OldestInFlightMS how long the oldest has been there.
+	InFlight         int                   `json:"in_flight"`
+	OldestInFlightMS int64                 `json:"oldest_in_flight_ms"`
+	Breaker          *plugins.BreakerStats `json:"breaker,omitempty"`
 }
 
 // Stats returns the load state and pool statistics of one tenant. Its result
@@ -478,8 +483,13 @@ func (d *Directory) Stats(id string) (Status, bool) {
 	for i := range s.Plugins {
 		for _, p := range t.plugins {
 			if p.Name() == s.Plugins[i].Name {
-				stats := p.Stats()
-				s.Plugins[i].Pool = &stats
+				stats, br := p.Stats(), p.Breaker()
+				s.Plugins[i].Pool, s.Plugins[i].Breaker = &stats, &br
+				n, oldest := p.InFlight()
+				s.Plugins[i].InFlight = n
+				if !oldest.IsZero() {
+					s.Plugins[i].OldestInFlightMS = time.Since(oldest).Milliseconds()
+				}
 			}
 		}
 	}
@@ -521,10 +531,22 @@ func (d *Directory) Pools() []metrics.PoolStat {
 	for id, t := range *d.snap.Load() {
 		for _, p := range t.plugins {
 			st := p.Stats()
-			out = append(out, metrics.PoolStat{Tenant: id, Plugin: p.Name(), Instances: st.Live, Waits: st.Waits})
+			ps := metrics.PoolStat{Tenant: id, Plugin: p.Name(), Instances: st.Live, Waits: st.Waits,
+				BreakerOpen: p.Breaker().State != "closed"}
+			var oldest time.Time
+			if ps.InFlight, oldest = p.InFlight(); !oldest.IsZero() {
+				ps.Oldest = time.Since(oldest)
+			}
+			out = append(out, ps)
 		}
 	}
 	return out
+}
+
+// CPU implements metrics.Source.
+func (d *Directory) CPU() metrics.CPUStat {
+	s := d.opt.Engine.CPUStats()
+	return metrics.CPUStat{Slots: s.Slots, Busy: s.Busy, Waiting: s.Waiting}
 }
 
 // PluginsLoaded implements metrics.Source.

@@ -1,0 +1,171 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCPUShareFastPath(t *testing.T) {
+	s := newCPUShare(2, time.Second)
+	var a tenantCPU
+	for range 2 {
+		if waited, err := s.acquire(context.Background(), &a); err != nil || waited {
+			t.Fatalf("free slot: waited %v, err %v", waited, err)
+		}
+	}
+	if st := s.stats(); st.Busy != 2 || st.Slots != 2 || a.held != 2 {
+		t.Fatalf("stats %+v, held %d", st, a.held)
+	}
+	s.release(&a, time.Millisecond, time.Now())
+	s.release(&a, time.Millisecond, time.Now())
+	if st := s.stats(); st.Busy != 0 || a.held != 0 || a.burned == 0 {
+		t.Fatalf("after release: stats %+v, held %d, burned %v", st, a.held, a.burned)
+	}
+}
+
+// TestCPUShareLightestFirst: a freed slot goes to the waiting tenant that
+// burned the least, not to the one that asked first.
+func TestCPUShareLightestFirst(t *testing.T) {
+	s := newCPUShare(1, 10*time.Second)
+	heavy, light := &tenantCPU{}, &tenantCPU{}
+	now := time.Now()
+	heavy.burned, heavy.last = float64(time.Second), now
+
+	if _, err := s.acquire(context.Background(), heavy); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan *tenantCPU, 2)
+	var wg sync.WaitGroup
+	enqueue := func(tc *tenantCPU) {
+		wg.Go(func() {
+			if _, err := s.acquire(context.Background(), tc); err != nil {
+				t.Error(err)
+				return
+			}
+			order <- tc
+			s.release(tc, 0, time.Time{})
+		})
+		waitFor(t, func() bool { return s.stats().Waiting > 0 && waitingOf(s, tc) })
+	}
+	enqueue(heavy) // first in line
+	enqueue(light)
+	s.release(heavy, 10*time.Millisecond, time.Now())
+	wg.Wait()
+	if first := <-order; first != light {
+		t.Fatal("the heavy tenant got the slot while a lighter one waited")
+	}
+}
+
+func waitingOf(s *cpuShare, tc *tenantCPU) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, w := range s.waiters {
+		if w.t == tc {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond; the bound is generous because it only guards a hang.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+	}
+}
+
+// TestCPUShareBoundedWait: a call that finds every slot held gives up after
+// maxWait with errCPUBusy (or at its ctx), and leaks no slot.
+func TestCPUShareBoundedWait(t *testing.T) {
+	s := newCPUShare(1, 20*time.Millisecond)
+	var a, b tenantCPU
+	if _, err := s.acquire(context.Background(), &a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.acquire(context.Background(), &b); !errors.Is(err, errCPUBusy) {
+		t.Fatalf("want errCPUBusy, got %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.acquire(ctx, &b); !errors.Is(err, context.Canceled) {
+		t.Fatalf("want the ctx error, got %v", err)
+	}
+	s.release(&a, 0, time.Time{})
+	if st := s.stats(); st.Busy != 0 || st.Waiting != 0 || b.held != 0 {
+		t.Fatalf("leak: %+v, held %d", st, b.held)
+	}
+}
+
+// TestCPUShareNoLeak hammers the share with calls that give up as slots are
+// handed to them; run with -race. Every slot must come back.
+func TestCPUShareNoLeak(t *testing.T) {
+	s := newCPUShare(2, 200*time.Microsecond)
+	tenants := make([]tenantCPU, 4)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			tc := &tenants[g%len(tenants)]
+			for range 300 {
+				if _, err := s.acquire(context.Background(), tc); err != nil {
+					continue
+				}
+				time.Sleep(time.Duration(g%3) * 50 * time.Microsecond)
+				s.release(tc, time.Microsecond, time.Now())
+			}
+		})
+	}
+	wg.Wait()
+	if st := s.stats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Fatalf("slots leaked: %+v", st)
+	}
+	for k := range tenants {
+		if tenants[k].held != 0 {
+			t.Fatalf("tenant %d holds %d slots", k, tenants[k].held)
+		}
+	}
+}
+
+// TestCPUShareYield: a running call of a heavy tenant hands its slot to a
+// waiting lighter tenant at a yield point, then gets one back; with no
+// lighter waiter it keeps running.
+func TestCPUShareYield(t *testing.T) {
+	s := newCPUShare(1, 10*time.Second)
+	heavy, light := &tenantCPU{}, &tenantCPU{}
+	if _, err := s.acquire(context.Background(), heavy); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.yield(context.Background(), heavy, time.Second, time.Now()); err != nil || heavy.held != 1 {
+		t.Fatalf("alone: yield = %v, held %d", err, heavy.held)
+	}
+	got := make(chan struct{})
+	go func() {
+		if _, err := s.acquire(context.Background(), light); err != nil {
+			t.Error(err)
+		}
+		close(got)
+		time.Sleep(5 * time.Millisecond)
+		s.release(light, time.Microsecond, time.Now())
+	}()
+	waitFor(t, func() bool { return waitingOf(s, light) })
+	if err := s.yield(context.Background(), heavy, time.Second, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	default:
+		t.Fatal("yield returned before the light tenant ran")
+	}
+	if heavy.held != 1 {
+		t.Fatalf("heavy holds %d slots after yield", heavy.held)
+	}
+	s.release(heavy, 0, time.Time{})
+	if st := s.stats(); st.Busy != 0 {
+		t.Fatalf("leak %+v", st)
+	}
+}
