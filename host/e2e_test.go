@@ -671,3 +671,37 @@ func TestShutdownWithoutRun(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// TestBusyAddress starts a server on addresses another listener holds: New
+// must fail with the key and the address, release what it opened (the store
+// opens again), and never panic.
+func TestBusyAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	cfg := host.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Sandbox.CacheDir = cacheDir
+	for _, tc := range []struct {
+		key        string
+		web, admin string
+	}{
+		{"server.addr", addr, "127.0.0.1:0"},
+		{"admin.addr", "127.0.0.1:0", addr},
+	} {
+		cfg.Server.Addr, cfg.Admin.Addr = tc.web, tc.admin
+		srv, err := host.New(t.Context(), cfg, nil)
+		if err == nil {
+			srv.Shutdown(t.Context())
+			t.Fatalf("%s: New on a busy address succeeded", tc.key)
+		}
+		for _, want := range []string{tc.key + "[" + addr + "]", "already in use", "another process"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not say %q", tc.key, err, want)
+			}
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -62,11 +63,13 @@ type Server struct {
 // The data directory cannot be created, the store is locked by another
 // process or unreadable, the cache directory is not private, or an address
 // cannot be bound. Everything opened so far is closed again.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, log: logger, metrics: metrics.New()}
+	// s is not the named result: a failing return sets that to nil before
+	// the closers below, which use s, run.
+	s := &Server{cfg: cfg, log: logger, metrics: metrics.New()}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -136,9 +139,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		NoDefaultServerHeader: true,
 		Logger:                fasthttpLogger{logger},
 	}
-	s.webLn, err = net.Listen("tcp", cfg.Server.Addr)
+	s.webLn, err = listen("server.addr", cfg.Server.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("server.addr[%s]: %w", cfg.Server.Addr, err)
+		return nil, err
 	}
 	closers = append(closers, func() { _ = s.webLn.Close() })
 
@@ -182,9 +185,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 			NoDefaultServerHeader: true,
 			Logger:                fasthttpLogger{logger},
 		}
-		s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr)
+		s.adminLn, err = listen("admin.addr", cfg.Admin.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("admin.addr[%s]: %w", cfg.Admin.Addr, err)
+			return nil, err
 		}
 		next := s.admin.Handler
 		s.admin.Handler = func(ctx *fasthttp.RequestCtx) {
@@ -337,6 +340,18 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
 	b, _ := json.Marshal(body)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(b, '\n'))
+}
+
+// listen binds the address of the configuration key key.
+func listen(key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s[%s]: address already in use: another process listens there; stop it or choose another address for %s", key, addr, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s[%s]: %w", key, addr, err)
+	}
+	return ln, nil
 }
 
 func addrString(a net.Addr) string {
