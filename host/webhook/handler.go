@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -240,8 +241,17 @@ func (h *Handler) rejected(ctx *fasthttp.RequestCtx, tenant, command, opID []byt
 
 // ErrorHandler is the fasthttp.Server ErrorHandler: it answers requests that
 // failed before reaching Serve (oversized or unreadable bodies, bad request
-// lines) with the same JSON error shape.
+// lines) with the same JSON error shape. A connection that sent no whole
+// request within server.read_timeout is closed without one: nobody asked,
+// and an unsolicited stop reply only confuses whoever reads it.
 func (h *Handler) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// fasthttp writes whatever this handler leaves; a closed connection
+		// takes nothing.
+		_ = ctx.Conn().Close()
+		h.log.Debug("connection closed: no request within server.read_timeout", "remote", ctx.RemoteAddr().String(), "err", err)
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		reject(ctx, fasthttp.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large", "server.max_body_bytes is the limit")
 	} else {
