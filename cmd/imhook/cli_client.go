@@ -47,12 +47,11 @@ type apiClient struct {
 // shared flags --admin-url, --token and --json bound to c.
 func newClientFlags(c *apiClient, name, usage string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.url, "admin-url", envOr("IMHOOK_ADMIN_URL", defaultAdminURL), "admin API base URL (env IMHOOK_ADMIN_URL)")
 	fs.StringVar(&c.token, "token", os.Getenv("IMHOOK_TOKEN"), "bearer token: the operator's or a tenant's (env IMHOOK_TOKEN)")
 	fs.BoolVar(&c.json, "json", false, "print the server's JSON instead of a table")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: imhook %s\n\nFlags:\n%s", usage, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: imhook %s\n\nFlags:\n%s", usage, fs.FlagUsages())
 	}
 	return fs
 }
@@ -67,8 +66,8 @@ func envOr(name, def string) string {
 
 // parseFlags parses args and checks the number of positional arguments. It
 // returns the exit code to use when parsing failed (-1 when it did not).
-func parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) int {
-	if err := fs.Parse(args); err != nil {
+func (c *apiClient) parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) int {
+	if err := parseArgs(fs, args, c.stdout, c.stderr); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}

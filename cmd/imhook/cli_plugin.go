@@ -45,7 +45,7 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 	fs := pluginFlags(c, cmd, "plugin push <name> <file.wasm> [--activate]", &tenant)
 	activate := fs.Bool("activate", false, "make the version active once it is stored")
 	ifMatch := fs.String("if-match", "", "upload only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 2, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 2, 2); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -96,7 +96,7 @@ func pluginList(ctx context.Context, c *apiClient, args []string) int {
 	const cmd = "plugin list"
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin list [name]", &tenant)
-	if code := parseFlags(fs, args, 0, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 0, 1); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -158,7 +158,7 @@ func pluginActivate(ctx context.Context, c *apiClient, args []string) int {
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin activate <name> <version>", &tenant)
 	ifMatch := fs.String("if-match", "", "activate only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 2, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 2, 2); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -174,7 +174,7 @@ func pluginRollback(ctx context.Context, c *apiClient, args []string) int {
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin rollback <name>", &tenant)
 	ifMatch := fs.String("if-match", "", "roll back only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -203,7 +203,7 @@ func pluginDelete(ctx context.Context, c *apiClient, args []string) int {
 	fs := pluginFlags(c, cmd, "plugin delete <name> <version> | plugin delete <name> --all", &tenant)
 	all := fs.Bool("all", false, "delete the whole plugin, active version included")
 	ifMatch := fs.String("if-match", "", "delete only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 2); code >= 0 {
 		return code
 	}
 	if *all == (fs.NArg() == 2) {
@@ -233,7 +233,7 @@ func pluginOrder(ctx context.Context, c *apiClient, args []string) int {
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin order <name> <name>...", &tenant)
 	ifMatch := fs.String("if-match", "", "reorder only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, -1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, -1); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -260,7 +260,7 @@ func pluginTest(ctx context.Context, c *apiClient, args []string) int {
 	fs := pluginFlags(c, cmd, "plugin test <name> [version] --command <callbackCommand> [--file callback.json] (default: stdin)", &tenant)
 	command := fs.String("command", "", "the OpenIM callback command of the body (required)")
 	file := fs.String("file", "-", "callback JSON body; - reads stdin")
-	if code := parseFlags(fs, args, 1, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 2); code >= 0 {
 		return code
 	}
 	if *command == "" {

@@ -210,3 +210,30 @@ func TestCLIUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestHelp asks every command for help: the usage goes to stdout, with exit
+// 0, so `imhook x --help | less` works. Usage shown after a mistake goes to
+// stderr with exit 2.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	asks := [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"run", "-h"}, {"bench", "--help"},
+		{"tenant", "--help"}, {"plugin", "help"}}
+	for verb := range tenantCommands {
+		asks = append(asks, []string{"tenant", verb, "--help"})
+	}
+	for verb := range pluginCommands {
+		asks = append(asks, []string{"plugin", verb, "-h"})
+	}
+	for _, args := range asks {
+		r := imhook(t, "", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage") || r.stderr != "" {
+			t.Errorf("imhook %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 0 and the usage on stdout alone", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{}, {"nope"}, {"tenant"}, {"plugin", "nope"}, {"tenant", "get"}, {"run"}, {"serve", "--bogus"}, {"tenant", "list", "--bogus"}} {
+		r := imhook(t, "", args...)
+		if r.code != 2 || r.stdout != "" || r.stderr == "" {
+			t.Errorf("imhook %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 2 and the complaint on stderr alone", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+}
