@@ -458,6 +458,33 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 }
 
+// TestMetricsToken protects /metrics with admin.metrics_token: Prometheus
+// sends it as a bearer token; the operator token works too; nothing else does.
+func TestMetricsToken(t *testing.T) {
+	const operator, scraper = "operator-token-0123456789", "metrics-token-0123456789"
+	e := start(t, func(c *host.Config) { c.Admin.Token, c.Admin.MetricsToken = operator, scraper })
+	url := "http://" + e.srv.AdminAddr().String() + "/metrics"
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"", 401}, {"wrong-token-0123456789", 401}, {"m." + scraper, 401}, {scraper, 200}, {operator, 200}} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		r := do(req)
+		if r.status != tc.status {
+			t.Errorf("token %q: status %d, want %d; body %s", tc.token, r.status, tc.status, r.body)
+		}
+		if tc.status == 200 && !bytes.Contains(r.body, []byte("imhook_plugins_loaded")) {
+			t.Errorf("token %q: no metrics in %s", tc.token, r.body)
+		}
+		if tc.status == 401 && (r.header.Get("WWW-Authenticate") == "" || !bytes.Contains(r.body, []byte("admin.metrics_token"))) {
+			t.Errorf("token %q: 401 without a challenge or a hint: %v %s", tc.token, r.header, r.body)
+		}
+	}
+}
+
 // TestAdminIsolation uses the admin API served by the Server: a tenant's
 // token reads and changes its own tenant only, and a plugin uploaded and
 // activated through the API serves that tenant's callbacks only.

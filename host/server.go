@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -172,7 +175,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 				case "/readyz":
 					s.readyz(ctx, true)
 				case "/metrics":
-					metricsHandler(ctx)
+					if s.metricsAllowed(ctx) {
+						metricsHandler(ctx)
+					}
 				default:
 					apiHandler(ctx)
 				}
@@ -423,6 +428,32 @@ func (s *Server) storeName() string {
 		return "redis " + s.cfg.Store.Redis.Address
 	}
 	return s.cfg.StorePath()
+}
+
+// metricsAllowed reports whether a /metrics request may be answered: always
+// without admin.metrics_token, else only with that token or the operator's
+// as its bearer token. It answers the 401 itself.
+func (s *Server) metricsAllowed(ctx *fasthttp.RequestCtx) bool {
+	want := s.cfg.Admin.MetricsToken
+	if want == "" {
+		return true
+	}
+	scheme, token, _ := strings.Cut(string(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)), " ")
+	if strings.EqualFold(scheme, "Bearer") && token != "" &&
+		(sameSecret(token, want) || s.cfg.Admin.Token != "" && sameSecret(token, s.cfg.Admin.Token)) {
+		return true
+	}
+	ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="imhook metrics"`)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":"/metrics requires a bearer token: admin.metrics_token or the operator token"}` + "\n")
+	return false
+}
+
+// sameSecret compares two secrets in a time that depends on neither.
+func sameSecret(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
 
 // refuseWrite answers an admin write with 503 while the shared store does
