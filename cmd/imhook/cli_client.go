@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -79,7 +80,27 @@ func (c *apiClient) parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArg
 		fs.Usage()
 		return exitUsage
 	}
+	if err := checkAdminURL(c.url); err != nil {
+		fmt.Fprintf(fs.Output(), "imhook %s: %v\n", fs.Name(), err)
+		return exitUsage
+	}
 	return -1
+}
+
+// checkAdminURL refuses an admin URL the HTTP client would misread: a bare
+// host:port parses as a URL whose scheme is the host.
+func checkAdminURL(raw string) error {
+	if !strings.Contains(raw, "://") {
+		return fmt.Errorf("--admin-url[%s] has no scheme: write http://%s (or set IMHOOK_ADMIN_URL so)", raw, raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--admin-url[%s]: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--admin-url[%s]: want an http:// or https:// URL such as %s", raw, defaultAdminURL)
+	}
+	return nil
 }
 
 // responseError is a refusal or failure reported by the admin API.

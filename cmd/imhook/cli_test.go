@@ -237,3 +237,14 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminURLWithoutScheme: a host:port where the admin URL belongs is bad
+// usage with a fix, not an obscure URL parse error from the HTTP client.
+func TestAdminURLWithoutScheme(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"127.0.0.1:8081", "localhost:8081", "imhook.internal"} {
+		imhook(t, "", "tenant", "list", "--admin-url", u, "--token", "x").
+			want(t, 2, "--admin-url["+u+"] has no scheme: write http://"+u)
+	}
+	imhook(t, "", "tenant", "list", "--admin-url", "ftp://h:1", "--token", "x").want(t, 2, "--admin-url[ftp://h:1]: want an http:// or https:// URL")
+}
