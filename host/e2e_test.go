@@ -608,7 +608,9 @@ func TestLogLines(t *testing.T) {
 		}
 		switch {
 		case l["plugin"] == "moderation" && l["msg"] != "callback" && l["operation_id"] == "op-blocked-7":
-			plugin = true
+			// The SDK's key-value pairs stay attributes, apart from the message.
+			attrs, _ := l["attrs"].(map[string]any)
+			plugin = l["msg"] == "message blocked" && attrs["send_id"] == "alice" && attrs["recv_id"] == "bob"
 		case l["msg"] == "callback" && l["operation_id"] == "op-blocked-7" && l["outcome"] == "stopped":
 			callback = true
 		case l["msg"] == "callback rejected" && l["operation_id"] == "op-denied-8":
