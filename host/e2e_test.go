@@ -458,6 +458,40 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 }
 
+// TestActivateAnswersOnceServing switches versions through the admin API
+// and sends a callback as soon as each answer arrives: it must run the
+// version just made active, and the answer says that version serves.
+func TestActivateAnswersOnceServing(t *testing.T) {
+	const operator = "operator-token-0123456789"
+	e := start(t, func(c *host.Config) { c.Admin.Token = operator })
+	e.tenant("act", registry.Settings{}, "p", "slow1")
+	h1 := e.install("act", "p", "slow1")
+	status, body := e.admin("POST", "/v1/tenants/act/plugins/p/versions", operator, "application/wasm", guestWasm(t, "slow2"))
+	var up struct{ Version struct{ Hash string } }
+	if status != 201 || json.Unmarshal(body, &up) != nil {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	h2 := up.Version.Hash
+	for i := range 3 {
+		for _, step := range []struct{ path, want, hash string }{
+			{"/versions/" + h2 + "/activate", "slow v2", h2},
+			{"/rollback", "slow v1", h1},
+		} {
+			status, body := e.admin("POST", "/v1/tenants/act/plugins/p"+step.path, operator, "", nil)
+			var got struct {
+				Active  string
+				Serving struct{ Version string }
+			}
+			if status != 200 || json.Unmarshal(body, &got) != nil || got.Active != step.hash || got.Serving.Version != step.hash {
+				t.Fatalf("round %d: POST %s: %d %s, want version %s active and serving", i, step.path, status, body, step.hash[:12])
+			}
+			if r := e.post("/hooks/act"+sendSingle, msgBody("hi")); r.reply.ErrMsg != step.want {
+				t.Fatalf("round %d: the callback right after POST %s was answered by %q, want %q", i, step.path, r.reply.ErrMsg, step.want)
+			}
+		}
+	}
+}
+
 // TestMetricsToken protects /metrics with admin.metrics_token: Prometheus
 // sends it as a bearer token; the operator token works too; nothing else does.
 func TestMetricsToken(t *testing.T) {
@@ -491,23 +525,7 @@ func TestMetricsToken(t *testing.T) {
 func TestAdminIsolation(t *testing.T) {
 	const operator = "operator-token-0123456789"
 	e := start(t, func(c *host.Config) { c.Admin.Token = operator })
-	admin := "http://" + e.srv.AdminAddr().String()
-	call := func(method, path, token, contentType string, body []byte) (int, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(method, admin+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var buf bytes.Buffer
-		buf.ReadFrom(resp.Body)
-		return resp.StatusCode, buf.Bytes()
-	}
+	call := e.admin
 	tokens := map[string]string{}
 	for _, id := range []string{"a", "b"} {
 		status, body := call("POST", "/v1/tenants", operator, "application/json",

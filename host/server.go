@@ -159,7 +159,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 				st, ok := s.dir.Stats(id)
 				return st, ok
 			},
-			Logger: logger.With("component", "admin"),
+			Serving: s.dir.Await,
+			Logger:  logger.With("component", "admin"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)

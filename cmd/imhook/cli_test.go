@@ -248,3 +248,31 @@ func TestAdminURLWithoutScheme(t *testing.T) {
 	}
 	imhook(t, "", "tenant", "list", "--admin-url", "ftp://h:1", "--token", "x").want(t, 2, "--admin-url[ftp://h:1]: want an http:// or https:// URL")
 }
+
+// TestServingStatus: after an activation the CLI says when the new version
+// does not serve yet, and fails when it cannot load.
+func TestServingStatus(t *testing.T) {
+	t.Parallel()
+	const active, old = "aaaaaaaaaaaa0000", "bbbbbbbbbbbb0000"
+	for _, tc := range []struct {
+		name    string
+		serving *admin.Serving
+		code    int
+		stderr  string
+	}{
+		{"server does not say", nil, 0, ""},
+		{"serving", &admin.Serving{Version: active}, 0, ""},
+		{"still loading", &admin.Serving{Version: old, Loading: true}, 0,
+			"imhook plugin activate: version aaaaaaaaaaaa is active, but version bbbbbbbbbbbb still serves while it loads; imhook tenant stats shows when it serves\n"},
+		{"load failed", &admin.Serving{Version: old, LoadError: "out of memory"}, 1,
+			"imhook plugin activate: version aaaaaaaaaaaa is active but failed to load, version bbbbbbbbbbbb keeps serving: out of memory\n"},
+		{"load failed, nothing serves", &admin.Serving{LoadError: "trap"}, 1,
+			"imhook plugin activate: version aaaaaaaaaaaa is active but failed to load, no version serves: trap\n"},
+	} {
+		var stderr bytes.Buffer
+		c := &apiClient{stderr: &stderr}
+		if code := c.servingStatus("plugin activate", active, tc.serving); code != tc.code || stderr.String() != tc.stderr {
+			t.Errorf("%s: exit %d, stderr %q; want %d, %q", tc.name, code, stderr.String(), tc.code, tc.stderr)
+		}
+	}
+}

@@ -74,7 +74,7 @@ func checkRoutes(t *testing.T, lines []string) {
 // The types they contain are found by walking their fields.
 var apiBodies = []any{
 	Whoami{}, TenantList{}, CreateTenant{}, TenantToken{}, Tenant{},
-	PluginList{}, Order{}, VersionList{}, Upload{}, Stats{}, DryRun{},
+	PluginList{}, Order{}, VersionList{}, Upload{}, Activation{}, Stats{}, DryRun{},
 	ErrorBody{},
 	// Stats.Stats is an any: the server fills it with the directory's
 	// status (host.Server wires tenants.Directory.Stats).
