@@ -68,6 +68,18 @@ func writeCommands(m *model, b *bytes.Buffer) {
 	p(b, "\t}")
 	p(b, "\treturn 0, false")
 	p(b, "}\n")
+	p(b, "// retired resolves a name OpenIM no longer sends, whose request no current")
+	p(b, "// type decodes, to its successor.")
+	p(b, "func retired(name string) (Command, bool) {")
+	p(b, "\tswitch name {")
+	for _, r := range m.retired {
+		p(b, "\tcase %q:", r.name)
+		comment(b, "\t\t", r.doc)
+		p(b, "\t\treturn %s, true", r.successor.name)
+	}
+	p(b, "\t}")
+	p(b, "\treturn 0, false")
+	p(b, "}\n")
 	for _, side := range []string{"Req", "Resp"} {
 		fn, iface := "newRequest", "Request"
 		if side == "Resp" {
