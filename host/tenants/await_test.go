@@ -2,13 +2,9 @@ package tenants
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
-	"github.com/imhook/imhook/plugins/registry/bolt"
-	"github.com/imhook/imhook/sdk/openim"
 )
 
 // TestAwait waits for revisions of a tenant: one already served returns at
@@ -17,25 +13,7 @@ import (
 func TestAwait(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	bs, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), bolt.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(ctx, bs, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{Commands: openim.CommandName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	d, err := New(Options{Registry: reg, Engine: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close(context.Background())
+	d, reg := newTestDirectory(t, nil)
 	created, _, err := reg.CreateTenant(ctx, "acme", registry.Settings{})
 	if err != nil {
 		t.Fatal(err)
