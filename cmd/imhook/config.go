@@ -80,6 +80,11 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 				fk.Delete(key)
 			}
 		}
+		// Checked alone: merged, a value in place of a section would lose
+		// its defaults to the flags' without a word.
+		if err := checkKeys(fk, defaults, nil); err != nil {
+			return host.Config{}, fmt.Errorf("config file[%s]: %w", path, err)
+		}
 		if err := k.Merge(fk); err != nil {
 			return host.Config{}, fmt.Errorf("config file[%s]: %w", path, err)
 		}
@@ -166,6 +171,11 @@ func checkKeys(k *koanf.Koanf, defaults map[string]any, envNames map[string]stri
 // unknownKey says that key (set by the variable envName, when not empty) is
 // not a configuration key, and which one was probably meant.
 func unknownKey(key, envName string, defaults map[string]any) error {
+	for _, k := range slices.Sorted(maps.Keys(defaults)) {
+		if strings.HasPrefix(k, key+".") {
+			return fmt.Errorf("config key[%s] is a section, not a value: set its keys, such as %s", key, k)
+		}
+	}
 	msg := fmt.Sprintf("unknown config key[%s]", key)
 	if envName != "" {
 		msg += " (" + envName + ")"

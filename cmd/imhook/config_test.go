@@ -101,6 +101,7 @@ func TestLoadConfig(t *testing.T) {
 				}
 			},
 		},
+		{name: "a value for a section", yaml: "server: 5\n", wantErr: "config key[server] is a section, not a value: set its keys, such as server.addr"},
 		{name: "unknown key far from all", yaml: "zzzzzzzzzzzz: 1\n", wantErr: "unknown config key[zzzzzzzzzzzz] (see docs/config.md for every key)"},
 		{name: "invalid value", yaml: "server:\n  max_concurrent: 0\n", wantErr: "config key[server.max_concurrent]"},
 		{name: "short token", env: []string{"IMHOOK_ADMIN__TOKEN=abc"}, wantErr: "config key[admin.token]"},
