@@ -317,7 +317,7 @@ func TestModerationInWasm(t *testing.T) {
 		})
 	}
 	g.t = t
-	if want := "info message blocked send_id=user_a recv_id=user_b client_msg_id=m1"; len(g.logs) == 0 || g.logs[0] != want {
+	if want := "info message blocked\x1fsend_id=user_a recv_id=user_b client_msg_id=m1"; len(g.logs) == 0 || g.logs[0] != want {
 		t.Fatalf("logs = %q, want first %q", g.logs, want)
 	}
 
@@ -360,7 +360,7 @@ func TestPanicRecoveryInWasm(t *testing.T) {
 				t.Fatalf("result %+v %q, want %q (error %v)", res, g.read(res), tc.want, tc.isErr)
 			}
 			if strings.Contains(tc.want, "panicked") &&
-				(len(g.logs) != 1 || !strings.HasPrefix(g.logs[0], "error handler panicked command=callbackBeforeAddFriendCommand stack=")) {
+				(len(g.logs) != 1 || !strings.HasPrefix(g.logs[0], "error handler panicked\x1fcommand=callbackBeforeAddFriendCommand stack=")) {
 				t.Fatalf("logs = %q, want the panic's stack logged", g.logs)
 			}
 		})

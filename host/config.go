@@ -79,6 +79,12 @@ type AdminConfig struct {
 	// the operator endpoints (tenant tokens still work). Never logged.
 	Token string `koanf:"token"`
 
+	// MetricsToken, when set, is the bearer token GET /metrics requires (the
+	// operator token works too): metrics name every tenant, and Prometheus
+	// may reach the admin port over a network. Empty serves /metrics to
+	// whoever reaches the listener. Never logged.
+	MetricsToken string `koanf:"metrics_token"`
+
 	// MaxUploadBytes is the largest plugin upload. Default 33554432 (32 MiB).
 	MaxUploadBytes int `koanf:"max_upload_bytes"`
 }
@@ -186,6 +192,9 @@ func (c Config) Redacted() Config {
 	if c.Admin.Token != "" {
 		c.Admin.Token = "REDACTED"
 	}
+	if c.Admin.MetricsToken != "" {
+		c.Admin.MetricsToken = "REDACTED"
+	}
 	c.Store.Redis = c.Store.Redis.Redacted()
 	return c
 }
@@ -236,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Admin.Token != "" && len(c.Admin.Token) < 16 {
 		bad("admin.token", "must be at least 16 characters (got %d)", len(c.Admin.Token))
+	}
+	if c.Admin.MetricsToken != "" && len(c.Admin.MetricsToken) < 16 {
+		bad("admin.metrics_token", "must be at least 16 characters (got %d)", len(c.Admin.MetricsToken))
 	}
 	switch c.Store.Backend {
 	case "bolt":

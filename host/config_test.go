@@ -36,6 +36,7 @@ func TestValidate(t *testing.T) {
 			c.Server.MaxBodyBytes, c.Server.MaxConcurrent, c.Admin.MaxUploadBytes = 10, 0, 10
 		}, wantErr: []string{"server.max_body_bytes", "server.max_concurrent", "admin.max_upload_bytes"}},
 		{name: "short token", edit: func(c *Config) { c.Admin.Token = "short" }, wantErr: []string{"admin.token"}},
+		{name: "short metrics token", edit: func(c *Config) { c.Admin.MetricsToken = "short" }, wantErr: []string{"admin.metrics_token"}},
 		{name: "negative limits", edit: func(c *Config) { c.Sandbox.Limits.MaxInstances = -1 }, wantErr: []string{"sandbox.limits"}},
 		{name: "memory over 2 GiB", edit: func(c *Config) { c.Sandbox.Limits.MemoryPages = 40000 }, wantErr: []string{"sandbox.limits.memory_pages"}},
 		{name: "log", edit: func(c *Config) { c.Log.Level, c.Log.Format = "loud", "xml" }, wantErr: []string{"log.level", "log.format"}},
@@ -68,8 +69,12 @@ func TestRedacted(t *testing.T) {
 	t.Parallel()
 	c := Default()
 	c.Admin.Token = "operator-secret-token"
+	c.Admin.MetricsToken = "metrics-secret-token"
 	if r := c.Redacted(); r.Admin.Token == c.Admin.Token || r.Admin.Token == "" {
 		t.Errorf("Redacted kept the token: %q", r.Admin.Token)
+	}
+	if r := c.Redacted(); r.Admin.MetricsToken == c.Admin.MetricsToken || r.Admin.MetricsToken == "" {
+		t.Errorf("Redacted kept the metrics token: %q", r.Admin.MetricsToken)
 	}
 	if c.Admin.Token != "operator-secret-token" {
 		t.Error("Redacted changed the original")

@@ -458,29 +458,74 @@ func TestProbesAndMetrics(t *testing.T) {
 	}
 }
 
+// TestActivateAnswersOnceServing switches versions through the admin API
+// and sends a callback as soon as each answer arrives: it must run the
+// version just made active, and the answer says that version serves.
+func TestActivateAnswersOnceServing(t *testing.T) {
+	const operator = "operator-token-0123456789"
+	e := start(t, func(c *host.Config) { c.Admin.Token = operator })
+	e.tenant("act", registry.Settings{}, "p", "slow1")
+	h1 := e.install("act", "p", "slow1")
+	status, body := e.admin("POST", "/v1/tenants/act/plugins/p/versions", operator, "application/wasm", guestWasm(t, "slow2"))
+	var up struct{ Version struct{ Hash string } }
+	if status != 201 || json.Unmarshal(body, &up) != nil {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	h2 := up.Version.Hash
+	for i := range 3 {
+		for _, step := range []struct{ path, want, hash string }{
+			{"/versions/" + h2 + "/activate", "slow v2", h2},
+			{"/rollback", "slow v1", h1},
+		} {
+			status, body := e.admin("POST", "/v1/tenants/act/plugins/p"+step.path, operator, "", nil)
+			var got struct {
+				Active  string
+				Serving struct{ Version string }
+			}
+			if status != 200 || json.Unmarshal(body, &got) != nil || got.Active != step.hash || got.Serving.Version != step.hash {
+				t.Fatalf("round %d: POST %s: %d %s, want version %s active and serving", i, step.path, status, body, step.hash[:12])
+			}
+			if r := e.post("/hooks/act"+sendSingle, msgBody("hi")); r.reply.ErrMsg != step.want {
+				t.Fatalf("round %d: the callback right after POST %s was answered by %q, want %q", i, step.path, r.reply.ErrMsg, step.want)
+			}
+		}
+	}
+}
+
+// TestMetricsToken protects /metrics with admin.metrics_token: Prometheus
+// sends it as a bearer token; the operator token works too; nothing else does.
+func TestMetricsToken(t *testing.T) {
+	const operator, scraper = "operator-token-0123456789", "metrics-token-0123456789"
+	e := start(t, func(c *host.Config) { c.Admin.Token, c.Admin.MetricsToken = operator, scraper })
+	url := "http://" + e.srv.AdminAddr().String() + "/metrics"
+	for _, tc := range []struct {
+		token  string
+		status int
+	}{{"", 401}, {"wrong-token-0123456789", 401}, {"m." + scraper, 401}, {scraper, 200}, {operator, 200}} {
+		req, _ := http.NewRequest("GET", url, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		r := do(req)
+		if r.status != tc.status {
+			t.Errorf("token %q: status %d, want %d; body %s", tc.token, r.status, tc.status, r.body)
+		}
+		if tc.status == 200 && !bytes.Contains(r.body, []byte("imhook_plugins_loaded")) {
+			t.Errorf("token %q: no metrics in %s", tc.token, r.body)
+		}
+		if tc.status == 401 && (r.header.Get("WWW-Authenticate") == "" || !bytes.Contains(r.body, []byte("admin.metrics_token"))) {
+			t.Errorf("token %q: 401 without a challenge or a hint: %v %s", tc.token, r.header, r.body)
+		}
+	}
+}
+
 // TestAdminIsolation uses the admin API served by the Server: a tenant's
 // token reads and changes its own tenant only, and a plugin uploaded and
 // activated through the API serves that tenant's callbacks only.
 func TestAdminIsolation(t *testing.T) {
 	const operator = "operator-token-0123456789"
 	e := start(t, func(c *host.Config) { c.Admin.Token = operator })
-	admin := "http://" + e.srv.AdminAddr().String()
-	call := func(method, path, token, contentType string, body []byte) (int, []byte) {
-		t.Helper()
-		req, _ := http.NewRequest(method, admin+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var buf bytes.Buffer
-		buf.ReadFrom(resp.Body)
-		return resp.StatusCode, buf.Bytes()
-	}
+	call := e.admin
 	tokens := map[string]string{}
 	for _, id := range []string{"a", "b"} {
 		status, body := call("POST", "/v1/tenants", operator, "application/json",
@@ -581,7 +626,9 @@ func TestLogLines(t *testing.T) {
 		}
 		switch {
 		case l["plugin"] == "moderation" && l["msg"] != "callback" && l["operation_id"] == "op-blocked-7":
-			plugin = true
+			// The SDK's key-value pairs stay attributes, apart from the message.
+			attrs, _ := l["attrs"].(map[string]any)
+			plugin = l["msg"] == "message blocked" && attrs["send_id"] == "alice" && attrs["recv_id"] == "bob"
 		case l["msg"] == "callback" && l["operation_id"] == "op-blocked-7" && l["outcome"] == "stopped":
 			callback = true
 		case l["msg"] == "callback rejected" && l["operation_id"] == "op-denied-8":
@@ -669,5 +716,39 @@ func TestShutdownWithoutRun(t *testing.T) {
 			t.Fatalf("port still bound after Shutdown: %v", err)
 		}
 		ln.Close()
+	}
+}
+
+// TestBusyAddress starts a server on addresses another listener holds: New
+// must fail with the key and the address, release what it opened (the store
+// opens again), and never panic.
+func TestBusyAddress(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	addr := busy.Addr().String()
+	cfg := host.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Sandbox.CacheDir = cacheDir
+	for _, tc := range []struct {
+		key        string
+		web, admin string
+	}{
+		{"server.addr", addr, "127.0.0.1:0"},
+		{"admin.addr", "127.0.0.1:0", addr},
+	} {
+		cfg.Server.Addr, cfg.Admin.Addr = tc.web, tc.admin
+		srv, err := host.New(t.Context(), cfg, nil)
+		if err == nil {
+			srv.Shutdown(t.Context())
+			t.Fatalf("%s: New on a busy address succeeded", tc.key)
+		}
+		for _, want := range []string{tc.key + "[" + addr + "]", "already in use", "another process"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not say %q", tc.key, err, want)
+			}
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package host_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 
@@ -193,6 +194,27 @@ func (e *env) waitServing(tenant, name, hash string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// admin sends one admin API request with a bearer token and returns the
+// status and the body.
+func (e *env) admin(method, path, token, contentType string, body []byte) (int, []byte) {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+e.srv.AdminAddr().String()+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 // reply is the shape OpenIM decodes every reply into: Go's encoding/json

@@ -2,6 +2,8 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +11,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -63,11 +67,13 @@ type Server struct {
 // The data directory cannot be created, the store is locked by another
 // process or unreadable, the cache directory is not private, or an address
 // cannot be bound. Everything opened so far is closed again.
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err error) {
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s = &Server{cfg: cfg, log: logger, metrics: metrics.New()}
+	// s is not the named result: a failing return sets that to nil before
+	// the closers below, which use s, run.
+	s := &Server{cfg: cfg, log: logger, metrics: metrics.New()}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -139,9 +145,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 		NoDefaultServerHeader: true,
 		Logger:                fasthttpLogger{logger},
 	}
-	s.webLn, err = net.Listen("tcp", cfg.Server.Addr)
+	s.webLn, err = listen("server.addr", cfg.Server.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("server.addr[%s]: %w", cfg.Server.Addr, err)
+		return nil, err
 	}
 	closers = append(closers, func() { _ = s.webLn.Close() })
 
@@ -156,7 +162,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 				st, ok := s.dir.Stats(id)
 				return st, ok
 			},
-			Logger: logger.With("component", "admin"),
+			Serving: s.dir.Await,
+			Logger:  logger.With("component", "admin"),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
@@ -172,7 +179,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 				case "/readyz":
 					s.readyz(ctx, true)
 				case "/metrics":
-					metricsHandler(ctx)
+					if s.metricsAllowed(ctx) {
+						metricsHandler(ctx)
+					}
 				default:
 					apiHandler(ctx)
 				}
@@ -185,9 +194,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (s *Server, err e
 			NoDefaultServerHeader: true,
 			Logger:                fasthttpLogger{logger},
 		}
-		s.adminLn, err = net.Listen("tcp", cfg.Admin.Addr)
+		s.adminLn, err = listen("admin.addr", cfg.Admin.Addr)
 		if err != nil {
-			return nil, fmt.Errorf("admin.addr[%s]: %w", cfg.Admin.Addr, err)
+			return nil, err
 		}
 		next := s.admin.Handler
 		s.admin.Handler = func(ctx *fasthttp.RequestCtx) {
@@ -342,6 +351,18 @@ func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
 	ctx.SetBody(append(b, '\n'))
 }
 
+// listen binds the address of the configuration key key.
+func listen(key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s[%s]: address already in use: another process listens there; stop it or choose another address for %s", key, addr, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s[%s]: %w", key, addr, err)
+	}
+	return ln, nil
+}
+
 func addrString(a net.Addr) string {
 	if a == nil {
 		return "disabled"
@@ -411,6 +432,32 @@ func (s *Server) storeName() string {
 		return s.cfg.Store.Redis.WithDefaults().Where()
 	}
 	return s.cfg.StorePath()
+}
+
+// metricsAllowed reports whether a /metrics request may be answered: always
+// without admin.metrics_token, else only with that token or the operator's
+// as its bearer token. It answers the 401 itself.
+func (s *Server) metricsAllowed(ctx *fasthttp.RequestCtx) bool {
+	want := s.cfg.Admin.MetricsToken
+	if want == "" {
+		return true
+	}
+	scheme, token, _ := strings.Cut(string(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)), " ")
+	if strings.EqualFold(scheme, "Bearer") && token != "" &&
+		(sameSecret(token, want) || s.cfg.Admin.Token != "" && sameSecret(token, s.cfg.Admin.Token)) {
+		return true
+	}
+	ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="imhook metrics"`)
+	ctx.SetContentType("application/json")
+	ctx.SetBodyString(`{"error":"/metrics requires a bearer token: admin.metrics_token or the operator token"}` + "\n")
+	return false
+}
+
+// sameSecret compares two secrets in a time that depends on neither.
+func sameSecret(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
 
 // refuseWrite answers an admin write with 503 while the shared store does

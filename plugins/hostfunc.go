@@ -146,7 +146,7 @@ func hostLog(i *instance, m api.Module, stack []uint64) {
 		i.stopGuest(KindBadReply, fmt.Errorf("%s: [%#x, +%d) is outside guest memory", abi.FuncLog, ptr, n))
 	}
 	if i.capture {
-		i.logs = append(i.logs, LogLine{Level: level, Message: string(b)})
+		i.logs = append(i.logs, LogLine{Level: level, Message: logText(b)})
 		return
 	}
 	// Log with the caller's context of this call, so that the host's handler
@@ -160,11 +160,13 @@ func hostLog(i *instance, m api.Module, stack []uint64) {
 	if !st.logger.Enabled(lctx, level) {
 		return
 	}
-	st.logger.LogAttrs(lctx, level, string(b),
+	msg, attrs := splitLogLine(b)
+	st.logger.LogAttrs(lctx, level, msg,
 		slog.String("tenant", i.p.t.id),
 		slog.String("plugin", i.p.name),
 		slog.String("plugin_version", i.p.shortHash()),
-		slog.String("command", i.command))
+		slog.String("command", i.command),
+		attrs)
 }
 
 // hostConfig implements abi.FuncConfig:

@@ -9,13 +9,13 @@ import (
 
 // PoolStats is a snapshot of one plugin's instance pool.
 type PoolStats struct {
-	Live     int    // instances alive (idle + in use)
-	Idle     int    // instances waiting for a call
-	Created  uint64 // instances created so far
-	Waits    uint64 // calls that had to wait for an instance
-	Recycled uint64 // instances closed after MaxCallsPerInstance calls
-	Dropped  uint64 // instances closed after a trap, timeout or limit
-	Evicted  uint64 // idle instances closed to give the global budget to another plugin
+	Live     int    `json:"live"`     // instances alive (idle + in use)
+	Idle     int    `json:"idle"`     // instances waiting for a call
+	Created  uint64 `json:"created"`  // instances created so far
+	Waits    uint64 `json:"waits"`    // calls that had to wait for an instance
+	Recycled uint64 `json:"recycled"` // instances closed after MaxCallsPerInstance calls
+	Dropped  uint64 `json:"dropped"`  // instances closed after a trap, timeout or limit
+	Evicted  uint64 `json:"evicted"`  // idle instances closed to give the global budget to another plugin
 }
 
 // pool holds the instances of one plugin: at most max live at once, and each

@@ -131,7 +131,7 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 	if err != nil {
 		var le *LoadError
 		if errors.As(err, &le) {
-			return nil, loadErr(le.Kind, le.Err, le.Stderr)
+			return nil, loadErr(le.Kind, notWasmHint(wasm, le.Err), le.Stderr)
 		}
 		return nil, err
 	}
@@ -153,6 +153,9 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 		_ = p.shutdown(context.WithoutCancel(ctx))
 		var ce *CallError
 		if errors.As(err, &ce) {
+			if ce.Kind == KindTrap {
+				ce.Err = commandHint(cm.cm, ce.Err)
+			}
 			return nil, loadErr(ce.Kind, ce.Err, ce.Stderr)
 		}
 		kind := KindOf(err) // ErrNoInstance: the global budget stayed full

@@ -191,6 +191,8 @@ func TestLoadErrors(t *testing.T) {
 		{"infinite loop in _initialize", wat(t, "init_loop"), KindCPUTime, "instantiate"},
 		{"not wasm", []byte("hello"), KindInvalidModule, "compile: invalid magic number"},
 		{"empty", nil, KindInvalidModule, "compile:"},
+		{"a text file", []byte("# my plugin\n"), KindInvalidModule, "this is not a WebAssembly module (compile: invalid magic number): build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared"},
+		{"built without -buildmode=c-shared", wat(t, "command"), KindTrap, "the module is a WASI command (it exports _start, not _initialize), so its exports trap: build it with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared: imhook_abi_version: wasm error: unreachable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

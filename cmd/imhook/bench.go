@@ -62,9 +62,8 @@ type benchOptions struct {
 func benchMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	var o benchOptions
 	fs := pflag.NewFlagSet("imhook bench", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage:
+		fmt.Fprint(fs.Output(), `Usage:
   imhook bench --compare [flags]                 native vs imhook, the targets of docs/performance.md
   imhook bench --plugin x.wasm --command C --body file.json [--config k=v] [flags]
                                                  load-test your plugin on a local imhook
@@ -98,7 +97,7 @@ Flags:
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:0", "with --serve-baseline: listen address (loopback)")
 	_ = fs.MarkHidden("serve-baseline")
 	_ = fs.MarkHidden("addr")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}

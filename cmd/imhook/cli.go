@@ -49,11 +49,12 @@ func pluginMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 
 // dispatchClient runs the verb named by args[0].
 func dispatchClient(ctx context.Context, name string, verbs map[string]subcommand, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		clientUsage(stderr, name, verbs)
-		if len(args) == 0 {
-			return exitUsage
-		}
+		return exitUsage
+	}
+	if isHelp(args[0]) {
+		clientUsage(stdout, name, verbs)
 		return exitOK
 	}
 	v, ok := verbs[args[0]]

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -47,12 +48,11 @@ type apiClient struct {
 // shared flags --admin-url, --token and --json bound to c.
 func newClientFlags(c *apiClient, name, usage string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
-	fs.SetOutput(c.stderr)
 	fs.StringVar(&c.url, "admin-url", envOr("IMHOOK_ADMIN_URL", defaultAdminURL), "admin API base URL (env IMHOOK_ADMIN_URL)")
 	fs.StringVar(&c.token, "token", os.Getenv("IMHOOK_TOKEN"), "bearer token: the operator's or a tenant's (env IMHOOK_TOKEN)")
 	fs.BoolVar(&c.json, "json", false, "print the server's JSON instead of a table")
 	fs.Usage = func() {
-		fmt.Fprintf(c.stderr, "Usage: imhook %s\n\nFlags:\n%s", usage, fs.FlagUsages())
+		fmt.Fprintf(fs.Output(), "Usage: imhook %s\n\nFlags:\n%s", usage, fs.FlagUsages())
 	}
 	return fs
 }
@@ -67,8 +67,8 @@ func envOr(name, def string) string {
 
 // parseFlags parses args and checks the number of positional arguments. It
 // returns the exit code to use when parsing failed (-1 when it did not).
-func parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) int {
-	if err := fs.Parse(args); err != nil {
+func (c *apiClient) parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) int {
+	if err := parseArgs(fs, args, c.stdout, c.stderr); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return exitOK
 		}
@@ -80,7 +80,27 @@ func parseFlags(fs *pflag.FlagSet, args []string, minArgs, maxArgs int) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if err := checkAdminURL(c.url); err != nil {
+		fmt.Fprintf(fs.Output(), "imhook %s: %v\n", fs.Name(), err)
+		return exitUsage
+	}
 	return -1
+}
+
+// checkAdminURL refuses an admin URL the HTTP client would misread: a bare
+// host:port parses as a URL whose scheme is the host.
+func checkAdminURL(raw string) error {
+	if !strings.Contains(raw, "://") {
+		return fmt.Errorf("--admin-url[%s] has no scheme: write http://%s (or set IMHOOK_ADMIN_URL so)", raw, raw)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--admin-url[%s]: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("--admin-url[%s]: want an http:// or https:// URL such as %s", raw, defaultAdminURL)
+	}
+	return nil
 }
 
 // responseError is a refusal or failure reported by the admin API.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -45,7 +46,7 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 	fs := pluginFlags(c, cmd, "plugin push <name> <file.wasm> [--activate]", &tenant)
 	activate := fs.Bool("activate", false, "make the version active once it is stored")
 	ifMatch := fs.String("if-match", "", "upload only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 2, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 2, 2); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -65,7 +66,7 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 	if err != nil {
 		return c.fail(cmd, err)
 	}
-	return finish(c, cmd, raw, func(up admin.Upload) {
+	code := finish(c, cmd, raw, func(up admin.Upload) {
 		v := up.Version
 		what := "uploaded"
 		if !up.Created {
@@ -90,13 +91,18 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 		}
 		fmt.Fprintf(c.stdout, "input:     %s\n", input)
 	})
+	var up admin.Upload
+	if code != exitOK || json.Unmarshal(raw, &up) != nil || !up.Active {
+		return code
+	}
+	return c.servingStatus(cmd, up.Version.Hash, up.Serving)
 }
 
 func pluginList(ctx context.Context, c *apiClient, args []string) int {
 	const cmd = "plugin list"
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin list [name]", &tenant)
-	if code := parseFlags(fs, args, 0, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 0, 1); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -158,7 +164,7 @@ func pluginActivate(ctx context.Context, c *apiClient, args []string) int {
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin activate <name> <version>", &tenant)
 	ifMatch := fs.String("if-match", "", "activate only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 2, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 2, 2); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -174,7 +180,7 @@ func pluginRollback(ctx context.Context, c *apiClient, args []string) int {
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin rollback <name>", &tenant)
 	ifMatch := fs.String("if-match", "", "roll back only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -185,16 +191,45 @@ func pluginRollback(ctx context.Context, c *apiClient, args []string) int {
 	return c.pluginChange(ctx, cmd, apiRequest{method: "POST", path: path, ifMatch: *ifMatch}, "rolled back; active")
 }
 
-// pluginChange sends a request answered with the changed plugin and prints
-// its active version.
+// pluginChange sends an activation, prints the plugin's active version and
+// says when the webhook path does not serve it.
 func (c *apiClient) pluginChange(ctx context.Context, cmd string, req apiRequest, what string) int {
 	raw, _, err := c.do(ctx, req)
 	if err != nil {
 		return c.fail(cmd, err)
 	}
-	return finish(c, cmd, raw, func(p registry.Plugin) {
-		fmt.Fprintf(c.stdout, "%s %s: version %s\n", p.Name, what, short(p.Active))
+	code := finish(c, cmd, raw, func(a admin.Activation) {
+		fmt.Fprintf(c.stdout, "%s %s: version %s\n", a.Name, what, short(a.Active))
 	})
+	var a admin.Activation
+	if code != exitOK || json.Unmarshal(raw, &a) != nil {
+		return code
+	}
+	return c.servingStatus(cmd, a.Active, a.Serving)
+}
+
+// servingStatus tells, on stderr, when the webhook path does not serve the
+// version active, which an activation just made active. A version that
+// failed to load fails the command.
+func (c *apiClient) servingStatus(cmd, active string, s *admin.Serving) int {
+	switch {
+	case s == nil || s.Version == active:
+		return exitOK
+	case s.LoadError != "":
+		serves := "no version serves"
+		if s.Version != "" {
+			serves = "version " + short(s.Version) + " keeps serving"
+		}
+		fmt.Fprintf(c.stderr, "imhook %s: version %s is active but failed to load, %s: %s\n", cmd, short(active), serves, s.LoadError)
+		return exitAPI
+	case s.Loading:
+		serves := "nothing serves yet"
+		if s.Version != "" {
+			serves = "version " + short(s.Version) + " still serves"
+		}
+		fmt.Fprintf(c.stderr, "imhook %s: version %s is active, but %s while it loads; imhook tenant stats shows when it serves\n", cmd, short(active), serves)
+	}
+	return exitOK
 }
 
 func pluginDelete(ctx context.Context, c *apiClient, args []string) int {
@@ -203,7 +238,7 @@ func pluginDelete(ctx context.Context, c *apiClient, args []string) int {
 	fs := pluginFlags(c, cmd, "plugin delete <name> <version> | plugin delete <name> --all", &tenant)
 	all := fs.Bool("all", false, "delete the whole plugin, active version included")
 	ifMatch := fs.String("if-match", "", "delete only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 2); code >= 0 {
 		return code
 	}
 	if *all == (fs.NArg() == 2) {
@@ -233,7 +268,7 @@ func pluginOrder(ctx context.Context, c *apiClient, args []string) int {
 	var tenant string
 	fs := pluginFlags(c, cmd, "plugin order <name> <name>...", &tenant)
 	ifMatch := fs.String("if-match", "", "reorder only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, -1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, -1); code >= 0 {
 		return code
 	}
 	tenant, ok := resolveTenant(c, cmd, tenant)
@@ -260,7 +295,7 @@ func pluginTest(ctx context.Context, c *apiClient, args []string) int {
 	fs := pluginFlags(c, cmd, "plugin test <name> [version] --command <callbackCommand> [--file callback.json] (default: stdin)", &tenant)
 	command := fs.String("command", "", "the OpenIM callback command of the body (required)")
 	file := fs.String("file", "-", "callback JSON body; - reads stdin")
-	if code := parseFlags(fs, args, 1, 2); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 2); code >= 0 {
 		return code
 	}
 	if *command == "" {

@@ -20,7 +20,7 @@ func tenantPath(id string) string { return "/v1/tenants/" + id }
 func tenantCreate(ctx context.Context, c *apiClient, args []string) int {
 	fs := newClientFlags(c, "tenant create", "tenant create <id> [--settings file.json]")
 	settingsFile := fs.String("settings", "", "JSON file with the tenant's settings (- for stdin); default: all defaults")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	in := admin.CreateTenant{ID: fs.Arg(0)}
@@ -48,7 +48,7 @@ func printToken(w io.Writer, token string) {
 
 func tenantList(ctx context.Context, c *apiClient, args []string) int {
 	fs := newClientFlags(c, "tenant list", "tenant list")
-	if code := parseFlags(fs, args, 0, 0); code >= 0 {
+	if code := c.parseFlags(fs, args, 0, 0); code >= 0 {
 		return code
 	}
 	raw, _, err := c.do(ctx, apiRequest{method: "GET", path: "/v1/tenants"})
@@ -73,7 +73,7 @@ func tenantList(ctx context.Context, c *apiClient, args []string) int {
 
 func tenantGet(ctx context.Context, c *apiClient, args []string) int {
 	fs := newClientFlags(c, "tenant get", "tenant get <id>")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	raw, _, err := c.do(ctx, apiRequest{method: "GET", path: tenantPath(fs.Arg(0))})
@@ -113,7 +113,7 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 	var lim limits.Limits // only the flags given are sent; 0 restores the server's default
 	limitFlags(fs, &lim, " (operator token; 0 restores the server default)")
 	ifMatch := fs.String("if-match", "", "apply only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	id := fs.Arg(0)
@@ -232,7 +232,7 @@ func nonNil(s []string) []string {
 func tenantDelete(ctx context.Context, c *apiClient, args []string) int {
 	fs := newClientFlags(c, "tenant delete", "tenant delete <id>")
 	ifMatch := fs.String("if-match", "", "delete only if the tenant is still at this revision")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	if _, _, err := c.do(ctx, apiRequest{method: "DELETE", path: tenantPath(fs.Arg(0)), ifMatch: *ifMatch}); err != nil {
@@ -246,7 +246,7 @@ func tenantDelete(ctx context.Context, c *apiClient, args []string) int {
 
 func tenantToken(ctx context.Context, c *apiClient, args []string) int {
 	fs := newClientFlags(c, "tenant token", "tenant token <id>")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	raw, _, err := c.do(ctx, apiRequest{method: "POST", path: tenantPath(fs.Arg(0)) + "/token"})
@@ -261,7 +261,7 @@ func tenantToken(ctx context.Context, c *apiClient, args []string) int {
 
 func tenantStats(ctx context.Context, c *apiClient, args []string) int {
 	fs := newClientFlags(c, "tenant stats", "tenant stats <id>")
-	if code := parseFlags(fs, args, 1, 1); code >= 0 {
+	if code := c.parseFlags(fs, args, 1, 1); code >= 0 {
 		return code
 	}
 	raw, _, err := c.do(ctx, apiRequest{method: "GET", path: tenantPath(fs.Arg(0)) + "/stats"})

@@ -210,3 +210,69 @@ func TestCLIUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestHelp asks every command for help: the usage goes to stdout, with exit
+// 0, so `imhook x --help | less` works. Usage shown after a mistake goes to
+// stderr with exit 2.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	asks := [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"run", "-h"}, {"bench", "--help"},
+		{"tenant", "--help"}, {"plugin", "help"}}
+	for verb := range tenantCommands {
+		asks = append(asks, []string{"tenant", verb, "--help"})
+	}
+	for verb := range pluginCommands {
+		asks = append(asks, []string{"plugin", verb, "-h"})
+	}
+	for _, args := range asks {
+		r := imhook(t, "", args...)
+		if r.code != 0 || !strings.Contains(r.stdout, "Usage") || r.stderr != "" {
+			t.Errorf("imhook %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 0 and the usage on stdout alone", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+	for _, args := range [][]string{{}, {"nope"}, {"tenant"}, {"plugin", "nope"}, {"tenant", "get"}, {"run"}, {"serve", "--bogus"}, {"tenant", "list", "--bogus"}} {
+		r := imhook(t, "", args...)
+		if r.code != 2 || r.stdout != "" || r.stderr == "" {
+			t.Errorf("imhook %s: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 2 and the complaint on stderr alone", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestAdminURLWithoutScheme: a host:port where the admin URL belongs is bad
+// usage with a fix, not an obscure URL parse error from the HTTP client.
+func TestAdminURLWithoutScheme(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"127.0.0.1:8081", "localhost:8081", "imhook.internal"} {
+		imhook(t, "", "tenant", "list", "--admin-url", u, "--token", "x").
+			want(t, 2, "--admin-url["+u+"] has no scheme: write http://"+u)
+	}
+	imhook(t, "", "tenant", "list", "--admin-url", "ftp://h:1", "--token", "x").want(t, 2, "--admin-url[ftp://h:1]: want an http:// or https:// URL")
+}
+
+// TestServingStatus: after an activation the CLI says when the new version
+// does not serve yet, and fails when it cannot load.
+func TestServingStatus(t *testing.T) {
+	t.Parallel()
+	const active, old = "aaaaaaaaaaaa0000", "bbbbbbbbbbbb0000"
+	for _, tc := range []struct {
+		name    string
+		serving *admin.Serving
+		code    int
+		stderr  string
+	}{
+		{"server does not say", nil, 0, ""},
+		{"serving", &admin.Serving{Version: active}, 0, ""},
+		{"still loading", &admin.Serving{Version: old, Loading: true}, 0,
+			"imhook plugin activate: version aaaaaaaaaaaa is active, but version bbbbbbbbbbbb still serves while it loads; imhook tenant stats shows when it serves\n"},
+		{"load failed", &admin.Serving{Version: old, LoadError: "out of memory"}, 1,
+			"imhook plugin activate: version aaaaaaaaaaaa is active but failed to load, version bbbbbbbbbbbb keeps serving: out of memory\n"},
+		{"load failed, nothing serves", &admin.Serving{LoadError: "trap"}, 1,
+			"imhook plugin activate: version aaaaaaaaaaaa is active but failed to load, no version serves: trap\n"},
+	} {
+		var stderr bytes.Buffer
+		c := &apiClient{stderr: &stderr}
+		if code := c.servingStatus("plugin activate", active, tc.serving); code != tc.code || stderr.String() != tc.stderr {
+			t.Errorf("%s: exit %d, stderr %q; want %d, %q", tc.name, code, stderr.String(), tc.code, tc.stderr)
+		}
+	}
+}

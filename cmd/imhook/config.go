@@ -1,10 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
@@ -64,10 +69,27 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 		if _, err := os.Stat(path); err != nil {
 			return host.Config{}, fmt.Errorf("config file[%s]: %w", path, err)
 		}
-		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+		fk := koanf.New(".")
+		if err := fk.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return host.Config{}, fmt.Errorf("config file[%s]: %w", path, err)
+		}
+		// A section whose keys are all commented out ("store:" alone) is
+		// null in YAML: it means the defaults, not a section of zeros.
+		for _, key := range fk.Keys() {
+			if fk.Get(key) == nil {
+				fk.Delete(key)
+			}
+		}
+		// Checked alone: merged, a value in place of a section would lose
+		// its defaults to the flags' without a word.
+		if err := checkKeys(fk, defaults, nil); err != nil {
+			return host.Config{}, fmt.Errorf("config file[%s]: %w", path, err)
+		}
+		if err := k.Merge(fk); err != nil {
 			return host.Config{}, fmt.Errorf("config file[%s]: %w", path, err)
 		}
 	}
+	envNames := make(map[string]string) // key -> the variable that set it
 	err := k.Load(env.Provider(".", env.Opt{
 		Prefix:      envPrefix,
 		EnvironFunc: environ,
@@ -79,6 +101,7 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 					return "", nil
 				}
 			}
+			envNames[key] = k
 			return key, v
 		},
 	}), nil)
@@ -98,6 +121,9 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 		}
 	}
 
+	if err := checkKeys(k, defaults, envNames); err != nil {
+		return host.Config{}, err
+	}
 	cfg := host.Config{}
 	err = k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{
 		DecoderConfig: &mapstructure.DecoderConfig{
@@ -118,6 +144,116 @@ func loadConfig(fs *pflag.FlagSet, path string, environ func() []string) (host.C
 		return host.Config{}, err
 	}
 	return cfg, nil
+}
+
+// checkKeys reports, all at once, every key no source should have set and
+// every duration without a unit. Decoding would name only the section of an
+// unknown key (an empty name for a top-level one) and read a bare number as
+// nanoseconds, so that "read_timeout: 5" answered every callback with a
+// timeout.
+func checkKeys(k *koanf.Koanf, defaults map[string]any, envNames map[string]string) error {
+	var errs []error
+	for _, key := range k.Keys() {
+		def, ok := defaults[key]
+		if !ok {
+			errs = append(errs, unknownKey(key, envNames[key], defaults))
+			continue
+		}
+		if _, ok := def.(time.Duration); ok {
+			if err := checkDuration(key, k.Get(key)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unknownKey says that key (set by the variable envName, when not empty) is
+// not a configuration key, and which one was probably meant.
+func unknownKey(key, envName string, defaults map[string]any) error {
+	for _, k := range slices.Sorted(maps.Keys(defaults)) {
+		if strings.HasPrefix(k, key+".") {
+			return fmt.Errorf("config key[%s] is a section, not a value: set its keys, such as %s", key, k)
+		}
+	}
+	msg := fmt.Sprintf("unknown config key[%s]", key)
+	if envName != "" {
+		msg += " (" + envName + ")"
+	}
+	if near := closestKey(key, defaults); near != "" {
+		return fmt.Errorf("%s; did you mean %s? (docs/config.md lists every key)", msg, near)
+	}
+	return fmt.Errorf("%s (see docs/config.md for every key)", msg)
+}
+
+// closestKey returns the key of defaults nearest to key: within a few edits,
+// or else the one with the same last part (a key in the wrong section). It
+// returns "" when none is close.
+func closestKey(key string, defaults map[string]any) string {
+	best, bestDist := "", max(2, len(key)/4)+1
+	sameLeaf := ""
+	leaf := key[strings.LastIndexByte(key, '.')+1:]
+	for _, c := range slices.Sorted(maps.Keys(defaults)) {
+		if d := editDistance(key, c); d < bestDist {
+			best, bestDist = c, d
+		}
+		if sameLeaf == "" && strings.HasSuffix(c, "."+leaf) {
+			sameLeaf = c
+		}
+	}
+	if best == "" {
+		return sameLeaf
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// checkDuration refuses a value of the duration key key that is not a Go
+// duration, and a bare number other than 0 in particular.
+func checkDuration(key string, v any) error {
+	var text string
+	switch v := v.(type) {
+	case time.Duration:
+		return nil
+	case string:
+		if _, err := time.ParseDuration(v); err == nil {
+			return nil
+		}
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return fmt.Errorf("config key[%s]: %q is not a duration; write it like \"150ms\", \"5s\" or \"1m\"", key, v)
+		}
+		text = v
+	default:
+		r := reflect.ValueOf(v)
+		if !r.CanInt() && !r.CanUint() && !r.CanFloat() {
+			return fmt.Errorf("config key[%s]: %v is not a duration; write it like \"150ms\", \"5s\" or \"1m\"", key, v)
+		}
+		if r.IsZero() {
+			return nil // 0 needs no unit
+		}
+		text = fmt.Sprint(v)
+	}
+	return fmt.Errorf("config key[%s]: %s has no unit; write \"%ss\" for seconds (a duration is like \"150ms\", \"5s\" or \"1m\")", key, text, text)
 }
 
 // envKey turns IMHOOK_SERVER__READ_TIMEOUT into server.read_timeout.

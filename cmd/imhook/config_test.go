@@ -72,6 +72,37 @@ func TestLoadConfig(t *testing.T) {
 			},
 		},
 		{name: "bad duration", env: []string{"IMHOOK_SERVER__READ_TIMEOUT=soon"}, wantErr: "read_timeout"},
+		// A bare number would be nanoseconds: refused, with the key and a fix.
+		{name: "unitless duration in file", yaml: "server:\n  read_timeout: 5\n", wantErr: `config key[server.read_timeout]: 5 has no unit; write "5s"`},
+		{name: "unitless duration in env", env: []string{"IMHOOK_SERVER__READ_TIMEOUT=5"}, wantErr: `config key[server.read_timeout]: 5 has no unit; write "5s"`},
+		{name: "unitless fraction", yaml: "sandbox:\n  limits:\n    call_timeout: 0.5\n", wantErr: `config key[sandbox.limits.call_timeout]: 0.5 has no unit; write "0.5s"`},
+		{name: "unitless redis duration", env: []string{"IMHOOK_STORE__REDIS__DIAL_TIMEOUT=2"}, wantErr: "config key[store.redis.dial_timeout]"},
+		{
+			name: "zero duration needs no unit",
+			yaml: "sandbox:\n  limits:\n    call_timeout: 0\n",
+			env:  []string{"IMHOOK_SANDBOX__LIMITS__INIT_TIMEOUT=0"},
+			check: func(t *testing.T, c host.Config) {
+				if c.Sandbox.Limits.CallTimeout != 0 || c.Sandbox.Limits.InitTimeout != 0 {
+					t.Errorf("limits %+v, want the zero durations kept", c.Sandbox.Limits)
+				}
+			},
+		},
+		// An unknown key is named in full, with the closest real one.
+		{name: "unknown top-level key", yaml: "servr:\n  addr: \":1\"\n", wantErr: "unknown config key[servr.addr]; did you mean server.addr?"},
+		{name: "unknown top-level scalar", yaml: "read_timeout: 5s\n", wantErr: "unknown config key[read_timeout]; did you mean server.read_timeout?"},
+		{name: "unknown nested key", env: []string{"IMHOOK_SERVER__READTIMEOUT=5s"}, wantErr: "unknown config key[server.readtimeout] (IMHOOK_SERVER__READTIMEOUT); did you mean server.read_timeout?"},
+		{name: "duration of another type", yaml: "server:\n  read_timeout: true\n", wantErr: "config key[server.read_timeout]: true is not a duration"},
+		{
+			name: "empty sections keep their defaults",
+			yaml: "server:\nstore:\n  redis:\n",
+			check: func(t *testing.T, c host.Config) {
+				if d := host.Default(); c != d {
+					t.Errorf("got %+v, want the defaults", c)
+				}
+			},
+		},
+		{name: "a value for a section", yaml: "server: 5\n", wantErr: "config key[server] is a section, not a value: set its keys, such as server.addr"},
+		{name: "unknown key far from all", yaml: "zzzzzzzzzzzz: 1\n", wantErr: "unknown config key[zzzzzzzzzzzz] (see docs/config.md for every key)"},
 		{name: "invalid value", yaml: "server:\n  max_concurrent: 0\n", wantErr: "config key[server.max_concurrent]"},
 		{name: "short token", env: []string{"IMHOOK_ADMIN__TOKEN=abc"}, wantErr: "config key[admin.token]"},
 		{name: "bad store", yaml: "store:\n  backend: etcd\n", wantErr: "config key[store.backend]"},

@@ -21,6 +21,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/spf13/pflag"
 )
 
 // command is one subcommand. It returns the process exit code.
@@ -51,11 +53,12 @@ func main() {
 
 // run dispatches to a subcommand; it is main without the process, for tests.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	if isHelp(args[0]) {
+		usage(stdout)
 		return 0
 	}
 	c, ok := commands[args[0]]
@@ -65,6 +68,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	return c.run(ctx, args[1:], stdin, stdout, stderr)
+}
+
+// isHelp reports whether arg asks for help in place of a command.
+func isHelp(arg string) bool { return arg == "-h" || arg == "--help" || arg == "help" }
+
+// parseArgs parses args into fs. Help asked for with --help or -h goes to
+// stdout (pflag prints it through fs.Usage, which must write to fs.Output);
+// usage shown later, after a mistake, goes to stderr.
+func parseArgs(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	fs.SetOutput(stdout)
+	err := fs.Parse(args)
+	fs.SetOutput(stderr)
+	return err
 }
 
 func usage(w io.Writer) {

@@ -36,7 +36,6 @@ const runUsageLine = "run <plugin.wasm> --command <callbackCommand> [flags] < ca
 // stored; no server is involved.
 func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	command := fs.String("command", "", "the OpenIM callback command of the body (required)")
 	file := fs.String("file", "-", "callback JSON body; - reads stdin")
 	config := fs.StringArray("config", nil, "configuration value key=value the plugin can read (repeatable)")
@@ -50,12 +49,13 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	lim := limits.Default()
 	limitFlags(fs, &lim, "")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: imhook %s\n\n", runUsageLine)
-		fmt.Fprintln(stderr, "Runs the plugin once, locally, under the server's default limits, and prints")
-		fmt.Fprintln(stderr, "the reply, the logs, the time, the memory and the instructions used.")
-		fmt.Fprintf(stderr, "Exit status: 0 reply, 1 the plugin failed, 2 bad usage or input.\n\nFlags:\n%s", fs.FlagUsages())
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: imhook %s\n\n", runUsageLine)
+		fmt.Fprintln(w, "Runs the plugin once, locally, under the server's default limits, and prints")
+		fmt.Fprintln(w, "the reply, the logs, the time, the memory and the instructions used.")
+		fmt.Fprintf(w, "Exit status: 0 reply, 1 the plugin failed, 2 bad usage or input.\n\nFlags:\n%s", fs.FlagUsages())
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return runOK
 		}

@@ -22,9 +22,8 @@ import (
 // serveMain runs the webhook server and the admin API until SIGINT/SIGTERM.
 func serveMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("imhook serve", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: imhook serve [flags]\n\nRun the OpenIM webhook server and the admin API.\nConfiguration: defaults < --config file < IMHOOK_* environment < flags (docs/config.md).\n\nFlags:")
+		fmt.Fprintln(fs.Output(), "Usage: imhook serve [flags]\n\nRun the OpenIM webhook server and the admin API.\nConfiguration: defaults < --config file < IMHOOK_* environment < flags (docs/config.md).\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	configPath := fs.StringP("config", "c", "", "YAML configuration file (see examples/config/imhook.yaml)")
@@ -32,7 +31,7 @@ func serveMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	printConfig := fs.Bool("print-config", false, "print the effective configuration (secrets redacted) and exit")
 	demo := fs.Bool("demo", false, "create (once) tenant \"demo\" running the moderation example, print how to call it")
 	demoPlugin := fs.String("demo-plugin", filepath.Join("build", "examples", "moderation.wasm"), "the plugin --demo installs")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}

@@ -266,7 +266,7 @@ func TestServeFlags(t *testing.T) {
 		{name: "print config redacts", args: []string{"--print-config", "--addr", ":9999"}, code: 0,
 			out: "admin.token: REDACTED", notOut: "supersecret"},
 		{name: "print config shows flags", args: []string{"--print-config", "--addr", ":9999"}, code: 0, out: "server.addr: :9999"},
-		{name: "help", args: []string{"--help"}, code: 0, err: "Usage: imhook serve"},
+		{name: "help", args: []string{"--help"}, code: 0, out: "Usage: imhook serve"},
 		{name: "unknown flag", args: []string{"--nope"}, code: 2, err: "unknown flag"},
 		{name: "stray argument", args: []string{"extra"}, code: 2, err: "unexpected arguments"},
 		{name: "invalid value", args: []string{"--log-level", "loud"}, code: 2, err: "config key[log.level]"},

@@ -26,6 +26,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
@@ -78,6 +79,13 @@ type Options struct {
 	// answers every stats request with null stats.
 	Stats func(tenantID string) (any, bool)
 
+	// Serving waits, up to ctx, until the webhook path serves the tenant's
+	// document of at least revision, and returns the tenant's status then
+	// (host.Server wires tenants.Directory.Await). Activations answer after
+	// it, so that the next callback runs the version they made active. Nil
+	// answers them at once, without saying what serves.
+	Serving func(ctx context.Context, tenantID string, revision uint64) (tenants.Status, bool, error)
+
 	// Logger receives one line per change made through the API, and internal
 	// errors. Nil discards them.
 	Logger *slog.Logger
@@ -93,6 +101,7 @@ type API struct {
 	hasOp     bool
 	maxUpload int
 	stats     func(string) (any, bool)
+	serving   func(context.Context, string, uint64) (tenants.Status, bool, error)
 	log       *slog.Logger
 	heavy     chan struct{}
 	routes    []route
@@ -118,6 +127,7 @@ func New(opt Options) (*API, error) {
 		defaults:  opt.Defaults,
 		maxUpload: opt.MaxUploadBytes,
 		stats:     opt.Stats,
+		serving:   opt.Serving,
 		log:       opt.Logger,
 		heavy:     make(chan struct{}, heavySlots),
 	}

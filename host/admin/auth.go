@@ -65,8 +65,14 @@ func (a *API) authenticate(ctx context.Context, rc *fasthttp.RequestCtx) (princi
 	if ok && registry.ValidID("tenant", id) == nil && a.reg.VerifyToken(ctx, id, secret) {
 		return principal{tenant: id}, nil
 	}
+	if !a.hasOp {
+		return principal{}, apiErrorf(fasthttp.StatusUnauthorized, "invalid token: %s, so only tenant tokens are valid; set one to use operator routes", noOperator)
+	}
 	return principal{}, apiErrorf(fasthttp.StatusUnauthorized, "invalid token")
 }
+
+// noOperator says why nobody may call operator routes.
+const noOperator = "this server has no admin.token"
 
 // access says who may call a route.
 type access uint8
@@ -84,7 +90,7 @@ const (
 // authorize checks that p may call a route with access acc on tenant id ("" for
 // routes without a tenant). It does not look the tenant up, so a refusal says
 // nothing about whether it exists.
-func authorize(p principal, acc access, id string) error {
+func (a *API) authorize(p principal, acc access, id string) error {
 	if p.operator {
 		return nil
 	}
@@ -92,6 +98,9 @@ func authorize(p principal, acc access, id string) error {
 	case anyToken:
 		return nil
 	case operatorOnly:
+		if !a.hasOp {
+			return apiErrorf(fasthttp.StatusForbidden, "token of tenant[%s] cannot manage tenants: %s; set one to use operator routes", p.tenant, noOperator)
+		}
 		return apiErrorf(fasthttp.StatusForbidden, "token of tenant[%s] cannot manage tenants; use the operator token", p.tenant)
 	case tenantScoped:
 		if p.tenant != id {

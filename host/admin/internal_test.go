@@ -77,7 +77,7 @@ func TestAuthenticate(t *testing.T) {
 		{"basic scheme", "s3cret", "Basic czNjcmV0", 401, "missing bearer token: the Authorization header must be Bearer <token>"},
 		{"empty bearer", "s3cret", "Bearer ", 401, "missing bearer token: the Authorization header must be Bearer <token>"},
 		{"prefix of the token", "s3cret", "Bearer s3cre", 401, "invalid token"},
-		{"no operator configured", "", "Bearer x", 401, "invalid token"},
+		{"no operator configured", "", "Bearer x", 401, "invalid token: this server has no admin.token, so only tenant tokens are valid; set one to use operator routes"},
 		{"tenant-shaped, unknown", "s3cret", "Bearer acme.xyz", 401, "invalid token"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,6 +91,21 @@ func TestAuthenticate(t *testing.T) {
 				t.Fatalf("WWW-Authenticate %q, want %q", challenge, want)
 			}
 		})
+	}
+}
+
+// TestNoOperatorToken sends a tenant token to an operator route of a server
+// without admin.token: the refusal says what to configure.
+func TestNoOperatorToken(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, "")
+	_, secret, err := a.reg.CreateTenant(t.Context(), "acme", registry.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, msg, _ := serveOnce(a, "GET", "/v1/tenants", "Bearer "+JoinToken("acme", secret))
+	if want := "token of tenant[acme] cannot manage tenants: this server has no admin.token; set one to use operator routes"; status != 403 || msg != want {
+		t.Fatalf("got %d %q, want 403 %q", status, msg, want)
 	}
 }
 

@@ -74,7 +74,7 @@ func checkRoutes(t *testing.T, lines []string) {
 // The types they contain are found by walking their fields.
 var apiBodies = []any{
 	Whoami{}, TenantList{}, CreateTenant{}, TenantToken{}, Tenant{},
-	PluginList{}, Order{}, VersionList{}, Upload{}, Stats{}, DryRun{},
+	PluginList{}, Order{}, VersionList{}, Upload{}, Activation{}, Stats{}, DryRun{},
 	ErrorBody{},
 	// Stats.Stats is an any: the server fills it with the directory's
 	// status (host.Server wires tenants.Directory.Stats).
@@ -113,6 +113,9 @@ func checkSchemas(t *testing.T, lines []string) {
 		var fields []string
 		for _, f := range jsonFields(typ) {
 			fields = append(fields, f.name)
+			if !snakeCase.MatchString(f.name) {
+				t.Errorf("JSON field %q of %s.%s is not snake_case like the rest of the API", f.name, typ, f.goName)
+			}
 			if ok && !slices.Contains(props, f.name) {
 				t.Errorf("schema %s in docs/openapi.yaml lacks property %q (field %s.%s)", name, f.name, typ, f.goName)
 			}
@@ -130,6 +133,9 @@ func checkSchemas(t *testing.T, lines []string) {
 		walk(reflect.TypeOf(body))
 	}
 }
+
+// snakeCase is how every JSON field of the API is named.
+var snakeCase = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 
 // jsonField is one field as encoding/json names it.
 type jsonField struct {

@@ -105,15 +105,17 @@ func (a *API) rollback(r *request) error {
 	return a.writePlugin(r, t, "plugin rolled back")
 }
 
-// writePlugin logs a change and answers with the changed plugin.
+// writePlugin logs an activation and, once the webhook path serves it (or
+// the wait is over), answers with the changed plugin.
 func (a *API) writePlugin(r *request, t *registry.Tenant, msg string) error {
 	p, ok := t.Plugin(r.plugin)
 	if !ok { // deleted by someone else in between
 		return fmt.Errorf("tenant[%s] plugin[%s]: %w", r.tenant, r.plugin, registry.ErrNotFound)
 	}
 	a.logChange(r, msg, "plugin", r.plugin, "plugin_version", short(p.Active))
+	out := Activation{Plugin: *p, Serving: a.awaitServing(r.ctx, r.tenant, p.Name, p.Active, t.Revision)}
 	setETag(r.rc, t.Revision)
-	writeJSON(r.rc, fasthttp.StatusOK, p)
+	writeJSON(r.rc, fasthttp.StatusOK, out)
 	return nil
 }
 
@@ -285,6 +287,9 @@ func (a *API) upload(r *request) error {
 		CPULimitReason:   info.CPULimitReason,
 		InitInstructions: info.InitInstructions,
 		WireInput:        info.WireInput,
+	}
+	if out.Active {
+		out.Serving = a.awaitServing(r.ctx, r.tenant, r.plugin, v.Hash, t.Revision)
 	}
 	a.logChange(r, "version uploaded", "plugin", r.plugin, "plugin_version", short(v.Hash), "active", out.Active, "size", v.Size)
 	status := fasthttp.StatusCreated

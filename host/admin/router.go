@@ -144,7 +144,7 @@ func (a *API) dispatch(rc *fasthttp.RequestCtx) error {
 	if req.who, err = a.authenticate(ctx, rc); err != nil {
 		return err
 	}
-	if err := authorize(req.who, rt.access, req.tenant); err != nil {
+	if err := a.authorize(req.who, rt.access, req.tenant); err != nil {
 		return err
 	}
 	if rt.heavy {

@@ -91,6 +91,33 @@ type Upload struct {
 	WireInput bool `json:"wire_input"`
 	// Revision is the tenant's revision after the upload (its new ETag).
 	Revision uint64 `json:"revision"`
+	// Serving is what the webhook path runs for the plugin, when the upload
+	// activated the version (see Activation).
+	Serving *Serving `json:"serving,omitempty"`
+}
+
+// Activation is the body of activate and rollback: the plugin as the
+// registry now has it, and what the webhook path runs for it.
+type Activation struct {
+	registry.Plugin
+	// Serving is what this server's webhook path runs for the plugin once
+	// it serves the new active version, or when the wait for that ended.
+	// Absent when the API cannot tell (no live directory).
+	Serving *Serving `json:"serving,omitempty"`
+}
+
+// Serving is what the webhook path of this server runs for a plugin.
+type Serving struct {
+	// Version is the hash of the version serving the plugin's callbacks;
+	// empty when none does.
+	Version string `json:"version,omitempty"`
+	// Loading is true when the active version had not loaded by the end of
+	// the wait: Version, the previous one, serves until it has (GET
+	// .../stats tells when).
+	Loading bool `json:"loading,omitempty"`
+	// LoadError says why the active version failed to load; Version, the
+	// previous one, keeps serving.
+	LoadError string `json:"load_error,omitempty"`
 }
 
 // Stats is the body of GET /v1/tenants/{tenant}/stats.

@@ -29,6 +29,13 @@ const (
 	OutcomeRejected   = "rejected"   // a 4xx: bad request, unknown tenant, auth
 )
 
+// Outcomes of a callback under an old command name, the values of the
+// "outcome" label of imhook_webhook_legacy_commands_total.
+const (
+	LegacyRouted  = "routed"  // run as its current command
+	LegacyNeutral = "neutral" // its request has another shape: neutral reply
+)
+
 // PoolStat is one plugin's pool, reported by the Source at scrape time.
 type PoolStat struct {
 	Tenant    string
@@ -70,6 +77,7 @@ type Metrics struct {
 	compile   prometheus.Histogram
 	loadFails *prometheus.CounterVec
 	instrs    *prometheus.HistogramVec
+	legacy    *prometheus.CounterVec
 
 	// The per-callback series, resolved once (see cached).
 	mu             sync.RWMutex
@@ -112,11 +120,15 @@ func New() *Metrics {
 			Help:    "WebAssembly instructions one plugin call used of its budget (metered plugins only).",
 			Buckets: prometheus.ExponentialBuckets(1e4, 4, 11),
 		}, []string{"tenant", "command"}),
+		legacy: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "imhook", Subsystem: "webhook", Name: "legacy_commands_total",
+			Help: "Callbacks under a command name older OpenIM versions sent, by tenant, that name and outcome (routed, neutral).",
+		}, []string{"tenant", "command", "outcome"}),
 	}
 	m.callSeries = map[seriesKey]prometheus.Counter{}
 	m.durationSeries = map[seriesKey]prometheus.Observer{}
 	m.instrSeries = map[seriesKey]prometheus.Observer{}
-	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs,
+	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -193,6 +205,15 @@ func (m *Metrics) Instructions(tenant, command string, n uint64) {
 	}).Observe(float64(n))
 }
 
+// Legacy records a callback under an old command name (its bounded set is
+// sdk/openim's legacy and retired names) and what became of it.
+func (m *Metrics) Legacy(tenant, command, outcome string) {
+	if m == nil {
+		return
+	}
+	m.legacy.WithLabelValues(tenant, command, outcome).Inc()
+}
+
 // Compile records the time to load one plugin version.
 func (m *Metrics) Compile(seconds float64) {
 	if m == nil {
@@ -226,6 +247,7 @@ func (m *Metrics) Forget(tenant string) {
 	m.failures.DeletePartialMatch(l)
 	m.loadFails.DeletePartialMatch(l)
 	m.instrs.DeletePartialMatch(l)
+	m.legacy.DeletePartialMatch(l)
 }
 
 // Handler serves the registry in the Prometheus text format.

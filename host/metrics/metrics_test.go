@@ -45,6 +45,7 @@ func TestMetrics(t *testing.T) {
 	m.LoadFailure("acme")
 	m.Instructions("acme", "callbackBeforeSendSingleMsgCommand", 120_000)
 	m.Instructions("other", "callbackBeforeSendSingleMsgCommand", 0) // unmetered: nothing
+	m.Legacy("acme", "callbackMsgModifyCommand", LegacyRouted)
 	out := gathered(t, m)
 	for _, want := range []string{
 		"imhook_webhook_calls_total command=callbackBeforeSendSingleMsgCommand outcome=ok tenant=acme",
@@ -62,6 +63,7 @@ func TestMetrics(t *testing.T) {
 		"imhook_cpu_slots",
 		"imhook_cpu_slots_busy",
 		"imhook_cpu_waiting",
+		"imhook_webhook_legacy_commands_total command=callbackMsgModifyCommand outcome=routed tenant=acme",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("missing series %q in:\n%s", want, out)

@@ -55,6 +55,9 @@ type Directory struct {
 	log      *slog.Logger
 	guestLog *slog.Logger // log plus the callback's operation_id (opHandler)
 	snap     atomic.Pointer[map[string]*Live]
+	// published is closed, and replaced, each time snap changes: Await's
+	// broadcast.
+	published atomic.Pointer[chan struct{}]
 
 	started  atomic.Bool
 	ready    atomic.Bool
@@ -102,6 +105,8 @@ func New(opt Options) (*Directory, error) {
 	}
 	empty := map[string]*Live{}
 	d.snap.Store(&empty)
+	ch := make(chan struct{})
+	d.published.Store(&ch)
 	return d, nil
 }
 
@@ -355,6 +360,31 @@ func (d *Directory) publish() {
 		snap[id] = d.newLive(st)
 	}
 	d.snap.Store(&snap)
+	next := make(chan struct{})
+	close(*d.published.Swap(&next))
+}
+
+// Await waits until the webhook path serves tenant's document of revision rev
+// or a later one (its plugins loaded, or failed to load and reported in the
+// status), and returns the tenant's status then. When ctx ends or the
+// directory closes first, it returns the status so far (false when the
+// tenant is not served at all) with an error.
+func (d *Directory) Await(ctx context.Context, tenant string, rev uint64) (Status, bool, error) {
+	for {
+		// Load the channel before the snapshot: a publish in between closes it.
+		ch := *d.published.Load()
+		st, ok := d.Stats(tenant)
+		if ok && st.Revision >= rev {
+			return st, true, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return st, ok, ctx.Err()
+		case <-d.closed:
+			return st, ok, errors.New("tenants: directory closed")
+		}
+	}
 }
 
 // short abbreviates a content hash for logs.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/store/boltdb"
@@ -44,11 +43,7 @@ func TestLoadRetriedAfterStoreFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &flakyBlobs{Backend: bs}
-	reg, err := registry.New(ctx, store, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
+	d, reg := newTestDirectory(t, store)
 	wasm, err := os.ReadFile("../../plugins/testdata/echo.wasm")
 	if err != nil {
 		t.Fatal(err)
@@ -66,17 +61,6 @@ func TestLoadRetriedAfterStoreFailure(t *testing.T) {
 	if _, err := reg.Activate(ctx, "acme", "echo", hash, registry.AnyRevision); err != nil {
 		t.Fatal(err)
 	}
-
-	eng, err := plugins.NewEngine(ctx, plugins.EngineOptions{Commands: openim.CommandName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	d, err := New(Options{Registry: reg, Engine: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close(context.Background())
 
 	store.down.Store(true)
 	if err := d.Start(ctx); err != nil {

@@ -2,16 +2,12 @@ package tenants
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
-	"github.com/imhook/imhook/plugins/registry/bolt"
-	"github.com/imhook/imhook/plugins/store/boltdb"
-	"github.com/imhook/imhook/sdk/openim"
 )
 
 func TestSandboxOptions(t *testing.T) {
@@ -82,24 +78,7 @@ func TestSandboxOptions(t *testing.T) {
 // TestCloseWithoutStart guards the shutdown of a server that never ran.
 func TestCloseWithoutStart(t *testing.T) {
 	t.Parallel()
-	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(t.Context(), backend, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{Commands: openim.CommandName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	d, err := New(Options{Registry: reg, Engine: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _ := newTestDirectory(t, nil)
 	done := make(chan error, 1)
 	go func() { done <- d.Close(context.Background()) }()
 	select {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -118,9 +119,14 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	cmd, ok := openim.Lookup(string(command))
 	if !ok {
+		if successor, ok := openim.Retired(string(command)); ok {
+			h.neutralLegacy(ctx, t, command, successor, opID, errRetired)
+			return
+		}
 		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusNotFound, CodeNotFound, "unknown command["+string(command)+"]", "not an OpenIM callback command")
 		return
 	}
+	legacy := cmd.String() != string(command) // an older OpenIM's name
 	body := ctx.PostBody()
 	// cmd.String() rather than string(command): same command, no allocation.
 	req, err := openim.ParseRequest(cmd.String(), body, openim.Limits{MaxBodyBytes: h.opt.MaxBodyBytes})
@@ -128,9 +134,15 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		status, code := fasthttp.StatusBadRequest, int32(CodeBadRequest)
 		if errors.Is(err, openim.ErrTooLarge) {
 			status, code = fasthttp.StatusRequestEntityTooLarge, CodeTooLarge
+		} else if legacy {
+			h.neutralLegacy(ctx, t, command, cmd, opID, err)
+			return
 		}
 		h.rejected(ctx, tenantID, command, opID, status, code, "malformed "+cmd.String()+" body", err.Error())
 		return
+	}
+	if legacy {
+		h.opt.Metrics.Legacy(t.ID, string(command), metrics.LegacyRouted)
 	}
 	if len(opID) == 0 {
 		opID = bodyOperationID(body)
@@ -208,6 +220,26 @@ func bodyOperationID(body []byte) []byte {
 	return nil
 }
 
+// errRetired says why a retired command is answered neutrally.
+var errRetired = errors.New("its request has another shape than any current command's")
+
+// neutralLegacy answers a callback under an older OpenIM's command name that
+// imhook cannot run, its request shaped otherwise than cmd's, with cmd's
+// neutral reply: a rename must not block an old OpenIM's users, as a 4xx
+// stop would. It logs and counts the callback, so the operator sees it.
+// cmd is never a command whose neutral reply echoes the request.
+func (h *Handler) neutralLegacy(ctx *fasthttp.RequestCtx, t *tenants.Live, sent []byte, cmd openim.Command, opID []byte, why error) {
+	bp := replyPool.Get().(*[]byte)
+	defer replyPool.Put(bp)
+	*bp = openim.AppendNeutral((*bp)[:0], cmd, nil)
+	h.reply(ctx, *bp)
+	h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeNeutral, 0)
+	h.opt.Metrics.Legacy(t.ID, string(sent), metrics.LegacyNeutral)
+	h.log.Warn("callback under an older OpenIM's command name answered with the neutral reply; no plugin ran",
+		"tenant", t.ID, "command", string(sent), "current_command", cmd.String(),
+		"operation_id", string(opID), "err", why.Error())
+}
+
 // errOverloaded is the failure the policy reply of an overloaded callback
 // reports (errDlt "imhook: instances" when fail-closed).
 var errOverloaded error = &plugins.CallError{Kind: plugins.KindInstances, Err: errors.New("server.max_concurrent reached")}
@@ -240,8 +272,17 @@ func (h *Handler) rejected(ctx *fasthttp.RequestCtx, tenant, command, opID []byt
 
 // ErrorHandler is the fasthttp.Server ErrorHandler: it answers requests that
 // failed before reaching Serve (oversized or unreadable bodies, bad request
-// lines) with the same JSON error shape.
+// lines) with the same JSON error shape. A connection that sent no whole
+// request within server.read_timeout is closed without one: nobody asked,
+// and an unsolicited stop reply only confuses whoever reads it.
 func (h *Handler) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// fasthttp writes whatever this handler leaves; a closed connection
+		// takes nothing.
+		_ = ctx.Conn().Close()
+		h.log.Debug("connection closed: no request within server.read_timeout", "remote", ctx.RemoteAddr().String(), "err", err)
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		reject(ctx, fasthttp.StatusRequestEntityTooLarge, CodeTooLarge, "request body too large", "server.max_body_bytes is the limit")
 	} else {

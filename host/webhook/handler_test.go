@@ -2,19 +2,12 @@ package webhook
 
 import (
 	"bytes"
-	"context"
-	"path/filepath"
+	"io"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/imhook/imhook/host/tenants"
-	"github.com/imhook/imhook/plugins"
-	"github.com/imhook/imhook/plugins/registry"
-	"github.com/imhook/imhook/plugins/registry/bolt"
-	"github.com/imhook/imhook/plugins/store/boltdb"
-	"github.com/imhook/imhook/sdk/openim"
 )
 
 func TestBodyOperationID(t *testing.T) {
@@ -37,29 +30,8 @@ func TestBodyOperationID(t *testing.T) {
 
 func TestServeWhileLoading(t *testing.T) {
 	t.Parallel()
-	backend, err := bolt.Open(filepath.Join(t.TempDir(), "imhook.db"), boltdb.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := registry.New(t.Context(), backend, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Close()
-	eng, err := plugins.NewEngine(t.Context(), plugins.EngineOptions{Commands: openim.CommandName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	dir, err := tenants.New(tenants.Options{Registry: reg, Engine: eng})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := New(Options{Directory: dir, MaxConcurrent: 1, CallTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
+	e := newTestEnv(t, false)
+	h, dir := e.h, e.dir
 	call := func() *fasthttp.RequestCtx {
 		var ctx fasthttp.RequestCtx
 		ctx.Request.Header.SetMethod(fasthttp.MethodPost)
@@ -75,8 +47,31 @@ func TestServeWhileLoading(t *testing.T) {
 	if err := dir.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	defer dir.Close(context.Background())
 	if ctx := call(); ctx.Response.StatusCode() != fasthttp.StatusNotFound {
 		t.Errorf("after the load: %d %s, want 404 unknown tenant", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+}
+
+// TestReadTimeoutClosesSilently holds connections that send nothing, or half
+// a request line, past server.read_timeout: each is closed without a reply,
+// which only a client that sent a request could read.
+func TestReadTimeoutClosesSilently(t *testing.T) {
+	t.Parallel()
+	addr := newTestEnv(t, true).listen(t, 50*time.Millisecond)
+	for _, sent := range []string{"", "POST /hooks/acme/callbackBefore"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, sent); err != nil {
+			t.Fatal(err)
+		}
+		// Generous: the server's 50ms timeout ends the wait, not this one.
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.ReadAll(c)
+		if err != nil || len(got) > 0 {
+			t.Errorf("after sending %q: read %q, %v; want the connection closed without a reply", sent, got, err)
+		}
 	}
 }

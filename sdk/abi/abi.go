@@ -96,7 +96,8 @@ const (
 	// It records one log line of len bytes at ptr for the current call. level is a
 	// LogLevel. Lines are attributed to the tenant, plugin and call by the host.
 	// Log bytes are bounded per call; a guest that goes over the bound is stopped
-	// and the call fails with the log limit error.
+	// and the call fails with the log limit error. A line may carry attributes
+	// after LogAttrSeparator.
 	FuncLog = "log"
 
 	// FuncConfig is imported by the guest:
@@ -118,6 +119,13 @@ const (
 	LogWarn  LogLevel = 4
 	LogError LogLevel = 8
 )
+
+// LogAttrSeparator in a FuncLog line ends the message and starts its
+// attributes: key=value pairs separated by single spaces, a value quoted as
+// by Go's strconv.Quote when it is empty or holds a space, a quote or '='
+// (logfmt). The host logs them as attributes of the line, apart from the
+// message; a line without the separator is all message.
+const LogAttrSeparator = '\x1f' // ASCII unit separator
 
 // String returns the level's lower-case name, or "level(N)" for other values.
 func (l LogLevel) String() string {

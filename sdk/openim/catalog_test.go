@@ -226,7 +226,7 @@ func TestCommands(t *testing.T) {
 			t.Errorf("%v: NewRequest/NewReply have the wrong command", c)
 		}
 	}
-	for _, bad := range []string{"", "callbackbeforesendsinglemsgcommand", "BeforeSendSingleMsg", "callbackQuitGroupCommand"} {
+	for _, bad := range []string{"", "callbackbeforesendsinglemsgcommand", "BeforeSendSingleMsg", "callbackBeforeMemberJoinGroupCommand"} {
 		if c, ok := Lookup(bad); ok {
 			t.Errorf("Lookup(%q) = %v, want not found", bad, c)
 		}
@@ -264,5 +264,54 @@ func TestErrorsIs(t *testing.T) {
 	var ce *CommandError
 	if !errors.Is(err, ErrUnknownCommand) || !errors.As(err, &ce) || ce.URLCommand != "nope" {
 		t.Errorf("unknown command: %v", err)
+	}
+}
+
+// TestOldNames resolves every command name OpenIM sent before a rename (the
+// renames section of catalog.md): each renamed one to its current command,
+// the one whose request changed shape to nothing but its successor.
+func TestOldNames(t *testing.T) {
+	t.Parallel()
+	for old, want := range map[string]Command{
+		"callbackQuitGroupCommand":            AfterQuitGroup,
+		"callbackKillGroupCommand":            AfterKickGroup,
+		"callbackDisMissGroupCommand":         AfterDisMissGroup,
+		"callbackGroupMsgReadCommand":         AfterGroupMsgRead,
+		"callbackSingleMsgRead":               AfterSingleMsgRead,
+		"callbackMsgModifyCommand":            BeforeMsgModify,
+		"callbackUserOnlineCommand":           AfterUserOnline,
+		"callbackUserOfflineCommand":          AfterUserOffline,
+		"callbackUserKickOffCommand":          AfterUserKickOff,
+		"callbackOfflinePushCommand":          BeforeOfflinePush,
+		"callbackOnlinePushCommand":           BeforeOnlinePush,
+		"callbackSuperGroupOnlinePushCommand": BeforeGroupOnlinePush,
+		"callbackAfterTransferGroupOwner":     AfterTransferGroupOwner,
+		"callbackBeforeSetFriendRemark":       BeforeSetFriendRemark,
+		"callbackAfterSetFriendRemark":        AfterSetFriendRemark,
+	} {
+		if c, ok := Lookup(old); !ok || c != want {
+			t.Errorf("Lookup(%q) = %v, %v; want %v", old, c, ok, want)
+		}
+		if name, ok := CommandName(old); !ok || name != want.String() {
+			t.Errorf("CommandName(%q) = %q, %v; want %q", old, name, ok, want)
+		}
+		if _, ok := Retired(old); ok {
+			t.Errorf("Retired(%q): a renamed command is not retired", old)
+		}
+		body := `{"callbackCommand":"` + old + `"}`
+		if _, err := ParseRequest(old, []byte(body), Limits{}); err != nil {
+			t.Errorf("ParseRequest(%q): %v", old, err)
+		}
+		if _, err := ParseRequest(want.String(), []byte(body), Limits{}); err != nil {
+			t.Errorf("ParseRequest(%q) of a body naming %q: %v", want, old, err)
+		}
+	}
+	if c, ok := Retired("callbackBeforeMemberJoinGroupCommand"); !ok || c != BeforeMembersJoinGroup {
+		t.Errorf("Retired(callbackBeforeMemberJoinGroupCommand) = %v, %v; want BeforeMembersJoinGroup", c, ok)
+	}
+	for _, name := range []string{"callbackBeforeMembersJoinGroupCommand", "callbackNope", ""} {
+		if _, ok := Retired(name); ok {
+			t.Errorf("Retired(%q) = true", name)
+		}
 	}
 }

@@ -50,9 +50,19 @@ func Commands() []Command {
 }
 
 // Lookup resolves a wire name to its Command. Besides the 52 current names it
-// accepts the legacy name callbackGroupMsgReadCommand (sent by OpenIM v3.4.2 to
-// v3.6), which resolves to AfterGroupMsgRead. Matching is exact and case-sensitive.
+// accepts the 15 legacy names OpenIM v3.4.2 to v3.6 sent before the renames of
+// v3.7.0 (callbackMsgModifyCommand resolves to BeforeMsgModify, ...), whose
+// requests have the current command's shape. Matching is exact and
+// case-sensitive.
 func Lookup(name string) (Command, bool) { return lookup(name) }
+
+// Retired reports whether name is a command an older OpenIM sent whose
+// request no current type decodes, and returns the command that replaced it:
+// callbackBeforeMemberJoinGroupCommand (v3.7.x and before, one member per
+// call) became BeforeMembersJoinGroup (a list) at v3.8.0. A host cannot run
+// such a callback; for a before-command it should answer the successor's
+// neutral reply, which the old OpenIM reads as "continue".
+func Retired(name string) (successor Command, ok bool) { return retired(name) }
 
 // Phase is when OpenIM calls a command relative to the operation it reports.
 type Phase uint8

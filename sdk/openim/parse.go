@@ -42,8 +42,8 @@ func (l Limits) resolve() (jsonx.Limits, int) {
 // ParseRequest is the host's strict parse of one callback. It resolves
 // urlCommand (the last path segment, legacy names included), decodes body as
 // that command's request under lim, and checks that the body's callbackCommand
-// names the same command. The legacy pairing is accepted: OpenIM v3.4.2 to v3.6
-// sent callbackGroupMsgReadCommand, so either name may appear on either side.
+// names the same command. A legacy name (see Lookup) resolves to its current
+// command, so either name may appear on either side.
 //
 // # Errors
 //

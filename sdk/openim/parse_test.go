@@ -128,7 +128,14 @@ func TestParseRequestErrors(t *testing.T) {
 			body: `{"callbackCommand":"callbackBeforeSendSingleMsgCommand","content":"` + strings.Repeat("x", 65) + `"}`,
 			lim:  Limits{MaxStringBytes: 64},
 			is:   ErrTooLarge,
-			msg:  `openim: field "content": string of 65 bytes exceeds limit 64`,
+			msg:  `openim: field "content": string of 65 bytes exceeds the limit of 64 bytes per string`,
+		},
+		{
+			name: "string over the default limit",
+			url:  single,
+			body: `{"callbackCommand":"callbackBeforeSendSingleMsgCommand","content":"` + strings.Repeat("x", 300_000) + `"}`,
+			is:   ErrTooLarge,
+			msg:  `openim: field "content": string of 300000 bytes exceeds the limit of 262144 bytes (256 KiB) per string`,
 		},
 		{
 			name: "array too long",
@@ -136,7 +143,7 @@ func TestParseRequestErrors(t *testing.T) {
 			body: `{"callbackCommand":"callbackBeforeSendSingleMsgCommand","atUserList":["a","b","c"]}`,
 			lim:  Limits{MaxArrayLen: 2},
 			is:   ErrTooLarge,
-			msg:  `openim: field "atUserList": more than 2 elements`,
+			msg:  `openim: field "atUserList": more than 2 elements, the limit per array`,
 		},
 		{
 			name: "body too long",

@@ -25,7 +25,7 @@ const (
 	// BeforeMsgModify is callbackBeforeMsgModifyCommand (before phase, sync; webhooks.yml key
 	// beforeMsgModify). Single chat: after the receiver's receive-option check, before MsgToMQ. Group
 	// chat: right after callbackBeforeSendGroupMsgCommand. Not for notification sessions (sessionType
-	// 4).
+	// 4). Lookup also resolves the legacy name callbackMsgModifyCommand.
 	BeforeMsgModify Command = 5
 	// AfterMsgSaveDB is callbackAfterMsgSaveDBCommand (after phase, async; webhooks.yml key
 	// afterMsgSaveDB). For every message of a batch consumed by the MongoDB writer, after the batch
@@ -37,7 +37,7 @@ const (
 	AfterGroupMsgRead Command = 7
 	// AfterSingleMsgRead is callbackAfterSingleMsgReadCommand (after phase, async; webhooks.yml key
 	// afterSingleMsgRead). MarkMsgsAsRead (any conversation) and MarkConversationAsRead on a
-	// single-chat conversation.
+	// single-chat conversation. Lookup also resolves the legacy name callbackSingleMsgRead.
 	AfterSingleMsgRead Command = 8
 	// BeforeAfterMsg is callbackBeforeAfterMsgCommand (after phase, async; webhooks.yml key
 	// afterRevokeMsg). After a message has been revoked (RevokeMsg).
@@ -45,25 +45,30 @@ const (
 	// AfterUserOnline is callbackAfterUserOnlineCommand (after phase, async; webhooks.yml key
 	// afterUserOnline). When the gateway flushes user-status changes to the user RPC (merged every 1
 	// s), for every platform reported online; also re-sent for still-connected users on the renewal
-	// ticker (every OnlineExpire/3 = 10 min).
+	// ticker (every OnlineExpire/3 = 10 min). Lookup also resolves the legacy name
+	// callbackUserOnlineCommand.
 	AfterUserOnline Command = 10
 	// AfterUserOffline is callbackAfterUserOfflineCommand (after phase, async; webhooks.yml key
 	// afterUserOffline). When the gateway flushes a status change in which a platform went offline.
+	// Lookup also resolves the legacy name callbackUserOfflineCommand.
 	AfterUserOffline Command = 11
 	// AfterUserKickOff is callbackAfterUserKickOffCommand (after phase, async; webhooks.yml key
 	// afterUserKickOff). Never: webhookAfterUserKickOff is defined but has no caller in v3.7.0 through
-	// main. OpenIM never sends this command (the call is dead code).
+	// main. OpenIM never sends this command (the call is dead code). Lookup also resolves the legacy
+	// name callbackUserKickOffCommand.
 	AfterUserKickOff Command = 12
 	// BeforeOfflinePush is callbackBeforeOfflinePushCommand (before phase, sync; webhooks.yml key
 	// beforeOfflinePush). Before handing a message to the offline-push provider: single/notification
 	// chats when no recipient connection took the online push; group chats for members that need
-	// offline push.
+	// offline push. Lookup also resolves the legacy name callbackOfflinePushCommand.
 	BeforeOfflinePush Command = 13
 	// BeforeOnlinePush is callbackBeforeOnlinePushCommand (before phase, sync; webhooks.yml key
 	// beforeOnlinePush). Before online delivery of single-chat / notification messages (Push2User).
+	// Lookup also resolves the legacy name callbackOnlinePushCommand.
 	BeforeOnlinePush Command = 14
 	// BeforeGroupOnlinePush is callbackBeforeGroupOnlinePushCommand (before phase, sync; webhooks.yml
-	// key beforeGroupOnlinePush). Before online delivery of a group message (Push2Group).
+	// key beforeGroupOnlinePush). Before online delivery of a group message (Push2Group). Lookup also
+	// resolves the legacy name callbackSuperGroupOnlinePushCommand.
 	BeforeGroupOnlinePush Command = 15
 	// BeforeAddFriend is callbackBeforeAddFriendCommand (before phase, sync; webhooks.yml key
 	// beforeAddFriend). ApplyToAddFriend, after the self-add check and before
@@ -89,10 +94,11 @@ const (
 	AfterImportFriends Command = 22
 	// BeforeSetFriendRemark is callbackBeforeSetFriendRemarkCommand (before phase, sync; webhooks.yml
 	// key beforeSetFriendRemark). SetFriendRemark - called before the access check and before
-	// verifying the friendship.
+	// verifying the friendship. Lookup also resolves the legacy name callbackBeforeSetFriendRemark.
 	BeforeSetFriendRemark Command = 23
 	// AfterSetFriendRemark is callbackAfterSetFriendRemarkCommand (after phase, async; webhooks.yml
-	// key afterSetFriendRemark). After SetFriendRemark.
+	// key afterSetFriendRemark). After SetFriendRemark. Lookup also resolves the legacy name
+	// callbackAfterSetFriendRemark.
 	AfterSetFriendRemark Command = 24
 	// BeforeAddBlack is callbackBeforeAddBlackCommand (before phase, sync; webhooks.yml key
 	// beforeAddBlack). AddBlack, after the access check.
@@ -139,13 +145,15 @@ const (
 	// webhooks.yml key afterSetGroupMemberInfo). After SetGroupMemberInfo, once per member entry.
 	AfterSetGroupMemberInfo Command = 37
 	// AfterQuitGroup is callbackAfterQuitGroupCommand (after phase, async; webhooks.yml key
-	// afterQuitGroup). After QuitGroup.
+	// afterQuitGroup). After QuitGroup. Lookup also resolves the legacy name callbackQuitGroupCommand.
 	AfterQuitGroup Command = 38
 	// AfterKickGroup is callbackAfterKickGroupCommand (after phase, async; webhooks.yml key
-	// afterKickGroupMember). After KickGroupMember.
+	// afterKickGroupMember). After KickGroupMember. Lookup also resolves the legacy name
+	// callbackKillGroupCommand.
 	AfterKickGroup Command = 39
 	// AfterDisMissGroup is callbackAfterDisMissGroupCommand (after phase, async; webhooks.yml key
-	// afterDismissGroup). After DismissGroup.
+	// afterDismissGroup). After DismissGroup. Lookup also resolves the legacy name
+	// callbackDisMissGroupCommand.
 	AfterDisMissGroup Command = 40
 	// BeforeJoinGroup is callbackBeforeJoinGroupCommand (before phase, sync; webhooks.yml key
 	// beforeApplyJoinGroup). JoinGroup (a user applies to join / joins), before the membership check.
@@ -158,7 +166,8 @@ const (
 	// key beforeInviteUserToGroup). InviteUserToGroup, before verification/approval handling.
 	BeforeInviteJoinGroup Command = 43
 	// AfterTransferGroupOwner is callbackAfterTransferGroupOwnerCommand (after phase, async;
-	// webhooks.yml key afterTransferGroupOwner). After TransferGroupOwner.
+	// webhooks.yml key afterTransferGroupOwner). After TransferGroupOwner. Lookup also resolves the
+	// legacy name callbackAfterTransferGroupOwner.
 	AfterTransferGroupOwner Command = 44
 	// BeforeSetGroupInfo is callbackBeforeSetGroupInfoCommand (before phase, sync; webhooks.yml key
 	// beforeSetGroupInfo). SetGroupInfo (older group-update API).
@@ -421,8 +430,48 @@ func lookup(name string) (Command, bool) {
 		return BeforeCreateGroupChatConversations, true
 	case "callbackAfterCreateGroupChatConversationsCommand":
 		return AfterCreateGroupChatConversations, true
+	case "callbackMsgModifyCommand": // legacy name
+		return BeforeMsgModify, true
 	case "callbackGroupMsgReadCommand": // legacy name
 		return AfterGroupMsgRead, true
+	case "callbackSingleMsgRead": // legacy name
+		return AfterSingleMsgRead, true
+	case "callbackUserOnlineCommand": // legacy name
+		return AfterUserOnline, true
+	case "callbackUserOfflineCommand": // legacy name
+		return AfterUserOffline, true
+	case "callbackUserKickOffCommand": // legacy name
+		return AfterUserKickOff, true
+	case "callbackOfflinePushCommand": // legacy name
+		return BeforeOfflinePush, true
+	case "callbackOnlinePushCommand": // legacy name
+		return BeforeOnlinePush, true
+	case "callbackSuperGroupOnlinePushCommand": // legacy name
+		return BeforeGroupOnlinePush, true
+	case "callbackBeforeSetFriendRemark": // legacy name
+		return BeforeSetFriendRemark, true
+	case "callbackAfterSetFriendRemark": // legacy name
+		return AfterSetFriendRemark, true
+	case "callbackQuitGroupCommand": // legacy name
+		return AfterQuitGroup, true
+	case "callbackKillGroupCommand": // legacy name
+		return AfterKickGroup, true
+	case "callbackDisMissGroupCommand": // legacy name
+		return AfterDisMissGroup, true
+	case "callbackAfterTransferGroupOwner": // legacy name
+		return AfterTransferGroupOwner, true
+	}
+	return 0, false
+}
+
+// retired resolves a name OpenIM no longer sends, whose request no current
+// type decodes, to its successor.
+func retired(name string) (Command, bool) {
+	switch name {
+	case "callbackBeforeMemberJoinGroupCommand":
+		// OpenIM v3.4.2 to v3.7.x: one joining member per call (userID, ex); v3.8.0 sends the list
+		// (memberList).
+		return BeforeMembersJoinGroup, true
 	}
 	return 0, false
 }

@@ -75,6 +75,10 @@ func (c *Context) configBytes(key string) ([]byte, bool) {
 //	c.Log(abi.LogInfo, "group read", "group", id, "seq", 42)
 //	// group read group=g1 seq=42
 //
+// imhook keeps the pairs as attributes of the line (in JSON logs, an "attrs"
+// object next to "msg"): the SDK separates them from msg with
+// abi.LogAttrSeparator.
+//
 // Keys should be strings; a key without a value is written with the value
 // (MISSING). Values are formatted without package fmt: strings (quoted when
 // they contain spaces, quotes, '=' or are empty), []byte as text, signed and
@@ -92,8 +96,10 @@ func (c *Context) configBytes(key string) ([]byte, bool) {
 // avoids the boxing.
 func (c *Context) Log(level abi.LogLevel, msg string, kv ...any) {
 	b := append(c.line[:0], msg...)
+	sep := byte(abi.LogAttrSeparator)
 	for i := 0; i < len(kv); i += 2 {
-		b = append(b, ' ')
+		b = append(b, sep)
+		sep = ' '
 		k, ok := kv[i].(string)
 		if !ok {
 			b = append(b, "!BADKEY="...)
@@ -127,8 +133,10 @@ func (c *Context) Log(level abi.LogLevel, msg string, kv ...any) {
 // line's size. In WebAssembly each allocation Log saves is about 0.5 us.
 func (c *Context) LogAttrs(level abi.LogLevel, msg string, attrs ...Attr) {
 	b := append(c.line[:0], msg...)
+	sep := byte(abi.LogAttrSeparator)
 	for _, a := range attrs {
-		b = append(b, ' ')
+		b = append(b, sep)
+		sep = ' '
 		b = append(b, a.key...)
 		b = append(b, '=')
 		switch a.kind {

@@ -160,3 +160,31 @@ func TestSplitList(t *testing.T) {
 		}
 	}
 }
+
+// wireHost records the bytes a Context hands the host, as the WebAssembly
+// host function receives them.
+type wireHost struct{ line []byte }
+
+func (h *wireHost) log(_ abi.LogLevel, line []byte) { h.line = append(h.line[:0], line...) }
+func (h *wireHost) config(string, []byte) int       { return -1 }
+
+// TestLogWire checks what the host receives: the message, then, when there
+// are key-value pairs, abi.LogAttrSeparator before them, so the host can keep
+// them as attributes whatever the message holds.
+func TestLogWire(t *testing.T) {
+	t.Parallel()
+	h := &wireHost{}
+	c := &Context{host: h}
+	c.Info("a=b c")
+	if got := string(h.line); got != "a=b c" {
+		t.Errorf("message only: %q", got)
+	}
+	c.Info("read", "group", "g1", "note", "two words")
+	if got, want := string(h.line), "read\x1fgroup=g1 note=\"two words\""; got != want {
+		t.Errorf("Log: got %q, want %q", got, want)
+	}
+	c.LogAttrs(abi.LogInfo, "read", String("group", "g1"), Int64("seq", 42))
+	if got, want := string(h.line), "read\x1fgroup=g1 seq=42"; got != want {
+		t.Errorf("LogAttrs: got %q, want %q", got, want)
+	}
+}

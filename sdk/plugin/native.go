@@ -3,6 +3,7 @@
 package plugin
 
 import (
+	"bytes"
 	"errors"
 	"os"
 
@@ -18,13 +19,18 @@ type Host struct {
 	// Config holds the values Context.Config and Setting.Get return. A key
 	// that is absent is "not set".
 	Config map[string]string
-	// Log receives each log line. When nil, lines are written to standard
-	// error as "<level> <line>". Concurrent Handle calls sharing a Host call
-	// Log concurrently.
+	// Log receives each log line, as text: "msg k=v k2=v2". When nil, lines
+	// are written to standard error as "<level> <line>". Concurrent Handle
+	// calls sharing a Host call Log concurrently.
 	Log func(level abi.LogLevel, line string)
 }
 
 func (h *Host) log(level abi.LogLevel, line []byte) {
+	// imhook splits the pairs off at the separator; a reader wants a space.
+	// line is the Context's scratch buffer, rewritten by every Log call.
+	if i := bytes.IndexByte(line, abi.LogAttrSeparator); i >= 0 {
+		line[i] = ' '
+	}
 	if h.Log != nil {
 		h.Log(level, string(line))
 		return

@@ -82,6 +82,7 @@ func imhook(t *testing.T, tenants map[string]map[string]string) string {
 			t.Fatal(err)
 		}
 		if conf == nil {
+			waitKnown(t, srv, id) // the live directory follows the registry in the background
 			continue
 		}
 		hash, err := srv.Install(ctx, id, "moderation", moderationWasm)
@@ -91,6 +92,18 @@ func imhook(t *testing.T, tenants map[string]map[string]string) string {
 		waitServing(t, srv, id, hash)
 	}
 	return "http://" + srv.Addr().String()
+}
+
+// waitKnown waits until the live directory has a tenant created without
+// plugins, so its first callback is not an unknown tenant.
+func waitKnown(t *testing.T, srv *host.Server, tenant string) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, ok := srv.Directory().Stats(tenant); ok {
+			return
+		}
+	}
+	t.Fatalf("tenant[%s] not live after 60s", tenant)
 }
 
 func waitServing(t *testing.T, srv *host.Server, tenant, hash string) {

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"go/format"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -164,7 +165,13 @@ type overlay struct {
 	} `json:"embedded"`
 	Order  map[string][]string `json:"order"`
 	Legacy map[string]string   `json:"legacy"`
-	Rules  map[string]struct {
+	// Retired are names OpenIM sent whose request no current command's type
+	// decodes: hosts answer them neutrally, never run them.
+	Retired map[string]struct {
+		Successor string `json:"successor"`
+		Doc       string `json:"doc"`
+	} `json:"retired"`
+	Rules map[string]struct {
 		Echo  ordered `json:"echo"`
 		Merge ordered `json:"merge"`
 		Apply ordered `json:"apply"`
@@ -292,8 +299,15 @@ type command struct {
 }
 
 type model struct {
-	cmds   []*command
-	nested []*structDef // in order of first use
+	cmds    []*command
+	nested  []*structDef // in order of first use
+	retired []retiredName
+}
+
+// retiredName is a command name OpenIM no longer sends, with its successor.
+type retiredName struct {
+	name, doc string
+	successor *command
 }
 
 var commonKeys = []string{"actionCode", "errCode", "errMsg", "errDlt", "nextCode"}
@@ -418,6 +432,23 @@ func build(catRaw, ovRaw []byte) (*model, error) {
 		if !seen[strings.TrimSuffix(strings.TrimPrefix(cur, "callback"), "Command")] {
 			return nil, fmt.Errorf("legacy[%s]: target %s is not in the catalog", old, cur)
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(ov.Retired)) {
+		r := ov.Retired[name]
+		if _, ok := ov.Legacy[name]; ok {
+			return nil, fmt.Errorf("retired[%s]: also a legacy name", name)
+		}
+		i := slices.IndexFunc(m.cmds, func(c *command) bool { return c.e.Command == name })
+		j := slices.IndexFunc(m.cmds, func(c *command) bool { return c.e.Command == r.Successor })
+		switch {
+		case i >= 0:
+			return nil, fmt.Errorf("retired[%s]: a current command", name)
+		case j < 0:
+			return nil, fmt.Errorf("retired[%s]: successor %s is not in the catalog", name, r.Successor)
+		case r.Doc == "":
+			return nil, fmt.Errorf("retired[%s]: doc says nothing", name)
+		}
+		m.retired = append(m.retired, retiredName{name: name, doc: r.Doc, successor: m.cmds[j]})
 	}
 	return m, nil
 }

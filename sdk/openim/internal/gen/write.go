@@ -12,6 +12,17 @@ func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
 
 // ---- zcommands.go ----
 
+// writeNameSwitch writes func fn(name string) (Command, bool), a switch on
+// name whose cases cases writes.
+func writeNameSwitch(b *bytes.Buffer, fn string, cases func()) {
+	p(b, "func %s(name string) (Command, bool) {", fn)
+	p(b, "\tswitch name {")
+	cases()
+	p(b, "\t}")
+	p(b, "\treturn 0, false")
+	p(b, "}\n")
+}
+
 func writeCommands(m *model, b *bytes.Buffer) {
 	b.WriteString(header)
 	p(b, "package openim\n")
@@ -53,21 +64,27 @@ func writeCommands(m *model, b *bytes.Buffer) {
 	}
 	p(b, "}\n")
 	p(b, "// lookup resolves a wire name, including legacy names.")
-	p(b, "func lookup(name string) (Command, bool) {")
-	p(b, "\tswitch name {")
-	for _, c := range m.cmds {
-		p(b, "\tcase %q:", c.e.Command)
-		p(b, "\t\treturn %s, true", c.name)
-	}
-	for _, c := range m.cmds {
-		for _, l := range c.legacies {
-			p(b, "\tcase %q: // legacy name", l)
+	writeNameSwitch(b, "lookup", func() {
+		for _, c := range m.cmds {
+			p(b, "\tcase %q:", c.e.Command)
 			p(b, "\t\treturn %s, true", c.name)
 		}
-	}
-	p(b, "\t}")
-	p(b, "\treturn 0, false")
-	p(b, "}\n")
+		for _, c := range m.cmds {
+			for _, l := range c.legacies {
+				p(b, "\tcase %q: // legacy name", l)
+				p(b, "\t\treturn %s, true", c.name)
+			}
+		}
+	})
+	p(b, "// retired resolves a name OpenIM no longer sends, whose request no current")
+	p(b, "// type decodes, to its successor.")
+	writeNameSwitch(b, "retired", func() {
+		for _, r := range m.retired {
+			p(b, "\tcase %q:", r.name)
+			comment(b, "\t\t", r.doc)
+			p(b, "\t\treturn %s, true", r.successor.name)
+		}
+	})
 	for _, side := range []string{"Req", "Resp"} {
 		fn, iface := "newRequest", "Request"
 		if side == "Resp" {

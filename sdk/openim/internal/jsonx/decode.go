@@ -379,7 +379,7 @@ func (d *Decoder) NextElem(n int) bool {
 		return false
 	}
 	if d.lim.MaxArrayLen > 0 && n >= d.lim.MaxArrayLen {
-		d.fail(KindTooLarge, d.pos, "more than "+strconv.Itoa(d.lim.MaxArrayLen)+" elements")
+		d.fail(KindTooLarge, d.pos, "more than "+strconv.Itoa(d.lim.MaxArrayLen)+" elements, the limit per array")
 		return false
 	}
 	return true
@@ -765,7 +765,7 @@ func (d *Decoder) BoolMap(p *map[string]bool) {
 	n := 0
 	for first := true; d.NextKey(&first); n++ {
 		if d.lim.MaxArrayLen > 0 && n >= d.lim.MaxArrayLen {
-			d.fail(KindTooLarge, d.pos, "more than "+strconv.Itoa(d.lim.MaxArrayLen)+" entries")
+			d.fail(KindTooLarge, d.pos, "more than "+strconv.Itoa(d.lim.MaxArrayLen)+" entries, the limit per object")
 			return
 		}
 		k := string(d.key)
@@ -1132,7 +1132,13 @@ func (d *Decoder) tooLong(off, n int, isKey bool) {
 	if isKey {
 		what = "key"
 	}
-	d.fail(KindTooLarge, off, what+" of "+strconv.Itoa(n)+" bytes exceeds limit "+strconv.Itoa(d.lim.MaxStringBytes))
+	// Say it is a bound per string: the body's own limit is another, and
+	// raising that one does not help.
+	limit := strconv.Itoa(d.lim.MaxStringBytes) + " bytes"
+	if kib := d.lim.MaxStringBytes >> 10; kib > 0 && kib<<10 == d.lim.MaxStringBytes {
+		limit += " (" + strconv.Itoa(kib) + " KiB)"
+	}
+	d.fail(KindTooLarge, off, what+" of "+strconv.Itoa(n)+" bytes exceeds the limit of "+limit+" per "+what)
 }
 
 // unquote appends the decoded body of a validated string with escapes or
