@@ -39,15 +39,11 @@ const DefaultMaxUploadBytes = 32 << 20
 // registry.MaxConfigBytes of configuration values, plus some structure.
 const maxJSONBytes = registry.MaxConfigBytes + 64<<10
 
-// heavySlots bounds the uploads and dry runs running at once: each compiles or
-// instantiates a module, which takes a core for up to a second for a Go guest.
-const heavySlots = 2
-
 // Timeouts of admin operations. fasthttp's RequestCtx is done only at server
 // shutdown, so each request gets its own deadline.
 const (
 	lightTimeout = 10 * time.Second // registry reads and writes
-	heavyTimeout = 60 * time.Second // waiting for a heavy slot plus compiling
+	heavyTimeout = 60 * time.Second // waiting for a heavy slot plus compiling and instantiating
 )
 
 // Options configures the admin API.
@@ -94,7 +90,7 @@ type API struct {
 	maxUpload int
 	stats     func(string) (any, bool)
 	log       *slog.Logger
-	heavy     chan struct{}
+	heavy     *heavyGate
 	routes    []route
 }
 
@@ -119,7 +115,7 @@ func New(opt Options) (*API, error) {
 		maxUpload: opt.MaxUploadBytes,
 		stats:     opt.Stats,
 		log:       opt.Logger,
-		heavy:     make(chan struct{}, heavySlots),
+		heavy:     newHeavyGate(),
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes
