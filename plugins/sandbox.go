@@ -274,12 +274,18 @@ func (t *Sandbox) release(tr *tenantRuntime, hash string) {
 // newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
 // limit's termination checks when calls are limited, the shared compilation
 // cache, WASI and the imhook host module.
+//
+// DWARF is off: metering moves every instruction, so the source lines of a
+// module's .debug_* sections would be wrong, and wazero would scan those
+// sections, as large as the upload, for every frame of every trap. Stack
+// traces keep the function names of the name section.
 func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(t.e.cache).
 		WithMemoryLimitPages(key.memoryPages).
 		WithCloseOnContextDone(key.mode == CPULimitDeadline).
-		WithCoreFeatures(api.CoreFeaturesV2)
+		WithCoreFeatures(api.CoreFeaturesV2).
+		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
