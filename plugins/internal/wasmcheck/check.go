@@ -88,76 +88,44 @@ type LimitError struct {
 	Limit string
 	Max   uint32
 	Value uint64
-	msg   string // what is over the limit, such as "function[12] nests blocks 1001 deep"
+	msg   string // what is over the limit, such as "function[12] nests blocks 5001 deep"
 }
 
 // Error implements error:
 //
-//	function[12] nests blocks 1001 deep; the limit is 1000 (max_nesting_depth)
+//	function[12] nests blocks 5001 deep; the limit is 5000 (max_nesting_depth)
 func (e *LimitError) Error() string {
 	return e.msg + "; the limit is " + strconv.FormatUint(uint64(e.Max), 10) + " (" + e.Limit + ")"
 }
 
-// limitID names one field of Limits.
-type limitID int
+// limit is one field of Limits and its key.
+type limit struct {
+	key   string
+	field func(*Limits) *uint32
+}
 
-const (
-	noLimit limitID = iota
-	limFunctions
-	limEntries
-	limTableElements
-	limParams
-	limFunctionBytes
-	limLocals
-	limNesting
-	limControl
+var (
+	limFunctions     = limit{"max_functions", func(l *Limits) *uint32 { return &l.Functions }}
+	limEntries       = limit{"max_section_entries", func(l *Limits) *uint32 { return &l.Entries }}
+	limTableElements = limit{"max_table_elements", func(l *Limits) *uint32 { return &l.TableElements }}
+	limParams        = limit{"max_params", func(l *Limits) *uint32 { return &l.Params }}
+	limFunctionBytes = limit{"max_function_bytes", func(l *Limits) *uint32 { return &l.FunctionBytes }}
+	limLocals        = limit{"max_locals", func(l *Limits) *uint32 { return &l.Locals }}
+	limNesting       = limit{"max_nesting_depth", func(l *Limits) *uint32 { return &l.Nesting }}
+	limControl       = limit{"max_control", func(l *Limits) *uint32 { return &l.Control }}
 )
 
-// limitKeys are the keys of the limits in errors and docs/sandbox.md.
-var limitKeys = [...]string{
-	limFunctions:     "max_functions",
-	limEntries:       "max_section_entries",
-	limTableElements: "max_table_elements",
-	limParams:        "max_params",
-	limFunctionBytes: "max_function_bytes",
-	limLocals:        "max_locals",
-	limNesting:       "max_nesting_depth",
-	limControl:       "max_control",
-}
-
-// field returns the field of l that id names.
-func (l *Limits) field(id limitID) *uint32 {
-	switch id {
-	case limFunctions:
-		return &l.Functions
-	case limEntries:
-		return &l.Entries
-	case limTableElements:
-		return &l.TableElements
-	case limParams:
-		return &l.Params
-	case limFunctionBytes:
-		return &l.FunctionBytes
-	case limLocals:
-		return &l.Locals
-	case limNesting:
-		return &l.Nesting
-	case limControl:
-		return &l.Control
-	}
-	panic("wasmcheck: no limit " + strconv.Itoa(int(id)))
-}
-
-// limit records v as a figure of limit id and refuses it when it is over the
-// limit; format says what v is, as in "nests blocks %d deep".
-func (c *checker) limit(v uint64, id limitID, format string) error {
-	if f := c.seen.field(id); v > uint64(*f) {
+// figure records v as the module's figure for lim and refuses it when it is
+// over the limit; format says what v is, as in "nests blocks %d deep".
+func (c *checker) figure(v uint64, lim limit, format string) error {
+	if f := lim.field(&c.seen); v > uint64(*f) {
 		*f = uint32(min(v, 1<<32-1))
 	}
-	if c.lim == nil || v <= uint64(*c.lim.field(id)) {
+	if c.lim == nil || v <= uint64(*lim.field(c.lim)) {
 		return nil
 	}
-	return &LimitError{Limit: limitKeys[id], Max: *c.lim.field(id), Value: v, msg: fmt.Sprintf(format, v)}
+	max := *lim.field(c.lim)
+	return &LimitError{Limit: lim.key, Max: max, Value: v, msg: fmt.Sprintf(format, v)}
 }
 
 // Check checks wasm against lim. It returns nil, or the first problem found:

@@ -13,62 +13,58 @@ import (
 // shapes build a module whose figure for one limit is n, and nothing else
 // near a limit.
 var shapes = []struct {
-	key   string
-	field func(*Limits) *uint32
+	limit limit
 	build func(n int) []byte
 }{
-	{"max_functions", func(l *Limits) *uint32 { return &l.Functions }, func(n int) []byte {
+	{limFunctions, func(n int) []byte {
 		bodies := make([][]byte, n)
 		for i := range bodies {
 			bodies[i] = body(noLocals, end)
 		}
 		return funcs(bodies...)
 	}},
-	{"max_section_entries", func(l *Limits) *uint32 { return &l.Entries }, func(n int) []byte {
+	{limEntries, func(n int) []byte {
 		global := cat([]byte{0x7F, 0}, i32Const0, end)
 		return module(section(wasmbin.SecGlobal, leb(uint32(n)), rep(global, n)))
 	}},
-	{"max_table_elements", func(l *Limits) *uint32 { return &l.TableElements }, func(n int) []byte {
+	{limTableElements, func(n int) []byte {
 		return module(section(wasmbin.SecTable, vec(cat([]byte{0x70, 0}, leb(uint32(n))))))
 	}},
-	{"max_params", func(l *Limits) *uint32 { return &l.Params }, func(n int) []byte {
+	{limParams, func(n int) []byte {
 		return module(section(wasmbin.SecType, vec(cat([]byte{0x60}, leb(uint32(n)), rep([]byte{0x7F}, n), []byte{0}))))
 	}},
-	{"max_function_bytes", func(l *Limits) *uint32 { return &l.FunctionBytes }, func(n int) []byte {
+	{limFunctionBytes, func(n int) []byte {
 		return funcs(body(noLocals, rep([]byte{0x01}, n-2), end)) // nops
 	}},
-	{"max_locals", func(l *Limits) *uint32 { return &l.Locals }, func(n int) []byte {
+	{limLocals, func(n int) []byte {
 		return funcs(body(cat(leb(1), leb(uint32(n)), []byte{0x7F}), end))
 	}},
-	{"max_nesting_depth", func(l *Limits) *uint32 { return &l.Nesting }, func(n int) []byte {
-		return nested(blockOpen, n)
-	}},
-	{"max_control", func(l *Limits) *uint32 { return &l.Control }, func(n int) []byte {
-		return code(rep(cat(blockOpen, end), n))
-	}},
+	{limNesting, func(n int) []byte { return nested(blockOpen, n) }},
+	{limControl, func(n int) []byte { return code(rep(cat(blockOpen, end), n)) }},
 }
 
 // TestLimits requires each limit to accept a module at it and refuse one
 // just over it, with a *LimitError naming it.
 func TestLimits(t *testing.T) {
 	for _, s := range shapes {
-		t.Run(s.key, func(t *testing.T) {
+		key := s.limit.key
+		t.Run(key, func(t *testing.T) {
 			lim := Default
-			*s.field(&lim) = 7
+			*s.limit.field(&lim) = 7
 			if err := Check(s.build(7), lim); err != nil {
 				t.Fatalf("at the limit: %v", err)
 			}
 			err := Check(s.build(8), lim)
 			var le *LimitError
-			if !errors.As(err, &le) || le.Limit != s.key || le.Max != 7 || le.Value != 8 {
-				t.Fatalf("over the limit: %v, want a *LimitError of %s", err, s.key)
+			if !errors.As(err, &le) || le.Limit != key || le.Max != 7 || le.Value != 8 {
+				t.Fatalf("over the limit: %v, want a *LimitError of %s", err, key)
 			}
-			if !strings.HasSuffix(err.Error(), "; the limit is 7 ("+s.key+")") {
+			if !strings.HasSuffix(err.Error(), "; the limit is 7 ("+key+")") {
 				t.Errorf("message %q does not end with the limit and its key", err)
 			}
 			got, err := Measure(s.build(8))
-			if err != nil || *s.field(&got) != 8 {
-				t.Errorf("Measure: %+v, %v; want 8 for %s", got, err, s.key)
+			if err != nil || *s.limit.field(&got) != 8 {
+				t.Errorf("Measure: %+v, %v; want 8 for %s", got, err, key)
 			}
 		})
 	}

@@ -59,12 +59,12 @@ func (c *checker) section(id byte, data []byte) error {
 	case wasmbin.SecImport:
 		_, err = c.vec(r, "imports", 4, limEntries, c.importEntry)
 	case wasmbin.SecFunction:
-		c.declared, err = c.vec(r, "functions", 1, noLimit, func(r *wasmbin.Reader) error {
+		c.declared, err = c.vec(r, "functions", 1, limit{}, func(r *wasmbin.Reader) error {
 			_, err := r.U32()
 			return err
 		})
 		if err == nil {
-			err = c.limit(uint64(c.imported)+uint64(c.declared), limFunctions, "declares %d functions (imports included)")
+			err = c.figure(uint64(c.imported)+uint64(c.declared), limFunctions, "declares %d functions (imports included)")
 		}
 	case wasmbin.SecTable:
 		_, err = c.vec(r, "tables", 3, limEntries, c.tableType)
@@ -93,7 +93,7 @@ func (c *checker) section(id byte, data []byte) error {
 	case wasmbin.SecDataCount:
 		var n uint32
 		if n, err = r.U32(); err == nil {
-			err = c.limit(uint64(n), limEntries, "declares %d data segments")
+			err = c.figure(uint64(n), limEntries, "declares %d data segments")
 		}
 	case wasmbin.SecCode:
 		err = c.code(r)
@@ -109,15 +109,15 @@ func (c *checker) section(id byte, data []byte) error {
 }
 
 // vec checks a vector of entries of at least minSize bytes each: its count
-// against the bytes left and the limit id (unless noLimit), then each entry
-// with entry.
-func (c *checker) vec(r *wasmbin.Reader, what string, minSize int, id limitID, entry func(*wasmbin.Reader) error) (uint32, error) {
+// against the bytes left and lim (none for the zero limit), then each
+// entry with entry.
+func (c *checker) vec(r *wasmbin.Reader, what string, minSize int, lim limit, entry func(*wasmbin.Reader) error) (uint32, error) {
 	n, err := count(r, what, minSize)
 	if err != nil {
 		return 0, err
 	}
-	if id != noLimit {
-		if err := c.limit(uint64(n), id, "declares %d "+what); err != nil {
+	if lim.field != nil {
+		if err := c.figure(uint64(n), lim, "declares %d "+what); err != nil {
 			return 0, err
 		}
 	}
@@ -174,7 +174,7 @@ func (c *checker) funcType(r *wasmbin.Reader) error {
 		if err != nil {
 			return err
 		}
-		if err := c.limit(uint64(n), limParams, "has %d "+what); err != nil {
+		if err := c.figure(uint64(n), limParams, "has %d "+what); err != nil {
 			return err
 		}
 		for range n {
@@ -254,7 +254,7 @@ func (c *checker) tableType(r *wasmbin.Reader) error {
 	} else {
 		c.tableMax += 1 << 32
 	}
-	return c.limit(c.tableMin, limTableElements, "brings the tables to %d initial elements")
+	return c.figure(c.tableMin, limTableElements, "brings the tables to %d initial elements")
 }
 
 // tables refuses a module whose code grows tables that may exceed
@@ -264,7 +264,7 @@ func (c *checker) tables() error {
 	if c.growsAt < 0 {
 		return nil
 	}
-	return c.limit(c.tableMax, limTableElements,
+	return c.figure(c.tableMax, limTableElements,
 		fmt.Sprintf("function[%d] grows a table (table.grow) while the tables may reach %%d elements; declare their maximum", c.growsAt))
 }
 
@@ -342,7 +342,7 @@ func (c *checker) elements(r *wasmbin.Reader) error {
 	if err != nil {
 		return err
 	}
-	return c.limit(items, limEntries, "declares %d element items")
+	return c.figure(items, limEntries, "declares %d element items")
 }
 
 // elementSegment reads one segment and returns its number of items. The
@@ -478,7 +478,7 @@ func (c *checker) custom(r *wasmbin.Reader) error {
 		if err != nil {
 			return fmt.Errorf("name subsection[%d]: %w", id, err)
 		}
-		if err := c.limit(entries, limEntries, "holds %d names"); err != nil {
+		if err := c.figure(entries, limEntries, "holds %d names"); err != nil {
 			return err
 		}
 	}
