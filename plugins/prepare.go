@@ -76,7 +76,7 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 		return pm
 	}
 	if err := wasmcheck.Check(wasm, wasmcheck.Default); err != nil {
-		pm.refused = err
+		pm.refused, pm.upload = err, nil
 		close(pm.ready)
 		return pm
 	}
