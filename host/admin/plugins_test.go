@@ -257,6 +257,9 @@ func TestConcurrentChanges(t *testing.T) {
 	a := e.a
 	a.t = t
 	a.upload("a", "guard", "stop", "?activate=true").want(t, 201)
+	// Both versions exist before the hammer: a worker whose upload waits its
+	// turn must not dry-run a version nobody uploaded yet.
+	a.upload("a", "guard", "allow", "").want(t, 201)
 
 	const workers, rounds = 6, 4
 	wasms := [][]byte{fixture(t, "stop"), fixture(t, "allow")} // read here: t.Fatal is for this goroutine only
