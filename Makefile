@@ -45,6 +45,7 @@ FUZZ_TARGETS := \
 	./sdk/openim:FuzzDecodeWire \
 	./sdk/plugin/textmsg:FuzzParse \
 	./plugins:FuzzGuestMemoryRead \
+	./plugins:FuzzUpload \
 	./plugins/internal/wasmrewrite:FuzzMeter \
 	./plugins/internal/wasmrewrite/wasmbin:FuzzDecode \
 	./host/webhook:FuzzRoute \

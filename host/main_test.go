@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -82,11 +83,23 @@ func testCacheDir(tmp string) string {
 
 // env is one imhook server on loopback ports with its own store.
 type env struct {
-	t    testing.TB
-	srv  *host.Server
-	base string // http://127.0.0.1:port of the webhook listener
-	done chan error
-	stop context.CancelFunc
+	t         testing.TB
+	srv       *host.Server
+	base      string // http://127.0.0.1:port of the webhook listener
+	done      chan error
+	stop      context.CancelFunc
+	closeOnce sync.Once
+}
+
+// close stops the server and waits for Run to return, at the latest when
+// the test ends.
+func (e *env) close() {
+	e.closeOnce.Do(func() {
+		e.stop()
+		if err := <-e.done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	})
 }
 
 // start runs a server on fresh loopback ports and a fresh store; edit
@@ -123,12 +136,7 @@ func startLogging(t testing.TB, edit func(*host.Config), logger *slog.Logger) *e
 	}
 	e := &env{t: t, srv: srv, base: "http://" + srv.Addr().String(), done: make(chan error, 1), stop: stop}
 	go func() { e.done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-e.done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	t.Cleanup(e.close)
 	deadline := time.Now().Add(30 * time.Second)
 	for !srv.Directory().Ready() {
 		if time.Now().After(deadline) {

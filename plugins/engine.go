@@ -13,6 +13,7 @@
 package plugins
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -28,6 +29,11 @@ import (
 
 	"github.com/imhook/imhook/plugins/limits"
 )
+
+// DefaultCompileTimeout is EngineOptions.CompileTimeout when it is zero. A
+// Go plugin of 2-3 MB compiles in about a second, a 10 MB one in three to
+// four; a module that takes longer than this is refused.
+const DefaultCompileTimeout = 20 * time.Second
 
 // DefaultEngineMaxInstances is the engine-wide budget of live instances when
 // EngineOptions.MaxInstances is zero: 64 Go guests at 4-7 MiB each stay under
@@ -45,6 +51,10 @@ type EngineOptions struct {
 	// MaxInstances is the global budget of live instances across all tenants.
 	// Zero means DefaultEngineMaxInstances.
 	MaxInstances int
+	// CompileTimeout bounds the compilation of one module; a module that
+	// takes longer is refused (a *LoadError). Zero means
+	// DefaultCompileTimeout.
+	CompileTimeout time.Duration
 	// Logger receives the engine's own messages. Nil discards them.
 	Logger *slog.Logger
 	// CPUSlots is how many guest calls may run at once across all tenants,
@@ -72,6 +82,8 @@ type Engine struct {
 	cpu      *cpuShare
 	commands func(string) (string, bool) // EngineOptions.Commands
 
+	compileTimeout time.Duration // EngineOptions.CompileTimeout, defaulted
+
 	mu           sync.Mutex
 	compiling    map[string]*hashLock
 	tenants      map[*Sandbox]struct{}
@@ -93,6 +105,8 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Sandbox]struct{}),
 		prepared:  make(map[string]*prepared),
+
+		compileTimeout: cmp.Or(cfg.CompileTimeout, DefaultCompileTimeout),
 	}
 	if e.logger == nil {
 		e.logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -5,10 +5,19 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/imhook/imhook/plugins/internal/wasmcheck"
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 )
 
-// Modules are rewritten before they are compiled (docs/metering.md):
+// Modules are checked, then rewritten, before they are compiled:
+//
+//   - wasmcheck refuses a module whose counts or shape would make wazero's
+//     decoder allocate without bound or its compiler take seconds per
+//     function (docs/sandbox.md, "Limits and errors"). It runs on every
+//     load, the metered form cached on disk notwithstanding, so that a
+//     module stored before a limit existed is refused like an upload.
+//
+// and rewritten (docs/metering.md):
 //
 //   - Go emits tens of thousands of data segments, which wazero applies one by
 //     one at every instantiation; merging them halves the start of each
@@ -26,6 +35,9 @@ import (
 type prepared struct {
 	ready chan struct{} // closed when the fields below are set
 	refs  int
+
+	// refused is why wasmcheck refused the module; nothing else is set then.
+	refused error
 
 	// metered is the merged and metered module, or nil when the rewriter
 	// cannot meter it (notMetered says why; plain is then the module to run).
@@ -61,6 +73,11 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 	e.mu.Unlock()
 	if !owner {
 		<-pm.ready
+		return pm
+	}
+	if err := wasmcheck.Check(wasm, wasmcheck.Default); err != nil {
+		pm.refused, pm.upload = err, nil
+		close(pm.ready)
 		return pm
 	}
 	if b := e.readPrepared(hash); b != nil {

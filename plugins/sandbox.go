@@ -13,6 +13,7 @@ import (
 
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -190,6 +191,9 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 	// the plugin's life would cost 6-7 MB per Go module.
 	pm := t.e.prepare(hash, wasm)
 	defer t.e.unprepare(hash)
+	if pm.refused != nil {
+		return nil, nil, &LoadError{Kind: KindInvalidModule, Err: pm.refused}
+	}
 	mode, reason := cpuMode(st.cpu, pm)
 	key := runtimeKey{memoryPages: st.limits.MemoryPages, mode: mode}
 	t.mu.Lock()
@@ -223,7 +227,7 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 		if mode != CPULimitInstructions {
 			code = pm.plainWasm()
 		}
-		cm.cm, cm.err = tr.rt.CompileModule(ctx, code)
+		cm.cm, cm.err = t.e.compile(ctx, tr.rt, code)
 		cm.compileTime = time.Since(start)
 		unlock()
 		if cm.err == nil {
@@ -241,7 +245,7 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 	if cm.err != nil {
 		err := cm.err
 		t.release(tr, hash)
-		if !errors.As(err, new(*LoadError)) {
+		if !errors.As(err, new(*LoadError)) && !errors.Is(err, errCompileAbandoned) {
 			err = &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("compile: %w", err)}
 		}
 		return nil, nil, err
@@ -275,12 +279,18 @@ func (t *Sandbox) release(tr *tenantRuntime, hash string) {
 // newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
 // limit's termination checks when calls are limited, the shared compilation
 // cache, WASI and the imhook host module.
+//
+// DWARF is off: metering moves every instruction, so the source lines of a
+// module's .debug_* sections would be wrong, and wazero would scan those
+// sections, as large as the upload, for every frame of every trap. Stack
+// traces keep the function names of the name section.
 func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime, error) {
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(t.e.cache).
 		WithMemoryLimitPages(key.memoryPages).
 		WithCloseOnContextDone(key.mode == CPULimitDeadline).
-		WithCoreFeatures(api.CoreFeaturesV2)
+		WithCoreFeatures(api.CoreFeaturesV2).
+		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
@@ -321,4 +331,37 @@ func (t *Sandbox) Close(ctx context.Context) error {
 	t.mu.Unlock()
 	t.e.forget(t)
 	return errors.Join(errs...)
+}
+
+// errCompileAbandoned is the error of a compile whose caller gave up.
+var errCompileAbandoned = errors.New("compile abandoned")
+
+// compileWorkers is how many goroutines compile one module. wazero checks
+// its context only between functions and only when compiling on several
+// goroutines; two is the fewest that lets the compile deadline stop it.
+const compileWorkers = 2
+
+// compile compiles a module within the engine's compile deadline. wazero
+// cannot stop in the middle of a function, so a compile stops up to one
+// function's compile time late: wasmcheck's limits keep that to a second or
+// two (docs/sandbox.md).
+//
+// # Errors
+//
+// A *LoadError when the deadline passed, errCompileAbandoned when ctx ended
+// first (the module is not at fault), or wazero's error.
+func (e *Engine) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
+	cctx, cancel := context.WithTimeout(ctx, e.compileTimeout)
+	defer cancel()
+	cm, err := rt.CompileModule(experimental.WithCompilationWorkers(cctx, compileWorkers), wasm)
+	switch {
+	case err == nil:
+		return cm, nil
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("%w: %w", errCompileAbandoned, ctx.Err())
+	case cctx.Err() != nil:
+		return nil, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf(
+			"compiling took longer than %v; the module is too large or its functions have too much control flow", e.compileTimeout)}
+	}
+	return nil, err
 }

@@ -40,15 +40,11 @@ const DefaultMaxUploadBytes = 32 << 20
 // registry.MaxConfigBytes of configuration values, plus some structure.
 const maxJSONBytes = registry.MaxConfigBytes + 64<<10
 
-// heavySlots bounds the uploads and dry runs running at once: each compiles or
-// instantiates a module, which takes a core for up to a second for a Go guest.
-const heavySlots = 2
-
 // Timeouts of admin operations. fasthttp's RequestCtx is done only at server
 // shutdown, so each request gets its own deadline.
 const (
 	lightTimeout = 10 * time.Second // registry reads and writes
-	heavyTimeout = 60 * time.Second // waiting for a heavy slot plus compiling
+	heavyTimeout = 60 * time.Second // waiting for a heavy slot plus compiling and instantiating
 )
 
 // Options configures the admin API.
@@ -103,7 +99,7 @@ type API struct {
 	stats     func(string) (any, bool)
 	serving   func(context.Context, string, uint64) (tenants.Status, bool, error)
 	log       *slog.Logger
-	heavy     chan struct{}
+	heavy     *heavyGate
 	routes    []route
 }
 
@@ -129,7 +125,7 @@ func New(opt Options) (*API, error) {
 		stats:     opt.Stats,
 		serving:   opt.Serving,
 		log:       opt.Logger,
-		heavy:     make(chan struct{}, heavySlots),
+		heavy:     newHeavyGate(),
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -24,6 +26,9 @@ type APIError struct {
 	// Err is the cause, when there is one; it is logged for 5xx statuses,
 	// never sent.
 	Err error
+	// RetryAfter, when set, is sent as the Retry-After header: when to try
+	// again after a 429 or 503.
+	RetryAfter time.Duration
 }
 
 // Error implements error.
@@ -52,7 +57,12 @@ type ErrorBody struct {
 // else 500 with a generic message (the cause is logged, not sent).
 func (a *API) handleError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := a.classify(err)
-	if status >= 500 {
+	var ae *APIError
+	busy := errors.As(err, &ae) && ae.RetryAfter > 0 // an answer, not a fault
+	if busy {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(int(ae.RetryAfter/time.Second)))
+	}
+	if status >= 500 && !busy {
 		a.log.Error("admin: request failed",
 			"method", string(ctx.Method()), "path", string(ctx.Path()), "status", status, "err", err)
 	}

@@ -24,7 +24,7 @@ type route struct {
 	method  string
 	pattern []string
 	access  access
-	heavy   bool // compiles or runs a module: waits for a heavy slot
+	heavy   bool // compiles or runs a module: admitted by the heavyGate
 	handle  func(r *request) error
 }
 
@@ -148,12 +148,11 @@ func (a *API) dispatch(rc *fasthttp.RequestCtx) error {
 		return err
 	}
 	if rt.heavy {
-		select {
-		case a.heavy <- struct{}{}:
-			defer func() { <-a.heavy }()
-		case <-ctx.Done():
-			return apiErrorf(fasthttp.StatusServiceUnavailable, "too many uploads and dry runs at once; retry later")
+		leave, err := a.heavy.enter(ctx, req.tenant)
+		if err != nil {
+			return err
 		}
+		defer leave()
 	}
 	return rt.handle(req)
 }
