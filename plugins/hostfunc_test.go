@@ -69,24 +69,13 @@ func TestLogContext(t *testing.T) {
 // TestHostFuncsDocumented holds docs/abi.md's table of the host module to
 // hostFuncs: the same functions with the same types, in both directions.
 func TestHostFuncsDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../docs/abi.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := regexp.MustCompile("(?m)^\\| `" + abi.HostModule + `\.(\w+)` + "` \\| `([^`]*)` \\| ([^|]+) \\| ([^|]+) \\|$")
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
-		documented[m[1]] = m[2] + " | " + m[3] + " | " + m[4]
-	}
-	if len(documented) == 0 {
-		t.Fatal("docs/abi.md: no host function rows found (| `imhook.name` | `(type) -> type` |)")
-	}
+	documented := abiRows(t, abi.HostModule)
 	for _, f := range hostFuncs {
 		grant := f.grant
 		if grant == "" {
 			grant = "none"
 		}
-		want := watSignature(f) + " | " + grant + " | " + f.cost
+		want := watSignature(f) + " | " + grant + " | " + f.cost()
 		got, ok := documented[f.name]
 		switch {
 		case !ok:
@@ -99,6 +88,26 @@ func TestHostFuncsDocumented(t *testing.T) {
 	for name := range documented {
 		t.Errorf("docs/abi.md lists %s.%s, which the host does not provide", abi.HostModule, name)
 	}
+}
+
+// abiRows returns docs/abi.md's table rows of module's functions,
+// | `module.name` | `(type) -> type` | column | column |, as "type | column |
+// column" by name.
+func abiRows(t *testing.T, module string) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/abi.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(module) + `\.(\w+)` + "` \\| `([^`]*)` \\| ([^|]+) \\| ([^|]+) \\|$")
+	rows := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		rows[m[1]] = m[2] + " | " + m[3] + " | " + m[4]
+	}
+	if len(rows) == 0 {
+		t.Fatalf("docs/abi.md: no rows of %s found (| `%s.name` | `(type) -> type` | ... | ... |)", module, module)
+	}
+	return rows
 }
 
 // watSignature writes a host function's type as docs/abi.md does:

@@ -13,7 +13,6 @@ import (
 
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // SandboxOptions is what a tenant's plugins run with.
@@ -277,9 +276,9 @@ func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntim
 		WithCloseOnContextDone(key.mode == CPULimitDeadline).
 		WithCoreFeatures(api.CoreFeaturesV2)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("tenant[%s]: instantiate wasi: %w", t.id, err)
+		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
 	}
 	if err := instantiateHostModule(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
