@@ -192,16 +192,21 @@ func (t hostTable) checkGrants(cm wazero.CompiledModule, g limits.Grants) error 
 }
 
 // hostLog implements abi.FuncLog: (level i32, ptr i32, len i32) -> ().
-// Going over MaxLogBytes in one call stops the guest with KindLogBytes. A
-// metered guest pays hostLogCost plus one instruction per byte.
+// Going over MaxLogLines or MaxLogBytes in one call stops the guest with
+// KindLogBytes; a line counts at least limits.MinLogLineBytes, so that a
+// flood of empty lines is bounded like one of long lines. A metered guest
+// pays hostLogCost plus one instruction per byte.
 func hostLog(c hostCall) {
 	i, m, stack := c.i, c.m, c.stack
 	level := slog.Level(api.DecodeI32(stack[0]))
 	ptr, n := api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	c.bill(uint64(n))
-	i.logBytes += int(n)
+	if i.logLines++; i.logLines > i.p.lim.MaxLogLines {
+		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d lines in one call > max_log_lines[%d]", i.logLines, i.p.lim.MaxLogLines))
+	}
+	i.logBytes += max(int(n), limits.MinLogLineBytes)
 	if i.logBytes > i.p.lim.MaxLogBytes {
-		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d bytes in one call > max_log_bytes[%d]", i.logBytes, i.p.lim.MaxLogBytes))
+		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d bytes in one call (a line counts at least %d) > max_log_bytes[%d]", i.logBytes, limits.MinLogLineBytes, i.p.lim.MaxLogBytes))
 	}
 	b, ok := m.Memory().Read(ptr, n)
 	if !ok {

@@ -45,7 +45,8 @@ type instance struct {
 
 	// Per-call state read by the host functions.
 	command  string
-	logBytes int
+	logBytes int // lines count at least limits.MinLogLineBytes
+	logLines int
 	capture  bool
 	logs     []LogLine
 	fail     Kind // set by a host function before it panics
@@ -173,7 +174,7 @@ func (i *instance) close() {
 func (i *instance) call(ctx context.Context, command string, body []byte, wire bool, dst []byte, info *CallInfo) ([]byte, Kind, error) {
 	i.calls++
 	i.command = command
-	i.logBytes = 0
+	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
