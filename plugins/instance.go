@@ -59,6 +59,9 @@ type instance struct {
 	backstop     time.Duration   // wall-clock allowance from the first host call
 	hostDeadline time.Time       // zero until the first clock check
 	hostWork     uint64          // host work billed since the last clock check
+	// callStack is set once per instance: a call that returns gives back
+	// what it took (stack.go).
+	callStack wasmrewrite.Stack
 	// Deadline mode (WithCloseOnContextDone):
 	timer    *time.Timer
 	done     chan struct{}
@@ -143,6 +146,10 @@ func (i *instance) initMetered(mod api.Module) error {
 		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
 	}
 	i.fuel, i.metered = fuel, true
+	if i.callStack, err = wasmrewrite.NewStack(mod); err != nil {
+		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
+	}
+	i.callStack.Set(stackBudget(i.p.lim))
 	if !i.p.hasInit {
 		return nil
 	}
@@ -269,7 +276,11 @@ func (i *instance) end(info *CallInfo) {
 // out in guest code, says so in the error.
 func (i *instance) failure(err error) (Kind, error) {
 	kind := i.classify(err)
-	if kind == KindCPUTime && i.fail == 0 && i.metered && i.fuel.Exhausted(err) {
+	switch {
+	case i.fail != 0 || !i.metered:
+	case i.callStack.Exhausted(err):
+		err = fmt.Errorf("call stack exhausted: calls nested deeper than the stack budget of %d KiB, a quarter of memory_pages: %w", stackBudget(i.p.lim)>>10, err)
+	case kind == KindCPUTime && i.fuel.Exhausted(err):
 		err = fmt.Errorf("%s: %w", i.exhaustedMsg(), err)
 	}
 	return kind, err
@@ -286,6 +297,10 @@ func (i *instance) classify(err error) Kind {
 	}
 	if errors.Is(err, errDeadlineBeforeCall) {
 		return KindCPUTime
+	}
+	if i.metered && i.callStack.Exhausted(err) {
+		// The call stack is memory too, bounded by a share of the cap.
+		return KindMemory
 	}
 	if i.metered && i.fuel.Exhausted(err) {
 		return KindCPUTime
