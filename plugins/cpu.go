@@ -147,8 +147,8 @@ func (i *instance) invoke(ctx context.Context, fn api.Function) error {
 	return err
 }
 
-// hostEnter is called at the entry of every host function and hook the guest
-// can reach (log, config, clocks, sleep, random, stdout and stderr). When the
+// hostEnter is called at the entry of every host function the guest can
+// reach (hostCall.bill: imhook's and WASI's). When the
 // module is metered it bills cost to the guest's budget, so that a guest
 // cannot stretch its budget by looping over host calls, and it checks the
 // wall-clock backstop once per hostClockEvery of host work: the call's
@@ -194,7 +194,7 @@ func (i *instance) exhaustedMsg() string {
 // deadline stops the guest (no timer would).
 func (i *instance) sleep(ns int64) {
 	if i.metered && i.ctx != nil {
-		i.hostEnter("poll_oneoff", hostCallCost)
+		// poll_oneoff billed the call (wasiPollOneoff).
 		i.checkClock("poll_oneoff") // a sleep always reads the clock
 		if r := time.Until(i.hostDeadline); time.Duration(ns) > r {
 			if r > 0 {

@@ -21,7 +21,8 @@ const (
 	KindInputSize
 	// KindOutputSize: the reply or error message exceeds Limits.MaxOutputBytes.
 	KindOutputSize
-	// KindLogBytes: the guest logged more than Limits.MaxLogBytes in one call.
+	// KindLogBytes: the guest logged more than Limits.MaxLogBytes or
+	// Limits.MaxLogLines in one call.
 	KindLogBytes
 	// KindInstances: no instance became free before the caller's deadline.
 	KindInstances

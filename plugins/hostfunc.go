@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/tetratelabs/wazero"
@@ -13,17 +14,19 @@ import (
 	"github.com/imhook/imhook/sdk/abi"
 )
 
-// hostFunc is one function of the "imhook" host module. hostFuncs, the
-// table of them, is the only list: it registers the module, checks a
-// module's imports at load (names, types, grants), words the refusal, and
-// TestHostFuncsDocumented holds docs/abi.md to it.
+// hostFunc is one function a guest can import. Two tables of them, hostFuncs
+// (module "imhook") and wasiFuncs (module "wasi_snapshot_preview1", wasi.go),
+// are the only lists: each registers its host module, checks a module's
+// imports at load (names, types, grants), words the refusal, and a test holds
+// docs/abi.md to it. A guest reaches the host through these rows and nothing
+// else.
 //
 // A host function that reaches an outside service (a store, the network)
 // gets it from the tenant's SandboxOptions, where the host injects a small
 // interface of this package's (as a log/slog.Logger is injected for log),
 // so that the sandbox imports no store or client; it needs a grant, so that
 // a tenant uses it only when the operator allowed it; and it bills its real
-// work to the instruction budget through hostEnter.
+// work to the instruction budget through hostCall.bill.
 type hostFunc struct {
 	name        string
 	params      []api.ValueType
@@ -33,14 +36,60 @@ type hostFunc struct {
 	// grant is the limits grant a tenant needs to import the function; ""
 	// for every guest.
 	grant string
-	// cost says what a metered call is billed (docs/abi.md repeats it).
-	cost string
-	fn   func(i *instance, m api.Module, stack []uint64)
+	// fixed and rates are what a metered call is billed, in instructions:
+	// fixed, plus each rate times its count of units (bytes, iovecs...),
+	// as fn passes them to hostCall.bill. docs/abi.md repeats them (cost).
+	fixed uint64
+	rates []rate
+	// behaviour says what the function does for a guest, for docs/abi.md
+	// (WASI rows; imhook's functions are described in prose there).
+	behaviour string
+	fn        func(c hostCall)
+}
+
+// rate is a cost per unit of work, such as 1 per byte.
+type rate struct {
+	n    uint64
+	unit string
 }
 
 func (f *hostFunc) sig() signature { return signature{f.params, f.results} }
 
-var i32 = api.ValueTypeI32
+// cost says what a call is billed, as docs/abi.md writes it: "1000 + 1 per byte".
+func (f *hostFunc) cost() string {
+	s := strconv.FormatUint(f.fixed, 10)
+	for _, r := range f.rates {
+		s += " + " + strconv.FormatUint(r.n, 10) + " per " + r.unit
+	}
+	return s
+}
+
+// hostCall is one call of a host function: what its implementation needs.
+type hostCall struct {
+	i     *instance
+	f     *hostFunc
+	m     api.Module // the calling guest
+	stack []uint64   // parameters in, results out
+	// next is wazero's own implementation of a WASI function, for the rows
+	// that bill and check a call and then hand it on (wasi.go); else nil.
+	next api.GoModuleFunction
+}
+
+// bill charges the call's cost to the guest's budget: the row's fixed cost
+// plus each of its rates times units[k]. It stops the guest when the budget
+// or the call's wall-clock deadline is spent (hostEnter).
+func (c hostCall) bill(units ...uint64) {
+	cost := c.f.fixed
+	for k, n := range units {
+		cost += c.f.rates[k].n * n
+	}
+	c.i.hostEnter(c.f.name, cost)
+}
+
+var (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
 
 // hostTable is a list of host functions.
 type hostTable []hostFunc
@@ -49,12 +98,12 @@ type hostTable []hostFunc
 var hostFuncs = hostTable{
 	{
 		name: abi.FuncLog, params: []api.ValueType{i32, i32, i32}, paramNames: []string{"level", "ptr", "len"},
-		cost: "10000 + 1 per byte", fn: hostLog,
+		fixed: hostLogCost, rates: []rate{{1, "byte"}}, fn: hostLog,
 	},
 	{
 		name: abi.FuncConfig, params: []api.ValueType{i32, i32, i32, i32}, paramNames: []string{"key_ptr", "key_len", "buf_ptr", "buf_cap"},
 		results: []api.ValueType{i32}, resultNames: []string{"len"},
-		cost: "1000 + 1 per byte of key and value", fn: hostConfig,
+		fixed: hostCallCost, rates: []rate{{1, "byte of key and value"}}, fn: hostConfig,
 	},
 }
 
@@ -77,29 +126,36 @@ func (t hostTable) names() string {
 	return strings.Join(names, ", ")
 }
 
-// instantiateHostModule adds the "imhook" host module to a tenant's runtime.
-// The functions are stateless: they find the calling instance in ctx (the
-// instance is the context of its own calls, see cpu.go).
-func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(abi.HostModule)
-	for _, f := range hostFuncs {
-		fn := f.fn
+// instantiate adds the table as host module to a tenant's runtime. next
+// holds the implementations the rows may hand calls on to (wazero's WASI
+// functions, by name). The functions are stateless: they find the calling
+// instance in ctx (the instance is the context of its own calls, see cpu.go).
+func (t hostTable) instantiate(ctx context.Context, rt wazero.Runtime, module string, next map[string]api.GoModuleFunction) error {
+	b := rt.NewHostModuleBuilder(module)
+	for k := range t {
+		f := &t[k]
+		nextFn := next[f.name]
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
 				i, _ := ctx.Value(instanceKey{}).(*instance)
 				if i == nil {
 					return // called outside a call the host started: cannot happen
 				}
-				fn(i, m, stack)
+				f.fn(hostCall{i: i, f: f, m: m, stack: stack, next: nextFn})
 			}), f.params, f.results).
 			WithParameterNames(f.paramNames...).
 			WithResultNames(f.resultNames...).
 			Export(f.name)
 	}
 	if _, err := b.Instantiate(ctx); err != nil {
-		return fmt.Errorf("instantiate host module[%s]: %w", abi.HostModule, err)
+		return fmt.Errorf("instantiate host module[%s]: %w", module, err)
 	}
 	return nil
+}
+
+// instantiateHostModule adds the "imhook" host module to a tenant's runtime.
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+	return hostFuncs.instantiate(ctx, rt, abi.HostModule, nil)
 }
 
 // checkHostImport checks one import from abi.HostModule against the table.
@@ -108,8 +164,13 @@ func checkHostImport(name string, params, results []api.ValueType) error {
 	if !ok {
 		return fmt.Errorf("guest imports func[%s.%s]; host module %s provides only %s", abi.HostModule, name, abi.HostModule, hostFuncs.names())
 	}
+	return f.checkType(abi.HostModule, params, results)
+}
+
+// checkType refuses an import of f under another type.
+func (f *hostFunc) checkType(module string, params, results []api.ValueType) error {
 	if !f.sig().equal(params, results) {
-		return fmt.Errorf("guest imports func[%s.%s] as %s, want %s", abi.HostModule, name, signature{params, results}, f.sig())
+		return fmt.Errorf("guest imports func[%s.%s] as %s, want %s", module, f.name, signature{params, results}, f.sig())
 	}
 	return nil
 }
@@ -131,15 +192,21 @@ func (t hostTable) checkGrants(cm wazero.CompiledModule, g limits.Grants) error 
 }
 
 // hostLog implements abi.FuncLog: (level i32, ptr i32, len i32) -> ().
-// Going over MaxLogBytes in one call stops the guest with KindLogBytes. A
-// metered guest pays hostLogCost plus one instruction per byte (hostEnter).
-func hostLog(i *instance, m api.Module, stack []uint64) {
+// Going over MaxLogLines or MaxLogBytes in one call stops the guest with
+// KindLogBytes; a line counts at least limits.MinLogLineBytes, so that a
+// flood of empty lines is bounded like one of long lines. A metered guest
+// pays hostLogCost plus one instruction per byte.
+func hostLog(c hostCall) {
+	i, m, stack := c.i, c.m, c.stack
 	level := slog.Level(api.DecodeI32(stack[0]))
 	ptr, n := api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
-	i.hostEnter(abi.FuncLog, hostLogCost+uint64(n))
-	i.logBytes += int(n)
+	c.bill(uint64(n))
+	if i.logLines++; i.logLines > i.p.lim.MaxLogLines {
+		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d lines in one call > max_log_lines[%d]", i.logLines, i.p.lim.MaxLogLines))
+	}
+	i.logBytes += max(int(n), limits.MinLogLineBytes)
 	if i.logBytes > i.p.lim.MaxLogBytes {
-		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d bytes in one call > max_log_bytes[%d]", i.logBytes, i.p.lim.MaxLogBytes))
+		i.stopGuest(KindLogBytes, fmt.Errorf("guest logged %d bytes in one call (a line counts at least %d) > max_log_bytes[%d]", i.logBytes, limits.MinLogLineBytes, i.p.lim.MaxLogBytes))
 	}
 	b, ok := m.Memory().Read(ptr, n)
 	if !ok {
@@ -174,8 +241,9 @@ func hostLog(i *instance, m api.Module, stack []uint64) {
 // It returns -1 for a missing key, else the value's length, writing the value
 // only when it fits (the guest retries with a bigger buffer otherwise). A
 // metered guest pays hostCallCost plus one instruction per byte of key and
-// value (hostEnter).
-func hostConfig(i *instance, m api.Module, stack []uint64) {
+// value.
+func hostConfig(c hostCall) {
+	i, m, stack := c.i, c.m, c.stack
 	keyPtr, keyLen := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	bufPtr, bufCap := api.DecodeU32(stack[2]), api.DecodeU32(stack[3])
 	mem := m.Memory()
@@ -184,7 +252,7 @@ func hostConfig(i *instance, m api.Module, stack []uint64) {
 		i.stopGuest(KindBadReply, fmt.Errorf("%s: key [%#x, +%d) is outside guest memory", abi.FuncConfig, keyPtr, keyLen))
 	}
 	v, found := i.p.t.state.Load().config[string(key)]
-	i.hostEnter(abi.FuncConfig, hostCallCost+uint64(keyLen)+uint64(len(v)))
+	c.bill(uint64(keyLen) + uint64(len(v)))
 	if !found {
 		stack[0] = api.EncodeI32(-1)
 		return

@@ -69,24 +69,13 @@ func TestLogContext(t *testing.T) {
 // TestHostFuncsDocumented holds docs/abi.md's table of the host module to
 // hostFuncs: the same functions with the same types, in both directions.
 func TestHostFuncsDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../docs/abi.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := regexp.MustCompile("(?m)^\\| `" + abi.HostModule + `\.(\w+)` + "` \\| `([^`]*)` \\| ([^|]+) \\| ([^|]+) \\|$")
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
-		documented[m[1]] = m[2] + " | " + m[3] + " | " + m[4]
-	}
-	if len(documented) == 0 {
-		t.Fatal("docs/abi.md: no host function rows found (| `imhook.name` | `(type) -> type` |)")
-	}
+	documented := abiRows(t, abi.HostModule)
 	for _, f := range hostFuncs {
 		grant := f.grant
 		if grant == "" {
 			grant = "none"
 		}
-		want := watSignature(f) + " | " + grant + " | " + f.cost
+		want := watSignature(f) + " | " + grant + " | " + f.cost()
 		got, ok := documented[f.name]
 		switch {
 		case !ok:
@@ -99,6 +88,26 @@ func TestHostFuncsDocumented(t *testing.T) {
 	for name := range documented {
 		t.Errorf("docs/abi.md lists %s.%s, which the host does not provide", abi.HostModule, name)
 	}
+}
+
+// abiRows returns docs/abi.md's table rows of module's functions,
+// | `module.name` | `(type) -> type` | column | column |, as "type | column |
+// column" by name.
+func abiRows(t *testing.T, module string) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/abi.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `" + regexp.QuoteMeta(module) + `\.(\w+)` + "` \\| `([^`]*)` \\| ([^|]+) \\| ([^|]+) \\|$")
+	rows := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		rows[m[1]] = m[2] + " | " + m[3] + " | " + m[4]
+	}
+	if len(rows) == 0 {
+		t.Fatalf("docs/abi.md: no rows of %s found (| `%s.name` | `(type) -> type` | ... | ... |)", module, module)
+	}
+	return rows
 }
 
 // watSignature writes a host function's type as docs/abi.md does:
@@ -146,5 +155,65 @@ func TestHostFuncGrants(t *testing.T) {
 	}
 	if err := hostFuncs.checkGrants(cm, limits.Grants{}); err != nil {
 		t.Fatalf("log needs no grant today: %v", err)
+	}
+}
+
+// countHandler counts the records it is given.
+type countHandler struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(context.Context, slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n++
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestLogLines: a guest logging empty lines in a loop, while another tenant
+// is served, is stopped at max_log_lines, or at max_log_bytes when it may
+// log more lines (each line counts 64 bytes at least), and only the lines
+// within the limit reach the tenant's logger.
+func TestLogLines(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{})
+	goodEcho := load(t, newTestTenant(t, e, SandboxOptions{ID: "good"}), "echo", wat(t, "echo"))
+	manyLines := testLimits()
+	manyLines.MaxLogLines = 10_000
+	for _, tc := range []struct {
+		name      string
+		limits    limits.Limits
+		wantErr   string
+		wantLines int
+	}{
+		{"line cap", testLimits(), "guest logged 101 lines in one call > max_log_lines[100]", 100},
+		{"bytes of empty lines", manyLines, "guest logged 16448 bytes in one call (a line counts at least 64) > max_log_bytes[16384]", 256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &countHandler{}
+			tn := newTestTenant(t, e, SandboxOptions{ID: "chatty", Limits: tc.limits, Logger: slog.New(h)})
+			defer tn.Close(context.Background())
+			p := load(t, tn, "empty", wat(t, "log_empty"))
+			stop := hammer(t, goodEcho)
+			_, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+			calls, fails := stop()
+			if KindOf(err) != KindLogBytes || !errors.Is(err, ErrLogLimit) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want log_bytes: %s", err, tc.wantErr)
+			}
+			if h.n != tc.wantLines {
+				t.Errorf("the logger got %d lines, want %d", h.n, tc.wantLines)
+			}
+			if fails != 0 || calls == 0 {
+				t.Errorf("good tenant: %d of %d calls failed", fails, calls)
+			}
+			// A dry run returns the lines within the limit.
+			_, info, err := p.Call(WithLogCapture(context.Background()), seedCommand, []byte(seedBody), nil)
+			if KindOf(err) != KindLogBytes || len(info.Logs) != tc.wantLines {
+				t.Errorf("dry run: %d lines, %v", len(info.Logs), err)
+			}
+		})
 	}
 }

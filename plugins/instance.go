@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	mathrand "math/rand"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,13 +44,13 @@ type instance struct {
 	dead           bool // the module was or is being closed; never reuse
 
 	stderr   limitedBuffer
-	stdout   discard
 	clock    fakeClock
 	initUsed uint64 // instructions _initialize used (metered)
 
 	// Per-call state read by the host functions.
 	command  string
-	logBytes int
+	logBytes int // lines count at least limits.MinLogLineBytes
+	logLines int
 	capture  bool
 	logs     []LogLine
 	fail     Kind // set by a host function before it panics
@@ -64,6 +63,9 @@ type instance struct {
 	backstop     time.Duration   // wall-clock allowance from the first host call
 	hostDeadline time.Time       // zero until the first clock check
 	hostWork     uint64          // host work billed since the last clock check
+	// callStack is set once per instance: a call that returns gives back
+	// what it took (stack.go).
+	callStack wasmrewrite.Stack
 	// Deadline mode (WithCloseOnContextDone):
 	timer    *time.Timer
 	done     chan struct{}
@@ -82,7 +84,6 @@ type LogLine struct {
 // and prepares it for calls.
 func (p *Plugin) newInstance() (*instance, error) {
 	i := &instance{p: p, stack: make([]uint64, 2)}
-	i.stderr.i, i.stdout.i = i, i
 	i.armInit(p.lim)
 	mod, err := p.rt.rt.InstantiateModule(i, p.compiled.cm, p.moduleConfig(i))
 	expired := i.disarm()
@@ -111,7 +112,8 @@ func (p *Plugin) newInstance() (*instance, error) {
 
 // moduleConfig is the sandbox of one instance: anonymous (nothing can link to
 // it), no filesystem, environment, arguments or stdin; stdout discarded; stderr
-// kept, bounded; clocks and randomness as granted.
+// kept, bounded; clocks and randomness as granted. wazero's WASI functions
+// read these; wasiFuncs bills every call before it reaches them.
 func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 	cfg := wazero.NewModuleConfig().
 		WithName("").
@@ -124,33 +126,20 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 		// budget is set, so that exhaustion there is recognised.
 		cfg = cfg.WithStartFunctions()
 	}
-	if p.mode == CPULimitInstructions {
-		// Every hook bills its work to the budget (cpu.go, hostEnter).
-		cfg = cfg.WithStdout(&i.stdout)
-		if p.grants.Walltime {
-			cfg = cfg.WithWalltime(i.walltime, sys.ClockResolution(time.Microsecond))
-		} else {
-			cfg = cfg.WithWalltime(i.fakeWalltime, sys.ClockResolution(time.Microsecond))
-		}
-	} else if p.grants.Walltime {
+	// Without the grants: wazero's fake wall clock (2022-01-01, 1 ms more
+	// per reading) and its deterministic random source (seeded 42).
+	if p.grants.Walltime {
 		cfg = cfg.WithSysWalltime()
 	}
-	switch {
-	case p.grants.Nanotime && p.mode == CPULimitInstructions:
-		cfg = cfg.WithNanotime(i.nanotime, sys.ClockResolution(1)).WithNanosleep(i.sleep)
-	case p.grants.Nanotime:
-		cfg = cfg.WithSysNanotime().WithNanosleep(i.sleep)
-	default:
-		cfg = cfg.WithNanotime(i.fakeNanotime, 1).WithNanosleep(i.fakeSleep)
+	if p.grants.Nanotime {
+		cfg = cfg.WithSysNanotime()
+	} else {
+		cfg = cfg.WithNanotime(i.fakeNanotime, 1)
 	}
-	switch {
-	case p.grants.Random:
-		cfg = cfg.WithRandSource(randSource{i, rand.Reader})
-	case p.mode == CPULimitInstructions:
-		// wazero's deterministic source, seeded the same way, but billed.
-		cfg = cfg.WithRandSource(randSource{i, mathrand.New(mathrand.NewSource(fakeRandSeed))})
+	if p.grants.Random {
+		cfg = cfg.WithRandSource(rand.Reader)
 	}
-	return cfg
+	return cfg.WithNanosleep(i.nanosleep)
 }
 
 // initMetered creates the instance's Fuel and runs _initialize under
@@ -161,6 +150,10 @@ func (i *instance) initMetered(mod api.Module) error {
 		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
 	}
 	i.fuel, i.metered = fuel, true
+	if i.callStack, err = wasmrewrite.NewStack(mod); err != nil {
+		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
+	}
+	i.callStack.Set(stackBudget(i.p.lim))
 	if !i.p.hasInit {
 		return nil
 	}
@@ -192,7 +185,7 @@ func (i *instance) close() {
 func (i *instance) call(ctx context.Context, command string, body []byte, wire bool, dst []byte, info *CallInfo) ([]byte, Kind, error) {
 	i.calls++
 	i.command = command
-	i.logBytes = 0
+	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
@@ -287,7 +280,11 @@ func (i *instance) end(info *CallInfo) {
 // out in guest code, says so in the error.
 func (i *instance) failure(err error) (Kind, error) {
 	kind := i.classify(err)
-	if kind == KindCPUTime && i.fail == 0 && i.metered && i.fuel.Exhausted(err) {
+	switch {
+	case i.fail != 0 || !i.metered:
+	case i.callStack.Exhausted(err):
+		err = fmt.Errorf("call stack exhausted: calls nested deeper than the stack budget of %d KiB, a quarter of memory_pages: %w", stackBudget(i.p.lim)>>10, err)
+	case kind == KindCPUTime && i.fuel.Exhausted(err):
 		err = fmt.Errorf("%s: %w", i.exhaustedMsg(), err)
 	}
 	return kind, err
@@ -304,6 +301,10 @@ func (i *instance) classify(err error) Kind {
 	}
 	if errors.Is(err, errDeadlineBeforeCall) {
 		return KindCPUTime
+	}
+	if i.metered && i.callStack.Exhausted(err) {
+		// The call stack is memory too, bounded by a share of the cap.
+		return KindMemory
 	}
 	if i.metered && i.fuel.Exhausted(err) {
 		return KindCPUTime
@@ -335,17 +336,11 @@ func (i *instance) stopGuest(kind Kind, err error) {
 }
 
 // limitedBuffer keeps the first stderrLimit bytes written to it.
-type limitedBuffer struct {
-	i *instance
-	b []byte
-}
+type limitedBuffer struct{ b []byte }
 
-// Write implements io.Writer; it never fails so the guest never sees an error
-// (a metered guest out of budget is stopped instead).
+// Write implements io.Writer; it never fails so the guest never sees an error.
+// fd_write billed the bytes (wasiFdWrite).
 func (w *limitedBuffer) Write(p []byte) (int, error) {
-	if w.i != nil {
-		w.i.hostEnter("fd_write", hostCallCost+uint64(len(p)))
-	}
 	if room := stderrLimit - len(w.b); room > 0 {
 		if len(p) > room {
 			w.b = append(w.b, p[:room]...)
@@ -362,78 +357,25 @@ func (w *limitedBuffer) Reset() { w.b = w.b[:0] }
 // String returns the bytes kept.
 func (w *limitedBuffer) String() string { return string(w.b) }
 
-// discard is a metered guest's stdout: dropped, but billed.
-type discard struct{ i *instance }
-
-// Write implements io.Writer.
-func (w *discard) Write(p []byte) (int, error) {
-	w.i.hostEnter("fd_write", hostCallCost+uint64(len(p)))
-	return len(p), nil
-}
-
-// randSource is a guest's random source, billed per read.
-type randSource struct {
-	i *instance
-	r io.Reader
-}
-
-// Read implements io.Reader.
-func (r randSource) Read(p []byte) (int, error) {
-	r.i.hostEnter("random_get", hostCallCost+uint64(len(p)))
-	return r.r.Read(p)
-}
-
-// fakeRandSeed is the seed of wazero's deterministic random source, which a
-// guest without the Random grant sees.
-const fakeRandSeed = 42
-
-// walltime is the granted wall clock of a metered guest.
-func (i *instance) walltime() (int64, int32) {
-	i.hostEnter("clock_time_get", hostCallCost)
-	t := time.Now()
-	return t.Unix(), int32(t.Nanosecond())
-}
-
-// nanotime is the granted monotonic clock of a metered guest.
-func (i *instance) nanotime() int64 {
-	i.hostEnter("clock_time_get", hostCallCost)
-	return int64(time.Since(monoStart))
-}
-
-// monoStart is the origin of the granted monotonic clock.
-var monoStart = time.Now()
-
-// fakeWalltime is a metered guest's wall clock without the Walltime grant:
-// wazero's own fake clock (2022-01-01T00:00:00Z, 1 ms more per reading),
-// billed like every host entry.
-func (i *instance) fakeWalltime() (int64, int32) {
-	i.hostEnter("clock_time_get", hostCallCost)
-	if i.clock.wall == 0 {
-		i.clock.wall = fakeEpoch - int64(time.Millisecond)
+// nanosleep is the guest's sleep (poll_oneoff on a clock): real and cut at
+// the call's deadline with the Nanotime grant (sleep, cpu.go), else it moves
+// the fake monotonic clock forward at once.
+func (i *instance) nanosleep(ns int64) {
+	if i.p.grants.Nanotime {
+		i.sleep(ns)
+		return
 	}
-	i.clock.wall += int64(time.Millisecond)
-	return i.clock.wall / 1e9, int32(i.clock.wall % 1e9)
-}
-
-// fakeEpoch is 2022-01-01T00:00:00Z in nanoseconds, wazero's fake wall clock.
-const fakeEpoch = 1640995200 * int64(time.Second)
-
-// fakeNanotime is the monotonic clock of a guest without the Nanotime grant. It
-// ticks 1us per reading so that loops waiting for time make progress.
-func (i *instance) fakeNanotime() int64 {
-	i.hostEnter("clock_time_get", hostCallCost)
-	i.clock.now += int64(time.Microsecond)
-	return i.clock.now
-}
-
-// fakeSleep moves the fake clock forward instead of blocking the host thread.
-func (i *instance) fakeSleep(ns int64) {
-	i.hostEnter("poll_oneoff", hostCallCost)
 	if ns > 0 {
 		i.clock.now += ns
 	}
 }
 
-// fakeClock holds the fake clocks of a guest without the clock grants: the
-// monotonic one, and the wall clock of a metered guest.
-type fakeClock struct{ now, wall int64 }
+// fakeNanotime is the monotonic clock of a guest without the Nanotime grant. It
+// ticks 1us per reading so that loops waiting for time make progress.
+func (i *instance) fakeNanotime() int64 {
+	i.clock.now += int64(time.Microsecond)
+	return i.clock.now
+}
+
+// fakeClock is the monotonic clock of a guest without the Nanotime grant.
+type fakeClock struct{ now int64 }

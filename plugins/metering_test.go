@@ -341,7 +341,7 @@ func TestPreparedOnDisk(t *testing.T) {
 // rewriteVersion (so that restarts do not reuse modules metered by the old
 // code from the disk cache) and update the pin.
 func TestPreparedPin(t *testing.T) {
-	const pinVersion, pinHash = "1", "d8e053ffc070b5cfa19587b514b9f7283ac36e746553d214ce5cbaa25ec04126"
+	const pinVersion, pinHash = "3", "9727d43da00072bf6cc4f244984006e75f8d665f2c41648d4201bafaeff428bf"
 	p, err := wasmrewrite.Prepare(readFile(t, "internal/wasmrewrite/testdata/corpus.wasm"), wasmrewrite.MeterOptions{})
 	if err != nil || !p.Metered {
 		t.Fatalf("Prepare(corpus): metered %v, %v", p.Metered, err)

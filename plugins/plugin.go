@@ -403,12 +403,12 @@ func checkModule(cm wazero.CompiledModule) (hasInit bool, err error) {
 				return false, &LoadError{Kind: KindInvalidModule, Err: err}
 			}
 		case wasiModule:
-			// wazero checks names and types at instantiation.
+			if err := checkWASIImport(name, f.ParamTypes(), f.ResultTypes()); err != nil {
+				return false, &LoadError{Kind: KindInvalidModule, Err: err}
+			}
 		default:
 			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; only %s.* and %s.* are provided", mod, name, abi.HostModule, wasiModule)}
 		}
 	}
 	return hasInit, nil
 }
-
-const wasiModule = "wasi_snapshot_preview1"

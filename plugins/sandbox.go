@@ -14,7 +14,6 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // SandboxOptions is what a tenant's plugins run with.
@@ -292,9 +291,9 @@ func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntim
 		WithCoreFeatures(api.CoreFeaturesV2).
 		WithDebugInfoEnabled(false)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("tenant[%s]: instantiate wasi: %w", t.id, err)
+		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
 	}
 	if err := instantiateHostModule(ctx, rt); err != nil {
 		_ = rt.Close(ctx)

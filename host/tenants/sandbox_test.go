@@ -28,12 +28,12 @@ func TestSandboxOptions(t *testing.T) {
 			name: "tenant overrides field by field",
 			settings: registry.Settings{Limits: limits.Limits{
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
-				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
+				MaxLogBytes: 100, MaxLogLines: 7, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 			}},
 			defaults: defaults,
 			want: plugins.SandboxOptions{ID: "t", Limits: limits.Limits{
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
-				MaxLogBytes: 100, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
+				MaxLogBytes: 100, MaxLogLines: 7, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 				InitTimeout: limits.Default().InitTimeout,
 			}},
 		},

@@ -41,8 +41,12 @@ type Limits struct {
 	MaxInputBytes int `json:"max_input_bytes,omitempty" koanf:"max_input_bytes"`
 	// MaxOutputBytes caps the reply or error message of one call.
 	MaxOutputBytes int `json:"max_output_bytes,omitempty" koanf:"max_output_bytes"`
-	// MaxLogBytes caps the bytes a guest may log in one call.
+	// MaxLogBytes caps the bytes a guest may log in one call; each line
+	// counts at least MinLogLineBytes.
 	MaxLogBytes int `json:"max_log_bytes,omitempty" koanf:"max_log_bytes"`
+	// MaxLogLines caps the lines a guest may log in one call, empty ones
+	// included.
+	MaxLogLines int `json:"max_log_lines,omitempty" koanf:"max_log_lines"`
 	// MaxInstances caps the live instances of one plugin version, so its
 	// calls running at once.
 	MaxInstances int `json:"max_instances,omitempty" koanf:"max_instances"`
@@ -50,6 +54,10 @@ type Limits struct {
 	// because linear memory never shrinks.
 	MaxCallsPerInstance int `json:"max_calls_per_instance,omitempty" koanf:"max_calls_per_instance"`
 }
+
+// MinLogLineBytes is what a log line counts toward MaxLogBytes at least,
+// so that empty lines are not free.
+const MinLogLineBytes = 64
 
 // Field describes one limit: its key (JSON, configuration and error
 // messages alike), its default, the range a non-zero value must fall in, and
@@ -122,7 +130,12 @@ var Fields = []Field{
 	field("max_output_bytes", func(l *Limits) *int { return &l.MaxOutputBytes },
 		mib, kib, 64*mib, "", "largest reply or error message of a plugin"),
 	field("max_log_bytes", func(l *Limits) *int { return &l.MaxLogBytes },
-		16*kib, 1, mib, "", "log bytes one call may write"),
+		16*kib, 1, mib, "", "log bytes one call may write (a line counts at least 64)"),
+	// A log record costs the server its time, level, tenant, plugin,
+	// version and command whatever the message: 100 lines of a call are
+	// about 20 KB of JSON log, as much as the bytes of max_log_bytes.
+	field("max_log_lines", func(l *Limits) *int { return &l.MaxLogLines },
+		100, 1, 10_000, "", "log lines one call may write, empty ones included"),
 	field("max_instances", func(l *Limits) *int { return &l.MaxInstances },
 		8, 1, 1024, "", "live instances per plugin version, so its calls at once (a Go guest costs 4-7 MiB)"),
 	field("max_calls_per_instance", func(l *Limits) *int { return &l.MaxCallsPerInstance },

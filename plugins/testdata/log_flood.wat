@@ -1,4 +1,5 @@
-;; log_flood: calls the log host function in a loop. Expect KindLogBytes once MaxLogBytes is spent.
+;; log_flood: logs 1000-byte lines in a loop. Expect KindLogBytes once
+;; MaxLogBytes is spent (at the 17th line of 16 KiB, before MaxLogLines).
 (module
   (import "imhook" "log" (func $log (param i32 i32 i32)))
   (memory (export "memory") 1)
@@ -10,7 +11,7 @@
     (i64.or (i64.shl (i64.const 1024) (i64.const 32)) (i64.const 60000)))
   (func (export "imhook_handle") (param i32 i32) (result i64)
     (loop $forever
-      (call $log (i32.const 0) (i32.const 0) (i32.const 32))
+      (call $log (i32.const 0) (i32.const 0) (i32.const 1000))
       (br $forever))
     (i64.const 0))
 

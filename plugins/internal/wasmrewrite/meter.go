@@ -61,11 +61,17 @@ type MeterOptions struct {
 	// start function and, when the runtime lets wazero call it, _initialize.
 	// Zero means DefaultStartFuel. Values above math.MaxInt64 are capped.
 	StartFuel uint64
+	// Stack is the initial call stack budget (StackGlobal), in bytes, for
+	// the same code. Zero means DefaultStack.
+	Stack uint64
 }
 
 // Meter returns a copy of the module with fuel accounting injected.
 //
-// The rewritten module defines and exports FuelGlobal, a mutable i64. Each
+// The rewritten module defines and exports FuelGlobal, a mutable i64, and
+// StackGlobal, a mutable i32 that bounds how deep calls nest: each function
+// body is wrapped in a block that takes the function's frame from it on
+// entry and gives it back on every way out. Each
 // straight-line segment of code (from a function entry, a loop header, an if
 // or else arm, or a join point after a branch-targeted block) subtracts its
 // static cost when entered: one per instruction, more for bulk memory and
@@ -108,12 +114,25 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	fuel := counts.Globals // the index our appended global gets
+	fuel := counts.Globals // the indices our appended globals get
+	stack := fuel + 1
 
 	bodies, err := wasmbin.Bodies(m.Section(wasmbin.SecCode))
 	if err != nil {
 		return nil, err
 	}
+	types, err := funcTypes(m)
+	if err != nil {
+		return nil, err
+	}
+	typeOf, err := funcTypeIndices(m, len(types))
+	if err != nil {
+		return nil, err
+	}
+	if len(typeOf) != len(bodies) {
+		return nil, fmt.Errorf("%w: %d functions declared, %d bodies", ErrMalformed, len(typeOf), len(bodies))
+	}
+	wrap := wrapTypes{next: counts.Types}
 	// The helpers that charge for a size operand are appended after the
 	// module's own functions, and only when some code needs them.
 	h := helpers{next: counts.Funcs}
@@ -124,7 +143,13 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("func[%d]: %w", counts.ImportedFuncs+uint32(i), err)
 		}
-		metered = appendMetered(metered, b, plan, fuel)
+		locals, err := localCount(b.Locals)
+		if err != nil {
+			return nil, err
+		}
+		ft := types[typeOf[i]]
+		f := stackFrame{stack: stack, units: frameUnits(uint64(ft.params), locals, len(b.Code)), block: wrap.blockType(ft.results)}
+		metered = appendMetered(metered, b, plan, fuel, f)
 	}
 	for _, shift := range h.shifts {
 		metered = wasmbin.AppendBody(metered, []byte{0x00}, helperCode(fuel, shift))
@@ -134,23 +159,42 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	if start == 0 {
 		start = DefaultStartFuel
 	}
+	stackBytes := opt.Stack
+	if stackBytes == 0 {
+		stackBytes = DefaultStack
+	}
 	global := []byte{0x7E, 0x01, wasmbin.OpI64Const} // i64, mutable, i64.const start
 	global = wasmbin.AppendS64(global, start)
 	global = append(global, wasmbin.OpEnd)
-	if err := appendVec(m, wasmbin.SecGlobal, 1, global); err != nil {
+	global = append(global, 0x7F, 0x01, wasmbin.OpI32Const) // i32, mutable, i32.const stack
+	global = wasmbin.AppendS64(global, int64(min(stackBytes/StackUnit, math.MaxInt32)))
+	global = append(global, wasmbin.OpEnd)
+	if err := appendVec(m, wasmbin.SecGlobal, 2, global); err != nil {
 		return nil, err
 	}
-	export := wasmbin.AppendU32(nil, uint32(len(FuelGlobal)))
-	export = append(export, FuelGlobal...)
-	export = append(export, wasmbin.ExternGlobal)
-	export = wasmbin.AppendU32(export, fuel)
-	if err := appendVec(m, wasmbin.SecExport, 1, export); err != nil {
+	var export []byte
+	for _, g := range []struct {
+		name  string
+		index uint32
+	}{{FuelGlobal, fuel}, {StackGlobal, stack}} {
+		export = wasmbin.AppendU32(export, uint32(len(g.name)))
+		export = append(export, g.name...)
+		export = append(export, wasmbin.ExternGlobal)
+		export = wasmbin.AppendU32(export, g.index)
+	}
+	if err := appendVec(m, wasmbin.SecExport, 2, export); err != nil {
 		return nil, err
 	}
 
+	if n := len(wrap.results); n > 0 {
+		if err := appendVec(m, wasmbin.SecType, uint32(n), wrap.encode()); err != nil {
+			return nil, err
+		}
+	}
 	if len(h.shifts) > 0 {
-		// One type (i32) -> (i32) shared by all helpers.
-		typeIdx := counts.Types
+		// One type (i32) -> (i32) shared by all helpers, after the wrapping
+		// blocks' types.
+		typeIdx := counts.Types + uint32(len(wrap.results))
 		if err := appendVec(m, wasmbin.SecType, 1, []byte{0x60, 0x01, 0x7F, 0x01, 0x7F}); err != nil {
 			return nil, err
 		}
@@ -187,6 +231,7 @@ type charge struct {
 	cost   int64
 	helper int64
 	check  bool // trap here if the fuel is negative
+	leave  bool // give the frame back to the stack budget: a return or tail call
 }
 
 // helpers allocates the function indices of the size-operand helpers: one
@@ -327,6 +372,8 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts) ([]
 					return nil, err
 				}
 			}
+		case wasmbin.OpReturn, wasmbin.OpReturnCall, wasmbin.OpReturnCallIndirect:
+			plan = append(plan, charge{at: in.Start, helper: -1, leave: true})
 		case wasmbin.OpMemoryGrow:
 			plan[cur].cost += costMemoryGrow
 		case wasmbin.OpPrefixFC:
@@ -350,14 +397,32 @@ func isPlain(op byte) bool {
 		(op >= 0x20 && op <= 0x26) || (op >= 0x28 && op <= 0xC4)
 }
 
-// appendMetered appends the body b with the charges of plan inserted.
-func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel uint32) []byte {
+// stackFrame is what appendMetered needs to account a function's frame:
+// the stack global, the frame's cost in units, and the block type of the
+// function's results.
+type stackFrame struct {
+	stack uint32
+	units int64
+	block []byte
+}
+
+// appendMetered appends the body b with the charges of plan inserted, in a
+// block that takes the frame from the stack budget on entry and gives it back
+// at its end, which is where a branch to the function's label now lands.
+func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel uint32, f stackFrame) []byte {
 	var buf [64]byte
-	code := make([]byte, 0, len(b.Code)+len(plan)*20)
+	code := make([]byte, 0, len(b.Code)+len(plan)*20+64)
+	code = appendStackEnter(code, f.stack, f.units)
+	code = append(code, wasmbin.OpBlock)
+	code = append(code, f.block...)
 	prev := 0
 	for _, c := range plan {
 		code = append(code, b.Code[prev:c.at]...)
 		prev = c.at
+		if c.leave {
+			code = appendStackLeave(code, f.stack, f.units)
+			continue
+		}
 		if c.helper >= 0 {
 			code = append(code, wasmbin.OpCall)
 			code = wasmbin.AppendU32(code, uint32(c.helper))
@@ -368,7 +433,9 @@ func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel uint32) []byt
 		}
 		code = append(code, appendCharge(buf[:0], fuel, c.cost, c.check)...)
 	}
-	code = append(code, b.Code[prev:]...)
+	code = append(code, b.Code[prev:]...) // ends with the block's end
+	code = appendStackLeave(code, f.stack, f.units)
+	code = append(code, wasmbin.OpEnd)
 	return wasmbin.AppendBody(out, b.Locals, code)
 }
 
