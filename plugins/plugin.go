@@ -13,6 +13,7 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/sdk/abi"
 )
 
@@ -355,6 +356,8 @@ func checkModule(cm wazero.CompiledModule) (hasInit bool, err error) {
 			}
 		case wasiModule:
 			// wazero checks names and types at instantiation.
+		case wasmrewrite.MeterModule:
+			// Added by the rewriter; checkMeterImports (cpu.go) checks it.
 		default:
 			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; only %s.* and %s.* are provided", mod, name, abi.HostModule, wasiModule)}
 		}

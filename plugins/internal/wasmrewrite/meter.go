@@ -1,15 +1,16 @@
 // Package wasmrewrite rewrites uploaded WebAssembly modules before they are
 // compiled: Meter injects an instruction budget ("fuel") so that a runaway
-// guest traps without wazero's costly WithCloseOnContextDone, and
-// MergeDataSegments folds the tens of thousands of data segments Go emits into
-// a few, which halves instantiation time.
+// guest is stopped without wazero's costly WithCloseOnContextDone, and comes
+// back to the host (an imported refuel function) each time a slice of its
+// budget is spent; MergeDataSegments folds the tens of thousands of data
+// segments Go emits into a few, which halves instantiation time.
 //
 // Both run once per module content at upload, and both are deterministic: the
 // same input bytes and options give the same output bytes, so the result can
 // be cached under the input's content hash.
 //
-// The runtime side (SetFuel, FuelUsed, IsOutOfFuel, Fuel) needs only wazero's
-// api package. docs/metering.md explains the cost model and how the runtime
+// The runtime side (SetFuel, FuelUsed, IsOutOfFuel, Fuel, Budget) needs only
+// wazero's api package; the runtime provides MeterModule.RefuelFunc itself. docs/metering.md explains the cost model and how the runtime
 // uses it.
 package wasmrewrite
 
@@ -21,10 +22,22 @@ import (
 )
 
 // FuelGlobal is the name under which a metered module exports its fuel: a
-// mutable i64 global holding the remaining budget in instructions. The host
-// sets it before a call and reads it after; it is negative only after the
-// guest ran out of fuel and trapped.
+// mutable i64 global holding what is left of the current slice of the budget,
+// in instructions. The host sets it before a call and reads it after; the
+// guest calls RefuelFunc when a check finds it negative.
 const FuelGlobal = "imhook_fuel"
+
+// MeterModule and RefuelFunc name the function a metered module imports, of
+// type () -> (): the guest calls it at a function entry or loop header that
+// finds its fuel negative, and continues when it returns. The host refills
+// the fuel there (Budget.Refill) or stops the guest by panicking. Every
+// runtime that instantiates a metered module must provide it. The module
+// name is reserved: Meter refuses a module that already imports anything
+// from it.
+const (
+	MeterModule = "imhook_meter"
+	RefuelFunc  = "refuel"
+)
 
 // ErrUnsupported reports a module the rewriter cannot handle, with the feature
 // or opcode named in the error text. The module may still be valid: a runtime
@@ -65,26 +78,35 @@ type MeterOptions struct {
 
 // Meter returns a copy of the module with fuel accounting injected.
 //
-// The rewritten module defines and exports FuelGlobal, a mutable i64. Each
-// straight-line segment of code (from a function entry, a loop header, an if
-// or else arm, or a join point after a branch-targeted block) subtracts its
-// static cost when entered: one per instruction, more for bulk memory and
-// table operations. Function entries and loop headers, which every cycle of
-// execution passes, also trap with unreachable when the fuel is negative.
-// The count is an upper bound on the instructions executed: code after a
-// branch is charged even when the branch skips it, never the other way
-// around. Function indices, types and exports of the original module are
-// unchanged; new types, functions and the global are appended after the
-// existing ones. docs/metering.md has the details.
+// The rewritten module defines and exports FuelGlobal, a mutable i64, and
+// imports RefuelFunc from MeterModule. Each straight-line segment of code
+// (from a function entry, a loop header, an if or else arm, or a join point
+// after a branch-targeted block) subtracts its static cost when entered: one
+// per instruction, more for bulk memory and table operations. Function
+// entries and loop headers, which every cycle of execution passes, also call
+// RefuelFunc when the fuel is negative, so the host can hand out the budget
+// in slices and get control back at the end of each. The count is an upper
+// bound on the instructions executed: code after a branch is charged even
+// when the branch skips it, never the other way around.
+//
+// The import is appended after the module's own imports, so every defined
+// function's index grows by one: calls, tail calls, ref.func, exports, the
+// start function, element segments, global initialisers and the name
+// section's function, local and label names are renumbered. Types, globals,
+// tables, memories and segments keep their indices; the new types,
+// functions and the global are appended after the existing ones.
+// docs/metering.md has the details.
 //
 // Meter is deterministic: the same input bytes and options give the same
 // output bytes.
 //
 // # Errors
 //
-//   - ErrMalformed: wasm is not a well-formed module.
+//   - ErrMalformed: wasm is not a well-formed module, or names a function or
+//     global past its own.
 //   - ErrUnsupported: the module uses an instruction outside wasm 2.0, SIMD,
-//     threads and tail calls, a 64-bit memory, or already exports FuelGlobal.
+//     threads and tail calls, a 64-bit memory, already exports FuelGlobal
+//     or already imports from MeterModule.
 func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	m, err := wasmbin.Parse(wasm)
 	if err != nil {
@@ -104,11 +126,23 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 			return nil, fmt.Errorf("%w: module already exports %q (metered twice?)", ErrUnsupported, FuelGlobal)
 		}
 	}
+	imports, err := m.Imports()
+	if err != nil {
+		return nil, err
+	}
+	for _, im := range imports {
+		if im.Module == MeterModule {
+			return nil, fmt.Errorf("%w: module already imports %s.%s (metered twice?)", ErrUnsupported, MeterModule, im.Name)
+		}
+	}
 	counts, err := m.Count()
 	if err != nil {
 		return nil, err
 	}
 	fuel := counts.Globals // the index our appended global gets
+	// The refuel import follows the module's imported functions; every
+	// defined function moves up by one (renumber.go).
+	fn := funcMap{refuel: counts.ImportedFuncs, funcs: counts.Funcs}
 
 	bodies, err := wasmbin.Bodies(m.Section(wasmbin.SecCode))
 	if err != nil {
@@ -116,18 +150,21 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	}
 	// The helpers that charge for a size operand are appended after the
 	// module's own functions, and only when some code needs them.
-	h := helpers{next: counts.Funcs}
+	h := helpers{next: counts.Funcs + 1}
 	metered := make([]byte, 0, len(m.Section(wasmbin.SecCode))*5/4)
 	var plan []charge
 	for i, b := range bodies {
-		plan, err = planBody(b.Code, &h, plan[:0], counts)
+		plan, err = planBody(b.Code, &h, plan[:0], counts, fn)
 		if err != nil {
 			return nil, fmt.Errorf("func[%d]: %w", counts.ImportedFuncs+uint32(i), err)
 		}
-		metered = appendMetered(metered, b, plan, fuel)
+		metered = appendMetered(metered, b, plan, fuel, fn.refuel)
 	}
 	for _, shift := range h.shifts {
-		metered = wasmbin.AppendBody(metered, []byte{0x00}, helperCode(fuel, shift))
+		metered = wasmbin.AppendBody(metered, []byte{0x00}, helperCode(fuel, fn.refuel, shift))
+	}
+	if err := renumber(m, fn); err != nil {
+		return nil, err
 	}
 
 	start := int64(min(opt.StartFuel, math.MaxInt64))
@@ -148,9 +185,23 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 		return nil, err
 	}
 
+	// The type () -> () of the refuel import, then the import itself.
+	if err := appendVec(m, wasmbin.SecType, 1, []byte{0x60, 0x00, 0x00}); err != nil {
+		return nil, err
+	}
+	imp := wasmbin.AppendU32(nil, uint32(len(MeterModule)))
+	imp = append(imp, MeterModule...)
+	imp = wasmbin.AppendU32(imp, uint32(len(RefuelFunc)))
+	imp = append(imp, RefuelFunc...)
+	imp = append(imp, wasmbin.ExternFunc)
+	imp = wasmbin.AppendU32(imp, counts.Types)
+	if err := appendVec(m, wasmbin.SecImport, 1, imp); err != nil {
+		return nil, err
+	}
+
 	if len(h.shifts) > 0 {
 		// One type (i32) -> (i32) shared by all helpers.
-		typeIdx := counts.Types
+		typeIdx := counts.Types + 1
 		if err := appendVec(m, wasmbin.SecType, 1, []byte{0x60, 0x01, 0x7F, 0x01, 0x7F}); err != nil {
 			return nil, err
 		}
@@ -179,14 +230,17 @@ func appendVec(m *wasmbin.Module, id byte, n uint32, entries []byte) error {
 	return nil
 }
 
-// charge is one insertion into a function body: before the byte at offset at,
+// charge is one edit of a function body at offset at: before the byte at at,
 // either subtract the static cost (helper < 0) or call helper on the size
-// operand on top of the stack.
+// operand on top of the stack; or, when end > at, replace the function index
+// encoded in [at, end) by index.
 type charge struct {
 	at     int
 	cost   int64
 	helper int64
-	check  bool // trap here if the fuel is negative
+	check  bool // call refuel here if the fuel is negative
+	end    int
+	index  uint32
 }
 
 // helpers allocates the function indices of the size-operand helpers: one
@@ -231,20 +285,23 @@ type frame struct {
 // before it, so it stays in the segment that contains the opener: it runs at
 // most once per entry of that segment.
 //
-// Only function entries and loop headers check the fuel and trap: every
-// cycle of execution passes through one of them, so a guest overdraws by at
-// most the code between two checks. The other segments only subtract, which
-// costs 4 instructions instead of 10.
+// Only function entries and loop headers check the fuel and call refuel:
+// every cycle of execution passes through one of them, so a guest overdraws
+// by at most the code between two checks. The other segments only subtract,
+// which costs 4 instructions instead of 10.
 //
 // The count is an upper bound: code after a br_if, br_table, br or return in
 // the same segment is charged even when a branch skips it, a bounded amount
 // per segment entry.
 //
+// The index of every call, return_call and ref.func to a defined function is
+// replaced by its new one (fn), the refuel import having moved them up.
+//
 // It also refuses, as malformed, a global or function index past the
-// module's own (counts): such a module is invalid, but the global and the
-// helpers Meter appends would make it valid, and its code could then refill
-// its own fuel.
-func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts) ([]charge, error) {
+// module's own (counts, the original numbering): such a module is invalid,
+// but the global and the functions Meter adds would make it valid, and its
+// code could then refill its own fuel.
+func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn funcMap) ([]charge, error) {
 	r := wasmbin.NewReader(code)
 	plan = append(plan, charge{at: 0, helper: -1, check: true})
 	cur := 0
@@ -271,8 +328,13 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts) ([]
 		switch {
 		case (in.Op == wasmbin.OpGlobalGet || in.Op == wasmbin.OpGlobalSet) && in.Index >= counts.Globals:
 			return nil, fmt.Errorf("%w: global[%d] is past the module's %d globals", ErrMalformed, in.Index, counts.Globals)
-		case (in.Op == wasmbin.OpCall || in.Op == wasmbin.OpReturnCall || in.Op == opRefFunc) && in.Index >= counts.Funcs:
-			return nil, fmt.Errorf("%w: func[%d] is past the module's %d functions", ErrMalformed, in.Index, counts.Funcs)
+		case in.Op == wasmbin.OpCall || in.Op == wasmbin.OpReturnCall || in.Op == opRefFunc:
+			if in.Index >= counts.Funcs {
+				return nil, fmt.Errorf("%w: func[%d] is past the module's %d functions", ErrMalformed, in.Index, counts.Funcs)
+			}
+			if in.Index >= fn.refuel {
+				plan = append(plan, charge{at: in.IndexStart, end: in.IndexEnd, index: fn.of(in.Index), helper: -1})
+			}
 		}
 		plan[cur].cost++
 		if straight && in.Op != wasmbin.OpBlock && !isPlain(in.Op) {
@@ -350,14 +412,19 @@ func isPlain(op byte) bool {
 		(op >= 0x20 && op <= 0x26) || (op >= 0x28 && op <= 0xC4)
 }
 
-// appendMetered appends the body b with the charges of plan inserted.
-func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel uint32) []byte {
+// appendMetered appends the body b with the edits of plan applied.
+func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel, refuel uint32) []byte {
 	var buf [64]byte
 	code := make([]byte, 0, len(b.Code)+len(plan)*20)
 	prev := 0
 	for _, c := range plan {
 		code = append(code, b.Code[prev:c.at]...)
 		prev = c.at
+		if c.end > c.at {
+			code = wasmbin.AppendU32(code, c.index)
+			prev = c.end
+			continue
+		}
 		if c.helper >= 0 {
 			code = append(code, wasmbin.OpCall)
 			code = wasmbin.AppendU32(code, uint32(c.helper))
@@ -366,15 +433,15 @@ func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel uint32) []byt
 		if c.cost == 0 {
 			continue
 		}
-		code = append(code, appendCharge(buf[:0], fuel, c.cost, c.check)...)
+		code = append(code, appendCharge(buf[:0], fuel, refuel, c.cost, c.check)...)
 	}
 	code = append(code, b.Code[prev:]...)
 	return wasmbin.AppendBody(out, b.Locals, code)
 }
 
 // appendCharge appends: fuel -= cost, followed when check is set by
-// if fuel < 0 { unreachable }.
-func appendCharge(out []byte, fuel uint32, cost int64, check bool) []byte {
+// if fuel < 0 { call refuel }.
+func appendCharge(out []byte, fuel, refuel uint32, cost int64, check bool) []byte {
 	out = append(out, wasmbin.OpGlobalGet)
 	out = wasmbin.AppendU32(out, fuel)
 	out = append(out, wasmbin.OpI64Const)
@@ -384,21 +451,25 @@ func appendCharge(out []byte, fuel uint32, cost int64, check bool) []byte {
 	if !check {
 		return out
 	}
-	return appendCheck(out, fuel)
+	return appendCheck(out, fuel, refuel)
 }
 
-// appendCheck appends: if fuel < 0 { unreachable }.
-func appendCheck(out []byte, fuel uint32) []byte {
+// appendCheck appends: if fuel < 0 { call refuel }. The host refills the
+// fuel, or stops the guest by panicking; the guest continues either way
+// only with fuel the host gave it.
+func appendCheck(out []byte, fuel, refuel uint32) []byte {
 	out = append(out, wasmbin.OpGlobalGet)
 	out = wasmbin.AppendU32(out, fuel)
-	return append(out, wasmbin.OpI64Const, 0x00, wasmbin.OpI64LtS,
-		wasmbin.OpIf, wasmbin.BlockEmpty, wasmbin.OpUnreachable, wasmbin.OpEnd)
+	out = append(out, wasmbin.OpI64Const, 0x00, wasmbin.OpI64LtS,
+		wasmbin.OpIf, wasmbin.BlockEmpty, wasmbin.OpCall)
+	out = wasmbin.AppendU32(out, refuel)
+	return append(out, wasmbin.OpEnd)
 }
 
 // helperCode is the body of a size-operand helper, (n i32) -> (i32):
-// fuel -= n>>shift; if fuel < 0 { unreachable }; return n.
+// fuel -= n>>shift; if fuel < 0 { call refuel }; return n.
 // The instruction itself is charged 1 with the code around it.
-func helperCode(fuel uint32, shift int) []byte {
+func helperCode(fuel, refuel uint32, shift int) []byte {
 	out := []byte{wasmbin.OpGlobalGet}
 	out = wasmbin.AppendU32(out, fuel)
 	out = append(out, wasmbin.OpLocalGet, 0x00, wasmbin.OpI64ExtendI32U)
@@ -409,7 +480,7 @@ func helperCode(fuel uint32, shift int) []byte {
 	}
 	out = append(out, wasmbin.OpI64Sub, wasmbin.OpGlobalSet)
 	out = wasmbin.AppendU32(out, fuel)
-	out = appendCheck(out, fuel)
+	out = appendCheck(out, fuel, refuel)
 	return append(out, wasmbin.OpLocalGet, 0x00, wasmbin.OpEnd)
 }
 

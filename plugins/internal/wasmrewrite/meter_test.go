@@ -197,8 +197,8 @@ func TestMeterBusyStart(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = r.InstantiateModule(ctx, c, wazero.NewModuleConfig().WithStartFunctions("_initialize"))
-			if err == nil || !strings.Contains(err.Error(), "unreachable") {
-				t.Fatalf("instantiate: got %v, want the unreachable trap", err)
+			if !errors.Is(err, errOutOfFuel) {
+				t.Fatalf("instantiate: got %v, want refuel to stop it", err)
 			}
 		})
 		t.Run(e.name+"/host runs _initialize", func(t *testing.T) {
@@ -217,8 +217,8 @@ func TestMeterBusyStart(t *testing.T) {
 			t.Parallel()
 			r := newRuntime(t, e.cfg())
 			_, err := r.Instantiate(ctx, startMod)
-			if err == nil || !strings.Contains(err.Error(), "unreachable") {
-				t.Fatalf("instantiate: got %v, want the unreachable trap", err)
+			if !errors.Is(err, errOutOfFuel) {
+				t.Fatalf("instantiate: got %v, want refuel to stop it", err)
 			}
 		})
 	}
@@ -259,6 +259,10 @@ func TestMeterErrors(t *testing.T) {
 		{"empty", nil, ErrMalformed, "malformed wasm: not a wasm 1.0 binary (bad magic or version)"},
 		{"truncated", readTestdata(t, "corpus.wasm")[:100], ErrMalformed, ""},
 		{"metered twice", metered, ErrUnsupported, `unsupported wasm feature: module already exports "imhook_fuel" (metered twice?)`},
+		{"imports from imhook_meter", []byte("\x00asm\x01\x00\x00\x00" +
+			"\x01\x04\x01\x60\x00\x00" + // type () -> ()
+			"\x02\x12\x01\x0cimhook_meter\x01x\x00\x00"), // import imhook_meter.x
+			ErrUnsupported, "unsupported wasm feature: module already imports imhook_meter.x (metered twice?)"},
 		{"exception handling", []byte("\x00asm\x01\x00\x00\x00" +
 			"\x01\x04\x01\x60\x00\x00" + // type () -> ()
 			"\x03\x02\x01\x00" + // one function
@@ -298,6 +302,7 @@ func TestMeterMinimal(t *testing.T) {
 			ctx := context.Background()
 			r := wazero.NewRuntime(ctx)
 			defer r.Close(ctx)
+			instantiateMeter(t, r)
 			if strings.Contains(tc.name, "imported") {
 				// Provide e.g by instantiating a tiny module that exports it.
 				provider := "\x00asm\x01\x00\x00\x00\x06\x06\x01\x7e\x00\x42\x07\x0b\x07\x05\x01\x01g\x03\x00"
