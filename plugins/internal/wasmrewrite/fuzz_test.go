@@ -3,6 +3,7 @@ package wasmrewrite
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,8 +66,8 @@ func FuzzMeter(f *testing.F) {
 			}
 			c.Close(ctx)
 		}
-		if hasImports(wasm) {
-			return // nothing to link it to
+		if hasImports(wasm) || tableElements(wasm) > 1<<16 {
+			return // nothing to link it to, or tables that would take gigabytes
 		}
 		// Slices of 16 to 1039 instructions, varied with the input.
 		compareBehaviour(t, r, orig, metered, 16+uint64(len(wasm)%1024))
@@ -81,6 +82,37 @@ func hasImports(wasm []byte) bool {
 	}
 	imports, err := m.Imports()
 	return err != nil || len(imports) > 0
+}
+
+// tableElements returns how many elements the module's tables start with:
+// instantiation allocates them, and a few bytes of input can ask for 2^27
+// per table.
+func tableElements(wasm []byte) uint64 {
+	m, err := wasmbin.Parse(wasm)
+	if err != nil || m.Section(wasmbin.SecTable) == nil {
+		return 0
+	}
+	r := wasmbin.NewReader(m.Section(wasmbin.SecTable))
+	n, err := r.U32()
+	if err != nil {
+		return math.MaxUint64
+	}
+	var sum uint64
+	for range n {
+		r.Byte() // reference type
+		flags, err1 := r.Byte()
+		min, err2 := r.U64()
+		if err1 != nil || err2 != nil {
+			return math.MaxUint64
+		}
+		if flags&1 != 0 {
+			if _, err := r.U64(); err != nil {
+				return math.MaxUint64
+			}
+		}
+		sum += min
+	}
+	return sum
 }
 
 // compareBehaviour instantiates both modules and calls every export of the

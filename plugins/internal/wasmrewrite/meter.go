@@ -230,18 +230,35 @@ func appendVec(m *wasmbin.Module, id byte, n uint32, entries []byte) error {
 	return nil
 }
 
-// charge is one edit of a function body at offset at: before the byte at at,
-// either subtract the static cost (helper < 0) or call helper on the size
-// operand on top of the stack; or, when end > at, replace the function index
-// encoded in [at, end) by index.
+// charge is one edit of a function body, at offset at of the original code.
 type charge struct {
-	at     int
-	cost   int64
-	helper int64
-	check  bool // call refuel here if the fuel is negative
-	end    int
+	kind int
+	at   int
+	// end > at: the edit replaces [at, end) (editIndex, editBytes, editLoop).
+	end int
+	// editCharge: subtract cost, then, with check, check the fuel: call
+	// refuel, or with exit leave the wrapped loop to call it (br_if 1).
+	cost  int64
+	check bool
+	exit  bool
+	// editHelper: the helper to call; editIndex: the LEB128 u32 to write (a
+	// function index or a branch depth); editBytes: the bytes to write.
+	helper uint32
 	index  uint32
+	repl   []byte
+	// editLoopEnd: the plan index of the wrapped loop's header charge.
+	header int
 }
+
+// Kinds of edit.
+const (
+	editCharge  = iota // insert a charge, and a check when check is set
+	editHelper         // insert a call of a size-operand helper
+	editIndex          // replace an index immediate
+	editBytes          // replace an immediate with repl
+	editLoop           // replace "loop bt" by the four openers of a wrapped loop
+	editLoopEnd        // insert, after a wrapped loop's end, the way out to refuel
+)
 
 // helpers allocates the function indices of the size-operand helpers: one
 // per price (a shift of the operand), in order of first use.
@@ -250,14 +267,14 @@ type helpers struct {
 	shifts []int
 }
 
-func (h *helpers) index(shift int) int64 {
+func (h *helpers) index(shift int) uint32 {
 	for i, s := range h.shifts {
 		if s == shift {
-			return int64(h.next) + int64(i)
+			return h.next + uint32(i)
 		}
 	}
 	h.shifts = append(h.shifts, shift)
-	return int64(h.next) + int64(len(h.shifts)-1)
+	return h.next + uint32(len(h.shifts)-1)
 }
 
 // Control frame kinds for planBody.
@@ -271,10 +288,59 @@ type frame struct {
 	kind     int
 	outer    int  // the segment to resume after the frame's end
 	targeted bool // a branch targets the frame's label
+	// wrapped: a loop whose refuel call was moved out of it (wrapLoop); it
+	// has four labels instead of one.
+	wrapped bool
+	header  int    // wrapped: the plan index of its header charge
+	labels  uint32 // labels of this frame and every frame around it
+}
+
+// Wrapped loops. A loop header checks the fuel on every iteration. With the
+// check written "if fuel < 0 { call refuel }" inside the loop, wazero's
+// register allocator spills values that live across that call on the hot
+// path too: a tight loop ran 1.7 times slower, Go code 5-10% (docs/
+// metering.md, "Slices"). So a loop whose block type has no parameters
+// becomes
+//
+//	block bt                ;; $done
+//	  loop bt               ;; $outer: where execution resumes after refuel
+//	    block               ;; $exit
+//	      loop bt           ;; $inner: the original loop, its label
+//	        fuel -= cost
+//	        br_if $exit (fuel < 0)
+//	        ...body...
+//	      end
+//	      br $done          ;; the loop's results
+//	    end
+//	    call $refuel
+//	    fuel += cost        ;; the header is charged again when re-entered
+//	    br $outer
+//	  end
+//	end
+//
+// and the call is off the loop's path. Branches from inside to labels
+// outside it pass three more labels. The header's cost is handed back before
+// re-entering, after refuel: refuel sees the same fuel, at the same check,
+// as an inline call would, and the count is the same. A loop whose block type
+// is a type index (it may take parameters, which the exit would have to
+// carry) keeps the inline call.
+const wrappedLabels = 4
+
+// wrapLoop reports whether the loop whose block type is bt is wrapped: its
+// type is empty or a single value type.
+func wrapLoop(bt []byte) bool {
+	if len(bt) != 1 {
+		return false
+	}
+	switch bt[0] {
+	case wasmbin.BlockEmpty, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F:
+		return true
+	}
+	return false
 }
 
 // planBody decodes one function's instructions and returns where to charge
-// and how much, in increasing offset order.
+// and how much, in increasing offset order, with the other edits.
 //
 // A segment is straight-line code entered only at its start. One starts at
 // the function entry, after each loop (its header, where every back-edge
@@ -285,17 +351,19 @@ type frame struct {
 // before it, so it stays in the segment that contains the opener: it runs at
 // most once per entry of that segment.
 //
-// Only function entries and loop headers check the fuel and call refuel:
-// every cycle of execution passes through one of them, so a guest overdraws
-// by at most the code between two checks. The other segments only subtract,
-// which costs 4 instructions instead of 10.
+// Only function entries and loop headers check the fuel and call refuel
+// (loops from outside themselves, see wrapLoop): every cycle of execution
+// passes through one of them, so a guest overdraws by at most the code
+// between two checks. The other segments only subtract, which costs 4
+// instructions instead of 10.
 //
 // The count is an upper bound: code after a br_if, br_table, br or return in
 // the same segment is charged even when a branch skips it, a bounded amount
 // per segment entry.
 //
 // The index of every call, return_call and ref.func to a defined function is
-// replaced by its new one (fn), the refuel import having moved them up.
+// replaced by its new one (fn), the refuel import having moved them up, and
+// the depth of every branch that leaves a wrapped loop is increased.
 //
 // It also refuses, as malformed, a global or function index past the
 // module's own (counts, the original numbering): such a module is invalid,
@@ -303,9 +371,10 @@ type frame struct {
 // code could then refill its own fuel.
 func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn funcMap) ([]charge, error) {
 	r := wasmbin.NewReader(code)
-	plan = append(plan, charge{at: 0, helper: -1, check: true})
+	plan = append(plan, charge{kind: editCharge, at: 0, check: true})
 	cur := 0
 	var stack []frame
+	wrapped := 0 // wrapped loops on the stack
 	// straight is set while execution since the function entry has been
 	// straight-line code with no call. If a loop header comes first, its
 	// check makes the entry's redundant: every cycle still passes a check
@@ -320,6 +389,25 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn 
 		}
 		return nil
 	}
+	// relabel returns the depth of a branch to label depth in the rewritten
+	// code: the labels of the frames it leaves.
+	relabel := func(depth uint32) uint32 {
+		if wrapped == 0 {
+			return depth
+		}
+		inner := stack[len(stack)-1].labels
+		if int(depth) == len(stack) {
+			return inner
+		}
+		return inner - stack[len(stack)-1-int(depth)].labels
+	}
+	push := func(f frame, width uint32) {
+		f.labels = width
+		if len(stack) > 0 {
+			f.labels += stack[len(stack)-1].labels
+		}
+		stack = append(stack, f)
+	}
 	for {
 		in, err := r.Instr()
 		if err != nil {
@@ -333,7 +421,7 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn 
 				return nil, fmt.Errorf("%w: func[%d] is past the module's %d functions", ErrMalformed, in.Index, counts.Funcs)
 			}
 			if in.Index >= fn.refuel {
-				plan = append(plan, charge{at: in.IndexStart, end: in.IndexEnd, index: fn.of(in.Index), helper: -1})
+				plan = append(plan, charge{kind: editIndex, at: in.IndexStart, end: in.IndexEnd, index: fn.of(in.Index)})
 			}
 		}
 		plan[cur].cost++
@@ -345,20 +433,28 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn 
 		}
 		switch in.Op {
 		case wasmbin.OpBlock:
-			stack = append(stack, frame{kind: frameBlock, outer: cur})
-		case wasmbin.OpLoop, wasmbin.OpIf:
-			kind := frameLoop
-			if in.Op == wasmbin.OpIf {
-				kind = frameIf
+			push(frame{kind: frameBlock, outer: cur}, 1)
+		case wasmbin.OpLoop:
+			f := frame{kind: frameLoop, outer: cur}
+			width := uint32(1)
+			if wrapLoop(code[in.Start+1 : in.End]) {
+				plan = append(plan, charge{kind: editLoop, at: in.Start, end: in.End})
+				f.wrapped, width = true, wrappedLabels
+				wrapped++
 			}
-			stack = append(stack, frame{kind: kind, outer: cur})
-			plan = append(plan, charge{at: in.End, helper: -1, check: kind == frameLoop})
+			plan = append(plan, charge{kind: editCharge, at: in.End, check: true, exit: f.wrapped})
+			cur = len(plan) - 1
+			f.header = cur
+			push(f, width)
+		case wasmbin.OpIf:
+			push(frame{kind: frameIf, outer: cur}, 1)
+			plan = append(plan, charge{kind: editCharge, at: in.End})
 			cur = len(plan) - 1
 		case wasmbin.OpElse:
 			if len(stack) == 0 || stack[len(stack)-1].kind != frameIf {
 				return nil, fmt.Errorf("%w: else without if at offset %d", ErrMalformed, in.Start)
 			}
-			plan = append(plan, charge{at: in.End, helper: -1})
+			plan = append(plan, charge{kind: editCharge, at: in.End})
 			cur = len(plan) - 1
 		case wasmbin.OpEnd:
 			if len(stack) == 0 {
@@ -369,9 +465,13 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn 
 			}
 			f := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
+			if f.wrapped {
+				plan = append(plan, charge{kind: editLoopEnd, at: in.End, header: f.header})
+				wrapped--
+			}
 			switch {
 			case f.targeted && f.kind != frameLoop:
-				plan = append(plan, charge{at: in.End, helper: -1})
+				plan = append(plan, charge{kind: editCharge, at: in.End})
 				cur = len(plan) - 1
 			case f.kind != frameBlock:
 				cur = f.outer
@@ -380,23 +480,36 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn 
 			if err := target(in.Index); err != nil {
 				return nil, err
 			}
+			if d := relabel(in.Index); d != in.Index {
+				plan = append(plan, charge{kind: editIndex, at: in.IndexStart, end: in.IndexEnd, index: d})
+			}
 		case wasmbin.OpBrTable:
 			lr := wasmbin.NewReader(code[in.Start+1 : in.End])
 			n, _ := lr.U32()
+			var repl []byte
+			if wrapped > 0 {
+				repl = wasmbin.AppendU32(make([]byte, 0, in.End-in.Start+8), n)
+			}
 			for i := uint32(0); i <= n; i++ { // the labels and the default
 				l, _ := lr.U32() // already decoded once by Instr
 				if err := target(l); err != nil {
 					return nil, err
 				}
+				if repl != nil {
+					repl = wasmbin.AppendU32(repl, relabel(l))
+				}
+			}
+			if repl != nil {
+				plan = append(plan, charge{kind: editBytes, at: in.Start + 1, end: in.End, repl: repl})
 			}
 		case wasmbin.OpMemoryGrow:
 			plan[cur].cost += costMemoryGrow
 		case wasmbin.OpPrefixFC:
 			switch in.Sub {
 			case wasmbin.FCMemoryInit, wasmbin.FCMemoryCopy, wasmbin.FCMemoryFill:
-				plan = append(plan, charge{at: in.Start, helper: h.index(bulkByteShift)})
+				plan = append(plan, charge{kind: editHelper, at: in.Start, helper: h.index(bulkByteShift)})
 			case wasmbin.FCTableInit, wasmbin.FCTableCopy, wasmbin.FCTableGrow, wasmbin.FCTableFill:
-				plan = append(plan, charge{at: in.Start, helper: h.index(0)})
+				plan = append(plan, charge{kind: editHelper, at: in.Start, helper: h.index(0)})
 			}
 		}
 		if plan[cur].cost > math.MaxInt32 {
@@ -414,44 +527,76 @@ func isPlain(op byte) bool {
 
 // appendMetered appends the body b with the edits of plan applied.
 func appendMetered(out []byte, b wasmbin.Body, plan []charge, fuel, refuel uint32) []byte {
-	var buf [64]byte
 	code := make([]byte, 0, len(b.Code)+len(plan)*20)
 	prev := 0
 	for _, c := range plan {
 		code = append(code, b.Code[prev:c.at]...)
 		prev = c.at
-		if c.end > c.at {
+		switch c.kind {
+		case editIndex:
 			code = wasmbin.AppendU32(code, c.index)
 			prev = c.end
-			continue
-		}
-		if c.helper >= 0 {
+		case editBytes:
+			code = append(code, c.repl...)
+			prev = c.end
+		case editLoop:
+			bt := b.Code[c.at+1 : c.end]
+			code = append(code, wasmbin.OpBlock)
+			code = append(code, bt...)
+			code = append(code, wasmbin.OpLoop)
+			code = append(code, bt...)
+			code = append(code, wasmbin.OpBlock, wasmbin.BlockEmpty, wasmbin.OpLoop)
+			code = append(code, bt...)
+			prev = c.end
+		case editLoopEnd:
+			code = appendLoopEnd(code, fuel, refuel, plan[c.header].cost)
+		case editHelper:
 			code = append(code, wasmbin.OpCall)
-			code = wasmbin.AppendU32(code, uint32(c.helper))
-			continue
+			code = wasmbin.AppendU32(code, c.helper)
+		case editCharge:
+			if c.cost != 0 {
+				code = appendCharge(code, fuel, refuel, c.cost, c.check, c.exit)
+			}
 		}
-		if c.cost == 0 {
-			continue
-		}
-		code = append(code, appendCharge(buf[:0], fuel, refuel, c.cost, c.check)...)
 	}
 	code = append(code, b.Code[prev:]...)
 	return wasmbin.AppendBody(out, b.Locals, code)
 }
 
 // appendCharge appends: fuel -= cost, followed when check is set by
-// if fuel < 0 { call refuel }.
-func appendCharge(out []byte, fuel, refuel uint32, cost int64, check bool) []byte {
+// if fuel < 0 { call refuel }, or with exit by br_if 1 (fuel < 0), which
+// leaves a wrapped loop for its way out to refuel (wrapLoop).
+func appendCharge(out []byte, fuel, refuel uint32, cost int64, check, exit bool) []byte {
 	out = append(out, wasmbin.OpGlobalGet)
 	out = wasmbin.AppendU32(out, fuel)
 	out = append(out, wasmbin.OpI64Const)
 	out = wasmbin.AppendS64(out, cost)
 	out = append(out, wasmbin.OpI64Sub, wasmbin.OpGlobalSet)
 	out = wasmbin.AppendU32(out, fuel)
-	if !check {
+	switch {
+	case !check:
 		return out
+	case exit:
+		out = append(out, wasmbin.OpGlobalGet)
+		out = wasmbin.AppendU32(out, fuel)
+		return append(out, wasmbin.OpI64Const, 0x00, wasmbin.OpI64LtS, wasmbin.OpBrIf, 0x01)
 	}
 	return appendCheck(out, fuel, refuel)
+}
+
+// appendLoopEnd appends what follows the end of a wrapped loop's original
+// body (wrapLoop): br $done, the end of $exit, the call of refuel, the
+// header's cost handed back, br $outer, and the ends of $outer and $done.
+func appendLoopEnd(out []byte, fuel, refuel uint32, cost int64) []byte {
+	out = append(out, wasmbin.OpBr, 0x02, wasmbin.OpEnd, wasmbin.OpCall)
+	out = wasmbin.AppendU32(out, refuel)
+	out = append(out, wasmbin.OpGlobalGet)
+	out = wasmbin.AppendU32(out, fuel)
+	out = append(out, wasmbin.OpI64Const)
+	out = wasmbin.AppendS64(out, cost)
+	out = append(out, opI64Add, wasmbin.OpGlobalSet)
+	out = wasmbin.AppendU32(out, fuel)
+	return append(out, wasmbin.OpBr, 0x00, wasmbin.OpEnd, wasmbin.OpEnd)
 }
 
 // appendCheck appends: if fuel < 0 { call refuel }. The host refills the
@@ -483,6 +628,9 @@ func helperCode(fuel, refuel uint32, shift int) []byte {
 	out = appendCheck(out, fuel, refuel)
 	return append(out, wasmbin.OpLocalGet, 0x00, wasmbin.OpEnd)
 }
+
+// opI64Add is i64.add.
+const opI64Add byte = 0x7C
 
 // opRefFunc is ref.func, whose immediate is a function index.
 const opRefFunc byte = 0xD2

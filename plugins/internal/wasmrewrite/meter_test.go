@@ -1,6 +1,7 @@
 package wasmrewrite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite/wasmbin"
 )
 
 // corpusCalls are the calls made on testdata/corpus.wasm, in order (some
@@ -338,5 +341,47 @@ func TestMeterRefusesForgedFuel(t *testing.T) {
 	p, err := Prepare(readTestdata(t, "forged_fuel.wasm"), MeterOptions{})
 	if !errors.Is(err, ErrMalformed) {
 		t.Fatalf("Prepare(forged_fuel) = %+v, %v, want ErrMalformed", p, err)
+	}
+}
+
+// TestMeterWrapsLoops pins the shape of a wrapped loop (wrapLoop): a loop
+// without parameters checks its fuel with br_if out of itself and calls
+// refuel outside, handing the header's cost back before re-entering; a loop
+// whose block type is a type index keeps the inline call. Behaviour is
+// covered by every other test (and FuzzMeter); this one shows the bytes.
+func TestMeterWrapsLoops(t *testing.T) {
+	t.Parallel()
+	wasm := module(
+		section(wasmbin.SecType, []byte{0x60, 0, 0}, []byte{0x60, 1, 0x7F, 1, 0x7F}),
+		section(wasmbin.SecFunction, u32(0), u32(1)),
+		section(wasmbin.SecCode,
+			body(wasmbin.OpLoop, wasmbin.BlockEmpty, wasmbin.OpEnd),           // loop end
+			body(wasmbin.OpLocalGet, 0, wasmbin.OpLoop, 0x01, wasmbin.OpEnd)), // local.get 0; loop (type 1) end
+	)
+	out := mustMeter(t, wasm, MeterOptions{})
+	m, err := wasmbin.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, err := wasmbin.Bodies(m.Section(wasmbin.SecCode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fuel, refuel = 0, 0 // the module's first global, its first import
+	wrapped := slices.Concat(
+		[]byte{0x23, fuel, 0x42, 2, 0x7D, 0x24, fuel},               // entry: fuel -= 2 (loop, end), no check
+		[]byte{0x02, 0x40, 0x03, 0x40, 0x02, 0x40, 0x03, 0x40},      // block loop block loop
+		[]byte{0x23, fuel, 0x42, 1, 0x7D, 0x24, fuel},               // header: fuel -= 1
+		[]byte{0x23, fuel, 0x42, 0, 0x53, 0x0D, 1},                  // br_if $exit (fuel < 0)
+		[]byte{0x0B, 0x0C, 2, 0x0B},                                 // end $inner, br $done, end $exit
+		[]byte{0x10, refuel, 0x23, fuel, 0x42, 1, 0x7C, 0x24, fuel}, // call refuel, fuel += 1
+		[]byte{0x0C, 0, 0x0B, 0x0B, 0x0B},                           // br $outer, end $outer, end $done, end
+	)
+	if !slices.Equal(bodies[0].Code, wrapped) {
+		t.Errorf("wrapped loop:\n got % x\nwant % x", bodies[0].Code, wrapped)
+	}
+	inline := []byte{0x23, fuel, 0x42, 0, 0x53, 0x04, 0x40, 0x10, refuel, 0x0B} // if fuel < 0 { call refuel }
+	if b := bodies[1].Code; !bytes.Contains(b, inline) || bytes.Contains(b, []byte{0x02, 0x40, 0x03, 0x01}) {
+		t.Errorf("loop of a type index: % x, want the inline call % x", b, inline)
 	}
 }
