@@ -90,6 +90,12 @@ type Engine struct {
 	prepared     map[string]*prepared // by upload hash, see prepare.go
 	idlePrepared []string             // hashes of prepared modules no plugin uses, oldest first
 	closed       bool
+
+	// yield, when set, runs at the end of every slice of a metered call
+	// (cpu.go, refill), on the call's goroutine, inside the guest call: it
+	// may block while other calls use the CPU, and may stop the guest with
+	// i.stopGuest. i.now is the clock reading of that refill. Nil: no-op.
+	yield func(i *instance)
 }
 
 // NewEngine creates an engine.

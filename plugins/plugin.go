@@ -14,6 +14,7 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/sdk/abi"
 )
 
@@ -406,6 +407,8 @@ func checkModule(cm wazero.CompiledModule) (hasInit bool, err error) {
 			if err := checkWASIImport(name, f.ParamTypes(), f.ResultTypes()); err != nil {
 				return false, &LoadError{Kind: KindInvalidModule, Err: err}
 			}
+		case wasmrewrite.MeterModule:
+			// Added by the rewriter; checkMeterImports (cpu.go) checks it.
 		default:
 			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; only %s.* and %s.* are provided", mod, name, abi.HostModule, wasiModule)}
 		}

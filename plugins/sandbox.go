@@ -232,6 +232,9 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 		if cm.err == nil {
 			cm.hasInit, cm.err = checkModule(cm.cm)
 		}
+		if cm.err == nil {
+			cm.err = checkMeterImports(cm.cm, mode)
+		}
 		close(cm.ready)
 	} else {
 		select {
@@ -277,7 +280,8 @@ func (t *Sandbox) release(tr *tenantRuntime, hash string) {
 
 // newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
 // limit's termination checks when calls are limited, the shared compilation
-// cache, WASI and the imhook host module.
+// cache, WASI, the imhook host module and, for metered modules, their refuel
+// import (cpu.go).
 //
 // DWARF is off: metering moves every instruction, so the source lines of a
 // module's .debug_* sections would be wrong, and wazero would scan those
@@ -298,6 +302,12 @@ func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntim
 	if err := instantiateHostModule(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+	}
+	if key.mode == CPULimitInstructions {
+		if err := instantiateMeterModule(ctx, rt); err != nil {
+			_ = rt.Close(ctx)
+			return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+		}
 	}
 	return &tenantRuntime{key: key, rt: rt, compiled: make(map[string]*compiledModule)}, nil
 }
