@@ -98,6 +98,25 @@ type Engine struct {
 	yield func(i *instance)
 }
 
+// yieldCPU is the engine's yield hook: at the end of each slice, a call that
+// holds a CPU slot accounts the guest time since its last accounting, with
+// the clock reading refuel took (i.now), and hands its slot to a lighter
+// tenant's waiting call if there is one, queueing for one again
+// (cpuShare.yield). When no slot comes back in time the guest is stopped
+// with KindBusy; the call then holds no slot, and Plugin.call does not
+// release one.
+func (e *Engine) yieldCPU(i *instance) {
+	if !i.holdsCPU {
+		return // _initialize, or a call made outside Plugin.call
+	}
+	ran := i.now.Sub(i.cpuSince)
+	i.cpuSince = i.now
+	if err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now); err != nil {
+		i.holdsCPU = false
+		i.stopGuest(KindBusy, fmt.Errorf("handed its CPU slot to a lighter tenant and got none back in time: %w", err))
+	}
+}
+
 // NewEngine creates an engine.
 //
 // # Errors
@@ -123,6 +142,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	}
 	e.budget = newBudget(max)
 	e.cpu = newCPUShare(cfg.CPUSlots, cfg.MaxCPUWait)
+	e.yield = e.yieldCPU
 	if cfg.CacheDir == "" {
 		e.cache = wazero.NewCompilationCache()
 		return e, nil

@@ -69,6 +69,12 @@ type instance struct {
 	// Slices of the budget (cpu.go, refill):
 	now  time.Time                  // the last clock check's reading, for the yield hook
 	stop atomic.Pointer[stopReason] // set by abort, from any goroutine
+	// The fair CPU share (fair.go, Engine.yieldCPU): holdsCPU is set while
+	// the running call holds a CPU slot, which Plugin.call then releases;
+	// cpuSince is when its guest time was last accounted (the slot taken,
+	// or the last yield).
+	holdsCPU bool
+	cpuSince time.Time
 	// Deadline mode (WithCloseOnContextDone):
 	timer    *time.Timer
 	done     chan struct{}

@@ -179,12 +179,16 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 		running = time.Now()
 	}
 	p.inFlight.Add(1)
+	i.holdsCPU, i.cpuSince = true, running
 	i.callStart.Store(running.UnixNano())
 	reply, kind, err := i.call(ctx, command, body, wire, dst, &info)
 	end := time.Now()
 	i.callStart.Store(0)
 	p.inFlight.Add(-1)
-	share.release(acct, end.Sub(running), end)
+	if i.holdsCPU { // the yield hook may have lost it (KindBusy)
+		i.holdsCPU = false
+		share.release(acct, end.Sub(i.cpuSince), end)
+	}
 	info.Duration = end.Sub(start)
 	if errors.Is(err, errDeadlineBeforeCall) {
 		p.breaker.abandon(end) // the caller's deadline, not the plugin
