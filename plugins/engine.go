@@ -178,8 +178,9 @@ func privateDir(dir string) error {
 	return nil
 }
 
-// Close closes every tenant (waiting for calls in flight, up to ctx) and the
-// compilation cache. The engine is unusable afterwards.
+// Close closes every tenant (waiting for calls in flight up to ctx, then
+// aborting them with KindClosed, "the engine was closed", as Plugin.Close
+// does) and the compilation cache. The engine is unusable afterwards.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {
@@ -194,7 +195,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Unlock()
 	var errs []error
 	for _, t := range tenants {
-		errs = append(errs, t.Close(ctx))
+		errs = append(errs, t.close(ctx, false))
 	}
 	errs = append(errs, e.cache.Close(ctx))
 	return errors.Join(errs...)

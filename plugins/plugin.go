@@ -230,24 +230,39 @@ func (p *Plugin) callError(kind Kind, command string, err error, stderr string) 
 	return &CallError{Kind: kind, Tenant: p.t.id, Plugin: p.name, Command: command, Err: err, Stderr: stderr}
 }
 
-// Close stops new calls (they get ErrClosed), waits for the calls in flight
-// (up to ctx), then frees the instances and the compiled module. It returns
-// ctx's error if calls were still running when ctx ended; their instances are
-// then freed as they return.
+// Close is for a version that was replaced, or removed: it stops new calls
+// (they get ErrClosed), waits for the calls in flight (up to ctx), then frees
+// the instances and the compiled module. It returns ctx's error if calls were
+// still running when ctx ended; those are aborted then: a metered guest stops
+// at its next refuel or host function (within a slice of its budget), a call
+// still queued for an instance does not enter the guest, and each fails with
+// KindClosed, "the version was replaced". Their instances are freed as they
+// return (a guest in deadline mode runs on until its CallTimeout).
 func (p *Plugin) Close(ctx context.Context) error {
 	p.t.mu.Lock()
 	delete(p.t.plugins, p)
 	p.t.mu.Unlock()
-	return p.shutdown(ctx)
+	return p.shutdown(ctx, errVersionReplaced)
 }
 
-func (p *Plugin) shutdown(ctx context.Context) error {
+// Why the calls of a closed plugin that did not end in time, or of a deleted
+// tenant, were aborted (KindClosed).
+var (
+	errVersionReplaced = errors.New("the version was replaced")
+	errTenantDeleted   = errors.New("the tenant was deleted")
+	errEngineClosed    = errors.New("the engine was closed")
+)
+
+// shutdown closes the plugin; the calls still in flight when ctx ends are
+// aborted with KindClosed and reason.
+func (p *Plugin) shutdown(ctx context.Context, reason error) error {
 	p.closeOnce.Do(func() {
 		p.closeErr = p.pool.close(ctx)
 		if p.closeErr == nil {
 			p.t.release(p.rt, p.hash)
 			return
 		}
+		p.pool.abort(KindClosed, reason)
 		// Release the module once the stragglers are gone.
 		go func() {
 			<-p.pool.drained
