@@ -145,6 +145,9 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkTypeIndices(m, counts.Types); err != nil {
+		return nil, err
+	}
 	fuel := counts.Globals // the indices our appended globals get
 	stack := fuel + 1
 	// The refuel import follows the module's imported functions; every
@@ -374,7 +377,11 @@ const wrappedLabels = 4
 
 // wrapLoop reports whether the loop whose block type is bt is wrapped: its
 // type is empty or a single value type.
-func wrapLoop(bt []byte) bool {
+func wrapLoop(bt []byte) bool { return simpleBlockType(bt) }
+
+// simpleBlockType reports whether a block type is empty or one value type,
+// rather than a type index.
+func simpleBlockType(bt []byte) bool {
 	if len(bt) != 1 {
 		return false
 	}
@@ -411,10 +418,10 @@ func wrapLoop(bt []byte) bool {
 // replaced by its new one (fn), the refuel import having moved them up, and
 // the depth of every branch that leaves a wrapped loop is increased.
 //
-// It also refuses, as malformed, a global or function index past the
+// It also refuses, as malformed, a global, function or type index past the
 // module's own (counts, the original numbering): such a module is invalid,
-// but the global and the functions Meter adds would make it valid, and its
-// code could then refill its own fuel.
+// but the global, functions and types Meter adds would make it valid, and
+// its code could then refill its own fuel.
 func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn funcMap) ([]charge, error) {
 	r := wasmbin.NewReader(code)
 	plan = append(plan, charge{kind: editCharge, at: 0, check: true})
@@ -467,6 +474,10 @@ func planBody(code []byte, h *helpers, plan []charge, counts wasmbin.Counts, fn 
 		switch {
 		case (in.Op == wasmbin.OpGlobalGet || in.Op == wasmbin.OpGlobalSet) && in.Index >= counts.Globals:
 			return nil, fmt.Errorf("%w: global[%d] is past the module's %d globals", ErrMalformed, in.Index, counts.Globals)
+		case (in.Op == wasmbin.OpCallIndirect || in.Op == wasmbin.OpReturnCallIndirect) && in.Index >= counts.Types:
+			return nil, fmt.Errorf("%w: type[%d] is past the module's %d types", ErrMalformed, in.Index, counts.Types)
+		case (in.Op == wasmbin.OpBlock || in.Op == wasmbin.OpLoop || in.Op == wasmbin.OpIf) && !blockTypeIn(code[in.Start+1:in.End], counts.Types):
+			return nil, fmt.Errorf("%w: block type at offset %d names a type past the module's %d", ErrMalformed, in.Start, counts.Types)
 		case in.Op == wasmbin.OpCall || in.Op == wasmbin.OpReturnCall || in.Op == opRefFunc:
 			if in.Index >= counts.Funcs {
 				return nil, fmt.Errorf("%w: func[%d] is past the module's %d functions", ErrMalformed, in.Index, counts.Funcs)

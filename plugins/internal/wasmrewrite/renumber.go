@@ -338,3 +338,92 @@ func renumberNameMap(sub []byte, fn funcMap, indirect bool) ([]byte, bool) {
 	}
 	return out, r.Len() == 0
 }
+
+// checkTypeIndices refuses, as malformed, a function (defined or imported)
+// whose type index is past the module's types: Meter appends types, which
+// would make such an invalid module valid (and wazero v1.12 panics
+// validating a call of such a function).
+func checkTypeIndices(m *wasmbin.Module, types uint32) error {
+	if data := m.Section(wasmbin.SecFunction); data != nil {
+		r := wasmbin.NewReader(data)
+		n, err := r.U32()
+		if err != nil {
+			return err
+		}
+		for i := uint32(0); i < n; i++ {
+			t, err := r.U32()
+			if err != nil {
+				return err
+			}
+			if t >= types {
+				return fmt.Errorf("%w: function %d of the function section has type[%d], past the module's %d types", ErrMalformed, i, t, types)
+			}
+		}
+	}
+	data := m.Section(wasmbin.SecImport)
+	if data == nil {
+		return nil
+	}
+	r := wasmbin.NewReader(data)
+	n, err := r.U32()
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		if _, err := r.Name(); err != nil {
+			return err
+		}
+		if _, err := r.Name(); err != nil {
+			return err
+		}
+		kind, err := r.Byte()
+		if err != nil {
+			return err
+		}
+		switch kind {
+		case wasmbin.ExternFunc:
+			t, err := r.U32()
+			if err != nil {
+				return err
+			}
+			if t >= types {
+				return fmt.Errorf("%w: import[%d] has type[%d], past the module's %d types", ErrMalformed, i, t, types)
+			}
+		case wasmbin.ExternTable, wasmbin.ExternMemory:
+			if kind == wasmbin.ExternTable {
+				if _, err := r.Byte(); err != nil {
+					return err
+				}
+			}
+			flags, err := r.Byte()
+			if err != nil {
+				return err
+			}
+			if _, err := r.U64(); err != nil {
+				return err
+			}
+			if flags&1 != 0 {
+				if _, err := r.U64(); err != nil {
+					return err
+				}
+			}
+		case wasmbin.ExternGlobal:
+			if _, err := r.Next(2); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: import[%d] of kind %#x", ErrUnsupported, i, kind)
+		}
+	}
+	return nil
+}
+
+// blockTypeIn reports whether a block type (the immediate of block, loop
+// or if) is empty, a value type, or a type index below types.
+func blockTypeIn(bt []byte, types uint32) bool {
+	if simpleBlockType(bt) {
+		return true
+	}
+	t, err := wasmbin.NewReader(bt).S33()
+	return err == nil && t >= 0 && t < int64(types)
+}

@@ -344,6 +344,33 @@ func TestMeterRenumberRefusesForgedIndices(t *testing.T) {
 	}
 }
 
+// TestMeterRefusesForgedTypes: an invalid module that names a type past its
+// own would, once metered, name the type Meter appends for refuel (or for its
+// helpers) and become valid. Meter refuses it.
+func TestMeterRefusesForgedTypes(t *testing.T) {
+	t.Parallel()
+	typ := section(wasmbin.SecType, []byte{0x60, 0, 0})
+	fn := section(wasmbin.SecFunction, u32(0))
+	for _, tc := range []struct {
+		name string
+		wasm []byte
+		want string
+	}{
+		{"function", module(typ, section(wasmbin.SecFunction, u32(1)), section(wasmbin.SecCode, body())), "has type[1], past the module's 1 types"},
+		{"import", module(typ, section(wasmbin.SecImport, slices.Concat(name("env"), name("f"), []byte{wasmbin.ExternFunc, 1}))), "import[0] has type[1]"},
+		{"call_indirect", module(typ, fn, section(wasmbin.SecTable, []byte{0x70, 0, 1}),
+			section(wasmbin.SecCode, body(wasmbin.OpI32Const, 0, wasmbin.OpCallIndirect, 1, 0))), "type[1] is past the module's 1 types"},
+		{"block type", module(typ, fn, section(wasmbin.SecCode, body(wasmbin.OpBlock, 1, wasmbin.OpEnd))), "block type at offset 0 names a type past the module's 1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Meter(tc.wasm, MeterOptions{})
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrMalformed with %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // Helpers to write modules and name sections byte by byte.
 
 func u32(v uint32) []byte { return wasmbin.AppendU32(nil, v) }
