@@ -2,11 +2,14 @@ package plugins
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/plugins/limits"
 )
 
@@ -14,11 +17,14 @@ import (
 // (CPULimit, reported in ModuleInfo):
 //
 //   - instructions (the default): the module was rewritten at load by
-//     wasmrewrite.Meter to carry an instruction budget ("fuel"). The host sets
-//     the budget before a call and reads what was used after; the guest traps
-//     itself when it is spent. Nothing runs beside the call: no goroutine, no
-//     timer, no check of a context. Host functions bill their own work to the
-//     same budget and enforce a wall-clock backstop (hostEnter).
+//     wasmrewrite.Meter to carry an instruction budget ("fuel"). The host
+//     hands the guest its budget in slices of refuelSlice instructions; at
+//     the end of each the guest calls the host (refuel), which banks the
+//     slice, stops the guest when the whole budget is spent, when the call's
+//     deadline has passed or when another goroutine aborted the instance,
+//     and lets the engine's yield hook run (the fair CPU share). Nothing runs
+//     beside the call: no goroutine, no timer. Host functions bill their own
+//     work to the same budget and enforce the same deadline (hostEnter).
 //   - deadline: a module the rewriter cannot handle runs in a runtime with
 //     WithCloseOnContextDone(true): wazero compiles a check of the module's
 //     "closed" flag into every loop header and function entry, and watches
@@ -64,6 +70,19 @@ const (
 	hostClockEvery = 100_000
 )
 
+// refuelSlice is how many instructions a metered guest runs between two
+// returns to the host (refuel): about 0.1-0.2 ms at the 6-9 thousand million
+// instructions per second a Go guest runs here. Compiled guest code is not
+// preempted by Go's scheduler, so this is how long a busy guest can keep its
+// thread (and a CPU slot, and a GC stop-the-world waiting) before the host
+// sees a deadline, an abort or a waiting tenant. A refuel costs one host
+// call and a clock reading, 0.2-0.5 us: at this size under 0.5% of the
+// guest's time (docs/metering.md, "Slices", has the measurements). Smaller
+// slices buy a shorter hold at a cost growing as 1/slice; larger ones let a
+// busy tenant hold a core for longer. It changes no count: the same call
+// uses the same instructions whatever the slice.
+const refuelSlice = 1_000_000
+
 // expire is the timer callback: it makes the instance's context done, and
 // wazero then closes the module with sys.ExitCodeDeadlineExceeded.
 func (i *instance) expire() {
@@ -95,10 +114,11 @@ func (i *instance) disarm() (expired bool) {
 	return i.expired.Load()
 }
 
-// begin prepares the per-call CPU state: the instruction budget, and the
-// wall-clock backstop, which starts at the first clock reading in a host
-// function (see hostEnter) so that a call that does not work the host reads
-// no clock.
+// begin prepares the per-call CPU state: the instruction budget, of which
+// the guest gets a first slice, and the wall-clock backstop, which starts at
+// the first clock reading (at the first refuel or in a host function, see
+// checkClock) so that a call that ends within its first slice and does not
+// work the host reads no clock.
 func (i *instance) begin(ctx context.Context, budget uint64, backstop time.Duration) {
 	i.ctx = ctx
 	i.budget = budget
@@ -106,7 +126,7 @@ func (i *instance) begin(ctx context.Context, budget uint64, backstop time.Durat
 	i.hostDeadline = time.Time{}
 	i.hostWork = 0
 	if i.metered {
-		i.fuel.Set(budget)
+		i.fuel.Start(budget, refuelSlice)
 	}
 }
 
@@ -115,12 +135,92 @@ func (i *instance) used() uint64 {
 	if !i.metered {
 		return 0
 	}
-	return i.fuel.Used(i.budget)
+	return i.fuel.Used()
+}
+
+// instantiateMeterModule adds wasmrewrite.MeterModule to a runtime of
+// metered modules: its one function, refuel, is what a metered guest calls
+// when its slice of the budget is spent.
+func instantiateMeterModule(ctx context.Context, rt wazero.Runtime) error {
+	_, err := rt.NewHostModuleBuilder(wasmrewrite.MeterModule).
+		NewFunctionBuilder().WithGoFunction(api.GoFunc(refuel), nil, nil).Export(wasmrewrite.RefuelFunc).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("instantiate host module[%s]: %w", wasmrewrite.MeterModule, err)
+	}
+	return nil
+}
+
+// refuel implements wasmrewrite.RefuelFunc: () -> (), called by a metered
+// guest at a function entry or loop header that finds its slice spent.
+func refuel(ctx context.Context, _ []uint64) {
+	i, _ := ctx.Value(instanceKey{}).(*instance)
+	if i == nil {
+		panic(errors.New("refuel called outside a guest call")) // cannot happen: calls run with the instance as ctx
+	}
+	if i.ctx == nil {
+		// No call is running: the module's start function, run at
+		// instantiation on the budget Meter gave it.
+		i.stopGuest(KindCPUTime, fmt.Errorf("start function: instruction budget of %d exhausted", uint64(wasmrewrite.DefaultStartFuel)))
+	}
+	i.refill("")
+}
+
+// refill is the end of a slice: the guest found its fuel negative at a check
+// (refuel, what == ""), or a host function's charge overdrew the slice
+// (hostEnter, what names it). It banks the slice and gives the guest the
+// next one, or stops it (a panic that ends the guest call) when the whole
+// budget is spent, the instance was aborted, or the call's wall-clock
+// deadline passed; then it runs the engine's yield hook, which may block
+// while other tenants use the CPU.
+func (i *instance) refill(what string) {
+	if !i.fuel.Refill() {
+		if what == "" {
+			i.stopGuest(KindCPUTime, errors.New(i.exhaustedMsg()))
+		}
+		i.stopGuest(KindCPUTime, fmt.Errorf("%s in host function[%s]", i.exhaustedMsg(), what))
+	}
+	i.checkAbort()
+	i.hostWork = 0
+	i.checkClock(what)
+	if y := i.p.t.e.yield; y != nil {
+		y(i)
+		i.checkAbort()
+	}
+}
+
+// stopReason is why another goroutine aborted an instance.
+type stopReason struct {
+	kind Kind
+	err  error
+}
+
+// abort asks the instance's guest to stop, from any goroutine (Plugin.Close,
+// a tenant's deletion): a metered guest stops at its next refuel or host
+// function, within refuelSlice instructions, and its call fails with kind
+// and err; a call that has not entered the guest yet fails so without
+// entering it. The first abort wins. It is for an instance that is going
+// away: an aborted instance is dropped after its call, never reused (a guest
+// stopped in the middle of its work is in no state to serve another call).
+// Unmetered guests do not see it (deadline mode has its timer).
+func (i *instance) abort(kind Kind, err error) {
+	i.stop.CompareAndSwap(nil, &stopReason{kind: kind, err: err})
+}
+
+// checkAbort stops the guest if the instance was aborted.
+func (i *instance) checkAbort() {
+	if r := i.stop.Load(); r != nil {
+		i.stopGuest(r.kind, r.err)
+	}
 }
 
 // invoke calls fn with i.stack. In deadline mode the call runs under
 // CallTimeout, or the caller's deadline when that is earlier.
 func (i *instance) invoke(ctx context.Context, fn api.Function) error {
+	if r := i.stop.Load(); r != nil {
+		i.fail = r.kind
+		return r.err
+	}
 	if i.timer == nil {
 		if ctx.Err() != nil {
 			return errDeadlineBeforeCall
@@ -150,19 +250,23 @@ func (i *instance) invoke(ctx context.Context, fn api.Function) error {
 // hostEnter is called at the entry of every host function the guest can
 // reach (hostCall.bill: imhook's and WASI's). When the
 // module is metered it bills cost to the guest's budget, so that a guest
-// cannot stretch its budget by looping over host calls, and it checks the
-// wall-clock backstop once per hostClockEvery of host work: the call's
-// deadline (CallTimeout, or the caller's ctx deadline when earlier) counted
-// from the first such check. Either failure stops the guest with KindCPUTime.
-// In the other modes it does nothing: the timer covers deadline mode, and
-// none is unlimited.
+// cannot stretch its budget by looping over host calls: a charge that
+// overdraws the current slice ends it as refuel would (refill). It stops the
+// guest of an aborted instance, and checks the wall-clock backstop once per
+// hostClockEvery of host work: the call's deadline (CallTimeout, or the
+// caller's ctx deadline when earlier) counted from the first such check.
+// A spent budget or a passed deadline stops the guest with KindCPUTime. In
+// the other modes it does nothing: the timer covers deadline mode, and none
+// is unlimited.
 func (i *instance) hostEnter(what string, cost uint64) {
 	if !i.metered || i.ctx == nil {
 		return
 	}
 	if !i.fuel.Charge(cost) {
-		i.stopGuest(KindCPUTime, fmt.Errorf("%s in host function[%s]", i.exhaustedMsg(), what))
+		i.refill(what) // reads the clock
+		return
 	}
+	i.checkAbort()
 	if i.hostWork += cost; i.hostWork >= hostClockEvery {
 		i.hostWork = 0
 		i.checkClock(what)
@@ -170,9 +274,12 @@ func (i *instance) hostEnter(what string, cost uint64) {
 }
 
 // checkClock starts the backstop's deadline at its first call in a call, and
-// stops the guest when a later call finds it passed.
+// stops the guest when a later call finds it passed. what names the host
+// function, or is empty at a refuel in guest code. It keeps the reading in
+// i.now for the yield hook.
 func (i *instance) checkClock(what string) {
 	now := time.Now()
+	i.now = now
 	if i.hostDeadline.IsZero() {
 		i.hostDeadline = now.Add(i.backstop)
 		if dl, ok := i.ctx.Deadline(); ok && dl.Before(i.hostDeadline) {
@@ -180,6 +287,9 @@ func (i *instance) checkClock(what string) {
 		}
 	}
 	if now.After(i.hostDeadline) {
+		if what == "" {
+			i.stopGuest(KindCPUTime, fmt.Errorf("call ran past its wall-clock deadline (%s)", i.backstop))
+		}
 		i.stopGuest(KindCPUTime, fmt.Errorf("call ran past its wall-clock deadline (%s) in host function[%s]", i.backstop, what))
 	}
 }
@@ -251,3 +361,21 @@ var errDeadlineBeforeCall = fmt.Errorf("the caller's deadline passed before the 
 
 // instanceKey is the context key of the current *instance.
 type instanceKey struct{}
+
+// checkMeterImports checks a compiled module's imports from
+// wasmrewrite.MeterModule, a name reserved for the refuel import the
+// rewriter adds: a metered module imports refuel as () -> (); any other
+// module may import nothing from it (an upload that does cannot be metered,
+// and falls back to the deadline mode, whose runtime does not provide it).
+func checkMeterImports(cm wazero.CompiledModule, mode CPULimit) error {
+	for _, f := range cm.ImportedFunctions() {
+		mod, name, _ := f.Import()
+		if mod != wasmrewrite.MeterModule {
+			continue
+		}
+		if mode != CPULimitInstructions || name != wasmrewrite.RefuelFunc || len(f.ParamTypes())+len(f.ResultTypes()) != 0 {
+			return &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; module %s is reserved for the instruction budget", mod, name, mod)}
+		}
+	}
+	return nil
+}

@@ -90,6 +90,31 @@ type Engine struct {
 	prepared     map[string]*prepared // by upload hash, see prepare.go
 	idlePrepared []string             // hashes of prepared modules no plugin uses, oldest first
 	closed       bool
+
+	// yield, when set, runs at the end of every slice of a metered call
+	// (cpu.go, refill), on the call's goroutine, inside the guest call: it
+	// may block while other calls use the CPU, and may stop the guest with
+	// i.stopGuest. i.now is the clock reading of that refill. Nil: no-op.
+	yield func(i *instance)
+}
+
+// yieldCPU is the engine's yield hook: at the end of each slice, a call that
+// holds a CPU slot accounts the guest time since its last accounting, with
+// the clock reading refuel took (i.now), and hands its slot to a lighter
+// tenant's waiting call if there is one, queueing for one again
+// (cpuShare.yield). When no slot comes back in time the guest is stopped
+// with KindBusy; the call then holds no slot, and Plugin.call does not
+// release one.
+func (e *Engine) yieldCPU(i *instance) {
+	if !i.holdsCPU {
+		return // _initialize, or a call made outside Plugin.call
+	}
+	ran := i.now.Sub(i.cpuSince)
+	i.cpuSince = i.now
+	if err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now); err != nil {
+		i.holdsCPU = false
+		i.stopGuest(KindBusy, fmt.Errorf("handed its CPU slot to a lighter tenant and got none back in time: %w", err))
+	}
 }
 
 // NewEngine creates an engine.
@@ -117,6 +142,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	}
 	e.budget = newBudget(max)
 	e.cpu = newCPUShare(cfg.CPUSlots, cfg.MaxCPUWait)
+	e.yield = e.yieldCPU
 	if cfg.CacheDir == "" {
 		e.cache = wazero.NewCompilationCache()
 		return e, nil
@@ -152,8 +178,9 @@ func privateDir(dir string) error {
 	return nil
 }
 
-// Close closes every tenant (waiting for calls in flight, up to ctx) and the
-// compilation cache. The engine is unusable afterwards.
+// Close closes every tenant (waiting for calls in flight up to ctx, then
+// aborting them with KindClosed, "the engine was closed", as Plugin.Close
+// does) and the compilation cache. The engine is unusable afterwards.
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	if e.closed {
@@ -168,7 +195,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Unlock()
 	var errs []error
 	for _, t := range tenants {
-		errs = append(errs, t.Close(ctx))
+		errs = append(errs, t.close(ctx, false))
 	}
 	errs = append(errs, e.cache.Close(ctx))
 	return errors.Join(errs...)

@@ -57,15 +57,24 @@ type instance struct {
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
-	fuel         wasmrewrite.Fuel
+	fuel         wasmrewrite.Budget
 	budget       uint64          // set for the current call
 	ctx          context.Context // the caller's, during a call
-	backstop     time.Duration   // wall-clock allowance from the first host call
+	backstop     time.Duration   // wall-clock allowance from the first clock check
 	hostDeadline time.Time       // zero until the first clock check
 	hostWork     uint64          // host work billed since the last clock check
 	// callStack is set once per instance: a call that returns gives back
 	// what it took (stack.go).
 	callStack wasmrewrite.Stack
+	// Slices of the budget (cpu.go, refill):
+	now  time.Time                  // the last clock check's reading, for the yield hook
+	stop atomic.Pointer[stopReason] // set by abort, from any goroutine
+	// The fair CPU share (fair.go, Engine.yieldCPU): holdsCPU is set while
+	// the running call holds a CPU slot, which Plugin.call then releases;
+	// cpuSince is when its guest time was last accounted (the slot taken,
+	// or the last yield).
+	holdsCPU bool
+	cpuSince time.Time
 	// Deadline mode (WithCloseOnContextDone):
 	timer    *time.Timer
 	done     chan struct{}
@@ -149,7 +158,7 @@ func (i *instance) initMetered(mod api.Module) error {
 	if err != nil {
 		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
 	}
-	i.fuel, i.metered = fuel, true
+	i.fuel, i.metered = wasmrewrite.Budget{Fuel: fuel}, true
 	if i.callStack, err = wasmrewrite.NewStack(mod); err != nil {
 		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
 	}
@@ -270,10 +279,14 @@ func (i *instance) callU64(ctx context.Context, name string) (uint64, error) {
 	return i.stack[0], nil
 }
 
-// end records what the call used and forgets the caller's context.
+// end records what the call used and forgets the caller's context. An
+// aborted instance is not reused (cpu.go, abort).
 func (i *instance) end(info *CallInfo) {
 	info.Instructions = i.used()
 	i.ctx = nil
+	if i.stop.Load() != nil {
+		i.dead = true
+	}
 }
 
 // failure classifies a failed guest call and, when the instruction budget ran

@@ -14,6 +14,7 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/sdk/abi"
 )
 
@@ -178,12 +179,16 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 		running = time.Now()
 	}
 	p.inFlight.Add(1)
+	i.holdsCPU, i.cpuSince = true, running
 	i.callStart.Store(running.UnixNano())
 	reply, kind, err := i.call(ctx, command, body, wire, dst, &info)
 	end := time.Now()
 	i.callStart.Store(0)
 	p.inFlight.Add(-1)
-	share.release(acct, end.Sub(running), end)
+	if i.holdsCPU { // the yield hook may have lost it (KindBusy)
+		i.holdsCPU = false
+		share.release(acct, end.Sub(i.cpuSince), end)
+	}
 	info.Duration = end.Sub(start)
 	if errors.Is(err, errDeadlineBeforeCall) {
 		p.breaker.abandon(end) // the caller's deadline, not the plugin
@@ -225,24 +230,39 @@ func (p *Plugin) callError(kind Kind, command string, err error, stderr string) 
 	return &CallError{Kind: kind, Tenant: p.t.id, Plugin: p.name, Command: command, Err: err, Stderr: stderr}
 }
 
-// Close stops new calls (they get ErrClosed), waits for the calls in flight
-// (up to ctx), then frees the instances and the compiled module. It returns
-// ctx's error if calls were still running when ctx ended; their instances are
-// then freed as they return.
+// Close is for a version that was replaced, or removed: it stops new calls
+// (they get ErrClosed), waits for the calls in flight (up to ctx), then frees
+// the instances and the compiled module. It returns ctx's error if calls were
+// still running when ctx ended; those are aborted then: a metered guest stops
+// at its next refuel or host function (within a slice of its budget), a call
+// still queued for an instance does not enter the guest, and each fails with
+// KindClosed, "the version was replaced". Their instances are freed as they
+// return (a guest in deadline mode runs on until its CallTimeout).
 func (p *Plugin) Close(ctx context.Context) error {
 	p.t.mu.Lock()
 	delete(p.t.plugins, p)
 	p.t.mu.Unlock()
-	return p.shutdown(ctx)
+	return p.shutdown(ctx, errVersionReplaced)
 }
 
-func (p *Plugin) shutdown(ctx context.Context) error {
+// Why the calls of a closed plugin that did not end in time, or of a deleted
+// tenant, were aborted (KindClosed).
+var (
+	errVersionReplaced = errors.New("the version was replaced")
+	errTenantDeleted   = errors.New("the tenant was deleted")
+	errEngineClosed    = errors.New("the engine was closed")
+)
+
+// shutdown closes the plugin; the calls still in flight when ctx ends are
+// aborted with KindClosed and reason.
+func (p *Plugin) shutdown(ctx context.Context, reason error) error {
 	p.closeOnce.Do(func() {
 		p.closeErr = p.pool.close(ctx)
 		if p.closeErr == nil {
 			p.t.release(p.rt, p.hash)
 			return
 		}
+		p.pool.abort(KindClosed, reason)
 		// Release the module once the stragglers are gone.
 		go func() {
 			<-p.pool.drained
@@ -406,6 +426,8 @@ func checkModule(cm wazero.CompiledModule) (hasInit bool, err error) {
 			if err := checkWASIImport(name, f.ParamTypes(), f.ResultTypes()); err != nil {
 				return false, &LoadError{Kind: KindInvalidModule, Err: err}
 			}
+		case wasmrewrite.MeterModule:
+			// Added by the rewriter; checkMeterImports (cpu.go) checks it.
 		default:
 			return false, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("guest imports func[%s.%s]; only %s.* and %s.* are provided", mod, name, abi.HostModule, wasiModule)}
 		}

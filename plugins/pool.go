@@ -38,6 +38,9 @@ type pool struct {
 	waiters []chan *instance // nil sent = "a slot is yours, create an instance"
 	closed  bool
 	drained chan struct{} // closed when closed && live == 0
+	// stop is set by abort: every instance in use then, and every one
+	// created after (for calls queued at the time), is aborted with it.
+	stop *stopReason
 
 	created, waits, recycled, dropped, evicted atomic.Uint64
 }
@@ -120,8 +123,29 @@ func (pl *pool) create(ctx context.Context) (*instance, error) {
 	pl.created.Add(1)
 	pl.mu.Lock()
 	pl.all[i] = struct{}{}
+	if r := pl.stop; r != nil {
+		i.abort(r.kind, r.err)
+	}
 	pl.mu.Unlock()
 	return i, nil
+}
+
+// abort ends the calls of a closed pool without waiting for them: every
+// instance in use (its call running in the guest, callStart != 0, or about
+// to enter it) is aborted, and so is any instance created after for a call
+// that was queued; each such call fails with kind and err at its next
+// refuel or host function, or before entering the guest (instance.abort).
+// Aborted instances are dropped as their calls return, which drains the
+// pool.
+func (pl *pool) abort(kind Kind, err error) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.stop == nil {
+		pl.stop = &stopReason{kind: kind, err: err}
+	}
+	for i := range pl.all {
+		i.abort(pl.stop.kind, pl.stop.err)
+	}
 }
 
 // put returns an instance after a call; it is recycled when it has served
@@ -218,6 +242,18 @@ func (pl *pool) evictIdle() bool {
 // flight too: they are still served, so that a hot swap fails no call that
 // entered Call before Close.
 func (pl *pool) close(ctx context.Context) error {
+	pl.shut()
+	select {
+	case <-pl.drained:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shut is close without the wait: new calls get ErrClosed and the idle
+// instances are freed.
+func (pl *pool) shut() {
 	pl.mu.Lock()
 	if !pl.closed {
 		pl.closed = true
@@ -240,12 +276,6 @@ func (pl *pool) close(ctx context.Context) error {
 		}
 	} else {
 		pl.mu.Unlock()
-	}
-	select {
-	case <-pl.drained:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

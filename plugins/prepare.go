@@ -107,7 +107,7 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 // rewriteVersion names the output of the rewriter in the disk cache. Bump it
 // with any change to what wasmrewrite.Prepare produces, so that a restart does
 // not run modules metered by the old code: TestPreparedPin fails until then.
-const rewriteVersion = "3"
+const rewriteVersion = "4"
 
 // preparedPath is where the metered form of an upload is kept on disk, in the
 // engine's private cache directory (which is trusted like the compilation

@@ -150,7 +150,7 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 
 	info, err := p.warm(ctx)
 	if err != nil {
-		_ = p.shutdown(context.WithoutCancel(ctx))
+		_ = p.shutdown(context.WithoutCancel(ctx), errVersionReplaced)
 		var ce *CallError
 		if errors.As(err, &ce) {
 			if ce.Kind == KindTrap {
@@ -175,7 +175,7 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed {
-		go p.shutdown(context.Background())
+		go p.shutdown(context.Background(), errTenantDeleted)
 		return nil, fmt.Errorf("tenant[%s]: closed", t.id)
 	}
 	t.plugins[p] = struct{}{}
@@ -232,6 +232,9 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 		if cm.err == nil {
 			cm.hasInit, cm.err = checkModule(cm.cm)
 		}
+		if cm.err == nil {
+			cm.err = checkMeterImports(cm.cm, mode)
+		}
 		close(cm.ready)
 	} else {
 		select {
@@ -277,7 +280,8 @@ func (t *Sandbox) release(tr *tenantRuntime, hash string) {
 
 // newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
 // limit's termination checks when calls are limited, the shared compilation
-// cache, WASI and the imhook host module.
+// cache, WASI, the imhook host module and, for metered modules, their refuel
+// import (cpu.go).
 //
 // DWARF is off: metering moves every instruction, so the source lines of a
 // module's .debug_* sections would be wrong, and wazero would scan those
@@ -299,12 +303,30 @@ func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntim
 		_ = rt.Close(ctx)
 		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
 	}
+	if key.mode == CPULimitInstructions {
+		if err := instantiateMeterModule(ctx, rt); err != nil {
+			_ = rt.Close(ctx)
+			return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+		}
+	}
 	return &tenantRuntime{key: key, rt: rt, compiled: make(map[string]*compiledModule)}, nil
 }
 
-// Close closes every plugin of the tenant (waiting for calls in flight, up to
-// ctx) and its runtimes.
+// Close is for a deleted tenant: it closes every plugin of the tenant and its
+// runtimes, and the calls running in its plugins end with it: they are
+// aborted at once (a metered guest stops at its next refuel or host function,
+// within a slice of its budget; a call queued for an instance does not enter
+// the guest) and fail with KindClosed, "the tenant was deleted". Close then
+// waits for them to return, up to ctx (a guest in deadline mode runs on until
+// its CallTimeout).
 func (t *Sandbox) Close(ctx context.Context) error {
+	return t.close(ctx, true)
+}
+
+// close closes the tenant. deleted: the calls running in its plugins are
+// aborted at once (KindClosed, "the tenant was deleted"); otherwise (the
+// engine closes) they get until ctx ends.
+func (t *Sandbox) close(ctx context.Context, deleted bool) error {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -316,9 +338,20 @@ func (t *Sandbox) Close(ctx context.Context) error {
 		plugins = append(plugins, p)
 	}
 	t.mu.Unlock()
+	reason := errEngineClosed
+	if deleted {
+		reason = errTenantDeleted
+		for _, p := range plugins {
+			p.pool.shut()
+			p.pool.abort(KindClosed, reason)
+		}
+	}
 	var errs []error
 	for _, p := range plugins {
-		errs = append(errs, p.Close(ctx))
+		p.t.mu.Lock()
+		delete(p.t.plugins, p)
+		p.t.mu.Unlock()
+		errs = append(errs, p.shutdown(ctx, reason))
 	}
 	t.mu.Lock()
 	for k, tr := range t.runtimes {

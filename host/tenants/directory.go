@@ -246,12 +246,13 @@ func (d *Directory) sync(ctx context.Context) error {
 	return nil
 }
 
-// closeTenant closes a removed tenant's plugins once their calls finish.
+// closeTenant closes a removed tenant: the calls running in its plugins end
+// with it (Sandbox.Close aborts them, KindClosed), then its plugins are freed.
 func closeTenant(st *state) {
-	closePlugins(slices.Collect(maps.Values(st.plugins)))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	_ = st.sandbox.Close(ctx)
+	closePlugins(slices.Collect(maps.Values(st.plugins))) // closed already, unless loaded outside the sandbox
 }
 
 // closePlugins closes retired plugins, giving their calls in flight a minute.

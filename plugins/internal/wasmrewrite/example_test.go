@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 )
@@ -25,6 +26,15 @@ func ExampleMeter() {
 
 	r := wazero.NewRuntime(ctx)
 	defer r.Close(ctx)
+	// The metered module imports imhook_meter.refuel, which it calls when a
+	// check finds its fuel negative. Given the whole budget at once, the
+	// host stops the guest there.
+	_, err = r.NewHostModuleBuilder(wasmrewrite.MeterModule).NewFunctionBuilder().
+		WithGoFunction(api.GoFunc(func(context.Context, []uint64) { panic("out of fuel") }), nil, nil).
+		Export(wasmrewrite.RefuelFunc).Instantiate(ctx)
+	if err != nil {
+		panic(err)
+	}
 	mod, err := r.Instantiate(ctx, metered)
 	if err != nil {
 		panic(err)
@@ -35,7 +45,7 @@ func ExampleMeter() {
 	}
 
 	// "spin" is an infinite loop. Each iteration costs 2 (br, end); the
-	// charge that overdraws traps.
+	// check after the charge that overdraws calls refuel.
 	fuel.Set(1_000_000)
 	_, err = mod.ExportedFunction("spin").Call(ctx)
 	fmt.Println("out of fuel:", fuel.Exhausted(err))

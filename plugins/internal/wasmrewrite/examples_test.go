@@ -79,6 +79,7 @@ func newABIRuntime(t testing.TB) wazero.Runtime {
 	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCompilationCache(compiled))
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	instantiateMeter(t, r)
 	i32 := api.ValueTypeI32
 	_, err := r.NewHostModuleBuilder(abi.HostModule).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) {}),

@@ -70,6 +70,7 @@ func TestFuelChargeFromHost(t *testing.T) {
 			t.Parallel()
 			r := wazero.NewRuntimeWithConfig(ctx, e.cfg())
 			t.Cleanup(func() { r.Close(ctx) })
+			instantiateMeter(t, r)
 			calls := 0
 			errHostOutOfFuel := errors.New("out of fuel in host function")
 			_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().

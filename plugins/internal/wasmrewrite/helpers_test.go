@@ -2,6 +2,7 @@ package wasmrewrite
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,14 +89,55 @@ func validate(tb testing.TB, wasm []byte) {
 	}
 }
 
-// newRuntime returns a runtime with WASI, closed when the test ends.
+// newRuntime returns a runtime with WASI and the refuel import, closed when
+// the test ends.
 func newRuntime(tb testing.TB, cfg wazero.RuntimeConfig) wazero.Runtime {
 	tb.Helper()
 	ctx := context.Background()
 	r := wazero.NewRuntimeWithConfig(ctx, cfg.WithCompilationCache(compiled))
 	tb.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
+	instantiateMeter(tb, r)
 	return r
+}
+
+// errOutOfFuel is what the tests' refuel panics with to stop a guest.
+var errOutOfFuel = errors.New("out of fuel")
+
+// slicedCall is the context value of a call that gets its budget in slices.
+type slicedCall struct {
+	b       *Budget
+	refuels int // how often the guest called refuel
+}
+
+// withBudget returns a context whose guest calls refuel from c.b.
+func withBudget(ctx context.Context, c *slicedCall) context.Context {
+	return context.WithValue(ctx, slicedCall{}, c)
+}
+
+// refuel is the tests' MeterModule.RefuelFunc. Called with a context from
+// withBudget it refills that Budget, and stops the guest when the budget is
+// spent; otherwise the whole budget was set at once (Fuel.Set), and the
+// guest is stopped the first time it finds its fuel negative.
+func refuel(ctx context.Context, _ []uint64) {
+	if c, ok := ctx.Value(slicedCall{}).(*slicedCall); ok {
+		c.refuels++
+		if c.b.Refill() {
+			return
+		}
+	}
+	panic(errOutOfFuel)
+}
+
+// instantiateMeter adds the MeterModule host module, with refuel, to r.
+func instantiateMeter(tb testing.TB, r wazero.Runtime) {
+	tb.Helper()
+	_, err := r.NewHostModuleBuilder(MeterModule).
+		NewFunctionBuilder().WithGoFunction(api.GoFunc(refuel), nil, nil).Export(RefuelFunc).
+		Instantiate(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // instantiate compiles and instantiates wasm as an anonymous module, running

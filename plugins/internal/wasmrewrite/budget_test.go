@@ -1,0 +1,193 @@
+package wasmrewrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// budgetCase is one call made once with its whole budget set at once (what
+// a metered module did before refuel: stopped at the first check that finds
+// the fuel negative) and once with the same budget in slices.
+type budgetCase struct {
+	name   string
+	args   []uint64
+	budget uint64
+	slice  uint64
+}
+
+// runBoth makes the call both ways and fails the test unless the results,
+// the errors, Used and Exhausted agree. It returns how often the sliced call
+// entered refuel.
+func runBoth(t *testing.T, whole, sliced api.Module, c budgetCase) int {
+	t.Helper()
+	ctx := context.Background()
+	wf, err := NewFuel(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := NewFuel(sliced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf.Set(c.budget)
+	wres, werr := whole.ExportedFunction(c.name).Call(ctx, c.args...)
+	b := &Budget{Fuel: sf}
+	b.Start(c.budget, c.slice)
+	sc := &slicedCall{b: b}
+	sres, serr := sliced.ExportedFunction(c.name).Call(withBudget(ctx, sc), c.args...)
+	what := fmt.Sprintf("%s%v budget %d slice %d", c.name, c.args, c.budget, c.slice)
+	if (werr == nil) != (serr == nil) || !slices.Equal(wres, sres) {
+		t.Errorf("%s: sliced %v, %v; whole %v, %v", what, sres, serr, wres, werr)
+	}
+	if werr != nil && !errors.Is(werr, errOutOfFuel) || serr != nil && !errors.Is(serr, errOutOfFuel) {
+		t.Errorf("%s: errors %v, %v: want only refuel's", what, serr, werr)
+	}
+	if wu, su := wf.Used(c.budget), b.Used(); wu != su {
+		t.Errorf("%s: used %d sliced, %d whole", what, su, wu)
+	}
+	if we, se := wf.Exhausted(werr), b.Exhausted(serr); we != se {
+		t.Errorf("%s: exhausted %v sliced, %v whole", what, se, we)
+	}
+	return sc.refuels
+}
+
+// TestBudgetSlices: a budget handed out in slices stops a call at the same
+// check, with the same count, as the whole budget set at once, for every
+// slice size down to 1 and for budgets around what each call uses; and the
+// guest does come back to refuel about once per slice.
+func TestBudgetSlices(t *testing.T) {
+	t.Parallel()
+	metered := mustMeter(t, readTestdata(t, "corpus.wasm"), MeterOptions{})
+	calls := []struct {
+		name string
+		args []uint64
+	}{
+		{"sum", []uint64{1000}}, {"fib", []uint64{15}}, {"dispatch", []uint64{2}},
+		{"fold", []uint64{1, 10}}, {"collatz", []uint64{27}}, {"find", []uint64{391}},
+		{"bulk", []uint64{3000}},
+	}
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRuntime(t, e.cfg())
+			whole, sliced := instantiate(t, r, metered), instantiate(t, r, metered)
+			for _, c := range calls {
+				f, _ := NewFuel(whole)
+				f.Set(1 << 40)
+				call(t, whole, c.name, c.args...)
+				u := f.Used(1 << 40)
+				for _, budget := range []uint64{u + 5, u, u - 1, u / 2, u / 3, 1, 0} {
+					for _, slice := range []uint64{1, 2, 7, 100, 10_000, 0} {
+						runBoth(t, whole, sliced, budgetCase{c.name, c.args, budget, slice})
+					}
+				}
+				// With slices of 100 the guest comes back about u/100 times.
+				n := runBoth(t, whole, sliced, budgetCase{c.name, c.args, 1 << 40, 100})
+				if lo := int(u/100) / 2; n < lo || n > int(u/100)+1 {
+					t.Errorf("%s%v used %d in %d refuels of slices of 100", c.name, c.args, u, n)
+				}
+			}
+		})
+	}
+}
+
+// TestBudgetSlicesRunaways: runaway guests are stopped by a sliced budget as
+// by a whole one, just over the budget.
+func TestBudgetSlicesRunaways(t *testing.T) {
+	t.Parallel()
+	metered := mustMeter(t, readTestdata(t, "runaway.wasm"), MeterOptions{})
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRuntime(t, e.cfg())
+			whole, sliced := instantiate(t, r, metered), instantiate(t, r, metered)
+			for _, c := range []budgetCase{
+				{"spin", nil, 1_000_000, 1000},
+				{"spin", nil, 1_000_000, 65536},
+				{"down", []uint64{0}, 5_000, 64},
+				{"fill", nil, 1_000_000, 1000}, // each fill overdraws a slice by 4096
+			} {
+				n := runBoth(t, whole, sliced, c)
+				if want := int(c.budget / c.slice); n < want/8 || n > want+1 {
+					t.Errorf("%s: %d refuels for a budget of %d in slices of %d", c.name, n, c.budget, c.slice)
+				}
+			}
+		})
+	}
+}
+
+// TestBudgetChargeFromHost: a host function charging a sliced budget
+// refills as refuel does, and the guest that loops over it is stopped after
+// the same number of calls as with the whole budget set at once.
+func TestBudgetChargeFromHost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			r := wazero.NewRuntimeWithConfig(ctx, e.cfg())
+			t.Cleanup(func() { r.Close(ctx) })
+			instantiateMeter(t, r)
+			calls := 0
+			_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
+				WithGoFunction(api.GoFunc(func(ctx context.Context, _ []uint64) {
+					calls++
+					c := ctx.Value(slicedCall{}).(*slicedCall)
+					if !c.b.Charge(1000) && !c.b.Refill() {
+						panic(errOutOfFuel)
+					}
+				}), nil, nil).Export("work").Instantiate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := instantiate(t, r, mustMeter(t, readTestdata(t, "hostcall.wasm"), MeterOptions{}))
+			f, err := NewFuel(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &Budget{Fuel: f}
+			b.Start(100_000, 5000)
+			_, err = m.ExportedFunction("loop_calls").Call(withBudget(ctx, &slicedCall{b: b}))
+			if !errors.Is(err, errOutOfFuel) || !b.Exhausted(err) {
+				t.Fatalf("got %v with %d used, want out of fuel", err, b.Used())
+			}
+			// As in TestFuelChargeFromHost: 1000 in the host and 3 in the
+			// guest per iteration.
+			if calls != 100_000/1003+1 {
+				t.Errorf("%d host calls, want %d", calls, 100_000/1003+1)
+			}
+			if used := b.Used(); used <= 100_000 || used > 101_003 {
+				t.Errorf("used %d, want just over 100000", used)
+			}
+		})
+	}
+}
+
+// TestBudgetStart checks Start's caps and the zero slice.
+func TestBudgetStart(t *testing.T) {
+	t.Parallel()
+	r := newRuntime(t, engines[1].cfg())
+	f, err := NewFuel(instantiate(t, r, mustMeter(t, readTestdata(t, "corpus.wasm"), MeterOptions{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Budget{Fuel: f}
+	for _, tc := range []struct{ total, slice, wantTotal, wantFuel uint64 }{
+		{1000, 100, 1000, 100},
+		{50, 100, 50, 50},
+		{1000, 0, 1000, 1000},
+		{1 << 63, 0, 1<<63 - 1, 1<<63 - 1},
+		{0, 10, 0, 0},
+	} {
+		b.Start(tc.total, tc.slice)
+		if b.Total() != tc.wantTotal || uint64(b.Remaining()) != tc.wantFuel || b.Used() != 0 {
+			t.Errorf("Start(%d, %d): total %d, fuel %d, used %d; want %d, %d, 0", tc.total, tc.slice, b.Total(), b.Remaining(), b.Used(), tc.wantTotal, tc.wantFuel)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// runningInstance returns an instance of p whose call is inside the guest,
+// waiting for one to be.
+func runningInstance(t *testing.T, p *Plugin) *instance {
+	t.Helper()
+	var found *instance
+	waitFor(t, func() bool {
+		p.pool.mu.Lock()
+		defer p.pool.mu.Unlock()
+		for i := range p.pool.all {
+			if i.callStart.Load() != 0 {
+				found = i
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// TestYieldHandsSlotOver: with one CPU slot, a tenant looping forever in its
+// guest hands the slot over at each refuel to a lighter tenant's waiting
+// call (Engine.yieldCPU), so the light tenant's calls all succeed while the
+// loop runs, none with KindBusy. The loop's budget (longLimits) lasts a few
+// seconds, longer than MaxCPUWait, which is itself far longer than a slice:
+// without the handover the light tenant's first call would fail busy, or
+// return only after the loop ended.
+func TestYieldHandsSlotOver(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: time.Second})
+	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: longLimits()}), "loop", wat(t, "infinite_loop"))
+	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light"}), "echo", wat(t, "echo"))
+
+	type result struct {
+		err  error
+		info CallInfo
+	}
+	done := make(chan result, 1)
+	go func() {
+		_, info, err := heavy.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		done <- result{err, info}
+	}()
+	loop := runningInstance(t, heavy)
+
+	const calls = 20
+	for k := range calls {
+		reply, _, err := light.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		if err != nil {
+			t.Fatalf("light call %d while the loop runs: %v (kind %s)", k, err, KindOf(err))
+		}
+		if len(reply) == 0 {
+			t.Fatalf("light call %d: empty reply", k)
+		}
+		select {
+		case r := <-done:
+			t.Fatalf("the loop ended before light call %d returned (%v): the light call did not run beside it", k, r.err)
+		default:
+		}
+	}
+	errStop := errors.New("test over")
+	loop.abort(KindClosed, errStop)
+	r := <-done
+	if KindOf(r.err) != KindClosed || !errors.Is(r.err, errStop) {
+		t.Fatalf("the loop ended with %v, want the abort", r.err)
+	}
+	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Errorf("CPU share after the calls: %+v, want every slot free", st)
+	}
+	t.Logf("the loop ran %d instructions while %d light calls went through", r.info.Instructions, calls)
+}
