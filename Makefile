@@ -37,6 +37,19 @@ build/examples/%.wasm: $$(shell find examples/$$* -name "*.go") $(SDK_SOURCES) g
 		echo "wasm-opt skipped: $@ is Go's output as is"; \
 	fi
 
+# The noisy neighbours of imhook bench --neighbour that are Go SDK plugins
+# (cmd/imhook/internal/noisy/<name>), built like the examples but without
+# wasm-opt: their instruction counts are calibrated on Go's output.
+BENCH_GUESTS      := spin heavy
+BENCH_GUEST_WASM  := $(BENCH_GUESTS:%=build/guests/%.wasm)
+
+.PHONY: bench-guests
+bench-guests: $(BENCH_GUEST_WASM) ## Build the Go test guests of imhook bench --neighbour to build/guests/<name>.wasm.
+
+build/guests/%.wasm: $$(shell find cmd/imhook/internal/noisy/$$* -name "*.go") $(SDK_SOURCES) go.mod
+	@mkdir -p $(@D)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o $@ ./cmd/imhook/internal/noisy/$*
+
 # Fuzz targets CI runs briefly (package:target). Run longer with
 # `make fuzz FUZZTIME=5m`.
 FUZZ_TARGETS := \

@@ -229,6 +229,7 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 		"IMHOOK_ADMIN__TOKEN="+c.api.token,
 		"IMHOOK_LOG__LEVEL=warn",
 	)
+	c.cmd.Env = append(c.cmd.Env, b.o.env...) // --env, last so it wins
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.start(); err != nil {
 		os.RemoveAll(dir)
