@@ -97,11 +97,7 @@ type NeighbourScenario struct {
 // scenario a new noisy tenant running the scenario's plugin, both tenants
 // under the same open-loop rate.
 func (b *bencher) neighbour(ctx context.Context) (*NeighbourReport, error) {
-	conf := b.o.config
-	if len(conf) == 0 {
-		conf = []string{"banned_words=" + loadgen.BannedWord}
-	}
-	confMap, err := configMap(conf)
+	_, confMap, err := b.moderationConfig()
 	if err != nil {
 		return nil, err
 	}

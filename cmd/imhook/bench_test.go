@@ -15,18 +15,18 @@ import (
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
-// benchBuild holds the imhook binary and the two examples the comparison
-// runs, built once for the tests of this file.
+// benchBuild holds the imhook binary, the two examples the comparison runs
+// and the Go guests of --neighbour, built once for the tests of this file.
 var benchBuild struct {
-	once                        sync.Once
-	err                         error
-	binary, moderation, trivial string
+	once                                     sync.Once
+	err                                      error
+	binary, moderation, trivial, spin, heavy string
 }
 
 func buildBench(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds imhook and two wasm plugins and runs servers; skipped in -short mode")
+		t.Skip("builds imhook and four wasm plugins and runs servers; skipped in -short mode")
 	}
 	benchBuild.once.Do(func() {
 		dir, err := os.MkdirTemp("", "imhook-bench-test-")
@@ -39,11 +39,13 @@ func buildBench(t *testing.T) {
 		b.binary = filepath.Join(dir, "imhook")
 		b.moderation = filepath.Join(dir, "moderation.wasm")
 		b.trivial = filepath.Join(dir, "trivial.wasm")
+		b.spin, b.heavy = filepath.Join(dir, "spin.wasm"), filepath.Join(dir, "heavy.wasm")
 		if out, err := exec.Command("go", "build", "-o", b.binary, ".").CombinedOutput(); err != nil {
 			b.err = &buildFailure{"imhook", err, out}
 			return
 		}
-		for path, pkg := range map[string]string{b.moderation: "../../examples/moderation", b.trivial: "../../examples/trivial"} {
+		for path, pkg := range map[string]string{b.moderation: "../../examples/moderation", b.trivial: "../../examples/trivial",
+			b.spin: "./internal/noisy/spin", b.heavy: "./internal/noisy/heavy"} {
 			if _, err := wasmbuild.Go(context.Background(), pkg, wasmbuild.Options{Output: path}); err != nil {
 				b.err = err
 				return
@@ -104,33 +106,11 @@ func TestBenchCompare(t *testing.T) {
 	}
 }
 
-// noisyGuests holds the Go guests of --neighbour, built once for
-// TestBenchNeighbour.
-var noisyGuests struct {
-	once        sync.Once
-	err         error
-	spin, heavy string
-}
-
 func TestBenchNeighbour(t *testing.T) {
 	buildBench(t)
-	noisyGuests.once.Do(func() {
-		dir := filepath.Dir(benchBuild.binary)
-		g := &noisyGuests
-		g.spin, g.heavy = filepath.Join(dir, "spin.wasm"), filepath.Join(dir, "heavy.wasm")
-		for path, pkg := range map[string]string{g.spin: "./internal/noisy/spin", g.heavy: "./internal/noisy/heavy"} {
-			if _, err := wasmbuild.Go(context.Background(), pkg, wasmbuild.Options{Output: path}); err != nil {
-				g.err = err
-				return
-			}
-		}
-	})
-	if noisyGuests.err != nil {
-		t.Fatal(noisyGuests.err)
-	}
 	var rep NeighbourReport
 	runBench(t, &rep, "--neighbour", "--rate", "100", "--moderation", benchBuild.moderation,
-		"--spin", noisyGuests.spin, "--heavy", noisyGuests.heavy)
+		"--spin", benchBuild.spin, "--heavy", benchBuild.heavy)
 	if len(rep.Scenarios) != 5 || len(rep.Targets) != 4 || rep.CPUSlots < 1 {
 		t.Fatalf("report has %d scenarios, %d targets, %d cpu slots: %+v", len(rep.Scenarios), len(rep.Targets), rep.CPUSlots, rep)
 	}
