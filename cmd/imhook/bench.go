@@ -56,6 +56,7 @@ type benchOptions struct {
 	connections int
 	imhook      string
 	env         []string
+	serverLog   string
 	moderation  string
 	trivial     string
 	pin         bool
@@ -104,7 +105,8 @@ Flags:
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each round")
 	fs.IntVar(&o.connections, "connections", 16, "keep-alive connections, one callback in flight on each (per tenant with --neighbour)")
 	fs.StringVar(&o.imhook, "imhook", "", "imhook binary to run as the server (default: this executable)")
-	fs.StringArrayVar(&o.env, "env", nil, "IMHOOK_KEY=value setting for the imhook servers (repeatable), e.g. IMHOOK_SANDBOX__CPU_SLOTS=1; docs/config.md")
+	fs.StringArrayVar(&o.env, "env", nil, "IMHOOK_KEY=value (docs/config.md) or GO...=value (Go's runtime) for the imhook servers (repeatable), e.g. IMHOOK_SANDBOX__CPU_SLOTS=1, GOMAXPROCS=2")
+	fs.StringVar(&o.serverLog, "server-log", "", "append the imhook servers' output to this file (e.g. with --env GODEBUG=schedtrace=100)")
 	fs.StringVar(&o.moderation, "moderation", filepath.Join("build", "examples", "moderation.wasm"), "the moderation example (make examples)")
 	fs.StringVar(&o.trivial, "trivial", filepath.Join("build", "examples", "trivial.wasm"), "the trivial example (make examples)")
 	fs.BoolVar(&o.pin, "pin", true, "pin server and load to different cores with taskset when possible")
@@ -181,8 +183,11 @@ func (o *benchOptions) check(nargs int) error {
 		return errors.New("--rounds x (--duration + --warmup) is over the 2h bound of a comparison")
 	case o.tenants > 0 && (o.active < 1 || o.active > o.tenants):
 		return fmt.Errorf("--active[%d] must be between 1 and --tenants[%d]", o.active, o.tenants)
-	case slices.ContainsFunc(o.env, func(kv string) bool { k, _, ok := strings.Cut(kv, "="); return !ok || !strings.HasPrefix(k, "IMHOOK_") }):
-		return errors.New("--env: want IMHOOK_KEY=value")
+	case slices.ContainsFunc(o.env, func(kv string) bool {
+		k, _, ok := strings.Cut(kv, "=")
+		return !ok || !strings.HasPrefix(k, "IMHOOK_") && !strings.HasPrefix(k, "GO")
+	}):
+		return errors.New("--env: want IMHOOK_KEY=value or a Go runtime variable such as GOMAXPROCS=2")
 	case o.neighbour && (o.rate <= 0 || o.rate > loadgen.MaxRate):
 		return fmt.Errorf("--rate[%g]: want 1 to %d callbacks per second", o.rate, loadgen.MaxRate)
 	case o.neighbour && !slices.Contains(o.scenarios, "a"):

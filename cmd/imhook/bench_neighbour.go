@@ -27,8 +27,11 @@ const (
 	// budget-burning neighbour at most this many times its p99 with a
 	// benign one, at the same offered load.
 	targetNeighbourP99 = 1.5
-	victimSeed         = 1 // the arrivals of the victim's load, the same in every scenario
-	noisySeed          = 2 // the noisy tenant's
+	// disturbedBaseline: scenario (a)'s p99 varying by more than this
+	// factor between rounds is reported as a disturbed machine.
+	disturbedBaseline = 3
+	victimSeed        = 1 // the arrivals of the victim's load, the same in every scenario
+	noisySeed         = 2 // the noisy tenant's
 )
 
 // neighbourScenario is one plugin the noisy tenant can run.
@@ -286,6 +289,13 @@ func (b *bencher) neighbourReport(rep *NeighbourReport, scens []*NeighbourScenar
 			Limit: fmt.Sprintf("<= %.1fx", targetNeighbourP99), Met: s.P99Ratio.Median <= targetNeighbourP99,
 			Detail: fmt.Sprintf("victim p99 %.0fus vs %.0fus; per round %s", s.Victim.P99US.Median, base.Victim.P99US.Median, strings.Join(per, ", ")),
 		})
+	}
+	// The baseline is the victim with a benign neighbour: rounds of it far
+	// apart mean the machine, not the neighbour, set some of the latencies,
+	// and a ratio to a disturbed round says little either way.
+	if base != nil && base.Victim.P99US.Max > disturbedBaseline*base.Victim.P99US.Min {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("scenario[a]: the victim's p99 with a benign neighbour ranged %.0fus-%.0fus over the rounds: "+
+			"other load on the machine disturbed some of them, and their ratios mean little (rerun on a quiet machine)", base.Victim.P99US.Min, base.Victim.P99US.Max))
 	}
 	for _, s := range scens {
 		rep.Scenarios = append(rep.Scenarios, *s)

@@ -179,7 +179,7 @@ func TestBenchUsage(t *testing.T) {
 		{"zero rate", []string{"--neighbour", "--rate", "0"}, "imhook bench: --rate[0]: want 1 to 1000000 callbacks per second\n"},
 		{"bad arrivals", []string{"--neighbour", "--arrivals", "bursty"}, "imhook bench: --arrivals[bursty]: want poisson or uniform\n"},
 		{"no baseline", []string{"--neighbour", "--scenarios", "b,c"}, "imhook bench: --scenarios must hold a, the benign baseline the others are compared with\n"},
-		{"bad env", []string{"--compare", "--env", "GOGC=off"}, "imhook bench: --env: want IMHOOK_KEY=value\n"},
+		{"bad env", []string{"--compare", "--env", "PATH=/tmp"}, "imhook bench: --env: want IMHOOK_KEY=value or a Go runtime variable such as GOMAXPROCS=2\n"},
 		{"unknown scenario", []string{"--neighbour", "--scenarios", "a,x"}, "imhook bench: --scenarios: unknown scenario[x]: want a, b, c, d or e\n"},
 		{"plugin without body", []string{"--plugin", "x.wasm", "--command", "c"}, "imhook bench: --plugin needs --command and --body\n"},
 		{"bad baseline", []string{"--serve-baseline", "other"}, "imhook bench: --serve-baseline[other]: want moderation or neutral\n"},

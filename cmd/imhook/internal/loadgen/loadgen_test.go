@@ -314,7 +314,9 @@ func TestOpenLoopDropsWhatItCannotSend(t *testing.T) {
 	// Every reply takes 20 ms on the only connection while callbacks arrive
 	// every 5 ms: the backlog grows until callbacks are a Timeout late, and
 	// those are counted as failures without being sent.
+	var sent atomic.Int64
 	base := server(t, func(ctx *fasthttp.RequestCtx) {
+		sent.Add(1)
 		time.Sleep(20 * time.Millisecond)
 		ctx.SetBodyString(neutralReply)
 	})
@@ -329,8 +331,12 @@ func TestOpenLoopDropsWhatItCannotSend(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("run took %v for 500ms of load", took)
 	}
-	if res.Requests != 100 || res.Errors == 0 || !strings.Contains(res.FirstError, "not sent") || res.Max < 200*time.Millisecond {
-		t.Errorf("requests %d, errors %d (%s), max %v; want 100, some not sent, max over the timeout", res.Requests, res.Errors, res.FirstError, res.Max)
+	// At most one callback per 20 ms reached the server; every other one is
+	// a failure (a loaded machine may also time out some that were sent).
+	n := sent.Load()
+	if res.Requests != 100 || n >= 100 || res.Errors < 100-n || res.Max < 200*time.Millisecond {
+		t.Errorf("requests %d, %d sent, errors %d (first: %s), max %v; want 100, some not sent and counted as errors, max over the timeout",
+			res.Requests, n, res.Errors, res.FirstError, res.Max)
 	}
 }
 
