@@ -20,7 +20,7 @@ WASM_OPT_FLAGS ?= -O2 --enable-sign-ext --enable-nontrapping-float-to-int \
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: examples
 examples: $(EXAMPLE_WASM) ## Build examples/*/ to build/examples/<name>.wasm (optimised when wasm-opt is installed).
@@ -36,6 +36,19 @@ build/examples/%.wasm: $$(shell find examples/$$* -name "*.go") $(SDK_SOURCES) g
 	else \
 		echo "wasm-opt skipped: $@ is Go's output as is"; \
 	fi
+
+# The noisy neighbours of imhook bench --neighbour that are Go SDK plugins
+# (cmd/imhook/internal/noisy/<name>), built like the examples but without
+# wasm-opt: their instruction counts are calibrated on Go's output.
+BENCH_GUESTS     := spin heavy
+BENCH_GUEST_WASM := $(BENCH_GUESTS:%=build/guests/%.wasm)
+
+.PHONY: bench-guests
+bench-guests: $(BENCH_GUEST_WASM) ## Build the Go test guests of imhook bench --neighbour to build/guests/<name>.wasm.
+
+build/guests/%.wasm: $$(shell find cmd/imhook/internal/noisy/$$* -name "*.go") $(SDK_SOURCES) go.mod
+	@mkdir -p $(@D)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o $@ ./cmd/imhook/internal/noisy/$*
 
 # Fuzz targets CI runs briefly (package:target). Run longer with
 # `make fuzz FUZZTIME=5m`.
@@ -109,19 +122,21 @@ demo: build build/examples/moderation.wasm ## Run imhook serve on ./data with a 
 	./build/imhook serve --demo --demo-plugin build/examples/moderation.wasm $(DEMO_FLAGS)
 
 # ---------------------------------------------------------------------------
-# Benchmarks (issue 5): the micro benchmarks and the side-by-side comparison.
+# Benchmarks (issues 5 and 12): the micro benchmarks, the side-by-side
+# comparison and the neighbours.
 # docs/performance.md gives the method and keeps the results. Outputs go to
 # build/bench/: <package>.txt (benchstat-friendly: compare two runs with
-# `benchstat old.txt new.txt`), compare.txt and tenants.txt.
+# `benchstat old.txt new.txt`), compare.txt, tenants.txt and neighbour.txt.
 
-BENCH_COUNT   ?= 5
-BENCH_PKGS    ?= ./sdk/openim/ ./plugins/ ./cmd/imhook/internal/baseline/ ./plugins/internal/wasmrewrite/
-BENCH_COMPARE ?= --rounds 5 --duration 5s --warmup 1s
-BENCH_TENANTS ?= --tenants 1000 --active 100
-BENCH_DIR     := build/bench
+BENCH_COUNT     ?= 5
+BENCH_PKGS      ?= ./sdk/openim/ ./plugins/ ./cmd/imhook/internal/baseline/ ./plugins/internal/wasmrewrite/
+BENCH_COMPARE   ?= --rounds 5 --duration 5s --warmup 1s
+BENCH_TENANTS   ?= --tenants 1000 --active 100
+BENCH_NEIGHBOUR ?= --rounds 3 --duration 5s --warmup 1s --rate 500
+BENCH_DIR       := build/bench
 
 .PHONY: bench
-bench: build examples ## Run the micro benchmarks and imhook bench (--compare, --tenants); print where each target stands.
+bench: build examples bench-guests ## Run the micro benchmarks and imhook bench (--compare, --tenants, --neighbour); print where each target stands.
 	@mkdir -p $(BENCH_DIR)
 	@for p in $(BENCH_PKGS); do \
 		out=$(BENCH_DIR)/$$(echo $$p | sed 's#^\./##; s#/$$##; s#/#_#g').txt; \
@@ -131,8 +146,10 @@ bench: build examples ## Run the micro benchmarks and imhook bench (--compare, -
 	./build/imhook bench --compare $(BENCH_COMPARE) --moderation build/examples/moderation.wasm \
 		--trivial build/examples/trivial.wasm | tee $(BENCH_DIR)/compare.txt
 	./build/imhook bench $(BENCH_TENANTS) --moderation build/examples/moderation.wasm | tee $(BENCH_DIR)/tenants.txt
+	./build/imhook bench --neighbour $(BENCH_NEIGHBOUR) --moderation build/examples/moderation.wasm \
+		--spin build/guests/spin.wasm --heavy build/guests/heavy.wasm | tee $(BENCH_DIR)/neighbour.txt
 	@echo; echo "Where the targets stand (docs/performance.md):"
-	@grep -h -A4 '^targets:' $(BENCH_DIR)/compare.txt $(BENCH_DIR)/tenants.txt | grep -v '^targets:\|^--'
+	@grep -h -A4 '^targets:' $(BENCH_DIR)/compare.txt $(BENCH_DIR)/tenants.txt $(BENCH_DIR)/neighbour.txt | grep -v '^targets:\|^--'
 	@grep -hs 'BenchmarkInstantiate/seed-go' $(BENCH_DIR)/plugins.txt | \
 		awk '{ s += $$3; n++ } END { if (n) printf "  cold instance of a Go plugin       %.2f ms (target <= 3 ms), mean of %d runs\n", s / n / 1e6, n }'
 	@grep -hs 'BenchmarkUploadToActive' $(BENCH_DIR)/cmd_imhook_internal_baseline.txt | \

@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,12 @@ const (
 // benchOptions are the flags of imhook bench.
 type benchOptions struct {
 	compare     bool
+	neighbour   bool
+	rate        float64
+	arrivals    string
+	scenarios   []string
+	spin        string
+	heavy       string
 	plugin      string
 	command     string
 	body        string
@@ -48,6 +55,8 @@ type benchOptions struct {
 	warmup      time.Duration
 	connections int
 	imhook      string
+	env         []string
+	serverLog   string
 	moderation  string
 	trivial     string
 	pin         bool
@@ -65,6 +74,7 @@ func benchMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage:
   imhook bench --compare [flags]                 native vs imhook, the targets of docs/performance.md
+  imhook bench --neighbour [--rate 500] [flags]  a well-behaved tenant's latency next to a noisy one
   imhook bench --plugin x.wasm --command C --body file.json [--config k=v] [flags]
                                                  load-test your plugin on a local imhook
   imhook bench --tenants 1000 --active 100       memory of many tenants
@@ -77,6 +87,12 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.BoolVar(&o.compare, "compare", false, "run the side-by-side comparison: (a) native Go, (b) imhook + moderation plugin, (c) imhook + trivial plugin, (n) native neutral reply, (h) imhook + no-op raw-ABI plugin")
+	fs.BoolVar(&o.neighbour, "neighbour", false, "measure a victim tenant (moderation plugin) next to a noisy one: (a) benign, (b) loop, (c) deep recursion, (d) spinning Go guest, (e) heavy Go guest; open loop at --rate for both")
+	fs.Float64Var(&o.rate, "rate", 500, "with --neighbour: callbacks per second sent to each tenant (open loop)")
+	fs.StringVar(&o.arrivals, "arrivals", "poisson", "with --neighbour: how callbacks are spaced, poisson or uniform")
+	fs.StringSliceVar(&o.scenarios, "scenarios", []string{"a", "b", "c", "d", "e"}, "with --neighbour: the scenarios to run (a, the baseline, always)")
+	fs.StringVar(&o.spin, "spin", filepath.Join("build", "guests", "spin.wasm"), "with --neighbour: the spinning Go guest (make bench-guests)")
+	fs.StringVar(&o.heavy, "heavy", filepath.Join("build", "guests", "heavy.wasm"), "with --neighbour: the heavy Go guest (make bench-guests)")
 	fs.StringVar(&o.plugin, "plugin", "", "load-test this plugin (.wasm) on a local imhook")
 	fs.StringVar(&o.command, "command", "", "with --plugin: the callback command to send")
 	fs.StringVar(&o.body, "body", "", "with --plugin: file holding the callback's JSON body")
@@ -86,8 +102,10 @@ Flags:
 	fs.IntVar(&o.rounds, "rounds", 5, "measured rounds per variant (the report gives the median and the range)")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time of one round")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each round")
-	fs.IntVar(&o.connections, "connections", 16, "keep-alive connections, one callback in flight on each")
+	fs.IntVar(&o.connections, "connections", 16, "keep-alive connections, one callback in flight on each (per tenant with --neighbour)")
 	fs.StringVar(&o.imhook, "imhook", "", "imhook binary to run as the server (default: this executable)")
+	fs.StringArrayVar(&o.env, "env", nil, "IMHOOK_KEY=value (docs/config.md) or GO...=value (Go's runtime) for the imhook servers (repeatable), e.g. IMHOOK_SANDBOX__CPU_SLOTS=1, GOMAXPROCS=2")
+	fs.StringVar(&o.serverLog, "server-log", "", "append the imhook servers' output to this file (e.g. with --env GODEBUG=schedtrace=100)")
 	fs.StringVar(&o.moderation, "moderation", filepath.Join("build", "examples", "moderation.wasm"), "the moderation example (make examples)")
 	fs.StringVar(&o.trivial, "trivial", filepath.Join("build", "examples", "trivial.wasm"), "the trivial example (make examples)")
 	fs.BoolVar(&o.pin, "pin", true, "pin server and load to different cores with taskset when possible")
@@ -120,6 +138,8 @@ Flags:
 	switch {
 	case o.compare:
 		rep, err = b.compare(ctx)
+	case o.neighbour:
+		rep, err = b.neighbour(ctx)
 	case o.tenants > 0:
 		rep, err = b.memory(ctx)
 	default:
@@ -142,7 +162,7 @@ Flags:
 // check validates the flag combination.
 func (o *benchOptions) check(nargs int) error {
 	modes := 0
-	for _, on := range []bool{o.compare, o.plugin != "", o.tenants > 0, o.serveBaseline != ""} {
+	for _, on := range []bool{o.compare, o.neighbour, o.plugin != "", o.tenants > 0, o.serveBaseline != ""} {
 		if on {
 			modes++
 		}
@@ -151,7 +171,7 @@ func (o *benchOptions) check(nargs int) error {
 	case nargs > 0:
 		return errors.New("no positional arguments expected")
 	case modes != 1:
-		return errors.New("choose one of --compare, --plugin or --tenants")
+		return errors.New("choose one of --compare, --neighbour, --plugin or --tenants")
 	case o.plugin != "" && (o.command == "" || o.body == ""):
 		return errors.New("--plugin needs --command and --body")
 	case o.serveBaseline != "" && o.serveBaseline != "moderation" && o.serveBaseline != "neutral":
@@ -162,6 +182,25 @@ func (o *benchOptions) check(nargs int) error {
 		return errors.New("--rounds x (--duration + --warmup) is over the 2h bound of a comparison")
 	case o.tenants > 0 && (o.active < 1 || o.active > o.tenants):
 		return fmt.Errorf("--active[%d] must be between 1 and --tenants[%d]", o.active, o.tenants)
+	case slices.ContainsFunc(o.env, func(kv string) bool {
+		k, _, ok := strings.Cut(kv, "=")
+		return !ok || !strings.HasPrefix(k, "IMHOOK_") && !strings.HasPrefix(k, "GO")
+	}):
+		return errors.New("--env: want IMHOOK_KEY=value or a Go runtime variable such as GOMAXPROCS=2")
+	case o.neighbour && (o.rate <= 0 || o.rate > loadgen.MaxRate):
+		return fmt.Errorf("--rate[%g]: want 1 to %d callbacks per second", o.rate, loadgen.MaxRate)
+	case o.neighbour && !slices.Contains(o.scenarios, "a"):
+		return errors.New("--scenarios must hold a, the benign baseline the others are compared with")
+	}
+	if o.neighbour {
+		if _, err := loadgen.ParseArrivals(o.arrivals); err != nil {
+			return fmt.Errorf("--arrivals[%s]: want poisson or uniform", o.arrivals)
+		}
+		for _, s := range o.scenarios {
+			if !slices.ContainsFunc(neighbourScenarios, func(n neighbourScenario) bool { return n.key == s }) {
+				return fmt.Errorf("--scenarios: unknown scenario[%s]: want a, b, c, d or e", s)
+			}
+		}
 	}
 	if o.serveBaseline != "" {
 		host, _, err := net.SplitHostPort(o.addr)

@@ -91,6 +91,8 @@ type child struct {
 	api  *apiClient // its admin API with the operator token (imhook only)
 	logs *tailBuffer
 	exit chan error
+	// logFile is --server-log, closed by stop.
+	logFile *os.File
 }
 
 // tailBuffer keeps the last maxChildLog bytes written to it.
@@ -153,6 +155,9 @@ func (c *child) stop() {
 	}
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
+	}
+	if c.logFile != nil {
+		_ = c.logFile.Close()
 	}
 }
 
@@ -229,9 +234,20 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 		"IMHOOK_ADMIN__TOKEN="+c.api.token,
 		"IMHOOK_LOG__LEVEL=warn",
 	)
+	c.cmd.Env = append(c.cmd.Env, b.o.env...) // --env, last so it wins
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	if b.o.serverLog != "" {
+		f, err := os.OpenFile(b.o.serverLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("--server-log: %w", err)
+		}
+		c.logFile = f
+		w := io.MultiWriter(c.logs, f)
+		c.cmd.Stdout, c.cmd.Stderr = w, w
+	}
 	if err := c.start(); err != nil {
-		os.RemoveAll(dir)
+		c.stop() // removes dir, closes the log
 		return nil, err
 	}
 	probe := &http.Client{Timeout: time.Second}

@@ -41,11 +41,7 @@ type CompareReport struct {
 
 // compare runs the side-by-side comparison.
 func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
-	conf := b.o.config
-	if len(conf) == 0 {
-		conf = []string{"banned_words=" + loadgen.BannedWord}
-	}
-	confMap, err := configMap(conf)
+	conf, confMap, err := b.moderationConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +90,18 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 		}
 	}
 	return b.compareReport(mach, vs, upload, len(modWasm)), nil
+}
+
+// moderationConfig returns the configuration of the tenants running the
+// moderation plugin: --config, by default banned_words=loadgen.BannedWord,
+// as flags and parsed.
+func (b *bencher) moderationConfig() ([]string, map[string]string, error) {
+	conf := b.o.config
+	if len(conf) == 0 {
+		conf = []string{"banned_words=" + loadgen.BannedWord}
+	}
+	m, err := configMap(conf)
+	return conf, m, err
 }
 
 // startCompared starts the server of each variant of vs (a, b, c, n, h):

@@ -2,12 +2,17 @@ package main
 
 // The tenants and plugins of imhook bench's servers, set up through the
 // admin API with the CLI's client (cli_client.go) and the child's operator
-// token, and the upload-to-active time of each plugin.
+// token, the upload-to-active time of each plugin, and what the server says
+// about them (its tenant stats and its metrics).
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/imhook/imhook/host/admin"
@@ -45,13 +50,9 @@ func (c *child) install(ctx context.Context, tenant, name string, wasm []byte) (
 	}
 	deadline := start.Add(activateTimeout)
 	for {
-		raw, _, err := c.api.do(ctx, apiRequest{method: "GET", path: tenantPath(tenant) + "/stats"})
+		st, err := c.stats(ctx, tenant)
 		if err != nil {
-			return 0, fmt.Errorf("%s: stats: %w", where, err)
-		}
-		var st liveStats
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return 0, fmt.Errorf("%s: stats: unexpected answer: %w", where, err)
+			return 0, fmt.Errorf("%s: %w", where, err)
 		}
 		if st.Stats != nil {
 			for _, p := range st.Stats.Plugins {
@@ -70,15 +71,141 @@ func (c *child) install(ctx context.Context, tenant, name string, wasm []byte) (
 	}
 }
 
-// liveStats is the part of GET /v1/tenants/{tenant}/stats install reads:
-// which version of each plugin serves, or why it failed to load. Stats is
-// null until the tenant is loaded.
+// deleteTenant removes a tenant and its plugins, as imhook tenant delete
+// does.
+func (c *child) deleteTenant(ctx context.Context, id string) error {
+	if _, _, err := c.api.do(ctx, apiRequest{method: "DELETE", path: tenantPath(id)}); err != nil {
+		return fmt.Errorf("server[%s]: delete tenant[%s]: %w", c.name, id, err)
+	}
+	return nil
+}
+
+// stats reads GET /v1/tenants/{tenant}/stats.
+func (c *child) stats(ctx context.Context, tenant string) (liveStats, error) {
+	var st liveStats
+	raw, _, err := c.api.do(ctx, apiRequest{method: "GET", path: tenantPath(tenant) + "/stats"})
+	if err != nil {
+		return st, fmt.Errorf("stats: %w", err)
+	}
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return st, fmt.Errorf("stats: unexpected answer: %w", err)
+	}
+	return st, nil
+}
+
+// liveStats is the part of GET /v1/tenants/{tenant}/stats bench reads: which
+// version of each plugin serves, or why it failed to load, and its
+// crash-loop breaker. Stats is null until the tenant is loaded.
 type liveStats struct {
 	Stats *struct {
 		Plugins []struct {
 			Name      string `json:"name"`
 			Serving   string `json:"serving"`
 			LoadError string `json:"load_error"`
+			Breaker   *struct {
+				State  string `json:"state"`
+				Opened uint64 `json:"opened"`
+			} `json:"breaker"`
 		} `json:"plugins"`
 	} `json:"stats"`
+}
+
+// metricSample is one series of the server's /metrics.
+type metricSample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// metrics reads the server's Prometheus metrics (GET /metrics on the admin
+// listener, in the text format).
+func (c *child) metrics(ctx context.Context) ([]metricSample, error) {
+	raw, _, err := c.api.do(ctx, apiRequest{method: "GET", path: "/metrics"})
+	if err != nil {
+		return nil, fmt.Errorf("server[%s]: metrics: %w", c.name, err)
+	}
+	return parseMetrics(raw)
+}
+
+// parseMetrics parses Prometheus's text format: one `name{k="v",...} value`
+// per line; comments and blank lines skipped.
+func parseMetrics(raw []byte) ([]metricSample, error) {
+	var out []metricSample
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		s := metricSample{labels: map[string]string{}}
+		i := strings.IndexAny(line, "{ ")
+		if i < 0 {
+			return nil, fmt.Errorf("metrics: line %q: no value", line)
+		}
+		s.name, line = line[:i], line[i:]
+		if line[0] == '{' {
+			line = line[1:]
+			for len(line) > 0 && line[0] != '}' {
+				k, rest, ok := strings.Cut(line, `="`)
+				if !ok {
+					return nil, fmt.Errorf("metrics: series %s: bad labels", s.name)
+				}
+				var v strings.Builder
+				j := 0
+				for ; j < len(rest) && rest[j] != '"'; j++ {
+					if rest[j] == '\\' && j+1 < len(rest) {
+						j++
+						if rest[j] == 'n' {
+							v.WriteByte('\n')
+							continue
+						}
+					}
+					v.WriteByte(rest[j])
+				}
+				if j == len(rest) {
+					return nil, fmt.Errorf("metrics: series %s: unterminated label", s.name)
+				}
+				s.labels[strings.TrimLeft(k, ",")] = v.String()
+				line = strings.TrimLeft(rest[j+1:], ",")
+			}
+			if line == "" {
+				return nil, fmt.Errorf("metrics: series %s: unterminated labels", s.name)
+			}
+			line = line[1:]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			return nil, fmt.Errorf("metrics: series %s: no value", s.name)
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: series %s: value %q: %w", s.name, f[0], err)
+		}
+		s.value = v
+		out = append(out, s)
+	}
+	return out, sc.Err()
+}
+
+// sumBy adds up the series of metric name whose label tenant is tenant, by
+// the value of label by (for example the outcome of each callback).
+func sumBy(samples []metricSample, name, tenant, by string) map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range samples {
+		if s.name == name && s.labels["tenant"] == tenant {
+			out[s.labels[by]] += int64(s.value)
+		}
+	}
+	return out
+}
+
+// gauge returns the value of the unlabelled metric name, or -1.
+func gauge(samples []metricSample, name string) float64 {
+	for _, s := range samples {
+		if s.name == name && len(s.labels) == 0 {
+			return s.value
+		}
+	}
+	return -1
 }

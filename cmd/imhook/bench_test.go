@@ -15,18 +15,18 @@ import (
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
-// benchBuild holds the imhook binary and the two examples the comparison
-// runs, built once for the tests of this file.
+// benchBuild holds the imhook binary, the two examples the comparison runs
+// and the Go guests of --neighbour, built once for the tests of this file.
 var benchBuild struct {
-	once                        sync.Once
-	err                         error
-	binary, moderation, trivial string
+	once                                     sync.Once
+	err                                      error
+	binary, moderation, trivial, spin, heavy string
 }
 
 func buildBench(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("builds imhook and two wasm plugins and runs servers; skipped in -short mode")
+		t.Skip("builds imhook and four wasm plugins and runs servers; skipped in -short mode")
 	}
 	benchBuild.once.Do(func() {
 		dir, err := os.MkdirTemp("", "imhook-bench-test-")
@@ -39,11 +39,13 @@ func buildBench(t *testing.T) {
 		b.binary = filepath.Join(dir, "imhook")
 		b.moderation = filepath.Join(dir, "moderation.wasm")
 		b.trivial = filepath.Join(dir, "trivial.wasm")
+		b.spin, b.heavy = filepath.Join(dir, "spin.wasm"), filepath.Join(dir, "heavy.wasm")
 		if out, err := exec.Command("go", "build", "-o", b.binary, ".").CombinedOutput(); err != nil {
 			b.err = &buildFailure{"imhook", err, out}
 			return
 		}
-		for path, pkg := range map[string]string{b.moderation: "../../examples/moderation", b.trivial: "../../examples/trivial"} {
+		for path, pkg := range map[string]string{b.moderation: "../../examples/moderation", b.trivial: "../../examples/trivial",
+			b.spin: "./internal/noisy/spin", b.heavy: "./internal/noisy/heavy"} {
 			if _, err := wasmbuild.Go(context.Background(), pkg, wasmbuild.Options{Output: path}); err != nil {
 				b.err = err
 				return
@@ -104,6 +106,45 @@ func TestBenchCompare(t *testing.T) {
 	}
 }
 
+func TestBenchNeighbour(t *testing.T) {
+	buildBench(t)
+	var rep NeighbourReport
+	runBench(t, &rep, "--neighbour", "--rate", "100", "--moderation", benchBuild.moderation,
+		"--spin", benchBuild.spin, "--heavy", benchBuild.heavy)
+	if len(rep.Scenarios) != 5 || len(rep.Targets) != 4 || rep.CPUSlots < 1 {
+		t.Fatalf("report has %d scenarios, %d targets, %d cpu slots: %+v", len(rep.Scenarios), len(rep.Targets), rep.CPUSlots, rep)
+	}
+	// No assertion on the latencies: this checks that every scenario ran,
+	// with guests that handle what the noisy tenant is sent (no neutral
+	// reply), the runaway ones never answering and the others answering
+	// (though on a loaded machine some of their calls may be shed as busy).
+	for _, s := range rep.Scenarios {
+		answered := s.NoisyOutcomes["ok"] + s.NoisyOutcomes["stopped"]
+		burns := s.Key == "b" || s.Key == "c" || s.Key == "d"
+		ran := s.Victim.Requests > 0 && s.Victim.Errors == 0 && s.Noisy.Requests > 0 && s.NoisyOutcomes["neutral"] == 0 && len(s.RatioRounds) == 1
+		behaved := answered > 0 && s.NoisyFailures["cpu_time"] == 0 && s.NoisyFailures["trap"] == 0
+		if burns {
+			behaved = answered == 0 && len(s.NoisyFailures) > 0
+		}
+		if !ran || !behaved {
+			t.Errorf("scenario[%s]: victim %d callbacks, %d errors; noisy %d callbacks, outcomes %v, failures %v; ratios %v",
+				s.Key, s.Victim.Requests, s.Victim.Errors, s.Noisy.Requests, s.NoisyOutcomes, s.NoisyFailures, s.RatioRounds)
+		}
+	}
+	var out bytes.Buffer
+	rep.print(&out)
+	for _, want := range []string{
+		"imhook bench --neighbour: 1 rounds x 0.3s",
+		"\n(a) benign: the moderation plugin ", "\n(d) spinning Go guest ", "\n(e) heavy ",
+		"\ntargets:\n", "(b) loop: victim p99 / (a)'s", "(c) recursion: victim p99 / (a)'s",
+		"(d) spin: victim p99 / (a)'s", "(e) heavy: victim p99 / (a)'s", "(target <= 1.5x)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
 func TestBenchPluginAndTenants(t *testing.T) {
 	buildBench(t)
 	body := filepath.Join(t.TempDir(), "body.json")
@@ -133,8 +174,13 @@ func TestBenchUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no mode", nil, "imhook bench: choose one of --compare, --plugin or --tenants\n"},
-		{"two modes", []string{"--compare", "--tenants", "5"}, "imhook bench: choose one of --compare, --plugin or --tenants\n"},
+		{"no mode", nil, "imhook bench: choose one of --compare, --neighbour, --plugin or --tenants\n"},
+		{"two modes", []string{"--compare", "--tenants", "5"}, "imhook bench: choose one of --compare, --neighbour, --plugin or --tenants\n"},
+		{"zero rate", []string{"--neighbour", "--rate", "0"}, "imhook bench: --rate[0]: want 1 to 1000000 callbacks per second\n"},
+		{"bad arrivals", []string{"--neighbour", "--arrivals", "bursty"}, "imhook bench: --arrivals[bursty]: want poisson or uniform\n"},
+		{"no baseline", []string{"--neighbour", "--scenarios", "b,c"}, "imhook bench: --scenarios must hold a, the benign baseline the others are compared with\n"},
+		{"bad env", []string{"--compare", "--env", "PATH=/tmp"}, "imhook bench: --env: want IMHOOK_KEY=value or a Go runtime variable such as GOMAXPROCS=2\n"},
+		{"unknown scenario", []string{"--neighbour", "--scenarios", "a,x"}, "imhook bench: --scenarios: unknown scenario[x]: want a, b, c, d or e\n"},
 		{"plugin without body", []string{"--plugin", "x.wasm", "--command", "c"}, "imhook bench: --plugin needs --command and --body\n"},
 		{"bad baseline", []string{"--serve-baseline", "other"}, "imhook bench: --serve-baseline[other]: want moderation or neutral\n"},
 		{"baseline off loopback", []string{"--serve-baseline", "neutral", "--addr", "0.0.0.0:80"}, "imhook bench: --addr[0.0.0.0:80]: the baseline listens on loopback only\n"},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,5 +238,120 @@ func TestReadProc(t *testing.T) {
 	}
 	if _, err := ReadProc(1 << 30); err == nil {
 		t.Error("ReadProc of a missing pid must fail")
+	}
+}
+
+const neutralReply = `{"actionCode":0,"errCode":0,"errMsg":"","errDlt":"","nextCode":0}`
+
+func TestOpenLoopSendsAtTheRate(t *testing.T) {
+	t.Parallel()
+	base := server(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(neutralReply) })
+	// Uniform: one arrival every 2.5 ms from the start of the window, so
+	// exactly 200 in 500 ms, however fast the machine.
+	res, err := Run(context.Background(), Config{
+		URLs: []string{base + "/hooks/a"}, Mix: DefaultMix()[:1], Connections: 4,
+		Rate: 400, Arrivals: Uniform, Duration: 500 * time.Millisecond, Warmup: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 200 || res.Errors != 0 {
+		t.Errorf("uniform: requests %d, errors %d (%s); want 200, 0", res.Requests, res.Errors, res.FirstError)
+	}
+	// Poisson: the count depends only on the seed; 200 on average.
+	var counts []int64
+	for _, seed := range []uint64{1, 1, 2} {
+		res, err := Run(context.Background(), Config{
+			URLs: []string{base + "/hooks/a"}, Mix: DefaultMix()[:1], Connections: 4,
+			Rate: 400, Seed: seed, Duration: 500 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts = append(counts, res.Requests)
+	}
+	if counts[0] != counts[1] || counts[0] < 140 || counts[0] > 260 || counts[2] < 140 || counts[2] > 260 {
+		t.Errorf("poisson: requests %v for seeds 1, 1, 2; want the same twice, each about 200", counts)
+	}
+}
+
+func TestOpenLoopChargesStalls(t *testing.T) {
+	t.Parallel()
+	// The 10th callback stalls the only connection for 200 ms. A closed
+	// loop would record one slow callback; the open loop records the ~20
+	// that arrived during the stall as waiting for it too.
+	var n atomic.Int64
+	base := server(t, func(ctx *fasthttp.RequestCtx) {
+		if n.Add(1) == 10 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		ctx.SetBodyString(neutralReply)
+	})
+	var measuring atomic.Bool
+	res, err := Run(context.Background(), Config{
+		URLs: []string{base + "/hooks/a"}, Mix: DefaultMix()[:1], Connections: 1,
+		Rate: 100, Arrivals: Uniform, Duration: 500 * time.Millisecond,
+		OnMeasure: func() { measuring.Store(true) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !measuring.Load() || res.Requests != 50 || res.Errors != 0 {
+		t.Fatalf("OnMeasure called %v, requests %d, errors %d (%s); want true, 50, 0", measuring.Load(), res.Requests, res.Errors, res.FirstError)
+	}
+	// At least 5 of the 50 took 100 ms or more: the stalled one and those
+	// that arrived in the first half of the stall.
+	if q := res.Latency.Quantile(0.9); q < 100*time.Millisecond {
+		t.Errorf("90th percentile %v: the callbacks queued behind the stall were not charged for it", q)
+	}
+	if res.LagP99 < 100*time.Millisecond {
+		t.Errorf("LagP99 %v, want the time callbacks waited for the connection", res.LagP99)
+	}
+}
+
+func TestOpenLoopDropsWhatItCannotSend(t *testing.T) {
+	t.Parallel()
+	// Every reply takes 20 ms on the only connection while callbacks arrive
+	// every 5 ms: the backlog grows until callbacks are a Timeout late, and
+	// those are counted as failures without being sent.
+	var sent atomic.Int64
+	base := server(t, func(ctx *fasthttp.RequestCtx) {
+		sent.Add(1)
+		time.Sleep(20 * time.Millisecond)
+		ctx.SetBodyString(neutralReply)
+	})
+	start := time.Now()
+	res, err := Run(context.Background(), Config{
+		URLs: []string{base + "/hooks/a"}, Mix: DefaultMix()[:1], Connections: 1,
+		Rate: 200, Arrivals: Uniform, Duration: 500 * time.Millisecond, Timeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("run took %v for 500ms of load", took)
+	}
+	// At most one callback per 20 ms reached the server; every other one is
+	// a failure (a loaded machine may also time out some that were sent).
+	n := sent.Load()
+	if res.Requests != 100 || n >= 100 || res.Errors < 100-n || res.Max < 200*time.Millisecond {
+		t.Errorf("requests %d, %d sent, errors %d (first: %s), max %v; want 100, some not sent and counted as errors, max over the timeout",
+			res.Requests, n, res.Errors, res.FirstError, res.Max)
+	}
+}
+
+func TestParseArrivals(t *testing.T) {
+	t.Parallel()
+	for _, a := range []Arrivals{Poisson, Uniform} {
+		if got, err := ParseArrivals(a.String()); err != nil || got != a {
+			t.Errorf("ParseArrivals(%q) = %v, %v", a, got, err)
+		}
+	}
+	if _, err := ParseArrivals("bursty"); err == nil {
+		t.Error("ParseArrivals(bursty) must fail")
+	}
+	_, err := Run(context.Background(), Config{URLs: []string{"http://127.0.0.1:1/a"}, Mix: DefaultMix(), Rate: -1})
+	if err == nil || !strings.Contains(err.Error(), "rate -1") {
+		t.Errorf("negative rate: err = %v", err)
 	}
 }

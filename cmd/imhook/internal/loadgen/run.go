@@ -1,9 +1,10 @@
-// Package loadgen is imhook's load generator: a closed loop of keep-alive
-// connections sending a mix of OpenIM callbacks to a webhook server, with a
-// latency histogram, error accounting (a non-2xx status or a body that does
-// not decode as the command's OpenIM reply), and the server process's CPU
-// time and memory read from /proc. `imhook bench` drives it; see
-// docs/performance.md for the method.
+// Package loadgen is imhook's load generator: keep-alive connections sending
+// a mix of OpenIM callbacks to a webhook server, either as a closed loop (one
+// callback in flight per connection) or as an open loop at a fixed rate
+// (Config.Rate), with a latency histogram, error accounting (a non-2xx
+// status or a body that does not decode as the command's OpenIM reply), and
+// the server process's CPU time and memory read from /proc. `imhook bench`
+// drives it; see docs/performance.md for the method.
 //
 //	res, err := loadgen.Run(ctx, loadgen.Config{
 //		URLs:      []string{"http://127.0.0.1:8080/hooks/acme"},
@@ -35,6 +36,8 @@ const (
 	// MaxDuration bounds a run (warm-up included) whatever the caller asks:
 	// the generator is for benchmarks, not soak tests.
 	MaxDuration = 10 * time.Minute
+	// MaxRate bounds Config.Rate, callbacks per second.
+	MaxRate = 1_000_000
 )
 
 // Config configures a Run.
@@ -47,8 +50,29 @@ type Config struct {
 	// Mix is the callbacks to send. Required; see DefaultMix.
 	Mix Mix
 	// Connections is the number of keep-alive connections, each with one
-	// callback in flight at a time (a closed loop). Default 16.
+	// callback in flight at a time. In the closed loop (Rate 0) each sends
+	// its next callback when the previous reply arrives; in the open loop
+	// they bound the callbacks in flight. Default 16.
 	Connections int
+	// Rate, when positive, makes the load an open loop: callbacks arrive at
+	// this many per second on average whatever the server does, as OpenIM's
+	// do, and each is sent on a free connection. A callback's latency runs
+	// from its arrival when every connection was busy then (so a stalled
+	// server is charged for the callbacks queued behind it: no coordinated
+	// omission), and from its send otherwise (the generator's own timer
+	// slack, up to a millisecond with Go's timers, is not the server's). A
+	// callback still unsent Timeout after its arrival is not sent and counts
+	// as a failure (a timeout) with that latency.
+	Rate float64
+	// Arrivals spaces the open loop's callbacks: Poisson (the default) or
+	// Uniform.
+	Arrivals Arrivals
+	// Seed seeds the Poisson arrivals: runs with the same seed, rate and
+	// mix send the same callbacks at the same offsets from their start.
+	Seed uint64
+	// OnMeasure, when set, is called as the measured part starts, after the
+	// warm-up (to start a second load in step with this one, for example).
+	OnMeasure func()
 	// Duration is how long the measured part runs. Default 5s, unless
 	// Requests is set. The run ends at Duration or Requests, whichever
 	// comes first.
@@ -102,6 +126,11 @@ type Result struct {
 	ServerPeakRSS int64 `json:"server_peak_rss_bytes"`
 	// FirstError describes the first failed callback, for diagnosis.
 	FirstError string `json:"first_error,omitempty"`
+	// LagP99 is, in the open loop, the 99th percentile of how late
+	// callbacks were sent after their arrival: waiting for a free
+	// connection and the generator's timer slack. Near zero, the generator
+	// kept up with Rate.
+	LagP99 time.Duration `json:"lag_p99_ns,omitempty"`
 	// Latency is the merged histogram.
 	Latency *Histogram `json:"-"`
 }
@@ -115,8 +144,8 @@ type target struct {
 
 // Run drives the server with cfg's load until the duration or request count
 // is reached, or ctx ends, and returns what it measured. The load is a
-// closed loop: each connection sends its next callback when the previous
-// reply arrives.
+// closed loop, each connection sending its next callback when the previous
+// reply arrives, or with Config.Rate an open loop at that rate.
 //
 // # Errors
 //
@@ -159,10 +188,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	load := func(d time.Duration, measured bool) {
 		var wg sync.WaitGroup
 		var counted atomic.Int64
-		deadline := time.Now().Add(d)
+		now := time.Now()
+		deadline := now.Add(d)
+		var arr *arrivals
+		if cfg.Rate > 0 {
+			phase := uint64(0)
+			if measured {
+				phase = 1
+			}
+			arr = newArrivals(cfg, phase, now, deadline)
+		}
 		for w := range workers {
 			offset := w * len(sched) / cfg.Connections
 			wg.Go(func() {
+				if arr != nil {
+					workers[w].open(ctx, hc, cfg, targets, sched, arr, measured, &counted)
+					return
+				}
 				workers[w].loop(ctx, hc, cfg, targets, sched, offset, deadline, measured, &counted)
 			})
 		}
@@ -177,11 +219,15 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return Result{}, err
 		}
 	}
+	if cfg.OnMeasure != nil {
+		cfg.OnMeasure()
+	}
 	measureFrom := time.Now()
 	load(cfg.Duration, true)
 	end := time.Now()
 
 	res := Result{Latency: &Histogram{}}
+	var lag Histogram
 	for i := range workers {
 		wk := &workers[i]
 		res.Requests += wk.requests
@@ -189,10 +235,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.Stopped += wk.stopped
 		res.Refusable += wk.refusable
 		res.Latency.Merge(&wk.hist)
+		lag.Merge(&wk.lag)
 		if res.FirstError == "" {
 			res.FirstError = wk.firstError
 		}
 	}
+	res.LagP99 = lag.Quantile(0.99)
 	res.Elapsed = end.Sub(measureFrom)
 	if res.Elapsed > 0 {
 		res.Throughput = float64(res.Requests-res.Errors) / res.Elapsed.Seconds()
@@ -240,6 +288,12 @@ func resolve(cfg Config) (Config, string, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.Rate < 0 || cfg.Rate > MaxRate || cfg.Rate != cfg.Rate {
+		return cfg, "", fmt.Errorf("loadgen: rate %v: want 0 (closed loop) or up to %d callbacks per second", cfg.Rate, MaxRate)
+	}
+	if cfg.Arrivals != Poisson && cfg.Arrivals != Uniform {
+		return cfg, "", fmt.Errorf("loadgen: arrivals %d: want Poisson or Uniform", cfg.Arrivals)
+	}
 	if cfg.Duration <= 0 {
 		cfg.Duration = DefaultDuration
 		if cfg.Requests > 0 {
@@ -263,6 +317,7 @@ func trimSlash(p string) string {
 // worker is one connection's loop and its private counters.
 type worker struct {
 	hist       Histogram
+	lag        Histogram // open loop: how late callbacks were sent
 	requests   int64
 	errors     int64
 	stopped    int64
@@ -270,19 +325,72 @@ type worker struct {
 	firstError string
 }
 
+// conn is a worker's reusable request, response and reply values.
+type conn struct {
+	req     *fasthttp.Request
+	resp    *fasthttp.Response
+	replies []openim.Reply // one per target
+}
+
+func newConn(targets []target) *conn {
+	c := &conn{req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(), replies: make([]openim.Reply, len(targets))}
+	for i, t := range targets {
+		c.replies[i] = openim.NewReply(t.cmd)
+	}
+	return c
+}
+
+func (c *conn) release() {
+	fasthttp.ReleaseRequest(c.req)
+	fasthttp.ReleaseResponse(c.resp)
+}
+
+// send sends callback k of the schedule (mix entry i) and waits for its
+// reply.
+func (c *conn) send(hc *fasthttp.HostClient, cfg Config, targets []target, i, k int) error {
+	t := &targets[i]
+	c.req.Reset()
+	c.req.Header.SetMethod(fasthttp.MethodPost)
+	c.req.SetRequestURI(t.uris[k%len(t.uris)])
+	c.req.Header.SetContentType("application/json")
+	c.req.Header.Set("operationID", "loadgen")
+	c.req.SetBodyRaw(cfg.Mix[i].Body)
+	return hc.DoTimeout(c.req, c.resp, cfg.Timeout)
+}
+
+// record counts one measured callback of mix entry i: its latency and how
+// it ended (err from send, else c's response).
+func (w *worker) record(c *conn, cfg Config, targets []target, i int, err error, latency time.Duration) {
+	t := &targets[i]
+	w.requests++
+	w.hist.Record(latency)
+	switch {
+	case err != nil:
+		w.fail(fmt.Sprintf("%s: %v", cfg.Mix[i].Name, err))
+	case c.resp.StatusCode() < 200 || c.resp.StatusCode() > 299:
+		w.fail(fmt.Sprintf("%s: status %d: %.200s", cfg.Mix[i].Name, c.resp.StatusCode(), c.resp.Body()))
+	default:
+		r := c.replies[i]
+		if err := r.DecodeJSON(c.resp.Body()); err != nil {
+			w.fail(fmt.Sprintf("%s: reply is not a %s reply: %v: %.200s", cfg.Mix[i].Name, t.cmd, err, c.resp.Body()))
+			return
+		}
+		if r.Common().Stopped() {
+			w.stopped++
+		}
+		if t.refused {
+			w.refusable++
+		}
+	}
+}
+
 // loop sends callbacks until deadline, ctx's end or, when measured, the
 // run's cfg.Requests (counted over all workers); only measured callbacks are
 // recorded.
 func (w *worker) loop(ctx context.Context, hc *fasthttp.HostClient, cfg Config, targets []target,
 	sched []int, offset int, deadline time.Time, measured bool, counted *atomic.Int64) {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	replies := make([]openim.Reply, len(targets))
-	for i, t := range targets {
-		replies[i] = openim.NewReply(t.cmd)
-	}
+	c := newConn(targets)
+	defer c.release()
 	for k := offset; ; k++ {
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			return
@@ -291,38 +399,11 @@ func (w *worker) loop(ctx context.Context, hc *fasthttp.HostClient, cfg Config, 
 			return
 		}
 		i := sched[k%len(sched)]
-		t := &targets[i]
-		req.Reset()
-		req.Header.SetMethod(fasthttp.MethodPost)
-		req.SetRequestURI(t.uris[k%len(t.uris)])
-		req.Header.SetContentType("application/json")
-		req.Header.Set("operationID", "loadgen")
-		req.SetBodyRaw(cfg.Mix[i].Body)
 		start := time.Now()
-		err := hc.DoTimeout(req, resp, cfg.Timeout)
+		err := c.send(hc, cfg, targets, i, k)
 		elapsed := time.Since(start)
-		if !measured {
-			continue
-		}
-		w.requests++
-		w.hist.Record(elapsed)
-		switch {
-		case err != nil:
-			w.fail(fmt.Sprintf("%s: %v", cfg.Mix[i].Name, err))
-		case resp.StatusCode() < 200 || resp.StatusCode() > 299:
-			w.fail(fmt.Sprintf("%s: status %d: %.200s", cfg.Mix[i].Name, resp.StatusCode(), resp.Body()))
-		default:
-			r := replies[i]
-			if err := r.DecodeJSON(resp.Body()); err != nil {
-				w.fail(fmt.Sprintf("%s: reply is not a %s reply: %v: %.200s", cfg.Mix[i].Name, t.cmd, err, resp.Body()))
-				continue
-			}
-			if r.Common().Stopped() {
-				w.stopped++
-			}
-			if t.refused {
-				w.refusable++
-			}
+		if measured {
+			w.record(c, cfg, targets, i, err, elapsed)
 		}
 	}
 }
