@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 
 	"github.com/spf13/pflag"
@@ -52,6 +53,7 @@ func serveMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return 0
 	}
 	logger := newLogger(cfg.Log, stderr)
+	spareP(&cfg, os.Getenv)
 
 	srv, err := host.New(ctx, cfg, logger)
 	if err != nil {
@@ -163,4 +165,21 @@ func hostPort(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// spareP keeps one Go P free of guest code: plugins may run on as many CPU
+// slots as there are cores, and the process gets one P more. Compiled guest
+// code is not preempted by Go's scheduler, so when guests held every P the
+// network poller ran only from sysmon (every 10 ms) and other tenants'
+// callbacks waited that long to be read; the spare P polls the network and
+// runs the host's goroutines, and the kernel shares the cores between the
+// threads. An operator who sets GOMAXPROCS or sandbox.cpu_slots decides
+// alone. Measured with imhook bench --neighbour (docs/performance.md).
+func spareP(cfg *host.Config, getenv func(string) string) {
+	if getenv("GOMAXPROCS") != "" || cfg.Sandbox.CPUSlots != 0 {
+		return
+	}
+	n := runtime.GOMAXPROCS(0)
+	cfg.Sandbox.CPUSlots = n
+	runtime.GOMAXPROCS(n + 1)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
@@ -286,5 +288,27 @@ func TestServeFlags(t *testing.T) {
 				t.Errorf("stdout leaks %q:\n%s", tt.notOut, &stdout)
 			}
 		})
+	}
+}
+
+// TestSpareP: serve gives guests a CPU slot per core and itself one P more,
+// unless the operator chose GOMAXPROCS or sandbox.cpu_slots.
+func TestSpareP(t *testing.T) {
+	n := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(n)
+	var cfg host.Config
+	spareP(&cfg, func(string) string { return "3" })
+	if cfg.Sandbox.CPUSlots != 0 || runtime.GOMAXPROCS(0) != n {
+		t.Fatal("GOMAXPROCS set by the operator was overridden")
+	}
+	cfg.Sandbox.CPUSlots = 5
+	spareP(&cfg, func(string) string { return "" })
+	if cfg.Sandbox.CPUSlots != 5 || runtime.GOMAXPROCS(0) != n {
+		t.Fatal("sandbox.cpu_slots set by the operator was overridden")
+	}
+	cfg.Sandbox.CPUSlots = 0
+	spareP(&cfg, func(string) string { return "" })
+	if cfg.Sandbox.CPUSlots != n || runtime.GOMAXPROCS(0) != n+1 {
+		t.Fatalf("slots %d, GOMAXPROCS %d; want %d and %d", cfg.Sandbox.CPUSlots, runtime.GOMAXPROCS(0), n, n+1)
 	}
 }
