@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/imhook/imhook/plugins/limits"
 )
 
 // runningInstance returns an instance of p whose call is inside the guest,
@@ -74,4 +76,38 @@ func TestYieldHandsSlotOver(t *testing.T) {
 		t.Errorf("CPU share after the calls: %+v, want every slot free", st)
 	}
 	t.Logf("the loop ran %d instructions while %d light calls went through", r.info.Instructions, calls)
+}
+
+// TestYieldThenBusy: a call that hands its slot to a lighter tenant and gets
+// none back within MaxCPUWait ends with KindBusy, and the slot it no longer
+// holds is not released twice: every slot is free afterwards.
+func TestYieldThenBusy(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 10 * time.Millisecond})
+	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: longLimits()}), "loop", wat(t, "infinite_loop"))
+	// The light tenant holds the slot for half a second in a real sleep:
+	// fifty times the heavy call's wait.
+	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := heavy.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		done <- err
+	}()
+	loop := runningInstance(t, heavy)
+	reply, _, err := light.Call(context.Background(), seedCommand, []byte("!nap 500"), nil)
+	if err != nil || string(reply) != "napped" {
+		t.Fatalf("light call = %q, %v", reply, err)
+	}
+	select {
+	case err := <-done:
+		if KindOf(err) != KindBusy {
+			t.Fatalf("the heavy call ended with %v, want busy", err)
+		}
+	case <-time.After(30 * time.Second):
+		loop.abort(KindClosed, errors.New("test over"))
+		t.Fatalf("the heavy call got its slot back after waiting past MaxCPUWait: %v", <-done)
+	}
+	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Errorf("CPU share after the calls: %+v, want every slot free and none released twice", st)
+	}
 }
