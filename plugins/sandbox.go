@@ -382,10 +382,18 @@ const compileWorkers = 2
 //
 // A *LoadError when the deadline passed, errCompileAbandoned when ctx ended
 // first (the module is not at fault), or wazero's error.
-func (e *Engine) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
+func (e *Engine) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (cm wazero.CompiledModule, err error) {
 	cctx, cancel := context.WithTimeout(ctx, e.compileTimeout)
 	defer cancel()
-	cm, err := rt.CompileModule(experimental.WithCompilationWorkers(cctx, compileWorkers), wasm)
+	// wazero v1.12 panics validating some invalid modules (a call of a
+	// function whose type index is out of range) on this goroutine; an
+	// upload must never take the process down, so that is a refusal.
+	defer func() {
+		if p := recover(); p != nil {
+			cm, err = nil, &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("the module is invalid (wazero's validator failed on it: %v)", p)}
+		}
+	}()
+	cm, err = rt.CompileModule(experimental.WithCompilationWorkers(cctx, compileWorkers), wasm)
 	switch {
 	case err == nil:
 		return cm, nil

@@ -3,6 +3,7 @@ package plugins
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins/limits"
+	"github.com/tetratelabs/wazero"
 )
 
 // hammer calls p from two goroutines until stop is called, and returns how
@@ -311,5 +313,25 @@ func TestInspect(t *testing.T) {
 	_, err = e.Inspect(context.Background(), wat(t, "wrong_abi"), testLimits())
 	if !errors.Is(err, ErrInvalidModule) || !strings.HasPrefix(err.Error(), "invalid plugin module sha256[") {
 		t.Errorf("Inspect(wrong_abi) error %v", err)
+	}
+}
+
+// TestTypeIndexOutOfRange: a 30-byte module whose function is declared with
+// type index 5 of 1 type made wazero's validator panic and took the whole
+// process down at upload. It is refused as invalid.
+func TestTypeIndexOutOfRange(t *testing.T) {
+	wasm, err := hex.DecodeString("0061736d01000000" + "0104016000" + "00" + "0303020005" + "0a0902040010010b02000b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEngine(t, EngineOptions{})
+	_, err = e.Inspect(context.Background(), wasm, testLimits())
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "type index 5, the module has 1 types") {
+		t.Fatalf("Inspect = %v, want the type index refused", err)
+	}
+	// Past the check, wazero's panic is a refusal too.
+	_, err = e.compile(context.Background(), wazero.NewRuntime(context.Background()), wasm)
+	if !errors.Is(err, ErrInvalidModule) || !strings.Contains(err.Error(), "validator failed") {
+		t.Fatalf("compile = %v, want the panic turned into a refusal", err)
 	}
 }

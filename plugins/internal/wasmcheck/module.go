@@ -15,6 +15,7 @@ type checker struct {
 	lim  *Limits
 	seen Limits // the largest figure of each limit so far
 
+	types    uint32 // entries of the type section
 	imported uint32 // imported functions
 	declared uint32 // entries of the function section
 	tableMin uint64 // sum of the tables' initial sizes
@@ -55,14 +56,11 @@ func (c *checker) section(id byte, data []byte) error {
 	case wasmbin.SecCustom:
 		return c.custom(r)
 	case wasmbin.SecType:
-		_, err = c.vec(r, "types", 3, limEntries, c.funcType)
+		c.types, err = c.vec(r, "types", 3, limEntries, c.funcType)
 	case wasmbin.SecImport:
 		_, err = c.vec(r, "imports", 4, limEntries, c.importEntry)
 	case wasmbin.SecFunction:
-		c.declared, err = c.vec(r, "functions", 1, limit{}, func(r *wasmbin.Reader) error {
-			_, err := r.U32()
-			return err
-		})
+		c.declared, err = c.vec(r, "functions", 1, limit{}, c.typeIndex)
 		if err == nil {
 			err = c.figure(uint64(c.imported)+uint64(c.declared), limFunctions, "declares %d functions (imports included)")
 		}
@@ -186,6 +184,16 @@ func (c *checker) funcType(r *wasmbin.Reader) error {
 	return nil
 }
 
+// typeIndex reads a function's type index and refuses one past the type
+// section: wazero v1.12's validator indexes with it unchecked and panics.
+func (c *checker) typeIndex(r *wasmbin.Reader) error {
+	t, err := r.U32()
+	if err == nil && t >= c.types {
+		err = fmt.Errorf("%w: type index %d, the module has %d types", ErrMalformed, t, c.types)
+	}
+	return err
+}
+
 func (c *checker) importEntry(r *wasmbin.Reader) error {
 	if err := names(r, 2); err != nil {
 		return err
@@ -196,7 +204,7 @@ func (c *checker) importEntry(r *wasmbin.Reader) error {
 	}
 	switch kind {
 	case wasmbin.ExternFunc:
-		_, err = r.U32()
+		err = c.typeIndex(r)
 		c.imported++
 	case wasmbin.ExternTable:
 		err = c.tableType(r)
