@@ -2,7 +2,7 @@ package plugins
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"math"
 	"runtime"
 	"sync"
@@ -85,7 +85,7 @@ func (t *tenantCPU) decayed(now time.Time) float64 {
 }
 
 // errCPUBusy is the cause of a KindBusy failure.
-var errCPUBusy = fmt.Errorf("no CPU slot became free in time: other calls held every core")
+var errCPUBusy = errors.New("other calls held every CPU slot for sandbox.max_cpu_wait; raise sandbox.cpu_slots, or look for a tenant burning its budget (imhook_cpu_waiting)")
 
 // acquire takes a slot for a call of t, waiting for one until ctx is done or
 // the share's maxWait passes. The fast path reads no clock.
