@@ -51,16 +51,30 @@ type breaker struct {
 // allow reports whether a call starting at now may enter the guest. A
 // half-open breaker lets through only the probe that made it half-open.
 func (b *breaker) allow(now time.Time) bool {
+	ok, _ := b.admit(now)
+	return ok
+}
+
+// admit is allow, and also reports whether the call is the probe.
+func (b *breaker) admit(now time.Time) (ok, probe bool) {
 	if b.off || b.state.Load() == breakerClosed {
-		return true
+		return true, false
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.state.Load() == breakerOpen && !now.Before(b.until) {
 		b.state.Store(breakerHalfOpen) // this call is the probe
-		return true
+		return true, true
 	}
-	return b.state.Load() == breakerClosed
+	return b.state.Load() == breakerClosed, false
+}
+
+// closed reports whether calls enter the guest. A call admitted while the
+// breaker was closed asks again once it has its instance and CPU slot: the
+// calls of a crash loop queue for those, and without a second look every
+// one queued when the breaker opened would still burn a whole budget.
+func (b *breaker) closed() bool {
+	return b.off || b.state.Load() == breakerClosed
 }
 
 // abandon is called when an allowed call did not enter the guest (no

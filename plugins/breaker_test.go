@@ -103,3 +103,37 @@ func TestBreakerStopsCrashLoop(t *testing.T) {
 		t.Fatalf("breaker %+v", s)
 	}
 }
+
+// TestBreakerStopsQueuedCalls: when a crash loop's calls queue for the CPU,
+// the breaker that opens stops the queued ones too, not just those that
+// arrive later: each would otherwise burn a whole budget on its way to the
+// same failure. With one slot and 16 callers of a guest that runs out of
+// budget, at most the threshold plus the calls already running when it
+// opened end cpu_time; before calls looked at the breaker again once they
+// had their slot, all 16 did.
+func TestBreakerStopsQueuedCalls(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: time.Minute})
+	lim := testLimits()
+	lim.MaxInstances = 16
+	p := load(t, newTestTenant(t, e, SandboxOptions{ID: "loop", Limits: lim}), "loop", wat(t, "infinite_loop"))
+	const callers = 16
+	kinds := make(chan Kind, callers)
+	for range callers {
+		go func() {
+			_, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+			kinds <- KindOf(err)
+		}()
+	}
+	counts := map[Kind]int{}
+	for range callers {
+		counts[<-kinds]++
+	}
+	if counts[KindCPUTime]+counts[KindBreakerOpen] != callers {
+		t.Fatalf("calls ended %v, want only cpu_time and breaker_open", counts)
+	}
+	// The call holding the slot when the breaker opened may finish its
+	// budget too.
+	if n := counts[KindCPUTime]; n > breakerThreshold+1 {
+		t.Fatalf("%d calls burned their budget, want at most %d: the queued calls ran after the breaker opened (%v)", n, breakerThreshold+1, counts)
+	}
+}

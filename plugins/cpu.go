@@ -294,6 +294,54 @@ func (i *instance) checkClock(what string) {
 	}
 }
 
+// offCPU runs work that waits rather than computes, for the host function
+// what: a round trip to a store, an out-call to the tenant's service. The
+// call gives its CPU slot up for the wait, so that a tenant waiting on its
+// own service does not hold a core the other tenants need, and takes one
+// back, through the fair share like any waiting call, before the guest goes
+// on. The wait is bounded by work itself (its own timeout, within the
+// call's deadline), so it does not count against the backstop (resumed);
+// when no slot comes back within sandbox.max_cpu_wait the guest is stopped
+// with KindBusy. Outside a call that holds a slot it just runs work.
+func (i *instance) offCPU(what string, work func()) {
+	if !i.holdsCPU {
+		work()
+		return
+	}
+	share, acct := i.p.t.e.cpu, &i.p.t.cpu
+	now := time.Now()
+	share.release(acct, now.Sub(i.cpuSince), now)
+	i.holdsCPU = false
+	if !i.hostDeadline.IsZero() {
+		i.now = now // the wait starts here, for resumed
+	}
+	work()
+	if _, err := share.acquire(i.ctx, acct); err != nil {
+		i.stopGuest(KindBusy, fmt.Errorf("host function[%s] gave its CPU slot up while it waited and got none back in time: %w", what, err))
+	}
+	i.holdsCPU = true
+	i.resumed(time.Now())
+}
+
+// resumed is called when a call gets a CPU slot back at now after waiting
+// without one since the last clock reading (i.now): a yield to a lighter
+// tenant, or a host function's blocking work (offCPU). The wait is not the
+// tenant's guest time, so the share's accounting restarts at now; nor is it
+// the guest running away, so the wall-clock backstop moves forward by the
+// wait, though never past the caller's deadline, which bounds the whole
+// call (OpenIM's timeout does not pause).
+func (i *instance) resumed(now time.Time) {
+	i.cpuSince = now
+	if i.hostDeadline.IsZero() || i.now.IsZero() {
+		return
+	}
+	i.hostDeadline = i.hostDeadline.Add(now.Sub(i.now))
+	if dl, ok := i.ctx.Deadline(); ok && dl.Before(i.hostDeadline) {
+		i.hostDeadline = dl
+	}
+	i.now = now
+}
+
 // exhaustedMsg says which budget ran out.
 func (i *instance) exhaustedMsg() string {
 	return fmt.Sprintf("instruction budget of %d exhausted", i.budget)

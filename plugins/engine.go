@@ -105,7 +105,8 @@ type Engine struct {
 // tenant's waiting call if there is one, queueing for one again
 // (cpuShare.yield). When no slot comes back in time the guest is stopped
 // with KindBusy; the call then holds no slot, and Plugin.call does not
-// release one.
+// release one. Time spent waiting is neither the tenant's guest time nor
+// part of the call's wall-clock backstop (instance.offCPU).
 func (e *Engine) yieldCPU(i *instance) {
 	if !i.holdsCPU {
 		return // _initialize, or a call made outside Plugin.call
@@ -117,9 +118,13 @@ func (e *Engine) yieldCPU(i *instance) {
 	// run, and Go does not preempt guest code. With nothing runnable this
 	// returns at once (a few hundred ns per slice of 1M instructions).
 	runtime.Gosched()
-	if err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now); err != nil {
+	waited, err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now)
+	if err != nil {
 		i.holdsCPU = false
 		i.stopGuest(KindBusy, fmt.Errorf("handed its CPU slot to a lighter tenant and got none back in time: %w", err))
+	}
+	if waited {
+		i.resumed(time.Now())
 	}
 }
 

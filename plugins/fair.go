@@ -173,10 +173,11 @@ func (s *cpuShare) nextLocked(now time.Time) *cpuWaiter {
 
 // yield is called by a running call of t at a safe point, having burned ran
 // since its last accounting: when a call of a lighter tenant waits, it hands
-// that call its slot and queues for one again. It returns the error of that
-// wait, nil when the call goes on holding a slot; after an error the call
-// holds no slot (the caller stops the guest and must not release).
-func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, now time.Time) error {
+// that call its slot and queues for one again. It reports whether it
+// waited, and the error of that wait, nil when the call goes on holding a
+// slot; after an error the call holds no slot (the caller stops the guest
+// and must not release).
+func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, now time.Time) (waited bool, err error) {
 	s.mu.Lock()
 	if ran > 0 {
 		t.burned = t.decayed(now) + float64(ran)
@@ -184,7 +185,7 @@ func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, n
 	}
 	if len(s.waiters) == 0 {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	mine := t.decayed(now)
 	lighter := false
@@ -196,7 +197,7 @@ func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, n
 	}
 	if !lighter {
 		s.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	// Hand the slot over and queue behind.
 	w := s.nextLocked(now)
@@ -206,7 +207,7 @@ func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, n
 	s.waiters = append(s.waiters, me)
 	s.mu.Unlock()
 	w.granted <- struct{}{}
-	return s.wait(ctx, me)
+	return true, s.wait(ctx, me)
 }
 
 // CPUStats is a snapshot of the CPU share.

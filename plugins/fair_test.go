@@ -140,8 +140,8 @@ func TestCPUShareYield(t *testing.T) {
 	if _, err := s.acquire(context.Background(), heavy); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.yield(context.Background(), heavy, time.Second, time.Now()); err != nil || heavy.held != 1 {
-		t.Fatalf("alone: yield = %v, held %d", err, heavy.held)
+	if waited, err := s.yield(context.Background(), heavy, time.Second, time.Now()); err != nil || waited || heavy.held != 1 {
+		t.Fatalf("alone: yield = %v, %v, held %d; want no wait", waited, err, heavy.held)
 	}
 	got := make(chan struct{})
 	go func() {
@@ -153,8 +153,8 @@ func TestCPUShareYield(t *testing.T) {
 		s.release(light, time.Microsecond, time.Now())
 	}()
 	waitFor(t, func() bool { return waitingOf(s, light) })
-	if err := s.yield(context.Background(), heavy, time.Second, time.Now()); err != nil {
-		t.Fatal(err)
+	if waited, err := s.yield(context.Background(), heavy, time.Second, time.Now()); err != nil || !waited {
+		t.Fatalf("yield to a lighter waiter = %v, %v; want a wait", waited, err)
 	}
 	select {
 	case <-got:

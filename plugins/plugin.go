@@ -152,7 +152,8 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 	if n := len(command) + len(body); n > p.lim.MaxInputBytes {
 		return nil, info, p.callError(KindInputSize, command, fmt.Errorf("input of %d bytes > max_input_bytes[%d]", n, p.lim.MaxInputBytes), "")
 	}
-	if !p.breaker.allow(start) {
+	ok, probe := p.breaker.admit(start)
+	if !ok {
 		return nil, info, p.callError(KindBreakerOpen, command, p.breakerErr(), "")
 	}
 	i, err := p.pool.get(ctx)
@@ -177,6 +178,13 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 		return nil, info, p.callError(KindBusy, command, err, "")
 	} else if waited {
 		running = time.Now()
+	}
+	if !probe && !p.breaker.closed() {
+		// The breaker opened while this call waited for its instance or slot.
+		share.release(acct, 0, time.Time{})
+		p.pool.put(i)
+		info.Duration = time.Since(start)
+		return nil, info, p.callError(KindBreakerOpen, command, p.breakerErr(), "")
 	}
 	p.inFlight.Add(1)
 	i.holdsCPU, i.cpuSince = true, running

@@ -111,3 +111,39 @@ func TestYieldThenBusy(t *testing.T) {
 		t.Errorf("CPU share after the calls: %+v, want every slot free and none released twice", st)
 	}
 }
+
+// TestYieldWaitIsNotRunaway: time a call spends without a CPU slot, after
+// handing it to a lighter tenant, is not counted against its wall-clock
+// backstop (CallTimeout): a legitimate heavy call that waited longer than
+// its CallTimeout for other tenants goes on running when it gets its slot
+// back, instead of ending cpu_time (which would count towards its breaker
+// for the host's congestion). It failed before the backstop excluded waits.
+func TestYieldWaitIsNotRunaway(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 30 * time.Second})
+	lim := longLimits()
+	lim.CallTimeout = time.Second
+	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: lim}), "loop", wat(t, "infinite_loop"))
+	// The light tenant holds the slot in a real sleep, 1.5 times the heavy
+	// call's backstop.
+	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
+
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := heavy.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+		done <- err
+	}()
+	loop := runningInstance(t, heavy)
+	reply, _, err := light.Call(context.Background(), seedCommand, []byte("!nap 1500"), nil)
+	if err != nil || string(reply) != "napped" {
+		t.Fatalf("light call = %q, %v", reply, err)
+	}
+	// The heavy call has its slot back. Were the wait part of its backstop,
+	// it would end cpu_time at its next refuel, a fraction of a millisecond
+	// from now; it has most of a second of guest time left instead.
+	time.Sleep(50 * time.Millisecond)
+	errStop := errors.New("test over")
+	loop.abort(KindClosed, errStop)
+	if err := <-done; KindOf(err) != KindClosed || !errors.Is(err, errStop) {
+		t.Fatalf("the heavy call ended with %v (kind %s), want it still running when aborted", err, KindOf(err))
+	}
+}
