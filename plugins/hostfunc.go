@@ -105,6 +105,16 @@ var hostFuncs = hostTable{
 		results: []api.ValueType{i32}, resultNames: []string{"len"},
 		fixed: hostCallCost, rates: []rate{{1, "byte of key and value"}}, fn: hostConfig,
 	},
+	{
+		name: abi.FuncLastError, params: []api.ValueType{i32, i32}, paramNames: []string{"buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"},
+		fixed: hostCallCost, rates: []rate{{1, "byte"}}, fn: hostLastError,
+	},
+	{
+		name: abi.FuncTakeResult, params: []api.ValueType{i32, i32}, paramNames: []string{"buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"},
+		fixed: hostCallCost, rates: []rate{{1, "byte"}}, fn: hostTakeResult,
+	},
 }
 
 // lookup returns the host function named name.

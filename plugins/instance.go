@@ -54,6 +54,11 @@ type instance struct {
 	capture  bool
 	logs     []LogLine
 	fail     Kind // set by a host function before it panics
+	// The results-and-errors convention of fallible host functions
+	// (hostresult.go): the last failure's message, and output kept
+	// because it did not fit the guest's buffer.
+	lastErr string
+	kept    []byte
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
@@ -196,6 +201,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 	i.command = command
 	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
+	i.lastErr, i.kept = "", nil
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
 	i.stderr.Reset()

@@ -109,6 +109,85 @@ const (
 	FuncConfig = "config"
 )
 
+// Host functions that can fail, or whose output has no fixed size, share
+// three conventions (docs/abi.md section 3, "Results and errors"):
+//
+//   - They return an i32: zero or more is success (a length, a count), a
+//     negative value is a Status. A failure the guest can handle (a denial,
+//     a quota, a missing key, a failed out-call) is a Status, never a trap;
+//     a trap is for ABI violations (a pointer outside memory).
+//   - After a failure, FuncLastError gives its message, which says what was
+//     denied or exceeded and what to do.
+//   - Output is written to the guest's buffer when it fits. When it does not,
+//     the function returns its length, writes nothing, and the host keeps it:
+//     the guest reads it with FuncTakeResult into a buffer that large,
+//     without repeating the operation (which may have had effects, or may
+//     not give the same answer twice).
+const (
+	// FuncLastError is imported by the guest: (bufPtr i32, bufCap i32) -> i32.
+	// It returns the length of the message of the last host function that
+	// failed during the current call (0 when none did) and writes it at
+	// bufPtr when it fits in bufCap.
+	FuncLastError = "last_error"
+	// FuncTakeResult is imported by the guest: (bufPtr i32, bufCap i32) -> i32.
+	// It writes the output the last host function kept because it did not
+	// fit, and returns its length; StatusNotFound when none is kept, and
+	// StatusInvalid (keeping it) when bufCap is too small. Taking it
+	// forgets it; so do the next host function that returns output or
+	// fails, and the end of the call.
+	FuncTakeResult = "take_result"
+)
+
+// Status is the negative i32 a fallible host function returns on failure.
+type Status int32
+
+// Statuses. New ones may be added in later versions of ABI v1; a guest
+// treats an unknown negative value as a failure and reads FuncLastError.
+const (
+	// StatusNotFound: no such key, or nothing to return. FuncConfig's -1.
+	StatusNotFound Status = -1
+	// StatusDenied: the tenant's grants do not allow this (a host function
+	// without its grant, a destination outside the allowed list, an address
+	// the operator's policy refuses).
+	StatusDenied Status = -2
+	// StatusQuota: a quota or limit would be exceeded (keys, bytes, value
+	// size, operations or requests per call, concurrent requests).
+	StatusQuota Status = -3
+	// StatusInvalid: an argument is malformed (an empty key, a bad URL or
+	// header, a buffer too small for FuncTakeResult).
+	StatusInvalid Status = -4
+	// StatusUnavailable: the backing service failed or could not be
+	// reached (the state store, the tenant's server); retrying later may
+	// work.
+	StatusUnavailable Status = -5
+	// StatusTimeout: the operation ran out of time (its own timeout, or
+	// what was left of the callback's deadline).
+	StatusTimeout Status = -6
+	// StatusConflict: a compare-and-set found another revision.
+	StatusConflict Status = -7
+)
+
+// String returns the status's name, or "status(N)" for other values.
+func (s Status) String() string {
+	switch s {
+	case StatusNotFound:
+		return "not_found"
+	case StatusDenied:
+		return "denied"
+	case StatusQuota:
+		return "quota"
+	case StatusInvalid:
+		return "invalid"
+	case StatusUnavailable:
+		return "unavailable"
+	case StatusTimeout:
+		return "timeout"
+	case StatusConflict:
+		return "conflict"
+	}
+	return "status(" + itoa(int64(s)) + ")"
+}
+
 // LogLevel is the severity passed to FuncLog. The values match log/slog.
 type LogLevel int32
 
