@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -51,7 +50,7 @@ func FuzzMeter(f *testing.F) {
 			return
 		}
 		if oversized(wasm) {
-			return // wazero would allocate gigabytes to compile it
+			return // wazero would take gigabytes or minutes to compile it
 		}
 		compile := func(b []byte) (cm wazero.CompiledModule, err error) {
 			// wazero v1.12 panics validating some invalid modules (a call of
@@ -80,8 +79,8 @@ func FuzzMeter(f *testing.F) {
 			}
 			c.Close(ctx)
 		}
-		if hasImports(wasm) || tableElements(wasm) > 1<<16 {
-			return // nothing to link it to, or tables that would take gigabytes
+		if hasImports(wasm) {
+			return // nothing to link it to
 		}
 		// Slices of 16 to 1039 instructions, varied with the input.
 		compareBehaviour(t, r, orig, metered, 16+uint64(len(wasm)%1024))
@@ -98,81 +97,123 @@ func hasImports(wasm []byte) bool {
 	return err != nil || len(imports) > 0
 }
 
-// oversized reports a module that wazero's decoder would allocate
-// gigabytes for, which kills the fuzzing process: it sizes vectors by their
-// declared counts (18 bytes claiming 870 million tables asked for 31 GB),
-// and allocates a byte per declared local (2^32-1 locals in one function).
-// A count larger than its section cannot be honest: every entry takes a byte.
+// oversized reports a module that wazero v1.12's decoder would spend
+// gigabytes or minutes on, which kills the fuzzing process: it sizes vectors
+// by their declared counts before reading them (18 bytes claiming 870
+// million tables asked for 31 GB; a function type claiming 2^29 parameters
+// ran past the fuzzer's 10 s), allocates a byte per declared local (2^32-1
+// locals in one function take 4 GiB), and instantiating allocates tables
+// (2^27 elements each). A count larger than the bytes left cannot be honest:
+// every entry takes a byte. Meter has already read imports, exports,
+// elements, globals and bodies this way; the rest is checked here.
 func oversized(wasm []byte) bool {
 	m, err := wasmbin.Parse(wasm)
 	if err != nil {
 		return false // wazero refuses it before decoding sections
 	}
+	// count reads a vector's count, and reports it plausible.
+	count := func(r *wasmbin.Reader) (uint32, bool) {
+		n, err := r.U32()
+		return n, err == nil && int(n) <= r.Len()
+	}
 	for _, s := range m.Sections {
-		if s.ID == wasmbin.SecCustom || s.ID == wasmbin.SecStart || s.ID == wasmbin.SecDataCount {
+		r := wasmbin.NewReader(s.Data)
+		switch s.ID {
+		case wasmbin.SecStart, wasmbin.SecDataCount:
+			continue
+		case wasmbin.SecCustom:
+			if name, err := r.Name(); err != nil || string(name) != "name" {
+				continue
+			}
+			for r.Len() > 0 { // function names and local names, as wazero reads them
+				id, _ := r.Byte()
+				size, _ := r.U32()
+				sub, err := r.Next(int(size))
+				if err != nil {
+					return true
+				}
+				if id == 1 || id == 2 {
+					sr := wasmbin.NewReader(sub)
+					n, ok := count(sr)
+					for i := uint32(0); ok && i < n; i++ {
+						sr.U32()
+						if id == 2 {
+							var locals uint32
+							locals, ok = count(sr)
+							for j := uint32(0); ok && j < locals; j++ {
+								sr.U32()
+								_, err := sr.Name()
+								ok = err == nil
+							}
+						} else {
+							_, err := sr.Name()
+							ok = err == nil
+						}
+					}
+					if !ok {
+						return true
+					}
+				}
+			}
 			continue
 		}
-		if n, err := wasmbin.NewReader(s.Data).U32(); err == nil && int(n) > len(s.Data) {
+		n, ok := count(r)
+		if !ok {
 			return true
 		}
-	}
-	return maxLocals(wasm) > 1<<16
-}
-
-// maxLocals returns the most locals a function of the module declares.
-func maxLocals(wasm []byte) uint64 {
-	m, err := wasmbin.Parse(wasm)
-	if err != nil {
-		return 0
-	}
-	bodies, err := wasmbin.Bodies(m.Section(wasmbin.SecCode))
-	if err != nil {
-		return 0
-	}
-	var most uint64
-	for _, b := range bodies {
-		r := wasmbin.NewReader(b.Locals)
-		groups, _ := r.U32()
-		var n uint64
-		for range groups {
-			c, _ := r.U32()
-			r.Byte()
-			n += uint64(c)
-		}
-		most = max(most, n)
-	}
-	return most
-}
-
-// tableElements returns how many elements the module's tables start with:
-// instantiation allocates them, and a few bytes of input can ask for 2^27
-// per table.
-func tableElements(wasm []byte) uint64 {
-	m, err := wasmbin.Parse(wasm)
-	if err != nil || m.Section(wasmbin.SecTable) == nil {
-		return 0
-	}
-	r := wasmbin.NewReader(m.Section(wasmbin.SecTable))
-	n, err := r.U32()
-	if err != nil {
-		return math.MaxUint64
-	}
-	var sum uint64
-	for range n {
-		r.Byte() // reference type
-		flags, err1 := r.Byte()
-		min, err2 := r.U64()
-		if err1 != nil || err2 != nil {
-			return math.MaxUint64
-		}
-		if flags&1 != 0 {
-			if _, err := r.U64(); err != nil {
-				return math.MaxUint64
+		switch s.ID {
+		case wasmbin.SecType: // 0x60, parameters, results
+			for i := uint32(0); i < n; i++ {
+				r.Byte()
+				for range 2 {
+					k, ok := count(r)
+					if _, err := r.Next(int(k)); !ok || err != nil {
+						return true
+					}
+				}
+			}
+		case wasmbin.SecTable:
+			var elements uint64
+			for i := uint32(0); i < n; i++ {
+				r.Byte() // reference type
+				flags, err1 := r.Byte()
+				min, err2 := r.U64()
+				if err1 != nil || err2 != nil {
+					return true
+				}
+				if flags&1 != 0 {
+					r.U64()
+				}
+				elements += min
+			}
+			if elements > 1<<16 {
+				return true
+			}
+		case wasmbin.SecData:
+			if _, err := wasmbin.DataSegments(s.Data); err != nil {
+				return true
+			}
+		case wasmbin.SecCode:
+			bodies, err := wasmbin.Bodies(s.Data)
+			if err != nil {
+				return true
+			}
+			for _, b := range bodies {
+				br := wasmbin.NewReader(b.Locals)
+				groups, _ := br.U32()
+				var locals uint64
+				for range groups {
+					c, _ := br.U32()
+					br.Byte()
+					locals += uint64(c)
+				}
+				if locals > 1<<16 {
+					return true
+				}
 			}
 		}
-		sum += min
 	}
-	return sum
+	return false
 }
 
 // compareBehaviour instantiates both modules and calls every export of the
