@@ -147,3 +147,44 @@ func TestYieldWaitIsNotRunaway(t *testing.T) {
 		t.Fatalf("the heavy call ended with %v (kind %s), want it still running when aborted", err, KindOf(err))
 	}
 }
+
+// TestInstantiationHoldsCPUSlot: creating an instance runs guest code
+// (_initialize), so it needs a CPU slot like a call: while another tenant
+// holds the only slot, a call that would need a new instance ends busy
+// without instantiating. Before, the instance was built outside the share
+// (a crash loop's rebuilds took cores unaccounted) and only the call itself
+// waited.
+func TestInstantiationHoldsCPUSlot(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 10 * time.Millisecond})
+	lim := testLimits()
+	lim.MaxCallsPerInstance = 1 // every call needs a new instance
+	p := load(t, newTestTenant(t, e, SandboxOptions{ID: "fresh", Limits: lim}), "echo", wat(t, "echo"))
+	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
+		t.Fatal(err) // uses up the load's instance
+	}
+	holder := load(t, newTestTenant(t, e, SandboxOptions{ID: "holder", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
+	napped := make(chan error, 1)
+	go func() {
+		_, _, err := holder.Call(context.Background(), seedCommand, []byte("!nap 300"), nil)
+		napped <- err
+	}()
+	runningInstance(t, holder)
+
+	before := p.Stats().Created
+	_, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+	if KindOf(err) != KindBusy {
+		t.Fatalf("call needing an instance while the slot is held: %v, want busy", err)
+	}
+	if after := p.Stats().Created; after != before {
+		t.Fatalf("created %d instances while every CPU slot was held", after-before)
+	}
+	if err := <-napped; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
+		t.Fatalf("after the slot is free: %v", err)
+	}
+	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Errorf("CPU share after the calls: %+v, want every slot free", st)
+	}
+}
