@@ -576,6 +576,11 @@ func sleep(ctx context.Context, d time.Duration) error {
 // the poll has not noticed yet; it is recorded here and the poll writes the
 // marker).
 func (b *Backend) writable(ctx context.Context, tx *goredis.Tx) error {
+	// Compare with what was seen before the read: the counter never goes
+	// back, but other commits may raise b.seen while we read.
+	b.mu.Lock()
+	seenBefore, epochBefore := b.seen, b.epoch
+	b.mu.Unlock()
 	vals, err := tx.MGet(ctx, b.k.rev(), b.k.epoch(), b.k.lost()).Result()
 	if err != nil {
 		return b.fail("check the store before writing", err)
@@ -595,11 +600,11 @@ func (b *Backend) writable(ctx context.Context, tx *goredis.Tx) error {
 				l.DetectedBy = "unknown"
 			}
 			b.lost, b.lostSince = &l, time.Now()
-		case epoch < b.epoch || (epoch == b.epoch && rev < b.seen):
-			b.lost = &registry.Loss{Seen: b.seen, Found: rev, DetectedAt: time.Now(), DetectedBy: b.id}
+		case epoch < epochBefore || (epoch == epochBefore && rev < seenBefore):
+			b.lost = &registry.Loss{Seen: seenBefore, Found: rev, DetectedAt: time.Now(), DetectedBy: b.id}
 			b.lostSince = b.lost.DetectedAt
 			b.log.Error("store lost data (found by a write): serving what is loaded, refusing changes until an operator acts",
-				"store", b.where, "seen", b.seen, "found", rev)
+				"store", b.where, "seen", seenBefore, "found", rev)
 		default:
 			return nil
 		}

@@ -177,6 +177,11 @@ func (b *Backend) pollTimeout() time.Duration {
 func (b *Backend) check(ctx context.Context) {
 	pctx, cancel := context.WithTimeout(ctx, b.pollTimeout())
 	defer cancel()
+	// What was seen before the read: pub/sub may raise b.seen meanwhile,
+	// and only a counter below a value seen earlier is a loss.
+	b.mu.Lock()
+	seenBefore, epochBefore := b.seen, b.epoch
+	b.mu.Unlock()
 	vals, err := b.c.MGet(pctx, b.k.rev(), b.k.epoch(), b.k.lost()).Result()
 	if ctx.Err() != nil {
 		return
@@ -221,12 +226,12 @@ func (b *Backend) check(ctx context.Context) {
 		}
 	case b.lost != nil:
 		write = b.lost // the marker vanished (Redis lost data again, or it was deleted): put it back
-	case epoch < b.epoch || rev < b.seen:
-		b.lost = &registry.Loss{Seen: b.seen, Found: rev, DetectedAt: now, DetectedBy: b.id}
+	case epoch < epochBefore || (epoch == epochBefore && rev < seenBefore):
+		b.lost = &registry.Loss{Seen: seenBefore, Found: rev, DetectedAt: now, DetectedBy: b.id}
 		b.lostSince = now
 		write = b.lost
 		b.log.Error("store lost data: serving what is loaded, refusing changes until an operator acts",
-			"store", b.where, "seen", b.seen, "found", rev, "epoch", b.epoch, "store_epoch", epoch, "err", b.lostErrLocked())
+			"store", b.where, "seen", seenBefore, "found", rev, "epoch", epochBefore, "store_epoch", epoch, "err", b.lostErrLocked())
 	default:
 		if rev > b.seen {
 			b.seen = rev
