@@ -170,6 +170,13 @@ func Default() Config {
 	}
 }
 
+// SeenPath returns the file where a replica sharing a Redis store keeps the
+// newest registry revision it saw (one per key prefix), so that a restart
+// against a Redis that lost data notices.
+func (c Config) SeenPath() string {
+	return filepath.Join(c.DataDir, "registry-seen-"+c.Store.Redis.WithDefaults().KeyPrefix+".json")
+}
+
 // StorePath returns the bbolt file: Store.Path, or imhook.db under DataDir.
 func (c *Config) StorePath() string {
 	if c.Store.Path != "" {

@@ -59,8 +59,12 @@ type Directory struct {
 	// broadcast.
 	published atomic.Pointer[chan struct{}]
 
-	started  atomic.Bool
-	ready    atomic.Bool
+	started atomic.Bool
+	ready   atomic.Bool
+	// applied is the registry revision the snapshot is at least as new as
+	// (the revision read before the last successful sync): the store's
+	// revision minus applied is how far this replica lags.
+	applied  atomic.Uint64
 	inFlight atomic.Int64
 	closed   chan struct{}
 	done     chan struct{} // closed when the watch loop ends
@@ -114,6 +118,15 @@ func New(opt Options) (*Directory, error) {
 // registry's changes in the background until ctx ends or Close is called. It
 // returns once the first load is done: from then on Ready reports true.
 //
+// The tenants' documents are read first and published at once, plugins not
+// yet loaded: a callback for a tenant whose plugins still load is answered
+// by the tenant's failure policy (Live.Loading), never a stop it did not ask
+// for.
+//
+// A store that lost data (registry.ErrDataLost) is not trusted: Start
+// returns at once with Ready false, and the directory loads when an
+// operator has accepted the loss.
+//
 // # Errors
 //
 // Only when the registry cannot be read; a plugin that fails to load is
@@ -125,12 +138,17 @@ func (d *Directory) Start(ctx context.Context) error {
 	// Subscribe before reading so no change between the two is missed.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	changes := d.opt.Registry.Watch(wctx)
-	if err := d.sync(ctx); err != nil {
+	err := d.sync(ctx, true)
+	switch {
+	case errors.Is(err, registry.ErrDataLost):
+		d.log.Error("the registry lost data: this replica serves no callbacks until an operator accepts the loss (imhook store status)", "err", err)
+	case err != nil:
 		cancel()
 		close(d.done)
 		return err
+	default:
+		d.ready.Store(true)
 	}
-	d.ready.Store(true)
 	go func() {
 		defer close(d.done)
 		defer cancel()
@@ -148,14 +166,17 @@ func (d *Directory) Start(ctx context.Context) error {
 					return
 				}
 			case <-tick.C:
-				if !failed && !d.needsRetry() {
+				if !failed && !d.needsRetry() && d.ready.Load() {
 					continue
 				}
 			}
-			err := d.sync(wctx)
-			failed = err != nil
-			if err != nil {
+			err := d.sync(wctx, !d.ready.Load())
+			if err != nil && !(failed && errors.Is(err, registry.ErrDataLost)) {
 				d.log.Error("reload tenants from the registry failed; serving the previous state, retrying", "err", err)
+			}
+			failed = err != nil
+			if err == nil && d.ready.CompareAndSwap(false, true) {
+				d.log.Info("tenants loaded: serving callbacks", "plugins_loaded", d.PluginsLoaded())
 			}
 		}
 	}()
@@ -213,14 +234,28 @@ func (d *Directory) Lookup(id []byte) (*Live, bool) {
 	return t, ok
 }
 
-// sync brings every tenant whose document changed up to date.
-func (d *Directory) sync(ctx context.Context) error {
+// Applied returns the registry revision the serving snapshot is at least as
+// new as.
+func (d *Directory) Applied() uint64 { return d.applied.Load() }
+
+// sync brings every tenant whose document changed up to date. With first,
+// tenants not loaded yet are published at once, plugins still loading, so
+// their callbacks get their failure policy rather than "unknown tenant".
+func (d *Directory) sync(ctx context.Context, first bool) error {
+	rev, err := d.opt.Registry.Revision(ctx)
+	if err != nil {
+		return fmt.Errorf("tenants: read the registry's revision: %w", err)
+	}
 	docs, err := d.opt.Registry.Tenants(ctx)
 	if err != nil {
 		return fmt.Errorf("tenants: list the registry: %w", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.applied.Store(rev)
+	if first {
+		d.publishLoading(docs)
+	}
 	seen := make(map[string]bool, len(docs))
 	for _, doc := range docs {
 		seen[doc.ID] = true
@@ -354,15 +389,51 @@ func (d *Directory) load(ctx context.Context, sb *plugins.Sandbox, tenant, name,
 }
 
 // publish rebuilds the serving snapshot from the loader's states. The caller
-// holds d.mu.
+// holds d.mu. Tenants still loading stay in it until they are loaded.
 func (d *Directory) publish() {
+	old := *d.snap.Load()
 	snap := make(map[string]*Live, len(d.states))
+	for id, t := range old {
+		if t.loading != nil {
+			snap[id] = t
+		}
+	}
 	for id, st := range d.states {
 		snap[id] = d.newLive(st)
 	}
 	d.snap.Store(&snap)
 	next := make(chan struct{})
 	close(*d.published.Swap(&next))
+}
+
+// publishLoading adds to the snapshot, plugins not loaded yet, every tenant
+// of docs it lacks. The caller holds d.mu.
+func (d *Directory) publishLoading(docs []*registry.Tenant) {
+	snap := maps.Clone(*d.snap.Load())
+	for _, doc := range docs {
+		if _, ok := snap[doc.ID]; ok {
+			continue
+		}
+		t := &Live{d: d, ID: doc.ID, settings: doc.Settings, loading: make([]bool, maxCommand+1),
+			status: Status{Tenant: doc.ID, Plugins: []PluginStatus{}}}
+		t.networks = networks(doc.Settings.Auth.Networks)
+		for _, c := range openim.Commands() {
+			t.loading[c] = len(doc.Chain(c.String())) > 0
+		}
+		snap[doc.ID] = t
+	}
+	d.snap.Store(&snap)
+}
+
+// networks parses a tenant's allowed networks; the registry validated them.
+func networks(ns []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range ns {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // Await waits until the webhook path serves tenant's document of revision rev
@@ -388,6 +459,24 @@ func (d *Directory) Await(ctx context.Context, tenant string, rev uint64) (Statu
 	}
 }
 
+// Published returns a channel closed at the next change of the serving
+// snapshot.
+func (d *Directory) Published() <-chan struct{} { return *d.published.Load() }
+
+// Serving returns, by tenant, the hash of each plugin's serving version.
+func (d *Directory) Serving() map[string]map[string]string {
+	snap := *d.snap.Load()
+	out := make(map[string]map[string]string, len(snap))
+	for id, t := range snap {
+		ps := make(map[string]string, len(t.plugins))
+		for _, p := range t.plugins {
+			ps[p.Name()] = p.Hash()
+		}
+		out[id] = ps
+	}
+	return out
+}
+
 // short abbreviates a content hash for logs.
 func short(hash string) string {
 	if len(hash) > 12 {
@@ -411,6 +500,15 @@ type Live struct {
 	chains   [][]chain.Plugin // indexed by openim.Command
 	status   Status
 	plugins  []*plugins.Plugin // every serving plugin, for metrics
+	// loading is set while the tenant's plugins load at start-up: by
+	// command, whether an active plugin declares it.
+	loading []bool
+}
+
+// Loading reports whether cmd would run a plugin of the tenant that has not
+// loaded yet (start-up): the caller answers with the failure policy.
+func (t *Live) Loading(cmd openim.Command) bool {
+	return int(cmd) < len(t.loading) && t.loading[cmd]
 }
 
 // newTenant builds the serving view of a loader state.
@@ -421,11 +519,7 @@ func (d *Directory) newLive(st *state) *Live {
 			t.plugins = append(t.plugins, pl)
 		}
 	}
-	for _, n := range st.doc.Settings.Auth.Networks {
-		if p, err := netip.ParsePrefix(n); err == nil {
-			t.networks = append(t.networks, p.Masked())
-		}
-	}
+	t.networks = networks(st.doc.Settings.Auth.Networks)
 	t.chains = make([][]chain.Plugin, maxCommand+1)
 	for _, c := range openim.Commands() {
 		name := c.String()
