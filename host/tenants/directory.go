@@ -81,6 +81,10 @@ type state struct {
 	cfg     plugins.SandboxOptions
 	sandbox *plugins.Sandbox
 	plugins map[string]*plugins.Plugin // by plugin name: the version serving
+	// held are versions loaded and warm but not serving, by plugin name and
+	// hash: the newest upload (awaiting activation) and the previous active
+	// version (the rollback target). Activating one is a pointer swap.
+	held map[string]map[string]*plugins.Plugin
 	errs    map[string]string          // by plugin name: the last load error
 	// retry is set when a load failed for a reason other than the module
 	// (the store did not answer): the next retry tick loads it again.
@@ -152,6 +156,9 @@ func (d *Directory) Start(ctx context.Context) error {
 	go func() {
 		defer close(d.done)
 		defer cancel()
+		if d.ready.Load() {
+			d.warmAll(wctx)
+		}
 		tick := time.NewTicker(retryEvery)
 		defer tick.Stop()
 		failed := false // the last sync failed: retry on the next tick
@@ -177,6 +184,7 @@ func (d *Directory) Start(ctx context.Context) error {
 			failed = err != nil
 			if err == nil && d.ready.CompareAndSwap(false, true) {
 				d.log.Info("tenants loaded: serving callbacks", "plugins_loaded", d.PluginsLoaded())
+				d.warmAll(wctx)
 			}
 		}
 	}()
@@ -234,6 +242,15 @@ func (d *Directory) Lookup(id []byte) (*Live, bool) {
 	return t, ok
 }
 
+// warmAll loads every tenant's versions worth holding (warmHeld).
+func (d *Directory) warmAll(ctx context.Context) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id := range d.states {
+		go closePlugins(d.warmHeld(ctx, id))
+	}
+}
+
 // Applied returns the registry revision the serving snapshot is at least as
 // new as.
 func (d *Directory) Applied() uint64 { return d.applied.Load() }
@@ -257,6 +274,7 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		d.publishLoading(docs)
 	}
 	seen := make(map[string]bool, len(docs))
+	var warmed []string
 	for _, doc := range docs {
 		seen[doc.ID] = true
 		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision && !st.retry {
@@ -267,6 +285,14 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		// Close only after publishing: calls that read the old snapshot finish
 		// on the old version, or get ErrClosed and retry on the new one.
 		go closePlugins(retired)
+		warmed = append(warmed, doc.ID)
+	}
+	// Versions to hold load after every tenant's serving state is published,
+	// and at start-up only once the directory is ready (warmAll).
+	for _, id := range warmed {
+		if !first {
+			go closePlugins(d.warmHeld(ctx, id))
+		}
 	}
 	for id, st := range d.states {
 		if seen[id] {
@@ -319,7 +345,7 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 			d.opt.Metrics.LoadFailure(doc.ID)
 			return nil
 		}
-		st = &state{sandbox: sb, plugins: map[string]*plugins.Plugin{}, errs: map[string]string{}}
+		st = &state{sandbox: sb, plugins: map[string]*plugins.Plugin{}, held: map[string]map[string]*plugins.Plugin{}, errs: map[string]string{}}
 		d.states[doc.ID] = st
 	} else if !reflect.DeepEqual(cfg.Limits, st.cfg.Limits) || cfg.Grants != st.cfg.Grants || !maps.Equal(cfg.Config, st.cfg.Config) {
 		st.sandbox.Update(cfg)
@@ -329,6 +355,15 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 	st.cfg = cfg
 
 	st.retry = false
+	if reloadAll {
+		// Held versions were loaded under the old limits: drop them.
+		for _, hs := range st.held {
+			for _, p := range hs {
+				retired = append(retired, p)
+			}
+		}
+		clear(st.held)
+	}
 	next := make(map[string]*plugins.Plugin, len(doc.Plugins))
 	for _, p := range doc.Plugins {
 		cur := st.plugins[p.Name]
@@ -337,6 +372,14 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 		}
 		if cur != nil && cur.Hash() == p.Active && !reloadAll {
 			next[p.Name] = cur
+			continue
+		}
+		if h := st.held[p.Name][p.Active]; h != nil {
+			// Warm already (uploaded earlier, or the version rolled back to).
+			delete(st.held[p.Name], p.Active)
+			delete(st.errs, p.Name)
+			next[p.Name] = h
+			log.Info("plugin version serving (it was loaded and warm)", "plugin", p.Name, "plugin_version", short(p.Active))
 			continue
 		}
 		loaded, err := d.load(ctx, st.sandbox, doc.ID, p.Name, p.Active)
@@ -364,12 +407,82 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 		}
 	}
 	for name, p := range st.plugins {
-		if next[name] != p {
-			retired = append(retired, p)
+		if next[name] == p {
+			continue
 		}
+		if pl, ok := doc.Plugin(name); ok && !reloadAll && slices.Contains(holdable(pl), p.Hash()) {
+			hold(st, name, p) // replaced, but the rollback target: keep it warm
+			continue
+		}
+		retired = append(retired, p)
 	}
 	st.plugins = next
 	st.doc = doc
+	return retired
+}
+
+// holdable returns the versions of p worth keeping loaded besides the
+// active one: the newest (an upload awaiting activation) and the previous
+// active version (what a rollback activates).
+func holdable(p *registry.Plugin) []string {
+	var out []string
+	if n := len(p.Versions); n > 0 && p.Versions[n-1].Hash != p.Active {
+		out = append(out, p.Versions[n-1].Hash)
+	}
+	for i := len(p.History) - 1; i >= 0; i-- {
+		h := p.History[i]
+		if _, kept := p.Version(h); kept && h != p.Active {
+			out = append(out, h)
+			break
+		}
+	}
+	return out
+}
+
+// hold records p as a warm, non-serving version of plugin name.
+func hold(st *state, name string, p *plugins.Plugin) {
+	if st.held[name] == nil {
+		st.held[name] = map[string]*plugins.Plugin{}
+	}
+	st.held[name][p.Hash()] = p
+}
+
+// warmHeld loads the holdable versions not loaded yet and returns the held
+// versions no longer holdable, for the caller to close. It runs after the
+// serving snapshot is published, so an activation never waits for it; a
+// version that fails to load here is only logged (its activation would load
+// it again and report the failure).
+func (d *Directory) warmHeld(ctx context.Context, id string) (retired []*plugins.Plugin) {
+	st, ok := d.states[id]
+	if !ok {
+		return nil
+	}
+	for name, hs := range st.held {
+		pl, ok := st.doc.Plugin(name)
+		for h, p := range hs {
+			if !ok || !slices.Contains(holdable(pl), h) {
+				retired = append(retired, p)
+				delete(hs, h)
+			}
+		}
+		if len(hs) == 0 {
+			delete(st.held, name)
+		}
+	}
+	for _, p := range st.doc.Plugins {
+		for _, h := range holdable(&p) {
+			if st.held[p.Name][h] != nil || (st.plugins[p.Name] != nil && st.plugins[p.Name].Hash() == h) {
+				continue
+			}
+			loaded, err := d.load(ctx, st.sandbox, id, p.Name, h)
+			if err != nil {
+				d.log.Warn("a version awaiting activation (or the rollback target) failed to load ahead of time",
+					"tenant", id, "plugin", p.Name, "plugin_version", short(h), "err", err)
+				continue
+			}
+			hold(st, p.Name, loaded)
+		}
+	}
 	return retired
 }
 

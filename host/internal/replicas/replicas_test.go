@@ -216,6 +216,14 @@ func TestReplicas(t *testing.T) {
 		for _, r := range rs {
 			r.waitServes(tenant, color, bound)
 		}
+		// Both transitions are logged, once each, on every replica, and
+		// nothing was taken for lost data.
+		for _, r := range rs {
+			down, up := r.logCount("store unreachable: callbacks are served from the last loaded state, admin changes are refused"), r.logCount("store reachable again")
+			if down != 1 || up != 1 || strings.Contains(r.log.String(), "store lost data") {
+				t.Errorf("replica %s logged %d \"unreachable\" and %d \"reachable again\" lines, want 1 each, and no lost data:\n%s", r.name, down, up, r.log)
+			}
+		}
 	})
 }
 
