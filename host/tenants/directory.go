@@ -85,7 +85,7 @@ type state struct {
 	// hash: the newest upload (awaiting activation) and the previous active
 	// version (the rollback target). Activating one is a pointer swap.
 	held map[string]map[string]*plugins.Plugin
-	errs    map[string]string          // by plugin name: the last load error
+	errs map[string]string // by plugin name: the last load error
 	// retry is set when a load failed for a reason other than the module
 	// (the store did not answer): the next retry tick loads it again.
 	retry bool
