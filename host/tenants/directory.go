@@ -245,10 +245,13 @@ func (d *Directory) Lookup(id []byte) (*Live, bool) {
 // warmAll loads every tenant's versions worth holding (warmHeld).
 func (d *Directory) warmAll(ctx context.Context) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	for id := range d.states {
-		go closePlugins(d.warmHeld(ctx, id))
-	}
+	ids := slices.Collect(maps.Keys(d.states))
+	d.mu.Unlock()
+	go func() {
+		for _, id := range ids {
+			d.warmHeld(ctx, id)
+		}
+	}()
 }
 
 // Applied returns the registry revision the serving snapshot is at least as
@@ -291,7 +294,7 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 	// and at start-up only once the directory is ready (warmAll).
 	for _, id := range warmed {
 		if !first {
-			go closePlugins(d.warmHeld(ctx, id))
+			go d.warmHeld(ctx, id)
 		}
 	}
 	for id, st := range d.states {
@@ -447,43 +450,75 @@ func hold(st *state, name string, p *plugins.Plugin) {
 	st.held[name][p.Hash()] = p
 }
 
-// warmHeld loads the holdable versions not loaded yet and returns the held
-// versions no longer holdable, for the caller to close. It runs after the
-// serving snapshot is published, so an activation never waits for it; a
-// version that fails to load here is only logged (its activation would load
-// it again and report the failure).
-func (d *Directory) warmHeld(ctx context.Context, id string) (retired []*plugins.Plugin) {
+// warmHeld loads tenant id's holdable versions not loaded yet and closes
+// the held versions no longer holdable. It loads without d.mu, so an
+// activation never waits for a version being warmed; a version that fails
+// to load here is only logged (its activation would load it again and
+// report the failure).
+func (d *Directory) warmHeld(ctx context.Context, id string) {
+	type todo struct{ name, hash string }
+	var (
+		retired []*plugins.Plugin
+		load    []todo
+		sb      *plugins.Sandbox
+	)
+	d.mu.Lock()
 	st, ok := d.states[id]
-	if !ok {
-		return nil
-	}
-	for name, hs := range st.held {
-		pl, ok := st.doc.Plugin(name)
-		for h, p := range hs {
-			if !ok || !slices.Contains(holdable(pl), h) {
-				retired = append(retired, p)
-				delete(hs, h)
+	if ok {
+		sb = st.sandbox
+		for name, hs := range st.held {
+			pl, ok := st.doc.Plugin(name)
+			for h, p := range hs {
+				if !ok || !slices.Contains(holdable(pl), h) {
+					retired = append(retired, p)
+					delete(hs, h)
+				}
+			}
+			if len(hs) == 0 {
+				delete(st.held, name)
 			}
 		}
-		if len(hs) == 0 {
-			delete(st.held, name)
+		for _, p := range st.doc.Plugins {
+			for _, h := range holdable(&p) {
+				if !st.holds(p.Name, h) {
+					load = append(load, todo{p.Name, h})
+				}
+			}
 		}
 	}
-	for _, p := range st.doc.Plugins {
-		for _, h := range holdable(&p) {
-			if st.held[p.Name][h] != nil || (st.plugins[p.Name] != nil && st.plugins[p.Name].Hash() == h) {
-				continue
-			}
-			loaded, err := d.load(ctx, st.sandbox, id, p.Name, h)
-			if err != nil {
-				d.log.Warn("a version awaiting activation (or the rollback target) failed to load ahead of time",
-					"tenant", id, "plugin", p.Name, "plugin_version", short(h), "err", err)
-				continue
-			}
-			hold(st, p.Name, loaded)
+	d.mu.Unlock()
+	closePlugins(retired)
+	for _, l := range load {
+		loaded, err := d.load(ctx, sb, id, l.name, l.hash)
+		if err != nil {
+			d.log.Warn("a version awaiting activation (or the rollback target) failed to load ahead of time",
+				"tenant", id, "plugin", l.name, "plugin_version", short(l.hash), "err", err)
+			continue
+		}
+		d.mu.Lock()
+		st, ok := d.states[id]
+		keep := ok && st.sandbox == sb && !st.holds(l.name, l.hash)
+		if keep {
+			pl, ok := st.doc.Plugin(l.name)
+			keep = ok && slices.Contains(holdable(pl), l.hash)
+		}
+		if keep {
+			hold(st, l.name, loaded)
+			d.publishStatus(id)
+		}
+		d.mu.Unlock()
+		if !keep {
+			closePlugins([]*plugins.Plugin{loaded})
 		}
 	}
-	return retired
+}
+
+// holds reports whether the state serves or holds plugin name's version hash.
+func (st *state) holds(name, hash string) bool {
+	if p := st.plugins[name]; p != nil && p.Hash() == hash {
+		return true
+	}
+	return st.held[name][hash] != nil
 }
 
 // load fetches a version's blob and loads it into the tenant's sandbox.
@@ -517,6 +552,18 @@ func (d *Directory) publish() {
 	d.snap.Store(&snap)
 	next := make(chan struct{})
 	close(*d.published.Swap(&next))
+}
+
+// publishStatus republishes tenant id's serving view after a change of its
+// held versions (its status lists them). The caller holds d.mu.
+func (d *Directory) publishStatus(id string) {
+	st, ok := d.states[id]
+	if !ok {
+		return
+	}
+	snap := maps.Clone(*d.snap.Load())
+	snap[id] = d.newLive(st)
+	d.snap.Store(&snap)
 }
 
 // publishLoading adds to the snapshot, plugins not loaded yet, every tenant
@@ -696,9 +743,13 @@ type Status struct {
 // PluginStatus is one plugin of a tenant: the version serving and the last
 // load failure, if any.
 type PluginStatus struct {
-	Name      string             `json:"name"`
-	Serving   string             `json:"serving,omitempty"` // hash of the serving version
-	Active    string             `json:"active,omitempty"`  // hash the registry says is active
+	Name    string `json:"name"`
+	Serving string `json:"serving,omitempty"` // hash of the serving version
+	Active  string `json:"active,omitempty"`  // hash the registry says is active
+	// Held are versions loaded and warm but not serving: the newest upload
+	// awaiting activation and the rollback target. Activating one is
+	// instant.
+	Held      []string           `json:"held,omitempty"`
 	LoadError string             `json:"load_error,omitempty"`
 	Commands  []string           `json:"commands,omitempty"`
 	Pool      *plugins.PoolStats `json:"pool,omitempty"`
@@ -758,6 +809,10 @@ func status(st *state) Status {
 		if pl := st.plugins[p.Name]; pl != nil {
 			ps.Serving, ps.Commands = pl.Hash(), pl.Commands()
 		}
+		for h := range st.held[p.Name] {
+			ps.Held = append(ps.Held, h)
+		}
+		slices.Sort(ps.Held)
 		s.Plugins = append(s.Plugins, ps)
 	}
 	return s

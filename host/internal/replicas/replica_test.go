@@ -42,6 +42,12 @@ func variant(color, tag string) []byte {
 	if color == "green" {
 		base = greenWasm
 	}
+	return withSection(base, tag)
+}
+
+// withSection returns base with a custom section holding tag: a distinct
+// upload (a new sha256, compiled afresh) that does the same.
+func withSection(base []byte, tag string) []byte {
 	name := "imhook-test"
 	sec := binary.AppendUvarint(nil, uint64(len(name)))
 	sec = append(sec, name...)
@@ -160,6 +166,21 @@ func (r *replica) start() {
 	case <-time.After(30 * time.Second):
 		r.t.Fatalf("replica %s not serving after 30s:\n%s", r.name, r.log)
 	}
+}
+
+// id returns the replica ID r announces (from its "imhook serving" line).
+func (r *replica) id() string {
+	id := ""
+	for _, line := range strings.Split(r.log.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "imhook serving" {
+			id, _ = rec["replica"].(string) // the last start's
+		}
+	}
+	if id == "" {
+		r.t.Fatalf("replica %s logged no replica ID", r.name)
+	}
+	return id
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
