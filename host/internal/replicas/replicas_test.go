@@ -195,6 +195,12 @@ func TestReplicas(t *testing.T) {
 		}
 		t.Logf("admin write with Redis down: %d in %s: %s", status, time.Since(start).Round(time.Millisecond), e.Error)
 
+		// Every replica has noticed (so each must log both transitions).
+		for _, r := range rs {
+			r.waitReadyz("203 with the store unreachable", func(status int, b map[string]any) bool {
+				return status == http.StatusNonAuthoritativeInfo && b["store_state"] == "unreachable"
+			})
+		}
 		// Redis comes back (its append-only file kept everything): the
 		// replicas recover and changes flow again.
 		srv.Start()
