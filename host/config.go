@@ -20,7 +20,9 @@ import (
 // The zero value is not usable: start from Default.
 type Config struct {
 	// DataDir is the directory that holds the embedded store and the compile
-	// cache when store.path and sandbox.cache_dir are left empty. Default "./data".
+	// cache when store.path and sandbox.cache_dir are left empty, and with a
+	// Redis store the newest registry revision this replica saw
+	// (SeenPath). Default "./data".
 	DataDir string `koanf:"data_dir"`
 
 	// Server is the webhook listener OpenIM calls.
