@@ -206,6 +206,10 @@ func (r *replica) stop() {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
+// adminClient waits as long as the admin listener may take: an upload of a
+// Go guest compiles it, which takes tens of seconds on a crowded machine.
+var adminClient = &http.Client{Timeout: 70 * time.Second}
+
 // callback sends one single-chat callback for tenant and returns the status
 // and the errMsg of the reply ("" for a continue reply).
 func (r *replica) callback(tenant string) (int, string, error) {
@@ -245,7 +249,7 @@ func (r *replica) adminDo(method, path, contentType string, body []byte) (int, [
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := client.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
