@@ -9,7 +9,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 var (
@@ -93,6 +92,3 @@ func (r *replica) metric(name, labels string) float64 {
 	}
 	return sum
 }
-
-// sleepUntil sleeps until t (or not at all).
-func sleepUntil(t time.Time) { time.Sleep(time.Until(t)) }
