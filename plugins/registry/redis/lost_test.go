@@ -147,11 +147,11 @@ func TestDataLoss(t *testing.T) {
 	if _, err := c.AcceptLoss(ctx, 7); !errors.Is(err, registry.ErrConflict) {
 		t.Fatalf("AcceptLoss(wrong revision) = %v, want ErrConflict", err)
 	}
+	wa := a.Watch(ctx) // before the acceptance: a may adopt it at once
 	st, err = c.AcceptLoss(ctx, 0)
 	if err != nil || st.State != registry.StoreOK {
 		t.Fatalf("AcceptLoss(0) = %+v, %v", st, err)
 	}
-	wa := a.Watch(ctx)
 	waitState(t, a, registry.StoreOK)
 	waitState(t, b2, registry.StoreOK)
 	select {
