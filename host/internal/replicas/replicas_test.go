@@ -201,6 +201,12 @@ func TestReplicas(t *testing.T) {
 				return status == http.StatusNonAuthoritativeInfo && b["store_state"] == "unreachable"
 			})
 		}
+		if v := rs[1].metric("imhook_store_state", `state="unreachable"`); v != 1 {
+			t.Errorf(`imhook_store_state{state="unreachable"} = %v with Redis down, want 1`, v)
+		}
+		if v := rs[1].metric("imhook_store_last_read_age_seconds", ""); v <= 0 {
+			t.Errorf("imhook_store_last_read_age_seconds = %v with Redis down, want > 0", v)
+		}
 		// Redis comes back (its append-only file kept everything): the
 		// replicas recover and changes flow again.
 		srv.Start()
@@ -221,6 +227,9 @@ func TestReplicas(t *testing.T) {
 		rs[1].upload(tenant, wasm) // through another replica this time
 		for _, r := range rs {
 			r.waitServes(tenant, color, bound)
+		}
+		if v := rs[2].metric("imhook_store_state", `state="ok"`); v != 1 {
+			t.Errorf(`imhook_store_state{state="ok"} = %v after Redis came back, want 1`, v)
 		}
 		// Both transitions are logged, once each, on every replica, and
 		// nothing was taken for lost data.
