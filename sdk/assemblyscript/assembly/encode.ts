@@ -52,7 +52,14 @@ export function encodeBoolMap(j: Writer, v: Map<string, bool> | null): void {
     return;
   }
   let keys = v.keys();
-  keys.sort((a: string, b: string): i32 => (a < b ? -1 : a > b ? 1 : 0));
+  // Insertion sort: maps in replies are small, and Array#sort would link a
+  // general sort into every plugin that encodes such a reply.
+  for (let i = 1; i < keys.length; i++) {
+    let k = keys[i];
+    let j = i - 1;
+    for (; j >= 0 && keys[j] > k; j--) keys[j + 1] = keys[j];
+    keys[j + 1] = k;
+  }
   j.byte(0x7b);
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) j.byte(0x2c);

@@ -11,5 +11,7 @@ export { Level } from "./host";
 export { commands } from "./dispatch";
 import * as textmsg from "./textmsg";
 export { textmsg };
+import * as unicode from "./unicode";
+export { unicode };
 export * from "./openim/zopenim";
 export * from "./openim/zhandlers";

@@ -19,8 +19,8 @@ export namespace K {
   export const INT: u8 = 3; // int, int64
   export const INT32: u8 = 4;
   export const UINT32: u8 = 5;
-  export const BYTES: u8 = 6; // base64 string or null
-  export const BOOLMAP: u8 = 7; // map[string]bool
+  // 6 and 7 are kept for []byte and map[string]bool, which no request has
+  // (the generator refuses them in a request schema until this file decodes them).
   export const PSTRING: u8 = 8;
   export const PBOOL: u8 = 9;
   export const PINT32: u8 = 10;
@@ -35,7 +35,6 @@ export namespace K {
 /** The fields of one request or nested type, in wire slot order. */
 export class Schema {
   constructor(
-    public name: string,
     public keys: StaticArray<string>,
     public kinds: StaticArray<u8>,
     public subs: Array<Schema | null> | null = null,
@@ -543,7 +542,7 @@ class Parser {
     let name = unchecked(s.keys[i]);
     if (this.isNull()) {
       // null leaves a value as it is and makes a pointer, list or map nil
-      if (kind >= K.BYTES) unchecked((slots[i] = 0));
+      if (kind >= K.PSTRING) unchecked((slots[i] = 0));
       return;
     }
     if (this.err !== null) return;
@@ -568,10 +567,8 @@ class Parser {
       case K.PBOOL: v = this.valueSlot(this.bool()); break;
       case K.PINT32: v = this.valueSlot(<u64>this.int(i32.MIN_VALUE, i32.MAX_VALUE, name)); break;
       case K.PINT64: v = this.valueSlot(<u64>this.int(i64.MIN_VALUE, i64.MAX_VALUE, name)); break;
-      case K.BYTES: v = this.base64(); break;
       case K.PSTRUCT: v = this.table(this.object(changetype<Schema>(unchecked(s.subs![i])))); break;
       case K.STRINGS: case K.INT64S: case K.STRUCTS: v = this.list(s, i, kind); break;
-      case K.BOOLMAP: v = this.boolMap(); break;
       default: this.skip();
     }
     if (this.err === null) unchecked((slots[i] = v));
@@ -623,99 +620,6 @@ class Parser {
     let at = o.reserve(max(n << 3, 1));
     for (let j: u32 = 0; j < n; j++) o.put(at + (j << 3), vals[j]);
     return (<u64>at << 32) | <u64>n;
-  }
-
-  private boolMap(): u64 {
-    if (!this.expect(0x7b)) return 0;
-    let keys = new Array<u64>();
-    let vals = new Array<u64>();
-    this.ws();
-    if (this.peek() == 0x7d) {
-      this.p++;
-    } else {
-      while (this.err === null) {
-        this.ws();
-        let k = this.str();
-        if (!this.expect(0x3a)) return 0;
-        let v: u64 = this.isNull() ? 0 : this.bool();
-        // the last of duplicate keys wins, as in a Go map
-        let o = this.out;
-        let dup = -1;
-        for (let j = 0; j < keys.length; j++) {
-          let a = keys[j];
-          if (<u32>a == <u32>k && memory.compare(o.ptr + <usize>(a >> 32), o.ptr + <usize>(k >> 32), <usize><u32>k) == 0) dup = j;
-        }
-        if (dup >= 0) vals[dup] = v;
-        else {
-          keys.push(k);
-          vals.push(v);
-        }
-        this.ws();
-        if (this.peek() == 0x2c) {
-          this.p++;
-          continue;
-        }
-        if (!this.expect(0x7d)) return 0;
-        break;
-      }
-    }
-    let n = <u32>keys.length;
-    let at = this.out.reserve(max(n << 4, 1));
-    for (let j: u32 = 0; j < n; j++) {
-      this.out.put(at + (j << 4), <u32>keys[j] == 0 ? 0 : keys[j]);
-      this.out.put(at + (j << 4) + 8, vals[j]);
-    }
-    return (<u64>at << 32) | <u64>n;
-  }
-
-  private base64(): u64 {
-    this.ws();
-    let o = this.out;
-    let start = o.len;
-    let s = this.str();
-    if (this.err !== null) return 0;
-    // Decode in place over the string's bytes (the output is shorter).
-    let p = o.ptr + <usize>(s >> 32);
-    let n = <u32>s;
-    let w: u32 = 0;
-    let acc: u32 = 0;
-    let bits: u32 = 0;
-    let pad = 0;
-    for (let i: u32 = 0; i < n; i++) {
-      let c = <u32>load<u8>(p + i);
-      if (c == 0x0a || c == 0x0d) continue;
-      let d: i32 = -1;
-      if (c == 0x3d) {
-        pad++;
-        continue;
-      }
-      if (pad > 0) d = -1;
-      else if (c >= 0x41 && c <= 0x5a) d = c - 0x41;
-      else if (c >= 0x61 && c <= 0x7a) d = c - 0x61 + 26;
-      else if (c >= 0x30 && c <= 0x39) d = c - 0x30 + 52;
-      else if (c == 0x2b) d = 62;
-      else if (c == 0x2f) d = 63;
-      if (d < 0) {
-        this.fail("invalid base64 data");
-        return 0;
-      }
-      acc = (acc << 6) | <u32>d;
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        store<u8>(p + w++, <u8>(acc >> bits));
-      }
-    }
-    if ((bits + (<u32>pad * 6)) % 8 != 0 && !(bits == 0 && pad == 0)) {
-      // leftover bits must be completed by padding to a multiple of 4 characters
-      if (pad == 0 || bits >= 6) {
-        this.fail("invalid base64 data");
-        return 0;
-      }
-    }
-    o.len = start + w;
-    if (w == 0) o.reserve(1); // keep a nonzero offset for an empty, non-nil value
-    return (<u64>(start) << 32) | <u64>w;
   }
 }
 

@@ -53,9 +53,6 @@ export class CommonResp {
     this.encodeCommon(j);
     j.byte(0x7d);
   }
-
-  /** Fills the fields OpenIM copies from the reply unconditionally (generated where a command has such fields). */
-  echoFrom(req: Request): void {}
 }
 
 /** A reply of type R that stops the operation: OpenIM refuses it and hands code and msg to the client. */
@@ -81,7 +78,9 @@ export function stopDetail<R extends CommonResp>(code: i32, msg: string, detail:
  */
 export function continueReply<R extends CommonResp>(req: Request): R {
   let r = instantiate<R>();
-  r.echoFrom(req);
+  // Only the replies with fields OpenIM copies unconditionally have echoFrom
+  // (generated); a compile-time test, so other replies carry no such code.
+  if (isDefined(r.echoFrom)) r.echoFrom(req);
   return r;
 }
 

@@ -61,10 +61,12 @@ export class Setting<T> {
 /** Splits a comma-separated value into its items, spaces around them removed and empty items dropped. */
 export function splitList(s: string): Array<string> {
   let out = new Array<string>();
-  let parts = s.split(",");
-  for (let i = 0; i < parts.length; i++) {
-    let item = trimSpace(parts[i]);
+  let start = 0;
+  for (let i = 0; i <= s.length; i++) {
+    if (i < s.length && s.charCodeAt(i) != 0x2c) continue;
+    let item = trimSpace(s.substring(start, i));
     if (item.length > 0) out.push(item);
+    start = i + 1;
   }
   return out;
 }

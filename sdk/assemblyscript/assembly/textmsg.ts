@@ -118,75 +118,60 @@ class Parser {
     }
     this.pos++;
     let start = this.pos;
-    // The common case: no escape, no control character.
-    let k = start;
-    while (k < s.length) {
-      let c = s.charCodeAt(k);
-      if (c == 0x22 || c == 0x5c || c < 0x20) break;
-      k++;
-    }
-    if (k < s.length && s.charCodeAt(k) == 0x22) {
-      this.pos = k + 1;
-      return s.substring(start, k);
-    }
-    let parts = new Array<string>();
-    parts.push(s.substring(start, k));
-    this.pos = k;
+    let w: Writer | null = null; // only for a string with escapes
     while (this.pos < s.length) {
       let c = s.charCodeAt(this.pos);
       if (c == 0x22) {
-        this.pos++;
-        return parts.join("");
+        let end = this.pos++;
+        if (w === null) return s.substring(start, end);
+        w.utf8Range(changetype<usize>(s) + (<usize>start << 1), <usize>(end - start));
+        return String.UTF8.decodeUnsafe(w.ptr, w.len);
       }
       if (c < 0x20) {
         this.fail("control character in string");
         return null;
       }
       if (c != 0x5c) {
-        let e = this.pos;
-        while (e < s.length) {
-          let d = s.charCodeAt(e);
-          if (d == 0x22 || d == 0x5c || d < 0x20) break;
-          e++;
-        }
-        parts.push(s.substring(this.pos, e));
-        this.pos = e;
+        this.pos++;
         continue;
       }
+      if (w === null) w = new Writer(s.length * 3);
+      w.utf8Range(changetype<usize>(s) + (<usize>start << 1), <usize>(this.pos - start));
       if (this.pos + 1 >= s.length) {
         this.fail("unterminated escape");
         return null;
       }
       let e = s.charCodeAt(this.pos + 1);
       this.pos += 2;
-      if (e == 0x22 || e == 0x5c || e == 0x2f) parts.push(String.fromCharCode(e));
-      else if (e == 0x62) parts.push("\b");
-      else if (e == 0x66) parts.push("\f");
-      else if (e == 0x6e) parts.push("\n");
-      else if (e == 0x72) parts.push("\r");
-      else if (e == 0x74) parts.push("\t");
+      let r: i32 = -1;
+      if (e == 0x22 || e == 0x5c || e == 0x2f) r = e;
+      else if (e == 0x62) r = 0x08;
+      else if (e == 0x66) r = 0x0c;
+      else if (e == 0x6e) r = 0x0a;
+      else if (e == 0x72) r = 0x0d;
+      else if (e == 0x74) r = 0x09;
       else if (e == 0x75) {
-        let r = this.hex4();
+        r = this.hex4();
         if (r < 0) return null;
         if (r >= 0xd800 && r < 0xe000) {
-          let ok = false;
+          let pair = -1;
           if (r < 0xdc00 && this.pos + 1 < s.length && s.charCodeAt(this.pos) == 0x5c && s.charCodeAt(this.pos + 1) == 0x75) {
             let save = this.pos;
             this.pos += 2;
             let lo = this.hex4();
             if (lo < 0) return null;
-            if (lo >= 0xdc00 && lo < 0xe000) {
-              parts.push(String.fromCharCodes([r, lo]));
-              ok = true;
-            } else this.pos = save;
+            if (lo >= 0xdc00 && lo < 0xe000) pair = 0x10000 + ((r - 0xd800) << 10) + (lo - 0xdc00);
+            else this.pos = save;
           }
-          if (!ok) parts.push("\ufffd");
-        } else parts.push(String.fromCharCode(r));
+          r = pair >= 0 ? pair : 0xfffd;
+        }
       } else {
         this.pos -= 2;
         this.fail("invalid escape \"\\" + String.fromCharCode(e) + "\"");
         return null;
       }
+      w.rune(r);
+      start = this.pos;
     }
     this.fail("unterminated string");
     return null;

@@ -3,8 +3,6 @@
 // writes it, so that a reply from an AssemblyScript plugin is byte for byte
 // what the Go SDK would send for the same values.
 
-const HEX = "0123456789abcdef";
-
 export class Writer {
   /** Start of the bytes written so far. */
   ptr: usize = 0;
@@ -44,7 +42,7 @@ export class Writer {
     this.cap = cap;
   }
 
-  @inline byte(c: u32): void {
+  byte(c: u32): void {
     this.grow(1);
     store<u8>(this.ptr + this.len, <u8>c);
     this.len++;
@@ -54,6 +52,31 @@ export class Writer {
     this.grow(n);
     memory.copy(this.ptr + this.len, p, n);
     this.len += n;
+  }
+
+  /** Writes code point r as UTF-8. */
+  rune(r: i32): void {
+    this.grow(4);
+    let d = this.ptr + this.len;
+    if (r < 0x80) {
+      store<u8>(d, <u8>r);
+      this.len += 1;
+    } else if (r < 0x800) {
+      store<u8>(d, <u8>(0xc0 | (r >> 6)));
+      store<u8>(d + 1, <u8>(0x80 | (r & 0x3f)));
+      this.len += 2;
+    } else if (r < 0x10000) {
+      store<u8>(d, <u8>(0xe0 | (r >> 12)));
+      store<u8>(d + 1, <u8>(0x80 | ((r >> 6) & 0x3f)));
+      store<u8>(d + 2, <u8>(0x80 | (r & 0x3f)));
+      this.len += 3;
+    } else {
+      store<u8>(d, <u8>(0xf0 | (r >> 18)));
+      store<u8>(d + 1, <u8>(0x80 | ((r >> 12) & 0x3f)));
+      store<u8>(d + 2, <u8>(0x80 | ((r >> 6) & 0x3f)));
+      store<u8>(d + 3, <u8>(0x80 | (r & 0x3f)));
+      this.len += 4;
+    }
   }
 
   /** Writes an ASCII string (keys, literals) byte by byte. */
@@ -68,9 +91,12 @@ export class Writer {
 
   /** Writes s as UTF-8; a lone surrogate becomes U+FFFD. */
   utf8(s: string): void {
-    let n = <usize>s.length;
+    this.utf8Range(changetype<usize>(s), <usize>s.length);
+  }
+
+  /** Writes n UTF-16 units at src as UTF-8. */
+  utf8Range(src: usize, n: usize): void {
     this.grow(n * 3);
-    let src = changetype<usize>(s);
     let dst = this.ptr + this.len;
     let o: usize = 0;
     for (let i: usize = 0; i < n; i++) {
@@ -114,27 +140,38 @@ export class Writer {
       let c = <u32>load<u16>(src + (i << 1));
       if (c >= 0x20 && c < 0x80 && c != 0x22 && c != 0x5c && c != 0x3c && c != 0x3e && c != 0x26) continue;
       if (c >= 0x80 && c != 0x2028 && c != 0x2029) continue; // utf8 handles surrogates
-      if (i > start) this.utf8(s.substring(<i32>start, <i32>i));
+      if (i > start) this.utf8Range(src + (start << 1), i - start);
       start = i + 1;
-      if (c == 0x22 || c == 0x5c) {
-        this.byte(0x5c);
-        this.byte(c);
-      } else if (c == 0x08) this.ascii("\\b");
-      else if (c == 0x0c) this.ascii("\\f");
-      else if (c == 0x0a) this.ascii("\\n");
-      else if (c == 0x0d) this.ascii("\\r");
-      else if (c == 0x09) this.ascii("\\t");
-      else {
-        this.ascii("\\u");
-        this.byte(HEX.charCodeAt((c >> 12) & 0xf));
-        this.byte(HEX.charCodeAt((c >> 8) & 0xf));
-        this.byte(HEX.charCodeAt((c >> 4) & 0xf));
-        this.byte(HEX.charCodeAt(c & 0xf));
-      }
+      this.escape(c);
     }
-    if (start == 0) this.utf8(s);
-    else if (start < n) this.utf8(s.substring(<i32>start));
+    if (n > start) this.utf8Range(src + (start << 1), n - start);
     this.byte(0x22);
+  }
+
+  /** Writes the JSON escape of UTF-16 unit c. */
+  private escape(c: u32): void {
+    const HEX = "0123456789abcdef";
+    let e: u32 = 0;
+    if (c == 0x22 || c == 0x5c) e = c;
+    else if (c == 0x08) e = 0x62;
+    else if (c == 0x0c) e = 0x66;
+    else if (c == 0x0a) e = 0x6e;
+    else if (c == 0x0d) e = 0x72;
+    else if (c == 0x09) e = 0x74;
+    this.grow(6);
+    let d = this.ptr + this.len;
+    store<u8>(d, 0x5c);
+    if (e != 0) {
+      store<u8>(d + 1, <u8>e);
+      this.len += 2;
+      return;
+    }
+    store<u8>(d + 1, 0x75);
+    store<u8>(d + 2, <u8>HEX.charCodeAt((c >> 12) & 0xf));
+    store<u8>(d + 3, <u8>HEX.charCodeAt((c >> 8) & 0xf));
+    store<u8>(d + 4, <u8>HEX.charCodeAt((c >> 4) & 0xf));
+    store<u8>(d + 5, <u8>HEX.charCodeAt(c & 0xf));
+    this.len += 6;
   }
 
   strOrNull(s: string | null): void {
@@ -177,29 +214,26 @@ export class Writer {
       return;
     }
     const A = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    this.byte(0x22);
     let n = b.length;
-    let i = 0;
-    for (; i + 3 <= n; i += 3) {
-      let v = (<u32>b[i] << 16) | (<u32>b[i + 1] << 8) | <u32>b[i + 2];
-      this.byte(A.charCodeAt(v >> 18));
-      this.byte(A.charCodeAt((v >> 12) & 63));
-      this.byte(A.charCodeAt((v >> 6) & 63));
-      this.byte(A.charCodeAt(v & 63));
+    let out = ((n + 2) / 3) * 4;
+    this.grow(<usize>out + 2);
+    let d = this.ptr + this.len;
+    store<u8>(d, 0x22);
+    let o = d + 1;
+    let src = b.dataStart;
+    for (let i = 0; i < n; i += 3) {
+      let left = n - i;
+      let v = <u32>load<u8>(src + i) << 16;
+      if (left > 1) v |= <u32>load<u8>(src + i + 1) << 8;
+      if (left > 2) v |= <u32>load<u8>(src + i + 2);
+      store<u8>(o, <u8>A.charCodeAt(v >> 18));
+      store<u8>(o + 1, <u8>A.charCodeAt((v >> 12) & 63));
+      store<u8>(o + 2, left > 1 ? <u8>A.charCodeAt((v >> 6) & 63) : 0x3d);
+      store<u8>(o + 3, left > 2 ? <u8>A.charCodeAt(v & 63) : 0x3d);
+      o += 4;
     }
-    if (n - i == 1) {
-      let v = <u32>b[i] << 16;
-      this.byte(A.charCodeAt(v >> 18));
-      this.byte(A.charCodeAt((v >> 12) & 63));
-      this.ascii("==");
-    } else if (n - i == 2) {
-      let v = (<u32>b[i] << 16) | (<u32>b[i + 1] << 8);
-      this.byte(A.charCodeAt(v >> 18));
-      this.byte(A.charCodeAt((v >> 12) & 63));
-      this.byte(A.charCodeAt((v >> 6) & 63));
-      this.byte(0x3d);
-    }
-    this.byte(0x22);
+    store<u8>(o, 0x22);
+    this.len += <usize>out + 2;
   }
 
   /** The bytes written, as a packed pointer (docs/abi.md): ptr << 32 | len. */

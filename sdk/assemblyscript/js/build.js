@@ -27,8 +27,9 @@ export function ascArgs(args, cwd = process.cwd()) {
     "--runtime", rel("assembly/rt/arena"),
     "--use", "abort=" + abortFile.replace(/\.ts$/, "").replace(/^(\.\.\/)+/, (m) => m) + "/imhookAbort",
     "--exportStart", "_initialize",
+    "--transform", path.join(sdk, "js", "transform.js"),
     "--optimizeLevel", "3",
-    "--shrinkLevel", "0",
+    "--shrinkLevel", "2",
     "--converge",
   ];
 }

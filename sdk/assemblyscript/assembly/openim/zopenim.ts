@@ -303,15 +303,20 @@ export class MemberUpdate {
   }
 }
 
-export const SCHEMA_OfflinePushInfo = new Schema("OfflinePushInfo", ["title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo"], [K.STRING, K.STRING, K.STRING, K.STRING, K.BOOL, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_OfflinePushInfo = new Schema(["title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo"], [K.STRING, K.STRING, K.STRING, K.STRING, K.BOOL, K.STRING]);
 
-export const SCHEMA_UserInfo = new Schema("UserInfo", ["userID", "nickname", "faceURL", "ex", "createTime", "appMangerLevel", "globalRecvMsgOpt"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.INT32, K.INT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_UserInfo = new Schema(["userID", "nickname", "faceURL", "ex", "createTime", "appMangerLevel", "globalRecvMsgOpt"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.INT32, K.INT32]);
 
-export const SCHEMA_InitMember = new Schema("InitMember", ["userID", "roleLevel"], [K.STRING, K.INT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_InitMember = new Schema(["userID", "roleLevel"], [K.STRING, K.INT32]);
 
-export const SCHEMA_JoiningMember = new Schema("JoiningMember", ["userID", "ex"], [K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_JoiningMember = new Schema(["userID", "ex"], [K.STRING, K.STRING]);
 
-export const SCHEMA_BeforeSendSingleMsgReq = new Schema("BeforeSendSingleMsgReq", ["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeSendSingleMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
 
 /**
  * BeforeSendSingleMsgReq is the body OpenIM's msg RPC (openim-rpc-msg) POSTs to
@@ -433,7 +438,8 @@ export class BeforeSendSingleMsgResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSendSingleMsgReq = new Schema("AfterSendSingleMsgReq", ["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSendSingleMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterSendSingleMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterSendSingleMsgCommand (after
@@ -554,7 +560,8 @@ export class AfterSendSingleMsgResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeSendGroupMsgReq = new Schema("BeforeSendGroupMsgReq", ["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeSendGroupMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
 
 /**
  * BeforeSendGroupMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackBeforeSendGroupMsgCommand (before
@@ -675,7 +682,8 @@ export class BeforeSendGroupMsgResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSendGroupMsgReq = new Schema("AfterSendGroupMsgReq", ["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSendGroupMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterSendGroupMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterSendGroupMsgCommand (after
@@ -796,7 +804,8 @@ export class AfterSendGroupMsgResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeMsgModifyReq = new Schema("BeforeMsgModifyReq", ["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeMsgModifyReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING]);
 
 /**
  * BeforeMsgModifyReq is the body OpenIM's msg RPC POSTs to {url}/callbackBeforeMsgModifyCommand (before
@@ -974,7 +983,8 @@ export class BeforeMsgModifyResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterMsgSaveDBReq = new Schema("AfterMsgSaveDBReq", ["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterMsgSaveDBReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterMsgSaveDBReq is the body OpenIM's msg-transfer (openim-msgtransfer) POSTs to
@@ -1101,7 +1111,8 @@ export class AfterMsgSaveDBResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterGroupMsgReadReq = new Schema("AfterGroupMsgReadReq", ["callbackCommand", "sendID", "receiveID", "unreadMsgNum", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT, K.INT]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterGroupMsgReadReq = new Schema(["callbackCommand", "sendID", "receiveID", "unreadMsgNum", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT, K.INT]);
 
 /**
  * AfterGroupMsgReadReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterGroupMsgReadCommand (after
@@ -1152,7 +1163,8 @@ export class AfterGroupMsgReadResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSingleMsgReadReq = new Schema("AfterSingleMsgReadReq", ["callbackCommand", "conversationID", "userID", "Seqs", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT64S, K.INT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSingleMsgReadReq = new Schema(["callbackCommand", "conversationID", "userID", "Seqs", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT64S, K.INT32]);
 
 /**
  * AfterSingleMsgReadReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterSingleMsgReadCommand (after
@@ -1205,7 +1217,8 @@ export class AfterSingleMsgReadResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeAfterMsgReq = new Schema("BeforeAfterMsgReq", ["callbackCommand", "conversationID", "seq", "userID"], [K.STRING, K.STRING, K.INT, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeAfterMsgReq = new Schema(["callbackCommand", "conversationID", "seq", "userID"], [K.STRING, K.STRING, K.INT, K.STRING]);
 
 /**
  * BeforeAfterMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackBeforeAfterMsgCommand (after phase,
@@ -1247,7 +1260,8 @@ export class BeforeAfterMsgResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterUserOnlineReq = new Schema("AfterUserOnlineReq", ["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "isAppBackground", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.BOOL, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterUserOnlineReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "isAppBackground", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.BOOL, K.STRING]);
 
 /**
  * AfterUserOnlineReq is the body OpenIM's msg-gateway (openim-msggateway) POSTs to
@@ -1313,7 +1327,8 @@ export class AfterUserOnlineResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterUserOfflineReq = new Schema("AfterUserOfflineReq", ["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterUserOfflineReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.STRING]);
 
 /**
  * AfterUserOfflineReq is the body OpenIM's msg-gateway POSTs to {url}/callbackAfterUserOfflineCommand (after
@@ -1373,7 +1388,8 @@ export class AfterUserOfflineResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterUserKickOffReq = new Schema("AfterUserKickOffReq", ["callbackCommand", "operationID", "platformID", "platform", "userID", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterUserKickOffReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT]);
 
 /**
  * AfterUserKickOffReq is the body OpenIM's msg-gateway POSTs to {url}/callbackAfterUserKickOffCommand (after
@@ -1427,7 +1443,8 @@ export class AfterUserKickOffResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeOfflinePushReq = new Schema("BeforeOfflinePushReq", ["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo, null, null, null, null, null, null, null]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeOfflinePushReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo, null, null, null, null, null, null, null]);
 
 /**
  * BeforeOfflinePushReq is the body OpenIM's push (openim-push) POSTs to
@@ -1534,7 +1551,8 @@ export class BeforeOfflinePushResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeOnlinePushReq = new Schema("BeforeOnlinePushReq", ["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo, null, null, null, null, null, null, null]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeOnlinePushReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo, null, null, null, null, null, null, null]);
 
 /**
  * BeforeOnlinePushReq is the body OpenIM's push POSTs to {url}/callbackBeforeOnlinePushCommand (before phase,
@@ -1639,7 +1657,8 @@ export class BeforeOnlinePushResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeGroupOnlinePushReq = new Schema("BeforeGroupOnlinePushReq", ["callbackCommand", "operationID", "platformID", "platform", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING, K.INT]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeGroupOnlinePushReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING, K.INT]);
 
 /**
  * BeforeGroupOnlinePushReq is the body OpenIM's push POSTs to {url}/callbackBeforeGroupOnlinePushCommand
@@ -1736,7 +1755,8 @@ export class BeforeGroupOnlinePushResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeAddFriendReq = new Schema("BeforeAddFriendReq", ["callbackCommand", "fromUserID", "toUserID", "reqMsg", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeAddFriendReq = new Schema(["callbackCommand", "fromUserID", "toUserID", "reqMsg", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * BeforeAddFriendReq is the body OpenIM's friend RPC (openim-rpc-friend) POSTs to
@@ -1787,7 +1807,8 @@ export class BeforeAddFriendResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterAddFriendReq = new Schema("AfterAddFriendReq", ["callbackCommand", "fromUserID", "toUserID", "reqMsg"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterAddFriendReq = new Schema(["callbackCommand", "fromUserID", "toUserID", "reqMsg"], [K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterAddFriendReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterAddFriendCommand (after
@@ -1830,7 +1851,8 @@ export class AfterAddFriendResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeAddFriendAgreeReq = new Schema("BeforeAddFriendAgreeReq", ["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeAddFriendAgreeReq = new Schema(["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
 
 /**
  * BeforeAddFriendAgreeReq is the body OpenIM's friend RPC POSTs to {url}/callbackBeforeAddFriendAgreeCommand
@@ -1883,7 +1905,8 @@ export class BeforeAddFriendAgreeResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterAddFriendAgreeReq = new Schema("AfterAddFriendAgreeReq", ["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterAddFriendAgreeReq = new Schema(["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
 
 /**
  * AfterAddFriendAgreeReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterAddFriendAgreeCommand
@@ -1935,7 +1958,8 @@ export class AfterAddFriendAgreeResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterDeleteFriendReq = new Schema("AfterDeleteFriendReq", ["callbackCommand", "ownerUserID", "friendUserID"], [K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterDeleteFriendReq = new Schema(["callbackCommand", "ownerUserID", "friendUserID"], [K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterDeleteFriendReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterDeleteFriendCommand (after
@@ -1972,7 +1996,8 @@ export class AfterDeleteFriendResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeImportFriendsReq = new Schema("BeforeImportFriendsReq", ["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeImportFriendsReq = new Schema(["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
 
 /**
  * BeforeImportFriendsReq is the body OpenIM's friend RPC POSTs to {url}/callbackBeforeImportFriendsCommand
@@ -2016,7 +2041,8 @@ export class BeforeImportFriendsResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterImportFriendsReq = new Schema("AfterImportFriendsReq", ["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterImportFriendsReq = new Schema(["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
 
 /**
  * AfterImportFriendsReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterImportFriendsCommand
@@ -2056,7 +2082,8 @@ export class AfterImportFriendsResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeSetFriendRemarkReq = new Schema("BeforeSetFriendRemarkReq", ["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeSetFriendRemarkReq = new Schema(["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * BeforeSetFriendRemarkReq is the body OpenIM's friend RPC POSTs to
@@ -2105,7 +2132,8 @@ export class BeforeSetFriendRemarkResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSetFriendRemarkReq = new Schema("AfterSetFriendRemarkReq", ["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSetFriendRemarkReq = new Schema(["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterSetFriendRemarkReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterSetFriendRemarkCommand
@@ -2150,7 +2178,8 @@ export class AfterSetFriendRemarkResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeAddBlackReq = new Schema("BeforeAddBlackReq", ["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeAddBlackReq = new Schema(["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
 
 /**
  * BeforeAddBlackReq is the body OpenIM's friend RPC POSTs to {url}/callbackBeforeAddBlackCommand (before
@@ -2190,7 +2219,8 @@ export class BeforeAddBlackResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterRemoveBlackReq = new Schema("AfterRemoveBlackReq", ["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterRemoveBlackReq = new Schema(["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterRemoveBlackReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterRemoveBlackCommand (after
@@ -2227,7 +2257,8 @@ export class AfterRemoveBlackResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeUpdateUserInfoReq = new Schema("BeforeUpdateUserInfoReq", ["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeUpdateUserInfoReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
 
 /**
  * BeforeUpdateUserInfoReq is the body OpenIM's user RPC (openim-rpc-user) POSTs to
@@ -2288,7 +2319,8 @@ export class BeforeUpdateUserInfoResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterUpdateUserInfoReq = new Schema("AfterUpdateUserInfoReq", ["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterUpdateUserInfoReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterUpdateUserInfoReq is the body OpenIM's user RPC POSTs to {url}/callbackAfterUpdateUserInfoCommand
@@ -2339,7 +2371,8 @@ export class AfterUpdateUserInfoResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeUpdateUserInfoExReq = new Schema("BeforeUpdateUserInfoExReq", ["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeUpdateUserInfoExReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
 
 /**
  * BeforeUpdateUserInfoExReq is the body OpenIM's user RPC POSTs to
@@ -2401,7 +2434,8 @@ export class BeforeUpdateUserInfoExResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterUpdateUserInfoExReq = new Schema("AfterUpdateUserInfoExReq", ["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterUpdateUserInfoExReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
 
 /**
  * AfterUpdateUserInfoExReq is the body OpenIM's user RPC POSTs to {url}/callbackAfterUpdateUserInfoExCommand
@@ -2452,7 +2486,8 @@ export class AfterUpdateUserInfoExResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeUserRegisterReq = new Schema("BeforeUserRegisterReq", ["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeUserRegisterReq = new Schema(["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo]);
 
 /**
  * BeforeUserRegisterReq is the body OpenIM's user RPC POSTs to {url}/callbackBeforeUserRegisterCommand
@@ -2513,7 +2548,8 @@ export class BeforeUserRegisterResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterUserRegisterReq = new Schema("AfterUserRegisterReq", ["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterUserRegisterReq = new Schema(["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo]);
 
 /**
  * AfterUserRegisterReq is the body OpenIM's user RPC POSTs to {url}/callbackAfterUserRegisterCommand (after
@@ -2556,7 +2592,8 @@ export class AfterUserRegisterResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeCreateGroupReq = new Schema("BeforeCreateGroupReq", ["operationID", "callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeCreateGroupReq = new Schema(["operationID", "callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember]);
 
 /**
  * BeforeCreateGroupReq is the body OpenIM's group RPC (openim-rpc-group) POSTs to
@@ -2734,7 +2771,8 @@ export class BeforeCreateGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterCreateGroupReq = new Schema("AfterCreateGroupReq", ["callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterCreateGroupReq = new Schema(["callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember]);
 
 /**
  * AfterCreateGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterCreateGroupCommand (after
@@ -2862,7 +2900,8 @@ export class AfterCreateGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeMembersJoinGroupReq = new Schema("BeforeMembersJoinGroupReq", ["callbackCommand", "groupID", "memberList", "groupEx"], [K.STRING, K.STRING, K.STRUCTS, K.STRING], [null, null, SCHEMA_JoiningMember, null]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeMembersJoinGroupReq = new Schema(["callbackCommand", "groupID", "memberList", "groupEx"], [K.STRING, K.STRING, K.STRUCTS, K.STRING], [null, null, SCHEMA_JoiningMember, null]);
 
 /**
  * BeforeMembersJoinGroupReq is the body OpenIM's group RPC POSTs to
@@ -2935,7 +2974,8 @@ export class BeforeMembersJoinGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeSetGroupMemberInfoReq = new Schema("BeforeSetGroupMemberInfoReq", ["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeSetGroupMemberInfoReq = new Schema(["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
 
 /**
  * BeforeSetGroupMemberInfoReq is the body OpenIM's group RPC POSTs to
@@ -3008,7 +3048,8 @@ export class BeforeSetGroupMemberInfoResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSetGroupMemberInfoReq = new Schema("AfterSetGroupMemberInfoReq", ["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSetGroupMemberInfoReq = new Schema(["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
 
 /**
  * AfterSetGroupMemberInfoReq is the body OpenIM's group RPC POSTs to
@@ -3069,7 +3110,8 @@ export class AfterSetGroupMemberInfoResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterQuitGroupReq = new Schema("AfterQuitGroupReq", ["callbackCommand", "groupID", "userID"], [K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterQuitGroupReq = new Schema(["callbackCommand", "groupID", "userID"], [K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterQuitGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterQuitGroupCommand (after phase,
@@ -3106,7 +3148,8 @@ export class AfterQuitGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterKickGroupReq = new Schema("AfterKickGroupReq", ["callbackCommand", "groupID", "kickedUserIDs", "reason"], [K.STRING, K.STRING, K.STRINGS, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterKickGroupReq = new Schema(["callbackCommand", "groupID", "kickedUserIDs", "reason"], [K.STRING, K.STRING, K.STRINGS, K.STRING]);
 
 /**
  * AfterKickGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterKickGroupCommand (after phase,
@@ -3148,7 +3191,8 @@ export class AfterKickGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterDisMissGroupReq = new Schema("AfterDisMissGroupReq", ["callbackCommand", "groupID", "ownerID", "groupType", "membersID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterDisMissGroupReq = new Schema(["callbackCommand", "groupID", "ownerID", "groupType", "membersID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
 
 /**
  * AfterDisMissGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterDisMissGroupCommand (after
@@ -3196,7 +3240,8 @@ export class AfterDisMissGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeJoinGroupReq = new Schema("BeforeJoinGroupReq", ["callbackCommand", "groupID", "groupType", "applyID", "reqMessage", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeJoinGroupReq = new Schema(["callbackCommand", "groupID", "groupType", "applyID", "reqMessage", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * BeforeJoinGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeJoinGroupCommand (before
@@ -3254,7 +3299,8 @@ export class BeforeJoinGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterJoinGroupReq = new Schema("AfterJoinGroupReq", ["callbackCommand", "operationID", "groupID", "reqMessage", "joinSource", "inviterUserID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterJoinGroupReq = new Schema(["callbackCommand", "operationID", "groupID", "reqMessage", "joinSource", "inviterUserID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
 
 /**
  * AfterJoinGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterJoinGroupCommand (after phase,
@@ -3307,7 +3353,8 @@ export class AfterJoinGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeInviteJoinGroupReq = new Schema("BeforeInviteJoinGroupReq", ["callbackCommand", "operationID", "groupID", "reason", "invitedUserIDs"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeInviteJoinGroupReq = new Schema(["callbackCommand", "operationID", "groupID", "reason", "invitedUserIDs"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
 
 /**
  * BeforeInviteJoinGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeInviteJoinGroupCommand
@@ -3361,7 +3408,8 @@ export class BeforeInviteJoinGroupResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterTransferGroupOwnerReq = new Schema("AfterTransferGroupOwnerReq", ["callbackCommand", "groupID", "oldOwnerUserID", "newOwnerUserID"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterTransferGroupOwnerReq = new Schema(["callbackCommand", "groupID", "oldOwnerUserID", "newOwnerUserID"], [K.STRING, K.STRING, K.STRING, K.STRING]);
 
 /**
  * AfterTransferGroupOwnerReq is the body OpenIM's group RPC POSTs to
@@ -3407,7 +3455,8 @@ export class AfterTransferGroupOwnerResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeSetGroupInfoReq = new Schema("BeforeSetGroupInfoReq", ["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.INT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeSetGroupInfoReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.INT32]);
 
 /**
  * BeforeSetGroupInfoReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeSetGroupInfoCommand
@@ -3528,7 +3577,8 @@ export class BeforeSetGroupInfoResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSetGroupInfoReq = new Schema("AfterSetGroupInfoReq", ["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSetGroupInfoReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
 
 /**
  * AfterSetGroupInfoReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterSetGroupInfoCommand (after
@@ -3606,7 +3656,8 @@ export class AfterSetGroupInfoResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeSetGroupInfoExReq = new Schema("BeforeSetGroupInfoExReq", ["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeSetGroupInfoExReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
 
 /**
  * BeforeSetGroupInfoExReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeSetGroupInfoExCommand
@@ -3733,7 +3784,8 @@ export class BeforeSetGroupInfoExResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterSetGroupInfoExReq = new Schema("AfterSetGroupInfoExReq", ["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterSetGroupInfoExReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
 
 /**
  * AfterSetGroupInfoExReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterSetGroupInfoExCommand
@@ -3814,7 +3866,8 @@ export class AfterSetGroupInfoExResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeCreateSingleChatConversationsReq = new Schema("BeforeCreateSingleChatConversationsReq", ["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeCreateSingleChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
 
 /**
  * BeforeCreateSingleChatConversationsReq is the body OpenIM's conversation RPC (openim-rpc-conversation)
@@ -3924,7 +3977,8 @@ export class BeforeCreateSingleChatConversationsResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterCreateSingleChatConversationsReq = new Schema("AfterCreateSingleChatConversationsReq", ["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterCreateSingleChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
 
 /**
  * AfterCreateSingleChatConversationsReq is the body OpenIM's conversation RPC POSTs to
@@ -4011,7 +4065,8 @@ export class AfterCreateSingleChatConversationsResp extends CommonResp {
   }
 }
 
-export const SCHEMA_BeforeCreateGroupChatConversationsReq = new Schema("BeforeCreateGroupChatConversationsReq", ["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_BeforeCreateGroupChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
 
 /**
  * BeforeCreateGroupChatConversationsReq is the body OpenIM's conversation RPC POSTs to
@@ -4120,7 +4175,8 @@ export class BeforeCreateGroupChatConversationsResp extends CommonResp {
   }
 }
 
-export const SCHEMA_AfterCreateGroupChatConversationsReq = new Schema("AfterCreateGroupChatConversationsReq", ["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+// @ts-ignore: decorator
+@lazy export const SCHEMA_AfterCreateGroupChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
 
 /**
  * AfterCreateGroupChatConversationsReq is the body OpenIM's conversation RPC POSTs to

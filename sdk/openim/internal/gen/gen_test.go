@@ -15,8 +15,8 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != 9 {
-		t.Fatalf("generated %d files, want 9 (6 Go, 3 AssemblyScript)", len(files))
+	if len(files) != 10 {
+		t.Fatalf("generated %d files, want 10 (6 Go, 4 AssemblyScript)", len(files))
 	}
 	for name, want := range files {
 		path := filepath.Join("..", "..", name)

@@ -90,6 +90,7 @@ func generate(dir string) (map[string][]byte, error) {
 		asOpenIMFile:   writeASOpenIM,
 		asHandlersFile: writeASHandlers,
 		asGuestFile:    writeASGuest,
+		asUnicodeFile:  writeASUnicode,
 	} {
 		var b bytes.Buffer
 		fn(m, &b)
