@@ -30,6 +30,15 @@ function quoteChar(c: i32): string {
   return "'" + String.fromCharCode(c) + "'";
 }
 
+/** Go's strconv.Quote of a backslash followed by the character c. */
+function goQuote2(c: i32): string {
+  let q = quoteChar(c); // 'c' with Go's escapes for a rune literal
+  let inner = q.substring(1, q.length - 1);
+  if (c == 0x27) inner = "'";
+  else if (c == 0x22) inner = "\\\"";
+  return "\"\\\\" + inner + "\"";
+}
+
 /** The UTF-8 length of s[0:i]. */
 function byteOffset(s: string, i: i32): i32 {
   let n = 0;
@@ -167,7 +176,7 @@ class Parser {
         }
       } else {
         this.pos -= 2;
-        this.fail("invalid escape \"\\" + String.fromCharCode(e) + "\"");
+        this.fail("invalid escape " + goQuote2(e)); // Go's strconv.Quote of the two bytes
         return null;
       }
       w.rune(r);

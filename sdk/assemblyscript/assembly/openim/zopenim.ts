@@ -303,20 +303,55 @@ export class MemberUpdate {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_OfflinePushInfo = new Schema(["title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo"], [K.STRING, K.STRING, K.STRING, K.STRING, K.BOOL, K.STRING]);
+let schemaOfflinePushInfo: Schema | null = null;
+export function SCHEMA_OfflinePushInfo(): Schema {
+  let s = schemaOfflinePushInfo;
+  if (s === null) {
+    s = new Schema(["title", "desc", "ex", "iOSPushSound", "iOSBadgeCount", "signalInfo"], [K.STRING, K.STRING, K.STRING, K.STRING, K.BOOL, K.STRING]);
+    schemaOfflinePushInfo = s;
+  }
+  return s;
+}
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_UserInfo = new Schema(["userID", "nickname", "faceURL", "ex", "createTime", "appMangerLevel", "globalRecvMsgOpt"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.INT32, K.INT32]);
+let schemaUserInfo: Schema | null = null;
+export function SCHEMA_UserInfo(): Schema {
+  let s = schemaUserInfo;
+  if (s === null) {
+    s = new Schema(["userID", "nickname", "faceURL", "ex", "createTime", "appMangerLevel", "globalRecvMsgOpt"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.INT32, K.INT32]);
+    schemaUserInfo = s;
+  }
+  return s;
+}
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_InitMember = new Schema(["userID", "roleLevel"], [K.STRING, K.INT32]);
+let schemaInitMember: Schema | null = null;
+export function SCHEMA_InitMember(): Schema {
+  let s = schemaInitMember;
+  if (s === null) {
+    s = new Schema(["userID", "roleLevel"], [K.STRING, K.INT32]);
+    schemaInitMember = s;
+  }
+  return s;
+}
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_JoiningMember = new Schema(["userID", "ex"], [K.STRING, K.STRING]);
+let schemaJoiningMember: Schema | null = null;
+export function SCHEMA_JoiningMember(): Schema {
+  let s = schemaJoiningMember;
+  if (s === null) {
+    s = new Schema(["userID", "ex"], [K.STRING, K.STRING]);
+    schemaJoiningMember = s;
+  }
+  return s;
+}
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeSendSingleMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+let schemaBeforeSendSingleMsgReq: Schema | null = null;
+export function SCHEMA_BeforeSendSingleMsgReq(): Schema {
+  let s = schemaBeforeSendSingleMsgReq;
+  if (s === null) {
+    s = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+    schemaBeforeSendSingleMsgReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeSendSingleMsgReq is the body OpenIM's msg RPC (openim-rpc-msg) POSTs to
@@ -438,8 +473,15 @@ export class BeforeSendSingleMsgResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSendSingleMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+let schemaAfterSendSingleMsgReq: Schema | null = null;
+export function SCHEMA_AfterSendSingleMsgReq(): Schema {
+  let s = schemaAfterSendSingleMsgReq;
+  if (s === null) {
+    s = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+    schemaAfterSendSingleMsgReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSendSingleMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterSendSingleMsgCommand (after
@@ -560,8 +602,15 @@ export class AfterSendSingleMsgResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeSendGroupMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+let schemaBeforeSendGroupMsgReq: Schema | null = null;
+export function SCHEMA_BeforeSendGroupMsgReq(): Schema {
+  let s = schemaBeforeSendGroupMsgReq;
+  if (s === null) {
+    s = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+    schemaBeforeSendGroupMsgReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeSendGroupMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackBeforeSendGroupMsgCommand (before
@@ -682,8 +731,15 @@ export class BeforeSendGroupMsgResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSendGroupMsgReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+let schemaAfterSendGroupMsgReq: Schema | null = null;
+export function SCHEMA_AfterSendGroupMsgReq(): Schema {
+  let s = schemaAfterSendGroupMsgReq;
+  if (s === null) {
+    s = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING]);
+    schemaAfterSendGroupMsgReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSendGroupMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterSendGroupMsgCommand (after
@@ -804,8 +860,15 @@ export class AfterSendGroupMsgResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeMsgModifyReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING]);
+let schemaBeforeMsgModifyReq: Schema | null = null;
+export function SCHEMA_BeforeMsgModifyReq(): Schema {
+  let s = schemaBeforeMsgModifyReq;
+  if (s === null) {
+    s = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING]);
+    schemaBeforeMsgModifyReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeMsgModifyReq is the body OpenIM's msg RPC POSTs to {url}/callbackBeforeMsgModifyCommand (before
@@ -983,8 +1046,15 @@ export class BeforeMsgModifyResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterMsgSaveDBReq = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaAfterMsgSaveDBReq: Schema | null = null;
+export function SCHEMA_AfterMsgSaveDBReq(): Schema {
+  let s = schemaAfterMsgSaveDBReq;
+  if (s === null) {
+    s = new Schema(["sendID", "callbackCommand", "serverMsgID", "clientMsgID", "operationID", "senderPlatformID", "senderNickname", "sessionType", "msgFrom", "contentType", "status", "sendTime", "createTime", "content", "seq", "atUserList", "faceURL", "ex", "recvID", "groupID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.INT, K.STRING, K.UINT32, K.STRINGS, K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaAfterMsgSaveDBReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterMsgSaveDBReq is the body OpenIM's msg-transfer (openim-msgtransfer) POSTs to
@@ -1111,8 +1181,15 @@ export class AfterMsgSaveDBResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterGroupMsgReadReq = new Schema(["callbackCommand", "sendID", "receiveID", "unreadMsgNum", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT, K.INT]);
+let schemaAfterGroupMsgReadReq: Schema | null = null;
+export function SCHEMA_AfterGroupMsgReadReq(): Schema {
+  let s = schemaAfterGroupMsgReadReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "sendID", "receiveID", "unreadMsgNum", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT, K.INT]);
+    schemaAfterGroupMsgReadReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterGroupMsgReadReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterGroupMsgReadCommand (after
@@ -1163,8 +1240,15 @@ export class AfterGroupMsgReadResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSingleMsgReadReq = new Schema(["callbackCommand", "conversationID", "userID", "Seqs", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT64S, K.INT32]);
+let schemaAfterSingleMsgReadReq: Schema | null = null;
+export function SCHEMA_AfterSingleMsgReadReq(): Schema {
+  let s = schemaAfterSingleMsgReadReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "conversationID", "userID", "Seqs", "contentType"], [K.STRING, K.STRING, K.STRING, K.INT64S, K.INT32]);
+    schemaAfterSingleMsgReadReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSingleMsgReadReq is the body OpenIM's msg RPC POSTs to {url}/callbackAfterSingleMsgReadCommand (after
@@ -1217,8 +1301,15 @@ export class AfterSingleMsgReadResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeAfterMsgReq = new Schema(["callbackCommand", "conversationID", "seq", "userID"], [K.STRING, K.STRING, K.INT, K.STRING]);
+let schemaBeforeAfterMsgReq: Schema | null = null;
+export function SCHEMA_BeforeAfterMsgReq(): Schema {
+  let s = schemaBeforeAfterMsgReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "conversationID", "seq", "userID"], [K.STRING, K.STRING, K.INT, K.STRING]);
+    schemaBeforeAfterMsgReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeAfterMsgReq is the body OpenIM's msg RPC POSTs to {url}/callbackBeforeAfterMsgCommand (after phase,
@@ -1260,8 +1351,15 @@ export class BeforeAfterMsgResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterUserOnlineReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "isAppBackground", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.BOOL, K.STRING]);
+let schemaAfterUserOnlineReq: Schema | null = null;
+export function SCHEMA_AfterUserOnlineReq(): Schema {
+  let s = schemaAfterUserOnlineReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "isAppBackground", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.BOOL, K.STRING]);
+    schemaAfterUserOnlineReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterUserOnlineReq is the body OpenIM's msg-gateway (openim-msggateway) POSTs to
@@ -1327,8 +1425,15 @@ export class AfterUserOnlineResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterUserOfflineReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.STRING]);
+let schemaAfterUserOfflineReq: Schema | null = null;
+export function SCHEMA_AfterUserOfflineReq(): Schema {
+  let s = schemaAfterUserOfflineReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq", "connID"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT, K.STRING]);
+    schemaAfterUserOfflineReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterUserOfflineReq is the body OpenIM's msg-gateway POSTs to {url}/callbackAfterUserOfflineCommand (after
@@ -1388,8 +1493,15 @@ export class AfterUserOfflineResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterUserKickOffReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT]);
+let schemaAfterUserKickOffReq: Schema | null = null;
+export function SCHEMA_AfterUserKickOffReq(): Schema {
+  let s = schemaAfterUserKickOffReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userID", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.INT]);
+    schemaAfterUserKickOffReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterUserKickOffReq is the body OpenIM's msg-gateway POSTs to {url}/callbackAfterUserKickOffCommand (after
@@ -1443,8 +1555,15 @@ export class AfterUserKickOffResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeOfflinePushReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo, null, null, null, null, null, null, null]);
+let schemaBeforeOfflinePushReq: Schema | null = null;
+export function SCHEMA_BeforeOfflinePushReq(): Schema {
+  let s = schemaBeforeOfflinePushReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo(), null, null, null, null, null, null, null]);
+    schemaBeforeOfflinePushReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeOfflinePushReq is the body OpenIM's push (openim-push) POSTs to
@@ -1551,8 +1670,15 @@ export class BeforeOfflinePushResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeOnlinePushReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo, null, null, null, null, null, null, null]);
+let schemaBeforeOnlinePushReq: Schema | null = null;
+export function SCHEMA_BeforeOnlinePushReq(): Schema {
+  let s = schemaBeforeOnlinePushReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "platformID", "platform", "userIDList", "", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRINGS, K.EMBED, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING], [null, null, null, null, null, SCHEMA_OfflinePushInfo(), null, null, null, null, null, null, null]);
+    schemaBeforeOnlinePushReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeOnlinePushReq is the body OpenIM's push POSTs to {url}/callbackBeforeOnlinePushCommand (before phase,
@@ -1657,8 +1783,15 @@ export class BeforeOnlinePushResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeGroupOnlinePushReq = new Schema(["callbackCommand", "operationID", "platformID", "platform", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING, K.INT]);
+let schemaBeforeGroupOnlinePushReq: Schema | null = null;
+export function SCHEMA_BeforeGroupOnlinePushReq(): Schema {
+  let s = schemaBeforeGroupOnlinePushReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "platformID", "platform", "clientMsgID", "sendID", "groupID", "contentType", "sessionType", "atUserIDList", "content", "seq"], [K.STRING, K.STRING, K.INT, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.STRINGS, K.STRING, K.INT]);
+    schemaBeforeGroupOnlinePushReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeGroupOnlinePushReq is the body OpenIM's push POSTs to {url}/callbackBeforeGroupOnlinePushCommand
@@ -1755,8 +1888,15 @@ export class BeforeGroupOnlinePushResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeAddFriendReq = new Schema(["callbackCommand", "fromUserID", "toUserID", "reqMsg", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaBeforeAddFriendReq: Schema | null = null;
+export function SCHEMA_BeforeAddFriendReq(): Schema {
+  let s = schemaBeforeAddFriendReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "fromUserID", "toUserID", "reqMsg", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaBeforeAddFriendReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeAddFriendReq is the body OpenIM's friend RPC (openim-rpc-friend) POSTs to
@@ -1807,8 +1947,15 @@ export class BeforeAddFriendResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterAddFriendReq = new Schema(["callbackCommand", "fromUserID", "toUserID", "reqMsg"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaAfterAddFriendReq: Schema | null = null;
+export function SCHEMA_AfterAddFriendReq(): Schema {
+  let s = schemaAfterAddFriendReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "fromUserID", "toUserID", "reqMsg"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaAfterAddFriendReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterAddFriendReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterAddFriendCommand (after
@@ -1851,8 +1998,15 @@ export class AfterAddFriendResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeAddFriendAgreeReq = new Schema(["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+let schemaBeforeAddFriendAgreeReq: Schema | null = null;
+export function SCHEMA_BeforeAddFriendAgreeReq(): Schema {
+  let s = schemaBeforeAddFriendAgreeReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+    schemaBeforeAddFriendAgreeReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeAddFriendAgreeReq is the body OpenIM's friend RPC POSTs to {url}/callbackBeforeAddFriendAgreeCommand
@@ -1905,8 +2059,15 @@ export class BeforeAddFriendAgreeResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterAddFriendAgreeReq = new Schema(["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+let schemaAfterAddFriendAgreeReq: Schema | null = null;
+export function SCHEMA_AfterAddFriendAgreeReq(): Schema {
+  let s = schemaAfterAddFriendAgreeReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "fromUserID", "blackUserID", "HandleResult", "HandleMsg"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+    schemaAfterAddFriendAgreeReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterAddFriendAgreeReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterAddFriendAgreeCommand
@@ -1958,8 +2119,15 @@ export class AfterAddFriendAgreeResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterDeleteFriendReq = new Schema(["callbackCommand", "ownerUserID", "friendUserID"], [K.STRING, K.STRING, K.STRING]);
+let schemaAfterDeleteFriendReq: Schema | null = null;
+export function SCHEMA_AfterDeleteFriendReq(): Schema {
+  let s = schemaAfterDeleteFriendReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "friendUserID"], [K.STRING, K.STRING, K.STRING]);
+    schemaAfterDeleteFriendReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterDeleteFriendReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterDeleteFriendCommand (after
@@ -1996,8 +2164,15 @@ export class AfterDeleteFriendResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeImportFriendsReq = new Schema(["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
+let schemaBeforeImportFriendsReq: Schema | null = null;
+export function SCHEMA_BeforeImportFriendsReq(): Schema {
+  let s = schemaBeforeImportFriendsReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
+    schemaBeforeImportFriendsReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeImportFriendsReq is the body OpenIM's friend RPC POSTs to {url}/callbackBeforeImportFriendsCommand
@@ -2041,8 +2216,15 @@ export class BeforeImportFriendsResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterImportFriendsReq = new Schema(["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
+let schemaAfterImportFriendsReq: Schema | null = null;
+export function SCHEMA_AfterImportFriendsReq(): Schema {
+  let s = schemaAfterImportFriendsReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "friendUserIDs"], [K.STRING, K.STRING, K.STRINGS]);
+    schemaAfterImportFriendsReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterImportFriendsReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterImportFriendsCommand
@@ -2082,8 +2264,15 @@ export class AfterImportFriendsResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeSetFriendRemarkReq = new Schema(["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaBeforeSetFriendRemarkReq: Schema | null = null;
+export function SCHEMA_BeforeSetFriendRemarkReq(): Schema {
+  let s = schemaBeforeSetFriendRemarkReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaBeforeSetFriendRemarkReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeSetFriendRemarkReq is the body OpenIM's friend RPC POSTs to
@@ -2132,8 +2321,15 @@ export class BeforeSetFriendRemarkResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSetFriendRemarkReq = new Schema(["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaAfterSetFriendRemarkReq: Schema | null = null;
+export function SCHEMA_AfterSetFriendRemarkReq(): Schema {
+  let s = schemaAfterSetFriendRemarkReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "friendUserID", "remark"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaAfterSetFriendRemarkReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSetFriendRemarkReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterSetFriendRemarkCommand
@@ -2178,8 +2374,15 @@ export class AfterSetFriendRemarkResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeAddBlackReq = new Schema(["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
+let schemaBeforeAddBlackReq: Schema | null = null;
+export function SCHEMA_BeforeAddBlackReq(): Schema {
+  let s = schemaBeforeAddBlackReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
+    schemaBeforeAddBlackReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeAddBlackReq is the body OpenIM's friend RPC POSTs to {url}/callbackBeforeAddBlackCommand (before
@@ -2219,8 +2422,15 @@ export class BeforeAddBlackResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterRemoveBlackReq = new Schema(["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
+let schemaAfterRemoveBlackReq: Schema | null = null;
+export function SCHEMA_AfterRemoveBlackReq(): Schema {
+  let s = schemaAfterRemoveBlackReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserID", "blackUserID"], [K.STRING, K.STRING, K.STRING]);
+    schemaAfterRemoveBlackReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterRemoveBlackReq is the body OpenIM's friend RPC POSTs to {url}/callbackAfterRemoveBlackCommand (after
@@ -2257,8 +2467,15 @@ export class AfterRemoveBlackResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeUpdateUserInfoReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+let schemaBeforeUpdateUserInfoReq: Schema | null = null;
+export function SCHEMA_BeforeUpdateUserInfoReq(): Schema {
+  let s = schemaBeforeUpdateUserInfoReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+    schemaBeforeUpdateUserInfoReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeUpdateUserInfoReq is the body OpenIM's user RPC (openim-rpc-user) POSTs to
@@ -2319,8 +2536,15 @@ export class BeforeUpdateUserInfoResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterUpdateUserInfoReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaAfterUpdateUserInfoReq: Schema | null = null;
+export function SCHEMA_AfterUpdateUserInfoReq(): Schema {
+  let s = schemaAfterUpdateUserInfoReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaAfterUpdateUserInfoReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterUpdateUserInfoReq is the body OpenIM's user RPC POSTs to {url}/callbackAfterUpdateUserInfoCommand
@@ -2371,8 +2595,15 @@ export class AfterUpdateUserInfoResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeUpdateUserInfoExReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+let schemaBeforeUpdateUserInfoExReq: Schema | null = null;
+export function SCHEMA_BeforeUpdateUserInfoExReq(): Schema {
+  let s = schemaBeforeUpdateUserInfoExReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+    schemaBeforeUpdateUserInfoExReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeUpdateUserInfoExReq is the body OpenIM's user RPC POSTs to
@@ -2434,8 +2665,15 @@ export class BeforeUpdateUserInfoExResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterUpdateUserInfoExReq = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+let schemaAfterUpdateUserInfoExReq: Schema | null = null;
+export function SCHEMA_AfterUpdateUserInfoExReq(): Schema {
+  let s = schemaAfterUpdateUserInfoExReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "userID", "nickName", "faceURL", "ex"], [K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING]);
+    schemaAfterUpdateUserInfoExReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterUpdateUserInfoExReq is the body OpenIM's user RPC POSTs to {url}/callbackAfterUpdateUserInfoExCommand
@@ -2486,8 +2724,15 @@ export class AfterUpdateUserInfoExResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeUserRegisterReq = new Schema(["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo]);
+let schemaBeforeUserRegisterReq: Schema | null = null;
+export function SCHEMA_BeforeUserRegisterReq(): Schema {
+  let s = schemaBeforeUserRegisterReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo()]);
+    schemaBeforeUserRegisterReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeUserRegisterReq is the body OpenIM's user RPC POSTs to {url}/callbackBeforeUserRegisterCommand
@@ -2548,8 +2793,15 @@ export class BeforeUserRegisterResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterUserRegisterReq = new Schema(["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo]);
+let schemaAfterUserRegisterReq: Schema | null = null;
+export function SCHEMA_AfterUserRegisterReq(): Schema {
+  let s = schemaAfterUserRegisterReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "users"], [K.STRING, K.STRUCTS], [null, SCHEMA_UserInfo()]);
+    schemaAfterUserRegisterReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterUserRegisterReq is the body OpenIM's user RPC POSTs to {url}/callbackAfterUserRegisterCommand (after
@@ -2592,8 +2844,15 @@ export class AfterUserRegisterResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeCreateGroupReq = new Schema(["operationID", "callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember]);
+let schemaBeforeCreateGroupReq: Schema | null = null;
+export function SCHEMA_BeforeCreateGroupReq(): Schema {
+  let s = schemaBeforeCreateGroupReq;
+  if (s === null) {
+    s = new Schema(["operationID", "callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember()]);
+    schemaBeforeCreateGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeCreateGroupReq is the body OpenIM's group RPC (openim-rpc-group) POSTs to
@@ -2771,8 +3030,15 @@ export class BeforeCreateGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterCreateGroupReq = new Schema(["callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember]);
+let schemaAfterCreateGroupReq: Schema | null = null;
+export function SCHEMA_AfterCreateGroupReq(): Schema {
+  let s = schemaAfterCreateGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "groupName", "notification", "introduction", "faceURL", "ownerUserID", "createTime", "memberCount", "ex", "status", "creatorUserID", "groupType", "needVerification", "lookMemberInfo", "applyMemberFriend", "notificationUpdateTime", "notificationUserID", "initMemberList"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT, K.UINT32, K.STRING, K.INT32, K.STRING, K.INT32, K.INT32, K.INT32, K.INT32, K.INT, K.STRING, K.STRUCTS], [null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, null, SCHEMA_InitMember()]);
+    schemaAfterCreateGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterCreateGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterCreateGroupCommand (after
@@ -2900,8 +3166,15 @@ export class AfterCreateGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeMembersJoinGroupReq = new Schema(["callbackCommand", "groupID", "memberList", "groupEx"], [K.STRING, K.STRING, K.STRUCTS, K.STRING], [null, null, SCHEMA_JoiningMember, null]);
+let schemaBeforeMembersJoinGroupReq: Schema | null = null;
+export function SCHEMA_BeforeMembersJoinGroupReq(): Schema {
+  let s = schemaBeforeMembersJoinGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "memberList", "groupEx"], [K.STRING, K.STRING, K.STRUCTS, K.STRING], [null, null, SCHEMA_JoiningMember(), null]);
+    schemaBeforeMembersJoinGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeMembersJoinGroupReq is the body OpenIM's group RPC POSTs to
@@ -2974,8 +3247,15 @@ export class BeforeMembersJoinGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeSetGroupMemberInfoReq = new Schema(["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
+let schemaBeforeSetGroupMemberInfoReq: Schema | null = null;
+export function SCHEMA_BeforeSetGroupMemberInfoReq(): Schema {
+  let s = schemaBeforeSetGroupMemberInfoReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
+    schemaBeforeSetGroupMemberInfoReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeSetGroupMemberInfoReq is the body OpenIM's group RPC POSTs to
@@ -3048,8 +3328,15 @@ export class BeforeSetGroupMemberInfoResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSetGroupMemberInfoReq = new Schema(["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
+let schemaAfterSetGroupMemberInfoReq: Schema | null = null;
+export function SCHEMA_AfterSetGroupMemberInfoReq(): Schema {
+  let s = schemaAfterSetGroupMemberInfoReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "userID", "nickName", "faceURL", "roleLevel", "ex"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PINT32, K.PSTRING]);
+    schemaAfterSetGroupMemberInfoReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSetGroupMemberInfoReq is the body OpenIM's group RPC POSTs to
@@ -3110,8 +3397,15 @@ export class AfterSetGroupMemberInfoResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterQuitGroupReq = new Schema(["callbackCommand", "groupID", "userID"], [K.STRING, K.STRING, K.STRING]);
+let schemaAfterQuitGroupReq: Schema | null = null;
+export function SCHEMA_AfterQuitGroupReq(): Schema {
+  let s = schemaAfterQuitGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "userID"], [K.STRING, K.STRING, K.STRING]);
+    schemaAfterQuitGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterQuitGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterQuitGroupCommand (after phase,
@@ -3148,8 +3442,15 @@ export class AfterQuitGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterKickGroupReq = new Schema(["callbackCommand", "groupID", "kickedUserIDs", "reason"], [K.STRING, K.STRING, K.STRINGS, K.STRING]);
+let schemaAfterKickGroupReq: Schema | null = null;
+export function SCHEMA_AfterKickGroupReq(): Schema {
+  let s = schemaAfterKickGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "kickedUserIDs", "reason"], [K.STRING, K.STRING, K.STRINGS, K.STRING]);
+    schemaAfterKickGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterKickGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterKickGroupCommand (after phase,
@@ -3191,8 +3492,15 @@ export class AfterKickGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterDisMissGroupReq = new Schema(["callbackCommand", "groupID", "ownerID", "groupType", "membersID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
+let schemaAfterDisMissGroupReq: Schema | null = null;
+export function SCHEMA_AfterDisMissGroupReq(): Schema {
+  let s = schemaAfterDisMissGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "ownerID", "groupType", "membersID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
+    schemaAfterDisMissGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterDisMissGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterDisMissGroupCommand (after
@@ -3240,8 +3548,15 @@ export class AfterDisMissGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeJoinGroupReq = new Schema(["callbackCommand", "groupID", "groupType", "applyID", "reqMessage", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaBeforeJoinGroupReq: Schema | null = null;
+export function SCHEMA_BeforeJoinGroupReq(): Schema {
+  let s = schemaBeforeJoinGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "groupType", "applyID", "reqMessage", "ex"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaBeforeJoinGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeJoinGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeJoinGroupCommand (before
@@ -3299,8 +3614,15 @@ export class BeforeJoinGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterJoinGroupReq = new Schema(["callbackCommand", "operationID", "groupID", "reqMessage", "joinSource", "inviterUserID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+let schemaAfterJoinGroupReq: Schema | null = null;
+export function SCHEMA_AfterJoinGroupReq(): Schema {
+  let s = schemaAfterJoinGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "groupID", "reqMessage", "joinSource", "inviterUserID"], [K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.STRING]);
+    schemaAfterJoinGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterJoinGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterJoinGroupCommand (after phase,
@@ -3353,8 +3675,15 @@ export class AfterJoinGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeInviteJoinGroupReq = new Schema(["callbackCommand", "operationID", "groupID", "reason", "invitedUserIDs"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
+let schemaBeforeInviteJoinGroupReq: Schema | null = null;
+export function SCHEMA_BeforeInviteJoinGroupReq(): Schema {
+  let s = schemaBeforeInviteJoinGroupReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "groupID", "reason", "invitedUserIDs"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRINGS]);
+    schemaBeforeInviteJoinGroupReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeInviteJoinGroupReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeInviteJoinGroupCommand
@@ -3408,8 +3737,15 @@ export class BeforeInviteJoinGroupResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterTransferGroupOwnerReq = new Schema(["callbackCommand", "groupID", "oldOwnerUserID", "newOwnerUserID"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+let schemaAfterTransferGroupOwnerReq: Schema | null = null;
+export function SCHEMA_AfterTransferGroupOwnerReq(): Schema {
+  let s = schemaAfterTransferGroupOwnerReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "groupID", "oldOwnerUserID", "newOwnerUserID"], [K.STRING, K.STRING, K.STRING, K.STRING]);
+    schemaAfterTransferGroupOwnerReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterTransferGroupOwnerReq is the body OpenIM's group RPC POSTs to
@@ -3455,8 +3791,15 @@ export class AfterTransferGroupOwnerResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeSetGroupInfoReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.INT32]);
+let schemaBeforeSetGroupInfoReq: Schema | null = null;
+export function SCHEMA_BeforeSetGroupInfoReq(): Schema {
+  let s = schemaBeforeSetGroupInfoReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.INT32, K.INT32, K.INT32]);
+    schemaBeforeSetGroupInfoReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeSetGroupInfoReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeSetGroupInfoCommand
@@ -3577,8 +3920,15 @@ export class BeforeSetGroupInfoResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSetGroupInfoReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+let schemaAfterSetGroupInfoReq: Schema | null = null;
+export function SCHEMA_AfterSetGroupInfoReq(): Schema {
+  let s = schemaAfterSetGroupInfoReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.STRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+    schemaAfterSetGroupInfoReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSetGroupInfoReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterSetGroupInfoCommand (after
@@ -3656,8 +4006,15 @@ export class AfterSetGroupInfoResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeSetGroupInfoExReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+let schemaBeforeSetGroupInfoExReq: Schema | null = null;
+export function SCHEMA_BeforeSetGroupInfoExReq(): Schema {
+  let s = schemaBeforeSetGroupInfoExReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+    schemaBeforeSetGroupInfoExReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeSetGroupInfoExReq is the body OpenIM's group RPC POSTs to {url}/callbackBeforeSetGroupInfoExCommand
@@ -3784,8 +4141,15 @@ export class BeforeSetGroupInfoExResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterSetGroupInfoExReq = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+let schemaAfterSetGroupInfoExReq: Schema | null = null;
+export function SCHEMA_AfterSetGroupInfoExReq(): Schema {
+  let s = schemaAfterSetGroupInfoExReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "operationID", "groupID", "groupName", "notification", "introduction", "faceURL", "ex", "needVerification", "lookMemberInfo", "applyMemberFriend"], [K.STRING, K.STRING, K.STRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PSTRING, K.PINT32, K.PINT32, K.PINT32]);
+    schemaAfterSetGroupInfoExReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterSetGroupInfoExReq is the body OpenIM's group RPC POSTs to {url}/callbackAfterSetGroupInfoExCommand
@@ -3866,8 +4230,15 @@ export class AfterSetGroupInfoExResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeCreateSingleChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+let schemaBeforeCreateSingleChatConversationsReq: Schema | null = null;
+export function SCHEMA_BeforeCreateSingleChatConversationsReq(): Schema {
+  let s = schemaBeforeCreateSingleChatConversationsReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+    schemaBeforeCreateSingleChatConversationsReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeCreateSingleChatConversationsReq is the body OpenIM's conversation RPC (openim-rpc-conversation)
@@ -3977,8 +4348,15 @@ export class BeforeCreateSingleChatConversationsResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterCreateSingleChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+let schemaAfterCreateSingleChatConversationsReq: Schema | null = null;
+export function SCHEMA_AfterCreateSingleChatConversationsReq(): Schema {
+  let s = schemaAfterCreateSingleChatConversationsReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "userId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+    schemaAfterCreateSingleChatConversationsReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterCreateSingleChatConversationsReq is the body OpenIM's conversation RPC POSTs to
@@ -4065,8 +4443,15 @@ export class AfterCreateSingleChatConversationsResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_BeforeCreateGroupChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+let schemaBeforeCreateGroupChatConversationsReq: Schema | null = null;
+export function SCHEMA_BeforeCreateGroupChatConversationsReq(): Schema {
+  let s = schemaBeforeCreateGroupChatConversationsReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+    schemaBeforeCreateGroupChatConversationsReq = s;
+  }
+  return s;
+}
 
 /**
  * BeforeCreateGroupChatConversationsReq is the body OpenIM's conversation RPC POSTs to
@@ -4175,8 +4560,15 @@ export class BeforeCreateGroupChatConversationsResp extends CommonResp {
   }
 }
 
-// @ts-ignore: decorator
-@lazy export const SCHEMA_AfterCreateGroupChatConversationsReq = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+let schemaAfterCreateGroupChatConversationsReq: Schema | null = null;
+export function SCHEMA_AfterCreateGroupChatConversationsReq(): Schema {
+  let s = schemaAfterCreateGroupChatConversationsReq;
+  if (s === null) {
+    s = new Schema(["callbackCommand", "ownerUserId", "conversationId", "conversationType", "groupId", "recvMsgOpt", "isPinned", "isPrivateChat", "burnDuration", "groupAtType", "attachedInfo", "ex"], [K.STRING, K.STRING, K.STRING, K.INT32, K.STRING, K.INT32, K.BOOL, K.BOOL, K.INT32, K.INT32, K.STRING, K.STRING]);
+    schemaAfterCreateGroupChatConversationsReq = s;
+  }
+  return s;
+}
 
 /**
  * AfterCreateGroupChatConversationsReq is the body OpenIM's conversation RPC POSTs to

@@ -18,7 +18,7 @@
 // The block and object headers are AssemblyScript's (std/assembly/rt/common.ts),
 // so the standard library works unchanged.
 
-import { AL_MASK, OBJECT, OBJECT_OVERHEAD, BLOCK_OVERHEAD, BLOCK, OBJECT_MAXSIZE } from "rt/common";
+import { AL_MASK, OBJECT, OBJECT_OVERHEAD, BLOCK_OVERHEAD, BLOCK, OBJECT_MAXSIZE, TOTAL_OVERHEAD } from "rt/common";
 
 // @ts-ignore: decorator
 @lazy let startOffset: usize = ((__heap_base + BLOCK_OVERHEAD + AL_MASK) & ~AL_MASK) - BLOCK_OVERHEAD;
@@ -92,6 +92,10 @@ function __new(size: usize, id: u32): usize {
   object.gcInfo2 = 0;
   object.rtId = id;
   object.rtSize = <u32>size;
+  // Zeroed, as the standard library expects of a runtime that asc counts as
+  // incremental (it then skips its own zeroing), and as reused arena memory
+  // is not.
+  memory.fill(ptr + OBJECT_OVERHEAD, 0, size);
   return ptr + OBJECT_OVERHEAD;
 }
 
@@ -99,8 +103,10 @@ function __new(size: usize, id: u32): usize {
 @unsafe @global
 function __renew(oldPtr: usize, size: usize): usize {
   if (size > OBJECT_MAXSIZE) unreachable();
+  let old = <usize>changetype<OBJECT>(oldPtr - TOTAL_OVERHEAD).rtSize;
   let ptr = __realloc(oldPtr - OBJECT_OVERHEAD, OBJECT_OVERHEAD + size);
   changetype<OBJECT>(ptr - BLOCK_OVERHEAD).rtSize = <u32>size;
+  if (size > old) memory.fill(ptr + OBJECT_OVERHEAD + old, 0, size - old); // the new part zeroed, as __new's
   return ptr + OBJECT_OVERHEAD;
 }
 

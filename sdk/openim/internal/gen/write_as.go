@@ -332,13 +332,13 @@ func writeASSchema(m *model, b *bytes.Buffer, s *structDef) {
 		t := f.t
 		sub := "null"
 		if f.embedded != nil {
-			sub = "SCHEMA_" + f.embedded.name
+			sub = "SCHEMA_" + f.embedded.name + "()"
 		} else {
 			for t.k == kPtr || t.k == kSlice {
 				t = t.elem
 			}
 			if t.k == kStruct {
-				sub = "SCHEMA_" + t.name
+				sub = "SCHEMA_" + t.name + "()"
 			}
 		}
 		if sub != "null" {
@@ -350,8 +350,18 @@ func writeASSchema(m *model, b *bytes.Buffer, s *structDef) {
 	if hasSub {
 		subArg = ", [" + strings.Join(subs, ", ") + "]"
 	}
-	p(b, "// @ts-ignore: decorator\n@lazy export const SCHEMA_%s = new Schema([%s], [%s]%s);\n", s.name,
-		strings.Join(keys, ", "), strings.Join(kinds, ", "), subArg)
+	// A function, not a global: AssemblyScript compiles a function only when
+	// something calls it, so a plugin carries the schemas of the commands it
+	// registers and no others (on<Command> calls it once, in _initialize).
+	p(b, "let schema%s: Schema | null = null;", s.name)
+	p(b, "export function SCHEMA_%s(): Schema {", s.name)
+	p(b, "  let s = schema%s;", s.name)
+	p(b, "  if (s === null) {")
+	p(b, "    s = new Schema([%s], [%s]%s);", strings.Join(keys, ", "), strings.Join(kinds, ", "), subArg)
+	p(b, "    schema%s = s;", s.name)
+	p(b, "  }")
+	p(b, "  return s;")
+	p(b, "}\n")
 }
 
 // writeASNested writes a nested type as a plain class with its wire decoder
@@ -559,7 +569,7 @@ func writeASHandlers(m *model, b *bytes.Buffer) {
 		asDoc(b, "", text)
 		p(b, "export function on%s(h: %sHandler): void {", c.name, c.name)
 		p(b, "  h%s = h;", c.name)
-		p(b, "  register(%q, %d, SCHEMA_%s, run%s);", e.Command, len(c.req.fields), c.req.name, c.name)
+		p(b, "  register(%q, %d, SCHEMA_%s(), run%s);", e.Command, len(c.req.fields), c.req.name, c.name)
 		p(b, "}\n")
 	}
 }
