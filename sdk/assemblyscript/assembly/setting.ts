@@ -28,10 +28,14 @@ export class Setting<T> {
   private parsed: bool = false;
   private wasSet: bool = false;
   private raw: ArrayBuffer = new ArrayBuffer(0);
-  private value!: T;
+  private value: T;
   private err: string | null = null;
 
-  constructor(public key: string, private parse: (raw: string, set: bool, e: ParseError) => T) {}
+  constructor(public key: string, private parse: (raw: string, set: bool, e: ParseError) => T) {
+    // The zero value until the first get (a compile-time branch per T).
+    if (isReference<T>()) this.value = changetype<T>(0);
+    else this.value = <T>0;
+  }
 
   get(c: Context): T {
     let n = c.configRaw(this.key);

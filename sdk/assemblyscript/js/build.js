@@ -14,6 +14,7 @@
 import { main } from "assemblyscript/asc";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import { realpathSync } from "node:fs";
 
 const sdk = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -34,7 +35,8 @@ export function ascArgs(args, cwd = process.cwd()) {
   ];
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+// Run as a command (also through the npm bin link imhook-asc), not when imported.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   if (args.length === 0 || args.includes("--help")) {
     console.error("usage: imhook-asc <entry.ts> -o <plugin.wasm> [asc flags]");
