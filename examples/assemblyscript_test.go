@@ -338,6 +338,10 @@ var configs = []map[string]string{
 	{"banned_words": "spam", "mode": "rewrite", "mask": "😀"},
 }
 
+// dryConfigs are the configurations whose every callback is also compared
+// through the dry run.
+var dryConfigs = []int{0, 3, 4, 5}
+
 // TestModerationASMatchesGo runs examples/moderation and
 // examples/moderation-as side by side in one real server, a tenant for each
 // plugin and configuration, and requires the same answer to every callback
@@ -364,8 +368,12 @@ func TestModerationASMatchesGo(t *testing.T) {
 				if gs != as || gb != ab {
 					t.Errorf("config %v, %s %s:\n go %d %s\n as %d %s", cfg, cb[0], cb[1], gs, gb, as, ab)
 				}
-				if !slices.Contains(moderated, cb[0]) {
-					continue // the dry run refuses a command the plugin does not handle
+				if !slices.Contains(moderated, cb[0]) || !strings.Contains(gb, "imhook: ") && !slices.Contains(dryConfigs, i) {
+					// The dry run refuses a command the plugin does not handle. It
+					// loads a sandbox per call, so it runs where the webhook
+					// reply was a failure (to compare the messages), and for a
+					// few configurations (to compare logs).
+					continue
 				}
 				gd := s.dryRun(goID, goTok, goVer, cb[0], cb[1])
 				ad := s.dryRun(asID, asTok, asVer, cb[0], cb[1])

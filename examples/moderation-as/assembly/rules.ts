@@ -170,7 +170,9 @@ export class Matcher {
 }
 
 function isASCII(s: string): bool {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) return false;
+  let p = changetype<usize>(s);
+  let end = p + (<usize>s.length << 1);
+  for (; p < end; p += 2) if (load<u16>(p) >= 0x80) return false;
   return true;
 }
 

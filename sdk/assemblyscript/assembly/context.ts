@@ -6,16 +6,17 @@ import { Writer } from "./writer";
 
 /** Returns whether a log value must be quoted to keep the line parseable (as the Go SDK decides). */
 function needsQuote(s: string): bool {
-  let n = s.length;
+  let n = <usize>s.length;
   if (n == 0) return true;
-  for (let i = 0; i < n; i++) {
-    let c = s.charCodeAt(i);
-    if (c <= 0x20 || c == 0x3d || c == 0x22 || c == 0x5c || c == 0x7f) return true;
-    if (c >= 0x80 && c < 0xa0) return true; // C1 controls are not printable
+  let p = changetype<usize>(s);
+  for (let i: usize = 0; i < n; i++) {
+    let c = <u32>load<u16>(p + (i << 1));
+    if (c > 0x20 && c < 0x7f && c != 0x3d && c != 0x22 && c != 0x5c) continue;
+    if (c < 0xa0) return true; // space, =, ", \, controls, DEL, C1 controls
     if (c >= 0xd800 && c < 0xe000) {
       // a valid surrogate pair is one printable character; a lone one is not
       if (c >= 0xdc00 || i + 1 >= n) return true;
-      let d = s.charCodeAt(i + 1);
+      let d = <u32>load<u16>(p + ((i + 1) << 1));
       if (d < 0xdc00 || d >= 0xe000) return true;
       i++;
     }

@@ -14,6 +14,21 @@ export const INPUT_WIRE: i32 = 1;
 /** Bit 31 of imhook_handle's command length: the body is in the wire format. */
 export const WIRE_FLAG: u32 = 0x80000000;
 
+/**
+ * The UTF-16 string of n UTF-8 bytes at p: ASCII widened in one loop, other
+ * text through the standard decoder (which makes invalid bytes U+FFFD, as Go
+ * does; the host sends valid UTF-8).
+ */
+export function decodeUTF8(p: usize, n: u32): string {
+  let s = changetype<usize>(__new(<usize>n << 1, idof<String>()));
+  for (let i: usize = 0; i < <usize>n; i++) {
+    let c = load<u8>(p + i);
+    if (c >= 0x80) return String.UTF8.decodeUnsafe(p, n);
+    store<u16>(s + (i << 1), <u16>c);
+  }
+  return changetype<string>(s);
+}
+
 function bad(what: string): void {
   abort("wire: " + what + " outside the request", null, 0, 0);
 }
@@ -56,14 +71,14 @@ export class Wire {
     let s = this.slot(at);
     if (s == 0) return "";
     let n = <u32>s;
-    return String.UTF8.decodeUnsafe(this.span(<u32>(s >> 32), n, "string"), n);
+    return decodeUTF8(this.span(<u32>(s >> 32), n, "string"), n);
   }
 
   strPtr(at: u32): string | null {
     let s = this.slot(at);
     if (s == 0) return null;
     let n = <u32>s;
-    return String.UTF8.decodeUnsafe(this.span(<u32>(s >> 32), n, "string"), n);
+    return decodeUTF8(this.span(<u32>(s >> 32), n, "string"), n);
   }
 
   bool(at: u32): bool {
