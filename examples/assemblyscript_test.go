@@ -416,7 +416,7 @@ func TestModerationASEveryCommand(t *testing.T) {
 		gs, gb := s.post("go", c.Command, string(c.Example))
 		var reply struct {
 			ActionCode, ErrCode, NextCode int32
-			ErrMsg, ErrDlt               string
+			ErrMsg, ErrDlt                string
 		}
 		if as != http.StatusOK || json.Unmarshal([]byte(ab), &reply) != nil || !strings.HasSuffix(ab, "}\n") {
 			t.Errorf("%s: %d %q is not an OpenIM reply", c.Command, as, ab)
