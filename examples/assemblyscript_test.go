@@ -547,3 +547,40 @@ func TestASEveryCommandDecodes(t *testing.T) {
 		}
 	}
 }
+
+// TestASWireOutOfRange hands the SDK a wire-format request whose slots point
+// past its end (which imhook never sends): the read must not wander into
+// other memory; the call traps with the reason logged.
+func TestASWireOutOfRange(t *testing.T) {
+	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
+	cm, err := r.CompileModule(context.Background(), builtAS(t, sdkAllGuest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := openim.BeforeAddFriend.String()
+	wire := (&openim.BeforeAddFriendReq{CallbackCommand: cmd, FromUserID: "alice", ToUserID: "bob"}).AppendWire(nil)
+	for _, tc := range []struct {
+		name string
+		wire []byte
+		want string
+	}{
+		{"strings cut off", wire[:5*8], "error plugin aborted: wire: string outside the request"},
+		{"table cut off", wire[:3*8], "error plugin aborted: wire: table outside the request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := instantiate(t, r, cm, nil)
+			g.stack[0] = uint64(len(cmd) + len(tc.wire))
+			if err := g.buffer.CallWithStack(g.ctx, g.stack); err != nil {
+				t.Fatal(err)
+			}
+			buf := abi.Unpack(g.stack[0])
+			g.mod.Memory().WriteString(buf.Ptr, cmd)
+			g.mod.Memory().Write(buf.Ptr+uint32(len(cmd)), tc.wire)
+			g.stack[0], g.stack[1] = uint64(len(cmd))|uint64(abi.WireFlag), uint64(len(tc.wire))
+			err := g.handle.CallWithStack(g.ctx, g.stack)
+			if err == nil || len(g.logs) == 0 || !strings.HasPrefix(g.logs[len(g.logs)-1], tc.want) {
+				t.Fatalf("err %v, logs %q; want a trap after %q", err, g.logs, tc.want)
+			}
+		})
+	}
+}

@@ -53,8 +53,8 @@ export class Wire {
   constructor(public ptr: usize, public len: u32) {}
 
   /** Checks that n slots from t lie inside the body. */
-  table(t: u32, n: u32): void {
-    if (<u64>t + (<u64>n << 3) > <u64>this.len) bad("table");
+  table(t: u32, n: u64): void {
+    if (<u64>t + (n << 3) > <u64>this.len) bad("table");
   }
 
   @inline slot(at: u32): u64 {
@@ -150,7 +150,7 @@ export class Wire {
     if (s == 0) return null;
     let off = <u32>(s >> 32);
     let n = <u32>s;
-    this.table(off, n << 1);
+    this.table(off, <u64>n << 1);
     let m = new Map<string, bool>();
     for (let i: u32 = 0; i < n; i++) m.set(this.str(off + (i << 4)), this.bool(off + (i << 4) + 8));
     return m;
@@ -171,7 +171,7 @@ export class Wire {
     if (s == 0) return 0;
     let off = <u32>(s >> 32);
     let count = <u32>s;
-    this.table(off, count * n);
+    this.table(off, <u64>count * <u64>n);
     return s;
   }
 }
