@@ -6,11 +6,12 @@
 // It runs asc with the flags ABI v1 needs, so that plugin authors never spell
 // them (docs/sdk-assemblyscript.md, "Build", says why each is there):
 //   --runtime <sdk>/assembly/rt/arena.ts  the SDK's per-callback arena allocator
+//   --transform <sdk>/js/transform.js     no shadow stack (the arena never collects)
 //   --use abort=<sdk>/assembly/abort/...  abort logs through imhook.log and traps
 //                                          (ABI v1 provides no env.abort)
 //   --exportStart _initialize             top-level code (handler registration) runs in
 //                                          _initialize, under the host's init budget
-//   -O3 --noAssert? no: assertions stay   a failed assertion aborts the call
+//   -O3 --shrinkLevel 2 --converge        small first; assertions and bounds checks stay
 import { main } from "assemblyscript/asc";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -26,7 +27,8 @@ export function ascArgs(args, cwd = process.cwd()) {
     ...args,
     abortFile,
     "--runtime", rel("assembly/rt/arena"),
-    "--use", "abort=" + abortFile.replace(/\.ts$/, "").replace(/^(\.\.\/)+/, (m) => m) + "/imhookAbort",
+    // The alias names the function by the file's path as asc sees it, without .ts.
+    "--use", "abort=" + abortFile.replace(/\.ts$/, "") + "/imhookAbort",
     "--exportStart", "_initialize",
     "--transform", path.join(sdk, "js", "transform.js"),
     "--optimizeLevel", "3",
