@@ -44,7 +44,9 @@ func TestRefuelEverySlice(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{})
 	var yields atomic.Int64
 	e.yield = func(*instance) { yields.Add(1) }
-	tn := newTestTenant(t, e, SandboxOptions{ID: "refuel", Limits: limits.Default()})
+	lim := limits.Default() // the default budget, and a backstop the machine cannot reach
+	lim.CallTimeout = 10 * time.Second
+	tn := newTestTenant(t, e, SandboxOptions{ID: "refuel", Limits: lim})
 	for _, g := range loopGuests {
 		t.Run(g.name, func(t *testing.T) {
 			p := load(t, tn, "loop", g.wasm(t))

@@ -3,6 +3,7 @@ package noisy
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/cmd/imhook/internal/loadgen"
 	"github.com/imhook/imhook/plugins"
@@ -21,12 +22,17 @@ func TestGuests(t *testing.T) {
 		t.Skip("builds two Go guests; skipped in -short mode")
 	}
 	ctx := context.Background()
-	e, err := plugins.NewEngine(ctx, plugins.EngineOptions{})
+	e, err := plugins.NewEngine(ctx, plugins.EngineOptions{MaxCPUWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Close(ctx)
-	sb, err := e.NewSandbox(plugins.SandboxOptions{ID: "noisy", Limits: limits.Default()})
+	// The default budget decides each guest's outcome; the wall-clock
+	// backstop is the machine's (the heavy guest takes 4 ms alone and may
+	// take 100 ms on a loaded one under the race detector), so it is long.
+	lim := limits.Default()
+	lim.CallTimeout = 10 * time.Second
+	sb, err := e.NewSandbox(plugins.SandboxOptions{ID: "noisy", Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}
