@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"sync"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/limits"
 )
 
@@ -289,6 +291,8 @@ func (e *Engine) newTenantState(cfg SandboxOptions) *tenantState {
 	if st.logger == nil {
 		st.logger = e.logger
 	}
+	st.http, st.secrets = cfg.HTTP, maps.Clone(cfg.Secrets)
+	st.egress, _ = egress.ParseAllow("egress_allow", cfg.EgressAllow) // the valid ones
 	return st
 }
 

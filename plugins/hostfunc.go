@@ -115,6 +115,17 @@ var hostFuncs = hostTable{
 		results: []api.ValueType{i32}, resultNames: []string{"len"},
 		fixed: hostCallCost, rates: []rate{{1, "byte"}}, fn: hostTakeResult,
 	},
+	// Out-calls (hosthttp.go).
+	{
+		name: abi.FuncHTTP, params: []api.ValueType{i32, i32, i32, i32}, paramNames: []string{"req_ptr", "req_len", "buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"}, grant: limits.GrantHTTP,
+		fixed: hostHTTPCost, rates: []rate{{1, "byte of request and response"}}, fn: hostHTTP,
+	},
+	{
+		name: abi.FuncSecret, params: []api.ValueType{i32, i32, i32, i32}, paramNames: []string{"name_ptr", "name_len", "buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"}, grant: limits.GrantHTTP,
+		fixed: hostSecretCost, rates: []rate{{1, "byte of name and value"}}, fn: hostSecret,
+	},
 }
 
 // lookup returns the host function named name.

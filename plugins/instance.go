@@ -59,6 +59,9 @@ type instance struct {
 	// because it did not fit the guest's buffer.
 	lastErr string
 	kept    []byte
+	// Out-calls of this call (hosthttp.go).
+	outCalls int
+	outTime  time.Duration
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
@@ -202,6 +205,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
 	i.lastErr, i.kept = "", nil
+	i.outCalls, i.outTime = 0, 0
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
 	i.stderr.Reset()
@@ -289,6 +293,7 @@ func (i *instance) callU64(ctx context.Context, name string) (uint64, error) {
 // aborted instance is not reused (cpu.go, abort).
 func (i *instance) end(info *CallInfo) {
 	info.Instructions = i.used()
+	info.OutCalls, info.OutCallTime = i.outCalls, i.outTime
 	i.ctx = nil
 	if i.stop.Load() != nil {
 		i.dead = true

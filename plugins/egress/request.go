@@ -177,3 +177,18 @@ func isTokenByte(c byte) bool {
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
+
+// Request is one out-call as the sandbox hands it to the HTTP client, after
+// CheckRequest and the tenant's grant (Allow.Match) let it through.
+type Request struct {
+	// Tenant is the tenant making it; Pattern the pattern of its grant that
+	// allowed it (a bounded label for metrics, unlike the host); Dest its
+	// destination.
+	Tenant  string
+	Pattern string
+	Dest    Dest
+	abi.HTTPRequest
+	// MaxResponseBytes caps the response body: a longer one fails the
+	// out-call with abi.StatusQuota.
+	MaxResponseBytes int
+}
