@@ -233,6 +233,8 @@ func hostLog(c hostCall) {
 	if !ok {
 		i.stopGuest(KindBadReply, fmt.Errorf("%s: [%#x, +%d) is outside guest memory", abi.FuncLog, ptr, n))
 	}
+	st := i.p.t.state.Load()
+	b = st.redact(b) // a secret the guest read never reaches a log
 	if i.capture {
 		i.logs = append(i.logs, LogLine{Level: level, Message: logText(b)})
 		return
@@ -244,7 +246,6 @@ func hostLog(c hostCall) {
 	if lctx == nil {
 		lctx = context.Background()
 	}
-	st := i.p.t.state.Load()
 	if !st.logger.Enabled(lctx, level) {
 		return
 	}

@@ -209,3 +209,23 @@ func (st *tenantState) egressList() string {
 	sort.Strings(s)
 	return "allowed: " + strings.Join(s, ", ")
 }
+
+// minRedactBytes is the shortest secret redact replaces: shorter values
+// would match ordinary text.
+const minRedactBytes = 6
+
+// redact returns b with every tenant secret (of minRedactBytes or more)
+// replaced by "[secret:NAME]", for text a guest writes that the host logs
+// or returns (log lines, error messages). b itself is returned, not a
+// copy, when it holds no secret.
+func (st *tenantState) redact(b []byte) []byte {
+	for name, v := range st.secrets {
+		if len(v) < minRedactBytes || !bytesContains(b, v) {
+			continue
+		}
+		b = []byte(strings.ReplaceAll(string(b), v, "[secret:"+name+"]"))
+	}
+	return b
+}
+
+func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }

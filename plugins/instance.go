@@ -252,7 +252,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 		return nil, KindBadReply, fmt.Errorf("reply [%#x, +%d) is outside guest memory (%d bytes)", res.Ptr, res.Len, i.mem.Size())
 	}
 	if res.Error {
-		return nil, KindGuestError, errors.New(string(b))
+		return nil, KindGuestError, errors.New(string(i.p.t.state.Load().redact(b)))
 	}
 	return append(dst, b...), 0, nil
 }
