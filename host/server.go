@@ -23,6 +23,8 @@ import (
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/host/webhook"
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/egress"
+	"github.com/imhook/imhook/plugins/outcall"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
@@ -110,12 +112,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}
 	closers = append(closers, func() { _ = s.engine.Close(context.Background()) })
 
+	nets, err := egress.ParseNetworks("egress.allow_networks", cfg.Egress.AllowNetworks)
+	if err != nil {
+		return nil, err
+	}
+	out := outcall.New(outcall.Options{Policy: egress.Policy{AllowNetworks: nets}, Observe: s.metrics.OutCall})
+	closers = append(closers, out.Close)
 	s.dir, err = tenants.New(tenants.Options{
 		Registry: s.reg,
 		Engine:   s.engine,
 		Defaults: cfg.Sandbox.Limits.WithDefaults(),
 		Metrics:  s.metrics,
 		Logger:   logger,
+		Egress:   out,
 	})
 	if err != nil {
 		return nil, err
