@@ -245,7 +245,14 @@ type ModuleInfo struct {
 // A *LoadError (errors.Is(err, ErrInvalidModule)) whose message says what was
 // expected, or an error of the engine itself.
 func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim limits.Limits) (ModuleInfo, error) {
-	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim})
+	return e.InspectFor(ctx, wasm, lim, limits.Grants{})
+}
+
+// InspectFor is Inspect for a tenant granted g: a module importing host
+// functions behind a grant (imhook.http) passes only when g has it. The
+// module is never called, so it makes no out-call.
+func (e *Engine) InspectFor(ctx context.Context, wasm []byte, lim limits.Limits, g limits.Grants) (ModuleInfo, error) {
+	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim, Grants: g})
 	if err != nil {
 		return ModuleInfo{}, err
 	}

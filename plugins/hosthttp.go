@@ -56,6 +56,10 @@ func hostHTTP(c hostCall) {
 	c.bill(uint64(reqLen))
 	st := i.p.t.state.Load()
 	lim := i.p.lim
+	if i.ctx == nil || i.command == "" {
+		c.fail(abi.StatusUnavailable, errors.New("out-calls are made by a callback's handler, not while the instance starts (_initialize, Go init functions)"))
+		return
+	}
 	if i.outCalls >= lim.MaxOutCalls {
 		c.fail(abi.StatusQuota, fmt.Errorf("this call already made %d out-calls = max_out_calls[%d]; make fewer per callback or ask the operator to raise the limit", i.outCalls, lim.MaxOutCalls))
 		return
