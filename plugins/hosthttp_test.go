@@ -494,3 +494,5 @@ func TestOutCallWithoutClient(t *testing.T) {
 		t.Fatalf("result %+v", r)
 	}
 }
+
+func grantsHTTP() limits.Grants { return limits.Grants{HTTP: true} }
