@@ -152,3 +152,23 @@ func TestPolicy(t *testing.T) {
 		t.Errorf("a bare address: %v", err)
 	}
 }
+
+// FuzzCheckRequest: no input panics, and a request let through has an
+// allowed method and no byte that could split a header or a request line.
+func FuzzCheckRequest(f *testing.F) {
+	f.Add("GET", "https://api.example.com/x?y=1", "X-A", "v")
+	f.Add("POST", "http://[::1]:8080/", "Authorization", "Bearer {{secret:k}}")
+	f.Add("CONNECT", "http://u:p@h/", "Host", "x\r\ny")
+	f.Fuzz(func(t *testing.T, method, url, name, value string) {
+		d, err := CheckRequest(method, url, [][2]string{{name, value}})
+		if err != nil {
+			return
+		}
+		if !validMethod(method) || strings.ContainsAny(url+name+value, "\r\n\x00") || d.Port == 0 || d.Host == "" {
+			t.Fatalf("let through %q %q %q: %q (%+v)", method, url, name, value, d)
+		}
+		if p, err := ParsePattern(d.String()); err != nil || !p.Match(d) {
+			t.Fatalf("the destination %s does not parse back as a pattern that matches it: %v", d, err)
+		}
+	})
+}
