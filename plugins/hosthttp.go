@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -224,12 +225,10 @@ const minRedactBytes = 6
 // copy, when it holds no secret.
 func (st *tenantState) redact(b []byte) []byte {
 	for name, v := range st.secrets {
-		if len(v) < minRedactBytes || !bytesContains(b, v) {
+		if len(v) < minRedactBytes || !bytes.Contains(b, []byte(v)) {
 			continue
 		}
-		b = []byte(strings.ReplaceAll(string(b), v, "[secret:"+name+"]"))
+		b = bytes.ReplaceAll(b, []byte(v), []byte("[secret:"+name+"]"))
 	}
 	return b
 }
-
-func bytesContains(b []byte, s string) bool { return strings.Contains(string(b), s) }

@@ -478,6 +478,11 @@ func TestOutCallSecretsNeverLeak(t *testing.T) {
 	if len(info.Logs) != 1 || strings.Contains(info.Logs[0].Message, value) || !strings.Contains(info.Logs[0].Message, "[secret:api_key]") {
 		t.Fatalf("log %+v: want the value redacted", info.Logs)
 	}
+	// A handler that panics with it: the call's error names the secret only.
+	_, _, err = env.run(t, ctx, map[string]any{"secret": "api_key", "panic": true})
+	if err == nil || strings.Contains(err.Error(), value) || !strings.Contains(err.Error(), "[secret:api_key]") {
+		t.Fatalf("panic with the secret: %v", err)
+	}
 	r, _, _ = env.run(t, ctx, map[string]any{"secret": "nope"})
 	if !r.NotFound || !strings.Contains(r.Err, "secret[nope]") {
 		t.Fatalf("missing secret: %+v", r)

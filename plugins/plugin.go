@@ -213,7 +213,7 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 	if err != nil {
 		stderr := ""
 		if kind != KindGuestError && !errors.Is(err, errDeadlineBeforeCall) {
-			stderr = i.stderr.String()
+			stderr = string(p.t.state.Load().redact(i.stderr.b)) // no secret the guest read
 			i.dead = true
 		}
 		p.pool.put(i)

@@ -24,6 +24,7 @@ type script struct {
 	Times  int                 `json:"times"`  // out-calls to make, 1 when 0
 	Secret string              `json:"secret"` // read this secret instead
 	Log    string              `json:"log"`    // log this line first
+	Panic  bool                `json:"panic"`  // panic with the secret read
 }
 
 type result struct {
@@ -53,6 +54,9 @@ func run(c *plugin.Context, req *openim.BeforeSendSingleMsgReq) (*openim.BeforeS
 	var r result
 	if s.Secret != "" {
 		v, err := c.Secret(s.Secret)
+		if s.Panic {
+			panic("the secret is " + v)
+		}
 		r.Secret = v
 		r.note(err)
 		return reply(r)
