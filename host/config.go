@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/store/redisdb"
@@ -137,6 +138,10 @@ type SandboxConfig struct {
 	// MaxCPUWait bounds how long a call waits for a CPU slot; past it the
 	// callback gets its failure policy at once (kind busy). Default 100ms.
 	MaxCPUWait time.Duration `koanf:"max_cpu_wait"`
+
+	// CompileTimeout bounds compiling one uploaded module; a module that
+	// takes longer is refused. Default 20s (plugins.DefaultCompileTimeout).
+	CompileTimeout time.Duration `koanf:"compile_timeout"`
 
 	// Limits are the defaults for every tenant; a tenant's own settings
 	// override them field by field. Zero fields take the built-in defaults;
@@ -280,6 +285,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Sandbox.MaxCPUWait < 0 || c.Sandbox.MaxCPUWait > c.Server.CallTimeout {
 		bad("sandbox.max_cpu_wait", "must be between 0 (the default, 100ms) and server.call_timeout %s, got %s", c.Server.CallTimeout, c.Sandbox.MaxCPUWait)
+	}
+	if c.Sandbox.CompileTimeout < 0 || c.Sandbox.CompileTimeout > 10*time.Minute {
+		bad("sandbox.compile_timeout", "must be between 0 (the default, %s) and 10m, got %s", plugins.DefaultCompileTimeout, c.Sandbox.CompileTimeout)
 	}
 	for _, e := range c.Sandbox.Limits.Check() {
 		bad("sandbox.limits."+e.Field.Key, "%s is out of range: %s", e.Field.Format(e.Value), e.Want())

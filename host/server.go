@@ -105,7 +105,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		MaxInstances: cfg.Sandbox.MaxInstances,
 		CPUSlots:     cfg.Sandbox.CPUSlots,
 		MaxCPUWait:   cfg.Sandbox.MaxCPUWait,
-		Logger:       logger.With("component", "sandbox"),
+
+		CompileTimeout: cfg.Sandbox.CompileTimeout,
+		Logger:         logger.With("component", "sandbox"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)

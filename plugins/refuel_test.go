@@ -118,7 +118,7 @@ func TestAbortBeforeCall(t *testing.T) {
 	tn := newTestTenant(t, e, SandboxOptions{ID: "abort"})
 	p := load(t, tn, "echo", wat(t, "echo"))
 	ctx := context.Background()
-	i, err := p.pool.get(ctx)
+	i, err := p.pool.get(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
