@@ -37,7 +37,7 @@ func TestHTTPClientNative(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "text/plain" || !reflect.DeepEqual(resp.Header.Values("x-a"), []string{"1", "2"}) {
 		t.Fatalf("headers %v", resp.Header)
 	}
-	want := [][2]string{{"Authorization", "Bearer s3cr3t"}, {"X-Trace", "1"}}
+	want := [][2]string{{"authorization", "Bearer s3cr3t"}, {"x-trace", "1"}}
 	if got.Method != "POST" || !reflect.DeepEqual(got.Header, want) || string(got.Body) != "b" {
 		t.Fatalf("the host got %+v", got)
 	}
@@ -65,10 +65,20 @@ func TestHTTPClientNative(t *testing.T) {
 	}
 }
 
-func TestCanonicalHeaderKey(t *testing.T) {
-	for in, want := range map[string]string{"content-type": "Content-Type", "X-API-KEY": "X-Api-Key", "a": "A", "x_y": "x_y", "": ""} {
-		if got := CanonicalHeaderKey(in); got != want {
-			t.Errorf("%q: %q, want %q", in, got, want)
-		}
+func TestHeader(t *testing.T) {
+	var h Header
+	h.Add("X-A", "1")
+	h.Add("content-type", "text/plain")
+	h.Add("x-a", "2")
+	if h.Get("X-a") != "1" || h.Get("Content-Type") != "text/plain" || h.Get("nope") != "" || !reflect.DeepEqual(h.Values("X-A"), []string{"1", "2"}) {
+		t.Fatalf("%v", h)
+	}
+	h.Set("X-A", "3")
+	if !reflect.DeepEqual(h, Header{{"content-type", "text/plain"}, {"X-A", "3"}}) {
+		t.Fatalf("Set: %v", h)
+	}
+	h.Del("CONTENT-TYPE")
+	if len(h) != 1 || equalFold("a-", "A_") || !equalFold("X-Y1", "x-y1") || equalFold("[", "{") {
+		t.Fatalf("Del or equalFold: %v", h)
 	}
 }

@@ -62,13 +62,23 @@ func run(c *plugin.Context, req *openim.BeforeSendSingleMsgReq) (*openim.BeforeS
 		return reply(r)
 	}
 	for range max(s.Times, 1) {
-		resp, err := c.HTTP().Do(&plugin.Request{Method: s.Method, URL: s.URL, Header: s.Header, Body: []byte(s.Body)})
+		var h plugin.Header
+		for name, vs := range s.Header {
+			for _, v := range vs {
+				h.Add(name, v)
+			}
+		}
+		resp, err := c.HTTP().Do(&plugin.Request{Method: s.Method, URL: s.URL, Header: h, Body: []byte(s.Body)})
 		if err != nil {
 			r.note(err)
 			break
 		}
 		r.Calls++
-		r.Status, r.Header, r.BodyLen = resp.StatusCode, resp.Header, len(resp.Body)
+		r.Status, r.BodyLen = resp.StatusCode, len(resp.Body)
+		r.Header = map[string][]string{}
+		for _, f := range resp.Header {
+			r.Header[f[0]] = append(r.Header[f[0]], f[1])
+		}
 		if len(resp.Body) <= 4096 {
 			r.Body = string(resp.Body)
 		}
