@@ -373,50 +373,61 @@ func TestOutCallsPerCall(t *testing.T) {
 func TestOutCallConcurrency(t *testing.T) {
 	const callers, limit = 16, 4
 	release := make(chan struct{})
+	var releaseOnce sync.Once
 	var arrived atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		arrived.Add(1)
 		<-release
 	}))
 	defer srv.Close()
+	// Deferred after Close, so it runs first: a failing test must not leave
+	// the handlers blocked, or Close waits for them forever.
+	defer releaseOnce.Do(func() { close(release) })
 	env := newOutEnv(t, outOpts{allow: []string{allowOf(srv)}, lim: func(l *limits.Limits) {
 		l.MaxOutConcurrency = limit
 		l.MaxInstances = callers
 		l.OutCallTimeout = time.Minute
-	}})
-	results := make(chan outResult, callers)
+	}, engine: EngineOptions{MaxCPUWait: time.Minute}}) // 16 calls queue for 2 CPU slots on a loaded machine
+	type outcome struct {
+		r   outResult
+		err error
+	}
+	results := make(chan outcome, callers)
 	var wg sync.WaitGroup
 	for range callers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r, _, err := env.run(t, context.Background(), map[string]any{"url": srv.URL})
-			if err != nil {
-				t.Errorf("call: %v", err)
-			}
-			results <- r
+			results <- outcome{r, err}
 		}()
 	}
 	refused := 0
 	for refused < callers-limit {
-		r := <-results
+		o := <-results
+		r := o.r
+		if o.err != nil {
+			t.Fatalf("a call failed: %v", o.err)
+		}
 		if !r.Quota || !strings.Contains(r.Err, "max_out_concurrency[4]") {
 			t.Fatalf("a caller past the limit: %+v", r)
 		}
 		refused++
 	}
-	for arrived.Load() < limit {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); arrived.Load() < limit; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d out-calls reached the server in a minute", arrived.Load(), limit)
+		}
 	}
 	if s := env.e.CPUStats(); s.Busy != 0 {
 		t.Fatalf("with %d calls blocked in out-calls, CPUStats %+v: they hold CPU slots", limit, s)
 	}
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	wg.Wait()
 	close(results)
-	for r := range results {
-		if r.Calls != 1 || r.Err != "" {
-			t.Fatalf("a caller within the limit: %+v", r)
+	for o := range results {
+		if o.err != nil || o.r.Calls != 1 || o.r.Err != "" {
+			t.Fatalf("a caller within the limit: %+v, %v", o.r, o.err)
 		}
 	}
 	if arrived.Load() != limit {
