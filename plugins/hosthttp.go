@@ -124,12 +124,19 @@ func hostHTTP(c hostCall) {
 		defer t.outInFlight.Add(-1)
 		ctx, cancel := context.WithTimeout(i.ctx, timeout)
 		defer cancel()
+		// An abort (the tenant deleted, the version replaced) ends the wait.
+		i.waitCancel.Store(&cancel)
+		defer i.waitCancel.Store(nil)
+		if i.stop.Load() != nil {
+			cancel() // aborted before the store above could be seen
+		}
 		resp, err = st.http.Do(ctx, req)
 		if err != nil && ctx.Err() != nil && !errors.As(err, new(*egress.Error)) {
 			err = &egress.Error{Status: abi.StatusTimeout, Msg: fmt.Sprintf("%s %s: no response within %s (out_call_timeout[%s], or what was left of the callback's deadline)", hr.Method, dest, timeout.Round(time.Millisecond), lim.OutCallTimeout)}
 		}
 	})
 	i.outTime += time.Since(start)
+	i.checkAbort()
 	if err != nil {
 		c.failOut(err)
 		return

@@ -512,3 +512,32 @@ func TestOutCallWithoutClient(t *testing.T) {
 }
 
 func grantsHTTP() limits.Grants { return limits.Grants{HTTP: true} }
+
+// A call waiting in an out-call ends when its tenant is deleted, without
+// waiting for the out-call's timeout (a minute here).
+func TestOutCallEndsWithTenant(t *testing.T) {
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done() // until the client gives up
+	}))
+	defer srv.Close()
+	env := newOutEnv(t, outOpts{allow: []string{allowOf(srv)}, lim: func(l *limits.Limits) { l.OutCallTimeout = time.Minute }})
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := env.run(t, context.Background(), map[string]any{"url": srv.URL})
+		done <- err
+	}()
+	<-arrived
+	start := time.Now()
+	if err := env.tn.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	if KindOf(err) != KindClosed {
+		t.Fatalf("call: %v, want KindClosed", err)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("the call ended %v after the tenant was deleted", d)
+	}
+}

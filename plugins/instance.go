@@ -62,6 +62,9 @@ type instance struct {
 	// Out-calls of this call (hosthttp.go).
 	outCalls int
 	outTime  time.Duration
+	// waitCancel ends the wait of a host function (an out-call) when the
+	// instance is aborted (abort, from any goroutine); nil when none waits.
+	waitCancel atomic.Pointer[context.CancelFunc]
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
