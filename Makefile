@@ -79,6 +79,8 @@ build/guests/%.wasm: $$(shell find cmd/imhook/internal/noisy/$$* -name "*.go") $
 # `make fuzz FUZZTIME=5m`.
 FUZZ_TARGETS := \
 	./sdk/openim:FuzzDecodeRequest \
+	./sdk/abi:FuzzParseHTTPRequest \
+	./plugins/egress:FuzzCheckRequest \
 	./sdk/openim:FuzzDecodeReply \
 	./sdk/openim:FuzzDecodeWire \
 	./sdk/plugin/textmsg:FuzzParse \

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/store/redisdb"
 )
@@ -36,6 +37,19 @@ type Config struct {
 	Sandbox SandboxConfig `koanf:"sandbox"`
 	// Log configures the process log.
 	Log LogConfig `koanf:"log"`
+	// Egress is the operator's policy for plugins' HTTP out-calls.
+	Egress EgressConfig `koanf:"egress"`
+}
+
+// EgressConfig is the operator's policy for tenants' out-calls (grant
+// "http"), which comes before any tenant's egress_allow.
+type EgressConfig struct {
+	// AllowNetworks lists CIDR prefixes out-calls may connect to although
+	// they are special-purpose: loopback, link-local (cloud metadata),
+	// private (RFC 1918, ULA), CGNAT and the like are refused by default,
+	// on the address connected to. Allow only networks of tenants'
+	// services, never the metadata address. Default none.
+	AllowNetworks []string `koanf:"allow_networks"`
 }
 
 // ServerConfig is the webhook listener, the one OpenIM talks to.
@@ -289,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if l := c.Sandbox.Limits; l.CallTimeout > c.Server.CallTimeout && c.Server.CallTimeout > 0 {
 		bad("sandbox.limits.call_timeout", "%s exceeds server.call_timeout %s", l.CallTimeout, c.Server.CallTimeout)
+	}
+	if _, err := egress.ParseNetworks("egress.allow_networks", c.Egress.AllowNetworks); err != nil {
+		errs = append(errs, fmt.Errorf("config key[%w]", err))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -25,14 +25,15 @@ import (
 // test guests of host/testdata, each a package of the module and its linker
 // flags.
 var guests = map[string]struct{ pkg, ldflags string }{
-	"moderation": {"examples/moderation", ""},
-	"policy":     {"examples/policy", ""},
-	"readsync":   {"examples/readsync", ""},
-	"trivial":    {"examples/trivial", ""},
-	"every":      {"host/testdata/every", ""},
-	"appender":   {"host/testdata/appender", ""},
-	"slow1":      {"host/testdata/slow", "-X main.version=1"},
-	"slow2":      {"host/testdata/slow", "-X main.version=2"},
+	"moderation":  {"examples/moderation", ""},
+	"policy":      {"examples/policy", ""},
+	"readsync":    {"examples/readsync", ""},
+	"readforward": {"examples/readforward", ""},
+	"trivial":     {"examples/trivial", ""},
+	"every":       {"host/testdata/every", ""},
+	"appender":    {"host/testdata/appender", ""},
+	"slow1":       {"host/testdata/slow", "-X main.version=1"},
+	"slow2":       {"host/testdata/slow", "-X main.version=2"},
 }
 
 // guestWasm returns the module of a guest, built once per test binary.

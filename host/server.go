@@ -23,6 +23,8 @@ import (
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/host/webhook"
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/egress"
+	"github.com/imhook/imhook/plugins/outcall"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
@@ -120,12 +122,19 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}
 	closers = append(closers, func() { _ = s.engine.Close(context.Background()) })
 
+	nets, err := egress.ParseNetworks("egress.allow_networks", cfg.Egress.AllowNetworks)
+	if err != nil {
+		return nil, err
+	}
+	out := outcall.New(outcall.Options{Policy: egress.Policy{AllowNetworks: nets}, Observe: s.metrics.OutCall})
+	closers = append(closers, out.Close)
 	s.dir, err = tenants.New(tenants.Options{
 		Registry: s.reg,
 		Engine:   s.engine,
 		Defaults: cfg.Sandbox.Limits.WithDefaults(),
 		Metrics:  s.metrics,
 		Logger:   logger,
+		Egress:   out,
 	})
 	if err != nil {
 		return nil, err
@@ -444,7 +453,8 @@ func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte
 	if err != nil {
 		return "", err
 	}
-	info, err := s.engine.Inspect(ctx, wasm, tenants.SandboxOptions(t, s.cfg.Sandbox.Limits).Limits)
+	cfg := tenants.SandboxOptions(t, s.cfg.Sandbox.Limits)
+	info, err := s.engine.InspectFor(ctx, wasm, cfg.Limits, cfg.Grants)
 	if err != nil {
 		return "", fmt.Errorf("tenant[%s] plugin[%s]: %w", tenant, plugin, err)
 	}

@@ -210,6 +210,9 @@ func (i *instance) abort(kind Kind, err error) {
 	if i.stop.CompareAndSwap(nil, &stopReason{kind: kind, err: err}) && i.timer != nil {
 		i.timer.Reset(0)
 	}
+	if cancel := i.waitCancel.Load(); cancel != nil {
+		(*cancel)() // a host function waiting (an out-call) ends its wait
+	}
 }
 
 // checkAbort stops the guest if the instance was aborted.

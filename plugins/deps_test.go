@@ -40,8 +40,10 @@ var importRules = []importRule{
 	// except through what the host injects.
 	{module + "sdk/openim", []string{"sdk/", "host/", "cmd/", "examples/"}, true,
 		"the sandbox runs any ABI module; OpenIM's protocol is the host's business"},
-	{"net/http", []string{"cmd/", "host/", "examples/"}, true,
-		"the sandbox and the stores make no HTTP calls of their own"},
+	{"net/http", []string{"cmd/", "host/", "examples/", "plugins/outcall", "sdk/sdktest"}, true,
+		"the sandbox and the stores make no HTTP calls of their own: out-calls go through plugins/outcall, which the host injects (sdktest makes them natively for plugin tests)"},
+	{module + "plugins/outcall", []string{"plugins/outcall", "host/", "cmd/"}, true,
+		"the sandbox gets its HTTP client injected (SandboxOptions.HTTP), never imports it"},
 	{module + "plugins/registry", []string{"plugins/registry", "host/", "cmd/"}, true,
 		"the sandbox does not read the registry: the host hands it settings"},
 	{module + "host", []string{"host", "cmd/"}, true, "nothing below the host depends on it"},

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime"
 	"sync"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/limits"
 )
 
@@ -237,7 +239,14 @@ type ModuleInfo struct {
 // A *LoadError (errors.Is(err, ErrInvalidModule)) whose message says what was
 // expected, or an error of the engine itself.
 func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim limits.Limits) (ModuleInfo, error) {
-	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim})
+	return e.InspectFor(ctx, wasm, lim, limits.Grants{})
+}
+
+// InspectFor is Inspect for a tenant granted g: a module importing host
+// functions behind a grant (imhook.http) passes only when g has it. The
+// module is never called, so it makes no out-call.
+func (e *Engine) InspectFor(ctx context.Context, wasm []byte, lim limits.Limits, g limits.Grants) (ModuleInfo, error) {
+	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim, Grants: g})
 	if err != nil {
 		return ModuleInfo{}, err
 	}
@@ -283,6 +292,8 @@ func (e *Engine) newTenantState(cfg SandboxOptions) *tenantState {
 	if st.logger == nil {
 		st.logger = e.logger
 	}
+	st.http, st.secrets = cfg.HTTP, maps.Clone(cfg.Secrets)
+	st.egress, _ = egress.ParseAllow("egress_allow", cfg.EgressAllow) // the valid ones
 	return st
 }
 

@@ -115,6 +115,17 @@ var hostFuncs = hostTable{
 		results: []api.ValueType{i32}, resultNames: []string{"len"},
 		fixed: hostCallCost, rates: []rate{{1, "byte"}}, fn: hostTakeResult,
 	},
+	// Out-calls (hosthttp.go).
+	{
+		name: abi.FuncHTTP, params: []api.ValueType{i32, i32, i32, i32}, paramNames: []string{"req_ptr", "req_len", "buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"}, grant: limits.GrantHTTP,
+		fixed: hostHTTPCost, rates: []rate{{1, "byte of request and response"}}, fn: hostHTTP,
+	},
+	{
+		name: abi.FuncSecret, params: []api.ValueType{i32, i32, i32, i32}, paramNames: []string{"name_ptr", "name_len", "buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"}, grant: limits.GrantHTTP,
+		fixed: hostSecretCost, rates: []rate{{1, "byte of name and value"}}, fn: hostSecret,
+	},
 }
 
 // lookup returns the host function named name.
@@ -222,6 +233,8 @@ func hostLog(c hostCall) {
 	if !ok {
 		i.stopGuest(KindBadReply, fmt.Errorf("%s: [%#x, +%d) is outside guest memory", abi.FuncLog, ptr, n))
 	}
+	st := i.p.t.state.Load()
+	b = st.redact(b) // a secret the guest read never reaches a log
 	if i.capture {
 		i.logs = append(i.logs, LogLine{Level: level, Message: logText(b)})
 		return
@@ -233,7 +246,6 @@ func hostLog(c hostCall) {
 	if lctx == nil {
 		lctx = context.Background()
 	}
-	st := i.p.t.state.Load()
 	if !st.logger.Enabled(lctx, level) {
 		return
 	}

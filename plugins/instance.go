@@ -59,6 +59,12 @@ type instance struct {
 	// because it did not fit the guest's buffer.
 	lastErr string
 	kept    []byte
+	// Out-calls of this call (hosthttp.go).
+	outCalls int
+	outTime  time.Duration
+	// waitCancel ends the wait of a host function (an out-call) when the
+	// instance is aborted (abort, from any goroutine); nil when none waits.
+	waitCancel atomic.Pointer[context.CancelFunc]
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
@@ -202,6 +208,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
 	i.lastErr, i.kept = "", nil
+	i.outCalls, i.outTime = 0, 0
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
 	i.stderr.Reset()
@@ -248,7 +255,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 		return nil, KindBadReply, fmt.Errorf("reply [%#x, +%d) is outside guest memory (%d bytes)", res.Ptr, res.Len, i.mem.Size())
 	}
 	if res.Error {
-		return nil, KindGuestError, errors.New(string(b))
+		return nil, KindGuestError, errors.New(string(i.p.t.state.Load().redact(b)))
 	}
 	return append(dst, b...), 0, nil
 }
@@ -289,6 +296,7 @@ func (i *instance) callU64(ctx context.Context, name string) (uint64, error) {
 // aborted instance is not reused (cpu.go, abort).
 func (i *instance) end(info *CallInfo) {
 	info.Instructions = i.used()
+	info.OutCalls, info.OutCallTime = i.outCalls, i.outTime
 	i.ctx = nil
 	if i.stop.Load() != nil {
 		i.dead = true

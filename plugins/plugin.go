@@ -76,6 +76,11 @@ type CallInfo struct {
 	// budget reports a little more than the budget (the code run since the
 	// last check; docs/metering.md).
 	Instructions uint64
+	// OutCalls is how many HTTP out-calls the call made (imhook.http),
+	// failed ones included; OutCallTime their wall-clock time, a wait the
+	// call spent without its CPU slot.
+	OutCalls    int
+	OutCallTime time.Duration
 }
 
 // Name returns the name the plugin was loaded under.
@@ -208,7 +213,7 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 	if err != nil {
 		stderr := ""
 		if kind != KindGuestError && !errors.Is(err, errDeadlineBeforeCall) {
-			stderr = i.stderr.String()
+			stderr = string(p.t.state.Load().redact(i.stderr.b)) // no secret the guest read
 			i.dead = true
 		}
 		p.pool.put(i)

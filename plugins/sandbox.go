@@ -13,6 +13,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 
+	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -38,6 +39,16 @@ type SandboxOptions struct {
 	// Logger receives the guests' log lines, with attributes tenant, plugin,
 	// plugin_version and command. Nil uses the engine's logger.
 	Logger *slog.Logger
+	// HTTP sends the tenant's out-calls (grant "http", hosthttp.go); nil
+	// fails them with abi.StatusUnavailable (dry runs).
+	HTTP HTTPClient
+	// EgressAllow lists the destinations out-calls may reach (grammar:
+	// egress.ParsePattern); empty allows none. Patterns that do not parse
+	// allow nothing (the registry validates them).
+	EgressAllow []string
+	// Secrets are the tenant's secrets: read by imhook.secret, substituted
+	// for "{{secret:NAME}}" in out-call headers, never logged.
+	Secrets map[string]string
 }
 
 // Sandbox groups the plugins of one tenant in one wazero runtime. It is safe
@@ -48,6 +59,8 @@ type Sandbox struct {
 	state atomic.Pointer[tenantState]
 
 	cpu tenantCPU // the tenant's account with the engine's CPU share
+
+	outInFlight atomic.Int64 // out-calls in flight (max_out_concurrency)
 
 	mu       sync.Mutex
 	runtimes map[runtimeKey]*tenantRuntime
@@ -62,6 +75,10 @@ type tenantState struct {
 	cpu    CPULimit
 	config map[string]string
 	logger *slog.Logger
+	// Out-calls (hosthttp.go):
+	http    HTTPClient
+	egress  egress.Allow
+	secrets map[string]string
 }
 
 // runtimeKey holds the settings fixed when a wazero runtime is created: the

@@ -105,6 +105,7 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 	unset := fs.StringArray("unset-config", nil, "remove a configuration value (repeatable)")
 	commands := fs.StringSlice("commands", nil, "enabled commands, comma-separated; empty enables all the plugins declare")
 	grants := fs.StringSlice("grants", nil, "granted capabilities: "+strings.Join(limits.GrantNames(), ", ")+" (operator token)")
+	egressAllow := fs.StringSlice("egress-allow", nil, "destinations out-calls may reach, scheme://host[:port] patterns, comma-separated (grant http; operator token)")
 	failClosed := fs.Bool("fail-closed", false, "stop the operation when a plugin fails")
 	failOpen := fs.Bool("fail-open", false, "let the operation continue when a plugin fails")
 	errCode := fs.Int32("err-code", 0, "errCode sent to OpenIM when failing closed")
@@ -122,7 +123,7 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 		return exitUsage
 	}
 	if *settingsFile != "" {
-		if countChanged(fs, "patch", "config", "unset-config", "commands", "grants", "fail-closed", "fail-open",
+		if countChanged(fs, "patch", "config", "unset-config", "commands", "grants", "egress-allow", "fail-closed", "fail-open",
 			"err-code", "err-msg", "keep-versions") > 0 || changedLimits(fs) > 0 {
 			return usageErr("--settings replaces everything; do not combine it with other setting flags")
 		}
@@ -168,6 +169,9 @@ func tenantUpdate(ctx context.Context, c *apiClient, args []string) int {
 	}
 	if fs.Changed("grants") {
 		settings["grants"] = nonNil(*grants)
+	}
+	if fs.Changed("egress-allow") {
+		settings["egress_allow"] = nonNil(*egressAllow)
 	}
 	switch {
 	case *failClosed && *failOpen:

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +97,7 @@ func TestLoadConfig(t *testing.T) {
 			name: "empty sections keep their defaults",
 			yaml: "server:\nstore:\n  redis:\n",
 			check: func(t *testing.T, c host.Config) {
-				if d := host.Default(); c != d {
+				if d := host.Default(); !reflect.DeepEqual(c, d) {
 					t.Errorf("got %+v, want the defaults", c)
 				}
 			},
@@ -154,7 +155,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != host.Default() {
+	if !reflect.DeepEqual(c, host.Default()) {
 		t.Errorf("example config differs from host.Default():\n got %+v\nwant %+v", c, host.Default())
 	}
 }

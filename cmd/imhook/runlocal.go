@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/limits"
+	"github.com/imhook/imhook/plugins/outcall"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/openim"
 )
@@ -45,6 +48,9 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	errMsg := fs.String("err-msg", "", "errMsg of the fail-closed reply")
 	jsonOut := fs.Bool("json", false, "print the outcome as JSON")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this private directory across runs (default: memory only)")
+	egressAllow := fs.StringSlice("egress-allow", nil, "destinations the plugin's out-calls may reach, scheme://host[:port] patterns (needs --grants http); out-calls are really sent")
+	allowNets := fs.StringSlice("allow-network", nil, "CIDR prefixes out-calls may connect to although private or loopback, like the server's egress.allow_networks (e.g. 127.0.0.0/8 for a local service)")
+	secretEnv := fs.StringArray("secret-env", nil, "tenant secret NAME=ENVVAR: the secret NAME takes the value of environment variable ENVVAR (repeatable; never on the command line)")
 	noCPULimit := fs.Bool("no-cpu-limit", false, "run without any CPU limit, instruction budget included (to measure a plugin; a loop then never ends)")
 	lim := limits.Default()
 	limitFlags(fs, &lim, "")
@@ -92,6 +98,33 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageErr("--grants: %v", err)
 	}
 	cfg.Grants = g
+	if len(*egressAllow) > 0 || len(*allowNets) > 0 {
+		if _, err := egress.ParseAllow("--egress-allow", *egressAllow); err != nil {
+			return usageErr("%v", err)
+		}
+		nets, err := egress.ParseNetworks("--allow-network", *allowNets)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		pool := outcall.New(outcall.Options{Policy: egress.Policy{AllowNetworks: nets}})
+		defer pool.Close()
+		cfg.EgressAllow = *egressAllow
+		cfg.HTTP = pool.Client(cfg.ID, lim.MaxOutIdleConns)
+	}
+	for _, kv := range *secretEnv {
+		name, env, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || env == "" {
+			return usageErr("--secret-env %q: want NAME=ENVVAR", kv)
+		}
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return usageErr("--secret-env %s: environment variable %s is not set", name, env)
+		}
+		if cfg.Secrets == nil {
+			cfg.Secrets = map[string]string{}
+		}
+		cfg.Secrets[name] = v
+	}
 	if *noCPULimit {
 		cfg.CPULimit = plugins.CPULimitNone
 	}
@@ -223,6 +256,9 @@ func printDryRun(w io.Writer, out admin.DryRun) {
 	switch out.CPULimit {
 	case string(plugins.CPULimitInstructions):
 		fmt.Fprintf(w, "cpu:      %d instructions of %d\n", out.Instructions, out.MaxInstructions)
+		if out.OutCalls > 0 {
+			fmt.Fprintf(w, "out-calls: %d, %s waiting\n", out.OutCalls, time.Duration(out.OutCallUS)*time.Microsecond)
+		}
 	case "":
 	default:
 		fmt.Fprintf(w, "cpu:      limit %s (%s)\n", out.CPULimit, out.CPULimitReason)

@@ -48,6 +48,11 @@ type DryRun struct {
 	// CPULimit is "instructions"; the same input always uses the same count.
 	Instructions    uint64 `json:"instructions"`
 	MaxInstructions uint64 `json:"max_instructions,omitempty"`
+	// OutCalls and OutCallUS are the HTTP out-calls the call made and
+	// their wall-clock time (`imhook run` with --egress-allow; the admin
+	// API's dry runs make none).
+	OutCalls  int   `json:"out_calls,omitempty"`
+	OutCallUS int64 `json:"out_call_us,omitempty"`
 	// CPULimit is "instructions", "deadline" (a module that cannot be
 	// metered, CPULimitReason says why) or "none".
 	CPULimit       string `json:"cpu_limit"`
@@ -97,6 +102,8 @@ func RunCallback(ctx context.Context, p *plugins.Plugin, req openim.Request, bod
 		MemoryBytes: uint64(info.MemoryPages) * 65536,
 
 		Instructions:   info.Instructions,
+		OutCalls:       info.OutCalls,
+		OutCallUS:      info.OutCallTime.Microseconds(),
 		CPULimit:       string(p.Info().CPULimit),
 		CPULimitReason: p.Info().CPULimitReason,
 	}

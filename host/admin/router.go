@@ -16,6 +16,7 @@ type request struct {
 
 	// Path parameters; empty when the route has none.
 	tenant, plugin, hash string
+	secret               string
 }
 
 // route is one method and path pattern. Pattern segments in braces capture
@@ -66,6 +67,9 @@ func (a *API) table() []route {
 		r("DELETE", version, tenantScoped, a.deleteVersion),
 		r("POST", version+"/activate", tenantScoped, a.activate),
 		heavy(r("POST", version+"/test", tenantScoped, a.dryRun)),
+		r("GET", tenant+"/secrets", tenantScoped, a.listSecrets),
+		r("PUT", tenant+"/secrets/{secret}", tenantScoped, a.putSecret),
+		r("DELETE", tenant+"/secrets/{secret}", tenantScoped, a.deleteSecret),
 	}
 }
 
@@ -113,6 +117,8 @@ func bind(pattern, segs []string, req *request) bool {
 					req.plugin = segs[i]
 				case "{hash}":
 					req.hash = segs[i]
+				case "{secret}":
+					req.secret = segs[i]
 				}
 			}
 			continue

@@ -264,6 +264,9 @@ func operatorFields(who principal, old, next *registry.Settings) error {
 	if old.Keep() != next.Keep() {
 		changed = append(changed, "keep_versions")
 	}
+	if !sameSet(old.EgressAllow, next.EgressAllow) {
+		changed = append(changed, "egress_allow")
+	}
 	if len(changed) > 0 {
 		return apiErrorf(fasthttp.StatusForbidden, "token of tenant[%s] cannot change %s: only the operator can", who.tenant, strings.Join(changed, ", "))
 	}

@@ -79,6 +79,7 @@ type Metrics struct {
 	instrs    *prometheus.HistogramVec
 	legacy    *prometheus.CounterVec
 	notReady  prometheus.Counter
+	out       outCallMetrics // outcall.go
 
 	// The per-callback series, resolved once (see cached).
 	mu             sync.RWMutex
@@ -133,7 +134,8 @@ func New() *Metrics {
 	m.callSeries = map[seriesKey]prometheus.Counter{}
 	m.durationSeries = map[seriesKey]prometheus.Observer{}
 	m.instrSeries = map[seriesKey]prometheus.Observer{}
-	m.reg.MustRegister(m.notReady, m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy,
+	m.out = newOutCallMetrics()
+	m.reg.MustRegister(m.notReady, m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy, m.out.calls, m.out.seconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -261,6 +263,8 @@ func (m *Metrics) Forget(tenant string) {
 	m.loadFails.DeletePartialMatch(l)
 	m.instrs.DeletePartialMatch(l)
 	m.legacy.DeletePartialMatch(l)
+	m.out.calls.DeletePartialMatch(l)
+	m.out.seconds.DeletePartialMatch(l)
 }
 
 // Handler serves the registry in the Prometheus text format.

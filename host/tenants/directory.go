@@ -28,6 +28,7 @@ import (
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
+	"github.com/imhook/imhook/plugins/outcall"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/openim"
 )
@@ -45,6 +46,8 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger receives load errors and the guests' log lines; nil discards.
 	Logger *slog.Logger
+	// Egress sends the tenants' out-calls (grant "http"); nil fails them.
+	Egress *outcall.Pool
 }
 
 // Directory is the set of live tenants. It is safe for concurrent use: the
@@ -305,6 +308,9 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		d.publish()
 		go closeTenant(st)
 		d.opt.Metrics.Forget(id)
+		if d.opt.Egress != nil {
+			d.opt.Egress.Forget(id)
+		}
 		d.log.Info("tenant removed", "tenant", id)
 	}
 	return nil
@@ -338,6 +344,10 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 	log := d.log.With("tenant", doc.ID)
 	cfg := SandboxOptions(doc, d.opt.Defaults)
 	cfg.Logger = d.guestLog // the sandbox adds tenant, plugin and command; Serve the operation_id
+	if d.opt.Egress != nil {
+		// The same client for the tenant's life: its connections last.
+		cfg.HTTP = d.opt.Egress.Client(doc.ID, cfg.Limits.MaxOutIdleConns)
+	}
 	st, ok := d.states[doc.ID]
 	reloadAll := false
 	if !ok {
@@ -350,7 +360,8 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 		}
 		st = &state{sandbox: sb, plugins: map[string]*plugins.Plugin{}, held: map[string]map[string]*plugins.Plugin{}, errs: map[string]string{}}
 		d.states[doc.ID] = st
-	} else if !reflect.DeepEqual(cfg.Limits, st.cfg.Limits) || cfg.Grants != st.cfg.Grants || !maps.Equal(cfg.Config, st.cfg.Config) {
+	} else if !reflect.DeepEqual(cfg.Limits, st.cfg.Limits) || cfg.Grants != st.cfg.Grants || !maps.Equal(cfg.Config, st.cfg.Config) ||
+		!slices.Equal(cfg.EgressAllow, st.cfg.EgressAllow) || !maps.Equal(cfg.Secrets, st.cfg.Secrets) {
 		st.sandbox.Update(cfg)
 		// Limits and grants apply to plugins loaded after Update.
 		reloadAll = cfg.Limits != st.cfg.Limits || cfg.Grants != st.cfg.Grants

@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"maps"
+	"slices"
 
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
@@ -21,5 +22,8 @@ func SandboxOptions(t *registry.Tenant, defaults limits.Limits) plugins.SandboxO
 		Limits: t.Settings.Limits.Or(defaults).WithDefaults(),
 		Grants: g,
 		Config: maps.Clone(t.Settings.Config),
+		// Out-calls: the caller sets HTTP (the directory, from its pool).
+		EgressAllow: slices.Clone(t.Settings.EgressAllow),
+		Secrets:     maps.Clone(t.Secrets),
 	}
 }

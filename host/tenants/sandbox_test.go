@@ -35,7 +35,7 @@ func TestSandboxOptions(t *testing.T) {
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
 				MaxLogBytes: 100, MaxLogLines: 7, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 				InitTimeout: limits.Default().InitTimeout,
-			}},
+			}.WithDefaults()}, // the out-call limits, which defaults leaves unset
 		},
 		{
 			name:     "nothing set anywhere: the built-in defaults, cpu limit on",

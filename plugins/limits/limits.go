@@ -53,6 +53,20 @@ type Limits struct {
 	// MaxCallsPerInstance recycles an instance after that many calls,
 	// because linear memory never shrinks.
 	MaxCallsPerInstance int `json:"max_calls_per_instance,omitempty" koanf:"max_calls_per_instance"`
+	// HTTP out-calls (grant "http"; docs/abi.md, imhook.http):
+	// MaxOutCalls caps the out-calls one call may make.
+	MaxOutCalls int `json:"max_out_calls,omitempty" koanf:"max_out_calls"`
+	// OutCallTimeout bounds one out-call, which is also cut at what is left
+	// of the callback's deadline. In JSON it is nanoseconds.
+	OutCallTimeout time.Duration `json:"out_call_timeout,omitempty" koanf:"out_call_timeout"`
+	// MaxOutRequestBytes caps an out-call's request body.
+	MaxOutRequestBytes int `json:"max_out_request_bytes,omitempty" koanf:"max_out_request_bytes"`
+	// MaxOutResponseBytes caps an out-call's response body.
+	MaxOutResponseBytes int `json:"max_out_response_bytes,omitempty" koanf:"max_out_response_bytes"`
+	// MaxOutConcurrency caps the out-calls of one tenant in flight at once.
+	MaxOutConcurrency int `json:"max_out_concurrency,omitempty" koanf:"max_out_concurrency"`
+	// MaxOutIdleConns caps the keep-alive connections kept per tenant.
+	MaxOutIdleConns int `json:"max_out_idle_conns,omitempty" koanf:"max_out_idle_conns"`
 }
 
 // MinLogLineBytes is what a log line counts toward MaxLogBytes at least,
@@ -140,6 +154,20 @@ var Fields = []Field{
 		8, 1, 1024, "", "live instances per plugin version, so its calls at once (a Go guest costs 4-7 MiB)"),
 	field("max_calls_per_instance", func(l *Limits) *int { return &l.MaxCallsPerInstance },
 		100_000, 1, 1_000_000_000, "", "calls after which an instance is recycled (guest memory never shrinks)"),
+	// Out-calls (grant "http"): a callback's out-calls wait within
+	// OpenIM's own timeout, so a few are all a callback can afford.
+	field("max_out_calls", func(l *Limits) *int { return &l.MaxOutCalls },
+		4, 1, 100, "", "HTTP out-calls one call may make (grant http)"),
+	field("out_call_timeout", func(l *Limits) *time.Duration { return &l.OutCallTimeout },
+		int64(time.Second), int64(time.Millisecond), int64(time.Minute), "duration", "longest wait for one out-call, also cut at what is left of the callback's deadline"),
+	field("max_out_request_bytes", func(l *Limits) *int { return &l.MaxOutRequestBytes },
+		64*kib, 1, 16*mib, "", "largest request body of an out-call"),
+	field("max_out_response_bytes", func(l *Limits) *int { return &l.MaxOutResponseBytes },
+		mib, 1, 64*mib, "", "largest response body of an out-call; a longer one fails the out-call"),
+	field("max_out_concurrency", func(l *Limits) *int { return &l.MaxOutConcurrency },
+		16, 1, 1024, "", "out-calls of one tenant in flight at once; one more fails at once"),
+	field("max_out_idle_conns", func(l *Limits) *int { return &l.MaxOutIdleConns },
+		8, 1, 1024, "", "keep-alive connections to the tenant's services kept open per tenant"),
 }
 
 // Default returns the built-in value of every limit.
@@ -251,6 +279,10 @@ type Grants struct {
 	// Random gives a cryptographic random source. Without it the source is
 	// deterministic (every instance sees the same bytes).
 	Random bool
+	// HTTP lets plugins send out-calls (imhook.http) to the destinations of
+	// the tenant's egress_allow, and read the tenant's secrets
+	// (imhook.secret). Without it a module importing them is refused.
+	HTTP bool
 }
 
 // Grant names as stored in a tenant's settings and given to `imhook run
@@ -259,6 +291,7 @@ const (
 	GrantWalltime = "walltime"
 	GrantNanotime = "nanotime"
 	GrantRandom   = "random"
+	GrantHTTP     = "http"
 )
 
 // grantNames maps each grant name to its flag in Grants, in documentation
@@ -270,6 +303,7 @@ var grantNames = []struct {
 	{GrantWalltime, func(g *Grants) *bool { return &g.Walltime }},
 	{GrantNanotime, func(g *Grants) *bool { return &g.Nanotime }},
 	{GrantRandom, func(g *Grants) *bool { return &g.Random }},
+	{GrantHTTP, func(g *Grants) *bool { return &g.HTTP }},
 }
 
 // GrantNames returns every grant name.

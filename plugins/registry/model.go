@@ -29,6 +29,10 @@ type Tenant struct {
 	// Settings are the tenant's limits, policies and configuration values.
 	Settings Settings `json:"settings"`
 
+	// Secrets are the tenant's secrets by name (secrets.go): credentials its
+	// plugins send to its services. The admin API never returns them.
+	Secrets map[string]string `json:"secrets,omitempty"`
+
 	// Plugins are the tenant's named plugins in execution order: when several
 	// handle the same command they run in this order (see Chain).
 	Plugins []Plugin `json:"plugins,omitempty"`
@@ -68,6 +72,11 @@ type Settings struct {
 	// (limits.GrantNames: "walltime", "nanotime", "random"). Without a grant
 	// the guest sees a fake clock or a deterministic random source.
 	Grants []string `json:"grants,omitempty"`
+
+	// EgressAllow lists the destinations the tenant's out-calls may reach
+	// (grant "http"), as patterns scheme://host[:port]; grammar:
+	// egress.ParsePattern. Empty allows none. Set by the operator.
+	EgressAllow []string `json:"egress_allow,omitempty"`
 
 	// Commands lists the enabled callback commands. Empty enables every
 	// command the tenant's active plugins declare.

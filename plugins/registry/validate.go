@@ -84,6 +84,9 @@ func (s *Settings) Validate() error {
 	if _, err := limits.ParseGrants(s.Grants); err != nil {
 		return fmt.Errorf("%w: %w", err, ErrInvalid)
 	}
+	if err := validEgress(s.EgressAllow); err != nil {
+		return err
+	}
 	for i, c := range s.Commands {
 		if err := ValidCommand(c); err != nil {
 			return fmt.Errorf("commands: %w", err)

@@ -23,6 +23,13 @@ type Host struct {
 	// are written to standard error as "<level> <line>". Concurrent Handle
 	// calls sharing a Host call Log concurrently.
 	Log func(level abi.LogLevel, line string)
+	// HTTP sends out-calls (HTTPClient.Do), after the "{{secret:NAME}}"
+	// references in header values are replaced from Secrets. Nil fails them
+	// with ErrUnavailable. sdktest sets it (Harness.AllowHTTP). An error
+	// that is not a *HostError is reported as ErrUnavailable.
+	HTTP func(req *abi.HTTPRequest) (*abi.HTTPResponse, error)
+	// Secrets holds the values Context.Secret returns.
+	Secrets map[string]string
 }
 
 func (h *Host) log(level abi.LogLevel, line []byte) {

@@ -4,6 +4,7 @@ package sdktest
 
 import (
 	"maps"
+	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -29,6 +30,9 @@ type Harness struct {
 
 	mu   sync.Mutex
 	logs []Line
+	// Out-calls (http.go).
+	allowed []string
+	client  *http.Client
 }
 
 // New returns a Harness with the given configuration values (nil for none).

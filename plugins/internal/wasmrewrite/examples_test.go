@@ -81,13 +81,22 @@ func newABIRuntime(t testing.TB) wazero.Runtime {
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	instantiateMeter(t, r)
 	i32 := api.ValueTypeI32
-	_, err := r.NewHostModuleBuilder(abi.HostModule).
+	b := r.NewHostModuleBuilder(abi.HostModule).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) {}),
 		[]api.ValueType{i32, i32, i32}, nil).Export(abi.FuncLog).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
 		stack[0] = api.EncodeI32(-1)
-	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncConfig).
-		Instantiate(ctx)
+	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncConfig)
+	// Out-calls fail as unavailable; there is no error message to read.
+	fail := api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+		stack[0] = api.EncodeI32(int32(abi.StatusUnavailable))
+	})
+	none := api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = 0 })
+	b.NewFunctionBuilder().WithGoModuleFunction(fail, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncHTTP)
+	b.NewFunctionBuilder().WithGoModuleFunction(fail, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncSecret)
+	b.NewFunctionBuilder().WithGoModuleFunction(none, []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.FuncLastError)
+	b.NewFunctionBuilder().WithGoModuleFunction(fail, []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.FuncTakeResult)
+	_, err := b.Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
