@@ -73,7 +73,7 @@ type Store struct {
 // tenant is the in-memory index of one tenant's events.
 type tenant struct {
 	nextSeq   uint64
-	ready     []uint64            // seqs, ascending
+	ready     []uint64             // seqs, ascending
 	delayed   map[uint64]time.Time // seq -> NotBefore
 	claimed   map[uint64]bool
 	enqueued  map[uint64]int64 // seq -> Enqueued (unix ns) of every pending event
