@@ -126,6 +126,7 @@ func (in *instance) run(e *entry, body []byte, wire bool) (out []byte, err error
 	}()
 	reply, err := e.h(&in.ctx, body, wire)
 	if err != nil {
+		askRetry(&in.ctx, err) // delivery.go
 		return nil, &handlerError{command: e.name, err: err}
 	}
 	if reply == nil {

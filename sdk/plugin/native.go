@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/imhook/imhook/sdk/abi"
 )
@@ -23,6 +24,11 @@ type Host struct {
 	// are written to standard error as "<level> <line>". Concurrent Handle
 	// calls sharing a Host call Log concurrently.
 	Log func(level abi.LogLevel, line string)
+	// Delivery, when set, makes the call a delivery from imhook's queue
+	// (Context.Delivery); OnRetry then receives a handler's request for a
+	// retry (Retry, RetryAfter) with its delay.
+	Delivery *Delivery
+	OnRetry  func(after time.Duration)
 }
 
 func (h *Host) log(level abi.LogLevel, line []byte) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/sdk/abi"
 	"github.com/imhook/imhook/sdk/openim"
@@ -27,8 +28,9 @@ type Harness struct {
 	t    testing.TB
 	host plugin.Host
 
-	mu   sync.Mutex
-	logs []Line
+	mu      sync.Mutex
+	logs    []Line
+	retries []time.Duration // delivery.go
 }
 
 // New returns a Harness with the given configuration values (nil for none).
