@@ -32,6 +32,8 @@ type Config struct {
 	Store StoreConfig `koanf:"store"`
 	// Sandbox configures the WebAssembly runtime and default limits.
 	Sandbox SandboxConfig `koanf:"sandbox"`
+	// Queue is the after-callback queue (queue.go).
+	Queue QueueConfig `koanf:"queue"`
 	// Log configures the process log.
 	Log LogConfig `koanf:"log"`
 }
@@ -171,7 +173,8 @@ func Default() Config {
 			PollInterval: redisdb.DefaultPollInterval,
 			DialTimeout:  redisdb.DefaultDialTimeout,
 		}},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:   LogConfig{Level: "info", Format: "text"},
+		Queue: DefaultQueue(),
 	}
 }
 
@@ -281,6 +284,7 @@ func (c *Config) Validate() error {
 	if l := c.Sandbox.Limits; l.CallTimeout > c.Server.CallTimeout && c.Server.CallTimeout > 0 {
 		bad("sandbox.limits.call_timeout", "%s exceeds server.call_timeout %s", l.CallTimeout, c.Server.CallTimeout)
 	}
+	c.validateQueue(bad)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

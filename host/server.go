@@ -23,6 +23,7 @@ import (
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/host/webhook"
 	"github.com/imhook/imhook/plugins"
+	"github.com/imhook/imhook/plugins/queue"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
@@ -46,12 +47,15 @@ type Server struct {
 	dir      *tenants.Directory
 	metrics  *metrics.Metrics
 	hooks    *webhook.Handler
+	queue    *queue.Queue // after-callbacks (queue.go)
 	web      *fasthttp.Server
 	admin    *fasthttp.Server
 	webLn    net.Listener
 	adminLn  net.Listener
 	stopping atomic.Bool
 	shutdown atomic.Bool
+	// closeQueue closes the queue's store, after the directory.
+	closeQueue func()
 
 	// storeHealth reports a shared store's trouble (nil when it answers);
 	// callbacks never wait on it. Always nil for bolt.
@@ -123,8 +127,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		return nil, err
 	}
 	s.metrics.SetSource(s.dir)
+	closeQueue, err := s.openQueue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, closeQueue)
+	s.closeQueue = closeQueue
 
 	s.hooks, err = webhook.New(webhook.Options{
+		Queue:         s.queue,
 		Directory:     s.dir,
 		Metrics:       s.metrics,
 		Logger:        logger,
@@ -166,6 +177,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			},
 			Serving: s.dir.Await,
 			Logger:  logger.With("component", "admin"),
+			Queue:   s.queue,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
@@ -249,6 +261,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Shutdown(context.Background())
 		return err
 	}
+	s.queue.Start()
 	s.log.Info("imhook serving", "webhook", s.Addr().String(), "admin", addrString(s.AdminAddr()),
 		"store", s.storeName(), "plugins_loaded", s.dir.PluginsLoaded())
 	var runErr error
@@ -291,7 +304,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.adminLn.Close()
 	}
 	s.hooks.Close()
+	errs = append(errs, s.stopQueue(ctx)) // no callback enqueues any more
 	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close())
+	s.closeQueue()
 	err := errors.Join(errs...)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.log.Error("shutdown incomplete", "err", err)

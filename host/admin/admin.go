@@ -85,6 +85,10 @@ type Options struct {
 	// Logger receives one line per change made through the API, and internal
 	// errors. Nil discards them.
 	Logger *slog.Logger
+
+	// Queue serves the after-callback queue routes (queue.go); nil answers
+	// them 404.
+	Queue Queue
 }
 
 // API serves the admin routes. Create it with New. It is safe for concurrent
@@ -101,6 +105,7 @@ type API struct {
 	log       *slog.Logger
 	heavy     *heavyGate
 	routes    []route
+	queue     Queue
 }
 
 // New checks opt and returns the API.
@@ -126,6 +131,7 @@ func New(opt Options) (*API, error) {
 		serving:   opt.Serving,
 		log:       opt.Logger,
 		heavy:     newHeavyGate(),
+		queue:     opt.Queue,
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes

@@ -16,10 +16,11 @@ type request struct {
 
 	// Path parameters; empty when the route has none.
 	tenant, plugin, hash string
+	event                string // queue.go
 }
 
 // route is one method and path pattern. Pattern segments in braces capture
-// a path parameter: {tenant}, {plugin} or {hash}.
+// a path parameter: {tenant}, {plugin}, {hash} or {event}.
 type route struct {
 	method  string
 	pattern []string
@@ -64,6 +65,14 @@ func (a *API) table() []route {
 		r("DELETE", version, tenantScoped, a.deleteVersion),
 		r("POST", version+"/activate", tenantScoped, a.activate),
 		heavy(r("POST", version+"/test", tenantScoped, a.dryRun)),
+		// The after-callback queue (queue.go).
+		r("GET", tenant+"/queue", tenantScoped, a.getQueue),
+		r("GET", tenant+"/queue/dead", tenantScoped, a.listDead),
+		r("DELETE", tenant+"/queue/dead", tenantScoped, a.purgeAllDead),
+		r("POST", tenant+"/queue/dead/retry", tenantScoped, a.retryAllDead),
+		r("GET", tenant+"/queue/dead/{event}", tenantScoped, a.getDead),
+		r("DELETE", tenant+"/queue/dead/{event}", tenantScoped, a.purgeDead),
+		r("POST", tenant+"/queue/dead/{event}/retry", tenantScoped, a.retryDead),
 	}
 }
 
@@ -111,6 +120,8 @@ func bind(pattern, segs []string, req *request) bool {
 					req.plugin = segs[i]
 				case "{hash}":
 					req.hash = segs[i]
+				case "{event}":
+					req.event = segs[i]
 				}
 			}
 			continue
