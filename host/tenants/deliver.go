@@ -76,7 +76,7 @@ func (d *Directory) Deliver(ctx context.Context, ev *queue.Event) queue.Outcome 
 	}
 	asked, after := del.RetryAsked()
 	return queue.Outcome{
-		Err:   fmt.Errorf("plugin[%s]: %w", res.Plugin, h.err),
+		Err:   h.err, // a *plugins.CallError: it names the tenant, plugin and command
 		Retry: asked || h.transient,
 		After: after,
 	}

@@ -269,6 +269,12 @@ func testDead(t *testing.T, b Backend) {
 	if _, err := s.DeadEvent(ctx, "a", queue.NewID(time.Now())); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("DeadEvent of an unknown id: %v", err)
 	}
+	if _, err := s.Dead(ctx, "a", queue.NewID(time.Now()), 10); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("Dead after an unknown id: %v", err)
+	}
+	if _, err := s.Dead(ctx, "nobody", queue.NewID(time.Now()), 10); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("Dead of an unknown tenant after an id: %v", err)
+	}
 	if _, err := s.DeadEvent(ctx, "b", evs[1].ID); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("DeadEvent of another tenant's id: %v", err)
 	}

@@ -542,8 +542,7 @@ func (s *Store) Dead(_ context.Context, id, after string, limit int) ([]*queue.E
 	s.mu.Lock()
 	t := s.tenants[id]
 	if t == nil {
-		s.mu.Unlock()
-		return nil, nil
+		t = newTenant()
 	}
 	seqs := t.dead
 	if after != "" {
