@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
@@ -236,4 +239,121 @@ func TestQueueSurvivesKill9(t *testing.T) {
 	if len(missing) > 0 {
 		t.Fatalf("%d of %d acknowledged callbacks were never processed, e.g. %v", len(missing), len(acked), missing[:min(5, len(missing))])
 	}
+}
+
+// TestQueueReplicaTakesOver: two replicas share one redis-server; the load
+// goes to one, both deliver, the first is killed mid-load with deliveries
+// in flight, and the second finishes every acknowledged event: its pending
+// ones, and the killed replica's claims once their lease is over.
+func TestQueueReplicaTakesOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the imhook binary")
+	}
+	srv := redistest.Start(t, redistest.Options{})
+	buildServe(t)
+	wasm := buildQueuedGuest(t)
+	env := []string{"IMHOOK_STORE__BACKEND=redis", "IMHOOK_STORE__REDIS__ADDRESS=" + srv.Addr(),
+		"IMHOOK_STORE__REDIS__POLL_INTERVAL=50ms", "IMHOOK_QUEUE__TIMEOUT=1s", "IMHOOK_QUEUE__LEASE=2s",
+		// A granted sleep holds its CPU slot: give the sleeping deliveries
+		// slots enough not to be refused as busy.
+		"IMHOOK_SANDBOX__CPU_SLOTS=8"}
+	logA, logB := filepath.Join(t.TempDir(), "a.log"), filepath.Join(t.TempDir(), "b.log")
+	a := startLogged(t, t.TempDir(), logA, env...)
+	if status, body, err := a.admin("POST", "/v1/tenants", "application/json", []byte(`{"id":"rep","settings":{"grants":["nanotime"]}}`)); err != nil || status/100 != 2 {
+		t.Fatalf("create tenant: %d %s %v", status, body, err)
+	}
+	if status, body, err := a.admin("POST", "/v1/tenants/rep/plugins/p/versions?activate=true", "application/wasm", wasm); err != nil || status/100 != 2 {
+		t.Fatalf("upload: %d %s %v", status, body, err)
+	}
+	b := startLogged(t, t.TempDir(), logB, env...)
+
+	var (
+		mu    sync.Mutex
+		acked []string
+	)
+	client := &http.Client{Timeout: 5 * time.Second}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// Each delivery takes 20ms, so deliveries are in flight
+				// when the kill comes.
+				content := fmt.Sprintf("nap:20 w%d-%d", w, i)
+				resp, err := client.Post(a.hooks+"/hooks/rep/callbackAfterSendSingleMsgCommand", "application/json", strings.NewReader(afterCallback(content)))
+				if err != nil {
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					mu.Lock()
+					acked = append(acked, content)
+					mu.Unlock()
+				}
+				// About 200 callbacks a second: what the two replicas
+				// deliver (4 at a time each, 20ms each), so that a backlog
+				// does not outlast the test.
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond)
+	a.cmd.Process.Signal(syscall.SIGKILL)
+	a.cmd.Wait()
+	killedAt := time.Now()
+	close(stop)
+	wg.Wait()
+	// The claims the killed replica held: entries pending for a consumer.
+	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rc.Close()
+	const stream = "imhook:q:{rep}:s"
+	pend, err := rc.XPending(context.Background(), stream, "imhook").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var missing []string
+	var byA, byB map[string]int
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		byA, byB = deliveredContents(t, logA), deliveredContents(t, logB)
+		missing = missing[:0]
+		for _, c := range acked {
+			if byA[c]+byB[c] == 0 {
+				missing = append(missing, c)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	afterKill := 0
+	for _, c := range acked {
+		if byA[c] == 0 && byB[c] > 0 {
+			afterKill++
+		}
+	}
+	after, err := rc.XPending(context.Background(), stream, "imhook").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d callbacks acknowledged by the killed replica; it delivered %d, the survivor %d (%d of them only by the survivor); at the kill %d deliveries were claimed %v, after %v %d",
+		len(acked), len(byA), len(byB), afterKill, pend.Count, pend.Consumers, time.Since(killedAt).Round(time.Millisecond), after.Count)
+	if pend.Count == 0 {
+		t.Errorf("no delivery was in flight at the kill: the test did not test a takeover")
+	}
+	if after.Count != 0 {
+		t.Errorf("%d claims still pending after the survivor finished", after.Count)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("%d of %d acknowledged callbacks were never processed, e.g. %v", len(missing), len(acked), missing[:min(5, len(missing))])
+	}
+	if len(byA) == 0 || len(byB) == 0 {
+		t.Fatalf("the replicas did not share the work: %d and %d deliveries", len(byA), len(byB))
+	}
+	_ = b
 }

@@ -6,7 +6,8 @@
 //	"retry:N"   fails asking for a retry until attempt N, then succeeds
 //	"retry"     fails asking for a retry, always
 //	"fail"      fails without asking (a permanent failure)
-//	"nap:MS"    sleeps MS milliseconds first (needs the nanotime grant)
+//	"nap:MS"    sleeps MS milliseconds first (needs the nanotime grant);
+//	            anything after a space is ignored
 //
 // The crash test counts deliveries by these log lines: the counting is the
 // plugin's own doing.
@@ -27,6 +28,7 @@ func init() {
 		d, queued := c.Delivery()
 		content := req.Content
 		if ms, ok := strings.CutPrefix(content, "nap:"); ok {
+			ms, _, _ = strings.Cut(ms, " ") // "nap:20 anything"
 			n, _ := strconv.Atoi(ms)
 			time.Sleep(time.Duration(n) * time.Millisecond)
 		}
