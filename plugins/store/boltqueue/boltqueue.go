@@ -32,6 +32,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -68,6 +69,9 @@ type Store struct {
 
 	mu      sync.Mutex
 	tenants map[string]*tenant
+
+	commits    atomic.Int64 // transactions committed, for benchmarks
+	commitTime atomic.Int64 // their total duration, ns
 }
 
 // tenant is the in-memory index of one tenant's events.
@@ -214,6 +218,7 @@ func (s *Store) commit() {
 				break gather
 			}
 		}
+		start := time.Now()
 		err := s.db.Update(func(tx *bbolt.Tx) error {
 			for _, o := range batch {
 				if err := o.fn(tx); err != nil {
@@ -222,6 +227,8 @@ func (s *Store) commit() {
 			}
 			return nil
 		})
+		s.commits.Add(1)
+		s.commitTime.Add(int64(time.Since(start)))
 		for _, o := range batch {
 			o.done <- err
 		}
