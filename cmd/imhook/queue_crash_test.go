@@ -311,7 +311,7 @@ func TestQueueReplicaTakesOver(t *testing.T) {
 	// The claims the killed replica held: entries pending for a consumer.
 	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
 	defer rc.Close()
-	const stream = "imhook:q:{rep}:s"
+	const stream = "{imhook:q:rep}:s"
 	pend, err := rc.XPending(context.Background(), stream, "imhook").Result()
 	if err != nil {
 		t.Fatal(err)

@@ -5,18 +5,18 @@
 //
 // # Keys
 //
-// Under the store.redis key prefix P, with the tenant as hash tag so that
-// each tenant's keys live in one cluster slot and every script touches one
-// slot:
+// Under the store.redis key prefix P, with the prefix and the tenant t as
+// hash tag (as the registry's blobs, {P:b:t}), so that each tenant's keys
+// live in one cluster slot and every script touches one slot:
 //
-//	P:q:{t}:s   stream of ready and claimed events (field "e": the
+//	{P:q:t}:s   stream of ready and claimed events (field "e": the
 //	            event's binary encoding), consumer group "imhook"
-//	P:q:{t}:z   delayed retries: ZSET of event IDs scored by due time (ms)
-//	P:q:{t}:h   delayed retries: HASH event ID -> encoding
-//	P:q:{t}:dz  dead letters: ZSET of event IDs scored by burial order
-//	P:q:{t}:dh  dead letters: HASH event ID -> encoding
-//	P:q:{t}:n   burial counter
-//	P:q:tenants SET of tenants that ever had events
+//	{P:q:t}:z   delayed retries: ZSET of event IDs scored by due time (ms)
+//	{P:q:t}:h   delayed retries: HASH event ID -> encoding
+//	{P:q:t}:dz  dead letters: ZSET of event IDs scored by burial order
+//	{P:q:t}:dh  dead letters: HASH event ID -> encoding
+//	{P:q:t}:n   burial counter
+//	{P:q}:tenants SET of tenants that ever had events
 //
 // # Claims
 //
@@ -90,10 +90,10 @@ func New(c goredis.UniversalClient, opt Options) (*Store, error) {
 }
 
 func (s *Store) key(tenant, what string) string {
-	return s.prefix + ":q:{" + tenant + "}:" + what
+	return "{" + s.prefix + ":q:" + tenant + "}:" + what
 }
 
-func (s *Store) tenantsKey() string { return s.prefix + ":q:tenants" }
+func (s *Store) tenantsKey() string { return "{" + s.prefix + ":q}:tenants" }
 
 // ensureGroup creates the stream and its group when missing.
 const ensureGroup = `
