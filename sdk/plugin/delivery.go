@@ -75,6 +75,7 @@ func Retry(err error) error {
 	if err == nil {
 		return nil
 	}
+	retryHook = askRetry
 	return &retryError{err: err}
 }
 
@@ -85,11 +86,18 @@ func RetryAfter(d time.Duration, err error) error {
 	if err == nil {
 		return nil
 	}
+	retryHook = askRetry
 	return &retryError{err: err, after: max(d, 0)}
 }
 
+// retryHook is askRetry once the plugin called Retry or RetryAfter, which
+// the dispatch calls with every handler error. Only those two functions
+// refer to askRetry, so a plugin that never asks for a retry does not
+// import abi.FuncRetry (the linker drops it) and loads in hosts without it.
+var retryHook func(c *Context, err error)
+
 // askRetry tells the host that the delivery should be retried when err
-// asks for it. It is called with every handler error.
+// asks for it (through retryHook).
 func askRetry(c *Context, err error) {
 	var re *retryError
 	if !errors.As(err, &re) {

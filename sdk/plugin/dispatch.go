@@ -126,7 +126,9 @@ func (in *instance) run(e *entry, body []byte, wire bool) (out []byte, err error
 	}()
 	reply, err := e.h(&in.ctx, body, wire)
 	if err != nil {
-		askRetry(&in.ctx, err) // delivery.go
+		if retryHook != nil { // delivery.go
+			retryHook(&in.ctx, err)
+		}
 		return nil, &handlerError{command: e.name, err: err}
 	}
 	if reply == nil {
