@@ -79,6 +79,7 @@ type tenant struct {
 	nextSeq   uint64
 	ready     []uint64             // seqs, ascending
 	delayed   map[uint64]time.Time // seq -> NotBefore
+	nextDue   time.Time            // the earliest NotBefore in delayed (zero: none)
 	claimed   map[uint64]bool
 	enqueued  map[uint64]int64 // seq -> Enqueued (unix ns) of every pending event
 	reserving int              // enqueues committing now
@@ -89,6 +90,14 @@ type tenant struct {
 func newTenant() *tenant {
 	return &tenant{nextSeq: 1, delayed: map[uint64]time.Time{}, claimed: map[uint64]bool{},
 		enqueued: map[uint64]int64{}, deadIDs: map[string]uint64{}}
+}
+
+// delay indexes a retry due at at.
+func (t *tenant) delay(seq uint64, at time.Time) {
+	t.delayed[seq] = at
+	if t.nextDue.IsZero() || at.Before(t.nextDue) {
+		t.nextDue = at
+	}
 }
 
 func (t *tenant) pending() int { return len(t.ready) + len(t.delayed) + len(t.claimed) }
@@ -161,7 +170,7 @@ func (s *Store) load(path string) error {
 					}
 					t.enqueued[seq] = ev.Enqueued.UnixNano()
 					if ev.NotBefore.After(now) {
-						t.delayed[seq] = ev.NotBefore
+						t.delay(seq, ev.NotBefore)
 					} else {
 						t.ready = append(t.ready, seq)
 					}
@@ -328,7 +337,9 @@ func (s *Store) Claim(ctx context.Context, id string, n int, now time.Time) ([]*
 		return nil, nil
 	}
 	var seqs []uint64
-	if len(t.delayed) > 0 {
+	// Look through the delayed retries only when one is due: a claim then
+	// costs nothing for the retries still waiting.
+	if len(t.delayed) > 0 && !t.nextDue.After(now) {
 		type due struct {
 			seq uint64
 			at  time.Time
@@ -346,6 +357,12 @@ func (s *Store) Claim(ctx context.Context, id string, n int, now time.Time) ([]*
 			}
 			delete(t.delayed, d.seq)
 			seqs = append(seqs, d.seq)
+		}
+		t.nextDue = time.Time{}
+		for _, at := range t.delayed {
+			if t.nextDue.IsZero() || at.Before(t.nextDue) {
+				t.nextDue = at
+			}
 		}
 	}
 	for len(seqs) < n && len(t.ready) > 0 {
@@ -444,7 +461,7 @@ func (s *Store) Retry(ctx context.Context, ev *queue.Event) error {
 	}
 	s.mu.Lock()
 	delete(t.claimed, seq)
-	t.delayed[seq] = ev.NotBefore
+	t.delay(seq, ev.NotBefore)
 	s.mu.Unlock()
 	return nil
 }
