@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/host/metrics"
+	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins/queue"
 	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/plugins/store/boltqueue"
@@ -201,4 +202,17 @@ func (s *Server) stopQueue(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// queueStatus is a tenant's queue for its stats, nil when the store does
+// not answer.
+func (s *Server) queueStatus(tenant string) *tenants.QueueStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := s.queue.Stats(ctx, tenant)
+	if err != nil {
+		return nil
+	}
+	return &tenants.QueueStatus{Pending: st.Pending, Ready: st.Ready, Delayed: st.Delayed,
+		InFlight: st.Claimed, Dead: st.Dead, OldestAgeSeconds: st.OldestAgeSeconds}
 }

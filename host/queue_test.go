@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,7 +171,11 @@ func TestQueuedAfterCallbacks(t *testing.T) {
 	if st.Mode != "queued" || st.Dead != 1 {
 		t.Fatalf("queue stats %+v", st)
 	}
-	status, b := e.admin("GET", "/v1/tenants/acme/queue/dead", op, "", nil)
+	status, b := e.admin("GET", "/v1/tenants/acme/stats", op, "", nil)
+	if status != 200 || !strings.Contains(string(b), `"queue":{"pending":0,"ready":0,"delayed":0,"in_flight":0,"dead":1,`) {
+		t.Fatalf("tenant stats without the queue: %d %s", status, b)
+	}
+	status, b = e.admin("GET", "/v1/tenants/acme/queue/dead", op, "", nil)
 	var list struct {
 		DeadLetters []struct {
 			ID        string `json:"id"`

@@ -173,6 +173,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			MaxUploadBytes: cfg.Admin.MaxUploadBytes,
 			Stats: func(id string) (any, bool) {
 				st, ok := s.dir.Stats(id)
+				if ok {
+					st.Queue = s.queueStatus(id) // queue.go
+				}
 				return st, ok
 			},
 			Serving: s.dir.Await,

@@ -131,3 +131,14 @@ func (d *Directory) IDs() []string {
 	slices.Sort(out)
 	return out
 }
+
+// QueueStatus is a tenant's after-callback queue in its Status: counts from
+// the store (all replicas).
+type QueueStatus struct {
+	Pending          int     `json:"pending"`
+	Ready            int     `json:"ready"`
+	Delayed          int     `json:"delayed"`
+	InFlight         int     `json:"in_flight"`
+	Dead             int     `json:"dead"`
+	OldestAgeSeconds float64 `json:"oldest_age_seconds"`
+}
