@@ -175,6 +175,14 @@ func TestQueuedAfterCallbacks(t *testing.T) {
 	if status != 200 || !strings.Contains(string(b), `"queue":{"pending":0,"ready":0,"delayed":0,"in_flight":0,"dead":1,`) {
 		t.Fatalf("tenant stats without the queue: %d %s", status, b)
 	}
+	status, b = e.admin("GET", "/metrics", op, "", nil)
+	for _, want := range []string{`imhook_queue_dead_letters{tenant="acme"} 1`, `imhook_queue_retries_total{tenant="acme"} 2`,
+		`imhook_queue_pending{tenant="acme"} 0`, `imhook_queue_processed_total{tenant="acme"} 2`,
+		`imhook_webhook_calls_total{command="callbackAfterSendSingleMsgCommand",outcome="queued",tenant="acme"} 3`} {
+		if status != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	status, b = e.admin("GET", "/v1/tenants/acme/queue/dead", op, "", nil)
 	var list struct {
 		DeadLetters []struct {
