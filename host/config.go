@@ -21,7 +21,9 @@ import (
 // The zero value is not usable: start from Default.
 type Config struct {
 	// DataDir is the directory that holds the embedded store and the compile
-	// cache when store.path and sandbox.cache_dir are left empty. Default "./data".
+	// cache when store.path and sandbox.cache_dir are left empty, and with a
+	// Redis store the newest registry revision this replica saw
+	// (SeenPath). Default "./data".
 	DataDir string `koanf:"data_dir"`
 
 	// Server is the webhook listener OpenIM calls.
@@ -176,6 +178,13 @@ func Default() Config {
 		Log:   LogConfig{Level: "info", Format: "text"},
 		Queue: DefaultQueue(),
 	}
+}
+
+// SeenPath returns the file where a replica sharing a Redis store keeps the
+// newest registry revision it saw (one per key prefix), so that a restart
+// against a Redis that lost data notices.
+func (c Config) SeenPath() string {
+	return filepath.Join(c.DataDir, "registry-seen-"+c.Store.Redis.WithDefaults().KeyPrefix+".json")
 }
 
 // StorePath returns the bbolt file: Store.Path, or imhook.db under DataDir.

@@ -118,6 +118,7 @@ func (e *Engine) yieldCPU(i *instance) {
 	// run, and Go does not preempt guest code. With nothing runnable this
 	// returns at once (a few hundred ns per slice of 1M instructions).
 	runtime.Gosched()
+	osYield() // and the other threads of the process, then everyone's
 	waited, err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now)
 	if err != nil {
 		i.holdsCPU = false

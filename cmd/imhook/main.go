@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"tenant":  {"manage tenants through the admin API", tenantMain},
 	"plugin":  {"upload, list, activate, roll back and test plugins through the admin API", pluginMain},
 	"queue":   {"after-callback queue: stats, and dead letters (list, show, retry, purge)", queueMain},
+	"store":   {"the shared Redis store of replicas: health, what each serves, ending the lost-data state", storeMain},
 	"run":     {"run a plugin locally on one callback under the production limits", runMain},
 	"version": {"print the version", versionMain},
 	"bench":   {"measure imhook against a native server, load-test a plugin, or measure many tenants' memory", benchMain},
