@@ -427,27 +427,34 @@ func (s *Store) claimedSeq(ev *queue.Event) (*tenant, uint64, bool) {
 	return t, seq, true
 }
 
-// Ack implements queue.Store.
+// Ack implements queue.Store. The delete joins the next group commit, and
+// Ack does not wait for it: a delivery's worker is free at once rather than
+// after an fsync, and a crash before that commit only delivers the event
+// again, which at least once allows.
 func (s *Store) Ack(ctx context.Context, ev *queue.Event) error {
 	t, seq, ok := s.claimedSeq(ev)
 	if !ok {
 		return nil
 	}
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	s.mu.Lock()
+	delete(t.claimed, seq)
+	delete(t.enqueued, seq)
+	s.mu.Unlock()
+	o := &op{done: make(chan error, 1), fn: func(tx *bbolt.Tx) error {
 		p, _, err := buckets(tx, ev.Tenant)
 		if err != nil {
 			return err
 		}
 		return p.Delete(key(seq))
-	})
-	if err != nil {
-		return fmt.Errorf("queue: ack: %w", err)
+	}}
+	select {
+	case s.ops <- o:
+		return nil
+	case <-s.closed:
+		return queue.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	s.mu.Lock()
-	delete(t.claimed, seq)
-	delete(t.enqueued, seq)
-	s.mu.Unlock()
-	return nil
 }
 
 // Retry implements queue.Store.
