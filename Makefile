@@ -175,6 +175,10 @@ BENCH_TENANTS   ?= --tenants 1000 --active 100
 BENCH_NEIGHBOUR ?= --rounds 3 --duration 5s --warmup 1s --rate 500
 BENCH_DIR       := build/bench
 
+.PHONY: bench-queue
+bench-queue: ## Measure the after-callback queue: ack latency and enqueue rate, bolt, Redis and inline (docs/performance.md).
+	IMHOOK_QUEUE_BENCH=1 $(GO) test -count=1 -run TestQueueBenchmark -v -timeout 10m ./cmd/imhook/
+
 .PHONY: bench
 bench: build examples examples-as bench-guests ## Run the micro benchmarks and imhook bench (--compare, --tenants, --neighbour); print where each target stands.
 	@mkdir -p $(BENCH_DIR)

@@ -35,6 +35,8 @@ type Config struct {
 	Store StoreConfig `koanf:"store"`
 	// Sandbox configures the WebAssembly runtime and default limits.
 	Sandbox SandboxConfig `koanf:"sandbox"`
+	// Queue is the after-callback queue (queue.go).
+	Queue QueueConfig `koanf:"queue"`
 	// Log configures the process log.
 	Log LogConfig `koanf:"log"`
 	// Egress is the operator's policy for plugins' HTTP out-calls.
@@ -187,7 +189,8 @@ func Default() Config {
 			PollInterval: redisdb.DefaultPollInterval,
 			DialTimeout:  redisdb.DefaultDialTimeout,
 		}},
-		Log: LogConfig{Level: "info", Format: "text"},
+		Log:   LogConfig{Level: "info", Format: "text"},
+		Queue: DefaultQueue(),
 	}
 }
 
@@ -307,6 +310,7 @@ func (c *Config) Validate() error {
 	if _, err := egress.ParseNetworks("egress.allow_networks", c.Egress.AllowNetworks); err != nil {
 		errs = append(errs, fmt.Errorf("config key[%w]", err))
 	}
+	c.validateQueue(bad)
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:

@@ -34,6 +34,7 @@ var guests = map[string]struct{ pkg, ldflags string }{
 	"appender":    {"host/testdata/appender", ""},
 	"slow1":       {"host/testdata/slow", "-X main.version=1"},
 	"slow2":       {"host/testdata/slow", "-X main.version=2"},
+	"queued":      {"host/testdata/queued", ""},
 }
 
 // guestWasm returns the module of a guest, built once per test binary.

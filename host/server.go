@@ -25,6 +25,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/egress"
 	"github.com/imhook/imhook/plugins/outcall"
+	"github.com/imhook/imhook/plugins/queue"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
@@ -48,12 +49,15 @@ type Server struct {
 	dir      *tenants.Directory
 	metrics  *metrics.Metrics
 	hooks    *webhook.Handler
+	queue    *queue.Queue // after-callbacks (queue.go)
 	web      *fasthttp.Server
 	admin    *fasthttp.Server
 	webLn    net.Listener
 	adminLn  net.Listener
 	stopping atomic.Bool
 	shutdown atomic.Bool
+	// closeQueue closes the queue's store, after the directory.
+	closeQueue func()
 
 	// storeHealth reports a shared store's trouble (nil when it answers);
 	// callbacks never wait on it. Always nil for bolt.
@@ -146,8 +150,15 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			return metrics.StoreStat{State: st.State, Revision: st.Revision, Applied: s.dir.Applied(), LastRead: st.LastRead}
 		})
 	}
+	closeQueue, err := s.openQueue(ctx)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, closeQueue)
+	s.closeQueue = closeQueue
 
 	s.hooks, err = webhook.New(webhook.Options{
+		Queue:         s.queue,
 		Directory:     s.dir,
 		Metrics:       s.metrics,
 		Logger:        logger,
@@ -185,10 +196,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			MaxUploadBytes: cfg.Admin.MaxUploadBytes,
 			Stats: func(id string) (any, bool) {
 				st, ok := s.dir.Stats(id)
+				if ok {
+					st.Queue = s.queueStatus(id) // queue.go
+				}
 				return st, ok
 			},
 			Serving: s.dir.Await,
 			Logger:  logger.With("component", "admin"),
+			Queue:   s.queue,
 		}
 		if s.shared != nil {
 			opts.Store = storeControl{s}
@@ -281,6 +296,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Shutdown(context.Background())
 		return err
 	}
+	s.queue.Start()
 	s.log.Info("imhook serving", "webhook", s.Addr().String(), "admin", addrString(s.AdminAddr()),
 		"store", s.storeName(), "plugins_loaded", s.dir.PluginsLoaded(), "ready", s.dir.Ready(), "replica", s.replicaID)
 	var runErr error
@@ -324,10 +340,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.adminLn.Close()
 	}
 	s.hooks.Close()
+	errs = append(errs, s.stopQueue(ctx)) // no callback enqueues any more
 	if s.announced != nil {
 		<-s.announced // withdrawn from the replicas' list before the store closes
 	}
 	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close())
+	s.closeQueue()
 	err := errors.Join(errs...)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.log.Error("shutdown incomplete", "err", err)

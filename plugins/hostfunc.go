@@ -126,6 +126,17 @@ var hostFuncs = hostTable{
 		results: []api.ValueType{i32}, resultNames: []string{"len"}, grant: limits.GrantHTTP,
 		fixed: hostSecretCost, rates: []rate{{1, "byte of name and value"}}, fn: hostSecret,
 	},
+	// Queued after-callbacks (hostdelivery.go).
+	{
+		name: abi.FuncDelivery, params: []api.ValueType{i32, i32}, paramNames: []string{"buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"len"},
+		fixed: hostCallCost, rates: []rate{{1, "byte"}}, fn: hostDelivery,
+	},
+	{
+		name: abi.FuncRetry, params: []api.ValueType{i64}, paramNames: []string{"delay_ms"},
+		results: []api.ValueType{i32}, resultNames: []string{"status"},
+		fixed: hostCallCost, fn: hostRetry,
+	},
 }
 
 // lookup returns the host function named name.

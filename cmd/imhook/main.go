@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"serve":   {"run the webhook server and the admin API", serveMain},
 	"tenant":  {"manage tenants through the admin API", tenantMain},
 	"plugin":  {"upload, list, activate, roll back and test plugins through the admin API", pluginMain},
+	"queue":   {"after-callback queue: stats, and dead letters (list, show, retry, purge)", queueMain},
 	"store":   {"the shared Redis store of replicas: health, what each serves, ending the lost-data state", storeMain},
 	"secret":  {"set, list and delete a tenant's secrets through the admin API", secretMain},
 	"run":     {"run a plugin locally on one callback under the production limits", runMain},

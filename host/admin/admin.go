@@ -93,6 +93,10 @@ type Options struct {
 	// Logger receives one line per change made through the API, and internal
 	// errors. Nil discards them.
 	Logger *slog.Logger
+
+	// Queue serves the after-callback queue routes (queue.go); nil answers
+	// them 404.
+	Queue Queue
 }
 
 // API serves the admin routes. Create it with New. It is safe for concurrent
@@ -111,6 +115,7 @@ type API struct {
 	log       *slog.Logger
 	heavy     *heavyGate
 	routes    []route
+	queue     Queue
 }
 
 // New checks opt and returns the API.
@@ -138,6 +143,7 @@ func New(opt Options) (*API, error) {
 		replicas:  opt.Replicas,
 		log:       opt.Logger,
 		heavy:     newHeavyGate(),
+		queue:     opt.Queue,
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes

@@ -17,10 +17,11 @@ type request struct {
 	// Path parameters; empty when the route has none.
 	tenant, plugin, hash string
 	secret               string
+	event                string // queue.go
 }
 
 // route is one method and path pattern. Pattern segments in braces capture
-// a path parameter: {tenant}, {plugin} or {hash}.
+// a path parameter: {tenant}, {plugin}, {hash} or {event}.
 type route struct {
 	method  string
 	pattern []string
@@ -70,6 +71,14 @@ func (a *API) table() []route {
 		r("GET", tenant+"/secrets", tenantScoped, a.listSecrets),
 		r("PUT", tenant+"/secrets/{secret}", tenantScoped, a.putSecret),
 		r("DELETE", tenant+"/secrets/{secret}", tenantScoped, a.deleteSecret),
+		// The after-callback queue (queue.go).
+		r("GET", tenant+"/queue", tenantScoped, a.getQueue),
+		r("GET", tenant+"/queue/dead", tenantScoped, a.listDead),
+		r("DELETE", tenant+"/queue/dead", tenantScoped, a.purgeAllDead),
+		r("POST", tenant+"/queue/dead/retry", tenantScoped, a.retryAllDead),
+		r("GET", tenant+"/queue/dead/{event}", tenantScoped, a.getDead),
+		r("DELETE", tenant+"/queue/dead/{event}", tenantScoped, a.purgeDead),
+		r("POST", tenant+"/queue/dead/{event}/retry", tenantScoped, a.retryDead),
 	}
 }
 
@@ -119,6 +128,8 @@ func bind(pattern, segs []string, req *request) bool {
 					req.hash = segs[i]
 				case "{secret}":
 					req.secret = segs[i]
+				case "{event}":
+					req.event = segs[i]
 				}
 			}
 			continue

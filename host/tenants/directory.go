@@ -749,6 +749,9 @@ type Status struct {
 	Tenant   string         `json:"tenant"`
 	Revision uint64         `json:"revision"`
 	Plugins  []PluginStatus `json:"plugins"`
+	// Queue is the tenant's after-callback queue; the server fills it in
+	// (deliver.go).
+	Queue *QueueStatus `json:"queue,omitempty"`
 }
 
 // PluginStatus is one plugin of a tenant: the version serving and the last

@@ -45,6 +45,9 @@ type Options struct {
 	CallTimeout time.Duration
 	// MaxBodyBytes is handed to the request parser as its size limit.
 	MaxBodyBytes int
+	// Queue takes the after-callbacks of tenants that queue them
+	// (tenants.Live.Queued); nil runs every callback inline (queue.go).
+	Queue Enqueuer
 }
 
 // Handler serves callbacks. Build it with New; it is safe for concurrent use.
@@ -165,6 +168,10 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	// Only callbacks that enter a sandbox take a slot: a neutral reply costs
 	// nothing worth bounding.
+	if h.opt.Queue != nil && t.Queued(cmd) {
+		h.enqueue(ctx, t, cmd, req, body, opID, start) // queue.go
+		return
+	}
 	handled := t.Handles(cmd)
 	if handled {
 		select {

@@ -89,6 +89,9 @@ type Settings struct {
 	// the active one always included. 0 means DefaultKeepVersions; at most
 	// MaxKeepVersions.
 	KeepVersions int `json:"keep_versions,omitempty"`
+
+	// Queue says how after-callbacks run: queued by default (queue.go).
+	Queue QueueSettings `json:"queue"`
 }
 
 // Keep returns the effective number of versions kept per plugin.

@@ -98,6 +98,9 @@ func (s *Settings) Validate() error {
 	if err := s.Auth.validate(); err != nil {
 		return fmt.Errorf("auth: %w", err)
 	}
+	if err := s.Queue.validate(); err != nil {
+		return err
+	}
 	if s.KeepVersions < 0 || s.KeepVersions > MaxKeepVersions {
 		return fmt.Errorf("keep_versions[%d]: want 0 (default %d) to %d: %w", s.KeepVersions, DefaultKeepVersions, MaxKeepVersions, ErrInvalid)
 	}

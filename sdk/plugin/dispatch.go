@@ -126,6 +126,9 @@ func (in *instance) run(e *entry, body []byte, wire bool) (out []byte, err error
 	}()
 	reply, err := e.h(&in.ctx, body, wire)
 	if err != nil {
+		if retryHook != nil { // delivery.go
+			retryHook(&in.ctx, err)
+		}
 		return nil, &handlerError{command: e.name, err: err}
 	}
 	if reply == nil {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/imhook/imhook/sdk/abi"
 )
@@ -30,6 +31,11 @@ type Host struct {
 	HTTP func(req *abi.HTTPRequest) (*abi.HTTPResponse, error)
 	// Secrets holds the values Context.Secret returns.
 	Secrets map[string]string
+	// Delivery, when set, makes the call a delivery from imhook's queue
+	// (Context.Delivery); OnRetry then receives a handler's request for a
+	// retry (Retry, RetryAfter) with its delay.
+	Delivery *Delivery
+	OnRetry  func(after time.Duration)
 }
 
 func (h *Host) log(level abi.LogLevel, line []byte) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/sdk/abi"
 	"github.com/imhook/imhook/sdk/openim"
@@ -33,6 +34,7 @@ type Harness struct {
 	// Out-calls (http.go).
 	allowed []string
 	client  *http.Client
+	retries []time.Duration // delivery.go
 }
 
 // New returns a Harness with the given configuration values (nil for none).
