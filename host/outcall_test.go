@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/plugins/registry"
@@ -78,6 +79,18 @@ func TestOutCallsThroughServer(t *testing.T) {
 	body := `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"user_b","receiveID":"user_b","unreadMsgNum":42,"contentType":3}`
 	if r := e.post("/hooks/acme/callbackAfterGroupMsgReadCommand", body); r.err != nil || r.status != 200 {
 		t.Fatalf("callback: %d %s %v", r.status, r.body, r.err)
+	}
+	// An after-callback is answered once it is queued; the plugin runs,
+	// and calls the service, from the queue.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		n := len(auths)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	mu.Lock()
 	if len(auths) != 1 || auths[0] != "Bearer "+secret || events[0]["reader"] != "user_b" || events[0]["has_read_seq"] != float64(42) {
