@@ -64,6 +64,12 @@ func (a *API) table() []route {
 		r("DELETE", version, tenantScoped, a.deleteVersion),
 		r("POST", version+"/activate", tenantScoped, a.activate),
 		heavy(r("POST", version+"/test", tenantScoped, a.dryRun)),
+		// The tenant's workflow (logs.go, capture.go).
+		r("GET", tenant+"/logs", tenantScoped, a.getLogs),
+		r("GET", tenant+"/capture", tenantScoped, a.getCapture),
+		r("PUT", tenant+"/capture", tenantScoped, a.putCapture),
+		r("DELETE", tenant+"/capture", tenantScoped, a.clearCapture),
+		heavy(r("POST", tenant+"/capture/replay", tenantScoped, a.replay)),
 	}
 }
 

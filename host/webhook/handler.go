@@ -45,6 +45,16 @@ type Options struct {
 	CallTimeout time.Duration
 	// MaxBodyBytes is handed to the request parser as its size limit.
 	MaxBodyBytes int
+	// Tap sees the callbacks the tenant's plugins ran for, and those the
+	// failure policy answered because the server was full; nil sees none.
+	Tap Tap
+}
+
+// Tap watches served callbacks (the tenant's live log and captures). It
+// runs on the callback's goroutine after the reply is written: it must not
+// block. opID, body and reply are valid only during the call.
+type Tap interface {
+	Served(t *tenants.Live, cmd openim.Command, opID, body, reply []byte, res chain.Result)
 }
 
 // Handler serves callbacks. Build it with New; it is safe for concurrent use.
@@ -165,6 +175,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
 			h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",
 				"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
+			if h.opt.Tap != nil {
+				h.opt.Tap.Served(t, cmd, opID, body, *bp, chain.Result{Outcome: metrics.OutcomeOverloaded, Err: errOverloaded})
+			}
 			return
 		}
 	}
@@ -178,6 +191,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	h.reply(ctx, out)
 	elapsed := time.Since(start)
 	h.opt.Metrics.Call(t.ID, cmd.String(), res.Outcome, elapsed.Seconds())
+	if handled && h.opt.Tap != nil {
+		h.opt.Tap.Served(t, cmd, opID, body, out, res)
+	}
 
 	level := slog.LevelDebug
 	if res.Err != nil {
