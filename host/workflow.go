@@ -50,3 +50,6 @@ func (w tap) Served(t *tenants.Live, cmd openim.Command, opID, body, reply []byt
 	}
 	w.capture.Add(t.ID, cb, body)
 }
+
+// Logs returns the tenants' live logs (imhook dev prints its tenant's).
+func (s *Server) Logs() *tenantlog.Store { return s.logs }

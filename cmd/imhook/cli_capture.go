@@ -234,7 +234,7 @@ func replayMain(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			fmt.Fprintf(stderr, "imhook %s: %v\n", cmd, err)
 			return exitUsage
 		}
-		m, err := buildProject(ctx, proj, stderr)
+		m, err := buildProject(ctx, proj, stderr, true)
 		if err != nil {
 			fmt.Fprintf(stderr, "imhook %s: %v\n", cmd, err)
 			return exitAPI

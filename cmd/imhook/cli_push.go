@@ -45,7 +45,7 @@ func pushMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "imhook %s: %v\n", cmd, err)
 		return exitUsage
 	}
-	m, err := buildProject(ctx, proj, stdout)
+	m, err := buildProject(ctx, proj, stdout, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "imhook %s: %v\n", cmd, err)
 		return exitAPI
