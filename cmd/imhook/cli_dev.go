@@ -104,7 +104,8 @@ func devMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 type devServer struct {
 	srv              *host.Server
 	webURL, adminURL string
-	token            string
+	token            string // tenant dev's
+	opToken          string // the operator's
 	cancel           context.CancelFunc
 	done             chan error
 	logSeq           uint64 // the last log line printed
@@ -133,7 +134,7 @@ func startDev(ctx context.Context, settings registry.Settings, stderr io.Writer)
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	d := &devServer{srv: srv, cancel: cancel, done: make(chan error, 1),
+	d := &devServer{srv: srv, cancel: cancel, done: make(chan error, 1), opToken: cfg.Admin.Token,
 		webURL: "http://" + hostPort(srv.Addr()), adminURL: "http://" + hostPort(srv.AdminAddr())}
 	go func() {
 		d.done <- srv.Run(rctx)
