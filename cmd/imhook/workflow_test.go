@@ -118,19 +118,25 @@ func TestTenantWorkflow(t *testing.T) {
 	}
 }
 
-// TestWorkflowHelp: every workflow command and verb prints its usage with an
-// example on stdout, exit 0.
+// TestWorkflowHelp: every command and verb prints its usage with an example
+// on stdout, exit 0.
 func TestWorkflowHelp(t *testing.T) {
 	t.Parallel()
-	asks := [][]string{{"new", "--help"}, {"build", "-h"}, {"push", "--help"}, {"dev", "--help"}, {"callback", "--help"},
-		{"logs", "--help"}, {"replay", "--help"}, {"capture", "--help"}}
-	for verb := range captureCommands {
-		asks = append(asks, []string{"capture", verb, "--help"})
+	var asks [][]string
+	for name := range commands {
+		if name != "version" && name != "bench" { // bench's usage is its examples
+			asks = append(asks, []string{name, "--help"})
+		}
+	}
+	for group, verbs := range map[string]map[string]subcommand{"capture": captureCommands, "tenant": tenantCommands, "plugin": pluginCommands} {
+		for verb := range verbs {
+			asks = append(asks, []string{group, verb, "-h"})
+		}
 	}
 	for _, args := range asks {
 		r := imhook(t, "", args...)
 		want := "Example"
-		if args[0] == "capture" && len(args) == 2 {
+		if (args[0] == "capture" || args[0] == "tenant" || args[0] == "plugin") && len(args) == 2 {
 			want = "Commands:"
 		}
 		if r.code != 0 || !strings.Contains(r.stdout, "Usage") || !strings.Contains(r.stdout, want) || r.stderr != "" {
