@@ -208,15 +208,17 @@ type progress struct {
 	start time.Time
 	last  time.Time
 	buf   []byte
-	done  chan struct{}
+	done  chan struct{} // closed by stop
+	gone  chan struct{} // closed when the ticker goroutine has returned
 	once  sync.Once
 }
 
 const progressEvery = 10 * time.Second
 
 func newProgress(w io.Writer, start time.Time) *progress {
-	p := &progress{w: w, start: start, last: start, done: make(chan struct{})}
+	p := &progress{w: w, start: start, last: start, done: make(chan struct{}), gone: make(chan struct{})}
 	go func() {
+		defer close(p.gone)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
@@ -255,4 +257,8 @@ func (p *progress) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (p *progress) stop() { p.once.Do(func() { close(p.done) }) }
+// stop ends the ticker and waits for it, so that nothing writes to w after.
+func (p *progress) stop() {
+	p.once.Do(func() { close(p.done) })
+	<-p.gone
+}

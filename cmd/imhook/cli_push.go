@@ -45,7 +45,11 @@ func pushMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintf(stderr, "imhook %s: %v\n", cmd, err)
 		return exitUsage
 	}
-	m, err := buildProject(ctx, proj, stdout, true)
+	progress := stdout
+	if c.json {
+		progress = stderr // stdout is the server's JSON alone
+	}
+	m, err := buildProject(ctx, proj, progress, true)
 	if err != nil {
 		fmt.Fprintf(stderr, "imhook %s: %v\n", cmd, err)
 		return exitAPI
@@ -54,7 +58,7 @@ func pushMain(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if !*noActivate {
 		path += "?activate=true"
 	}
-	fmt.Fprintf(stdout, "uploading %s (%s) to tenant %s at %s; the server validates it ...\n", proj.name, formatBytes(int64(len(m.wasm))), tenant, c.url)
+	fmt.Fprintf(progress, "uploading %s (%s) to tenant %s at %s; the server validates it ...\n", proj.name, formatBytes(int64(len(m.wasm))), tenant, c.url)
 	raw, _, err := c.do(ctx, apiRequest{method: "POST", path: path, body: m.wasm, contentType: "application/wasm", ifMatch: *ifMatch})
 	if err != nil {
 		return c.fail(cmd, err)
