@@ -196,3 +196,44 @@ func TestCaptureAndReplay(t *testing.T) {
 		t.Fatal("capture still on for a deleted tenant")
 	}
 }
+
+// TestSlowFollower: a client that follows and does not read never holds up
+// the lines' writers (the webhook path); it is told how many it missed.
+func TestSlowFollower(t *testing.T) {
+	logs := tenantlog.New(tenantlog.Options{FollowBuffer: 16})
+	e := setup(t, admin.Options{Logs: logs})
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/tenants/a/logs?follow=true", nil)
+	req.Header.Set("Authorization", "Bearer "+e.a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Far more than the socket buffers hold, written while nobody reads:
+	// each Add returns at once whatever the follower does.
+	msg := strings.Repeat("x", 2000)
+	for range 20000 {
+		logs.Add("a", tenantlog.Line{Kind: tenantlog.KindLog, Message: msg})
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	var got, dropped uint64
+	for sc.Scan() {
+		var ev admin.LogEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case ev.Event == "dropped":
+			dropped += ev.Count
+		case ev.Line != nil:
+			got++
+		}
+		if got+dropped == 20000 {
+			break
+		}
+	}
+	if dropped == 0 || got+dropped != 20000 {
+		t.Fatalf("read %d lines, %d reported dropped; want every one of the 20000 either read or counted", got, dropped)
+	}
+}
