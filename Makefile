@@ -79,7 +79,8 @@ SDK_VET  = $(GO) vet -C sdk
 # worth its cost: it compiles its eight Go modules into the compilation cache
 # in the user cache directory, which the run without -race has filled, so it
 # takes about 25 s here on 2 cores (2 to 3 minutes with a cold cache).
-RACE_PKGS ?= ./plugins/... ./host/chain/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/
+RACE_PKGS ?= ./plugins/... ./host/chain/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/ \
+	./host/tenantlog/... ./host/capture/...
 
 .PHONY: test
 test: check-fmt vet ## Run every test as CI does: vet, all tests, the race detector, short fuzz runs.

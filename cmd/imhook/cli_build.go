@@ -61,15 +61,19 @@ func buildMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return 0
 }
 
-// project is a plugin project: a directory with a go.mod and a main package.
+// project is a plugin: a main package in a module, usually at its root (an
+// imhook new project), or in a directory below it (examples/moderation in
+// imhook's own repository).
 type project struct {
 	root   string // the directory of go.mod
+	dir    string // the main package's directory, root or below
+	pkg    string // dir relative to root, for go build: "." or "./examples/x"
 	name   string // the plugin's name
 	output string // where the module is written
 }
 
-// findProject finds the project holding dir: the nearest directory at or
-// above it with a go.mod.
+// findProject finds the module holding dir (the nearest directory at or
+// above it with a go.mod); dir is the plugin's main package.
 func findProject(dir, name string) (project, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -78,10 +82,19 @@ func findProject(dir, name string) (project, error) {
 	for d := abs; ; d = filepath.Dir(d) {
 		mod, err := os.ReadFile(filepath.Join(d, "go.mod"))
 		if err == nil {
-			if name == "" {
-				name = scaffold.NameFromDir(path.Base(modulePath(mod)))
+			p := project{root: d, dir: abs, pkg: "."}
+			if rel, err := filepath.Rel(d, abs); err == nil && rel != "." {
+				p.pkg = "./" + filepath.ToSlash(rel)
 			}
-			return project{root: d, name: name, output: filepath.Join(d, "build", name+".wasm")}, nil
+			switch {
+			case name != "":
+			case p.pkg == ".":
+				name = scaffold.NameFromDir(path.Base(modulePath(mod)))
+			default:
+				name = scaffold.NameFromDir(abs)
+			}
+			p.name, p.output = name, filepath.Join(d, "build", name+".wasm")
+			return p, nil
 		}
 		if filepath.Dir(d) == d {
 			return project{}, fmt.Errorf("no go.mod in %s or above: run it in a plugin project (imhook new <dir> writes one)", abs)
@@ -114,7 +127,7 @@ func buildProject(ctx context.Context, proj project, w io.Writer, check bool) (*
 		fmt.Fprintf(w, "note: %s\n", s)
 	}
 	rel := relPath(proj.output)
-	fmt.Fprintf(w, "building %s: %s -o %s\n", proj.name, buildFlagsLine, rel)
+	fmt.Fprintf(w, "building %s: %s -o %s %s\n", proj.name, buildFlagsLine, rel, proj.pkg)
 	start := time.Now()
 	progress := newProgress(w, start)
 	opts := wasmbuild.Release()
@@ -122,7 +135,7 @@ func buildProject(ctx context.Context, proj project, w io.Writer, check bool) (*
 	if err := os.MkdirAll(filepath.Dir(proj.output), 0o755); err != nil {
 		return nil, err
 	}
-	wasm, err := wasmbuild.Go(ctx, ".", opts)
+	wasm, err := wasmbuild.Go(ctx, proj.pkg, opts)
 	progress.stop()
 	if err != nil {
 		if errors.Is(err, wasmbuild.ErrNoGo) {

@@ -193,7 +193,7 @@ func (d *devServer) round(ctx context.Context, proj project, w io.Writer) bool {
 // sendSamples posts every sample callback to the local server and prints
 // each reply, then the log lines they produced.
 func (d *devServer) sendSamples(ctx context.Context, proj project, w io.Writer) {
-	files, _ := filepath.Glob(filepath.Join(proj.root, "testdata", "callbacks", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(proj.dir, "testdata", "callbacks", "*.json"))
 	if len(files) == 0 {
 		fmt.Fprintf(w, "no sample callbacks in testdata/callbacks/ (imhook callback example <command> > testdata/callbacks/<command>.json)\n")
 	}
