@@ -244,3 +244,76 @@ func TestLogsFollow(t *testing.T) {
 		t.Fatalf("stdout:\n%s", s)
 	}
 }
+
+// TestDevOnce: imhook dev builds the project, swaps it into its own server
+// and sends the samples: the plain one goes through, the spam is refused,
+// and the plugin's line is printed.
+func TestDevOnce(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go command on PATH")
+	}
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOWORK", "off")
+	dir := filepath.Join(t.TempDir(), "devguard")
+	imhook(t, "", "new", dir).want(t, 0)
+	r := imhook(t, "", "dev", "--once", dir, "--config", "banned_words=spam").want(t, 0, "a local imhook serves tenant \"dev\"", "swapped in version")
+	for _, want := range []string{
+		"callbackBeforeSendSingleMsgCommand.json", "continue",
+		"callbackBeforeSendSingleMsgCommand.spam.json", "stop", `"errCode":20001`,
+		"log ", "devguard", "message refused", "word=spam",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Fatalf("no %q in:\n%s", want, r.stdout)
+		}
+	}
+	// A broken build is reported, exit 1 with --once.
+	os.WriteFile(filepath.Join(dir, "broken.go"), []byte("package main\nfunc broken() { undefined() }\n"), 0o644)
+	imhook(t, "", "dev", "--once", dir).want(t, 1, "the build failed", "undefined")
+}
+
+// TestSources: what imhook dev watches changes when a source, go.mod or a
+// sample changes, and not for build outputs or hidden directories.
+func TestSources(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, data string) {
+		t.Helper()
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module x\n")
+	write("main.go", "package main\n")
+	write("testdata/callbacks/c.json", "{}")
+	snap := func() map[string]string {
+		t.Helper()
+		m, err := sourcesOf(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before := snap()
+	if len(before) != 3 {
+		t.Fatalf("watching %v", before)
+	}
+	write("build/x.wasm", "wasm")
+	write(".git/HEAD", "ref")
+	write("README.md", "# x")
+	if !mapsEqual(before, snap()) {
+		t.Fatal("build output, .git or README counted as a change")
+	}
+	write("main.go", "package main // changed\n")
+	if mapsEqual(before, snap()) {
+		t.Fatal("main.go changed, not seen")
+	}
+	before = snap()
+	write("testdata/callbacks/d.json", "{}")
+	if mapsEqual(before, snap()) {
+		t.Fatal("a new sample not seen")
+	}
+}
