@@ -6,7 +6,7 @@ WASM_OPT ?= wasm-opt
 # Every directory under examples/ with a main.go is a plugin.
 EXAMPLES     := $(patsubst examples/%/main.go,%,$(wildcard examples/*/main.go))
 EXAMPLE_WASM := $(EXAMPLES:%=build/examples/%.wasm)
-SDK_SOURCES  := $(shell find sdk -name '*.go' ! -name '*_test.go')
+SDK_SOURCES  := $(shell find sdk -name '*.go' ! -name '*_test.go') sdk/go.mod
 
 # wasm-opt accepts Go's wasip1 output only with these features enabled.
 # Measured on readsync (go test ./examples -bench WasmOpt): -O2 trims 0.2% of
@@ -93,19 +93,28 @@ FUZZ_TARGETS := \
 	./host/admin:FuzzMergePatch
 FUZZTIME ?= 5s
 
-# Packages whose concurrency the race detector checks on every run. Most
+# The SDK is its own module (sdk/go.mod): ./... at the root does not reach it,
+# so every target below runs it separately, with go's -C sdk.
+SDK_TEST = $(GO) test -C sdk
+SDK_VET  = $(GO) vet -C sdk
+
+# Packages whose concurrency the race detector checks on every run (and the
+# whole SDK module). Most
 # packages that compile Go guests run without it, because wazero compiles a
 # 2 MB guest about ten times slower under -race; their concurrency is covered
 # here through the WAT and raw-ABI guests. ./host/, the end-to-end tests, is
 # worth its cost: it compiles its eight Go modules into the compilation cache
 # in the user cache directory, which the run without -race has filled, so it
 # takes about 25 s here on 2 cores (2 to 3 minutes with a cold cache).
-RACE_PKGS ?= ./sdk/... ./plugins/... ./host/chain/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/
+RACE_PKGS ?= ./plugins/... ./host/chain/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/ \
+	./host/tenantlog/... ./host/capture/...
 
 .PHONY: test
 test: check-fmt vet test-as ## Run every test as CI does: vet, the AssemblyScript SDK's tests, all Go tests, the race detector, short fuzz runs.
 	$(GO) test -count=1 ./...
+	$(SDK_TEST) -count=1 ./...
 	$(GO) test -count=1 -race -short $(RACE_PKGS)
+	$(SDK_TEST) -count=1 -race -short ./...
 	$(MAKE) --no-print-directory fuzz
 
 # The AssemblyScript SDK's and examples' tests under node (npm test in each
@@ -124,9 +133,10 @@ test-as: ## Run the AssemblyScript SDK's and examples' tests (npm ci, npm test; 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 5s).
 	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		pkg=$${t%%:*}; name=$${t##*:}; dir=.; \
+		case $$pkg in ./sdk/*) dir=sdk; pkg=./$${pkg#./sdk/};; esac; \
+		echo "fuzz $$name ($$dir: $$pkg, $(FUZZTIME))"; \
+		$(GO) test -C $$dir -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
 .PHONY: check-fmt
@@ -139,9 +149,10 @@ fmt: ## Format all Go files in place.
 	gofmt -w $$(git ls-files '*.go')
 
 .PHONY: vet
-vet: ## Run go vet natively, and on the SDK as built for wasip1.
+vet: ## Run go vet natively (both modules), and on the SDK as built for wasip1.
 	$(GO) vet ./...
-	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/...
+	$(SDK_VET) ./...
+	GOOS=wasip1 GOARCH=wasm $(SDK_VET) ./...
 
 .PHONY: clean
 clean: ## Remove build outputs.

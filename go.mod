@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-viper/mapstructure/v2 v2.4.0
+	github.com/imhook/imhook/sdk v0.0.0
 	github.com/knadh/koanf/parsers/yaml v1.1.1
 	github.com/knadh/koanf/providers/confmap v1.0.1
 	github.com/knadh/koanf/providers/env/v2 v2.0.2
@@ -37,3 +38,8 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// The SDK is its own dependency-free module (sdk/go.mod), so that a tenant's
+// plugin can depend on it without this repository being published; imhook new
+// writes a copy of it into each plugin project (docs/sdk.md).
+replace github.com/imhook/imhook/sdk => ./sdk

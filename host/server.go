@@ -19,7 +19,9 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/imhook/imhook/host/admin"
+	"github.com/imhook/imhook/host/capture"
 	"github.com/imhook/imhook/host/metrics"
+	"github.com/imhook/imhook/host/tenantlog"
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/host/webhook"
 	"github.com/imhook/imhook/plugins"
@@ -59,6 +61,10 @@ type Server struct {
 	// closeQueue closes the queue's store, after the directory.
 	closeQueue func()
 
+	// The tenants' live logs and captures (host/workflow.go).
+	logs    *tenantlog.Store
+	capture *capture.Store
+
 	// storeHealth reports a shared store's trouble (nil when it answers);
 	// callbacks never wait on it. Always nil for bolt.
 	storeHealth func() error
@@ -85,7 +91,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}
 	// s is not the named result: a failing return sets that to nil before
 	// the closers below, which use s, run.
-	s := &Server{cfg: cfg, log: logger, metrics: metrics.New(), quit: make(chan struct{})}
+	s := &Server{cfg: cfg, log: logger, metrics: metrics.New(), quit: make(chan struct{}),
+		logs: tenantlog.New(tenantlog.Options{}), capture: capture.New(capture.Options{})}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -137,8 +144,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		Engine:   s.engine,
 		Defaults: cfg.Sandbox.Limits.WithDefaults(),
 		Metrics:  s.metrics,
-		Logger:   logger,
-		Egress:   out,
+		// Guest lines and load messages naming a tenant also go to its log.
+		Logger: slog.New(s.logs.Handler(logger.Handler())),
+		Egress: out,
 	})
 	if err != nil {
 		return nil, err
@@ -165,6 +173,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		MaxConcurrent: cfg.Server.MaxConcurrent,
 		CallTimeout:   cfg.Server.CallTimeout,
 		MaxBodyBytes:  cfg.Server.MaxBodyBytes,
+		Tap:           tap{logs: s.logs, capture: s.capture},
 	})
 	if err != nil {
 		return nil, err
@@ -202,6 +211,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 				return st, ok
 			},
 			Serving: s.dir.Await,
+			Logs:    s.logs,
+			Capture: s.capture,
 			Logger:  logger.With("component", "admin"),
 			Queue:   s.queue,
 		}
@@ -331,6 +342,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, <-done)
 	}
 	if s.admin != nil {
+		s.logs.Close() // end the log followers' streams, which keep their connections open
 		errs = append(errs, s.admin.ShutdownWithContext(ctx))
 	}
 	// fasthttp closes the listeners it served; these close them when Run was

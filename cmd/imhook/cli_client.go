@@ -64,6 +64,9 @@ func newClientFlags(c *apiClient, name, usage string) *pflag.FlagSet {
 	fs.BoolVar(&c.json, "json", false, "print the server's JSON instead of a table")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: imhook %s\n\nFlags:\n%s", usage, fs.FlagUsages())
+		if ex := clientExamples[name]; ex != "" {
+			fmt.Fprintf(fs.Output(), "\nExample:\n  %s\n", ex)
+		}
 	}
 	return fs
 }

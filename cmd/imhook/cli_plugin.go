@@ -66,36 +66,39 @@ func pluginPush(ctx context.Context, c *apiClient, args []string) int {
 	if err != nil {
 		return c.fail(cmd, err)
 	}
-	code := finish(c, cmd, raw, func(up admin.Upload) {
-		v := up.Version
-		what := "uploaded"
-		if !up.Created {
-			what = "already had"
-		}
-		state := "inactive; activate it with: imhook plugin activate " + up.Plugin + " " + short(v.Hash)
-		if up.Active {
-			state = "active"
-		}
-		fmt.Fprintf(c.stdout, "%s %s version %s (%s, abi %d, %s)\n", what, up.Plugin, short(v.Hash), formatBytes(v.Size), v.ABIVersion, state)
-		fmt.Fprintf(c.stdout, "commands: %s\n", strings.Join(v.Commands, ", "))
-		// Which CPU limit the sandbox enforces for this version, and why when
-		// it is not the instruction budget.
-		if up.CPULimitReason != "" {
-			fmt.Fprintf(c.stdout, "cpu limit: %s (%s)\n", up.CPULimit, up.CPULimitReason)
-		} else {
-			fmt.Fprintf(c.stdout, "cpu limit: %s (_initialize used %d instructions)\n", up.CPULimit, up.InitInstructions)
-		}
-		input := "JSON"
-		if up.WireInput {
-			input = "wire format (the request as imhook parsed it)"
-		}
-		fmt.Fprintf(c.stdout, "input:     %s\n", input)
-	})
+	code := finish(c, cmd, raw, c.printUpload)
 	var up admin.Upload
 	if code != exitOK || json.Unmarshal(raw, &up) != nil || !up.Active {
 		return code
 	}
 	return c.servingStatus(cmd, up.Version.Hash, up.Serving)
+}
+
+// printUpload prints the outcome of an upload (plugin push, imhook push).
+func (c *apiClient) printUpload(up admin.Upload) {
+	v := up.Version
+	what := "uploaded"
+	if !up.Created {
+		what = "already had"
+	}
+	state := "inactive; activate it with: imhook plugin activate " + up.Plugin + " " + short(v.Hash)
+	if up.Active {
+		state = "active"
+	}
+	fmt.Fprintf(c.stdout, "%s %s version %s (%s, abi %d, %s)\n", what, up.Plugin, short(v.Hash), formatBytes(v.Size), v.ABIVersion, state)
+	fmt.Fprintf(c.stdout, "commands: %s\n", strings.Join(v.Commands, ", "))
+	// Which CPU limit the sandbox enforces for this version, and why when
+	// it is not the instruction budget.
+	if up.CPULimitReason != "" {
+		fmt.Fprintf(c.stdout, "cpu limit: %s (%s)\n", up.CPULimit, up.CPULimitReason)
+	} else {
+		fmt.Fprintf(c.stdout, "cpu limit: %s (_initialize used %d instructions)\n", up.CPULimit, up.InitInstructions)
+	}
+	input := "JSON"
+	if up.WireInput {
+		input = "wire format (the request as imhook parsed it)"
+	}
+	fmt.Fprintf(c.stdout, "input:     %s\n", input)
 }
 
 func pluginList(ctx context.Context, c *apiClient, args []string) int {

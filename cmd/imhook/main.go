@@ -6,6 +6,8 @@
 //	imhook serve [flags]                                   run the server
 //	imhook tenant create|list|get|update|delete|token|stats manage tenants
 //	imhook plugin push|list|activate|rollback|delete|order|test
+//	imhook new|build|dev|push                              a plugin project: scaffold, build, watch, upload
+//	imhook logs [-f]|capture|replay|callback               a tenant's live log, captures and replays
 //	imhook run plugin.wasm --command X < callback.json     run a plugin locally
 //	imhook bench [--compare | --plugin x.wasm | --tenants]  measure performance
 //	imhook version

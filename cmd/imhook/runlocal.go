@@ -60,6 +60,7 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintln(w, "Runs the plugin once, locally, under the server's default limits, and prints")
 		fmt.Fprintln(w, "the reply, the logs, the time, the memory and the instructions used.")
 		fmt.Fprintf(w, "Exit status: 0 reply, 1 the plugin failed, 2 bad usage or input.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(w, "\nExample:\n  imhook callback example callbackBeforeSendSingleMsgCommand | \\\n    imhook run build/guard.wasm --command callbackBeforeSendSingleMsgCommand --config banned_words=spam\n")
 	}
 	if err := parseArgs(fs, args, stdout, stderr); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {

@@ -26,6 +26,7 @@ func serveMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: imhook serve [flags]\n\nRun the OpenIM webhook server and the admin API.\nConfiguration: defaults < --config file < IMHOOK_* environment < flags (docs/config.md).\n\nFlags:")
 		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nExample:\n  IMHOOK_ADMIN__TOKEN=$(openssl rand -hex 16) imhook serve --data-dir /var/lib/imhook")
 	}
 	configPath := fs.StringP("config", "c", "", "YAML configuration file (see examples/config/imhook.yaml)")
 	addConfigFlags(fs)

@@ -26,6 +26,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/imhook/imhook/host/capture"
+	"github.com/imhook/imhook/host/tenantlog"
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
@@ -97,6 +99,16 @@ type Options struct {
 	// Queue serves the after-callback queue routes (queue.go); nil answers
 	// them 404.
 	Queue Queue
+	// Logs are the tenants' live logs, read and followed through
+	// GET .../logs; Capture their captured callbacks (.../capture). Nil
+	// makes empty ones of the API's own (host.Server shares its own with
+	// the webhook path).
+	Logs    *tenantlog.Store
+	Capture *capture.Store
+	// FollowWindow bounds one GET .../logs?follow=true stream, which then
+	// ends telling the client where to resume: the admin listener's write
+	// timeout must be longer. Default 45s.
+	FollowWindow time.Duration
 }
 
 // API serves the admin routes. Create it with New. It is safe for concurrent
@@ -116,6 +128,10 @@ type API struct {
 	heavy     *heavyGate
 	routes    []route
 	queue     Queue
+
+	logs         *tenantlog.Store
+	capture      *capture.Store
+	followWindow time.Duration
 }
 
 // New checks opt and returns the API.
@@ -144,6 +160,16 @@ func New(opt Options) (*API, error) {
 		log:       opt.Logger,
 		heavy:     newHeavyGate(),
 		queue:     opt.Queue,
+	}
+	a.logs, a.capture, a.followWindow = opt.Logs, opt.Capture, opt.FollowWindow
+	if a.logs == nil {
+		a.logs = tenantlog.New(tenantlog.Options{})
+	}
+	if a.capture == nil {
+		a.capture = capture.New(capture.Options{})
+	}
+	if a.followWindow <= 0 {
+		a.followWindow = defaultFollowWindow
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes

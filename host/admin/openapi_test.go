@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/imhook/imhook/host/capture"
+	"github.com/imhook/imhook/host/tenantlog"
 	"github.com/imhook/imhook/host/tenants"
 )
 
@@ -77,6 +79,9 @@ var apiBodies = []any{
 	PluginList{}, Order{}, VersionList{}, Upload{}, Activation{}, Stats{}, DryRun{},
 	ErrorBody{}, StoreReport{}, SecretList{}, SecretValue{}, SecretSet{},
 	QueueStats{}, DeadLetterList{}, DeadLetter{}, QueueChange{},
+	Capture{}, Replay{},
+	// GET .../logs sends NDJSON: LogEvent, whose line fields are these.
+	tenantlog.Line{},
 	// Stats.Stats is an any: the server fills it with the directory's
 	// status (host.Server wires tenants.Directory.Stats).
 	tenants.Status{},
@@ -87,6 +92,12 @@ var apiBodies = []any{
 var schemaNames = map[reflect.Type]string{
 	reflect.TypeFor[ErrorBody]():      "Error",
 	reflect.TypeFor[tenants.Status](): "TenantStatus",
+
+	reflect.TypeFor[tenantlog.Line]():   "TenantLogLine",
+	reflect.TypeFor[capture.Settings](): "CaptureSettings",
+	reflect.TypeFor[capture.Stats]():    "CaptureStats",
+	reflect.TypeFor[capture.Callback](): "CapturedCallback",
+	reflect.TypeFor[capture.Version]():  "CapturedVersion",
 }
 
 // checkSchemas compares, for each struct type reachable from apiBodies, its

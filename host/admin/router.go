@@ -79,6 +79,12 @@ func (a *API) table() []route {
 		r("GET", tenant+"/queue/dead/{event}", tenantScoped, a.getDead),
 		r("DELETE", tenant+"/queue/dead/{event}", tenantScoped, a.purgeDead),
 		r("POST", tenant+"/queue/dead/{event}/retry", tenantScoped, a.retryDead),
+		// The tenant's workflow (logs.go, capture.go).
+		r("GET", tenant+"/logs", tenantScoped, a.getLogs),
+		r("GET", tenant+"/capture", tenantScoped, a.getCapture),
+		r("PUT", tenant+"/capture", tenantScoped, a.putCapture),
+		r("DELETE", tenant+"/capture", tenantScoped, a.clearCapture),
+		heavy(r("POST", tenant+"/capture/replay", tenantScoped, a.replay)),
 	}
 }
 

@@ -177,6 +177,8 @@ func (a *API) deleteTenant(r *request) error {
 	if err := a.reg.DeleteTenant(r.ctx, r.tenant, expect); err != nil {
 		return err
 	}
+	a.logs.Forget(r.tenant)
+	a.capture.Forget(r.tenant)
 	a.logChange(r, "tenant deleted")
 	r.rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil

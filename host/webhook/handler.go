@@ -48,6 +48,16 @@ type Options struct {
 	// Queue takes the after-callbacks of tenants that queue them
 	// (tenants.Live.Queued); nil runs every callback inline (queue.go).
 	Queue Enqueuer
+	// Tap sees the callbacks the tenant's plugins ran for, and those the
+	// failure policy answered because the server was full; nil sees none.
+	Tap Tap
+}
+
+// Tap watches served callbacks (the tenant's live log and captures). It
+// runs on the callback's goroutine after the reply is written: it must not
+// block. opID, body and reply are valid only during the call.
+type Tap interface {
+	Served(t *tenants.Live, cmd openim.Command, opID, body, reply []byte, res chain.Result)
 }
 
 // Handler serves callbacks. Build it with New; it is safe for concurrent use.
@@ -184,6 +194,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
 			h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",
 				"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
+			if h.opt.Tap != nil {
+				h.opt.Tap.Served(t, cmd, opID, body, *bp, chain.Result{Outcome: metrics.OutcomeOverloaded, Err: errOverloaded})
+			}
 			return
 		}
 	}
@@ -197,6 +210,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	h.reply(ctx, out)
 	elapsed := time.Since(start)
 	h.opt.Metrics.Call(t.ID, cmd.String(), res.Outcome, elapsed.Seconds())
+	if handled && h.opt.Tap != nil {
+		h.opt.Tap.Served(t, cmd, opID, body, out, res)
+	}
 
 	level := slog.LevelDebug
 	if res.Err != nil {

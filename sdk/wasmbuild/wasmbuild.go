@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +57,11 @@ type Options struct {
 
 	// Go is the go command to run. Empty means "go" on PATH.
 	Go string
+
+	// Progress, when set, receives what the go command prints as it works,
+	// with -v: the packages as they compile, so that a first build, which
+	// compiles the runtime for wasip1, is not silent for a minute.
+	Progress io.Writer
 }
 
 // Release returns the options of the build docs/sdk.md documents for a
@@ -78,6 +84,9 @@ func Go(ctx context.Context, pkg string, opts Options) ([]byte, error) {
 	}
 	defer cleanup()
 	args := []string{"build", "-buildmode=c-shared"}
+	if opts.Progress != nil {
+		args = append(args, "-v")
+	}
 	if opts.TrimPath {
 		args = append(args, "-trimpath")
 	}
@@ -85,7 +94,7 @@ func Go(ctx context.Context, pkg string, opts Options) ([]byte, error) {
 		args = append(args, "-ldflags="+opts.LDFlags)
 	}
 	args = append(args, "-o", out, pkg)
-	if _, err := run(ctx, opts.Dir, goEnv, goCmd, args...); err != nil {
+	if _, err := runTee(ctx, opts.Dir, goEnv, opts.Progress, goCmd, args...); err != nil {
 		return nil, err
 	}
 	return os.ReadFile(out)
@@ -153,6 +162,12 @@ func output(path string) (abs string, cleanup func(), err error) {
 // returns its standard output. Its error spells out the command, so that it
 // can be run again by hand, and holds what the command printed.
 func run(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
+	return runTee(ctx, dir, env, nil, name, args...)
+}
+
+// runTee is run, copying the command's standard error to tee as it comes
+// when tee is not nil.
+func runTee(ctx context.Context, dir string, env []string, tee io.Writer, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	if env != nil {
@@ -160,6 +175,9 @@ func run(ctx context.Context, dir string, env []string, name string, args ...str
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	if tee != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, tee)
+	}
 	out, err := cmd.Output()
 	if err == nil {
 		return out, nil

@@ -1,4 +1,4 @@
-package wasmbuild_test
+package plugins
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
-// TestWATFixtures requires every .wat in the module to have its .wasm beside
+// TestWATFixtures requires every .wat in the repository to have its .wasm beside
 // it, equal to what wat2wasm makes of the .wat: tests load the committed
 // .wasm, so that they need no wabt, and a .wat edited without rebuilding it
 // would test nothing. A .wat that is invalid on purpose says so in a comment
@@ -96,22 +96,16 @@ func invalidOnPurpose(t *testing.T, wat string) bool {
 	return false
 }
 
-// moduleRoot is the nearest directory above the working directory with a
-// go.mod.
+// moduleRoot is the repository's root: the main module's directory, the
+// parent of this package's. The walk covers the SDK's module (sdk/) too.
 func moduleRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	dir, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("no go.mod in %s: %v", dir, err)
 	}
+	return dir
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/imhook/imhook/sdk/openim"
@@ -24,7 +25,7 @@ func guest(tb testing.TB) []byte {
 // example, compacted as OpenIM's encoder writes it.
 func singleMsgExample(tb testing.TB) []byte {
 	tb.Helper()
-	raw, err := os.ReadFile("../gen/catalog.json")
+	raw, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "sdk", "openim", "internal", "gen", "catalog.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}

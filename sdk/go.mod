@@ -1,0 +1,3 @@
+module github.com/imhook/imhook/sdk
+
+go 1.26.0
