@@ -60,7 +60,7 @@ func queueDead(ctx context.Context, c *apiClient, args []string) int {
 	}
 	if len(args) == 0 || verbs[args[0]] == nil {
 		if len(args) > 0 && isHelp(args[0]) {
-			fmt.Fprintln(c.stdout, "Usage: imhook queue dead list | show <id> | retry <id>|--all | purge <id>|--all  [--tenant id]")
+			fmt.Fprintln(c.stdout, "Usage: imhook queue dead list | show <id> | retry <id>|--all | purge <id>|--all  [--tenant id]\n\nExample:\n  "+clientExamples["queue dead list"])
 			return exitOK
 		}
 		fmt.Fprintln(c.stderr, "imhook queue dead: give list, show <id>, retry <id>|--all or purge <id>|--all")

@@ -128,7 +128,9 @@ func TestWorkflowHelp(t *testing.T) {
 			asks = append(asks, []string{name, "--help"})
 		}
 	}
-	for group, verbs := range map[string]map[string]subcommand{"capture": captureCommands, "tenant": tenantCommands, "plugin": pluginCommands} {
+	groups := map[string]map[string]subcommand{"capture": captureCommands, "tenant": tenantCommands, "plugin": pluginCommands,
+		"queue": queueCommands, "secret": secretCommands, "store": storeCommands}
+	for group, verbs := range groups {
 		for verb := range verbs {
 			asks = append(asks, []string{group, verb, "-h"})
 		}
@@ -136,7 +138,7 @@ func TestWorkflowHelp(t *testing.T) {
 	for _, args := range asks {
 		r := imhook(t, "", args...)
 		want := "Example"
-		if (args[0] == "capture" || args[0] == "tenant" || args[0] == "plugin") && len(args) == 2 {
+		if _, group := groups[args[0]]; group && len(args) == 2 {
 			want = "Commands:"
 		}
 		if r.code != 0 || !strings.Contains(r.stdout, "Usage") || !strings.Contains(r.stdout, want) || r.stderr != "" {
