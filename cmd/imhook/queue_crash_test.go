@@ -43,19 +43,39 @@ func buildQueuedGuest(t *testing.T) []byte {
 }
 
 // startLogged runs `imhook serve` on dataDir like startServe, logging JSON
-// at info level to the end of logPath (shared by every run), with env added.
+// at info level to the end of logPath (shared by every run), with env added;
+// like startServe, it starts again on other ports when one was taken.
 func startLogged(t *testing.T, dataDir, logPath string, env ...string) *process {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p, taken := startLoggedOnce(t, dataDir, logPath, env...)
+		if !taken {
+			return p
+		}
+		if attempt == 5 {
+			t.Fatalf("imhook serve found its ports taken 5 times; see %s", logPath)
+		}
+	}
+}
+
+// startLoggedOnce is one attempt of startLogged; taken reports that a port
+// was taken (the process has exited).
+func startLoggedOnce(t *testing.T, dataDir, logPath string, env ...string) (p *process, taken bool) {
+	t.Helper()
 	hp, ap := freePort(t), freePort(t)
-	p := &process{
+	p = &process{
 		hooks:       fmt.Sprintf("http://127.0.0.1:%d", hp),
 		adm:         fmt.Sprintf("http://127.0.0.1:%d", ap),
-		stderr:      &bytes.Buffer{},
+		stderr:      &syncBuffer{},
 		operatorTok: "operator-token-for-the-crash-test",
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var from int64 // this run's lines start here
+	if fi, err := logf.Stat(); err == nil {
+		from = fi.Size()
 	}
 	defer logf.Close() // the child has its own descriptor
 	p.cmd = exec.Command(serveBuild.binary, "serve", "--data-dir", dataDir,
@@ -77,8 +97,12 @@ func startLogged(t *testing.T, dataDir, logPath string, env ...string) *process 
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return p, false
 			}
+		}
+		if b, _ := os.ReadFile(logPath); int64(len(b)) > from && bytes.Contains(b[from:], []byte("address already in use")) {
+			p.cmd.Wait() // it exits when it cannot listen
+			return p, true
 		}
 		if time.Now().After(deadline) {
 			b, _ := os.ReadFile(logPath)

@@ -78,7 +78,7 @@ func TestMain(m *testing.M) {
 type process struct {
 	cmd         *exec.Cmd
 	hooks, adm  string // base URLs
-	stderr      *bytes.Buffer
+	stderr      *syncBuffer
 	operatorTok string
 }
 
@@ -93,14 +93,31 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startServe runs `imhook serve` on dataDir and waits until it is ready.
+// startServe runs `imhook serve` on dataDir and waits until it is ready. The
+// ports it picks were free a moment before; when another test took one in
+// between, the server says so and exits, and it starts again on others.
 func startServe(t *testing.T, dataDir string) *process {
 	t.Helper()
+	for attempt := 1; ; attempt++ {
+		p, taken := startServeOnce(t, dataDir)
+		if !taken {
+			return p
+		}
+		if attempt == 5 {
+			t.Fatalf("imhook serve found its ports taken 5 times; stderr:\n%s", p.stderr)
+		}
+	}
+}
+
+// startServeOnce is one attempt of startServe; taken reports that a port
+// was taken (the process has exited).
+func startServeOnce(t *testing.T, dataDir string) (p *process, taken bool) {
+	t.Helper()
 	hp, ap := freePort(t), freePort(t)
-	p := &process{
+	p = &process{
 		hooks:       fmt.Sprintf("http://127.0.0.1:%d", hp),
 		adm:         fmt.Sprintf("http://127.0.0.1:%d", ap),
-		stderr:      &bytes.Buffer{},
+		stderr:      &syncBuffer{},
 		operatorTok: "operator-token-for-the-crash-test",
 	}
 	p.cmd = exec.Command(serveBuild.binary, "serve", "--data-dir", dataDir,
@@ -122,8 +139,12 @@ func startServe(t *testing.T, dataDir string) *process {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return p
+				return p, false
 			}
+		}
+		if strings.Contains(p.stderr.String(), "address already in use") {
+			p.cmd.Wait() // it exits when it cannot listen
+			return p, true
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("imhook serve not ready after 60s; stderr:\n%s", p.stderr)
