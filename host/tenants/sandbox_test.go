@@ -35,6 +35,9 @@ func TestSandboxOptions(t *testing.T) {
 				MemoryPages: 128, CallTimeout: time.Second, MaxInputBytes: 2048, MaxOutputBytes: 4096,
 				MaxLogBytes: 100, MaxLogLines: 7, MaxInstances: 2, MaxCallsPerInstance: 10, MaxInstructions: 5e6, InitInstructions: 7e6,
 				InitTimeout: limits.Default().InitTimeout,
+				MaxKVKeys:   limits.Default().MaxKVKeys, MaxKVBytes: limits.Default().MaxKVBytes,
+				MaxKVKeyBytes: limits.Default().MaxKVKeyBytes, MaxKVValueBytes: limits.Default().MaxKVValueBytes,
+				MaxKVOps: limits.Default().MaxKVOps,
 			}},
 		},
 		{

@@ -53,6 +53,14 @@ type Limits struct {
 	// MaxCallsPerInstance recycles an instance after that many calls,
 	// because linear memory never shrinks.
 	MaxCallsPerInstance int `json:"max_calls_per_instance,omitempty" koanf:"max_calls_per_instance"`
+	// The tenant's key-value state (grant kv): live keys, their bytes
+	// (keys plus values), one key, one value, and state operations in one
+	// call. Exceeding one is a quota status for the guest, not a trap.
+	MaxKVKeys       int64 `json:"max_kv_keys,omitempty" koanf:"max_kv_keys"`
+	MaxKVBytes      int64 `json:"max_kv_bytes,omitempty" koanf:"max_kv_bytes"`
+	MaxKVKeyBytes   int   `json:"max_kv_key_bytes,omitempty" koanf:"max_kv_key_bytes"`
+	MaxKVValueBytes int   `json:"max_kv_value_bytes,omitempty" koanf:"max_kv_value_bytes"`
+	MaxKVOps        int   `json:"max_kv_ops,omitempty" koanf:"max_kv_ops"`
 }
 
 // MinLogLineBytes is what a log line counts toward MaxLogBytes at least,
@@ -140,6 +148,20 @@ var Fields = []Field{
 		8, 1, 1024, "", "live instances per plugin version, so its calls at once (a Go guest costs 4-7 MiB)"),
 	field("max_calls_per_instance", func(l *Limits) *int { return &l.MaxCallsPerInstance },
 		100_000, 1, 1_000_000_000, "", "calls after which an instance is recycled (guest memory never shrinks)"),
+	// State quotas (docs/sdk.md, "State"): a tenant's whole keyspace, and
+	// what one call may do to it. A million keys of 16 bytes each fit in
+	// 64 MiB of Redis; one call's operations are round trips within a
+	// callback's deadline.
+	field("max_kv_keys", func(l *Limits) *int64 { return &l.MaxKVKeys },
+		10_000, 1, 10_000_000, "", "live keys in the tenant's state (grant kv)"),
+	field("max_kv_bytes", func(l *Limits) *int64 { return &l.MaxKVBytes },
+		16*mib, kib, 4 << 30, "", "bytes of keys plus values in the tenant's state"),
+	field("max_kv_key_bytes", func(l *Limits) *int { return &l.MaxKVKeyBytes },
+		512, 16, 64*kib, "", "largest state key"),
+	field("max_kv_value_bytes", func(l *Limits) *int { return &l.MaxKVValueBytes },
+		64*kib, 16, 16*mib, "", "largest state value"),
+	field("max_kv_ops", func(l *Limits) *int { return &l.MaxKVOps },
+		100, 1, 100_000, "", "state operations one call may make"),
 }
 
 // Default returns the built-in value of every limit.
@@ -251,6 +273,9 @@ type Grants struct {
 	// Random gives a cryptographic random source. Without it the source is
 	// deterministic (every instance sees the same bytes).
 	Random bool
+	// KV gives the tenant's key-value state (the kv_* host functions).
+	// Without it a module importing them is refused at load.
+	KV bool
 }
 
 // Grant names as stored in a tenant's settings and given to `imhook run
@@ -259,6 +284,7 @@ const (
 	GrantWalltime = "walltime"
 	GrantNanotime = "nanotime"
 	GrantRandom   = "random"
+	GrantKV       = "kv"
 )
 
 // grantNames maps each grant name to its flag in Grants, in documentation
@@ -270,6 +296,7 @@ var grantNames = []struct {
 	{GrantWalltime, func(g *Grants) *bool { return &g.Walltime }},
 	{GrantNanotime, func(g *Grants) *bool { return &g.Nanotime }},
 	{GrantRandom, func(g *Grants) *bool { return &g.Random }},
+	{GrantKV, func(g *Grants) *bool { return &g.KV }},
 }
 
 // GrantNames returns every grant name.
