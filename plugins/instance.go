@@ -59,6 +59,7 @@ type instance struct {
 	// because it did not fit the guest's buffer.
 	lastErr string
 	kept    []byte
+	kvOps   int // state operations this call (hostkv.go)
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
@@ -201,7 +202,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 	i.command = command
 	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
-	i.lastErr, i.kept = "", nil
+	i.lastErr, i.kept, i.kvOps = "", nil, 0
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil
 	i.stderr.Reset()

@@ -36,6 +36,9 @@ type SandboxOptions struct {
 	// Logger receives the guests' log lines, with attributes tenant, plugin,
 	// plugin_version and command. Nil uses the engine's logger.
 	Logger *slog.Logger
+	// KV is the tenant's key-value state, bound to the tenant by the host,
+	// for the kv_* host functions (grant kv). Nil: they answer unavailable.
+	KV KV
 }
 
 // Sandbox groups the plugins of one tenant in one wazero runtime. It is safe
@@ -60,6 +63,7 @@ type tenantState struct {
 	cpu    CPULimit
 	config map[string]string
 	logger *slog.Logger
+	kv     KV
 }
 
 // runtimeKey holds the settings fixed when a wazero runtime is created: the

@@ -155,7 +155,7 @@ var Fields = []Field{
 	field("max_kv_keys", func(l *Limits) *int64 { return &l.MaxKVKeys },
 		10_000, 1, 10_000_000, "", "live keys in the tenant's state (grant kv)"),
 	field("max_kv_bytes", func(l *Limits) *int64 { return &l.MaxKVBytes },
-		16*mib, kib, 4 << 30, "", "bytes of keys plus values in the tenant's state"),
+		16*mib, kib, 4<<30, "", "bytes of keys plus values in the tenant's state"),
 	field("max_kv_key_bytes", func(l *Limits) *int { return &l.MaxKVKeyBytes },
 		512, 16, 64*kib, "", "largest state key"),
 	field("max_kv_value_bytes", func(l *Limits) *int { return &l.MaxKVValueBytes },
