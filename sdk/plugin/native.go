@@ -23,6 +23,9 @@ type Host struct {
 	// are written to standard error as "<level> <line>". Concurrent Handle
 	// calls sharing a Host call Log concurrently.
 	Log func(level abi.LogLevel, line string)
+	// KV is the tenant's state Context.KV reaches; nil answers
+	// ErrUnavailable, as imhook does for a server without a state store.
+	KV KVStore
 }
 
 func (h *Host) log(level abi.LogLevel, line []byte) {
