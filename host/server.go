@@ -26,6 +26,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
+	"github.com/imhook/imhook/plugins/state"
 	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
@@ -56,6 +57,10 @@ type Server struct {
 	// storeHealth reports a shared store's trouble (nil when it answers);
 	// callbacks never wait on it. Always nil for bolt.
 	storeHealth func() error
+
+	// state is the tenants' key-value state (state.go).
+	state      state.Backend
+	stateClose func() error
 }
 
 // New opens the store, creates the sandbox and binds both listeners (so Addr
@@ -97,6 +102,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		return nil, fmt.Errorf("store[%s]: %w", path, err)
 	}
 
+	s.state, s.stateClose, err = openState(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = s.stateClose() })
+
 	s.engine, err = plugins.NewEngine(ctx, plugins.EngineOptions{
 		CacheDir:     cfg.CacheDir(),
 		Commands:     openim.CommandName,
@@ -116,6 +127,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		Defaults: cfg.Sandbox.Limits.WithDefaults(),
 		Metrics:  s.metrics,
 		Logger:   logger,
+		State:    s.state,
 	})
 	if err != nil {
 		return nil, err
@@ -164,6 +176,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			},
 			Serving: s.dir.Await,
 			Logger:  logger.With("component", "admin"),
+			State:   s.state,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
@@ -289,7 +302,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.adminLn.Close()
 	}
 	s.hooks.Close()
-	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close())
+	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close(), s.stateClose())
 	err := errors.Join(errs...)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.log.Error("shutdown incomplete", "err", err)

@@ -142,3 +142,7 @@ func limit(c *plugin.Context, max *plugin.Setting[int64], key, user, group strin
 	}
 	return &openim.CommonResp{ErrCode: code, ErrMsg: msg, NextCode: 1}, nil
 }
+
+// main is required by the Go toolchain and never runs: imhook calls the
+// exports of sdk/plugin.
+func main() {}

@@ -30,6 +30,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/state"
 )
 
 // DefaultMaxUploadBytes is Options.MaxUploadBytes when it is zero: 32 MiB, ten
@@ -85,6 +86,10 @@ type Options struct {
 	// Logger receives one line per change made through the API, and internal
 	// errors. Nil discards them.
 	Logger *slog.Logger
+
+	// State is the tenants' key-value state, for the kv routes (kv.go) and
+	// to delete a deleted tenant's keys. Nil answers the kv routes 501.
+	State state.Backend
 }
 
 // API serves the admin routes. Create it with New. It is safe for concurrent
@@ -101,6 +106,7 @@ type API struct {
 	log       *slog.Logger
 	heavy     *heavyGate
 	routes    []route
+	state     state.Backend // kv.go
 }
 
 // New checks opt and returns the API.
@@ -126,6 +132,7 @@ func New(opt Options) (*API, error) {
 		serving:   opt.Serving,
 		log:       opt.Logger,
 		heavy:     newHeavyGate(),
+		state:     opt.State,
 	}
 	if a.maxUpload == 0 {
 		a.maxUpload = DefaultMaxUploadBytes

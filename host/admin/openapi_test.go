@@ -76,6 +76,7 @@ var apiBodies = []any{
 	Whoami{}, TenantList{}, CreateTenant{}, TenantToken{}, Tenant{},
 	PluginList{}, Order{}, VersionList{}, Upload{}, Activation{}, Stats{}, DryRun{},
 	ErrorBody{},
+	KVList{}, KVEntry{}, KVPut{}, KVWritten{},
 	// Stats.Stats is an any: the server fills it with the directory's
 	// status (host.Server wires tenants.Directory.Stats).
 	tenants.Status{},

@@ -16,6 +16,7 @@ type request struct {
 
 	// Path parameters; empty when the route has none.
 	tenant, plugin, hash string
+	key                  string // kv.go: base64url
 }
 
 // route is one method and path pattern. Pattern segments in braces capture
@@ -64,6 +65,10 @@ func (a *API) table() []route {
 		r("DELETE", version, tenantScoped, a.deleteVersion),
 		r("POST", version+"/activate", tenantScoped, a.activate),
 		heavy(r("POST", version+"/test", tenantScoped, a.dryRun)),
+		r("GET", tenant+"/kv", tenantScoped, a.listKV),
+		r("GET", tenant+"/kv/{key}", tenantScoped, a.getKV),
+		r("PUT", tenant+"/kv/{key}", tenantScoped, a.putKV),
+		r("DELETE", tenant+"/kv/{key}", tenantScoped, a.deleteKV),
 	}
 }
 
@@ -111,6 +116,8 @@ func bind(pattern, segs []string, req *request) bool {
 					req.plugin = segs[i]
 				case "{hash}":
 					req.hash = segs[i]
+				case "{key}":
+					req.key = segs[i]
 				}
 			}
 			continue

@@ -178,6 +178,7 @@ func (a *API) deleteTenant(r *request) error {
 		return err
 	}
 	a.logChange(r, "tenant deleted")
+	a.deleteState(r)
 	r.rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
 }

@@ -78,6 +78,7 @@ type Metrics struct {
 	loadFails *prometheus.CounterVec
 	instrs    *prometheus.HistogramVec
 	legacy    *prometheus.CounterVec
+	kvQuota   *prometheus.CounterVec // kv.go
 
 	// The per-callback series, resolved once (see cached).
 	mu             sync.RWMutex
@@ -128,7 +129,8 @@ func New() *Metrics {
 	m.callSeries = map[seriesKey]prometheus.Counter{}
 	m.durationSeries = map[seriesKey]prometheus.Observer{}
 	m.instrSeries = map[seriesKey]prometheus.Observer{}
-	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy,
+	m.kvQuota = newKVQuota()
+	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy, m.kvQuota,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -248,6 +250,7 @@ func (m *Metrics) Forget(tenant string) {
 	m.loadFails.DeletePartialMatch(l)
 	m.instrs.DeletePartialMatch(l)
 	m.legacy.DeletePartialMatch(l)
+	m.kvQuota.DeletePartialMatch(l)
 }
 
 // Handler serves the registry in the Prometheus text format.

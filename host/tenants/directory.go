@@ -29,6 +29,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
+	kvstate "github.com/imhook/imhook/plugins/state"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -45,6 +46,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger receives load errors and the guests' log lines; nil discards.
 	Logger *slog.Logger
+	// State is the tenants' key-value state (kv.go); nil: plugins granted
+	// kv get the unavailable status.
+	State kvstate.Backend
 }
 
 // Directory is the set of live tenants. It is safe for concurrent use: the
@@ -274,6 +278,7 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 	log := d.log.With("tenant", doc.ID)
 	cfg := SandboxOptions(doc, d.opt.Defaults)
 	cfg.Logger = d.guestLog // the sandbox adds tenant, plugin and command; Serve the operation_id
+	cfg.KV = d.kv(doc.ID, cfg.Limits)
 	st, ok := d.states[doc.ID]
 	reloadAll := false
 	if !ok {
