@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"serve":   {"run the webhook server and the admin API", serveMain},
 	"tenant":  {"manage tenants through the admin API", tenantMain},
 	"plugin":  {"upload, list, activate, roll back and test plugins through the admin API", pluginMain},
+	"kv":      {"list, read, write and delete a tenant's state keys through the admin API", kvMain},
 	"run":     {"run a plugin locally on one callback under the production limits", runMain},
 	"version": {"print the version", versionMain},
 	"bench":   {"measure imhook against a native server, load-test a plugin, or measure many tenants' memory", benchMain},

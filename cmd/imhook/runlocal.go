@@ -46,6 +46,8 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	jsonOut := fs.Bool("json", false, "print the outcome as JSON")
 	cacheDir := fs.String("cache-dir", "", "keep compiled code in this private directory across runs (default: memory only)")
 	noCPULimit := fs.Bool("no-cpu-limit", false, "run without any CPU limit, instruction budget included (to measure a plugin; a loop then never ends)")
+	kvFile := fs.String("kv-file", "", "give the plugin this bbolt file as its state, kept across runs (grants kv)")
+	kvMemory := fs.Bool("kv-memory", false, "give the plugin an empty state, dropped after the run (grants kv)")
 	lim := limits.Default()
 	limitFlags(fs, &lim, "")
 	fs.Usage = func() {
@@ -92,6 +94,17 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return usageErr("--grants: %v", err)
 	}
 	cfg.Grants = g
+	if *kvFile != "" && *kvMemory {
+		return usageErr("--kv-file and --kv-memory: give one of them")
+	}
+	if *kvFile != "" || *kvMemory {
+		kv, closeKV, err := runState(*kvFile, *kvMemory, lim.WithDefaults())
+		if err != nil {
+			return usageErr("--kv-file: %v", err)
+		}
+		defer closeKV()
+		cfg.KV, cfg.Grants.KV = kv, true
+	}
 	if *noCPULimit {
 		cfg.CPULimit = plugins.CPULimitNone
 	}
