@@ -400,7 +400,8 @@ func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte
 	if err != nil {
 		return "", err
 	}
-	info, err := s.engine.Inspect(ctx, wasm, tenants.SandboxOptions(t, s.cfg.Sandbox.Limits).Limits)
+	cfg := tenants.SandboxOptions(t, s.cfg.Sandbox.Limits)
+	info, err := s.engine.InspectGranted(ctx, wasm, cfg.Limits, cfg.Grants)
 	if err != nil {
 		return "", fmt.Errorf("tenant[%s] plugin[%s]: %w", tenant, plugin, err)
 	}

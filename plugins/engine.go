@@ -243,7 +243,16 @@ type ModuleInfo struct {
 // A *LoadError (errors.Is(err, ErrInvalidModule)) whose message says what was
 // expected, or an error of the engine itself.
 func (e *Engine) Inspect(ctx context.Context, wasm []byte, lim limits.Limits) (ModuleInfo, error) {
-	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim})
+	return e.InspectGranted(ctx, wasm, lim, limits.Grants{})
+}
+
+// InspectGranted is Inspect for a tenant with grants g: a module importing
+// a host function the tenant is granted passes, one importing a function it
+// is not is refused with the grant's name (an upload must not be accepted
+// that no activation could load). No host function is called: the module's
+// state and out-calls are not reached.
+func (e *Engine) InspectGranted(ctx context.Context, wasm []byte, lim limits.Limits, g limits.Grants) (ModuleInfo, error) {
+	t, err := e.NewSandbox(SandboxOptions{ID: "", Limits: lim, Grants: g})
 	if err != nil {
 		return ModuleInfo{}, err
 	}

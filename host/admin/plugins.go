@@ -249,7 +249,7 @@ func (a *API) upload(r *request) error {
 		return err
 	}
 	cfg := tenants.SandboxOptions(t, a.defaults)
-	info, err := a.eng.Inspect(r.ctx, wasm, cfg.Limits)
+	info, err := a.eng.InspectGranted(r.ctx, wasm, cfg.Limits, cfg.Grants)
 	if err != nil {
 		return err // a *LoadError is a 422 with its reason
 	}

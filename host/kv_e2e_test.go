@@ -1,0 +1,114 @@
+package host_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/imhook/imhook/host"
+	"github.com/imhook/imhook/plugins/limits"
+	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
+)
+
+func init() { guests["ratelimit"] = struct{ pkg, ldflags string }{"examples/ratelimit", ""} }
+
+const kvOperator = "kv-operator-token-0123456789"
+
+// sendSingle posts one single-chat message from user to tenant and reports
+// whether OpenIM would stop it.
+func (e *env) sendSingle(tenant, user string) bool {
+	e.t.Helper()
+	body := `{"callbackCommand":"callbackBeforeSendSingleMsgCommand","sendID":"` + user + `","recvID":"user_b","contentType":101,"sessionType":1,"content":"{\"content\":\"hi\"}"}`
+	r := e.post("/hooks/"+tenant+"/callbackBeforeSendSingleMsgCommand", body)
+	if r.err != nil || r.status != 200 {
+		e.t.Fatalf("tenant[%s]: status %d, %v, %s", tenant, r.status, r.err, r.body)
+	}
+	if r.reply.NextCode == 1 && r.reply.ErrCode != 20002 {
+		e.t.Fatalf("stopped with %+v, want the rate limit's errCode 20002", r.reply)
+	}
+	return r.reply.NextCode == 1
+}
+
+func rateLimited(max string) registry.Settings {
+	return registry.Settings{Grants: []string{limits.GrantKV}, Config: map[string]string{"single_per_window": max, "window": "1h"}}
+}
+
+// TestRateLimitServe: the ratelimit example through a real imhook serve on
+// bbolt: counters per tenant and user, tenants apart, the counter visible
+// through the admin API, and a tenant without the grant refused with a
+// clear error.
+func TestRateLimitServe(t *testing.T) {
+	t.Parallel()
+	e := start(t, func(c *host.Config) { c.Admin.Token = kvOperator })
+	e.tenant("ta", rateLimited("3"), "ratelimit", "ratelimit")
+	e.tenant("tb", rateLimited("3"), "ratelimit", "ratelimit")
+	for i := range 3 {
+		if e.sendSingle("ta", "alice") {
+			t.Fatalf("message %d stopped", i+1)
+		}
+	}
+	if !e.sendSingle("ta", "alice") || !e.sendSingle("ta", "alice") {
+		t.Fatal("messages over the limit went through")
+	}
+	if e.sendSingle("tb", "alice") || e.sendSingle("ta", "bob") {
+		t.Fatal("another tenant's or user's counter was shared")
+	}
+	status, body := e.admin("GET", "/v1/tenants/ta/kv/"+base64.RawURLEncoding.EncodeToString([]byte("s:alice")), kvOperator, "", nil)
+	var entry struct{ Text string }
+	_ = json.Unmarshal(body, &entry)
+	if status != 200 || entry.Text != "5" {
+		t.Fatalf("admin read of ta's counter: %d %s, want 5", status, body)
+	}
+	// The operator resets the counter: alice may send again.
+	if status, body := e.admin("DELETE", "/v1/tenants/ta/kv/"+base64.RawURLEncoding.EncodeToString([]byte("s:alice")), kvOperator, "", nil); status != 204 {
+		t.Fatalf("delete: %d %s", status, body)
+	}
+	if e.sendSingle("ta", "alice") {
+		t.Fatal("stopped after the counter was reset")
+	}
+
+	// Without the grant, the upload is refused, and says why.
+	if _, _, err := e.srv.Registry().CreateTenant(context.Background(), "nogrant", registry.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.srv.Install(context.Background(), "nogrant", "ratelimit", guestWasm(t, "ratelimit"))
+	if err == nil || !strings.Contains(err.Error(), "needs grant[kv]; the operator grants it (imhook tenant update --grants)") {
+		t.Fatalf("install without grant kv: %v", err)
+	}
+}
+
+// TestRateLimitReplicas: two replicas on one real redis-server share the
+// counters: the limit holds across them.
+func TestRateLimitReplicas(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{})
+	redis := func(c *host.Config) {
+		c.Store.Backend = "redis"
+		c.Store.Redis.Address = srv.Addr()
+		c.Admin.Token = kvOperator
+	}
+	r1 := start(t, redis)
+	r2 := start(t, redis)
+	r1.tenant("ta", rateLimited("4"), "ratelimit", "ratelimit")
+	hash, _ := r1.srv.Registry().Tenant(context.Background(), "ta")
+	r2.waitServing("ta", "ratelimit", hash.Plugins[0].Active)
+	for i, r := range []*env{r1, r2, r1, r2} {
+		if r.sendSingle("ta", "alice") {
+			t.Fatalf("message %d stopped", i+1)
+		}
+	}
+	if !r2.sendSingle("ta", "alice") || !r1.sendSingle("ta", "alice") {
+		t.Fatal("the limit of 4 did not hold across two replicas")
+	}
+	// Deleting the tenant deletes its counters in Redis.
+	if status, body := r1.admin("DELETE", "/v1/tenants/ta", kvOperator, "", nil); status != 204 {
+		t.Fatalf("delete tenant: %d %s", status, body)
+	}
+	keys, err := srv.Do("KEYS", "*kv:{ta}*")
+	if err != nil || strings.Contains(keys, "{ta}") {
+		t.Fatalf("keys of the deleted tenant left in Redis: %q %v", keys, err)
+	}
+}
