@@ -159,5 +159,12 @@ func (t *Tenant) List(ctx context.Context, prefix, cursor []byte, limit int) ([]
 	return keys, next, nil
 }
 
+// LocalReads reports whether the backend's reads are local and never block
+// (bbolt), so that the sandbox runs them without giving its CPU slot up.
+func (t *Tenant) LocalReads() bool {
+	l, ok := t.b.(interface{ LocalReads() bool })
+	return ok && l.LocalReads()
+}
+
 // Usage returns what the tenant's keyspace holds.
 func (t *Tenant) Usage(ctx context.Context) (Usage, error) { return t.b.Usage(ctx, t.id) }
