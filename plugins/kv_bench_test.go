@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/state"
@@ -19,6 +21,11 @@ import (
 type remoteReads struct{ *state.Tenant }
 
 func (remoteReads) LocalReads() bool { return false }
+
+// localReads makes every read of a KV run on the CPU slot.
+type localReads struct{ *state.Tenant }
+
+func (localReads) LocalReads() bool { return true }
 
 // BenchmarkKV measures a KV get and a counter add from a plugin (one call
 // of the kvbench guest doing one operation), the same call doing nothing,
@@ -111,4 +118,144 @@ func BenchmarkKV(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkKVInterleaved runs every variant of BenchmarkKV once per
+// iteration, in turn, and reports the median of each: on a shared machine
+// whose load swings by 10x within seconds, variants measured one after the
+// other are not comparable, variants interleaved are. Metrics: <variant>-p50-ns,
+// get-added-ns (plugin get minus plugin noop) and, on Redis,
+// plugin-get/go-redis-hmget.
+//
+//	go test ./plugins -run '^$' -bench KVInterleaved -benchtime 2000x
+func BenchmarkKVInterleaved(b *testing.B) {
+	ctx := context.Background()
+	e := newTestEngine(b, EngineOptions{})
+	lim := testLimits()
+	q := state.Quota{MaxKeys: 1000, MaxBytes: 1 << 20, MaxKeyBytes: 64, MaxValueBytes: 1024}
+	bolt, err := boltstate.Open(filepath.Join(b.TempDir(), "state.db"), boltstate.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bolt.Close()
+	srv := redistest.Start(b, redistest.Options{})
+	rc, err := redisdb.Open(ctx, redisdb.Config{Address: srv.Addr()}.WithDefaults())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rc.Close()
+	body := func(op string) []byte {
+		j, _ := json.Marshal(map[string]any{"sendID": "u", "recvID": "v", "contentType": 101, "content": op})
+		return j
+	}
+	wasm := goWasm(b, "kvbench")
+	for _, be := range []struct {
+		name string
+		b    state.Backend
+	}{{"bolt", bolt}, {"redis", redisstate.New(rc, "ibench")}} {
+		b.Run(be.name, func(b *testing.B) {
+			tenant := state.NewTenant(be.b, "t1", q, nil)
+			if _, err := tenant.Set(ctx, []byte("k"), make([]byte, 64), 0); err != nil {
+				b.Fatal(err)
+			}
+			lim.MaxKVOps = 10
+			sb := newTestTenant(b, e, SandboxOptions{ID: be.name, Limits: lim, Grants: limits.Grants{KV: true}, KV: tenant})
+			p := load(b, sb, "kvbench", wasm)
+			// As a callback: the webhook gives every call a deadline.
+			cctx, cancel := context.WithTimeout(ctx, time.Hour)
+			defer cancel()
+			call := func(in []byte) func() {
+				return func() {
+					if _, _, err := p.Call(cctx, "callbackBeforeSendSingleMsgCommand", in, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			type variant struct {
+				name string
+				fn   func()
+			}
+			get := func() {
+				if _, _, err := tenant.Get(ctx, []byte("k")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			add := func() {
+				if _, err := tenant.Add(ctx, []byte("n"), 1, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			// Reads and writes apart: a bbolt write's fsync parks the
+			// goroutine for a quarter of a millisecond, which slows
+			// whatever runs next.
+			groups := [][]variant{
+				{{"plugin-noop", call(body("noop"))}, {"plugin-get", call(body("get"))}, {"native-get", get}},
+				{{"plugin-noop-w", call(body("noop"))}, {"plugin-add", call(body("add"))}, {"native-add", add}},
+			}
+			if be.name == "bolt" {
+				// The same get giving the CPU slot up around the read, as
+				// a store that blocks would: what offCPU would cost bbolt.
+				osb := newTestTenant(b, e, SandboxOptions{ID: "offcpu", Limits: lim, Grants: limits.Grants{KV: true}, KV: remoteReads{tenant}})
+				op := load(b, osb, "kvbench", wasm)
+				in := body("get")
+				groups[0] = append(groups[0], variant{"plugin-get-offcpu", func() {
+					if _, _, err := op.Call(cctx, "callbackBeforeSendSingleMsgCommand", in, nil); err != nil {
+						b.Fatal(err)
+					}
+				}})
+			}
+			if be.name == "redis" {
+				key := "ibench:kv:{t1}:v:k"
+				groups[0] = append(groups[0], variant{"go-redis-hmget", func() {
+					if err := rc.HMGet(ctx, key, "v", "r").Err(); err != nil {
+						b.Fatal(err)
+					}
+				}})
+				// The same get keeping the CPU slot through the round
+				// trip: what offCPU costs (not a production setting).
+				isb := newTestTenant(b, e, SandboxOptions{ID: "inline", Limits: lim, Grants: limits.Grants{KV: true}, KV: localReads{tenant}})
+				ip := load(b, isb, "kvbench", wasm)
+				in := body("get")
+				groups[0] = append(groups[0], variant{"plugin-get-oncpu", func() {
+					if _, _, err := ip.Call(cctx, "callbackBeforeSendSingleMsgCommand", in, nil); err != nil {
+						b.Fatal(err)
+					}
+				}})
+			}
+			p50 := map[string]float64{}
+			for g, variants := range groups {
+				samples := make([][]time.Duration, len(variants))
+				for _, v := range variants {
+					v.fn() // warm
+				}
+				n := b.N
+				if g == 1 && be.name == "bolt" {
+					n = min(n, 300) // each write fsyncs
+				}
+				for i := range n {
+					// The order rotates, so that no variant always runs
+					// first or after the same one.
+					for j := range variants {
+						k := (i + j) % len(variants)
+						start := time.Now()
+						variants[k].fn()
+						samples[k] = append(samples[k], time.Since(start))
+					}
+				}
+				for k, v := range variants {
+					s := samples[k]
+					slices.Sort(s)
+					p50[v.name] = float64(s[len(s)/2].Nanoseconds())
+					b.ReportMetric(p50[v.name], v.name+"-p50-ns")
+				}
+			}
+			b.ReportMetric(p50["plugin-get"]-p50["plugin-noop"], "get-added-ns")
+			b.ReportMetric(p50["plugin-add"]-p50["plugin-noop-w"], "add-added-ns")
+			if hm := p50["go-redis-hmget"]; hm > 0 {
+				b.ReportMetric(p50["plugin-get"]/hm, "plugin-get/go-redis-hmget")
+				b.ReportMetric((p50["plugin-get"]-p50["plugin-noop"])/hm, "get-added/go-redis-hmget")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 }
