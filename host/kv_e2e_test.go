@@ -70,11 +70,38 @@ func TestRateLimitServe(t *testing.T) {
 		t.Fatal("stopped after the counter was reset")
 	}
 
+	// Over its quota the plugin lets messages through, and the refusal is
+	// counted for the tenant.
+	q := rateLimited("3")
+	q.Limits = limits.Limits{MaxKVKeys: 1}
+	e.tenant("tq", q, "ratelimit", "ratelimit")
+	e.sendSingle("tq", "alice") // the only key
+	if e.sendSingle("tq", "bob") || e.sendSingle("tq", "carol") {
+		t.Fatal("stopped a message while over quota: the example fails open")
+	}
+	mfs, err := e.srv.Metrics().Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "imhook_kv_quota_exceeded_total" {
+			for _, m := range mf.GetMetric() {
+				if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "tq" {
+					counted = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if counted != 2 {
+		t.Fatalf("imhook_kv_quota_exceeded_total{tenant=tq} = %v, want 2", counted)
+	}
+
 	// Without the grant, the upload is refused, and says why.
 	if _, _, err := e.srv.Registry().CreateTenant(context.Background(), "nogrant", registry.Settings{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.srv.Install(context.Background(), "nogrant", "ratelimit", guestWasm(t, "ratelimit"))
+	_, err = e.srv.Install(context.Background(), "nogrant", "ratelimit", guestWasm(t, "ratelimit"))
 	if err == nil || !strings.Contains(err.Error(), "needs grant[kv]; the operator grants it (imhook tenant update --grants)") {
 		t.Fatalf("install without grant kv: %v", err)
 	}
