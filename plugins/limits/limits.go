@@ -149,7 +149,8 @@ var Fields = []Field{
 	field("max_calls_per_instance", func(l *Limits) *int { return &l.MaxCallsPerInstance },
 		100_000, 1, 1_000_000_000, "", "calls after which an instance is recycled (guest memory never shrinks)"),
 	// State quotas (docs/sdk.md, "State"): a tenant's whole keyspace, and
-	// what one call may do to it. A million keys of 16 bytes each fit in
+	// what one call may do to it. A key stays under bbolt's 32 KiB key
+	// limit with the 8 bytes of its expiry index. A million keys of 16 bytes each fit in
 	// 64 MiB of Redis; one call's operations are round trips within a
 	// callback's deadline.
 	field("max_kv_keys", func(l *Limits) *int64 { return &l.MaxKVKeys },
@@ -157,7 +158,7 @@ var Fields = []Field{
 	field("max_kv_bytes", func(l *Limits) *int64 { return &l.MaxKVBytes },
 		16*mib, kib, 4<<30, "", "bytes of keys plus values in the tenant's state"),
 	field("max_kv_key_bytes", func(l *Limits) *int { return &l.MaxKVKeyBytes },
-		512, 16, 64*kib, "", "largest state key"),
+		512, 16, 16*kib, "", "largest state key"),
 	field("max_kv_value_bytes", func(l *Limits) *int { return &l.MaxKVValueBytes },
 		64*kib, 16, 16*mib, "", "largest state value"),
 	field("max_kv_ops", func(l *Limits) *int { return &l.MaxKVOps },

@@ -138,5 +138,9 @@ type Backend interface {
 // MaxTTL bounds a TTL: ten years, far beyond any use, short of overflows.
 const MaxTTL = 10 * 365 * 24 * time.Hour
 
-// MaxListLimit bounds one List.
+// MaxListLimit bounds the keys of one List.
 const MaxListLimit = 1000
+
+// MaxListBytes bounds the key bytes of one List page (more when its first
+// key alone is longer): a guest's kv_list output, an admin API answer.
+const MaxListBytes = 256 << 10

@@ -156,6 +156,14 @@ func (t *Tenant) List(ctx context.Context, prefix, cursor []byte, limit int) ([]
 	if len(keys) == limit {
 		next = keys[len(keys)-1]
 	}
+	// A page of long keys is cut at MaxListBytes: the rest is the next page.
+	n := 0
+	for i, k := range keys {
+		if n += len(k); n > MaxListBytes && i > 0 {
+			keys, next = keys[:i], keys[i-1]
+			break
+		}
+	}
 	return keys, next, nil
 }
 

@@ -271,6 +271,14 @@ func (k *KV) List(prefix, cursor []byte, limit int) ([][]byte, []byte, error) {
 	if len(keys) == limit {
 		next = keys[limit-1]
 	}
+	// imhook cuts a page at 256 KiB of keys; the rest is the next page.
+	n := 0
+	for i, key := range keys {
+		if n += len(key); n > 256<<10 && i > 0 {
+			keys, next = keys[:i], keys[i-1]
+			break
+		}
+	}
 	return keys, next, nil
 }
 

@@ -33,6 +33,7 @@ func Run(t *testing.T, open Open) {
 		{"CompareAndSet", testCompareAndSet},
 		{"Add", testAdd},
 		{"List", testList},
+		{"ListBytes", testListBytes},
 		{"TTL", testTTL},
 		{"Quotas", testQuotas},
 		{"QuotasConcurrent", testQuotasConcurrent},
@@ -520,5 +521,42 @@ func testDeleteTenant(t *testing.T, b state.Backend) {
 	}
 	if err := b.DeleteTenant(ctx, "never"); err != nil {
 		t.Fatalf("DeleteTenant of an unknown tenant: %v", err)
+	}
+}
+
+// testListBytes: a page of long keys is cut at MaxListBytes, and paging on
+// from its cursor loses no key.
+func testListBytes(t *testing.T, b state.Backend) {
+	a := state.NewTenant(b, "a", state.Quota{MaxKeyBytes: 16 << 10}, nil)
+	const n = 40
+	for i := range n {
+		k := append(fmt.Appendf(nil, "%02d", i), bytes.Repeat([]byte{'k'}, 16<<10-2)...)
+		must(a.Set(ctx, k, nil, 0))
+	}
+	seen := 0
+	var cursor []byte
+	for pages := 0; ; pages++ {
+		keys, next, err := a.List(ctx, nil, cursor, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := 0
+		for _, k := range keys {
+			size += len(k)
+		}
+		if size > state.MaxListBytes {
+			t.Fatalf("page of %d key bytes > MaxListBytes", size)
+		}
+		seen += len(keys)
+		if next == nil {
+			break
+		}
+		if pages > n {
+			t.Fatal("listing does not end")
+		}
+		cursor = next
+	}
+	if seen != n {
+		t.Fatalf("listed %d keys over the pages, want %d", seen, n)
 	}
 }
