@@ -70,8 +70,21 @@ func (b *backend) Add(_ context.Context, tenant string, key []byte, delta int64,
 }
 
 func (b *backend) List(_ context.Context, tenant string, prefix, after []byte, limit int) ([][]byte, error) {
-	keys, _, err := b.kv(tenant, state.Quota{}).List(prefix, after, limit)
-	return keys, conv(err)
+	// A backend returns up to limit keys; sdktest's pages stop at 256 KiB
+	// as imhook's do, so follow its cursor.
+	var keys [][]byte
+	for len(keys) < limit {
+		page, next, err := b.kv(tenant, state.Quota{}).List(prefix, after, limit-len(keys))
+		if err != nil {
+			return nil, conv(err)
+		}
+		keys = append(keys, page...)
+		if next == nil {
+			break
+		}
+		after = next
+	}
+	return keys, nil
 }
 
 func (b *backend) Usage(_ context.Context, tenant string) (state.Usage, error) {
