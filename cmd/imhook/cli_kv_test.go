@@ -21,6 +21,8 @@ func TestCLIKV(t *testing.T) {
 	op := []string{"--admin-url", srv.URL, "--token", srv.OperatorToken}
 	tok := tokenRe.FindStringSubmatch(imhook(t, "", append([]string{"tenant", "create", "acme"}, op...)...).want(t, 0).stdout)[1]
 	as := []string{"--admin-url", srv.URL, "--token", tok}
+	imhook(t, "", append([]string{"kv", "set", "acme", "k", "v"}, as...)...).want(t, 1, "not granted kv", "HTTP 403")
+	imhook(t, "", append([]string{"tenant", "update", "acme", "--grants", "kv"}, op...)...).want(t, 0)
 
 	imhook(t, "", append([]string{"kv", "set", "acme", "limit:alice", "5", "--ttl", "1h"}, as...)...).want(t, 0, `wrote "limit:alice" (1 bytes), revision 1`)
 	imhook(t, "blob\x00bytes", append([]string{"kv", "set", "acme", "bin", "--file", "-"}, as...)...).want(t, 0, "(10 bytes)")

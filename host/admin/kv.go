@@ -74,7 +74,11 @@ type KVWritten struct {
 var keyEncoding = base64.RawURLEncoding
 
 // kvTenant returns the state of the request's tenant, or why there is none.
-func (a *API) kvTenant(r *request) (*state.Tenant, error) {
+// write refuses a tenant's token when the tenant is not granted kv: the
+// operator's store is not free space for tenants that may not use state
+// (reading and deleting what is there stays allowed; the operator may seed
+// the state before granting it).
+func (a *API) kvTenant(r *request, write bool) (*state.Tenant, error) {
 	if a.state == nil {
 		return nil, apiErrorf(fasthttp.StatusNotImplemented, "this server has no state store")
 	}
@@ -82,8 +86,11 @@ func (a *API) kvTenant(r *request) (*state.Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	lim := tenants.SandboxOptions(t, a.defaults).Limits
-	return state.NewTenant(a.state, t.ID, tenants.StateQuota(lim), nil), nil
+	cfg := tenants.SandboxOptions(t, a.defaults)
+	if write && !r.who.operator && !cfg.Grants.KV {
+		return nil, apiErrorf(fasthttp.StatusForbidden, "tenant[%s] is not granted kv, so its token cannot write state; the operator grants it (imhook tenant update --grants kv)", t.ID)
+	}
+	return state.NewTenant(a.state, t.ID, tenants.StateQuota(cfg.Limits), nil), nil
 }
 
 // decodeKey decodes a base64url key of a path or query.
@@ -129,7 +136,7 @@ func textOf(b []byte) string {
 }
 
 func (a *API) listKV(r *request) error {
-	kv, err := a.kvTenant(r)
+	kv, err := a.kvTenant(r, false)
 	if err != nil {
 		return err
 	}
@@ -173,7 +180,7 @@ func (a *API) getKV(r *request) error {
 	if err != nil {
 		return err
 	}
-	kv, err := a.kvTenant(r)
+	kv, err := a.kvTenant(r, false)
 	if err != nil {
 		return err
 	}
@@ -190,7 +197,7 @@ func (a *API) putKV(r *request) error {
 	if err != nil {
 		return err
 	}
-	kv, err := a.kvTenant(r)
+	kv, err := a.kvTenant(r, true)
 	if err != nil {
 		return err
 	}
@@ -229,7 +236,7 @@ func (a *API) deleteKV(r *request) error {
 	if err != nil {
 		return err
 	}
-	kv, err := a.kvTenant(r)
+	kv, err := a.kvTenant(r, false)
 	if err != nil {
 		return err
 	}

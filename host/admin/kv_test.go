@@ -21,7 +21,29 @@ func kvSetup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return setup(t, admin.Options{State: st})
+	e := setup(t, admin.Options{State: st})
+	e.op.t = t
+	for _, id := range []string{"a", "b"} {
+		e.op.do("PATCH", "/v1/tenants/"+id, map[string]any{"settings": map[string]any{"grants": []string{"kv"}}}, "").want(t, 200)
+	}
+	return e
+}
+
+// TestKVWriteNeedsGrant: a tenant not granted kv cannot fill the store
+// through the API; it may read and delete, and the operator may seed it.
+func TestKVWriteNeedsGrant(t *testing.T) {
+	t.Parallel()
+	e := kvSetup(t)
+	c := client{t, e.srv.URL, e.createTenant(t, "c")}
+	e.op.t = t
+	r := c.do("PUT", "/v1/tenants/c/kv/"+k64("k"), map[string]any{"value": []byte("v")}, "").want(t, 403)
+	if !strings.Contains(r.errMsg(t), "tenant[c] is not granted kv, so its token cannot write state; the operator grants it (imhook tenant update --grants kv)") {
+		t.Fatal(string(r.body))
+	}
+	e.op.do("PUT", "/v1/tenants/c/kv/"+k64("k"), map[string]any{"value": []byte("seed")}, "").want(t, 200)
+	c.do("GET", "/v1/tenants/c/kv/"+k64("k"), nil, "").want(t, 200)
+	c.do("GET", "/v1/tenants/c/kv", nil, "").want(t, 200)
+	c.do("DELETE", "/v1/tenants/c/kv/"+k64("k"), nil, "").want(t, 204)
 }
 
 // TestKVIsolation: a tenant's token reaches only its own keys, whatever the
