@@ -160,6 +160,24 @@ type tenantTx struct {
 	now              uint64
 }
 
+// write runs update within ctx: bbolt does not take a context, and a
+// commit waits for the writer lock and the disk, so a write whose ctx ends
+// first returns ctx's error (the guest's timeout status) and may still be
+// applied when the disk answers.
+func (s *Store) write(ctx context.Context, tenant string, fn func(t *tenantTx) error) error {
+	if ctx.Done() == nil {
+		return s.update(tenant, fn)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.update(tenant, fn) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func (s *Store) update(tenant string, fn func(t *tenantTx) error) error {
 	var result error
 	err := s.db.Update(func(tx *bbolt.Tx) error {
@@ -317,7 +335,7 @@ func (t *tenantTx) expiry(ttl time.Duration) uint64 {
 
 func (s *Store) Put(ctx context.Context, tenant string, key []byte, p state.Put, q state.Quota) (uint64, error) {
 	var rev uint64
-	err := s.update(tenant, func(t *tenantTx) error {
+	err := s.write(ctx, tenant, func(t *tenantTx) error {
 		cur, oldExp, old, found, err := t.current(key)
 		if err != nil {
 			return err
@@ -338,7 +356,7 @@ func (s *Store) Put(ctx context.Context, tenant string, key []byte, p state.Put,
 }
 
 func (s *Store) Delete(ctx context.Context, tenant string, key []byte) error {
-	return s.update(tenant, func(t *tenantTx) error {
+	return s.write(ctx, tenant, func(t *tenantTx) error {
 		_, exp, val, found, err := t.current(key)
 		if err != nil {
 			return err
@@ -352,7 +370,7 @@ func (s *Store) Delete(ctx context.Context, tenant string, key []byte) error {
 
 func (s *Store) Add(ctx context.Context, tenant string, key []byte, delta int64, ttl time.Duration, q state.Quota) (int64, error) {
 	var sum int64
-	err := s.update(tenant, func(t *tenantTx) error {
+	err := s.write(ctx, tenant, func(t *tenantTx) error {
 		_, exp, old, found, err := t.current(key)
 		if err != nil {
 			return err

@@ -71,3 +71,42 @@ func TestSweep(t *testing.T) {
 		t.Fatalf("live key: %q %v", v, err)
 	}
 }
+
+// TestWriteHonoursContext: a write waiting for the writer (here held by
+// another write whose clock read blocks) returns when its context ends,
+// which the guest sees as the timeout status.
+func TestWriteHonoursContext(t *testing.T) {
+	t.Parallel()
+	hold := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var blocking sync.Once
+	now := func() time.Time {
+		blocking.Do(func() {
+			entered <- struct{}{}
+			<-hold
+		})
+		return time.Unix(1_800_000_000, 0)
+	}
+	s, err := boltstate.Open(filepath.Join(t.TempDir(), "state.db"), boltstate.Options{Bolt: boltdb.Options{NoSync: true}, SweepInterval: -1, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := state.NewTenant(s, "a", state.Quota{}, nil)
+	first := make(chan error, 1)
+	go func() {
+		_, err := a.Set(context.Background(), []byte("k"), []byte("1"), 0)
+		first <- err
+	}()
+	<-entered // the first write holds bbolt's writer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = a.Add(ctx, []byte("n"), 1, 0)
+	if !errors.Is(err, context.DeadlineExceeded) || state.StatusOf(err).String() != "timeout" {
+		t.Fatalf("blocked write: %v, want the context's deadline (status timeout)", err)
+	}
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+}
