@@ -22,6 +22,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -42,6 +43,9 @@ var (
 
 const headerLen = 16 // revision, expiry
 
+// batchDelay is bbolt's MaxBatchDelay for the state's writes.
+const batchDelay = time.Millisecond
+
 // Options configures Open.
 type Options struct {
 	// Bolt opens the file (NoSync for tests).
@@ -55,10 +59,15 @@ type Options struct {
 
 // Store is the bbolt backend of plugins/state.
 type Store struct {
-	db   *bbolt.DB
-	now  func() time.Time
-	stop chan struct{}
-	wg   sync.WaitGroup
+	db *bbolt.DB
+	// writers counts the writes in progress: a write that finds another
+	// one joins a bbolt batch (one commit and fsync for the writes that
+	// queue meanwhile) instead of waiting for its own.
+	writers atomic.Int64
+	batch   bool // false only in the benchmark that measures batching
+	now     func() time.Time
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 var _ state.Backend = (*Store)(nil)
@@ -76,7 +85,10 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
-	s := &Store{db: db, now: opts.Now, stop: make(chan struct{})}
+	// A batch starts at most batchDelay after its first write: about one
+	// fsync, the time the writes it gathers would have waited anyway.
+	db.MaxBatchDelay = batchDelay
+	s := &Store{db: db, now: opts.Now, stop: make(chan struct{}), batch: true}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -180,7 +192,15 @@ func (s *Store) write(ctx context.Context, tenant string, fn func(t *tenantTx) e
 
 func (s *Store) update(tenant string, fn func(t *tenantTx) error) error {
 	var result error
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	run := s.db.Update
+	if s.writers.Add(1) > 1 && s.batch {
+		// bbolt may run fn again alone when another write of the batch
+		// fails; fn sets result and its caller's variables afresh each
+		// time, and only bbolt failures fail it.
+		run = s.db.Batch
+	}
+	defer s.writers.Add(-1)
+	err := run(func(tx *bbolt.Tx) error {
 		tb, err := tx.Bucket(bucketTenants).CreateBucketIfNotExists([]byte(tenant))
 		if err != nil {
 			return err
