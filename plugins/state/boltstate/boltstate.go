@@ -8,7 +8,8 @@
 // a bucket "x" of expiry (8 bytes, big-endian) | key, the index the sweep
 // walks, and the counters "keys", "bytes" and "rev". Deleting a tenant
 // deletes its bucket. Writes are serialised by bbolt, so quotas hold under
-// any number of concurrent writers; expired keys are not found from the
+// any number of concurrent writers (concurrent writes share a batch, one
+// commit and fsync); expired keys are not found from the
 // moment they expire, and are removed by a background sweep and by writes
 // of the same tenant.
 package boltstate
