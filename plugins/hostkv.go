@@ -75,9 +75,11 @@ func (c hostCall) kvDo(kv KV, read bool, op func(ctx context.Context) error) err
 	}
 	var err error
 	c.i.offCPU(c.f.name, func() {
-		// A callback's context has its deadline already; a timer of our
-		// own costs a quarter of a bbolt read, so it is made only when
-		// the call's timeout comes first.
+		// The operation ends at the call's timeout or the caller's
+		// deadline, whichever comes first; a timer of our own (about a
+		// microsecond) is made only when the timeout does. The calls'
+		// waits add up to at most max_kv_ops timeouts, within the
+		// caller's deadline.
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > c.i.p.lim.CallTimeout {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, c.i.p.lim.CallTimeout)
