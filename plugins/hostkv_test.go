@@ -198,10 +198,16 @@ func TestKVBadPointer(t *testing.T) {
 	t.Parallel()
 	e := newTestEngine(t, EngineOptions{})
 	a := newKVTenant(t, e, boltBackend(t), "a", testLimits())
-	body := []byte(`{"content":"badptr"}`)
-	_, _, err := a.p.Call(context.Background(), singleCommand, body, nil)
-	if KindOf(err) != KindBadReply || !strings.Contains(err.Error(), "kv_get: key") {
-		t.Fatalf("err = %v, want bad_reply naming kv_get's key", err)
+	for op, want := range map[string]string{
+		"badptr": "kv_get: key [0x7ffffff0, +64) is outside guest memory",
+		"badrev": "kv_add: result_ptr [0x7ffffff0, +8) is outside guest memory",
+		"badbuf": "kv_list: buffer [0x7fff0000, +",
+	} {
+		body := []byte(`{"content":"` + op + `"}`)
+		_, _, err := a.p.Call(context.Background(), singleCommand, body, nil)
+		if KindOf(err) != KindBadReply || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: err = %v, want bad_reply with %q", op, err, want)
+		}
 	}
 }
 

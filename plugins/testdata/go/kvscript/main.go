@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/imhook/imhook/sdk/openim"
 	"github.com/imhook/imhook/sdk/plugin"
@@ -24,6 +25,14 @@ func main() {}
 
 //go:wasmimport imhook kv_get
 func rawKVGet(keyPtr, keyLen, bufPtr, bufCap, revPtr uint32) int32
+
+//go:wasmimport imhook kv_add
+func rawKVAdd(keyPtr, keyLen uint32, delta, ttlMs int64, resultPtr uint32) int32
+
+//go:wasmimport imhook kv_list
+func rawKVList(prefixPtr, prefixLen, cursorPtr, cursorLen uint32, limit int32, bufPtr, bufCap uint32) int32
+
+var rawKey = []byte("k")
 
 func init() {
 	plugin.OnBeforeSendSingleMsg(func(c *plugin.Context, req *openim.BeforeSendSingleMsgReq) (*openim.BeforeSendSingleMsgResp, error) {
@@ -105,6 +114,10 @@ func run(kv plugin.KV, f []string) string {
 		return "ok"
 	case "badptr":
 		return strconv.Itoa(int(rawKVGet(0x7ffffff0, 64, 0, 0, 0)))
+	case "badrev": // after a successful add, its result outside memory
+		return strconv.Itoa(int(rawKVAdd(uint32(uintptr(unsafe.Pointer(&rawKey[0]))), 1, 1, 0, 0x7ffffff0)))
+	case "badbuf": // a list whose output "fits" a buffer outside memory
+		return strconv.Itoa(int(rawKVList(0, 0, 0, 0, 10, 0x7fff0000, 0xffff)))
 	}
 	return "err ? unknown op " + f[0]
 }
