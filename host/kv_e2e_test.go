@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/imhook/imhook/host"
@@ -130,6 +132,36 @@ func TestRateLimitReplicas(t *testing.T) {
 	if !r2.sendSingle("ta", "alice") || !r1.sendSingle("ta", "alice") {
 		t.Fatal("the limit of 4 did not hold across two replicas")
 	}
+	// 16 callers at once, half on each replica, one user: exactly the
+	// limit goes through.
+	r1.tenant("tc", rateLimited("20"), "ratelimit", "ratelimit")
+	hc, _ := r1.srv.Registry().Tenant(context.Background(), "tc")
+	r2.waitServing("tc", "ratelimit", hc.Plugins[0].Active)
+	var wg sync.WaitGroup
+	var passed atomic.Int64
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := []*env{r1, r2}[c%2]
+			body := `{"callbackCommand":"callbackBeforeSendSingleMsgCommand","sendID":"alice","recvID":"user_b","contentType":101,"sessionType":1,"content":"{\"content\":\"hi\"}"}`
+			for range 3 {
+				res := r.post("/hooks/tc/callbackBeforeSendSingleMsgCommand", body)
+				if res.err != nil || res.status != 200 {
+					t.Errorf("status %d, %v", res.status, res.err)
+					return
+				}
+				if res.reply.NextCode != 1 {
+					passed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != 20 {
+		t.Fatalf("%d of 48 concurrent messages went through two replicas, want exactly 20", passed.Load())
+	}
+
 	// Deleting the tenant deletes its counters in Redis.
 	if status, body := r1.admin("DELETE", "/v1/tenants/ta", kvOperator, "", nil); status != 204 {
 		t.Fatalf("delete tenant: %d %s", status, body)
