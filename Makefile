@@ -22,12 +22,37 @@ WASM_OPT_FLAGS ?= -O2 --enable-sign-ext --enable-nontrapping-float-to-int \
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# AssemblyScript examples: every examples/<name>/assembly/index.ts, built with
+# the SDK's build script (sdk/assemblyscript/js/build.js, i.e. imhook-asc) from
+# the npm workspace at the root (package.json, package-lock.json). They need
+# node and npm; without them `make examples` builds the Go examples only.
+NODE            ?= node
+NPM             ?= npm
+HAVE_NODE       := $(shell command -v $(NODE) >/dev/null 2>&1 && command -v $(NPM) >/dev/null 2>&1 && echo yes)
+AS_EXAMPLES     := $(patsubst examples/%/assembly/index.ts,%,$(wildcard examples/*/assembly/index.ts))
+AS_EXAMPLE_WASM := $(AS_EXAMPLES:%=build/examples/%.wasm)
+AS_SDK_SOURCES  := $(shell find sdk/assemblyscript/assembly sdk/assemblyscript/js -type f) sdk/assemblyscript/package.json
+
 .PHONY: examples
-examples: $(EXAMPLE_WASM) ## Build examples/*/ to build/examples/<name>.wasm (optimised when wasm-opt is installed).
+examples: $(EXAMPLE_WASM) $(if $(HAVE_NODE),$(AS_EXAMPLE_WASM)) ## Build examples/*/ to build/examples/<name>.wasm (Go, optimised when wasm-opt is installed; AssemblyScript when node is installed).
+	@[ -n "$(HAVE_NODE)" ] || echo "node/npm not installed: the AssemblyScript examples ($(AS_EXAMPLES)) are not built"
+
+.PHONY: examples-as
+examples-as: $(AS_EXAMPLE_WASM) ## Build the AssemblyScript examples (examples/*/assembly/index.ts) to build/examples/<name>.wasm (needs node and npm).
+
+# npm ci installs exactly package-lock.json (the assemblyscript compiler) into
+# node_modules; the stamp is npm's own record of what it installed.
+node_modules/.package-lock.json: package-lock.json package.json sdk/assemblyscript/package.json $(wildcard examples/*/package.json)
+	$(NPM) ci
+	@touch $@
+
+$(AS_EXAMPLE_WASM): build/examples/%.wasm: node_modules/.package-lock.json $(shell find examples/*/assembly -name "*.ts") $(AS_SDK_SOURCES)
+	@mkdir -p $(@D)
+	$(NODE) sdk/assemblyscript/js/build.js examples/$*/assembly/index.ts -o $@
 
 # A .wasm is rebuilt when its example's sources or the SDK's change.
 .SECONDEXPANSION:
-build/examples/%.wasm: $$(shell find examples/$$* -name "*.go") $(SDK_SOURCES) go.mod
+$(EXAMPLE_WASM): build/examples/%.wasm: $$(shell find examples/$$* -name "*.go") $(SDK_SOURCES) go.mod
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -ldflags=-s -o $@ ./examples/$*
 	@if [ -n "$(WASM_OPT)" ] && command -v $(WASM_OPT) >/dev/null 2>&1; then \
@@ -76,10 +101,23 @@ FUZZTIME ?= 5s
 RACE_PKGS ?= ./sdk/... ./plugins/... ./host/chain/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/
 
 .PHONY: test
-test: check-fmt vet ## Run every test as CI does: vet, all tests, the race detector, short fuzz runs.
+test: check-fmt vet test-as ## Run every test as CI does: vet, the AssemblyScript SDK's tests, all Go tests, the race detector, short fuzz runs.
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race -short $(RACE_PKGS)
 	$(MAKE) --no-print-directory fuzz
+
+# The AssemblyScript SDK's and examples' tests under node (npm test in each
+# workspace). npm ci first, so that the Go tests that build AssemblyScript
+# plugins (examples/assemblyscript_test.go) find the compiler. Without node
+# they are skipped with a message, except in CI (CI set), which must run them.
+.PHONY: test-as
+test-as: ## Run the AssemblyScript SDK's and examples' tests (npm ci, npm test; needs node and npm).
+	@if [ -z "$(HAVE_NODE)" ]; then \
+		if [ -n "$$CI" ]; then echo "test-as: node and npm are required in CI (.ci/run installs them)"; exit 1; fi; \
+		echo "test-as: node/npm not installed: the AssemblyScript SDK's tests are skipped (Go tests that need them skip too)"; \
+	else \
+		$(MAKE) --no-print-directory node_modules/.package-lock.json && $(NPM) test; \
+	fi
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 5s).
@@ -105,7 +143,7 @@ vet: ## Run go vet natively, and on the SDK as built for wasip1.
 
 .PHONY: clean
 clean: ## Remove build outputs.
-	rm -rf build
+	rm -rf build sdk/assemblyscript/build examples/*/build
 
 # ---------------------------------------------------------------------------
 # Serving: the binary and the demo (owned by the serving path, issue 4).
@@ -136,7 +174,7 @@ BENCH_NEIGHBOUR ?= --rounds 3 --duration 5s --warmup 1s --rate 500
 BENCH_DIR       := build/bench
 
 .PHONY: bench
-bench: build examples bench-guests ## Run the micro benchmarks and imhook bench (--compare, --tenants, --neighbour); print where each target stands.
+bench: build examples examples-as bench-guests ## Run the micro benchmarks and imhook bench (--compare, --tenants, --neighbour); print where each target stands.
 	@mkdir -p $(BENCH_DIR)
 	@for p in $(BENCH_PKGS); do \
 		out=$(BENCH_DIR)/$$(echo $$p | sed 's#^\./##; s#/$$##; s#/#_#g').txt; \
@@ -144,7 +182,7 @@ bench: build examples bench-guests ## Run the micro benchmarks and imhook bench 
 		$(GO) test -run='^$$' -bench=. -benchmem -count=$(BENCH_COUNT) $$p > $$out || { cat $$out; exit 1; }; \
 	done
 	./build/imhook bench --compare $(BENCH_COMPARE) --moderation build/examples/moderation.wasm \
-		--trivial build/examples/trivial.wasm | tee $(BENCH_DIR)/compare.txt
+		--trivial build/examples/trivial.wasm --moderation-as build/examples/moderation-as.wasm | tee $(BENCH_DIR)/compare.txt
 	./build/imhook bench $(BENCH_TENANTS) --moderation build/examples/moderation.wasm | tee $(BENCH_DIR)/tenants.txt
 	./build/imhook bench --neighbour $(BENCH_NEIGHBOUR) --moderation build/examples/moderation.wasm \
 		--spin build/guests/spin.wasm --heavy build/guests/heavy.wasm | tee $(BENCH_DIR)/neighbour.txt

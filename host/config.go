@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/store/redisdb"
 )
@@ -20,7 +21,9 @@ import (
 // The zero value is not usable: start from Default.
 type Config struct {
 	// DataDir is the directory that holds the embedded store and the compile
-	// cache when store.path and sandbox.cache_dir are left empty. Default "./data".
+	// cache when store.path and sandbox.cache_dir are left empty, and with a
+	// Redis store the newest registry revision this replica saw
+	// (SeenPath). Default "./data".
 	DataDir string `koanf:"data_dir"`
 
 	// Server is the webhook listener OpenIM calls.
@@ -124,6 +127,10 @@ type SandboxConfig struct {
 	// callback gets its failure policy at once (kind busy). Default 100ms.
 	MaxCPUWait time.Duration `koanf:"max_cpu_wait"`
 
+	// CompileTimeout bounds compiling one uploaded module; a module that
+	// takes longer is refused. Default 20s (plugins.DefaultCompileTimeout).
+	CompileTimeout time.Duration `koanf:"compile_timeout"`
+
 	// Limits are the defaults for every tenant; a tenant's own settings
 	// override them field by field. Zero fields take the built-in defaults;
 	// keys, defaults and bounds are package limits' Fields (docs/config.md).
@@ -168,6 +175,13 @@ func Default() Config {
 		}},
 		Log: LogConfig{Level: "info", Format: "text"},
 	}
+}
+
+// SeenPath returns the file where a replica sharing a Redis store keeps the
+// newest registry revision it saw (one per key prefix), so that a restart
+// against a Redis that lost data notices.
+func (c Config) SeenPath() string {
+	return filepath.Join(c.DataDir, "registry-seen-"+c.Store.Redis.WithDefaults().KeyPrefix+".json")
 }
 
 // StorePath returns the bbolt file: Store.Path, or imhook.db under DataDir.
@@ -266,6 +280,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Sandbox.MaxCPUWait < 0 || c.Sandbox.MaxCPUWait > c.Server.CallTimeout {
 		bad("sandbox.max_cpu_wait", "must be between 0 (the default, 100ms) and server.call_timeout %s, got %s", c.Server.CallTimeout, c.Sandbox.MaxCPUWait)
+	}
+	if c.Sandbox.CompileTimeout < 0 || c.Sandbox.CompileTimeout > 10*time.Minute {
+		bad("sandbox.compile_timeout", "must be between 0 (the default, %s) and 10m, got %s", plugins.DefaultCompileTimeout, c.Sandbox.CompileTimeout)
 	}
 	for _, e := range c.Sandbox.Limits.Check() {
 		bad("sandbox.limits."+e.Field.Key, "%s is out of range: %s", e.Field.Format(e.Value), e.Want())

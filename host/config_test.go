@@ -39,6 +39,8 @@ func TestValidate(t *testing.T) {
 		{name: "short metrics token", edit: func(c *Config) { c.Admin.MetricsToken = "short" }, wantErr: []string{"admin.metrics_token"}},
 		{name: "negative limits", edit: func(c *Config) { c.Sandbox.Limits.MaxInstances = -1 }, wantErr: []string{"sandbox.limits"}},
 		{name: "memory over 2 GiB", edit: func(c *Config) { c.Sandbox.Limits.MemoryPages = 40000 }, wantErr: []string{"sandbox.limits.memory_pages"}},
+		{name: "compile timeout", edit: func(c *Config) { c.Sandbox.CompileTimeout = time.Hour }, wantErr: []string{"sandbox.compile_timeout"}},
+		{name: "compile timeout set", edit: func(c *Config) { c.Sandbox.CompileTimeout = time.Minute }},
 		{name: "log", edit: func(c *Config) { c.Log.Level, c.Log.Format = "loud", "xml" }, wantErr: []string{"log.level", "log.format"}},
 	}
 	for _, tt := range tests {

@@ -57,6 +57,12 @@ type Server struct {
 	// storeHealth reports a shared store's trouble (nil when it answers);
 	// callbacks never wait on it. Always nil for bolt.
 	storeHealth func() error
+	// shared is the Redis backend, nil for bolt: its status, the lost-data
+	// acceptance and the replicas' announcements.
+	shared    *redis.Backend
+	replicaID string
+	announced chan struct{} // closed when the announcer has withdrawn
+	quit      chan struct{} // closed by Shutdown
 
 	// state is the tenants' key-value state (state.go).
 	state      state.Backend
@@ -78,7 +84,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}
 	// s is not the named result: a failing return sets that to nil before
 	// the closers below, which use s, run.
-	s := &Server{cfg: cfg, log: logger, metrics: metrics.New()}
+	s := &Server{cfg: cfg, log: logger, metrics: metrics.New(), quit: make(chan struct{})}
 	var closers []func()
 	defer func() {
 		if err != nil {
@@ -88,14 +94,16 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		}
 	}()
 
-	backend, path, err := openStore(ctx, cfg)
+	s.replicaID = redis.DefaultReplicaID()
+	backend, path, err := openStore(ctx, cfg, s.replicaID, logger)
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() { _ = backend.Close() })
 	s.storeHealth = func() error { return nil }
-	if h, ok := backend.(interface{ Health() error }); ok {
-		s.storeHealth = h.Health
+	if b, ok := backend.(*redis.Backend); ok {
+		s.shared = b
+		s.storeHealth = b.Health
 	}
 	s.reg, err = registry.New(ctx, backend, registry.Options{})
 	if err != nil {
@@ -114,7 +122,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		MaxInstances: cfg.Sandbox.MaxInstances,
 		CPUSlots:     cfg.Sandbox.CPUSlots,
 		MaxCPUWait:   cfg.Sandbox.MaxCPUWait,
-		Logger:       logger.With("component", "sandbox"),
+
+		CompileTimeout: cfg.Sandbox.CompileTimeout,
+		Logger:         logger.With("component", "sandbox"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
@@ -133,6 +143,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		return nil, err
 	}
 	s.metrics.SetSource(s.dir)
+	if s.shared != nil {
+		s.metrics.SetStoreSource(func() metrics.StoreStat {
+			st := s.shared.Status()
+			return metrics.StoreStat{State: st.State, Revision: st.Revision, Applied: s.dir.Applied(), LastRead: st.LastRead}
+		})
+	}
 
 	s.hooks, err = webhook.New(webhook.Options{
 		Directory:     s.dir,
@@ -164,7 +180,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	closers = append(closers, func() { _ = s.webLn.Close() })
 
 	if cfg.Admin.Addr != "" {
-		api, err := admin.New(admin.Options{
+		opts := admin.Options{
 			Registry:       s.reg,
 			Engine:         s.engine,
 			Defaults:       cfg.Sandbox.Limits.WithDefaults(),
@@ -177,7 +193,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			Serving: s.dir.Await,
 			Logger:  logger.With("component", "admin"),
 			State:   s.state,
-		})
+		}
+		if s.shared != nil {
+			opts.Store = storeControl{s}
+			opts.Replicas = s.replicaVersions
+		}
+		api, err := admin.New(opts)
 		if err != nil {
 			return nil, fmt.Errorf("admin: %w", err)
 		}
@@ -256,12 +277,16 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	// Listeners are up before the load so /healthz answers and /readyz says
 	// "loading" while large plugins compile.
+	if s.shared != nil {
+		s.announced = make(chan struct{})
+		go s.announce(ctx)
+	}
 	if err := s.dir.Start(ctx); err != nil {
 		s.Shutdown(context.Background())
 		return err
 	}
 	s.log.Info("imhook serving", "webhook", s.Addr().String(), "admin", addrString(s.AdminAddr()),
-		"store", s.storeName(), "plugins_loaded", s.dir.PluginsLoaded())
+		"store", s.storeName(), "plugins_loaded", s.dir.PluginsLoaded(), "ready", s.dir.Ready(), "replica", s.replicaID)
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -281,6 +306,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.stopping.Store(true)
+	close(s.quit)
 	s.log.Info("imhook shutting down: finishing in-flight callbacks")
 	var errs []error
 	done := make(chan error, 1)
@@ -302,6 +328,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.adminLn.Close()
 	}
 	s.hooks.Close()
+	if s.announced != nil {
+		<-s.announced // withdrawn from the replicas' list before the store closes
+	}
 	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close(), s.stateClose())
 	err := errors.Join(errs...)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -328,37 +357,65 @@ func (s *Server) healthz(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(`{"status":"ok"}` + "\n")
 }
 
-// readyz answers 200 once the tenants are loaded and until shutdown starts,
-// 503 otherwise. With detail (the admin listener) the body lists the tenants
-// whose plugins failed to load; they serve their previous plugins, so they
-// don't make the server unready. A shared store that does not answer does
-// not make it unready either (callbacks are served from the loaded state):
-// "store" says why, in detail on the admin listener.
+// readyz answers, for load balancers (docs/operations.md, "Endpoints"):
+//
+//   - 200 "ready": tenants loaded, the store answers and holds what was
+//     seen;
+//   - 203 "degraded": tenants loaded and served from the last loaded state,
+//     but the shared store is unreachable or lost data (admin changes are
+//     refused). Every replica is in the same position when the store is
+//     down, so a balancer should keep sending callbacks (203 is a success
+//     to Kubernetes; add it to a balancer's matcher);
+//   - 503 "loading", "stopping", or "waiting for the operator" (started
+//     against a store that lost data): send no callbacks.
+//
+// With detail (the admin listener) the body lists the tenants whose plugins
+// failed to load (they serve their previous plugins, so they don't make the
+// server unready), and "store" says why in detail.
 func (s *Server) readyz(ctx *fasthttp.RequestCtx, detail bool) {
-	status := "ready"
+	status, code := "ready", fasthttp.StatusOK
+	var st *registry.StoreStatus
+	if s.shared != nil {
+		v := s.shared.Status()
+		st = &v
+	}
 	switch {
 	case s.stopping.Load():
-		status = "stopping"
+		status, code = "stopping", fasthttp.StatusServiceUnavailable
+	case !s.dir.Ready() && st != nil && st.State == registry.StoreLost:
+		status, code = "waiting for the operator", fasthttp.StatusServiceUnavailable
 	case !s.dir.Ready():
-		status = "loading"
+		status, code = "loading", fasthttp.StatusServiceUnavailable
+	case st != nil && st.State != registry.StoreOK:
+		status, code = "degraded", fasthttp.StatusNonAuthoritativeInfo
 	}
 	body := struct {
-		Status   string           `json:"status"`
-		Store    string           `json:"store,omitempty"`
-		Failures []tenants.Status `json:"load_failures,omitempty"`
+		Status     string           `json:"status"`
+		Store      string           `json:"store,omitempty"`
+		StoreState string           `json:"store_state,omitempty"`
+		Revision   uint64           `json:"revision,omitempty"`
+		Applied    uint64           `json:"applied,omitempty"`
+		Failures   []tenants.Status `json:"load_failures,omitempty"`
 	}{Status: status}
 	if detail {
 		body.Failures = s.dir.Failures()
 	}
-	if err := s.storeHealth(); err != nil {
-		body.Store = "unavailable: admin changes are refused, callbacks are served from the last loaded state"
+	if st != nil {
+		body.StoreState = st.State
 		if detail {
-			body.Store = err.Error()
+			body.Revision, body.Applied = st.Revision, s.dir.Applied()
+		}
+		switch st.State {
+		case registry.StoreUnreachable:
+			body.Store = "unavailable: admin changes are refused, callbacks are served from the last loaded state"
+		case registry.StoreLost:
+			body.Store = "lost data: admin changes are refused until the operator acts, callbacks are served from the last loaded state"
+		}
+		if detail && st.Reason != "" {
+			body.Store = st.Reason
 		}
 	}
-	if status != "ready" {
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-	}
+	ctx.SetStatusCode(code)
 	b, _ := json.Marshal(body)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(append(b, '\n'))
@@ -421,9 +478,13 @@ func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte
 
 // openStore opens the registry backend cfg.Store selects and returns it with
 // a name for messages (the bbolt path or the Redis address).
-func openStore(ctx context.Context, cfg Config) (registry.Backend, string, error) {
+func openStore(ctx context.Context, cfg Config, replicaID string, logger *slog.Logger) (registry.Backend, string, error) {
 	if cfg.Store.Backend == "redis" {
-		b, err := redis.Open(ctx, cfg.Store.Redis)
+		b, err := redis.Open(ctx, cfg.Store.Redis, redis.Options{
+			SeenFile:  cfg.SeenPath(),
+			ReplicaID: replicaID,
+			Logger:    logger.With("component", "store"),
+		})
 		if err != nil {
 			return nil, "", fmt.Errorf("store: %w", err)
 		}
@@ -478,17 +539,24 @@ func sameSecret(a, b string) bool {
 // not answer, at once and with the reason, instead of letting it wait for
 // Redis and fail with a 500. Reads go through: they fail on their own.
 func (s *Server) refuseWrite(ctx *fasthttp.RequestCtx) bool {
-	if ctx.IsGet() || ctx.IsHead() {
-		return false
+	if ctx.IsGet() || ctx.IsHead() || string(ctx.Path()) == "/v1/store/accept" {
+		return false // the acceptance is how the lost-data state ends
 	}
 	err := s.storeHealth()
 	if err == nil {
 		return false
 	}
-	b, _ := json.Marshal(map[string]string{"error": err.Error() + "; changes are refused until it answers again, retry later"})
+	msg := err.Error() + "; changes are refused until it answers again, retry later"
+	lost := errors.Is(err, registry.ErrDataLost)
+	if lost {
+		msg = err.Error() // says what the operator must do; retrying does not help
+	}
+	b, _ := json.Marshal(map[string]string{"error": msg})
 	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 	ctx.SetContentType("application/json")
-	ctx.Response.Header.Set("Retry-After", "5")
+	if !lost {
+		ctx.Response.Header.Set("Retry-After", "5")
+	}
 	ctx.SetBody(append(b, '\n'))
 	return true
 }

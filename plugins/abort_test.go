@@ -82,3 +82,32 @@ func TestClosePluginAbortsStragglers(t *testing.T) {
 		t.Errorf("dropped %d instances, want the aborted one", s.Dropped)
 	}
 }
+
+// TestAbortDeadlineModeGuest: an abort stops a guest that runs in deadline
+// mode (it cannot be metered, so it never refuels and never sees the abort
+// flag) the way its deadline would, long before that deadline, and the call
+// ends with the abort's kind. Before, only its CallTimeout ended it.
+func TestAbortDeadlineModeGuest(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{})
+	lim := testLimits()
+	lim.CallTimeout = time.Minute
+	p := load(t, newTestTenant(t, e, SandboxOptions{ID: "unmeterable", Limits: lim}), "loop", wat(t, "unmeterable_loop"))
+	if got := p.Info().CPULimit; got != CPULimitDeadline {
+		t.Fatalf("CPU limit %s, want %s", got, CPULimitDeadline)
+	}
+	done := loopingCall(t, p)
+	loop := runningInstance(t, p)
+	errStop := errors.New("test over")
+	loop.abort(KindClosed, errStop)
+	select {
+	case err := <-done:
+		if KindOf(err) != KindClosed || !errors.Is(err, errStop) {
+			t.Fatalf("the looping call ended with %v (kind %s), want the abort", err, KindOf(err))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the aborted deadline-mode call still runs")
+	}
+	if s := p.Stats(); s.Dropped != 1 {
+		t.Errorf("dropped %d instances, want the aborted one", s.Dropped)
+	}
+}

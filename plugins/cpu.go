@@ -86,8 +86,9 @@ const refuelSlice = 1_000_000
 // expire is the timer callback: it makes the instance's context done, and
 // wazero then closes the module with sys.ExitCodeDeadlineExceeded.
 func (i *instance) expire() {
-	i.expired.Store(true)
-	close(i.done)
+	if i.expired.CompareAndSwap(false, true) { // the deadline, or an abort
+		close(i.done)
+	}
 }
 
 // armInit starts the instantiation deadline (InitTimeout) in deadline mode.
@@ -202,9 +203,13 @@ type stopReason struct {
 // entering it. The first abort wins. It is for an instance that is going
 // away: an aborted instance is dropped after its call, never reused (a guest
 // stopped in the middle of its work is in no state to serve another call).
-// Unmetered guests do not see it (deadline mode has its timer).
+// A guest in deadline mode is stopped the way its deadline stops it: its
+// timer fires at once, and wazero closes the module at its next loop or
+// call. A guest with no CPU limit does not see it.
 func (i *instance) abort(kind Kind, err error) {
-	i.stop.CompareAndSwap(nil, &stopReason{kind: kind, err: err})
+	if i.stop.CompareAndSwap(nil, &stopReason{kind: kind, err: err}) && i.timer != nil {
+		i.timer.Reset(0)
+	}
 }
 
 // checkAbort stops the guest if the instance was aborted.
@@ -238,6 +243,9 @@ func (i *instance) invoke(ctx context.Context, fn api.Function) error {
 	}
 	i.deadline = time.Now().Add(d)
 	i.timer.Reset(d)
+	if i.stop.Load() != nil {
+		i.timer.Reset(0) // an abort between the check above and Reset(d)
+	}
 	err := fn.CallWithStack(i, i.stack)
 	if i.disarm() && err == nil {
 		// The guest returned just as the deadline passed. Its reply is good,

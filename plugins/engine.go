@@ -118,6 +118,7 @@ func (e *Engine) yieldCPU(i *instance) {
 	// run, and Go does not preempt guest code. With nothing runnable this
 	// returns at once (a few hundred ns per slice of 1M instructions).
 	runtime.Gosched()
+	osYield() // and the other threads of the process, then everyone's
 	waited, err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now)
 	if err != nil {
 		i.holdsCPU = false
@@ -193,17 +194,10 @@ func privateDir(dir string) error {
 // aborting them with KindClosed, "the engine was closed", as Plugin.Close
 // does) and the compilation cache. The engine is unusable afterwards.
 func (e *Engine) Close(ctx context.Context) error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
+	tenants, ok := markClosed(&e.mu, &e.closed, e.tenants)
+	if !ok {
 		return nil
 	}
-	e.closed = true
-	tenants := make([]*Sandbox, 0, len(e.tenants))
-	for t := range e.tenants {
-		tenants = append(tenants, t)
-	}
-	e.mu.Unlock()
 	var errs []error
 	for _, t := range tenants {
 		errs = append(errs, t.close(ctx, false))

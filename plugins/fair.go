@@ -90,6 +90,12 @@ var errCPUBusy = errors.New("other calls held every CPU slot for sandbox.max_cpu
 // acquire takes a slot for a call of t, waiting for one until ctx is done or
 // the share's maxWait passes. The fast path reads no clock.
 func (s *cpuShare) acquire(ctx context.Context, t *tenantCPU) (waited bool, err error) {
+	return s.acquireWithin(ctx, t, s.maxWait)
+}
+
+// acquireWithin is acquire with its own bound on the wait; 0 waits as long
+// as ctx allows (a load, which has no callback waiting on it).
+func (s *cpuShare) acquireWithin(ctx context.Context, t *tenantCPU, maxWait time.Duration) (waited bool, err error) {
 	s.mu.Lock()
 	if s.free > 0 && len(s.waiters) == 0 {
 		s.free--
@@ -100,18 +106,28 @@ func (s *cpuShare) acquire(ctx context.Context, t *tenantCPU) (waited bool, err 
 	w := &cpuWaiter{t: t, granted: make(chan struct{}, 1)}
 	s.waiters = append(s.waiters, w)
 	s.mu.Unlock()
-	return true, s.wait(ctx, w)
+	return true, s.waitWithin(ctx, w, maxWait)
 }
 
-// wait blocks until w is granted a slot, or gives up.
+// wait blocks until w is granted a slot, or gives up after the share's
+// maxWait.
 func (s *cpuShare) wait(ctx context.Context, w *cpuWaiter) error {
-	timer := time.NewTimer(s.maxWait)
-	defer timer.Stop()
+	return s.waitWithin(ctx, w, s.maxWait)
+}
+
+// waitWithin is wait with its own bound; 0 waits as long as ctx allows.
+func (s *cpuShare) waitWithin(ctx context.Context, w *cpuWaiter, maxWait time.Duration) error {
+	var expired <-chan time.Time
+	if maxWait > 0 {
+		timer := time.NewTimer(maxWait)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	var err error
 	select {
 	case <-w.granted:
 		return nil
-	case <-timer.C:
+	case <-expired:
 		err = errCPUBusy
 	case <-ctx.Done():
 		err = ctx.Err()

@@ -300,6 +300,9 @@ func (i *instance) end(info *CallInfo) {
 // out in guest code, says so in the error.
 func (i *instance) failure(err error) (Kind, error) {
 	kind := i.classify(err)
+	if r := i.stop.Load(); r != nil && i.fail == 0 && i.expired.Load() {
+		return kind, fmt.Errorf("%w (%v)", r.err, err)
+	}
 	switch {
 	case i.fail != 0 || !i.metered:
 	case i.callStack.Exhausted(err):
@@ -318,6 +321,9 @@ func (i *instance) failure(err error) (Kind, error) {
 func (i *instance) classify(err error) Kind {
 	if i.fail != 0 {
 		return i.fail
+	}
+	if r := i.stop.Load(); r != nil && i.expired.Load() {
+		return r.kind // deadline mode: the abort fired the timer
 	}
 	if errors.Is(err, errDeadlineBeforeCall) {
 		return KindCPUTime

@@ -156,7 +156,7 @@ func (p *Plugin) call(ctx context.Context, command string, body []byte, wire boo
 	if !ok {
 		return nil, info, p.callError(KindBreakerOpen, command, p.breakerErr(), "")
 	}
-	i, err := p.pool.get(ctx)
+	i, err := p.pool.get(ctx, false)
 	if err != nil {
 		p.breaker.abandon(start)
 		info.Duration = time.Since(start)
@@ -283,7 +283,7 @@ func (p *Plugin) shutdown(ctx context.Context, reason error) error {
 // warm creates the first instance and reads the module's ABI version and
 // command list from it.
 func (p *Plugin) warm(ctx context.Context) (ModuleInfo, error) {
-	i, err := p.pool.get(ctx)
+	i, err := p.pool.get(ctx, true)
 	if err != nil {
 		return ModuleInfo{}, err
 	}

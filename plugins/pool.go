@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,10 @@ func newPool(p *Plugin, b *budget, max int) *pool {
 }
 
 // get returns an instance for one call, creating one when the pool is below
-// its bound, or waiting for one until ctx is done (ErrNoInstance).
-func (pl *pool) get(ctx context.Context) (*instance, error) {
+// its bound, or waiting for one until ctx is done (ErrNoInstance). loading
+// is set for the load's first instance, which may wait for a CPU slot as
+// long as ctx allows (create).
+func (pl *pool) get(ctx context.Context, loading bool) (*instance, error) {
 	pl.mu.Lock()
 	if pl.closed {
 		pl.mu.Unlock()
@@ -67,7 +70,7 @@ func (pl *pool) get(ctx context.Context) (*instance, error) {
 	if pl.live < pl.max {
 		pl.live++
 		pl.mu.Unlock()
-		return pl.create(ctx)
+		return pl.create(ctx, loading)
 	}
 	ch := make(chan *instance, 1)
 	pl.waiters = append(pl.waiters, ch)
@@ -80,7 +83,7 @@ func (pl *pool) get(ctx context.Context) (*instance, error) {
 			return nil, ErrClosed
 		}
 		if i == nil {
-			return pl.create(ctx)
+			return pl.create(ctx, loading)
 		}
 		return i, nil
 	case <-ctx.Done():
@@ -109,12 +112,30 @@ func (pl *pool) get(ctx context.Context) (*instance, error) {
 }
 
 // create fills a slot the caller already holds (live was counted for it).
-func (pl *pool) create(ctx context.Context) (*instance, error) {
+// Instantiating runs guest code (_initialize: about 2 ms for a Go guest), so
+// it holds a CPU slot like a call does: a tenant whose instances keep being
+// dropped and rebuilt cannot take cores outside the fair share. A call's
+// instantiation waits for its slot as long as a call would (KindBusy
+// after); a load's waits as long as ctx allows.
+func (pl *pool) create(ctx context.Context, loading bool) (*instance, error) {
 	if err := pl.budget.acquire(ctx, pl); err != nil {
 		pl.releaseSlot()
 		return nil, err
 	}
+	share, acct := pl.p.t.e.cpu, &pl.p.t.cpu
+	maxWait := share.maxWait
+	if loading {
+		maxWait = 0
+	}
+	if _, err := share.acquireWithin(ctx, acct, maxWait); err != nil {
+		pl.budget.release()
+		pl.releaseSlot()
+		return nil, &CallError{Kind: KindBusy, Tenant: pl.p.t.id, Plugin: pl.p.name, Err: fmt.Errorf("instantiate: %w", err)}
+	}
+	start := time.Now()
 	i, err := pl.p.newInstance()
+	end := time.Now()
+	share.release(acct, end.Sub(start), end)
 	if err != nil {
 		pl.budget.release()
 		pl.releaseSlot()

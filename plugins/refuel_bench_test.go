@@ -39,6 +39,7 @@ func BenchmarkCallCompute(b *testing.B) {
 	}
 	b.Run("loop-wat/metered", func(b *testing.B) {
 		p := benchPluginLimits(b, wat(b, "infinite_loop"), testLimits(), "")
+		p.breaker.off = true // every call fails on purpose
 		body := []byte(seedBody)
 		var info CallInfo
 		var err error

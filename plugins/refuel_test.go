@@ -16,6 +16,16 @@ import (
 // loop that calls nothing, and the host can then stop it (an abort from
 // another goroutine, the call's deadline) or make it wait (the yield hook).
 
+// loopGuests loop without calling anything: a WAT loop and a Go for {}.
+var loopGuests = []struct {
+	name string
+	wasm func(testing.TB) []byte
+	body string
+}{
+	{"wat loop", watGuest("infinite_loop"), seedBody},
+	{"go spin", goGuest("kitchen"), "!spin"},
+}
+
 // longLimits give calls a budget of 10 thousand million instructions, one to
 // two seconds of a guest loop: a runaway that is not stopped by something
 // else first uses all of it, which the tests can tell from Instructions
@@ -35,14 +45,7 @@ func TestRefuelEverySlice(t *testing.T) {
 	var yields atomic.Int64
 	e.yield = func(*instance) { yields.Add(1) }
 	tn := newTestTenant(t, e, SandboxOptions{ID: "refuel", Limits: limits.Default()})
-	for _, g := range []struct {
-		name string
-		wasm func(testing.TB) []byte
-		body string
-	}{
-		{"wat loop", watGuest("infinite_loop"), seedBody},
-		{"go spin", goGuest("kitchen"), "!spin"},
-	} {
+	for _, g := range loopGuests {
 		t.Run(g.name, func(t *testing.T) {
 			p := load(t, tn, "loop", g.wasm(t))
 			yields.Store(0)
@@ -75,14 +78,7 @@ func TestRefuelEverySlice(t *testing.T) {
 // dropped.
 func TestAbortStopsComputeLoop(t *testing.T) {
 	errAborted := errors.New("plugin deleted")
-	for _, g := range []struct {
-		name string
-		wasm func(testing.TB) []byte
-		body string
-	}{
-		{"wat loop", watGuest("infinite_loop"), seedBody},
-		{"go spin", goGuest("kitchen"), "!spin"},
-	} {
+	for _, g := range loopGuests {
 		t.Run(g.name, func(t *testing.T) {
 			e := newTestEngine(t, EngineOptions{})
 			running := make(chan *instance, 1)
@@ -122,7 +118,7 @@ func TestAbortBeforeCall(t *testing.T) {
 	tn := newTestTenant(t, e, SandboxOptions{ID: "abort"})
 	p := load(t, tn, "echo", wat(t, "echo"))
 	ctx := context.Background()
-	i, err := p.pool.get(ctx)
+	i, err := p.pool.get(ctx, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,14 +145,7 @@ func TestAbortBeforeCall(t *testing.T) {
 // budget. (Before slices, metered pure compute ended only by budget.)
 func TestDeadlineInComputeLoop(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{})
-	for _, g := range []struct {
-		name string
-		wasm func(testing.TB) []byte
-		body string
-	}{
-		{"wat loop", watGuest("infinite_loop"), seedBody},
-		{"go spin", goGuest("kitchen"), "!spin"},
-	} {
+	for _, g := range loopGuests {
 		for _, d := range []string{"ctx", "backstop"} {
 			t.Run(g.name+"/"+d, func(t *testing.T) {
 				lim := longLimits()
@@ -247,5 +236,21 @@ func TestBusyStartFunction(t *testing.T) {
 	}
 	if want := "start function: instruction budget of 100000000 exhausted"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not contain %q", err, want)
+	}
+}
+
+// TestMeterImportReserved: a module that imports from imhook_meter, the
+// name of the import the rewriter adds, cannot be metered and is refused at
+// load, in every CPU limit mode.
+func TestMeterImportReserved(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{})
+	for _, mode := range []CPULimit{"", CPULimitDeadline, CPULimitNone} {
+		tn := newTestTenant(t, e, SandboxOptions{ID: "reserved", CPULimit: mode})
+		_, err := tn.Load(context.Background(), "p", wat(t, "meter_import"))
+		var le *LoadError
+		if !errors.As(err, &le) || le.Kind != KindInvalidModule || !strings.Contains(err.Error(), "guest imports func[imhook_meter.refuel]; module imhook_meter is reserved") {
+			t.Errorf("mode %q: %v, want the reserved module named", mode, err)
+		}
+		tn.Close(context.Background())
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -320,9 +322,9 @@ func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntim
 // runtimes, and the calls running in its plugins end with it: they are
 // aborted at once (a metered guest stops at its next refuel or host function,
 // within a slice of its budget; a call queued for an instance does not enter
-// the guest) and fail with KindClosed, "the tenant was deleted". Close then
-// waits for them to return, up to ctx (a guest in deadline mode runs on until
-// its CallTimeout).
+// the guest; a guest in deadline mode is stopped as its deadline would stop
+// it) and fail with KindClosed, "the tenant was deleted". Close then waits
+// for them to return, up to ctx.
 func (t *Sandbox) Close(ctx context.Context) error {
 	return t.close(ctx, true)
 }
@@ -331,17 +333,10 @@ func (t *Sandbox) Close(ctx context.Context) error {
 // aborted at once (KindClosed, "the tenant was deleted"); otherwise (the
 // engine closes) they get until ctx ends.
 func (t *Sandbox) close(ctx context.Context, deleted bool) error {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+	plugins, ok := markClosed(&t.mu, &t.closed, t.plugins)
+	if !ok {
 		return nil
 	}
-	t.closed = true
-	plugins := make([]*Plugin, 0, len(t.plugins))
-	for p := range t.plugins {
-		plugins = append(plugins, p)
-	}
-	t.mu.Unlock()
 	reason := errEngineClosed
 	if deleted {
 		reason = errTenantDeleted
@@ -408,4 +403,17 @@ func (e *Engine) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (c
 			"compiling took longer than %v; the module is too large or its functions have too much control flow", e.compileTimeout)}
 	}
 	return nil, err
+}
+
+// markClosed sets *closed under mu and returns the members of set at that
+// moment, or false when it was closed already: the first step of every
+// Close here, after which nothing joins set.
+func markClosed[T comparable](mu *sync.Mutex, closed *bool, set map[T]struct{}) ([]T, bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	if *closed {
+		return nil, false
+	}
+	*closed = true
+	return slices.Collect(maps.Keys(set)), true
 }

@@ -3,6 +3,7 @@ package plugins
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,26 +79,32 @@ func TestYieldHandsSlotOver(t *testing.T) {
 	t.Logf("the loop ran %d instructions while %d light calls went through", r.info.Instructions, calls)
 }
 
+// napBesideLoop starts a call of an infinite loop under lim in a tenant
+// "heavy", then has a tenant "light" take the CPU slot from it and hold it
+// in a real sleep of napMs (the kitchen guest's !nap); it returns when the
+// sleep is over, with the loop's instance and the channel that gets the
+// loop call's error.
+func napBesideLoop(t *testing.T, e *Engine, lim limits.Limits, napMs int) (*instance, <-chan error) {
+	t.Helper()
+	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: lim}), "loop", wat(t, "infinite_loop"))
+	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
+	done := loopingCall(t, heavy)
+	loop := runningInstance(t, heavy)
+	reply, _, err := light.Call(context.Background(), seedCommand, []byte(fmt.Sprintf("!nap %d", napMs)), nil)
+	if err != nil || string(reply) != "napped" {
+		t.Fatalf("light call = %q, %v", reply, err)
+	}
+	return loop, done
+}
+
 // TestYieldThenBusy: a call that hands its slot to a lighter tenant and gets
 // none back within MaxCPUWait ends with KindBusy, and the slot it no longer
 // holds is not released twice: every slot is free afterwards.
 func TestYieldThenBusy(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 10 * time.Millisecond})
-	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: longLimits()}), "loop", wat(t, "infinite_loop"))
 	// The light tenant holds the slot for half a second in a real sleep:
 	// fifty times the heavy call's wait.
-	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
-
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := heavy.Call(context.Background(), seedCommand, []byte(seedBody), nil)
-		done <- err
-	}()
-	loop := runningInstance(t, heavy)
-	reply, _, err := light.Call(context.Background(), seedCommand, []byte("!nap 500"), nil)
-	if err != nil || string(reply) != "napped" {
-		t.Fatalf("light call = %q, %v", reply, err)
-	}
+	loop, done := napBesideLoop(t, e, longLimits(), 500)
 	select {
 	case err := <-done:
 		if KindOf(err) != KindBusy {
@@ -122,21 +129,9 @@ func TestYieldWaitIsNotRunaway(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 30 * time.Second})
 	lim := longLimits()
 	lim.CallTimeout = time.Second
-	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: lim}), "loop", wat(t, "infinite_loop"))
 	// The light tenant holds the slot in a real sleep, 1.5 times the heavy
 	// call's backstop.
-	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
-
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := heavy.Call(context.Background(), seedCommand, []byte(seedBody), nil)
-		done <- err
-	}()
-	loop := runningInstance(t, heavy)
-	reply, _, err := light.Call(context.Background(), seedCommand, []byte("!nap 1500"), nil)
-	if err != nil || string(reply) != "napped" {
-		t.Fatalf("light call = %q, %v", reply, err)
-	}
+	loop, done := napBesideLoop(t, e, lim, 1500)
 	// The heavy call has its slot back. Were the wait part of its backstop,
 	// it would end cpu_time at its next refuel, a fraction of a millisecond
 	// from now; it has most of a second of guest time left instead.
@@ -145,5 +140,46 @@ func TestYieldWaitIsNotRunaway(t *testing.T) {
 	loop.abort(KindClosed, errStop)
 	if err := <-done; KindOf(err) != KindClosed || !errors.Is(err, errStop) {
 		t.Fatalf("the heavy call ended with %v (kind %s), want it still running when aborted", err, KindOf(err))
+	}
+}
+
+// TestInstantiationHoldsCPUSlot: creating an instance runs guest code
+// (_initialize), so it needs a CPU slot like a call: while another tenant
+// holds the only slot, a call that would need a new instance ends busy
+// without instantiating. Before, the instance was built outside the share
+// (a crash loop's rebuilds took cores unaccounted) and only the call itself
+// waited.
+func TestInstantiationHoldsCPUSlot(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 10 * time.Millisecond})
+	lim := testLimits()
+	lim.MaxCallsPerInstance = 1 // every call needs a new instance
+	p := load(t, newTestTenant(t, e, SandboxOptions{ID: "fresh", Limits: lim}), "echo", wat(t, "echo"))
+	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
+		t.Fatal(err) // uses up the load's instance
+	}
+	holder := load(t, newTestTenant(t, e, SandboxOptions{ID: "holder", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
+	napped := make(chan error, 1)
+	go func() {
+		_, _, err := holder.Call(context.Background(), seedCommand, []byte("!nap 300"), nil)
+		napped <- err
+	}()
+	runningInstance(t, holder)
+
+	before := p.Stats().Created
+	_, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+	if KindOf(err) != KindBusy {
+		t.Fatalf("call needing an instance while the slot is held: %v, want busy", err)
+	}
+	if after := p.Stats().Created; after != before {
+		t.Fatalf("created %d instances while every CPU slot was held", after-before)
+	}
+	if err := <-napped; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
+		t.Fatalf("after the slot is free: %v", err)
+	}
+	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Errorf("CPU share after the calls: %+v, want every slot free", st)
 	}
 }

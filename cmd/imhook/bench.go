@@ -59,9 +59,13 @@ type benchOptions struct {
 	serverLog   string
 	moderation  string
 	trivial     string
-	pin         bool
-	json        bool
-	verbose     bool
+	// moderationAS is the AssemblyScript moderation plugin of --compare's
+	// variant (as); moderationASSet whether --moderation-as was given.
+	moderationAS    string
+	moderationASSet bool
+	pin             bool
+	json            bool
+	verbose         bool
 
 	serveBaseline string // hidden: run the native baseline server
 	addr          string // hidden: its listen address
@@ -108,6 +112,7 @@ Flags:
 	fs.StringVar(&o.serverLog, "server-log", "", "append the imhook servers' output to this file (e.g. with --env GODEBUG=schedtrace=100)")
 	fs.StringVar(&o.moderation, "moderation", filepath.Join("build", "examples", "moderation.wasm"), "the moderation example (make examples)")
 	fs.StringVar(&o.trivial, "trivial", filepath.Join("build", "examples", "trivial.wasm"), "the trivial example (make examples)")
+	fs.StringVar(&o.moderationAS, "moderation-as", filepath.Join("build", "examples", "moderation-as.wasm"), "with --compare: the AssemblyScript moderation example, variant (as) (make examples-as; left out when the default file is missing)")
 	fs.BoolVar(&o.pin, "pin", true, "pin server and load to different cores with taskset when possible")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.BoolVarP(&o.verbose, "verbose", "v", false, "print progress to stderr")
@@ -122,6 +127,7 @@ Flags:
 		fmt.Fprintf(stderr, "imhook bench: %v\nRun 'imhook bench --help' for usage.\n", err)
 		return exitUsage
 	}
+	o.moderationASSet = fs.Changed("moderation-as")
 	if err := o.check(fs.NArg()); err != nil {
 		fmt.Fprintf(stderr, "imhook bench: %v\n", err)
 		return exitUsage

@@ -32,9 +32,13 @@ type CompareReport struct {
 	ThroughputRatio Stat `json:"throughput_ratio_b_over_a"`
 	// CPUDeltaUS is (c)-(n) server CPU per callback per round, HostDeltaUS
 	// (h)-(n), in microseconds.
-	CPUDeltaUS  Stat     `json:"cpu_delta_c_minus_n_us"`
-	HostDeltaUS Stat     `json:"cpu_delta_h_minus_n_us"`
-	Targets     []Target `json:"targets"`
+	CPUDeltaUS  Stat `json:"cpu_delta_c_minus_n_us"`
+	HostDeltaUS Stat `json:"cpu_delta_h_minus_n_us"`
+	// ASThroughputRatio is (as)/(a) per round, the AssemblyScript plugin's
+	// variant; Modules what each moderation plugin costs besides its calls.
+	ASThroughputRatio Stat         `json:"throughput_ratio_as_over_a"`
+	Modules           []ModuleCost `json:"modules,omitempty"`
+	Targets           []Target     `json:"targets"`
 	// Warnings are failed callbacks and unexpected verdicts.
 	Warnings []string `json:"warnings,omitempty"`
 }
@@ -53,16 +57,39 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("trivial plugin: %w (run make examples or pass --trivial)", err)
 	}
+	asWasm, err := b.loadModerationAS()
+	if err != nil {
+		return nil, err
+	}
 	if err := b.pinSelf(); err != nil {
 		return nil, err
 	}
 	mach := machine(b.pin) // the load average before our own load
+	// What each moderation module costs the host, before any server runs.
+	var modules []ModuleCost
+	for _, m := range []struct {
+		name string
+		wasm []byte
+	}{{"moderation", modWasm}, {"moderation-as", asWasm}} {
+		if m.wasm == nil {
+			continue
+		}
+		b.logf("measuring module %s", m.name)
+		mc, err := b.measureModule(ctx, m.name, m.wasm, confMap)
+		if err != nil {
+			return nil, fmt.Errorf("module[%s]: %w", m.name, err)
+		}
+		modules = append(modules, mc)
+	}
 	vs := []*variant{
 		{key: "a", name: "native Go + encoding/json (moderation)"},
 		{key: "b", name: "imhook + moderation plugin"},
 		{key: "c", name: "imhook + trivial plugin"},
 		{key: "n", name: "native neutral reply only"},
 		{key: "h", name: "imhook + no-op raw-ABI plugin (host only)"},
+	}
+	if asWasm != nil {
+		vs = append(vs, &variant{key: "as", name: "imhook + moderation-as plugin (AssemblyScript)"})
 	}
 	defer func() {
 		for _, v := range vs {
@@ -71,7 +98,7 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 			}
 		}
 	}()
-	upload, err := b.startCompared(ctx, vs, conf, confMap, modWasm, trivWasm)
+	upload, err := b.startCompared(ctx, vs, conf, confMap, modWasm, trivWasm, asWasm)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +116,10 @@ func (b *bencher) compare(ctx context.Context) (*CompareReport, error) {
 			v.rounds = append(v.rounds, res)
 		}
 	}
-	return b.compareReport(mach, vs, upload, len(modWasm)), nil
+	rep := b.compareReport(mach, vs, upload, len(modWasm))
+	rep.Modules = modules
+	rep.Targets = append(rep.Targets, asTargets(rep)...)
+	return rep, nil
 }
 
 // moderationConfig returns the configuration of the tenants running the
@@ -104,12 +134,12 @@ func (b *bencher) moderationConfig() ([]string, map[string]string, error) {
 	return conf, m, err
 }
 
-// startCompared starts the server of each variant of vs (a, b, c, n, h):
-// the native ones, then the imhook ones with benchTenant configured with
-// conf (confMap parsed) and running its plugin. It returns the
-// upload-to-active time of (b).
+// startCompared starts the server of each variant of vs (a, b, c, n, h, and
+// as when asWasm is set): the native ones, then the imhook ones with
+// benchTenant configured with conf (confMap parsed) and running its plugin.
+// It returns the upload-to-active time of (b).
 func (b *bencher) startCompared(ctx context.Context, vs []*variant, conf []string, confMap map[string]string,
-	modWasm, trivWasm []byte) (time.Duration, error) {
+	modWasm, trivWasm, asWasm []byte) (time.Duration, error) {
 	var err error
 	if vs[0].child, err = b.startBaseline(ctx, "moderation", conf); err != nil {
 		return 0, err
@@ -118,7 +148,11 @@ func (b *bencher) startCompared(ctx context.Context, vs []*variant, conf []strin
 		return 0, err
 	}
 	var upload time.Duration
-	for _, v := range []*variant{vs[1], vs[2], vs[4]} {
+	imhooks := []*variant{vs[1], vs[2], vs[4]}
+	if len(vs) > 5 {
+		imhooks = append(imhooks, vs[5])
+	}
+	for _, v := range imhooks {
 		if v.child, err = b.startImhook(ctx, "imhook-"+v.key); err != nil {
 			return 0, err
 		}
@@ -131,6 +165,8 @@ func (b *bencher) startCompared(ctx context.Context, vs []*variant, conf []strin
 			wasm, name = trivWasm, "trivial"
 		case "h":
 			wasm, name = baseline.NoopPlugin, "noop"
+		case "as":
+			wasm, name = asWasm, "moderation-as"
 		}
 		d, err := v.child.install(ctx, benchTenant, name, wasm)
 		if err != nil {
@@ -183,6 +219,17 @@ func (b *bencher) compareReport(mach Machine, vs []*variant, upload time.Duratio
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("variant[%s]: %d of %d callbacks failed; first: %s", v.Key, v.Errors, v.Requests, v.FirstError))
 		}
 	}
+	if len(rep.Variants) > 5 {
+		as := rep.Variants[5]
+		var r []float64
+		for i := range min(len(a.throughputRaw), len(as.throughputRaw)) {
+			r = append(r, as.throughputRaw[i]/a.throughputRaw[i])
+		}
+		rep.ASThroughputRatio = statOf(r)
+		if as.Stopped != as.Refusable {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("stop replies of (as) differ from the mix's banned messages: %d of %d", as.Stopped, as.Refusable))
+		}
+	}
 	if a.Stopped != a.Refusable || bb.Stopped != bb.Refusable || c.Stopped != 0 || n.Stopped != 0 || h.Stopped != 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("stop replies differ from the mix's banned messages: a %d of %d, b %d of %d, c %d, n %d, h %d "+
 			"(a plugin call past its time limit is answered by the fail-open policy)", a.Stopped, a.Refusable, bb.Stopped, bb.Refusable, c.Stopped, n.Stopped, h.Stopped))
@@ -206,6 +253,7 @@ func (r *CompareReport) print(w io.Writer) {
 		r.Rounds, r.DurationS, r.Connections, m.CPUs, m.CPUModel, m.GoVersion, m.Pinned, m.Load1)
 	printVariants(w, func(v VariantReport) string { return "(" + v.Key + ") " + v.Name }, r.Variants...)
 	fmt.Fprintln(w, "\nmedian [min-max] over rounds; cpu/callback is the server's utime+stime per callback")
+	printModules(w, r.Modules)
 	printTargets(w, r.Targets)
 	for _, s := range r.Warnings {
 		fmt.Fprintln(w, "warning:", s)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,7 +44,16 @@ type apiClient struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	http           *http.Client
+	// retryFor bounds how long a request refused with "come back later"
+	// (429 or 503 with Retry-After: every upload slot busy) is retried;
+	// zero is defaultRetryFor.
+	retryFor time.Duration
 }
+
+// defaultRetryFor is how long the CLI keeps retrying a request the server
+// asked it to retry later: a few uploads' worth (a Go plugin compiles in one
+// to three seconds), far less than clientTimeout.
+const defaultRetryFor = 30 * time.Second
 
 // newClientFlags returns the flag set of one client subcommand, with the
 // shared flags --admin-url, --token and --json bound to c.
@@ -107,6 +118,21 @@ func checkAdminURL(raw string) error {
 type responseError struct {
 	status  int
 	message string
+	// retryAfter is the server's Retry-After on a 429 or 503, else 0.
+	retryAfter time.Duration
+}
+
+// maxRetryAfter bounds one wait the server asks for, whatever it says.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter reads a Retry-After of delay-seconds (the admin API sends no
+// dates); 0 when absent or unreadable.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // Error implements error.
@@ -123,11 +149,38 @@ type apiRequest struct {
 }
 
 // do sends req and returns the response body. A status of 400 or more is a
-// *responseError carrying the server's message.
+// *responseError carrying the server's message. A refusal that carries
+// Retry-After (429, 503: the server's upload slots were busy, and it did
+// nothing with the request) is retried after that long, saying so on
+// stderr, for up to retryFor in all.
 func (c *apiClient) do(ctx context.Context, req apiRequest) ([]byte, http.Header, error) {
 	if c.token == "" {
 		return nil, nil, errors.New("no token: pass --token or set IMHOOK_TOKEN")
 	}
+	giveUp := time.Now().Add(cmp.Or(c.retryFor, defaultRetryFor))
+	for {
+		b, h, err := c.send(ctx, req)
+		var re *responseError
+		if !errors.As(err, &re) || re.retryAfter <= 0 {
+			return b, h, err
+		}
+		wait := re.retryAfter
+		if time.Now().Add(wait).After(giveUp) {
+			return b, h, fmt.Errorf("%w; gave up retrying after %s", err, cmp.Or(c.retryFor, defaultRetryFor))
+		}
+		if c.stderr != nil {
+			fmt.Fprintf(c.stderr, "imhook: %s %s: %s; retrying in %s\n", req.method, req.path, re.message, wait)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, nil, fmt.Errorf("%w (while waiting to retry: %w)", err, ctx.Err())
+		}
+	}
+}
+
+// send makes one attempt of do.
+func (c *apiClient) send(ctx context.Context, req apiRequest) ([]byte, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, clientTimeout)
 	defer cancel()
 	var body io.Reader
@@ -167,7 +220,11 @@ func (c *apiClient) do(ctx context.Context, req apiRequest) ([]byte, http.Header
 				e.Error = http.StatusText(resp.StatusCode)
 			}
 		}
-		return nil, nil, &responseError{status: resp.StatusCode, message: e.Error}
+		re := &responseError{status: resp.StatusCode, message: e.Error}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			re.retryAfter = retryAfter(resp.Header.Get("Retry-After"))
+		}
+		return nil, nil, re
 	}
 	return b, resp.Header, nil
 }

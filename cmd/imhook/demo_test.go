@@ -59,7 +59,22 @@ func TestServeDemo(t *testing.T) {
 		t.Fatalf("demo output lacks the token, the url or the body:\n%s", out)
 	}
 
-	// The callback of the printed curl, once the server answers.
+	// The callback of the printed curl, once the server is ready (before,
+	// callbacks get the failure policy's neutral reply while the plugin loads).
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", hp))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("/readyz not 200 within 90s (last error %v)", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 	var reply struct{ ActionCode, NextCode, ErrCode int32 }
 	for {
 		resp, err := http.Post(url[1], "application/json", strings.NewReader(body[1]))

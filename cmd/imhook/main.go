@@ -36,6 +36,7 @@ var commands = map[string]command{
 	"serve":   {"run the webhook server and the admin API", serveMain},
 	"tenant":  {"manage tenants through the admin API", tenantMain},
 	"plugin":  {"upload, list, activate, roll back and test plugins through the admin API", pluginMain},
+	"store":   {"the shared Redis store of replicas: health, what each serves, ending the lost-data state", storeMain},
 	"kv":      {"list, read, write and delete a tenant's state keys through the admin API", kvMain},
 	"run":     {"run a plugin locally on one callback under the production limits", runMain},
 	"version": {"print the version", versionMain},

@@ -83,6 +83,14 @@ type Options struct {
 	// answers them at once, without saying what serves.
 	Serving func(ctx context.Context, tenantID string, revision uint64) (tenants.Status, bool, error)
 
+	// Store reports the shared store and the replicas (GET /v1/store) and
+	// ends its lost-data state (POST /v1/store/accept). Nil: 404.
+	Store Store
+
+	// Replicas returns, by replica ID, the version of each of the tenant's
+	// plugins that serves there, for GET /v1/tenants/{id}/stats. Nil: none.
+	Replicas func(ctx context.Context, tenantID string) map[string]map[string]string
+
 	// Logger receives one line per change made through the API, and internal
 	// errors. Nil discards them.
 	Logger *slog.Logger
@@ -103,6 +111,8 @@ type API struct {
 	maxUpload int
 	stats     func(string) (any, bool)
 	serving   func(context.Context, string, uint64) (tenants.Status, bool, error)
+	store     Store
+	replicas  func(context.Context, string) map[string]map[string]string
 	log       *slog.Logger
 	heavy     *heavyGate
 	routes    []route
@@ -130,6 +140,8 @@ func New(opt Options) (*API, error) {
 		maxUpload: opt.MaxUploadBytes,
 		stats:     opt.Stats,
 		serving:   opt.Serving,
+		store:     opt.Store,
+		replicas:  opt.Replicas,
 		log:       opt.Logger,
 		heavy:     newHeavyGate(),
 		state:     opt.State,

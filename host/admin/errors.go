@@ -57,6 +57,9 @@ type ErrorBody struct {
 // else 500 with a generic message (the cause is logged, not sent).
 func (a *API) handleError(ctx *fasthttp.RequestCtx, err error) {
 	status, msg := a.classify(err)
+	if (ctx.IsGet() || ctx.IsHead()) && errors.Is(err, registry.ErrUnavailable) {
+		msg = "the registry store is unavailable: it cannot be read now; callbacks are served from the last loaded state; retry later"
+	}
 	var ae *APIError
 	busy := errors.As(err, &ae) && ae.RetryAfter > 0 // an answer, not a fault
 	if busy {
@@ -94,6 +97,10 @@ func (a *API) classify(err error) (int, string) {
 		return fasthttp.StatusUnprocessableEntity, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return fasthttp.StatusServiceUnavailable, "the operation timed out; the server is busy, retry later"
+	case errors.Is(err, registry.ErrDataLost):
+		// The details (address, revisions, the command to end it) are in
+		// the log, /readyz and GET /v1/store, for the operator.
+		return fasthttp.StatusServiceUnavailable, "the registry store lost data: reads and changes are refused until the operator restores it and accepts (docs/deploy.md); callbacks are served from the last loaded state"
 	case errors.Is(err, registry.ErrUnavailable):
 		// The cause names the store's address: log it, don't send it to tenants.
 		return fasthttp.StatusServiceUnavailable, "the registry store is unavailable; retry later (read the tenant first to see whether the change was applied)"

@@ -201,6 +201,7 @@ func TestClassify(t *testing.T) {
 		{"conflict", fmt.Errorf("tenant[x]: %w", registry.ErrConflict), fasthttp.StatusPreconditionFailed},
 		{"invalid", fmt.Errorf("tenant[x]: %w", registry.ErrInvalid), fasthttp.StatusBadRequest},
 		{"store unavailable", outage, fasthttp.StatusServiceUnavailable},
+		{"store lost data", fmt.Errorf("registry: redis at 10.1.2.3:6379 went back: %w", registry.ErrDataLost), fasthttp.StatusServiceUnavailable},
 		{"anything else", errors.New("boom"), fasthttp.StatusInternalServerError},
 	}
 	for _, tc := range tests {
@@ -213,5 +214,33 @@ func TestClassify(t *testing.T) {
 				t.Fatalf("classify(%v) message %q leaks internal details", tc.err, msg)
 			}
 		})
+	}
+}
+
+// TestOutageAnswers checks that a read during a store outage is not told
+// what a write is told ("see whether the change was applied"), and that
+// lost data says so.
+func TestOutageAnswers(t *testing.T) {
+	t.Parallel()
+	a := newAPI(t, "op")
+	outage := fmt.Errorf("tenant[x]: read document: redis at 10.1.2.3:6379: connection refused (%w)", registry.ErrUnavailable)
+	answer := func(method string, err error) string {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(method)
+		a.handleError(&ctx, err)
+		if ctx.Response.StatusCode() != fasthttp.StatusServiceUnavailable {
+			t.Fatalf("%s with %v: status %d, want 503", method, err, ctx.Response.StatusCode())
+		}
+		return string(ctx.Response.Body())
+	}
+	if got := answer("GET", outage); strings.Contains(got, "change was applied") || !strings.Contains(got, "cannot be read now") {
+		t.Errorf("read during an outage answers %s", got)
+	}
+	if got := answer("PUT", outage); !strings.Contains(got, "change was applied") {
+		t.Errorf("write during an outage answers %s", got)
+	}
+	lost := fmt.Errorf("registry: redis at 10.1.2.3:6379 went back: %w", registry.ErrDataLost)
+	if got := answer("GET", lost); !strings.Contains(got, "lost data") || strings.Contains(got, "10.1.2.3") {
+		t.Errorf("read after lost data answers %s", got)
 	}
 }

@@ -75,7 +75,7 @@ func checkRoutes(t *testing.T, lines []string) {
 var apiBodies = []any{
 	Whoami{}, TenantList{}, CreateTenant{}, TenantToken{}, Tenant{},
 	PluginList{}, Order{}, VersionList{}, Upload{}, Activation{}, Stats{}, DryRun{},
-	ErrorBody{},
+	ErrorBody{}, StoreReport{},
 	KVList{}, KVEntry{}, KVPut{}, KVWritten{},
 	// Stats.Stats is an any: the server fills it with the directory's
 	// status (host.Server wires tenants.Directory.Stats).

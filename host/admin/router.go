@@ -45,6 +45,8 @@ func (a *API) table() []route {
 	)
 	return []route{
 		r("GET", "/v1/whoami", anyToken, a.whoami),
+		r("GET", "/v1/store", operatorOnly, a.getStore),
+		r("POST", "/v1/store/accept", operatorOnly, a.acceptLoss),
 		r("GET", tenants, operatorOnly, a.listTenants),
 		r("POST", tenants, operatorOnly, a.createTenant),
 		r("GET", tenant, tenantScoped, a.getTenant),

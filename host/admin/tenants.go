@@ -289,6 +289,9 @@ func (a *API) getStats(r *request) error {
 			out.Stats = v
 		}
 	}
+	if a.replicas != nil {
+		out.Replicas = a.replicas(r.ctx, r.tenant)
+	}
 	writeJSON(r.rc, fasthttp.StatusOK, out)
 	return nil
 }

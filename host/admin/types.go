@@ -126,4 +126,8 @@ type Stats struct {
 	// Stats are the live statistics of the tenant's loaded plugins, or null
 	// when the tenant is not loaded (no plugin active, or not yet called).
 	Stats any `json:"stats"`
+	// Replicas maps each replica sharing the store to the version of each
+	// plugin serving there (plugin -> hash), from their announcements
+	// (refreshed on every change and every 5 s). Absent on a single node.
+	Replicas map[string]map[string]string `json:"replicas,omitempty"`
 }

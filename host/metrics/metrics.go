@@ -78,6 +78,7 @@ type Metrics struct {
 	loadFails *prometheus.CounterVec
 	instrs    *prometheus.HistogramVec
 	legacy    *prometheus.CounterVec
+	notReady  prometheus.Counter
 	kvQuota   *prometheus.CounterVec // kv.go
 
 	// The per-callback series, resolved once (see cached).
@@ -126,11 +127,15 @@ func New() *Metrics {
 			Help: "Callbacks under a command name older OpenIM versions sent, by tenant, that name and outcome (routed, neutral).",
 		}, []string{"tenant", "command", "outcome"}),
 	}
+	m.notReady = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "imhook", Subsystem: "webhook", Name: "not_ready_total",
+		Help: "Callbacks answered with the neutral reply because this replica had not loaded its tenants yet.",
+	})
 	m.callSeries = map[seriesKey]prometheus.Counter{}
 	m.durationSeries = map[seriesKey]prometheus.Observer{}
 	m.instrSeries = map[seriesKey]prometheus.Observer{}
 	m.kvQuota = newKVQuota()
-	m.reg.MustRegister(m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy, m.kvQuota,
+	m.reg.MustRegister(m.notReady, m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy, m.kvQuota,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -214,6 +219,14 @@ func (m *Metrics) Legacy(tenant, command, outcome string) {
 		return
 	}
 	m.legacy.WithLabelValues(tenant, command, outcome).Inc()
+}
+
+// NotReady counts a callback answered neutrally before the tenants loaded.
+func (m *Metrics) NotReady() {
+	if m == nil {
+		return
+	}
+	m.notReady.Inc()
 }
 
 // Compile records the time to load one plugin version.

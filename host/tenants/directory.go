@@ -63,8 +63,12 @@ type Directory struct {
 	// broadcast.
 	published atomic.Pointer[chan struct{}]
 
-	started  atomic.Bool
-	ready    atomic.Bool
+	started atomic.Bool
+	ready   atomic.Bool
+	// applied is the registry revision the snapshot is at least as new as
+	// (the revision read before the last successful sync): the store's
+	// revision minus applied is how far this replica lags.
+	applied  atomic.Uint64
 	inFlight atomic.Int64
 	closed   chan struct{}
 	done     chan struct{} // closed when the watch loop ends
@@ -81,7 +85,11 @@ type state struct {
 	cfg     plugins.SandboxOptions
 	sandbox *plugins.Sandbox
 	plugins map[string]*plugins.Plugin // by plugin name: the version serving
-	errs    map[string]string          // by plugin name: the last load error
+	// held are versions loaded and warm but not serving, by plugin name and
+	// hash: the newest upload (awaiting activation) and the previous active
+	// version (the rollback target). Activating one is a pointer swap.
+	held map[string]map[string]*plugins.Plugin
+	errs map[string]string // by plugin name: the last load error
 	// retry is set when a load failed for a reason other than the module
 	// (the store did not answer): the next retry tick loads it again.
 	retry bool
@@ -118,6 +126,15 @@ func New(opt Options) (*Directory, error) {
 // registry's changes in the background until ctx ends or Close is called. It
 // returns once the first load is done: from then on Ready reports true.
 //
+// The tenants' documents are read first and published at once, plugins not
+// yet loaded: a callback for a tenant whose plugins still load is answered
+// by the tenant's failure policy (Live.Loading), never a stop it did not ask
+// for.
+//
+// A store that lost data (registry.ErrDataLost) is not trusted: Start
+// returns at once with Ready false, and the directory loads when an
+// operator has accepted the loss.
+//
 // # Errors
 //
 // Only when the registry cannot be read; a plugin that fails to load is
@@ -129,15 +146,23 @@ func (d *Directory) Start(ctx context.Context) error {
 	// Subscribe before reading so no change between the two is missed.
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	changes := d.opt.Registry.Watch(wctx)
-	if err := d.sync(ctx); err != nil {
+	err := d.sync(ctx, true)
+	switch {
+	case errors.Is(err, registry.ErrDataLost):
+		d.log.Error("the registry lost data: this replica serves no callbacks until an operator accepts the loss (imhook store status)", "err", err)
+	case err != nil:
 		cancel()
 		close(d.done)
 		return err
+	default:
+		d.ready.Store(true)
 	}
-	d.ready.Store(true)
 	go func() {
 		defer close(d.done)
 		defer cancel()
+		if d.ready.Load() {
+			d.warmAll(wctx)
+		}
 		tick := time.NewTicker(retryEvery)
 		defer tick.Stop()
 		failed := false // the last sync failed: retry on the next tick
@@ -152,14 +177,18 @@ func (d *Directory) Start(ctx context.Context) error {
 					return
 				}
 			case <-tick.C:
-				if !failed && !d.needsRetry() {
+				if !failed && !d.needsRetry() && d.ready.Load() {
 					continue
 				}
 			}
-			err := d.sync(wctx)
-			failed = err != nil
-			if err != nil {
+			err := d.sync(wctx, !d.ready.Load())
+			if err != nil && !(failed && errors.Is(err, registry.ErrDataLost)) {
 				d.log.Error("reload tenants from the registry failed; serving the previous state, retrying", "err", err)
+			}
+			failed = err != nil
+			if err == nil && d.ready.CompareAndSwap(false, true) {
+				d.log.Info("tenants loaded: serving callbacks", "plugins_loaded", d.PluginsLoaded())
+				d.warmAll(wctx)
 			}
 		}
 	}()
@@ -217,15 +246,42 @@ func (d *Directory) Lookup(id []byte) (*Live, bool) {
 	return t, ok
 }
 
-// sync brings every tenant whose document changed up to date.
-func (d *Directory) sync(ctx context.Context) error {
+// warmAll loads every tenant's versions worth holding (warmHeld).
+func (d *Directory) warmAll(ctx context.Context) {
+	d.mu.Lock()
+	ids := slices.Collect(maps.Keys(d.states))
+	d.mu.Unlock()
+	go func() {
+		for _, id := range ids {
+			d.warmHeld(ctx, id)
+		}
+	}()
+}
+
+// Applied returns the registry revision the serving snapshot is at least as
+// new as.
+func (d *Directory) Applied() uint64 { return d.applied.Load() }
+
+// sync brings every tenant whose document changed up to date. With first,
+// tenants not loaded yet are published at once, plugins still loading, so
+// their callbacks get their failure policy rather than "unknown tenant".
+func (d *Directory) sync(ctx context.Context, first bool) error {
+	rev, err := d.opt.Registry.Revision(ctx)
+	if err != nil {
+		return fmt.Errorf("tenants: read the registry's revision: %w", err)
+	}
 	docs, err := d.opt.Registry.Tenants(ctx)
 	if err != nil {
 		return fmt.Errorf("tenants: list the registry: %w", err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.applied.Store(rev)
+	if first {
+		d.publishLoading(docs)
+	}
 	seen := make(map[string]bool, len(docs))
+	var warmed []string
 	for _, doc := range docs {
 		seen[doc.ID] = true
 		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision && !st.retry {
@@ -236,6 +292,14 @@ func (d *Directory) sync(ctx context.Context) error {
 		// Close only after publishing: calls that read the old snapshot finish
 		// on the old version, or get ErrClosed and retry on the new one.
 		go closePlugins(retired)
+		warmed = append(warmed, doc.ID)
+	}
+	// Versions to hold load after every tenant's serving state is published,
+	// and at start-up only once the directory is ready (warmAll).
+	for _, id := range warmed {
+		if !first {
+			go d.warmHeld(ctx, id)
+		}
 	}
 	for id, st := range d.states {
 		if seen[id] {
@@ -289,7 +353,7 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 			d.opt.Metrics.LoadFailure(doc.ID)
 			return nil
 		}
-		st = &state{sandbox: sb, plugins: map[string]*plugins.Plugin{}, errs: map[string]string{}}
+		st = &state{sandbox: sb, plugins: map[string]*plugins.Plugin{}, held: map[string]map[string]*plugins.Plugin{}, errs: map[string]string{}}
 		d.states[doc.ID] = st
 	} else if !reflect.DeepEqual(cfg.Limits, st.cfg.Limits) || cfg.Grants != st.cfg.Grants || !maps.Equal(cfg.Config, st.cfg.Config) {
 		st.sandbox.Update(cfg)
@@ -299,6 +363,15 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 	st.cfg = cfg
 
 	st.retry = false
+	if reloadAll {
+		// Held versions were loaded under the old limits: drop them.
+		for _, hs := range st.held {
+			for _, p := range hs {
+				retired = append(retired, p)
+			}
+		}
+		clear(st.held)
+	}
 	next := make(map[string]*plugins.Plugin, len(doc.Plugins))
 	for _, p := range doc.Plugins {
 		cur := st.plugins[p.Name]
@@ -307,6 +380,14 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 		}
 		if cur != nil && cur.Hash() == p.Active && !reloadAll {
 			next[p.Name] = cur
+			continue
+		}
+		if h := st.held[p.Name][p.Active]; h != nil {
+			// Warm already (uploaded earlier, or the version rolled back to).
+			delete(st.held[p.Name], p.Active)
+			delete(st.errs, p.Name)
+			next[p.Name] = h
+			log.Info("plugin version serving (it was loaded and warm)", "plugin", p.Name, "plugin_version", short(p.Active))
 			continue
 		}
 		loaded, err := d.load(ctx, st.sandbox, doc.ID, p.Name, p.Active)
@@ -334,13 +415,115 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 		}
 	}
 	for name, p := range st.plugins {
-		if next[name] != p {
-			retired = append(retired, p)
+		if next[name] == p {
+			continue
 		}
+		if pl, ok := doc.Plugin(name); ok && !reloadAll && slices.Contains(holdable(pl), p.Hash()) {
+			hold(st, name, p) // replaced, but the rollback target: keep it warm
+			continue
+		}
+		retired = append(retired, p)
 	}
 	st.plugins = next
 	st.doc = doc
 	return retired
+}
+
+// holdable returns the versions of p worth keeping loaded besides the
+// active one: the newest (an upload awaiting activation) and the previous
+// active version (what a rollback activates).
+func holdable(p *registry.Plugin) []string {
+	var out []string
+	if n := len(p.Versions); n > 0 && p.Versions[n-1].Hash != p.Active {
+		out = append(out, p.Versions[n-1].Hash)
+	}
+	for i := len(p.History) - 1; i >= 0; i-- {
+		h := p.History[i]
+		if _, kept := p.Version(h); kept && h != p.Active {
+			out = append(out, h)
+			break
+		}
+	}
+	return out
+}
+
+// hold records p as a warm, non-serving version of plugin name.
+func hold(st *state, name string, p *plugins.Plugin) {
+	if st.held[name] == nil {
+		st.held[name] = map[string]*plugins.Plugin{}
+	}
+	st.held[name][p.Hash()] = p
+}
+
+// warmHeld loads tenant id's holdable versions not loaded yet and closes
+// the held versions no longer holdable. It loads without d.mu, so an
+// activation never waits for a version being warmed; a version that fails
+// to load here is only logged (its activation would load it again and
+// report the failure).
+func (d *Directory) warmHeld(ctx context.Context, id string) {
+	type todo struct{ name, hash string }
+	var (
+		retired []*plugins.Plugin
+		load    []todo
+		sb      *plugins.Sandbox
+	)
+	d.mu.Lock()
+	st, ok := d.states[id]
+	if ok {
+		sb = st.sandbox
+		for name, hs := range st.held {
+			pl, ok := st.doc.Plugin(name)
+			for h, p := range hs {
+				if !ok || !slices.Contains(holdable(pl), h) {
+					retired = append(retired, p)
+					delete(hs, h)
+				}
+			}
+			if len(hs) == 0 {
+				delete(st.held, name)
+			}
+		}
+		for _, p := range st.doc.Plugins {
+			for _, h := range holdable(&p) {
+				if !st.holds(p.Name, h) {
+					load = append(load, todo{p.Name, h})
+				}
+			}
+		}
+	}
+	d.mu.Unlock()
+	closePlugins(retired)
+	for _, l := range load {
+		loaded, err := d.load(ctx, sb, id, l.name, l.hash)
+		if err != nil {
+			d.log.Warn("a version awaiting activation (or the rollback target) failed to load ahead of time",
+				"tenant", id, "plugin", l.name, "plugin_version", short(l.hash), "err", err)
+			continue
+		}
+		d.mu.Lock()
+		st, ok := d.states[id]
+		keep := ok && st.sandbox == sb && !st.holds(l.name, l.hash)
+		if keep {
+			pl, ok := st.doc.Plugin(l.name)
+			keep = ok && slices.Contains(holdable(pl), l.hash)
+		}
+		if keep {
+			hold(st, l.name, loaded)
+			d.publishStatus(id)
+		}
+		d.mu.Unlock()
+		if !keep {
+			closePlugins([]*plugins.Plugin{loaded})
+		}
+	}
+}
+
+// holds reports whether the state serves or holds plugin name's version hash.
+func (st *state) holds(name, hash string) bool {
+	if p := st.plugins[name]; p != nil && p.Hash() == hash {
+		return true
+	}
+	return st.held[name][hash] != nil
 }
 
 // load fetches a version's blob and loads it into the tenant's sandbox.
@@ -359,15 +542,63 @@ func (d *Directory) load(ctx context.Context, sb *plugins.Sandbox, tenant, name,
 }
 
 // publish rebuilds the serving snapshot from the loader's states. The caller
-// holds d.mu.
+// holds d.mu. Tenants still loading stay in it until they are loaded.
 func (d *Directory) publish() {
+	old := *d.snap.Load()
 	snap := make(map[string]*Live, len(d.states))
+	for id, t := range old {
+		if t.loading != nil {
+			snap[id] = t
+		}
+	}
 	for id, st := range d.states {
 		snap[id] = d.newLive(st)
 	}
 	d.snap.Store(&snap)
 	next := make(chan struct{})
 	close(*d.published.Swap(&next))
+}
+
+// publishStatus republishes tenant id's serving view after a change of its
+// held versions (its status lists them). The caller holds d.mu.
+func (d *Directory) publishStatus(id string) {
+	st, ok := d.states[id]
+	if !ok {
+		return
+	}
+	snap := maps.Clone(*d.snap.Load())
+	snap[id] = d.newLive(st)
+	d.snap.Store(&snap)
+}
+
+// publishLoading adds to the snapshot, plugins not loaded yet, every tenant
+// of docs it lacks. The caller holds d.mu.
+func (d *Directory) publishLoading(docs []*registry.Tenant) {
+	snap := maps.Clone(*d.snap.Load())
+	for _, doc := range docs {
+		if _, ok := snap[doc.ID]; ok {
+			continue
+		}
+		t := &Live{d: d, ID: doc.ID, settings: doc.Settings, loading: make([]bool, maxCommand+1),
+			status: Status{Tenant: doc.ID, Plugins: []PluginStatus{}}}
+		t.networks = networks(doc.Settings.Auth.Networks)
+		for _, c := range openim.Commands() {
+			t.loading[c] = len(doc.Chain(c.String())) > 0
+		}
+		snap[doc.ID] = t
+	}
+	d.snap.Store(&snap)
+}
+
+// networks parses a tenant's allowed networks; the registry validated them.
+func networks(ns []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, n := range ns {
+		if p, err := netip.ParsePrefix(n); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // Await waits until the webhook path serves tenant's document of revision rev
@@ -393,6 +624,24 @@ func (d *Directory) Await(ctx context.Context, tenant string, rev uint64) (Statu
 	}
 }
 
+// Published returns a channel closed at the next change of the serving
+// snapshot.
+func (d *Directory) Published() <-chan struct{} { return *d.published.Load() }
+
+// Serving returns, by tenant, the hash of each plugin's serving version.
+func (d *Directory) Serving() map[string]map[string]string {
+	snap := *d.snap.Load()
+	out := make(map[string]map[string]string, len(snap))
+	for id, t := range snap {
+		ps := make(map[string]string, len(t.plugins))
+		for _, p := range t.plugins {
+			ps[p.Name()] = p.Hash()
+		}
+		out[id] = ps
+	}
+	return out
+}
+
 // short abbreviates a content hash for logs.
 func short(hash string) string {
 	if len(hash) > 12 {
@@ -416,6 +665,15 @@ type Live struct {
 	chains   [][]chain.Plugin // indexed by openim.Command
 	status   Status
 	plugins  []*plugins.Plugin // every serving plugin, for metrics
+	// loading is set while the tenant's plugins load at start-up: by
+	// command, whether an active plugin declares it.
+	loading []bool
+}
+
+// Loading reports whether cmd would run a plugin of the tenant that has not
+// loaded yet (start-up): the caller answers with the failure policy.
+func (t *Live) Loading(cmd openim.Command) bool {
+	return int(cmd) < len(t.loading) && t.loading[cmd]
 }
 
 // newTenant builds the serving view of a loader state.
@@ -426,11 +684,7 @@ func (d *Directory) newLive(st *state) *Live {
 			t.plugins = append(t.plugins, pl)
 		}
 	}
-	for _, n := range st.doc.Settings.Auth.Networks {
-		if p, err := netip.ParsePrefix(n); err == nil {
-			t.networks = append(t.networks, p.Masked())
-		}
-	}
+	t.networks = networks(st.doc.Settings.Auth.Networks)
 	t.chains = make([][]chain.Plugin, maxCommand+1)
 	for _, c := range openim.Commands() {
 		name := c.String()
@@ -494,9 +748,13 @@ type Status struct {
 // PluginStatus is one plugin of a tenant: the version serving and the last
 // load failure, if any.
 type PluginStatus struct {
-	Name      string             `json:"name"`
-	Serving   string             `json:"serving,omitempty"` // hash of the serving version
-	Active    string             `json:"active,omitempty"`  // hash the registry says is active
+	Name    string `json:"name"`
+	Serving string `json:"serving,omitempty"` // hash of the serving version
+	Active  string `json:"active,omitempty"`  // hash the registry says is active
+	// Held are versions loaded and warm but not serving: the newest upload
+	// awaiting activation and the rollback target. Activating one is
+	// instant.
+	Held      []string           `json:"held,omitempty"`
 	LoadError string             `json:"load_error,omitempty"`
 	Commands  []string           `json:"commands,omitempty"`
 	Pool      *plugins.PoolStats `json:"pool,omitempty"`
@@ -556,6 +814,10 @@ func status(st *state) Status {
 		if pl := st.plugins[p.Name]; pl != nil {
 			ps.Serving, ps.Commands = pl.Hash(), pl.Commands()
 		}
+		for h := range st.held[p.Name] {
+			ps.Held = append(ps.Held, h)
+		}
+		slices.Sort(ps.Held)
 		s.Plugins = append(s.Plugins, ps)
 	}
 	return s

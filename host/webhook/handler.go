@@ -96,8 +96,10 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	t, ok := h.opt.Directory.Lookup(tenantID)
 	if !ok && !h.opt.Directory.Ready() {
-		// Tenants are still loading (start-up): the tenant may well exist.
-		h.rejected(ctx, tenantID, command, opID, fasthttp.StatusServiceUnavailable, CodeUnavailable, "imhook is starting: tenants are still loading", "retry in a moment; /readyz turns 200 when loaded")
+		// Tenants are not known yet (start-up, or a store that lost data):
+		// the tenant may well exist, and OpenIM blocks the user's action on
+		// a stop or an error. Answer as the default failure policy would.
+		h.notReady(ctx, tenantID, command, opID)
 		return
 	}
 	if !ok {
@@ -151,6 +153,16 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	bp := replyPool.Get().(*[]byte)
 	defer replyPool.Put(bp)
 	start := time.Now()
+	if t.Loading(cmd) {
+		// Its plugins are still loading at start-up: the tenant's failure
+		// policy answers, as for a plugin that cannot run.
+		*bp = chain.PolicyReply((*bp)[:0], cmd, req, t.Policy(cmd), errLoading)
+		h.reply(ctx, *bp)
+		h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomePolicy, time.Since(start).Seconds())
+		h.log.Debug("callback answered by the failure policy: the tenant's plugins are still loading",
+			"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
+		return
+	}
 	// Only callbacks that enter a sandbox take a slot: a neutral reply costs
 	// nothing worth bounding.
 	handled := t.Handles(cmd)
@@ -238,6 +250,45 @@ func (h *Handler) neutralLegacy(ctx *fasthttp.RequestCtx, t *tenants.Live, sent 
 	h.log.Warn("callback under an older OpenIM's command name answered with the neutral reply; no plugin ran",
 		"tenant", t.ID, "command", string(sent), "current_command", cmd.String(),
 		"operation_id", string(opID), "err", why.Error())
+}
+
+// errLoading is the failure the policy reply of a callback reports while
+// the tenant's plugins load at start-up.
+var errLoading = errors.New("imhook is starting: the tenant's plugins are still loading")
+
+// notReady answers a callback for a tenant this replica does not know yet
+// because it has not loaded the registry: 200 with the command's neutral
+// reply (the default failure policy), or the 400 a malformed body gets
+// anyway. The load balancer should not send it any (/readyz is 503).
+func (h *Handler) notReady(ctx *fasthttp.RequestCtx, tenant, command, opID []byte) {
+	if len(command) == 0 {
+		command = ctx.QueryArgs().Peek("command")
+	}
+	cmd, ok := openim.Lookup(string(command))
+	if !ok {
+		cmd, ok = openim.Retired(string(command))
+	}
+	if !ok {
+		h.rejected(ctx, tenant, command, opID, fasthttp.StatusNotFound, CodeNotFound, "unknown command["+string(command)+"]", "not an OpenIM callback command")
+		return
+	}
+	req, err := openim.ParseRequest(cmd.String(), ctx.PostBody(), openim.Limits{MaxBodyBytes: h.opt.MaxBodyBytes})
+	if err != nil {
+		// As when ready: the neutral reply of some commands echoes the request.
+		status, code := fasthttp.StatusBadRequest, int32(CodeBadRequest)
+		if errors.Is(err, openim.ErrTooLarge) {
+			status, code = fasthttp.StatusRequestEntityTooLarge, CodeTooLarge
+		}
+		h.rejected(ctx, tenant, command, opID, status, code, "malformed "+cmd.String()+" body", err.Error())
+		return
+	}
+	bp := replyPool.Get().(*[]byte)
+	defer replyPool.Put(bp)
+	*bp = openim.AppendNeutral((*bp)[:0], cmd, req)
+	h.reply(ctx, *bp)
+	h.opt.Metrics.NotReady()
+	h.log.Debug("callback answered with the neutral reply: tenants not loaded yet",
+		"tenant", string(tenant), "command", string(command), "operation_id", string(opID))
 }
 
 // errOverloaded is the failure the policy reply of an overloaded callback

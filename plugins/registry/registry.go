@@ -79,7 +79,9 @@ func New(ctx context.Context, b Backend, opts Options) (*Registry, error) {
 	if r.grace == 0 {
 		r.grace = DefaultBlobGrace
 	}
-	if _, err := r.CollectGarbage(ctx); err != nil {
+	// A store that lost data collects nothing: its blobs may be all that is
+	// left of what the operator is about to restore.
+	if _, err := r.CollectGarbage(ctx); err != nil && !errors.Is(err, ErrDataLost) {
 		return nil, fmt.Errorf("registry: startup garbage collection: %w", err)
 	}
 	return r, nil

@@ -42,6 +42,12 @@ func variant(color, tag string) []byte {
 	if color == "green" {
 		base = greenWasm
 	}
+	return withSection(base, tag)
+}
+
+// withSection returns base with a custom section holding tag: a distinct
+// upload (a new sha256, compiled afresh) that does the same.
+func withSection(base []byte, tag string) []byte {
 	name := "imhook-test"
 	sec := binary.AppendUvarint(nil, uint64(len(name)))
 	sec = append(sec, name...)
@@ -86,6 +92,7 @@ type replica struct {
 	bin     string
 	dataDir string
 	env     []string
+	webAddr string // --addr; default 127.0.0.1:0
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -117,7 +124,11 @@ func replicaEnv(redisAddr string) []string {
 func (r *replica) start() {
 	r.t.Helper()
 	r.log = &syncBuffer{}
-	r.cmd = exec.Command(r.bin, "serve", "--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
+	webAddr := r.webAddr
+	if webAddr == "" {
+		webAddr = "127.0.0.1:0"
+	}
+	r.cmd = exec.Command(r.bin, "serve", "--addr", webAddr, "--admin-addr", "127.0.0.1:0",
 		"--data-dir", r.dataDir, "--log-format", "json")
 	r.cmd.Env = r.env
 	stderr, err := r.cmd.StderrPipe()
@@ -157,6 +168,21 @@ func (r *replica) start() {
 	}
 }
 
+// id returns the replica ID r announces (from its "imhook serving" line).
+func (r *replica) id() string {
+	id := ""
+	for _, line := range strings.Split(r.log.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "imhook serving" {
+			id, _ = rec["replica"].(string) // the last start's
+		}
+	}
+	if id == "" {
+		r.t.Fatalf("replica %s logged no replica ID", r.name)
+	}
+	return id
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (r *replica) kill() {
 	_ = r.cmd.Process.Signal(syscall.SIGKILL)
@@ -179,6 +205,10 @@ func (r *replica) stop() {
 }
 
 var client = &http.Client{Timeout: 10 * time.Second}
+
+// adminClient waits as long as the admin listener may take: an upload of a
+// Go guest compiles it, which takes tens of seconds on a crowded machine.
+var adminClient = &http.Client{Timeout: 70 * time.Second}
 
 // callback sends one single-chat callback for tenant and returns the status
 // and the errMsg of the reply ("" for a continue reply).
@@ -219,7 +249,7 @@ func (r *replica) adminDo(method, path, contentType string, body []byte) (int, [
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := client.Do(req)
+	resp, err := adminClient.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -295,4 +325,74 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// reply is what a callback got.
+type reply struct {
+	Status   int
+	ErrCode  int    `json:"errCode"`
+	ErrMsg   string `json:"errMsg"`
+	ErrDlt   string `json:"errDlt"`
+	NextCode int    `json:"nextCode"`
+	Body     string
+}
+
+// stopped reports whether OpenIM would block the user's action.
+func (r reply) stopped() bool { return r.Status != http.StatusOK || r.NextCode == 1 }
+
+// send sends one single-chat callback with content for tenant to the
+// webhook listener at web (http://host:port).
+func send(web, tenant, content string) (reply, error) {
+	inner, _ := json.Marshal(map[string]string{"content": content})
+	body, _ := json.Marshal(map[string]any{"callbackCommand": command, "sendID": "alice", "recvID": "bob",
+		"contentType": 101, "sessionType": 1, "content": string(inner)})
+	req, err := http.NewRequest("POST", web+"/hooks/"+tenant+"/"+command, bytes.NewReader(body))
+	if err != nil {
+		return reply{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return reply{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	out := reply{Status: resp.StatusCode, Body: string(b)}
+	if err != nil {
+		return out, err
+	}
+	if err := json.Unmarshal(b, &out); err != nil {
+		return out, fmt.Errorf("reply %q: %w", b, err)
+	}
+	out.Status, out.Body = resp.StatusCode, string(b)
+	return out, nil
+}
+
+// logCount returns how many of r's log lines have msg.
+func (r *replica) logCount(msg string) int {
+	n := 0
+	for _, line := range strings.Split(r.log.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == msg {
+			n++
+		}
+	}
+	return n
+}
+
+// waitReadyz polls the admin /readyz until cond holds for its status code
+// and body, failing t after bound.
+func (r *replica) waitReadyz(what string, cond func(int, map[string]any) bool) (int, map[string]any) {
+	r.t.Helper()
+	deadline := time.Now().Add(bound)
+	for {
+		status, body := r.readyz()
+		if cond(status, body) {
+			return status, body
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("replica %s: /readyz = %d %v after %s, want %s\n%s", r.name, status, body, bound, what, r.log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

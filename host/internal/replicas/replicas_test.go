@@ -153,8 +153,8 @@ func TestReplicas(t *testing.T) {
 			status, body := rs[1].readyz()
 			store, _ := body["store"].(string)
 			if strings.Contains(store, "redis at "+srv.Addr()) && strings.Contains(store, "unreachable") {
-				if status != http.StatusOK || body["status"] != "ready" {
-					t.Errorf("/readyz with Redis down = %d %v; want 200 ready (callbacks are still served)", status, body)
+				if status != http.StatusNonAuthoritativeInfo || body["status"] != "degraded" {
+					t.Errorf("/readyz with Redis down = %d %v; want 203 degraded (callbacks are still served, from the last loaded state)", status, body)
 				}
 				break
 			}
@@ -171,8 +171,8 @@ func TestReplicas(t *testing.T) {
 		var pub map[string]any
 		err = json.NewDecoder(resp.Body).Decode(&pub)
 		resp.Body.Close()
-		if store, _ := pub["store"].(string); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(store, "unavailable") || strings.Contains(store, srv.Addr()) {
-			t.Errorf("webhook /readyz with Redis down = %d %v, %v; want 200 with store \"unavailable...\" and no address", resp.StatusCode, pub, err)
+		if store, _ := pub["store"].(string); err != nil || resp.StatusCode != http.StatusNonAuthoritativeInfo || !strings.HasPrefix(store, "unavailable") || strings.Contains(store, srv.Addr()) {
+			t.Errorf("webhook /readyz with Redis down = %d %v, %v; want 203 with store \"unavailable...\" and no address", resp.StatusCode, pub, err)
 		}
 		// Callbacks are answered from the last loaded state, on every replica.
 		for _, r := range rs {
@@ -195,6 +195,18 @@ func TestReplicas(t *testing.T) {
 		}
 		t.Logf("admin write with Redis down: %d in %s: %s", status, time.Since(start).Round(time.Millisecond), e.Error)
 
+		// Every replica has noticed (so each must log both transitions).
+		for _, r := range rs {
+			r.waitReadyz("203 with the store unreachable", func(status int, b map[string]any) bool {
+				return status == http.StatusNonAuthoritativeInfo && b["store_state"] == "unreachable"
+			})
+		}
+		if v := rs[1].metric("imhook_store_state", `state="unreachable"`); v != 1 {
+			t.Errorf(`imhook_store_state{state="unreachable"} = %v with Redis down, want 1`, v)
+		}
+		if v := rs[1].metric("imhook_store_last_read_age_seconds", ""); v <= 0 {
+			t.Errorf("imhook_store_last_read_age_seconds = %v with Redis down, want > 0", v)
+		}
 		// Redis comes back (its append-only file kept everything): the
 		// replicas recover and changes flow again.
 		srv.Start()
@@ -215,6 +227,17 @@ func TestReplicas(t *testing.T) {
 		rs[1].upload(tenant, wasm) // through another replica this time
 		for _, r := range rs {
 			r.waitServes(tenant, color, bound)
+		}
+		if v := rs[2].metric("imhook_store_state", `state="ok"`); v != 1 {
+			t.Errorf(`imhook_store_state{state="ok"} = %v after Redis came back, want 1`, v)
+		}
+		// Both transitions are logged, once each, on every replica, and
+		// nothing was taken for lost data.
+		for _, r := range rs {
+			down, up := r.logCount("store unreachable: callbacks are served from the last loaded state, admin changes are refused"), r.logCount("store reachable again")
+			if down != 1 || up != 1 || strings.Contains(r.log.String(), "store lost data") {
+				t.Errorf("replica %s logged %d \"unreachable\" and %d \"reachable again\" lines, want 1 each, and no lost data:\n%s", r.name, down, up, r.log)
+			}
 		}
 	})
 }

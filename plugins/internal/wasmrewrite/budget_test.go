@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -117,53 +116,6 @@ func TestBudgetSlicesRunaways(t *testing.T) {
 				if want := int(c.budget / c.slice); n < want/8 || n > want+1 {
 					t.Errorf("%s: %d refuels for a budget of %d in slices of %d", c.name, n, c.budget, c.slice)
 				}
-			}
-		})
-	}
-}
-
-// TestBudgetChargeFromHost: a host function charging a sliced budget
-// refills as refuel does, and the guest that loops over it is stopped after
-// the same number of calls as with the whole budget set at once.
-func TestBudgetChargeFromHost(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			r := wazero.NewRuntimeWithConfig(ctx, e.cfg())
-			t.Cleanup(func() { r.Close(ctx) })
-			instantiateMeter(t, r)
-			calls := 0
-			_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
-				WithGoFunction(api.GoFunc(func(ctx context.Context, _ []uint64) {
-					calls++
-					c := ctx.Value(slicedCall{}).(*slicedCall)
-					if !c.b.Charge(1000) && !c.b.Refill() {
-						panic(errOutOfFuel)
-					}
-				}), nil, nil).Export("work").Instantiate(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := instantiate(t, r, mustMeter(t, readTestdata(t, "hostcall.wasm"), MeterOptions{}))
-			f, err := NewFuel(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b := &Budget{Fuel: f}
-			b.Start(100_000, 5000)
-			_, err = m.ExportedFunction("loop_calls").Call(withBudget(ctx, &slicedCall{b: b}))
-			if !errors.Is(err, errOutOfFuel) || !b.Exhausted(err) {
-				t.Fatalf("got %v with %d used, want out of fuel", err, b.Used())
-			}
-			// As in TestFuelChargeFromHost: 1000 in the host and 3 in the
-			// guest per iteration.
-			if calls != 100_000/1003+1 {
-				t.Errorf("%d host calls, want %d", calls, 100_000/1003+1)
-			}
-			if used := b.Used(); used <= 100_000 || used > 101_003 {
-				t.Errorf("used %d, want just over 100000", used)
 			}
 		})
 	}

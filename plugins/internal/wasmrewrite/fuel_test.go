@@ -3,6 +3,7 @@ package wasmrewrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -61,47 +62,67 @@ func TestFuelSetAndUsed(t *testing.T) {
 
 // TestFuelChargeFromHost checks that a host function charging the fuel stops
 // a guest that loops over cheap host calls, and that the stop is reported as
-// out of fuel.
+// out of fuel: with the whole budget set at once, and with a Budget in
+// slices, where a charge that spends the slice refills as refuel does and
+// the guest is stopped after the same number of calls.
 func TestFuelChargeFromHost(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			t.Parallel()
-			r := wazero.NewRuntimeWithConfig(ctx, e.cfg())
-			t.Cleanup(func() { r.Close(ctx) })
-			instantiateMeter(t, r)
-			calls := 0
-			errHostOutOfFuel := errors.New("out of fuel in host function")
-			_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
-				WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, m api.Module, _ []uint64) {
-					calls++
-					f, err := NewFuel(m)
-					if err != nil {
-						panic(err)
-					}
-					if !f.Charge(1000) {
-						panic(errHostOutOfFuel)
-					}
-				}), nil, nil).Export("work").Instantiate(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m := instantiate(t, r, mustMeter(t, readTestdata(t, "hostcall.wasm"), MeterOptions{}))
-			f, err := NewFuel(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Set(100_000)
-			_, err = m.ExportedFunction("loop_calls").Call(ctx)
-			if !errors.Is(err, errHostOutOfFuel) || !f.Exhausted(err) {
-				t.Fatalf("got %v with %d left, want the host's out-of-fuel panic", err, f.Remaining())
-			}
-			// Each iteration costs 1000 in the host and 3 in the guest
-			// (call, br, end).
-			if calls != 100_000/1003+1 {
-				t.Errorf("%d host calls, want %d", calls, 100_000/1003+1)
-			}
-		})
+		for _, sliced := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/sliced=%v", e.name, sliced), func(t *testing.T) {
+				t.Parallel()
+				r := wazero.NewRuntimeWithConfig(ctx, e.cfg())
+				t.Cleanup(func() { r.Close(ctx) })
+				instantiateMeter(t, r)
+				calls := 0
+				errHostOutOfFuel := errors.New("out of fuel in host function")
+				_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
+					WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) {
+						calls++
+						if c, ok := ctx.Value(slicedCall{}).(*slicedCall); ok {
+							if !c.b.Charge(1000) && !c.b.Refill() {
+								panic(errHostOutOfFuel)
+							}
+							return
+						}
+						f, err := NewFuel(m)
+						if err != nil {
+							panic(err)
+						}
+						if !f.Charge(1000) {
+							panic(errHostOutOfFuel)
+						}
+					}), nil, nil).Export("work").Instantiate(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := instantiate(t, r, mustMeter(t, readTestdata(t, "hostcall.wasm"), MeterOptions{}))
+				f, err := NewFuel(m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := &Budget{Fuel: f}
+				callCtx := ctx
+				if sliced {
+					b.Start(100_000, 5000)
+					callCtx = withBudget(ctx, &slicedCall{b: b})
+				} else {
+					b.Start(100_000, 0) // all at once: f.Set(100_000)
+				}
+				_, err = m.ExportedFunction("loop_calls").Call(callCtx)
+				if !errors.Is(err, errHostOutOfFuel) || !b.Exhausted(err) || !sliced && !f.Exhausted(err) {
+					t.Fatalf("got %v with %d used, want the host's out-of-fuel panic", err, b.Used())
+				}
+				// Each iteration costs 1000 in the host and 3 in the guest
+				// (call, br, end).
+				if calls != 100_000/1003+1 {
+					t.Errorf("%d host calls, want %d", calls, 100_000/1003+1)
+				}
+				if used := b.Used(); used <= 100_000 || used > 101_003 {
+					t.Errorf("used %d, want just over 100000", used)
+				}
+			})
+		}
 	}
 }

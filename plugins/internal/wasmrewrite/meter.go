@@ -145,7 +145,7 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTypeIndices(m, counts.Types); err != nil {
+	if err := checkTypeIndices(m, imports, counts.Types); err != nil {
 		return nil, err
 	}
 	fuel := counts.Globals // the indices our appended globals get
@@ -191,7 +191,7 @@ func Meter(wasm []byte, opt MeterOptions) ([]byte, error) {
 	for _, shift := range h.shifts {
 		metered = wasmbin.AppendBody(metered, []byte{0x00}, helperCode(fuel, fn.refuel, shift))
 	}
-	if err := renumber(m, fn); err != nil {
+	if err := renumber(m, exports, fn); err != nil {
 		return nil, err
 	}
 

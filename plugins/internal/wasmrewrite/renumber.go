@@ -37,13 +37,20 @@ func (fn funcMap) check(f uint32, where string) error {
 	return nil
 }
 
-// renumber rewrites every function index outside the code section.
-func renumber(m *wasmbin.Module, fn funcMap) error {
+// renumber rewrites every function index outside the code section; exports
+// is the module's export section, decoded.
+func renumber(m *wasmbin.Module, exports []wasmbin.Export, fn funcMap) error {
+	if m.Has(wasmbin.SecExport) {
+		data, err := renumberExports(exports, fn)
+		if err != nil {
+			return fmt.Errorf("section[%d]: %w", wasmbin.SecExport, err)
+		}
+		m.SetSection(wasmbin.SecExport, data)
+	}
 	for _, s := range []struct {
 		id byte
 		f  func([]byte, funcMap) ([]byte, error)
 	}{
-		{wasmbin.SecExport, renumberExports},
 		{wasmbin.SecStart, renumberStart},
 		{wasmbin.SecElement, renumberElements},
 		{wasmbin.SecGlobal, renumberGlobals},
@@ -66,40 +73,41 @@ func renumber(m *wasmbin.Module, fn funcMap) error {
 	return nil
 }
 
-// renumberExports renumbers the exports of kind func.
-func renumberExports(data []byte, fn funcMap) ([]byte, error) {
+// rewriteVec rewrites a vector-shaped section payload entry by entry: entry
+// reads the i-th entry from r and appends its new encoding to out.
+func rewriteVec(data []byte, what string, entry func(r *wasmbin.Reader, out []byte, i uint32) ([]byte, error)) ([]byte, error) {
 	r := wasmbin.NewReader(data)
 	n, err := r.U32()
 	if err != nil {
 		return nil, err
 	}
-	out := wasmbin.AppendU32(make([]byte, 0, len(data)+16), n)
+	out := wasmbin.AppendU32(make([]byte, 0, len(data)+len(data)/8+16), n)
 	for i := uint32(0); i < n; i++ {
-		name, err := r.Name()
-		if err != nil {
+		if out, err = entry(r, out, i); err != nil {
 			return nil, err
 		}
-		kind, err := r.Byte()
-		if err != nil {
-			return nil, err
-		}
-		idx, err := r.U32()
-		if err != nil {
-			return nil, err
-		}
-		if kind == wasmbin.ExternFunc {
-			if err := fn.check(idx, fmt.Sprintf("export %q", name)); err != nil {
-				return nil, err
-			}
-			idx = fn.of(idx)
-		}
-		out = wasmbin.AppendU32(out, uint32(len(name)))
-		out = append(out, name...)
-		out = append(out, kind)
-		out = wasmbin.AppendU32(out, idx)
 	}
 	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last export", ErrMalformed, r.Len())
+		return nil, fmt.Errorf("%w: %d bytes after the last %s", ErrMalformed, r.Len(), what)
+	}
+	return out, nil
+}
+
+// renumberExports encodes the export section again, with the exports of
+// kind func renumbered.
+func renumberExports(exports []wasmbin.Export, fn funcMap) ([]byte, error) {
+	out := wasmbin.AppendU32(nil, uint32(len(exports)))
+	for _, e := range exports {
+		if e.Kind == wasmbin.ExternFunc {
+			if err := fn.check(e.Index, fmt.Sprintf("export %q", e.Name)); err != nil {
+				return nil, err
+			}
+			e.Index = fn.of(e.Index)
+		}
+		out = wasmbin.AppendU32(out, uint32(len(e.Name)))
+		out = append(out, e.Name...)
+		out = append(out, e.Kind)
+		out = wasmbin.AppendU32(out, e.Index)
 	}
 	return out, nil
 }
@@ -131,13 +139,7 @@ const (
 // function indices of forms 0-3 and the ref.func of the expressions of
 // forms 4-7.
 func renumberElements(data []byte, fn funcMap) ([]byte, error) {
-	r := wasmbin.NewReader(data)
-	n, err := r.U32()
-	if err != nil {
-		return nil, err
-	}
-	out := wasmbin.AppendU32(make([]byte, 0, len(data)+len(data)/8+16), n)
-	for i := uint32(0); i < n; i++ {
+	return rewriteVec(data, "element segment", func(r *wasmbin.Reader, out []byte, i uint32) ([]byte, error) {
 		where := fmt.Sprintf("elem[%d]", i)
 		flags, err := r.U32()
 		if err != nil {
@@ -166,7 +168,7 @@ func renumberElements(data []byte, fn funcMap) ([]byte, error) {
 			}
 		}
 		out = wasmbin.AppendU32(out, flags)
-		out = append(out, data[from:r.Pos()]...)
+		out = append(out, r.Bytes()[from:r.Pos()]...)
 		count, err := r.U32()
 		if err != nil {
 			return nil, err
@@ -195,22 +197,13 @@ func renumberElements(data []byte, fn funcMap) ([]byte, error) {
 				return nil, err
 			}
 		}
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last element segment", ErrMalformed, r.Len())
-	}
-	return out, nil
+		return out, nil
+	})
 }
 
 // renumberGlobals renumbers the ref.func of global initialisers.
 func renumberGlobals(data []byte, fn funcMap) ([]byte, error) {
-	r := wasmbin.NewReader(data)
-	n, err := r.U32()
-	if err != nil {
-		return nil, err
-	}
-	out := wasmbin.AppendU32(make([]byte, 0, len(data)+16), n)
-	for i := uint32(0); i < n; i++ {
+	return rewriteVec(data, "global", func(r *wasmbin.Reader, out []byte, i uint32) ([]byte, error) {
 		typ, err := r.Next(2) // value type, mutability
 		if err != nil {
 			return nil, err
@@ -219,15 +212,8 @@ func renumberGlobals(data []byte, fn funcMap) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("global[%d]: %w", i, err)
 		}
-		out = append(out, typ...)
-		if out, err = appendExpr(out, expr, fn, fmt.Sprintf("global[%d]", i)); err != nil {
-			return nil, err
-		}
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("%w: %d bytes after the last global", ErrMalformed, r.Len())
-	}
-	return out, nil
+		return appendExpr(append(out, typ...), expr, fn, fmt.Sprintf("global[%d]", i))
+	})
 }
 
 // appendExpr appends a constant expression with its ref.func renumbered.
@@ -305,117 +291,56 @@ func renumberNames(data []byte, fn funcMap) []byte {
 // a name, or with indirect a name map of locals or labels, copied as it
 // is). It reports false when the subsection does not decode to its end.
 func renumberNameMap(sub []byte, fn funcMap, indirect bool) ([]byte, bool) {
-	r := wasmbin.NewReader(sub)
-	n, err := r.U32()
-	if err != nil {
-		return nil, false
-	}
-	out := wasmbin.AppendU32(make([]byte, 0, len(sub)+len(sub)/16+8), n)
-	for i := uint32(0); i < n; i++ {
+	out, err := rewriteVec(sub, "name", func(r *wasmbin.Reader, out []byte, _ uint32) ([]byte, error) {
 		idx, err := r.U32()
 		if err != nil {
-			return nil, false
+			return nil, err
 		}
 		from := r.Pos()
+		n := uint32(1) // one name, or a map of n
 		if indirect {
-			m, err := r.U32()
-			if err != nil {
-				return nil, false
+			if n, err = r.U32(); err != nil {
+				return nil, err
 			}
-			for j := uint32(0); j < m; j++ {
+		}
+		for j := uint32(0); j < n; j++ {
+			if indirect {
 				if _, err := r.U32(); err != nil {
-					return nil, false
-				}
-				if _, err := r.Name(); err != nil {
-					return nil, false
+					return nil, err
 				}
 			}
-		} else if _, err := r.Name(); err != nil {
-			return nil, false
+			if _, err := r.Name(); err != nil {
+				return nil, err
+			}
 		}
 		out = wasmbin.AppendU32(out, fn.of(idx))
-		out = append(out, sub[from:r.Pos()]...)
-	}
-	return out, r.Len() == 0
+		return append(out, r.Bytes()[from:r.Pos()]...), nil
+	})
+	return out, err == nil
 }
 
 // checkTypeIndices refuses, as malformed, a function (defined or imported)
 // whose type index is past the module's types: Meter appends types, which
 // would make such an invalid module valid (and wazero v1.12 panics
 // validating a call of such a function).
-func checkTypeIndices(m *wasmbin.Module, types uint32) error {
-	if data := m.Section(wasmbin.SecFunction); data != nil {
-		r := wasmbin.NewReader(data)
-		n, err := r.U32()
-		if err != nil {
-			return err
-		}
-		for i := uint32(0); i < n; i++ {
-			t, err := r.U32()
-			if err != nil {
-				return err
-			}
-			if t >= types {
-				return fmt.Errorf("%w: function %d of the function section has type[%d], past the module's %d types", ErrMalformed, i, t, types)
-			}
+func checkTypeIndices(m *wasmbin.Module, imports []wasmbin.Import, types uint32) error {
+	for i, im := range imports {
+		if im.Kind == wasmbin.ExternFunc && im.Type >= types {
+			return fmt.Errorf("%w: import[%d] has type[%d], past the module's %d types", ErrMalformed, i, im.Type, types)
 		}
 	}
-	data := m.Section(wasmbin.SecImport)
+	data := m.Section(wasmbin.SecFunction)
 	if data == nil {
 		return nil
 	}
-	r := wasmbin.NewReader(data)
-	n, err := r.U32()
-	if err != nil {
-		return err
-	}
-	for i := uint32(0); i < n; i++ {
-		if _, err := r.Name(); err != nil {
-			return err
+	_, err := rewriteVec(data, "function", func(r *wasmbin.Reader, _ []byte, i uint32) ([]byte, error) {
+		t, err := r.U32()
+		if err == nil && t >= types {
+			err = fmt.Errorf("%w: function %d of the function section has type[%d], past the module's %d types", ErrMalformed, i, t, types)
 		}
-		if _, err := r.Name(); err != nil {
-			return err
-		}
-		kind, err := r.Byte()
-		if err != nil {
-			return err
-		}
-		switch kind {
-		case wasmbin.ExternFunc:
-			t, err := r.U32()
-			if err != nil {
-				return err
-			}
-			if t >= types {
-				return fmt.Errorf("%w: import[%d] has type[%d], past the module's %d types", ErrMalformed, i, t, types)
-			}
-		case wasmbin.ExternTable, wasmbin.ExternMemory:
-			if kind == wasmbin.ExternTable {
-				if _, err := r.Byte(); err != nil {
-					return err
-				}
-			}
-			flags, err := r.Byte()
-			if err != nil {
-				return err
-			}
-			if _, err := r.U64(); err != nil {
-				return err
-			}
-			if flags&1 != 0 {
-				if _, err := r.U64(); err != nil {
-					return err
-				}
-			}
-		case wasmbin.ExternGlobal:
-			if _, err := r.Next(2); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("%w: import[%d] of kind %#x", ErrUnsupported, i, kind)
-		}
-	}
-	return nil
+		return nil, err
+	})
+	return err
 }
 
 // blockTypeIn reports whether a block type (the immediate of block, loop

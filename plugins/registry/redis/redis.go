@@ -5,7 +5,7 @@
 // every store in Redis, and adds the registry's keys, transactions and
 // change feed.
 //
-//	b, err := redis.Open(ctx, redisdb.Config{Address: "10.0.0.5:6379"})
+//	b, err := redis.Open(ctx, redisdb.Config{Address: "10.0.0.5:6379"}, redis.Options{SeenFile: "/var/lib/imhook/registry-seen.json"})
 //	if err != nil { ... } // "redis at 10.0.0.5:6379 unreachable: ...; check store.redis.address"
 //	reg, err := registry.New(ctx, b, registry.Options{})
 //
@@ -20,6 +20,10 @@
 //	{imhook}:tenants         set of tenant IDs
 //	{imhook}:t:<id>          tenant document, JSON
 //	{imhook}:blobowners      set of tenant IDs that have blobs (kept in step by PutBlob and DeleteBlob)
+//	{imhook}:epoch           bumped when an operator accepts lost data (AcceptLoss)
+//	{imhook}:lost            JSON registry.Loss while the store is known to have lost data
+//	{imhook}:replicas        set of replica IDs that announced their serving state
+//	{imhook}:replica:<id>    a replica's serving state (Announce), with a TTL
 //
 // Blobs live in one slot per tenant, spreading their bytes over a cluster:
 //
@@ -30,6 +34,17 @@
 // revision. Pub/sub drops messages during a reconnect, so every Backend also
 // reads the counter every redisdb.Config.PollInterval; see Watch.
 //
+// # Lost data
+//
+// The revision counter never goes back, so a counter below one seen before
+// means Redis lost data (restarted without persistence, flushed, failed over
+// to a stale replica). The replica that notices writes the {imhook}:lost
+// marker; from then on every replica refuses reads and writes with
+// registry.ErrDataLost (its loaded state keeps serving callbacks), until an
+// operator calls AcceptLoss. Each replica keeps the newest revision it saw
+// in Options.SeenFile, so one that restarts against the emptied Redis knows
+// too. Writes check the marker and the epoch inside their transaction.
+//
 // docs/deploy.md gives the Redis settings this relies on (persistence on,
 // maxmemory-policy noeviction) and the memory to plan for.
 package redis
@@ -39,7 +54,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,6 +92,12 @@ func (k keys) tenants() string      { return k.meta + ":tenants" }
 func (k keys) doc(id string) string { return k.meta + ":t:" + id }
 func (k keys) owners() string       { return k.meta + ":blobowners" }
 func (k keys) channel() string      { return k.prefix + ":changes" }
+func (k keys) epoch() string        { return k.meta + ":epoch" }
+func (k keys) lost() string         { return k.meta + ":lost" }
+func (k keys) replicas() string     { return k.meta + ":replicas" }
+func (k keys) replica(id string) string {
+	return k.meta + ":replica:" + id
+}
 
 // blobTag is the hash tag of tenant's blobs.
 func (k keys) blobTag(tenant string) string    { return "{" + k.prefix + ":b:" + tenant + "}" }
@@ -90,15 +113,40 @@ type Backend struct {
 	k     keys
 	feed  feed.Feed
 
+	opt Options
+	id  string // this replica, in markers and logs
+	log *slog.Logger
+
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	mu        sync.Mutex
-	seen      uint64    // newest revision handed to the feed
-	polled    uint64    // the counter's value at the last successful poll
-	lostAbove uint64    // after the counter went back: the value it had
-	downSince time.Time // zero while Redis answers
-	downErr   error     // why Redis is considered unavailable
+	persisted seenFile // what the seen file holds; poll goroutine only
+
+	mu             sync.Mutex
+	seen           uint64         // newest revision seen (handed to the feed); kept in the seen file
+	epoch          uint64         // the store's epoch this process follows
+	storeRev       uint64         // the counter at the last successful poll
+	lastRead       time.Time      // when Redis last answered a poll
+	okSince        time.Time      // when the state last became ok
+	downSince      time.Time      // zero while Redis answers
+	downErr        error          // why Redis is considered unavailable
+	lost           *registry.Loss // set from the loss until an operator accepts it
+	lostSince      time.Time
+	tenantsInStore int64 // SCARD of the tenant set, polled while lost
+}
+
+// Options are the Backend's settings beyond the shared Redis configuration.
+type Options struct {
+	// SeenFile keeps the newest revision this process saw across restarts
+	// (a few bytes, rewritten when it changes), so a replica restarting
+	// against a Redis that lost data notices. Empty keeps nothing (tests).
+	SeenFile string
+	// ReplicaID names this process in lost-data markers and logs; default
+	// host name and process ID.
+	ReplicaID string
+	// Logger receives the store's transitions (unreachable, reachable again,
+	// lost data, loss accepted); nil discards.
+	Logger *slog.Logger
 }
 
 var _ registry.Backend = (*Backend)(nil)
@@ -113,13 +161,29 @@ var _ registry.Backend = (*Backend)(nil)
 // 127.0.0.1:6379 unreachable: ...; check store.redis.address and that Redis
 // is running"; refused credentials; an allkeys-* maxmemory-policy), or when
 // Redis holds a registry of another format under cfg.KeyPrefix.
-func Open(ctx context.Context, cfg redisdb.Config) (*Backend, error) {
+//
+// A store found to have lost data is not an error: Open returns a Backend in
+// the lost-data state (Status), so the replica can report it and an operator
+// can accept it through this replica's admin API.
+func Open(ctx context.Context, cfg redisdb.Config, opt Options) (*Backend, error) {
+	seen, err := readSeen(opt.SeenFile)
+	if err != nil {
+		return nil, fmt.Errorf("registry: %w", err)
+	}
 	c, err := redisdb.Open(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
-	b := &Backend{c: c, cfg: cfg, where: cfg.Where(), k: newKeys(cfg.KeyPrefix)}
+	b := &Backend{c: c, cfg: cfg, where: cfg.Where(), k: newKeys(cfg.KeyPrefix), opt: opt, id: opt.ReplicaID, log: opt.Logger}
+	if b.id == "" {
+		b.id = DefaultReplicaID()
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.epoch, b.seen, b.persisted = seen.Epoch, seen.Revision, seen
+	b.okSince = time.Now()
 	if err := b.init(ctx); err != nil {
 		_ = b.c.Close()
 		return nil, err
@@ -146,11 +210,11 @@ func (b *Backend) init(ctx context.Context) error {
 	if f != Format {
 		return fmt.Errorf("%s: registry under key prefix %q is store format %q, this imhook reads format %q", b.where, b.cfg.KeyPrefix, f, Format)
 	}
-	rev, err := b.readRevision(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: read the revision: %w", b.where, err)
+	b.check(ctx)
+	if err := b.Health(); err != nil && !errors.Is(err, registry.ErrDataLost) {
+		return err
 	}
-	b.seen, b.polled = rev, rev
+	b.persist()
 	return nil
 }
 
@@ -159,6 +223,7 @@ func (b *Backend) init(ctx context.Context) error {
 func (b *Backend) Close() error {
 	b.stop()
 	b.wg.Wait()
+	b.persist()
 	b.feed.Close()
 	return b.c.Close()
 }
@@ -169,6 +234,9 @@ func (b *Backend) Shared() bool { return true }
 
 // Revision implements registry.Backend.Revision.
 func (b *Backend) Revision(ctx context.Context) (uint64, error) {
+	if err := b.refuseLost(); err != nil {
+		return 0, err
+	}
 	rev, err := b.readRevision(ctx)
 	if err != nil {
 		return 0, b.fail("read the revision", err)
@@ -187,6 +255,9 @@ func (b *Backend) readRevision(ctx context.Context) (uint64, error) {
 
 // Get implements registry.Backend.Get.
 func (b *Backend) Get(ctx context.Context, id string) (*registry.Tenant, error) {
+	if err := b.refuseLost(); err != nil {
+		return nil, err
+	}
 	data, err := b.c.Get(ctx, b.k.doc(id)).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("tenant[%s]: %w", id, registry.ErrNotFound)
@@ -199,7 +270,14 @@ func (b *Backend) Get(ctx context.Context, id string) (*registry.Tenant, error) 
 
 // List implements registry.Backend.List. The ID set and the documents are
 // in one slot, so one MGET reads them all.
+//
+// While the store is in the lost-data state, it and every other read and
+// write fail with registry.ErrDataLost: what Redis holds then is not the
+// registry the replicas serve.
 func (b *Backend) List(ctx context.Context) ([]*registry.Tenant, error) {
+	if err := b.refuseLost(); err != nil {
+		return nil, err
+	}
 	ids, err := b.c.SMembers(ctx, b.k.tenants()).Result()
 	if err != nil {
 		return nil, b.fail("list tenants", err)
@@ -239,6 +317,9 @@ func (b *Backend) List(ctx context.Context) ([]*registry.Tenant, error) {
 // channel.
 func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.Tenant) (*registry.Tenant, error)) (*registry.Tenant, error) {
 	docKey, revKey := b.k.doc(id), b.k.rev()
+	if err := b.refuseLost(); err != nil {
+		return nil, err
+	}
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -249,6 +330,11 @@ func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.T
 			fnErr error
 		)
 		err := b.c.Watch(ctx, func(tx *goredis.Tx) error {
+			// The marker and the epoch are watched: a loss found by another
+			// replica between here and EXEC fails this transaction.
+			if fnErr = b.writable(ctx, tx); fnErr != nil {
+				return fnErr
+			}
 			var cur *registry.Tenant
 			data, err := tx.Get(ctx, docKey).Bytes()
 			switch {
@@ -302,7 +388,7 @@ func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.T
 				return nil
 			})
 			return err
-		}, docKey, revKey)
+		}, docKey, revKey, b.k.lost(), b.k.epoch())
 		switch {
 		case fnErr != nil:
 			return nil, fnErr
@@ -335,6 +421,9 @@ func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.T
 // The blob is durable when Redis acknowledges it as far as Redis's own
 // persistence setting allows (appendfsync; see docs/deploy.md).
 func (b *Backend) PutBlob(ctx context.Context, tenant, hash string, data []byte) error {
+	if err := b.refuseLost(); err != nil {
+		return err
+	}
 	if err := b.c.SAdd(ctx, b.k.owners(), tenant).Err(); err != nil {
 		return b.fail("tenant["+tenant+"] blob["+hash+"]: record owner", err)
 	}
@@ -355,6 +444,9 @@ func (b *Backend) PutBlob(ctx context.Context, tenant, hash string, data []byte)
 
 // Blob implements registry.Backend.Blob.
 func (b *Backend) Blob(ctx context.Context, tenant, hash string) ([]byte, error) {
+	if err := b.refuseLost(); err != nil {
+		return nil, err
+	}
 	data, err := b.c.Get(ctx, b.k.blob(tenant, hash)).Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("tenant[%s] blob[%s]: %w", tenant, hash, registry.ErrNotFound)
@@ -369,6 +461,9 @@ func (b *Backend) Blob(ctx context.Context, tenant, hash string) ([]byte, error)
 // last blob is gone it drops the tenant from the owner set, then checks the
 // index again and puts it back if a PutBlob raced in.
 func (b *Backend) DeleteBlob(ctx context.Context, tenant, hash string) error {
+	if err := b.refuseLost(); err != nil {
+		return err
+	}
 	what := "tenant[" + tenant + "] blob[" + hash + "]: delete"
 	var left *goredis.IntCmd
 	_, err := b.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
@@ -400,6 +495,9 @@ func (b *Backend) DeleteBlob(ctx context.Context, tenant, hash string) error {
 
 // Blobs implements registry.Backend.Blobs.
 func (b *Backend) Blobs(ctx context.Context, tenant string) ([]registry.BlobInfo, error) {
+	if err := b.refuseLost(); err != nil {
+		return nil, err
+	}
 	idx, err := b.c.HGetAll(ctx, b.k.index(tenant)).Result()
 	if err != nil {
 		return nil, b.fail("tenant["+tenant+"]: list blobs", err)
@@ -421,6 +519,9 @@ func (b *Backend) Blobs(ctx context.Context, tenant string) ([]registry.BlobInfo
 // BlobTenants implements registry.Backend.BlobTenants. Owners whose index
 // is empty (a PutBlob that died before writing) are left out.
 func (b *Backend) BlobTenants(ctx context.Context) ([]string, error) {
+	if err := b.refuseLost(); err != nil {
+		return nil, err
+	}
 	ids, err := b.c.SMembers(ctx, b.k.owners()).Result()
 	if err != nil {
 		return nil, b.fail("list blob owners", err)
@@ -468,4 +569,54 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// writable refuses a write to a store that lost data: a marker is there,
+// its epoch is older than ours, or its counter is below what we saw (a loss
+// the poll has not noticed yet; it is recorded here and the poll writes the
+// marker).
+func (b *Backend) writable(ctx context.Context, tx *goredis.Tx) error {
+	// Compare with what was seen before the read: the counter never goes
+	// back, but other commits may raise b.seen while we read.
+	b.mu.Lock()
+	seenBefore, epochBefore := b.seen, b.epoch
+	b.mu.Unlock()
+	vals, err := tx.MGet(ctx, b.k.rev(), b.k.epoch(), b.k.lost()).Result()
+	if err != nil {
+		return b.fail("check the store before writing", err)
+	}
+	rev, err1 := uintVal(vals[0])
+	epoch, err2 := uintVal(vals[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return b.fail("check the store before writing", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lost == nil {
+		switch {
+		case vals[2] != nil:
+			var l registry.Loss
+			if json.Unmarshal([]byte(vals[2].(string)), &l) != nil {
+				l.DetectedBy = "unknown"
+			}
+			b.lost, b.lostSince = &l, time.Now()
+		case epoch < epochBefore || (epoch == epochBefore && rev < seenBefore):
+			b.lost = &registry.Loss{Seen: seenBefore, Found: rev, DetectedAt: time.Now(), DetectedBy: b.id}
+			b.lostSince = b.lost.DetectedAt
+			b.log.Error("store lost data (found by a write): serving what is loaded, refusing changes until an operator acts",
+				"store", b.where, "seen", seenBefore, "found", rev)
+		default:
+			return nil
+		}
+	}
+	return b.lostErrLocked()
+}
+
+// DefaultReplicaID is the host name and process ID.
+func DefaultReplicaID() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "imhook"
+	}
+	return h + "-" + strconv.Itoa(os.Getpid())
 }

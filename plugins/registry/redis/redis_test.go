@@ -24,7 +24,7 @@ func freshPrefix() string { return "t" + strconv.FormatInt(prefixes.Add(1), 10) 
 
 func open(t *testing.T, cfg redisdb.Config) *redis.Backend {
 	t.Helper()
-	b, err := redis.Open(t.Context(), cfg)
+	b, err := redis.Open(t.Context(), cfg, redis.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestOpenOtherFormat(t *testing.T) {
 	if _, err := srv.Do("SET", "{fmt}:format", "9"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := redis.Open(t.Context(), redisdb.Config{Address: srv.Addr(), KeyPrefix: "fmt"})
+	_, err := redis.Open(t.Context(), redisdb.Config{Address: srv.Addr(), KeyPrefix: "fmt"}, redis.Options{})
 	if err == nil || !strings.Contains(err.Error(), `is store format "9", this imhook reads format "1"`) {
 		t.Fatalf("Open = %v, want the format error", err)
 	}
@@ -291,7 +291,7 @@ func TestHealth(t *testing.T) {
 
 func TestCloseEndsWatch(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	b, err := redis.Open(t.Context(), redisdb.Config{Address: srv.Addr(), KeyPrefix: freshPrefix()})
+	b, err := redis.Open(t.Context(), redisdb.Config{Address: srv.Addr(), KeyPrefix: freshPrefix()}, redis.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

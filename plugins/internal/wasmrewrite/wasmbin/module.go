@@ -218,6 +218,8 @@ const (
 type Import struct {
 	Module, Name string
 	Kind         byte
+	// Type is the type index of a function import.
+	Type uint32
 	// Memory64 is set for a memory import with a 64-bit index type.
 	Memory64 bool
 }
@@ -250,7 +252,7 @@ func (m *Module) Imports() ([]Import, error) {
 		im := Import{Module: string(mod), Name: string(name), Kind: kind}
 		switch kind {
 		case ExternFunc:
-			_, err = r.U32()
+			im.Type, err = r.U32()
 		case ExternTable:
 			if _, err = r.Byte(); err == nil {
 				_, err = r.limits()

@@ -65,6 +65,22 @@ func (f *Feed) Publish(rev uint64) {
 	}
 }
 
+// Restart hands rev to every watcher even when it is not newer than what
+// they had: the store's history was replaced (an operator accepted that it
+// lost data), so watchers must reload whatever the value.
+func (f *Feed) Restart(rev uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for s := range f.subs {
+		s.last = rev
+		select {
+		case <-s.ch:
+		default:
+		}
+		s.ch <- rev
+	}
+}
+
 // Close closes every watcher's channel; later Watch calls get a closed
 // channel.
 func (f *Feed) Close() {

@@ -31,6 +31,7 @@ func main() {
 	dir := flag.String("dir", ".", "directory of the catalog data (relative paths are against the working directory)")
 	out := flag.String("out", ".", "directory of package openim to write z*.go into")
 	plugin := flag.String("plugin", "../plugin/zhandlers.go", "file to write sdk/plugin's handler registrations to")
+	as := flag.String("as", "..", "directory holding sdk/assemblyscript, to write its generated .ts files into")
 	flag.Parse()
 	if *dir == "." {
 		*dir = "internal/gen"
@@ -42,8 +43,15 @@ func main() {
 	}
 	for name, src := range files {
 		path := filepath.Join(*out, name)
-		if name == pluginFile {
+		switch {
+		case name == pluginFile:
 			path = *plugin
+		case isASFile(name):
+			path = filepath.Join(*as, name)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(1)
 		}
 		if err := os.WriteFile(path, src, 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "gen:", err)
@@ -54,6 +62,10 @@ func main() {
 
 // pluginFile is the key of sdk/plugin's file in generate's result.
 const pluginFile = "plugin/zhandlers.go"
+
+// isASFile reports whether a key of generate's result is one of
+// sdk/assemblyscript's files (a path under sdk/).
+func isASFile(name string) bool { return strings.HasPrefix(name, "assemblyscript/") }
 
 // generate reads catalog.json and protocol.json from dir and returns the
 // generated files by name.
@@ -70,7 +82,20 @@ func generate(dir string) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkASNames(m); err != nil {
+		return nil, err
+	}
 	files := map[string][]byte{}
+	for name, fn := range map[string]func(*model, *bytes.Buffer){
+		asOpenIMFile:   writeASOpenIM,
+		asHandlersFile: writeASHandlers,
+		asGuestFile:    writeASGuest,
+		asUnicodeFile:  writeASUnicode,
+	} {
+		var b bytes.Buffer
+		fn(m, &b)
+		files[name] = b.Bytes()
+	}
 	for name, fn := range map[string]func(*model, *bytes.Buffer){
 		"zcommands.go": writeCommands,
 		"ztypes.go":    writeTypes,

@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// imhook-asc: compiles an AssemblyScript plugin into an imhook module (ABI v1).
+//
+//   imhook-asc assembly/index.ts -o build/plugin.wasm [more asc flags]
+//
+// It runs asc with the flags ABI v1 needs, so that plugin authors never spell
+// them (docs/sdk-assemblyscript.md, "Build", says why each is there):
+//   --runtime <sdk>/assembly/rt/arena.ts  the SDK's per-callback arena allocator
+//   --transform <sdk>/js/transform.js     no shadow stack (the arena never collects)
+//   --use abort=<sdk>/assembly/abort/...  abort logs through imhook.log and traps
+//                                          (ABI v1 provides no env.abort)
+//   --exportStart _initialize             top-level code (handler registration) runs in
+//                                          _initialize, under the host's init budget
+//   -O3 --shrinkLevel 2 --converge        small first; assertions and bounds checks stay
+import { main } from "assemblyscript/asc";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { realpathSync } from "node:fs";
+
+const sdk = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+/** The asc arguments for args (the user's entry files and flags). */
+export function ascArgs(args, cwd = process.cwd()) {
+  const rel = (p) => path.relative(cwd, path.join(sdk, p)).split(path.sep).join("/");
+  const abortFile = rel("assembly/abort.ts");
+  return [
+    ...args,
+    abortFile,
+    "--runtime", rel("assembly/rt/arena"),
+    // The alias names the function by the file's path as asc sees it, without .ts.
+    "--use", "abort=" + abortFile.replace(/\.ts$/, "") + "/imhookAbort",
+    "--exportStart", "_initialize",
+    "--transform", path.join(sdk, "js", "transform.js"),
+    "--optimizeLevel", "3",
+    "--shrinkLevel", "2",
+    "--converge",
+  ];
+}
+
+// Run as a command (also through the npm bin link imhook-asc), not when imported.
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  if (args.length === 0 || args.includes("--help")) {
+    console.error("usage: imhook-asc <entry.ts> -o <plugin.wasm> [asc flags]");
+    process.exit(2);
+  }
+  const { error, stderr } = await main(ascArgs(args), { stdout: process.stdout, stderr: process.stderr });
+  if (error) {
+    console.error("imhook-asc: " + error.message);
+    process.exit(1);
+  }
+}
