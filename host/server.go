@@ -31,6 +31,7 @@ import (
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/bolt"
 	"github.com/imhook/imhook/plugins/registry/redis"
+	"github.com/imhook/imhook/plugins/state"
 	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
@@ -74,6 +75,10 @@ type Server struct {
 	replicaID string
 	announced chan struct{} // closed when the announcer has withdrawn
 	quit      chan struct{} // closed by Shutdown
+
+	// state is the tenants' key-value state (state.go).
+	state      state.Backend
+	stateClose func() error
 }
 
 // New opens the store, creates the sandbox and binds both listeners (so Addr
@@ -118,6 +123,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		return nil, fmt.Errorf("store[%s]: %w", path, err)
 	}
 
+	s.state, s.stateClose, err = openState(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { _ = s.stateClose() })
+
 	s.engine, err = plugins.NewEngine(ctx, plugins.EngineOptions{
 		CacheDir:     cfg.CacheDir(),
 		Commands:     openim.CommandName,
@@ -147,6 +158,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		// Guest lines and load messages naming a tenant also go to its log.
 		Logger: slog.New(s.logs.Handler(logger.Handler())),
 		Egress: out,
+		State:  s.state,
 	})
 	if err != nil {
 		return nil, err
@@ -215,6 +227,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			Capture: s.capture,
 			Logger:  logger.With("component", "admin"),
 			Queue:   s.queue,
+			State:   s.state,
 		}
 		if s.shared != nil {
 			opts.Store = storeControl{s}
@@ -356,7 +369,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.announced != nil {
 		<-s.announced // withdrawn from the replicas' list before the store closes
 	}
-	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close())
+	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close(), s.stateClose())
 	s.closeQueue()
 	err := errors.Join(errs...)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {

@@ -32,9 +32,9 @@ var importRules = []importRule{
 		"fasthttp is the webhook and admin face (host/) and the benchmark's load generator (cmd/)"},
 	{"github.com/knadh/koanf", []string{"cmd/"}, false,
 		"configuration is loaded by the binary; packages take typed structs"},
-	{"go.etcd.io/bbolt", []string{"plugins/registry/bolt", "plugins/store/"}, false,
+	{"go.etcd.io/bbolt", []string{"plugins/registry/bolt", "plugins/store/", "plugins/state/boltstate"}, false,
 		"only stores open bbolt files"},
-	{"github.com/redis/go-redis", []string{"plugins/registry/redis", "plugins/store/"}, false,
+	{"github.com/redis/go-redis", []string{"plugins/registry/redis", "plugins/store/", "plugins/state/redisstate"}, false,
 		"stores talk to Redis; nothing else does"},
 	// The sandbox knows the ABI, not OpenIM, and reaches no store or network
 	// except through what the host injects.
@@ -97,10 +97,10 @@ func TestImportRules(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if rel == "sdk" || strings.HasPrefix(rel, "sdk/") || rel == "plugins/limits" {
+		if rel == "sdk" || strings.HasPrefix(rel, "sdk/") || rel == "plugins/limits" || rel == "plugins/state" {
 			for _, d := range p.Deps {
 				if !stdlib[d] && !strings.HasPrefix(d, module+"sdk/") && d != "C" {
-					t.Errorf("%s depends on %s: the SDK and the limits schema use the standard library only", rel, d)
+					t.Errorf("%s depends on %s: the SDK, the limits schema and the state rules use the standard library only", rel, d)
 				}
 			}
 		}

@@ -284,7 +284,7 @@ func (e *Engine) NewSandbox(cfg SandboxOptions) (*Sandbox, error) {
 }
 
 func (e *Engine) newTenantState(cfg SandboxOptions) *tenantState {
-	st := &tenantState{limits: cfg.Limits.WithDefaults(), grants: cfg.Grants, cpu: cfg.CPULimit, logger: cfg.Logger}
+	st := &tenantState{limits: cfg.Limits.WithDefaults(), grants: cfg.Grants, cpu: cfg.CPULimit, logger: cfg.Logger, kv: cfg.KV}
 	st.config = make(map[string]string, len(cfg.Config))
 	for k, v := range cfg.Config {
 		st.config[k] = v

@@ -137,6 +137,37 @@ var hostFuncs = hostTable{
 		results: []api.ValueType{i32}, resultNames: []string{"status"},
 		fixed: hostCallCost, fn: hostRetry,
 	},
+	// The tenant's key-value state (hostkv.go).
+	{
+		name: abi.FuncKVGet, params: []api.ValueType{i32, i32, i32, i32, i32}, paramNames: []string{"key_ptr", "key_len", "buf_ptr", "buf_cap", "rev_ptr"},
+		results: []api.ValueType{i32}, resultNames: []string{"result"},
+		grant: limits.GrantKV, fixed: hostKVCost, rates: kvRate, fn: hostKVGet,
+	},
+	{
+		name: abi.FuncKVSet, params: []api.ValueType{i32, i32, i32, i32, i64}, paramNames: []string{"key_ptr", "key_len", "val_ptr", "val_len", "ttl_ms"},
+		results: []api.ValueType{i32}, resultNames: []string{"result"},
+		grant: limits.GrantKV, fixed: hostKVCost, rates: kvRate, fn: hostKVSet,
+	},
+	{
+		name: abi.FuncKVCompareAndSet, params: []api.ValueType{i32, i32, i32, i32, i64, i64, i32}, paramNames: []string{"key_ptr", "key_len", "val_ptr", "val_len", "ttl_ms", "rev", "rev_ptr"},
+		results: []api.ValueType{i32}, resultNames: []string{"result"},
+		grant: limits.GrantKV, fixed: hostKVCost, rates: kvRate, fn: hostKVCompareAndSet,
+	},
+	{
+		name: abi.FuncKVDelete, params: []api.ValueType{i32, i32}, paramNames: []string{"key_ptr", "key_len"},
+		results: []api.ValueType{i32}, resultNames: []string{"result"},
+		grant: limits.GrantKV, fixed: hostKVCost, rates: kvRate, fn: hostKVDelete,
+	},
+	{
+		name: abi.FuncKVAdd, params: []api.ValueType{i32, i32, i64, i64, i32}, paramNames: []string{"key_ptr", "key_len", "delta", "ttl_ms", "result_ptr"},
+		results: []api.ValueType{i32}, resultNames: []string{"result"},
+		grant: limits.GrantKV, fixed: hostKVCost, rates: kvRate, fn: hostKVAdd,
+	},
+	{
+		name: abi.FuncKVList, params: []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, paramNames: []string{"prefix_ptr", "prefix_len", "cursor_ptr", "cursor_len", "limit", "buf_ptr", "buf_cap"},
+		results: []api.ValueType{i32}, resultNames: []string{"result"},
+		grant: limits.GrantKV, fixed: hostKVCost, rates: kvRate, fn: hostKVList,
+	},
 }
 
 // lookup returns the host function named name.

@@ -65,6 +65,7 @@ type instance struct {
 	// waitCancel ends the wait of a host function (an out-call) when the
 	// instance is aborted (abort, from any goroutine); nil when none waits.
 	waitCancel atomic.Pointer[context.CancelFunc]
+	kvOps      int // state operations this call (hostkv.go)
 
 	// CPU limit, see cpu.go. Instruction budget (metered modules):
 	metered      bool
@@ -207,7 +208,7 @@ func (i *instance) call(ctx context.Context, command string, body []byte, wire b
 	i.command = command
 	i.logBytes, i.logLines = 0, 0
 	i.fail = 0
-	i.lastErr, i.kept = "", nil
+	i.lastErr, i.kept, i.kvOps = "", nil, 0
 	i.outCalls, i.outTime = 0, 0
 	i.capture = ctx.Value(captureKey{}) != nil
 	i.logs = nil

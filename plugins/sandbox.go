@@ -49,6 +49,9 @@ type SandboxOptions struct {
 	// Secrets are the tenant's secrets: read by imhook.secret, substituted
 	// for "{{secret:NAME}}" in out-call headers, never logged.
 	Secrets map[string]string
+	// KV is the tenant's key-value state, bound to the tenant by the host,
+	// for the kv_* host functions (grant kv). Nil: they answer unavailable.
+	KV KV
 }
 
 // Sandbox groups the plugins of one tenant in one wazero runtime. It is safe
@@ -79,6 +82,7 @@ type tenantState struct {
 	http    HTTPClient
 	egress  egress.Allow
 	secrets map[string]string
+	kv      KV
 }
 
 // runtimeKey holds the settings fixed when a wazero runtime is created: the

@@ -28,4 +28,8 @@ var clientExamples = map[string]string{
 	"secret delete":    "imhook secret delete acme api_token",
 	"store status":     "imhook store status",
 	"store accept":     "imhook store accept --revision 0",
+	"kv list":          "imhook kv list acme --prefix rate:",
+	"kv get":           "imhook kv get acme rate:user_a",
+	"kv set":           "imhook kv set acme banned_words --file words.txt",
+	"kv del":           "imhook kv del acme rate:user_a",
 }

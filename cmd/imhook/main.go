@@ -41,6 +41,7 @@ var commands = map[string]command{
 	"queue":   {"after-callback queue: stats, and dead letters (list, show, retry, purge)", queueMain},
 	"store":   {"the shared Redis store of replicas: health, what each serves, ending the lost-data state", storeMain},
 	"secret":  {"set, list and delete a tenant's secrets through the admin API", secretMain},
+	"kv":      {"list, read, write and delete a tenant's state keys through the admin API", kvMain},
 	"run":     {"run a plugin locally on one callback under the production limits", runMain},
 	"version": {"print the version", versionMain},
 	"bench":   {"measure imhook against a native server, load-test a plugin, or measure many tenants' memory", benchMain},

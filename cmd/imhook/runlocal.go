@@ -52,6 +52,8 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	allowNets := fs.StringSlice("allow-network", nil, "CIDR prefixes out-calls may connect to although private or loopback, like the server's egress.allow_networks (e.g. 127.0.0.0/8 for a local service)")
 	secretEnv := fs.StringArray("secret-env", nil, "tenant secret NAME=ENVVAR: the secret NAME takes the value of environment variable ENVVAR (repeatable; never on the command line)")
 	noCPULimit := fs.Bool("no-cpu-limit", false, "run without any CPU limit, instruction budget included (to measure a plugin; a loop then never ends)")
+	kvFile := fs.String("kv-file", "", "give the plugin this bbolt file as its state, kept across runs (grants kv)")
+	kvMemory := fs.Bool("kv-memory", false, "give the plugin an empty state, dropped after the run (grants kv)")
 	lim := limits.Default()
 	limitFlags(fs, &lim, "")
 	fs.Usage = func() {
@@ -125,6 +127,17 @@ func runMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			cfg.Secrets = map[string]string{}
 		}
 		cfg.Secrets[name] = v
+	}
+	if *kvFile != "" && *kvMemory {
+		return usageErr("--kv-file and --kv-memory: give one of them")
+	}
+	if *kvFile != "" || *kvMemory {
+		kv, closeKV, err := runState(*kvFile, *kvMemory, lim.WithDefaults())
+		if err != nil {
+			return usageErr("--kv-file: %v", err)
+		}
+		defer closeKV()
+		cfg.KV, cfg.Grants.KV = kv, true
 	}
 	if *noCPULimit {
 		cfg.CPULimit = plugins.CPULimitNone

@@ -129,7 +129,7 @@ func TestWorkflowHelp(t *testing.T) {
 		}
 	}
 	groups := map[string]map[string]subcommand{"capture": captureCommands, "tenant": tenantCommands, "plugin": pluginCommands,
-		"queue": queueCommands, "secret": secretCommands, "store": storeCommands}
+		"queue": queueCommands, "secret": secretCommands, "store": storeCommands, "kv": kvCommands}
 	for group, verbs := range groups {
 		for verb := range verbs {
 			asks = append(asks, []string{group, verb, "-h"})

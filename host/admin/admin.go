@@ -32,6 +32,7 @@ import (
 	"github.com/imhook/imhook/plugins"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
+	"github.com/imhook/imhook/plugins/state"
 )
 
 // DefaultMaxUploadBytes is Options.MaxUploadBytes when it is zero: 32 MiB, ten
@@ -109,6 +110,9 @@ type Options struct {
 	// ends telling the client where to resume: the admin listener's write
 	// timeout must be longer. Default 45s.
 	FollowWindow time.Duration
+	// State is the tenants' key-value state, for the kv routes (kv.go) and
+	// to delete a deleted tenant's keys. Nil answers the kv routes 501.
+	State state.Backend
 }
 
 // API serves the admin routes. Create it with New. It is safe for concurrent
@@ -132,6 +136,7 @@ type API struct {
 	logs         *tenantlog.Store
 	capture      *capture.Store
 	followWindow time.Duration
+	state        state.Backend // kv.go
 }
 
 // New checks opt and returns the API.
@@ -160,6 +165,7 @@ func New(opt Options) (*API, error) {
 		log:       opt.Logger,
 		heavy:     newHeavyGate(),
 		queue:     opt.Queue,
+		state:     opt.State,
 	}
 	a.logs, a.capture, a.followWindow = opt.Logs, opt.Capture, opt.FollowWindow
 	if a.logs == nil {

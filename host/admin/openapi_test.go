@@ -82,6 +82,7 @@ var apiBodies = []any{
 	Capture{}, Replay{},
 	// GET .../logs sends NDJSON: LogEvent, whose line fields are these.
 	tenantlog.Line{},
+	KVList{}, KVEntry{}, KVPut{}, KVWritten{},
 	// Stats.Stats is an any: the server fills it with the directory's
 	// status (host.Server wires tenants.Directory.Stats).
 	tenants.Status{},

@@ -18,6 +18,7 @@ type request struct {
 	tenant, plugin, hash string
 	secret               string
 	event                string // queue.go
+	key                  string // kv.go: base64url
 }
 
 // route is one method and path pattern. Pattern segments in braces capture
@@ -85,6 +86,10 @@ func (a *API) table() []route {
 		r("PUT", tenant+"/capture", tenantScoped, a.putCapture),
 		r("DELETE", tenant+"/capture", tenantScoped, a.clearCapture),
 		heavy(r("POST", tenant+"/capture/replay", tenantScoped, a.replay)),
+		r("GET", tenant+"/kv", tenantScoped, a.listKV),
+		r("GET", tenant+"/kv/{key}", tenantScoped, a.getKV),
+		r("PUT", tenant+"/kv/{key}", tenantScoped, a.putKV),
+		r("DELETE", tenant+"/kv/{key}", tenantScoped, a.deleteKV),
 	}
 }
 
@@ -136,6 +141,8 @@ func bind(pattern, segs []string, req *request) bool {
 					req.secret = segs[i]
 				case "{event}":
 					req.event = segs[i]
+				case "{key}":
+					req.key = segs[i]
 				}
 			}
 			continue

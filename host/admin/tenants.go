@@ -180,6 +180,7 @@ func (a *API) deleteTenant(r *request) error {
 	a.logs.Forget(r.tenant)
 	a.capture.Forget(r.tenant)
 	a.logChange(r, "tenant deleted")
+	a.deleteState(r)
 	r.rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
 }

@@ -35,7 +35,7 @@ func TestTenantCRUD(t *testing.T) {
 		{"duplicate", map[string]any{"id": "acme"}, "", 409, "tenant[acme]: already exists"},
 		{"bad id", map[string]any{"id": "Acme!"}, "", 400, `tenant["Acme!"]: want 1-63 of [a-z0-9_-], starting with a letter or digit: invalid`},
 		{"bad settings", map[string]any{"id": "x", "settings": map[string]any{"grants": []string{"network"}}}, "", 400,
-			`tenant[x]: settings: grant["network"]: want one of walltime, nanotime, random, http: invalid`},
+			`tenant[x]: settings: grant["network"]: want one of walltime, nanotime, random, http, kv: invalid`},
 		{"unknown field", map[string]any{"id": "x", "name": "X"}, "", 400, `bad JSON: json: unknown field "name"`},
 		{"bad JSON", `{"id":`, "application/json", 400, "bad JSON: unexpected EOF"},
 		{"two values", `{"id":"x"} {}`, "application/json", 400, "bad JSON: more than one value in the request body"},

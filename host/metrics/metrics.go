@@ -79,7 +79,8 @@ type Metrics struct {
 	instrs    *prometheus.HistogramVec
 	legacy    *prometheus.CounterVec
 	notReady  prometheus.Counter
-	out       outCallMetrics // outcall.go
+	out       outCallMetrics         // outcall.go
+	kvQuota   *prometheus.CounterVec // kv.go
 
 	// The per-callback series, resolved once (see cached).
 	mu             sync.RWMutex
@@ -135,7 +136,8 @@ func New() *Metrics {
 	m.durationSeries = map[seriesKey]prometheus.Observer{}
 	m.instrSeries = map[seriesKey]prometheus.Observer{}
 	m.out = newOutCallMetrics()
-	m.reg.MustRegister(m.notReady, m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy, m.out.calls, m.out.seconds,
+	m.kvQuota = newKVQuota()
+	m.reg.MustRegister(m.notReady, m.calls, m.duration, m.failures, m.compile, m.loadFails, m.instrs, m.legacy, m.out.calls, m.out.seconds, m.kvQuota,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -265,6 +267,7 @@ func (m *Metrics) Forget(tenant string) {
 	m.legacy.DeletePartialMatch(l)
 	m.out.calls.DeletePartialMatch(l)
 	m.out.seconds.DeletePartialMatch(l)
+	m.kvQuota.DeletePartialMatch(l)
 }
 
 // Handler serves the registry in the Prometheus text format.

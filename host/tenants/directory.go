@@ -30,6 +30,7 @@ import (
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/outcall"
 	"github.com/imhook/imhook/plugins/registry"
+	kvstate "github.com/imhook/imhook/plugins/state"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -48,6 +49,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Egress sends the tenants' out-calls (grant "http"); nil fails them.
 	Egress *outcall.Pool
+	// State is the tenants' key-value state (kv.go); nil: plugins granted
+	// kv get the unavailable status.
+	State kvstate.Backend
 }
 
 // Directory is the set of live tenants. It is safe for concurrent use: the
@@ -348,6 +352,7 @@ func (d *Directory) apply(ctx context.Context, doc *registry.Tenant) (retired []
 		// The same client for the tenant's life: its connections last.
 		cfg.HTTP = d.opt.Egress.Client(doc.ID, cfg.Limits.MaxOutIdleConns)
 	}
+	cfg.KV = d.kv(doc.ID, cfg.Limits)
 	st, ok := d.states[doc.ID]
 	reloadAll := false
 	if !ok {

@@ -67,6 +67,14 @@ type Limits struct {
 	MaxOutConcurrency int `json:"max_out_concurrency,omitempty" koanf:"max_out_concurrency"`
 	// MaxOutIdleConns caps the keep-alive connections kept per tenant.
 	MaxOutIdleConns int `json:"max_out_idle_conns,omitempty" koanf:"max_out_idle_conns"`
+	// The tenant's key-value state (grant kv): live keys, their bytes
+	// (keys plus values), one key, one value, and state operations in one
+	// call. Exceeding one is a quota status for the guest, not a trap.
+	MaxKVKeys       int64 `json:"max_kv_keys,omitempty" koanf:"max_kv_keys"`
+	MaxKVBytes      int64 `json:"max_kv_bytes,omitempty" koanf:"max_kv_bytes"`
+	MaxKVKeyBytes   int   `json:"max_kv_key_bytes,omitempty" koanf:"max_kv_key_bytes"`
+	MaxKVValueBytes int   `json:"max_kv_value_bytes,omitempty" koanf:"max_kv_value_bytes"`
+	MaxKVOps        int   `json:"max_kv_ops,omitempty" koanf:"max_kv_ops"`
 }
 
 // MinLogLineBytes is what a log line counts toward MaxLogBytes at least,
@@ -168,6 +176,21 @@ var Fields = []Field{
 		16, 1, 1024, "", "out-calls of one tenant in flight at once; one more fails at once"),
 	field("max_out_idle_conns", func(l *Limits) *int { return &l.MaxOutIdleConns },
 		8, 1, 1024, "", "keep-alive connections to the tenant's services kept open per tenant"),
+	// State quotas (docs/sdk.md, "State"): a tenant's whole keyspace, and
+	// what one call may do to it. A key stays under bbolt's 32 KiB key
+	// limit with the 8 bytes of its expiry index. A million keys of 16 bytes each fit in
+	// 64 MiB of Redis; one call's operations are round trips within a
+	// callback's deadline.
+	field("max_kv_keys", func(l *Limits) *int64 { return &l.MaxKVKeys },
+		10_000, 1, 10_000_000, "", "live keys in the tenant's state (grant kv)"),
+	field("max_kv_bytes", func(l *Limits) *int64 { return &l.MaxKVBytes },
+		16*mib, kib, 4<<30, "", "bytes of keys plus values in the tenant's state"),
+	field("max_kv_key_bytes", func(l *Limits) *int { return &l.MaxKVKeyBytes },
+		512, 16, 16*kib, "", "largest state key"),
+	field("max_kv_value_bytes", func(l *Limits) *int { return &l.MaxKVValueBytes },
+		64*kib, 16, 16*mib, "", "largest state value"),
+	field("max_kv_ops", func(l *Limits) *int { return &l.MaxKVOps },
+		100, 1, 100_000, "", "state operations one call may make"),
 }
 
 // Default returns the built-in value of every limit.
@@ -283,6 +306,9 @@ type Grants struct {
 	// the tenant's egress_allow, and read the tenant's secrets
 	// (imhook.secret). Without it a module importing them is refused.
 	HTTP bool
+	// KV gives the tenant's key-value state (the kv_* host functions).
+	// Without it a module importing them is refused at load.
+	KV bool
 }
 
 // Grant names as stored in a tenant's settings and given to `imhook run
@@ -292,6 +318,7 @@ const (
 	GrantNanotime = "nanotime"
 	GrantRandom   = "random"
 	GrantHTTP     = "http"
+	GrantKV       = "kv"
 )
 
 // grantNames maps each grant name to its flag in Grants, in documentation
@@ -304,6 +331,7 @@ var grantNames = []struct {
 	{GrantNanotime, func(g *Grants) *bool { return &g.Nanotime }},
 	{GrantRandom, func(g *Grants) *bool { return &g.Random }},
 	{GrantHTTP, func(g *Grants) *bool { return &g.HTTP }},
+	{GrantKV, func(g *Grants) *bool { return &g.KV }},
 }
 
 // GrantNames returns every grant name.

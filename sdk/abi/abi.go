@@ -138,6 +138,47 @@ const (
 	FuncTakeResult = "take_result"
 )
 
+// The tenant's key-value state (docs/abi.md, "State"), importable only by a
+// tenant granted "kv". Keys and values are bytes; a key is 1 or more bytes.
+// Every function follows the results-and-errors convention above and
+// returns 0 or more on success. ttl_ms 0 means no expiry. Revisions are
+// unsigned 64-bit numbers; a write gives a key a new, greater one.
+const (
+	// FuncKVGet: (keyPtr, keyLen, bufPtr, bufCap, revPtr i32) -> i32.
+	// Returns the value's length, writing it at bufPtr when it fits (else
+	// kept for FuncTakeResult), and the key's revision as 8 bytes
+	// little-endian at revPtr (unless revPtr is 0); StatusNotFound when
+	// the key is not set or expired.
+	FuncKVGet = "kv_get"
+	// FuncKVSet: (keyPtr, keyLen, valPtr, valLen i32, ttlMs i64) -> i32.
+	// Writes the key; returns 0.
+	FuncKVSet = "kv_set"
+	// FuncKVCompareAndSet:
+	// (keyPtr, keyLen, valPtr, valLen i32, ttlMs, rev i64, revPtr i32) -> i32.
+	// Writes the key only when its revision is rev (0: only when the key
+	// does not exist), writing the new revision at revPtr (unless 0);
+	// returns 0, or StatusConflict.
+	FuncKVCompareAndSet = "kv_cas"
+	// FuncKVDelete: (keyPtr, keyLen i32) -> i32. Returns 0, or
+	// StatusNotFound when the key was not set.
+	FuncKVDelete = "kv_delete"
+	// FuncKVAdd: (keyPtr, keyLen i32, delta, ttlMs i64, resultPtr i32) -> i32.
+	// Adds delta to the counter at key (a decimal integer; a missing key
+	// is 0 and gets ttlMs, which does not change an existing key's
+	// expiry) and writes the sum as 8 bytes little-endian at resultPtr
+	// (unless 0); returns 0, or StatusInvalid for a value that is not an
+	// integer or a sum that overflows.
+	FuncKVAdd = "kv_add"
+	// FuncKVList:
+	// (prefixPtr, prefixLen, cursorPtr, cursorLen, limit, bufPtr, bufCap i32) -> i32.
+	// Lists up to limit (1 to 1000) keys starting with prefix, in byte
+	// order, after cursor (empty: from the first). The output is a
+	// sequence of 4-byte little-endian lengths each followed by its bytes:
+	// first the cursor of the next page (empty on the last page), then the
+	// keys. Returns the output's length.
+	FuncKVList = "kv_list"
+)
+
 // Status is the negative i32 a fallible host function returns on failure.
 type Status int32
 

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/imhook/imhook/sdk/abi"
@@ -30,6 +31,17 @@ type host interface {
 	// config looks key up like abi.FuncConfig: -1 when not set, otherwise the
 	// value's length, and the value is written to dst only if it fits.
 	config(key string, dst []byte) int
+}
+
+// kvHost is the host's state functions (kv.go), errors as *Error. A
+// separate interface, so that hosts of tests without state need none.
+type kvHost interface {
+	kvGet(key string) ([]byte, uint64, error)
+	kvSet(key string, value []byte, ttl time.Duration) error
+	kvCAS(key string, value []byte, rev uint64, ttl time.Duration) (uint64, error)
+	kvDelete(key string) error
+	kvAdd(key string, delta int64, ttl time.Duration) (int64, error)
+	kvList(prefix, cursor string, limit int) ([]string, string, error)
 }
 
 // Command returns the OpenIM command being handled.

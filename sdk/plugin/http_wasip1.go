@@ -14,12 +14,6 @@ func hostHTTP(reqPtr, reqLen, bufPtr, bufCap uint32) int32
 //go:wasmimport imhook secret
 func hostSecret(namePtr, nameLen, bufPtr, bufCap uint32) int32
 
-//go:wasmimport imhook last_error
-func hostLastError(bufPtr, bufCap uint32) int32
-
-//go:wasmimport imhook take_result
-func hostTakeResult(bufPtr, bufCap uint32) int32
-
 // outReq and outResp are the encoding buffers of out-calls, reused: the
 // guest runs one call at a time.
 var outReq, outResp []byte

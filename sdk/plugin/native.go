@@ -36,6 +36,9 @@ type Host struct {
 	// retry (Retry, RetryAfter) with its delay.
 	Delivery *Delivery
 	OnRetry  func(after time.Duration)
+	// KV is the tenant's state Context.KV reaches; nil answers
+	// ErrUnavailable, as imhook does for a server without a state store.
+	KV KVStore
 }
 
 func (h *Host) log(level abi.LogLevel, line []byte) {

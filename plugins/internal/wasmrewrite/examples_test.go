@@ -80,22 +80,36 @@ func newABIRuntime(t testing.TB) wazero.Runtime {
 	t.Cleanup(func() { r.Close(ctx) })
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	instantiateMeter(t, r)
-	i32 := api.ValueTypeI32
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	b := r.NewHostModuleBuilder(abi.HostModule).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) {}),
 		[]api.ValueType{i32, i32, i32}, nil).Export(abi.FuncLog).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
 		stack[0] = api.EncodeI32(-1)
 	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncConfig)
-	// Out-calls fail as unavailable; there is no error message to read.
-	fail := api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
-		stack[0] = api.EncodeI32(int32(abi.StatusUnavailable))
-	})
-	none := api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = 0 })
-	b.NewFunctionBuilder().WithGoModuleFunction(fail, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncHTTP)
-	b.NewFunctionBuilder().WithGoModuleFunction(fail, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export(abi.FuncSecret)
-	b.NewFunctionBuilder().WithGoModuleFunction(none, []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.FuncLastError)
-	b.NewFunctionBuilder().WithGoModuleFunction(fail, []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.FuncTakeResult)
+	// The fallible functions answer unavailable (kv_*) or nothing (the
+	// message and kept output): an example that uses state goes on without.
+	status := func(s abi.Status) api.GoModuleFunc {
+		return func(_ context.Context, _ api.Module, stack []uint64) { stack[0] = api.EncodeI32(int32(s)) }
+	}
+	for _, f := range []struct {
+		name   string
+		params []api.ValueType
+		s      abi.Status
+	}{
+		{abi.FuncLastError, []api.ValueType{i32, i32}, 0},
+		{abi.FuncTakeResult, []api.ValueType{i32, i32}, abi.StatusNotFound},
+		{abi.FuncKVGet, []api.ValueType{i32, i32, i32, i32, i32}, abi.StatusUnavailable},
+		{abi.FuncKVSet, []api.ValueType{i32, i32, i32, i32, i64}, abi.StatusUnavailable},
+		{abi.FuncKVCompareAndSet, []api.ValueType{i32, i32, i32, i32, i64, i64, i32}, abi.StatusUnavailable},
+		{abi.FuncKVDelete, []api.ValueType{i32, i32}, abi.StatusUnavailable},
+		{abi.FuncKVAdd, []api.ValueType{i32, i32, i64, i64, i32}, abi.StatusUnavailable},
+		{abi.FuncKVList, []api.ValueType{i32, i32, i32, i32, i32, i32, i32}, abi.StatusUnavailable},
+		{abi.FuncHTTP, []api.ValueType{i32, i32, i32, i32}, abi.StatusUnavailable},
+		{abi.FuncSecret, []api.ValueType{i32, i32, i32, i32}, abi.StatusUnavailable},
+	} {
+		b = b.NewFunctionBuilder().WithGoModuleFunction(status(f.s), f.params, []api.ValueType{i32}).Export(f.name)
+	}
 	_, err := b.Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
