@@ -106,7 +106,7 @@ func BenchmarkInstantiate(b *testing.B) {
 			b.ReportAllocs()
 			cpu := cpuNow()
 			for b.Loop() {
-				i, err := p.newInstance()
+				i, err := p.newInstance(nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -103,7 +103,12 @@ type LogLine struct {
 // newInstance instantiates the plugin's module and runs its _initialize under
 // the init budget (InitInstructions, metered) or InitTimeout (deadline mode),
 // and prepares it for calls.
-func (p *Plugin) newInstance() (*instance, error) {
+//
+// slot is the CPU slot the caller holds for the instantiation (pool.create),
+// or nil: a metered _initialize then yields it at its refuels like a call
+// (Engine.yieldCPU), and slot says afterwards whether it is still held and
+// since when its guest time is unaccounted.
+func (p *Plugin) newInstance(slot *cpuHold) (*instance, error) {
 	i := &instance{p: p, stack: make([]uint64, 2)}
 	i.armInit(p.lim)
 	mod, err := p.rt.rt.InstantiateModule(i, p.compiled.cm, p.moduleConfig(i))
@@ -118,7 +123,7 @@ func (p *Plugin) newInstance() (*instance, error) {
 		return nil, &CallError{Kind: kind, Tenant: p.t.id, Plugin: p.name, Err: fmt.Errorf("instantiate: %w", err), Stderr: i.stderr.String()}
 	}
 	if p.mode == CPULimitInstructions {
-		if err := i.initMetered(mod); err != nil {
+		if err := i.initMetered(mod, slot); err != nil {
 			_ = mod.Close(context.Background())
 			return nil, err
 		}
@@ -165,7 +170,7 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 
 // initMetered creates the instance's Fuel and runs _initialize under
 // InitInstructions, with InitTimeout as the host-function backstop.
-func (i *instance) initMetered(mod api.Module) error {
+func (i *instance) initMetered(mod api.Module, slot *cpuHold) error {
 	fuel, err := wasmrewrite.NewFuel(mod)
 	if err != nil {
 		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
@@ -180,7 +185,14 @@ func (i *instance) initMetered(mod api.Module) error {
 	}
 	i.begin(context.Background(), i.p.lim.InitInstructions, i.p.lim.InitTimeout)
 	i.mem = mod.Memory()
+	if slot != nil {
+		i.holdsCPU, i.cpuSince = slot.held, slot.since
+	}
 	_, err = mod.ExportedFunction(abi.FuncInitialize).Call(i)
+	if slot != nil {
+		slot.held, slot.since = i.holdsCPU, i.cpuSince
+		i.holdsCPU = false
+	}
 	i.initUsed = i.used()
 	i.ctx = nil
 	if err != nil {
@@ -413,3 +425,10 @@ func (i *instance) fakeNanotime() int64 {
 
 // fakeClock is the monotonic clock of a guest without the Nanotime grant.
 type fakeClock struct{ now int64 }
+
+// cpuHold is a CPU slot held across an instantiation: whether it is still
+// held, and since when the guest time run on it is unaccounted.
+type cpuHold struct {
+	held  bool
+	since time.Time
+}

@@ -113,7 +113,8 @@ func (pl *pool) get(ctx context.Context, loading bool) (*instance, error) {
 
 // create fills a slot the caller already holds (live was counted for it).
 // Instantiating runs guest code (_initialize: about 2 ms for a Go guest), so
-// it holds a CPU slot like a call does: a tenant whose instances keep being
+// it holds a CPU slot like a call does, and a metered _initialize hands it
+// to a lighter tenant at its refuels like a call: a tenant whose instances keep being
 // dropped and rebuilt cannot take cores outside the fair share. A call's
 // instantiation waits for its slot as long as a call would (KindBusy
 // after); a load's waits as long as ctx allows.
@@ -132,10 +133,12 @@ func (pl *pool) create(ctx context.Context, loading bool) (*instance, error) {
 		pl.releaseSlot()
 		return nil, &CallError{Kind: KindBusy, Tenant: pl.p.t.id, Plugin: pl.p.name, Err: fmt.Errorf("instantiate: %w", err)}
 	}
-	start := time.Now()
-	i, err := pl.p.newInstance()
-	end := time.Now()
-	share.release(acct, end.Sub(start), end)
+	slot := &cpuHold{held: true, since: time.Now()}
+	i, err := pl.p.newInstance(slot)
+	if slot.held { // _initialize may have yielded it and got none back (KindBusy)
+		end := time.Now()
+		share.release(acct, end.Sub(slot.since), end)
+	}
 	if err != nil {
 		pl.budget.release()
 		pl.releaseSlot()

@@ -192,3 +192,35 @@ func TestInstantiationHoldsCPUSlot(t *testing.T) {
 		t.Errorf("CPU share after the calls: %+v, want every slot free", st)
 	}
 }
+
+// TestInitializeYields: a metered _initialize hands its CPU slot to a
+// lighter tenant at its refuels, as a call does: with one slot, a light
+// tenant's call goes through while another tenant's instance spends seconds
+// in _initialize. Before, the light call waited until the _initialize ended.
+func TestInitializeYields(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1})
+	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light"}), "echo", wat(t, "echo"))
+	lim := testLimits()
+	lim.InitInstructions = 10_000_000_000 // seconds of the loop
+	slow := newTestTenant(t, e, SandboxOptions{ID: "slow", Limits: lim})
+	loaded := make(chan error, 1)
+	go func() {
+		_, err := slow.Load(context.Background(), "init", wat(t, "init_loop"))
+		loaded <- err
+	}()
+	waitFor(t, func() bool { return e.CPUStats().Busy == 1 }) // the _initialize runs
+	if _, _, err := light.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
+		t.Fatalf("light call during the other tenant's _initialize: %v", err)
+	}
+	select {
+	case err := <-loaded:
+		t.Fatalf("the _initialize ended (%v) before the light call returned: it did not hand its slot over", err)
+	default:
+	}
+	if err := <-loaded; KindOf(err) != KindCPUTime {
+		t.Fatalf("the looping _initialize ended with %v, want cpu_time", err)
+	}
+	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Errorf("CPU share after: %+v, want every slot free", st)
+	}
+}
