@@ -29,7 +29,8 @@ func TestStackBudget(t *testing.T) {
 	if KindOf(err) != KindMemory || !errors.Is(err, ErrMemoryLimit) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want memory: %s", err, want)
 	}
-	if took > 5*time.Second {
+	// Bounded, not timed: the machine may be loaded.
+	if took > 30*time.Second {
 		t.Errorf("stopped after %s", took)
 	}
 	if fails != 0 || calls == 0 {

@@ -195,7 +195,8 @@ func TestWASIHostile(t *testing.T) {
 			}
 			// Unbilled, the poll_oneoff loop took hours. The deadline is
 			// 100 ms; seconds allow for -race and a loaded machine.
-			if took > 5*time.Second {
+			// Bounded, not timed: the machine may be loaded.
+			if took > 30*time.Second {
 				t.Errorf("stopped after %s", took)
 			}
 			if fails != 0 || calls == 0 {

@@ -70,7 +70,9 @@ func TestClientRetryBounds(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "gave up retrying after 1.5s") || !strings.Contains(err.Error(), "HTTP 429") {
 		t.Fatalf("always busy: %v, want it to give up and say why", err)
 	}
-	if n := seen.Load(); n != 2 {
-		t.Errorf("server saw %d requests in a 1.5 s budget of 1 s waits, want 2", n)
+	// Each retry waits the 1 s asked, so a 1.5 s budget allows one at most;
+	// a slow first request may leave room for none.
+	if n := seen.Load(); n < 1 || n > 2 {
+		t.Errorf("server saw %d requests in a 1.5 s budget of 1 s waits, want 1 or 2", n)
 	}
 }
