@@ -106,6 +106,11 @@ type AdminConfig struct {
 
 	// MaxUploadBytes is the largest plugin upload. Default 33554432 (32 MiB).
 	MaxUploadBytes int `koanf:"max_upload_bytes"`
+
+	// Pprof serves Go's runtime profiles at /debug/pprof/ on the admin
+	// listener, to the operator token only (pprof.go). Off by default: a
+	// CPU profile or a trace costs the server while it runs.
+	Pprof bool `koanf:"pprof"`
 }
 
 // StoreConfig selects where tenants, settings and plugins are kept.

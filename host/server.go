@@ -1,6 +1,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -252,6 +253,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 						metricsHandler(ctx)
 					}
 				default:
+					if bytes.HasPrefix(ctx.Path(), pprofPrefix) {
+						s.servePprof(ctx)
+						return
+					}
 					apiHandler(ctx)
 				}
 			},

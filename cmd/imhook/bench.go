@@ -57,6 +57,7 @@ type benchOptions struct {
 	imhook      string
 	env         []string
 	serverLog   string
+	profile     string // --neighbour: directory of CPU profiles
 	moderation  string
 	trivial     string
 	// moderationAS is the AssemblyScript moderation plugin of --compare's
@@ -109,6 +110,7 @@ Flags:
 	fs.IntVar(&o.connections, "connections", 16, "keep-alive connections, one callback in flight on each (per tenant with --neighbour)")
 	fs.StringVar(&o.imhook, "imhook", "", "imhook binary to run as the server (default: this executable)")
 	fs.StringArrayVar(&o.env, "env", nil, "IMHOOK_KEY=value (docs/config.md) or GO...=value (Go's runtime) for the imhook servers (repeatable), e.g. IMHOOK_SANDBOX__CPU_SLOTS=1, GOMAXPROCS=2")
+	fs.StringVar(&o.profile, "profile", "", "with --neighbour: write a CPU profile of the server per scenario and round, taken over the measured window, to this directory (go tool pprof)")
 	fs.StringVar(&o.serverLog, "server-log", "", "append the imhook servers' output to this file (e.g. with --env GODEBUG=schedtrace=100)")
 	fs.StringVar(&o.moderation, "moderation", filepath.Join("build", "examples", "moderation.wasm"), "the moderation example (make examples)")
 	fs.StringVar(&o.trivial, "trivial", filepath.Join("build", "examples", "trivial.wasm"), "the trivial example (make examples)")
@@ -195,6 +197,8 @@ func (o *benchOptions) check(nargs int) error {
 		return errors.New("--env: want IMHOOK_KEY=value or a Go runtime variable such as GOMAXPROCS=2")
 	case o.neighbour && (o.rate <= 0 || o.rate > loadgen.MaxRate):
 		return fmt.Errorf("--rate[%g]: want 1 to %d callbacks per second", o.rate, loadgen.MaxRate)
+	case o.profile != "" && !o.neighbour:
+		return errors.New("--profile goes with --neighbour: it profiles the server during each scenario's measured window")
 	case o.neighbour && !slices.Contains(o.scenarios, "a"):
 		return errors.New("--scenarios must hold a, the benign baseline the others are compared with")
 	}

@@ -234,6 +234,9 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 		"IMHOOK_ADMIN__TOKEN="+c.api.token,
 		"IMHOOK_LOG__LEVEL=warn",
 	)
+	if b.o.profile != "" {
+		c.cmd.Env = append(c.cmd.Env, "IMHOOK_ADMIN__PPROF=true")
+	}
 	c.cmd.Env = append(c.cmd.Env, b.o.env...) // --env, last so it wins
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if b.o.serverLog != "" {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -173,6 +174,7 @@ func (b *bencher) neighbourRound(ctx context.Context, c *child, s *NeighbourScen
 	var before []metricSample
 	var beforeErr error
 	noisyDone := make(chan error, 1)
+	profiled := make(chan error, 1)
 	var noisyRes loadgen.Result
 	started := false
 	vres, err := loadgen.Run(ctx, loadgen.Config{
@@ -182,6 +184,7 @@ func (b *bencher) neighbourRound(ctx context.Context, c *child, s *NeighbourScen
 		OnMeasure: func() {
 			before, beforeErr = c.metrics(ctx)
 			started = true
+			go func() { profiled <- b.profileServer(ctx, c, fmt.Sprintf("neighbour-%s-round%d.pprof", s.Key, r+1)) }()
 			go func() {
 				var err error
 				noisyRes, err = loadgen.Run(ctx, loadgen.Config{
@@ -195,6 +198,9 @@ func (b *bencher) neighbourRound(ctx context.Context, c *child, s *NeighbourScen
 	if started {
 		if nerr := <-noisyDone; err == nil {
 			err = nerr
+		}
+		if perr := <-profiled; err == nil {
+			err = perr
 		}
 	}
 	if err != nil {
@@ -234,6 +240,25 @@ func (b *bencher) neighbourRound(ctx context.Context, c *child, s *NeighbourScen
 		r+1, s.Key, s.noisy.name, up.Round(time.Millisecond), vres.P50, vres.P99, vres.Errors, noisyRes.P99,
 		sumBy(after, calls, id, "outcome"), cores)
 	return nil
+}
+
+// profileServer writes a CPU profile of the server over the measured
+// window to --profile's directory, as name; nothing without --profile.
+func (b *bencher) profileServer(ctx context.Context, c *child, name string) error {
+	if b.o.profile == "" {
+		return nil
+	}
+	sec := min(max(int(b.o.duration.Round(time.Second)/time.Second), 1), 50) // host/pprof.go's bound
+	raw, _, err := c.api.do(ctx, apiRequest{method: "GET", path: fmt.Sprintf("/debug/pprof/profile?seconds=%d", sec)})
+	if err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
+	if err := os.MkdirAll(b.o.profile, 0o755); err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
+	path := filepath.Join(b.o.profile, name)
+	b.logf("CPU profile of the server: %s", path)
+	return os.WriteFile(path, raw, 0o644)
 }
 
 // addDelta adds after-before, per key, to into (allocated when nil).
