@@ -15,6 +15,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -67,6 +68,9 @@ type Handler struct {
 	sem  chan struct{}
 	base context.Context // server lifetime: each call's deadline derives from it
 	stop context.CancelFunc
+	// warned keeps repeating warnings to one line per second per tenant
+	// and kind (loglimit.go).
+	warned logLimiter
 }
 
 // New returns a Handler. Its calls derive their deadlines from a context
@@ -192,8 +196,8 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 			*bp = chain.PolicyReply((*bp)[:0], cmd, req, t.Policy(cmd), errOverloaded)
 			h.reply(ctx, *bp)
 			h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeOverloaded, time.Since(start).Seconds())
-			h.log.Warn("callback answered by the failure policy: server.max_concurrent reached",
-				"tenant", t.ID, "command", cmd.String(), "operation_id", string(opID))
+			h.warn(logKey{t.ID, "overloaded"}, "callback answered by the failure policy: server.max_concurrent reached",
+				slog.String("tenant", t.ID), slog.String("command", cmd.String()), slog.String("operation_id", string(opID)))
 			if h.opt.Tap != nil {
 				h.opt.Tap.Served(t, cmd, opID, body, *bp, chain.Result{Outcome: metrics.OutcomeOverloaded, Err: errOverloaded})
 			}
@@ -221,6 +225,13 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	if !h.log.Enabled(h.base, level) {
 		return
 	}
+	var suppressed int
+	if res.Err != nil {
+		var ok bool
+		if ok, suppressed = h.warned.allow(logKey{t.ID, "failed"}); !ok {
+			return
+		}
+	}
 	attrs := []slog.Attr{
 		slog.String("tenant", t.ID), slog.String("command", cmd.String()),
 		slog.String("operation_id", string(opID)), slog.String("outcome", res.Outcome),
@@ -235,6 +246,9 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 	}
 	if res.Err != nil {
 		attrs = append(attrs, slog.String("err", res.Err.Error()))
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
 	}
 	h.log.LogAttrs(h.base, level, "callback", attrs...)
 }
@@ -270,9 +284,9 @@ func (h *Handler) neutralLegacy(ctx *fasthttp.RequestCtx, t *tenants.Live, sent 
 	h.reply(ctx, *bp)
 	h.opt.Metrics.Call(t.ID, cmd.String(), metrics.OutcomeNeutral, 0)
 	h.opt.Metrics.Legacy(t.ID, string(sent), metrics.LegacyNeutral)
-	h.log.Warn("callback under an older OpenIM's command name answered with the neutral reply; no plugin ran",
-		"tenant", t.ID, "command", string(sent), "current_command", cmd.String(),
-		"operation_id", string(opID), "err", why.Error())
+	h.warn(logKey{t.ID, "legacy"}, "callback under an older OpenIM's command name answered with the neutral reply; no plugin ran",
+		slog.String("tenant", t.ID), slog.String("command", string(sent)), slog.String("current_command", cmd.String()),
+		slog.String("operation_id", string(opID)), slog.String("err", why.Error()))
 }
 
 // errLoading is the failure the policy reply of a callback reports while
@@ -336,12 +350,35 @@ func (h *Handler) rejected(ctx *fasthttp.RequestCtx, tenant, command, opID []byt
 	if c, ok := openim.Lookup(string(command)); ok {
 		label = c.String()
 	}
+	known := ""
 	if t, ok := h.opt.Directory.Lookup(tenant); ok {
 		// Label only real tenants: unknown ids would be unbounded.
 		h.opt.Metrics.Call(t.ID, label, metrics.OutcomeRejected, 0)
+		known = t.ID
 	}
-	h.log.Warn("callback rejected", "tenant", string(tenant), "command", string(command),
-		"operation_id", string(opID), "status", status, "err", msg)
+	h.warn(logKey{known, "rejected " + strconv.Itoa(status)}, "callback rejected", slog.String("tenant", string(tenant)),
+		slog.String("command", string(command)), slog.String("operation_id", string(opID)), slog.Int("status", status), slog.String("err", msg))
+}
+
+// warn writes a warning of the stream k unless one was written within
+// logEvery (loglimit.go); the line says how many it stands for.
+func (h *Handler) warn(k logKey, msg string, attrs ...slog.Attr) {
+	h.logLimited(slog.LevelWarn, k, msg, attrs...)
+}
+
+// logLimited is warn at any level.
+func (h *Handler) logLimited(level slog.Level, k logKey, msg string, attrs ...slog.Attr) {
+	if !h.log.Enabled(h.base, level) {
+		return
+	}
+	ok, suppressed := h.warned.allow(k)
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
+	}
+	h.log.LogAttrs(h.base, level, msg, attrs...)
 }
 
 // ErrorHandler is the fasthttp.Server ErrorHandler: it answers requests that
@@ -362,5 +399,5 @@ func (h *Handler) ErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	} else {
 		reject(ctx, fasthttp.StatusBadRequest, CodeBadRequest, "cannot read the request", err.Error())
 	}
-	h.log.Warn("callback rejected before routing", "path", string(ctx.Path()), "err", err)
+	h.warn(logKey{"", "unreadable"}, "callback rejected before routing", slog.String("path", string(ctx.Path())), slog.Any("err", err))
 }

@@ -72,7 +72,13 @@ func newTestEnv(tb testing.TB, start bool) *testEnv {
 // directory must be started.
 func (e *testEnv) install(tb testing.TB, tenant, guest string) {
 	tb.Helper()
-	wasm, err := os.ReadFile(filepath.Join("testdata", guest+".wasm"))
+	e.installFile(tb, tenant, guest, filepath.Join("testdata", guest+".wasm"))
+}
+
+// installFile is install with the module at path, as plugin guest.
+func (e *testEnv) installFile(tb testing.TB, tenant, guest, path string) {
+	tb.Helper()
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -39,8 +40,8 @@ func (h *Handler) enqueue(ctx *fasthttp.RequestCtx, t *tenants.Live, cmd openim.
 		}
 		reject(ctx, fasthttp.StatusServiceUnavailable, CodeUnavailable, msg, detail)
 		h.opt.Metrics.Call(t.ID, cmd.String(), outcome, elapsed.Seconds())
-		h.log.Error("after-callback refused: "+msg, "tenant", t.ID, "command", cmd.String(),
-			"operation_id", string(opID), "err", err.Error())
+		h.logLimited(slog.LevelError, logKey{t.ID, outcome}, "after-callback refused: "+msg, slog.String("tenant", t.ID),
+			slog.String("command", cmd.String()), slog.String("operation_id", string(opID)), slog.String("err", err.Error()))
 		return
 	}
 	bp := replyPool.Get().(*[]byte)
