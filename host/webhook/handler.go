@@ -226,7 +226,7 @@ func (h *Handler) Serve(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var suppressed int
-	if res.Err != nil {
+	if res.Err != nil && !h.log.Enabled(h.base, slog.LevelDebug) {
 		var ok bool
 		if ok, suppressed = h.warned.allow(logKey{t.ID, "failed"}); !ok {
 			return
@@ -371,9 +371,12 @@ func (h *Handler) logLimited(level slog.Level, k logKey, msg string, attrs ...sl
 	if !h.log.Enabled(h.base, level) {
 		return
 	}
-	ok, suppressed := h.warned.allow(k)
-	if !ok {
-		return
+	var suppressed int
+	if !h.log.Enabled(h.base, slog.LevelDebug) { // debug asks for every line
+		var ok bool
+		if ok, suppressed = h.warned.allow(k); !ok {
+			return
+		}
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int("suppressed", suppressed))

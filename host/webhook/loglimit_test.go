@@ -139,4 +139,17 @@ func TestFailureLogIsLimited(t *testing.T) {
 	if last["tenant"] != "noisy" || last["suppressed"] != float64(n-1) {
 		t.Fatalf("the line after the window: %v, want noisy's with suppressed=%d", last, n-1)
 	}
+
+	// At debug the operator asked for every line.
+	lines.mu.Lock()
+	lines.b.Reset()
+	lines.mu.Unlock()
+	e.h.log = slog.New(slog.NewJSONHandler(&lines, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	for range 3 {
+		post("/hooks/noisy/callbackAfterGroupMsgReadCommand")
+		post("/hooks/nobody/callbackAfterGroupMsgReadCommand")
+	}
+	if f, r := len(lines.records(t, "callback")), len(lines.records(t, "callback rejected")); f != 3 || r != 3 {
+		t.Fatalf("at debug: %d failure and %d rejection lines for 3 each, want every one", f, r)
+	}
 }
