@@ -99,6 +99,7 @@ const (
 	moderationAS = "examples/moderation-as/assembly/index.ts"
 	sdkAllGuest  = "sdk/assemblyscript/test/guest/zall.ts"
 	sdkConverter = "sdk/assemblyscript/assembly/jsonwire.ts"
+	sdkHostGuest = "sdk/assemblyscript/test/guest/hostfuncs.ts"
 )
 
 // ---- a real server ----
@@ -128,9 +129,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startServer runs imhook (host.New, default configuration) on loopback with
-// a fresh store and JSON logs kept in memory.
-func startServer(t testing.TB) *server {
+// startServer runs imhook (host.New, default configuration changed by
+// configure) on loopback with a fresh store and JSON logs kept in memory.
+func startServer(t testing.TB, configure ...func(*host.Config)) *server {
 	t.Helper()
 	cfg := host.Default()
 	cfg.DataDir = t.TempDir()
@@ -138,6 +139,9 @@ func startServer(t testing.TB) *server {
 	cfg.Server.Addr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.Sandbox.Limits.CallTimeout = time.Second // a busy machine, -race
+	for _, f := range configure {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
