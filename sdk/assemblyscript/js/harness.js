@@ -24,6 +24,9 @@ import { readFile, readdir, stat, rename, mkdir, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 import { compile } from "./build.js";
+import { hostFunctions, MemoryKV } from "./hostfuncs.js";
+
+export { MemoryKV, Status, HostFailure } from "./hostfuncs.js";
 
 const SDK = fileURLToPath(new URL("..", import.meta.url));
 const CONVERTER = path.join(SDK, "build", "jsonwire.wasm");
@@ -86,6 +89,11 @@ function writeInput(exports, cmd, body) {
   mem.set(body, ptr + cmd.length);
 }
 
+/** What the host functions keep during one call. */
+function newHostState() {
+  return { lastError: new Uint8Array(0), kept: null, kvOps: 0, outCalls: 0, retry: null };
+}
+
 const LEVELS = new Map([[-4, "debug"], [0, "info"], [4, "warn"], [8, "error"]]);
 const WIRE_ABI_VERSION = 1;
 
@@ -143,11 +151,15 @@ export class Harness {
     this.logs = [];
     const enc = new TextEncoder();
     const dec = new TextDecoder();
-    for (const imp of WebAssembly.Module.imports(module)) {
-      if (imp.module !== "imhook" || (imp.name !== "log" && imp.name !== "config")) {
-        throw new Error(`the plugin imports ${imp.module}.${imp.name}, which imhook does not provide (it provides imhook.log and imhook.config, and WASI)`);
-      }
-    }
+    // The tenant's side of the host functions: state, out-calls, secrets,
+    // the current delivery, and the limits imhook applies by default.
+    this.kv = new MemoryKV();
+    this.http = null;
+    this.secrets = {};
+    this.delivery = null;
+    this.maxKVOps = 100;
+    this.maxOutCalls = 4;
+    this.hostState = newHostState();
     const mem = () => new Uint8Array(this.exports.memory.buffer);
     const imhook = {
       log: (level, ptr, len) => {
@@ -160,7 +172,13 @@ export class Harness {
         if (v.length <= bc) mem().set(v, bp);
         return v.length;
       },
+      ...hostFunctions(this, mem),
     };
+    for (const imp of WebAssembly.Module.imports(module)) {
+      if (imp.module !== "imhook" || !(imp.name in imhook)) {
+        throw new Error(`the plugin imports ${imp.module}.${imp.name}, which imhook does not provide (it provides imhook.${Object.keys(imhook).join(", imhook.")}, and WASI)`);
+      }
+    }
     this.imports = { imhook };
     this.#start();
   }
@@ -188,11 +206,13 @@ export class Harness {
   /**
    * Runs one callback. body is the request: an object (callbackCommand is
    * filled in) or a JSON string sent as is. Returns
-   *   { reply, replyText, error, trap, logs }
+   *   { reply, replyText, error, trap, retry, logs }
    * reply: the parsed JSON reply, or null for no reply (imhook then sends the
    * neutral reply); error: the message of a failed call (handler failure,
    * decoding error) or of a trap (trap is then true: an abort, whose message
-   * is the last log line); logs: this call's log lines.
+   * is the last log line); retry: the delay in ms a failed queued delivery
+   * (h.delivery set) asked to be retried after, else null; logs: this
+   * call's log lines.
    */
   call(command, body = {}) {
     this.logs = [];
@@ -200,7 +220,8 @@ export class Harness {
     const enc = new TextEncoder();
     const cmd = enc.encode(command);
     const b = enc.encode(text);
-    const result = { reply: null, replyText: null, error: null, trap: false, logs: this.logs };
+    this.hostState = newHostState();
+    const result = { reply: null, replyText: null, error: null, trap: false, retry: null, logs: this.logs };
     // A command the plugin does not handle goes in as is: the plugin names the ones it does.
     let wire = new Uint8Array(0);
     if (this.commands.includes(command)) {
@@ -216,7 +237,10 @@ export class Harness {
       const res = BigInt.asUintN(64, this.exports.imhook_handle((cmd.length | WIRE_FLAG) >>> 0, wire.length));
       if ((res & 0xffffffffn) === 0n) return result;
       const out = this.#read(res);
-      if (res >> 63n) result.error = out;
+      if (res >> 63n) {
+        result.error = out;
+        result.retry = this.hostState.retry;
+      }
       else {
         result.replyText = out;
         result.reply = JSON.parse(out);
