@@ -2,6 +2,7 @@
 // imhook-asc: compiles an AssemblyScript plugin into an imhook module (ABI v1).
 //
 //   imhook-asc assembly/index.ts -o build/plugin.wasm [more asc flags]
+//   imhook-asc        (the entry and outFile of asconfig.json, which asc reads)
 //
 // It runs asc with the flags ABI v1 needs, so that plugin authors never spell
 // them (docs/sdk-assemblyscript.md, "Build", says why each is there):
@@ -15,7 +16,7 @@
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import path from "node:path";
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 
 const sdk = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -66,8 +67,9 @@ export function ascArgs(args, cwd = process.cwd()) {
 // Run as a command (also through the npm bin link imhook-asc), not when imported.
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  if (args.length === 0 || args.includes("--help")) {
-    console.error("usage: imhook-asc <entry.ts> -o <plugin.wasm> [asc flags]");
+  // Without arguments, asc takes the entry and output from asconfig.json.
+  if ((args.length === 0 && !existsSync("asconfig.json")) || args.includes("--help")) {
+    console.error("usage: imhook-asc <entry.ts> -o <plugin.wasm> [asc flags], or imhook-asc with an asconfig.json naming them");
     process.exit(2);
   }
   try {
