@@ -17,11 +17,18 @@ export namespace Status {
   export const CONFLICT: i32 = -7;
 }
 
-const NAMES: StaticArray<string> = ["not_found", "denied", "quota", "invalid", "unavailable", "timeout", "conflict"];
-
 /** The name of a status (abi.Status.String): not_found, denied, ... */
 export function statusName(s: i32): string {
-  return s <= -1 && s >= -7 ? NAMES[-s - 1] : "status " + s.toString();
+  switch (s) {
+    case Status.NOT_FOUND: return "not_found";
+    case Status.DENIED: return "denied";
+    case Status.QUOTA: return "quota";
+    case Status.INVALID: return "invalid";
+    case Status.UNAVAILABLE: return "unavailable";
+    case Status.TIMEOUT: return "timeout";
+    case Status.CONFLICT: return "conflict";
+  }
+  return "status " + s.toString();
 }
 
 /**
