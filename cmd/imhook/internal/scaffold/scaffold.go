@@ -133,11 +133,7 @@ func UpdateSDK(dir, version string) ([]string, error) {
 
 // updateASSDK replaces the AssemblyScript SDK copy of the project in dir.
 func updateASSDK(dir string) ([]string, error) {
-	var files []file
-	err := sdk.AssemblyScriptFiles(func(name string, data []byte) error {
-		files = append(files, file{ASSDKDir + "/" + name, data})
-		return nil
-	})
+	files, _, err := asSDKCopy()
 	if err != nil {
 		return nil, err
 	}
@@ -174,25 +170,16 @@ func projectFiles(p Params) ([]file, error) {
 		Params
 		GoVersion string
 	}{p, goVersion}
-	var files []file
-	for _, f := range []struct{ tmpl, name string }{
+	files, err := renderAll(data, [][2]string{
 		{"go.mod.tmpl", "go.mod"},
 		{"main.go.tmpl", "main.go"},
 		{"main_test.go.tmpl", "main_test.go"},
 		{"README.md.tmpl", "README.md"},
 		{"gitignore.tmpl", ".gitignore"},
-	} {
-		b, err := render(f.tmpl, data)
-		if err != nil {
-			return nil, fmt.Errorf("scaffold: %s: %w", f.tmpl, err)
-		}
-		files = append(files, file{f.name, b})
-	}
-	samples, err := sampleCallbacks()
+	})
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, samples...)
 	readme, err := render("sdk-readme.md.tmpl", data)
 	if err != nil {
 		return nil, err
@@ -214,6 +201,21 @@ func render(tmpl string, data any) ([]byte, error) {
 	var b bytes.Buffer
 	err = t.Execute(&b, data)
 	return b.Bytes(), err
+}
+
+// renderAll renders each template (template, file name) with data, then
+// adds the sample callbacks: a project's own files.
+func renderAll(data any, templates [][2]string) ([]file, error) {
+	var files []file
+	for _, t := range templates {
+		b, err := render(t[0], data)
+		if err != nil {
+			return nil, fmt.Errorf("scaffold: %s: %w", t[0], err)
+		}
+		files = append(files, file{t[1], b})
+	}
+	samples, err := sampleCallbacks()
+	return append(files, samples...), err
 }
 
 // sampleCallbacks are the sample callbacks of a new project: the catalog's
@@ -238,46 +240,44 @@ func sampleCallbacks() ([]file, error) {
 // asconfig.json, the handler, its test, the samples, a README and the SDK
 // copy under ASSDKDir.
 func asProjectFiles(p Params) ([]file, error) {
-	var sdkPkg struct {
-		DevDependencies map[string]string `json:"devDependencies"`
-	}
-	var files []file
-	err := sdk.AssemblyScriptFiles(func(name string, data []byte) error {
-		if name == "package.json" {
-			if err := json.Unmarshal(data, &sdkPkg); err != nil {
-				return fmt.Errorf("scaffold: the AssemblyScript SDK's package.json: %w", err)
-			}
-		}
-		files = append(files, file{ASSDKDir + "/" + name, data})
-		return nil
-	})
+	files, asc, err := asSDKCopy()
 	if err != nil {
 		return nil, err
-	}
-	asc := sdkPkg.DevDependencies["assemblyscript"]
-	if asc == "" {
-		return nil, errors.New("scaffold: the AssemblyScript SDK's package.json pins no assemblyscript version")
 	}
 	data := struct {
 		Params
 		SDKDir, ASCVersion string
 	}{p, ASSDKDir, asc}
-	for _, f := range []struct{ tmpl, name string }{
+	own, err := renderAll(data, [][2]string{
 		{"as/package.json.tmpl", "package.json"},
 		{"as/asconfig.json.tmpl", "asconfig.json"},
 		{"as/index.ts.tmpl", "assembly/index.ts"},
 		{"as/plugin.test.js.tmpl", "test/plugin.test.js"},
 		{"as/README.md.tmpl", "README.md"},
 		{"as/gitignore.tmpl", ".gitignore"},
-	} {
-		b, err := render(f.tmpl, data)
-		if err != nil {
-			return nil, fmt.Errorf("scaffold: %s: %w", f.tmpl, err)
-		}
-		files = append(files, file{f.name, b})
+	})
+	return append(own, files...), err
+}
+
+// asSDKCopy returns the AssemblyScript SDK's files under ASSDKDir and the
+// assemblyscript version its package.json pins.
+func asSDKCopy() (files []file, asc string, err error) {
+	var pkg struct {
+		DevDependencies map[string]string `json:"devDependencies"`
 	}
-	samples, err := sampleCallbacks()
-	return append(files, samples...), err
+	err = sdk.AssemblyScriptFiles(func(name string, data []byte) error {
+		if name == "package.json" {
+			if err := json.Unmarshal(data, &pkg); err != nil {
+				return fmt.Errorf("scaffold: the AssemblyScript SDK's package.json: %w", err)
+			}
+		}
+		files = append(files, file{ASSDKDir + "/" + name, data})
+		return nil
+	})
+	if asc = pkg.DevDependencies["assemblyscript"]; err == nil && asc == "" {
+		err = errors.New("scaffold: the AssemblyScript SDK's package.json pins no assemblyscript version")
+	}
+	return files, asc, err
 }
 
 // sdkCopy returns the SDK's files under SDKDir, with the stamp.
