@@ -98,6 +98,8 @@ func builtAS(t testing.TB, entry string) []byte {
 const (
 	moderationAS = "examples/moderation-as/assembly/index.ts"
 	sdkAllGuest  = "sdk/assemblyscript/test/guest/zall.ts"
+	sdkConverter = "sdk/assemblyscript/assembly/jsonwire.ts"
+	sdkHostGuest = "sdk/assemblyscript/test/guest/hostfuncs.ts"
 )
 
 // ---- a real server ----
@@ -127,9 +129,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startServer runs imhook (host.New, default configuration) on loopback with
-// a fresh store and JSON logs kept in memory.
-func startServer(t testing.TB) *server {
+// startServer runs imhook (host.New, default configuration changed by
+// configure) on loopback with a fresh store and JSON logs kept in memory.
+func startServer(t testing.TB, configure ...func(*host.Config)) *server {
 	t.Helper()
 	cfg := host.Default()
 	cfg.DataDir = t.TempDir()
@@ -137,6 +139,9 @@ func startServer(t testing.TB) *server {
 	cfg.Server.Addr = "127.0.0.1:0"
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.Sandbox.Limits.CallTimeout = time.Second // a busy machine, -race
+	for _, f := range configure {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -475,8 +480,8 @@ func (g *guest) callWire(command string, wire []byte) abi.Result {
 	return abi.Unpack(g.stack[0])
 }
 
-// callJSON is call with the guest's log lines in the error of a trap (an
-// AssemblyScript abort logs its message, then traps).
+// callJSON hands the guest a JSON body without the wire flag, which imhook
+// never does to a module taking the wire format.
 func (g *guest) callJSON(command, body string) abi.Result {
 	g.t.Helper()
 	g.stack[0] = uint64(len(command) + len(body))
@@ -494,11 +499,29 @@ func (g *guest) callJSON(command, body string) abi.Result {
 	return abi.Unpack(g.stack[0])
 }
 
+// toWire converts a JSON body with the harness's converter module
+// (sdk/assemblyscript/assembly/jsonwire.ts), as the node harness does.
+func (g *guest) toWire(command, body string) []byte {
+	g.t.Helper()
+	g.stack[0] = uint64(len(command) + len(body))
+	if err := g.buffer.CallWithStack(g.ctx, g.stack); err != nil {
+		g.t.Fatal(err)
+	}
+	buf := abi.Unpack(g.stack[0])
+	g.mod.Memory().WriteString(buf.Ptr, command+body)
+	res := abi.Unpack(g.callU64("jsonwire_convert", uint64(len(command)), uint64(len(body))))
+	if res.Error {
+		g.t.Fatalf("%s: the converter refused %s: %s", command, body, g.read(res))
+	}
+	return []byte(g.read(res))
+}
+
 // TestASEveryCommandDecodes runs the SDK's test guest, which handles every
 // command by logging its request re-encoded as JSON and returning the
-// command's continue reply, on the catalog's example of each command, in
-// JSON and in the wire format: the request it sees must be the one Go
-// decodes (compared through Go's encoding of it), and its reply the Go SDK's
+// command's continue reply, on the catalog's example of each command in the
+// wire format, as Go encodes it and as the node harness's converter turns
+// the JSON body into it: the request it sees must be the one Go decodes
+// (compared through Go's encoding of it), and its reply the Go SDK's
 // neutral reply for the command.
 func TestASEveryCommandDecodes(t *testing.T) {
 	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
@@ -507,6 +530,11 @@ func TestASEveryCommandDecodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := instantiate(t, r, cm, nil)
+	cmConv, err := r.CompileModule(context.Background(), builtAS(t, sdkConverter))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := instantiate(t, r, cmConv, nil)
 	if got := g.callU64(abi.FuncInputFormats); got != uint64(abi.InputWire) {
 		t.Fatalf("%s = %d, want %d", abi.FuncInputFormats, got, abi.InputWire)
 	}
@@ -530,7 +558,8 @@ func TestASEveryCommandDecodes(t *testing.T) {
 			g.t, g.logs = t, nil
 			var res abi.Result
 			if format == "json" {
-				res = g.callJSON(c.Command, string(c.Example))
+				conv.t = t
+				res = g.callWire(c.Command, conv.toWire(c.Command, string(c.Example)))
 			} else {
 				res = g.callWire(c.Command, req.AppendWire(nil))
 			}
@@ -582,5 +611,22 @@ func TestASWireOutOfRange(t *testing.T) {
 				t.Fatalf("err %v, logs %q; want a trap after %q", err, g.logs, tc.want)
 			}
 		})
+	}
+}
+
+// TestASRefusesJSON: a plugin built with the SDK takes the wire format only
+// (imhook sends it on every path); a JSON body fails the call with a
+// message that says so, it does not trap.
+func TestASRefusesJSON(t *testing.T) {
+	r := newRuntime(t, wazero.NewRuntimeConfigInterpreter())
+	cm, err := r.CompileModule(context.Background(), builtAS(t, moderationAS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := instantiate(t, r, cm, nil)
+	cmd := openim.BeforeSendSingleMsg.String()
+	res := g.callJSON(cmd, `{"contentType":101,"content":"{\"content\":\"hi\"}"}`)
+	if msg := g.read(res); !res.Error || !strings.Contains(msg, "the request is JSON, and this plugin takes the wire format only") {
+		t.Fatalf("result %+v %q, want an error saying the plugin takes the wire format", res, msg)
 	}
 }

@@ -43,6 +43,30 @@ func Files(fn func(name string, data []byte) error) error {
 	})
 }
 
+// assemblyScript is the AssemblyScript SDK (an npm package, no Go);
+// AssemblyScriptFiles filters it.
+//
+//go:embed assemblyscript/package.json assemblyscript/README.md assemblyscript/index.ts assemblyscript/assembly assemblyscript/js
+var assemblyScript embed.FS
+
+// AssemblyScriptFiles calls fn with each file of the AssemblyScript SDK a
+// plugin project needs (imhook new --lang assemblyscript copies them), path
+// relative to sdk/assemblyscript, in lexical order: its package.json,
+// README, sources (assembly/) and build script, harness and transform (js/).
+// Its tests and build outputs stay out.
+func AssemblyScriptFiles(fn func(name string, data []byte) error) error {
+	return fs.WalkDir(assemblyScript, "assemblyscript", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := assemblyScript.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		return fn(strings.TrimPrefix(name, "assemblyscript/"), data)
+	})
+}
+
 // Catalog returns the verified OpenIM webhook catalog the protocol code is
 // generated from (openim/internal/gen/catalog.json): every command with an
 // example request and reply.

@@ -44,3 +44,26 @@ func TestCatalog(t *testing.T) {
 		t.Fatalf("%d commands, want 52", len(entries))
 	}
 }
+
+// TestAssemblyScriptFiles: the AssemblyScript copy holds the package, its
+// sources and scripts, without tests or build outputs.
+func TestAssemblyScriptFiles(t *testing.T) {
+	got := map[string]bool{}
+	if err := AssemblyScriptFiles(func(name string, data []byte) error {
+		got[name] = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"package.json", "index.ts", "assembly/index.ts", "assembly/exports.ts", "assembly/rt/arena.ts",
+		"assembly/openim/zopenim.ts", "assembly/jsonwire.ts", "js/build.js", "js/harness.js", "js/transform.js"} {
+		if !got[want] {
+			t.Errorf("%s missing from the copy", want)
+		}
+	}
+	for name := range got {
+		if strings.HasPrefix(name, "test/") || strings.HasPrefix(name, "build/") {
+			t.Errorf("%s should not be copied", name)
+		}
+	}
+}

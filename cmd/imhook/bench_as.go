@@ -160,7 +160,11 @@ func (b *bencher) measureModule(ctx context.Context, name string, wasm []byte, c
 		if err != nil {
 			return mc, err
 		}
-		if _, _, err := p.Call(ctx, cb.Command, cb.Body, nil); err != nil {
+		call := p.Call
+		if p.Info().WireInput {
+			call, cb.Body = p.CallWire, wire // an AssemblyScript plugin takes nothing else
+		}
+		if _, _, err := call(ctx, cb.Command, cb.Body, nil); err != nil {
 			return mc, err
 		}
 	}

@@ -65,11 +65,14 @@ func buildMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 // imhook new project), or in a directory below it (examples/moderation in
 // imhook's own repository).
 type project struct {
-	root   string // the directory of go.mod
+	root   string // the directory of go.mod (of package.json for AssemblyScript)
 	dir    string // the main package's directory, root or below
 	pkg    string // dir relative to root, for go build: "." or "./examples/x"
 	name   string // the plugin's name
 	output string // where the module is written
+	// assemblyScript: an AssemblyScript project (cli_build_as.go), built
+	// with the npm-installed compiler rather than go build.
+	assemblyScript bool
 }
 
 // findProject finds the module holding dir (the nearest directory at or
@@ -80,6 +83,9 @@ func findProject(dir, name string) (project, error) {
 		return project{}, err
 	}
 	for d := abs; ; d = filepath.Dir(d) {
+		if p, ok := findASProject(d, name); ok {
+			return p, nil
+		}
 		mod, err := os.ReadFile(filepath.Join(d, "go.mod"))
 		if err == nil {
 			p := project{root: d, dir: abs, pkg: "."}
@@ -97,7 +103,7 @@ func findProject(dir, name string) (project, error) {
 			return p, nil
 		}
 		if filepath.Dir(d) == d {
-			return project{}, fmt.Errorf("no go.mod in %s or above: run it in a plugin project (imhook new <dir> writes one)", abs)
+			return project{}, fmt.Errorf("no go.mod in %s or above, nor an AssemblyScript project (package.json beside assembly/index.ts): run it in a plugin project (imhook new <dir> writes one)", abs)
 		}
 	}
 }
@@ -127,16 +133,22 @@ func buildProject(ctx context.Context, proj project, w io.Writer, check bool) (*
 		fmt.Fprintf(w, "note: %s\n", s)
 	}
 	rel := relPath(proj.output)
-	fmt.Fprintf(w, "building %s: %s -o %s %s\n", proj.name, buildFlagsLine, rel, proj.pkg)
 	start := time.Now()
-	progress := newProgress(w, start)
-	opts := wasmbuild.Release()
-	opts.Dir, opts.Output, opts.Progress = proj.root, proj.output, progress
 	if err := os.MkdirAll(filepath.Dir(proj.output), 0o755); err != nil {
 		return nil, err
 	}
-	wasm, err := wasmbuild.Go(ctx, proj.pkg, opts)
-	progress.stop()
+	var wasm []byte
+	var err error
+	if proj.assemblyScript {
+		wasm, err = buildAS(ctx, proj, w)
+	} else {
+		fmt.Fprintf(w, "building %s: %s -o %s %s\n", proj.name, buildFlagsLine, rel, proj.pkg)
+		progress := newProgress(w, start)
+		opts := wasmbuild.Release()
+		opts.Dir, opts.Output, opts.Progress = proj.root, proj.output, progress
+		wasm, err = wasmbuild.Go(ctx, proj.pkg, opts)
+		progress.stop()
+	}
 	if err != nil {
 		if errors.Is(err, wasmbuild.ErrNoGo) {
 			return nil, errors.New("no go command on PATH: install Go 1.24 or later")

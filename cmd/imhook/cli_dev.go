@@ -39,9 +39,9 @@ func devMain(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		"Starts imhook in this process (an embedded store in a temporary directory, loopback\n"+
 			"listeners, tenant \"dev\"), then builds the plugin project in [dir], swaps it in, sends\n"+
 			"every sample callback of testdata/callbacks/ (<command>[.<label>].json) and prints the\n"+
-			"replies and the plugin's log lines; again whenever a source file, go.mod or a sample\n"+
-			"changes (polled every 500ms), until interrupted. A build that fails or would be refused\n"+
-			"keeps the previous version serving.",
+			"replies and the plugin's log lines; again whenever a source file (.go, .ts), go.mod,\n"+
+			"package.json or a sample changes (polled every 500ms), until interrupted. A build that\n"+
+			"fails or would be refused keeps the previous version serving.",
 		"  imhook dev --config banned_words=spam,scam")
 	config := fs.StringArray("config", nil, "configuration value key=value of tenant dev (repeatable)")
 	once := fs.Bool("once", false, "build, swap and send the samples once, then exit (exit 1 if the build failed)")
@@ -253,8 +253,9 @@ func postCallback(ctx context.Context, url string, body []byte) ([]byte, error) 
 }
 
 // sourcesOf returns what imhook dev watches in a project, each file with
-// its size and modification time: Go files, go.mod, go.sum and the sample
-// callbacks, outside build/ and hidden directories.
+// its size and modification time: Go files, go.mod, go.sum, AssemblyScript
+// files, package.json, asconfig.json and the sample callbacks, outside
+// build/, node_modules/ and hidden directories.
 func sourcesOf(root string) (map[string]string, error) {
 	out := map[string]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -266,12 +267,13 @@ func sourcesOf(root string) (map[string]string, error) {
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if p != root && (strings.HasPrefix(name, ".") || name == "build") {
+			if p != root && (strings.HasPrefix(name, ".") || name == "build" || name == "node_modules") {
 				return filepath.SkipDir
 			}
 			return nil
 		}
 		if !strings.HasSuffix(name, ".go") && name != "go.mod" && name != "go.sum" &&
+			!strings.HasSuffix(name, ".ts") && name != "package.json" && name != "asconfig.json" &&
 			!(strings.HasSuffix(name, ".json") && strings.Contains(filepath.ToSlash(p), "testdata/callbacks/")) {
 			return nil
 		}

@@ -54,12 +54,18 @@ func parseTool(fs *pflag.FlagSet, args []string, stdout, stderr io.Writer, minAr
 }
 
 func newMain(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	fs := toolFlags("new", "new <dir> [--name plugin] [--module path] | new --update-sdk [dir]",
+	fs := toolFlags("new", "new <dir> [--lang go|assemblyscript] [--name plugin] [--module path] | new --update-sdk [dir]",
 		"Writes a new plugin project into <dir> (which must not exist or be empty): a go.mod that\n"+
 			"builds as is, a handler (main.go), a native test (main_test.go), sample callbacks\n"+
 			"(testdata/callbacks/), a README, and a copy of the SDK (imhook-sdk/) the go.mod points at.\n"+
-			"Nothing is downloaded. --update-sdk replaces only the SDK copy of an existing project.",
-		"  imhook new moderation && cd moderation && go test ./... && imhook build")
+			"With --lang assemblyscript: a package.json, asconfig.json, the handler (assembly/index.ts),\n"+
+			"a test for node's test runner (test/), the samples, a README, and a copy of the\n"+
+			"AssemblyScript SDK ("+scaffold.ASSDKDir+"/) the package.json depends on by path; npm install\n"+
+			"then fetches the compiler. Nothing else is downloaded. --update-sdk replaces only the SDK\n"+
+			"copy of an existing project.",
+		"  imhook new moderation && cd moderation && go test ./... && imhook build\n"+
+			"  imhook new --lang assemblyscript guard && cd guard && npm install && npm test && imhook build")
+	lang := fs.String("lang", scaffold.LangGo, "the plugin's language: go or assemblyscript")
 	name := fs.String("name", "", "plugin name (default: the directory's name)")
 	module := fs.String("module", "", "go.mod module path (default: the plugin name)")
 	update := fs.Bool("update-sdk", false, "replace the SDK copy (imhook-sdk/) of the project in [dir] (default .) with this imhook's SDK")
@@ -76,7 +82,7 @@ func newMain(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 			fmt.Fprintf(stderr, "imhook new: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "replaced the SDK copy in %s (%d files) with imhook %s's\n", filepath.Join(dir, scaffold.SDKDir), len(files), version)
+		fmt.Fprintf(stdout, "replaced the SDK copy in %s (%d files) with imhook %s's\n", filepath.Join(dir, topDir(files[0])), len(files), version)
 		return 0
 	}
 	if fs.NArg() != 1 {
@@ -84,7 +90,15 @@ func newMain(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		return 2
 	}
 	dir := fs.Arg(0)
-	p := scaffold.Params{Name: *name, Module: *module, Version: version}
+	if *lang != scaffold.LangGo && *lang != scaffold.LangAssemblyScript {
+		fmt.Fprintf(stderr, "imhook new: --lang %q: want go or assemblyscript\n", *lang)
+		return 2
+	}
+	if *lang == scaffold.LangAssemblyScript && fs.Changed("module") {
+		fmt.Fprintln(stderr, "imhook new: --module names a Go module; an AssemblyScript project has none")
+		return 2
+	}
+	p := scaffold.Params{Name: *name, Module: *module, Version: version, Lang: *lang}
 	if p.Name == "" {
 		p.Name = scaffold.NameFromDir(dir)
 	}
@@ -93,9 +107,13 @@ func newMain(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		fmt.Fprintf(stderr, "imhook new: %v\n", err)
 		return 1
 	}
+	sdkDir, test := scaffold.SDKDir, "go test ./...     # test natively"
+	if *lang == scaffold.LangAssemblyScript {
+		sdkDir, test = scaffold.ASSDKDir, "npm install       # the compiler, once\n  npm test          # build, then test natively under node"
+	}
 	var own []string
 	for _, f := range files {
-		if !strings.HasPrefix(f, scaffold.SDKDir+"/") {
+		if !strings.HasPrefix(f, sdkDir+"/") {
 			own = append(own, f)
 		}
 	}
@@ -103,9 +121,15 @@ func newMain(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	for _, f := range own {
 		fmt.Fprintf(stdout, "  %s\n", f)
 	}
-	fmt.Fprintf(stdout, "  %s/ (the SDK, %d files)\n", scaffold.SDKDir, len(files)-len(own))
-	fmt.Fprintf(stdout, "\nNext:\n  cd %s\n  go test ./...     # test natively\n  imhook build      # build/%s.wasm\n  imhook dev        # rebuild and re-send the samples on every save\n  imhook push       # upload and activate (IMHOOK_ADMIN_URL, IMHOOK_TOKEN)\n", dir, p.Name)
+	fmt.Fprintf(stdout, "  %s/ (the SDK, %d files)\n", sdkDir, len(files)-len(own))
+	fmt.Fprintf(stdout, "\nNext:\n  cd %s\n  %s\n  imhook build      # build/%s.wasm\n  imhook dev        # rebuild and re-send the samples on every save\n  imhook push       # upload and activate (IMHOOK_ADMIN_URL, IMHOOK_TOKEN)\n", dir, test, p.Name)
 	return 0
+}
+
+// topDir is the first element of a slash-separated relative path.
+func topDir(p string) string {
+	dir, _, _ := strings.Cut(p, "/")
+	return dir
 }
 
 func callbackMain(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {

@@ -155,6 +155,7 @@ func TestWorkflowHelp(t *testing.T) {
 	imhook(t, "", "new", dir).want(t, 1, "is not empty")
 	imhook(t, "", "new", filepath.Join(t.TempDir(), "Bad Name!"), "--name", "Bad").want(t, 1, `plugin name "Bad"`)
 	imhook(t, "", "build", t.TempDir()).want(t, 2, "no go.mod in")
+	imhook(t, "", "new", filepath.Join(t.TempDir(), "p"), "--lang", "cobol").want(t, 2, `--lang "cobol": want go or assemblyscript`)
 }
 
 // TestBuildRefuses: a module the server would refuse fails the check with
@@ -317,5 +318,18 @@ func TestSources(t *testing.T) {
 	write("testdata/callbacks/d.json", "{}")
 	if mapsEqual(before, snap()) {
 		t.Fatal("a new sample not seen")
+	}
+	// An AssemblyScript project's sources; not what npm installed.
+	before = snap()
+	write("node_modules/assemblyscript/std/x.ts", "x")
+	if !mapsEqual(before, snap()) {
+		t.Fatal("node_modules counted as a change")
+	}
+	for _, name := range []string{"assembly/index.ts", "package.json", "asconfig.json"} {
+		write(name, "changed")
+		if mapsEqual(before, snap()) {
+			t.Fatalf("%s changed, not seen", name)
+		}
+		before = snap()
 	}
 }

@@ -85,7 +85,7 @@ test("the plugin declares its three commands", async () => {
 
 test("a configuration change is seen by the next call", async () => {
   const h = await Harness.load(WASM, { banned_words: "spam" });
-  assert.deepEqual(h.call(...single(101, text("ham"))), { reply: null, replyText: null, error: null, trap: false, logs: [] });
+  assert.deepEqual(h.call(...single(101, text("ham"))), { reply: null, replyText: null, error: null, trap: false, retry: null, logs: [] });
   h.config.banned_words = "ham";
   assert.ok(stopped(h.call(...single(101, text("ham"))).reply));
   assert.equal(h.call(...single(101, text("spam"))).reply, null);

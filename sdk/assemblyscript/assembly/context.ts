@@ -1,8 +1,26 @@
 // Context: what a handler gets besides its request: the tenant's
 // configuration, logging, and failing the call.
 
-import { hostConfig, hostLog, Level, LOG_ATTR_SEPARATOR } from "./host";
+import { hostConfig, hostDelivery, hostLog, hostRetry, Level, LOG_ATTR_SEPARATOR } from "./host";
+import { takeOutput, u32At } from "./hosterror";
+import { HTTP, secret, SecretValue } from "./http";
+import { KV } from "./kv";
 import { Writer } from "./writer";
+
+/**
+ * One delivery of a queued after-callback. imhook answers OpenIM as soon as
+ * an after-callback is stored and runs the plugins from its queue, at least
+ * once: the same event may be delivered again, always with the same id. Key
+ * side effects on id to make them idempotent.
+ */
+export class Delivery {
+  constructor(
+    /** The event's ID, the same on every attempt: 32 hex digits. */
+    public id: string,
+    /** 1 for the first delivery, 2 for the first retry... */
+    public attempt: i32,
+  ) {}
+}
 
 /** Returns whether a log value must be quoted to keep the line parseable (as the Go SDK decides). */
 function needsQuote(s: string): bool {
@@ -80,6 +98,47 @@ export class Context {
    */
   fail(msg: string): void {
     if (this.err === null) this.err = msg;
+  }
+
+  /**
+   * fail, and ask that a queued after-callback be delivered again after at
+   * least delayMs milliseconds (0: the queue's backoff), up to the tenant's
+   * queue.max_attempts, then kept as a dead letter. For failures that may
+   * pass: an out-call that timed out, a service that answered 503. A
+   * failure without retry is permanent: the event is dead-lettered at once.
+   * Outside a queued delivery it is fail. Nothing is asked when the call
+   * had already failed (the first failure wins).
+   */
+  retry(msg: string, delayMs: i64 = 0): void {
+    if (this.err !== null) return;
+    hostRetry(delayMs < 0 ? 0 : delayMs);
+    this.fail(msg);
+  }
+
+  /** The current delivery when the callback runs from imhook's queue; null inline (a before-callback, inline after-callbacks, a dry run). */
+  delivery(): Delivery | null {
+    let cap: usize = 64;
+    let buf = heap.alloc(cap);
+    let n = hostDelivery(buf, cap);
+    if (n < 4) return null; // not_found, or shorter than its attempt
+    let out = takeOutput(n, buf, cap);
+    if (out === null) return null;
+    return new Delivery(String.UTF8.decodeUnsafe(out.dataStart + 4, out.byteLength - 4), <i32>u32At(out, 0));
+  }
+
+  /** The tenant's key-value state (grant "kv"). */
+  get kv(): KV {
+    return new KV();
+  }
+
+  /** The client of the tenant's out-calls (grant "http" and egress_allow). */
+  get http(): HTTP {
+    return new HTTP();
+  }
+
+  /** The tenant's secret named name (grant "http"); err is Status.NOT_FOUND when it is not set. */
+  secret(name: string): SecretValue {
+    return secret(name);
   }
 
   /** Whether fail was called (by the handler or a Setting). */

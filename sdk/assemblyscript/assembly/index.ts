@@ -1,7 +1,10 @@
 // @imhook/sdk-assemblyscript: write imhook plugins in AssemblyScript.
 // docs/sdk-assemblyscript.md is the guide; this file is the public API.
 
-export { Context } from "./context";
+export { Context, Delivery } from "./context";
+export { HostError, Status, statusName } from "./hosterror";
+export { KV, KVValue, KVRev, KVCount, KVList } from "./kv";
+export { HTTP, HTTPRequest, HTTPResponse, Header, SecretValue } from "./http";
 export { Setting, ParseError, splitList, trimSpace } from "./setting";
 export { Request, CommonResp, stop, stopDetail, continueReply, stopped } from "./reply";
 export { BoolPtr, Int32Ptr, Int64Ptr } from "./wire";

@@ -2,6 +2,7 @@
 // imhook-asc: compiles an AssemblyScript plugin into an imhook module (ABI v1).
 //
 //   imhook-asc assembly/index.ts -o build/plugin.wasm [more asc flags]
+//   imhook-asc        (the entry and outFile of asconfig.json, which asc reads)
 //
 // It runs asc with the flags ABI v1 needs, so that plugin authors never spell
 // them (docs/sdk-assemblyscript.md, "Build", says why each is there):
@@ -12,12 +13,38 @@
 //   --exportStart _initialize             top-level code (handler registration) runs in
 //                                          _initialize, under the host's init budget
 //   -O3 --shrinkLevel 2 --converge        small first; assertions and bounds checks stay
-import { main } from "assemblyscript/asc";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
 import path from "node:path";
-import { realpathSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 
 const sdk = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * asc's main, from the plugin project's own assemblyscript when it has one
+ * (the version its package-lock.json pins), else from the SDK's: a plugin
+ * outside this repository links the SDK by path, and node resolves the
+ * SDK's imports from where the SDK really is.
+ */
+export async function ascMain(cwd = process.cwd()) {
+  for (const from of [path.join(cwd, "package.json"), path.join(sdk, "package.json")]) {
+    try {
+      // asc is an ES module without a require entry: resolve its file.
+      const asc = createRequire(from).resolve("assemblyscript/dist/asc.js");
+      return (await import(pathToFileURL(asc).href)).main;
+    } catch {
+      // not installed there: try the next place
+    }
+  }
+  throw new Error("the AssemblyScript compiler is not installed: run npm install (or npm ci) in the plugin's directory");
+}
+
+/** Compiles with the SDK's flags; throws asc's error, its diagnostics written to stderr. */
+export async function compile(args, stderr = process.stderr) {
+  const main = await ascMain();
+  const { error } = await main(ascArgs(args), { stdout: process.stdout, stderr });
+  if (error) throw error;
+}
 
 /** The asc arguments for args (the user's entry files and flags). */
 export function ascArgs(args, cwd = process.cwd()) {
@@ -40,13 +67,15 @@ export function ascArgs(args, cwd = process.cwd()) {
 // Run as a command (also through the npm bin link imhook-asc), not when imported.
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  if (args.length === 0 || args.includes("--help")) {
-    console.error("usage: imhook-asc <entry.ts> -o <plugin.wasm> [asc flags]");
+  // Without arguments, asc takes the entry and output from asconfig.json.
+  if ((args.length === 0 && !existsSync("asconfig.json")) || args.includes("--help")) {
+    console.error("usage: imhook-asc <entry.ts> -o <plugin.wasm> [asc flags], or imhook-asc with an asconfig.json naming them");
     process.exit(2);
   }
-  const { error, stderr } = await main(ascArgs(args), { stdout: process.stdout, stderr: process.stderr });
-  if (error) {
-    console.error("imhook-asc: " + error.message);
+  try {
+    await compile(args);
+  } catch (e) {
+    console.error("imhook-asc: " + e.message);
     process.exit(1);
   }
 }

@@ -13,11 +13,86 @@
 //     assert.equal(r.reply.errCode, 20001);
 //   });
 //
-// Requests go in as JSON, as `imhook run` and the admin API's dry run send
-// them; imhook's webhook path sends the wire format instead, which the
-// repository's Go tests check decodes to the same request for every command.
+// Requests go in as JSON and reach the plugin in the wire format, as imhook
+// sends every request (docs/abi.md section 8): the harness converts them with
+// the SDK's JSON converter (assembly/jsonwire.ts, built once into
+// build/jsonwire.wasm), so the plugin itself links no JSON decoder. The
+// repository's Go tests check that the converter and Go's decoder give the
+// same request for every command.
 
-import { readFile } from "node:fs/promises";
+import { readFile, readdir, stat, rename, mkdir, rm } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { compile } from "./build.js";
+import { hostFunctions, MemoryKV } from "./hostfuncs.js";
+
+export { MemoryKV, Status, HostFailure } from "./hostfuncs.js";
+
+const SDK = fileURLToPath(new URL("..", import.meta.url));
+const CONVERTER = path.join(SDK, "build", "jsonwire.wasm");
+const WIRE_FLAG = 0x80000000;
+
+/** The newest modification time of the files under dir. */
+async function newest(dir) {
+  let t = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? await newest(p) : (await stat(p)).mtimeMs);
+  }
+  return t;
+}
+
+let converterModule = null;
+
+/**
+ * The compiled JSON converter, built from the SDK's sources when
+ * build/jsonwire.wasm is missing or older than them. Test files run in
+ * parallel processes: each builds into a file of its own and renames it into
+ * place, so none reads a half-written module.
+ */
+async function converter() {
+  if (converterModule === null) {
+    converterModule = (async () => {
+      const built = await stat(CONVERTER).then((s) => s.mtimeMs, () => 0);
+      if (built < (await newest(path.join(SDK, "assembly")))) {
+        await mkdir(path.dirname(CONVERTER), { recursive: true });
+        const tmp = `${CONVERTER}.${process.pid}.tmp`;
+        const entry = path.relative(process.cwd(), path.join(SDK, "assembly", "jsonwire.ts")).split(path.sep).join("/");
+        try {
+          await compile([entry, "-o", tmp]);
+          await rename(tmp, CONVERTER);
+        } finally {
+          await rm(tmp, { force: true });
+        }
+      }
+      return WebAssembly.compile(await readFile(CONVERTER));
+    })();
+  }
+  return converterModule;
+}
+
+/** A packed pointer's bytes in memory. */
+function bytesAt(memory, packed) {
+  const p = BigInt.asUintN(64, packed);
+  const ptr = Number((p >> 32n) & 0x7fffffffn);
+  const len = Number(p & 0xffffffffn);
+  return new Uint8Array(memory.buffer, ptr, len);
+}
+
+/** Writes command then body into an instance's input buffer (imhook_buffer), as imhook does. */
+function writeInput(exports, cmd, body) {
+  const buf = BigInt.asUintN(64, exports.imhook_buffer(cmd.length + body.length));
+  if (buf === 0n) throw new Error("imhook_buffer returned 0: the module could not allocate its input buffer");
+  const ptr = Number(buf >> 32n);
+  const mem = new Uint8Array(exports.memory.buffer);
+  mem.set(cmd, ptr);
+  mem.set(body, ptr + cmd.length);
+}
+
+/** What the host functions keep during one call. */
+function newHostState() {
+  return { lastError: new Uint8Array(0), kept: null, kvOps: 0, outCalls: 0, retry: null };
+}
 
 const LEVELS = new Map([[-4, "debug"], [0, "info"], [4, "warn"], [8, "error"]]);
 const WIRE_ABI_VERSION = 1;
@@ -53,7 +128,21 @@ export class Harness {
   static async load(wasm, config = {}) {
     const bytes = typeof wasm === "string" ? await readFile(wasm) : wasm;
     const module = await WebAssembly.compile(bytes);
-    return new Harness(module, config);
+    const h = new Harness(module, config);
+    const conv = new WebAssembly.Instance(await converter(), { imhook: { log: () => {}, config: () => -1 } });
+    conv.exports._initialize();
+    h.converter = conv.exports;
+    return h;
+  }
+
+  /** The request body (JSON text) in the wire format, or {error} when it does not decode. */
+  toWire(cmd, json) {
+    const c = this.converter;
+    writeInput(c, cmd, json);
+    const res = c.jsonwire_convert(cmd.length, json.length);
+    const out = bytesAt(c.memory, res).slice();
+    if (BigInt.asUintN(64, res) >> 63n) return { error: new TextDecoder().decode(out) };
+    return { wire: out };
   }
 
   constructor(module, config = {}) {
@@ -62,11 +151,15 @@ export class Harness {
     this.logs = [];
     const enc = new TextEncoder();
     const dec = new TextDecoder();
-    for (const imp of WebAssembly.Module.imports(module)) {
-      if (imp.module !== "imhook" || (imp.name !== "log" && imp.name !== "config")) {
-        throw new Error(`the plugin imports ${imp.module}.${imp.name}, which imhook does not provide (it provides imhook.log and imhook.config, and WASI)`);
-      }
-    }
+    // The tenant's side of the host functions: state, out-calls, secrets,
+    // the current delivery, and the limits imhook applies by default.
+    this.kv = new MemoryKV();
+    this.http = null;
+    this.secrets = {};
+    this.delivery = null;
+    this.maxKVOps = 100;
+    this.maxOutCalls = 4;
+    this.hostState = newHostState();
     const mem = () => new Uint8Array(this.exports.memory.buffer);
     const imhook = {
       log: (level, ptr, len) => {
@@ -79,7 +172,13 @@ export class Harness {
         if (v.length <= bc) mem().set(v, bp);
         return v.length;
       },
+      ...hostFunctions(this, mem),
     };
+    for (const imp of WebAssembly.Module.imports(module)) {
+      if (imp.module !== "imhook" || !(imp.name in imhook)) {
+        throw new Error(`the plugin imports ${imp.module}.${imp.name}, which imhook does not provide (it provides imhook.${Object.keys(imhook).join(", imhook.")}, and WASI)`);
+      }
+    }
     this.imports = { imhook };
     this.#start();
   }
@@ -101,20 +200,19 @@ export class Harness {
   }
 
   #read(packed) {
-    const p = BigInt.asUintN(64, packed);
-    const ptr = Number((p >> 32n) & 0x7fffffffn);
-    const len = Number(p & 0xffffffffn);
-    return new TextDecoder().decode(new Uint8Array(this.exports.memory.buffer, ptr, len));
+    return new TextDecoder().decode(bytesAt(this.exports.memory, packed));
   }
 
   /**
    * Runs one callback. body is the request: an object (callbackCommand is
    * filled in) or a JSON string sent as is. Returns
-   *   { reply, replyText, error, trap, logs }
+   *   { reply, replyText, error, trap, retry, logs }
    * reply: the parsed JSON reply, or null for no reply (imhook then sends the
    * neutral reply); error: the message of a failed call (handler failure,
    * decoding error) or of a trap (trap is then true: an abort, whose message
-   * is the last log line); logs: this call's log lines.
+   * is the last log line); retry: the delay in ms a failed queued delivery
+   * (h.delivery set) asked to be retried after, else null; logs: this
+   * call's log lines.
    */
   call(command, body = {}) {
     this.logs = [];
@@ -122,18 +220,27 @@ export class Harness {
     const enc = new TextEncoder();
     const cmd = enc.encode(command);
     const b = enc.encode(text);
-    const result = { reply: null, replyText: null, error: null, trap: false, logs: this.logs };
+    this.hostState = newHostState();
+    const result = { reply: null, replyText: null, error: null, trap: false, retry: null, logs: this.logs };
+    // A command the plugin does not handle goes in as is: the plugin names the ones it does.
+    let wire = new Uint8Array(0);
+    if (this.commands.includes(command)) {
+      const w = this.toWire(cmd, b);
+      if (w.error !== undefined) {
+        result.error = `plugin: handler for ${command} failed: ${w.error}`;
+        return result;
+      }
+      wire = w.wire;
+    }
     try {
-      const buf = BigInt.asUintN(64, this.exports.imhook_buffer(cmd.length + b.length));
-      if (buf === 0n) throw new Error("imhook_buffer returned 0: the plugin could not allocate its input buffer");
-      const ptr = Number(buf >> 32n);
-      const mem = new Uint8Array(this.exports.memory.buffer);
-      mem.set(cmd, ptr);
-      mem.set(b, ptr + cmd.length);
-      const res = BigInt.asUintN(64, this.exports.imhook_handle(cmd.length, b.length));
+      writeInput(this.exports, cmd, wire);
+      const res = BigInt.asUintN(64, this.exports.imhook_handle((cmd.length | WIRE_FLAG) >>> 0, wire.length));
       if ((res & 0xffffffffn) === 0n) return result;
       const out = this.#read(res);
-      if (res >> 63n) result.error = out;
+      if (res >> 63n) {
+        result.error = out;
+        result.retry = this.hostState.retry;
+      }
       else {
         result.replyText = out;
         result.reply = JSON.parse(out);

@@ -29,6 +29,16 @@ var templates embed.FS
 // SDKDir is the directory of the SDK copy in a project, relative to its root.
 const SDKDir = "imhook-sdk"
 
+// ASSDKDir is the directory of the AssemblyScript SDK copy in an
+// AssemblyScript project, which its package.json depends on by path.
+const ASSDKDir = "imhook-sdk-assemblyscript"
+
+// Languages of imhook new --lang.
+const (
+	LangGo             = "go"
+	LangAssemblyScript = "assemblyscript"
+)
+
 // stampFile holds the hash of the SDK copy as written, in SDKDir.
 const stampFile = "IMHOOK_SDK"
 
@@ -42,6 +52,8 @@ type Params struct {
 	// Version is the imhook version writing the project, for the SDK copy's
 	// README.
 	Version string
+	// Lang is LangGo (the default) or LangAssemblyScript.
+	Lang string
 }
 
 // nameRe is what a plugin name may be (registry.ValidID's rule).
@@ -78,6 +90,16 @@ func New(dir string, p Params) ([]string, error) {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	if p.Lang == LangAssemblyScript {
+		files, err := asProjectFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		return write(dir, files)
+	}
+	if p.Lang != "" && p.Lang != LangGo {
+		return nil, fmt.Errorf("language %q: want %s or %s", p.Lang, LangGo, LangAssemblyScript)
+	}
 	files, err := projectFiles(p)
 	if err != nil {
 		return nil, err
@@ -94,13 +116,28 @@ func New(dir string, p Params) ([]string, error) {
 // SDK and returns the files written.
 func UpdateSDK(dir, version string) ([]string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-		return nil, fmt.Errorf("%s has no go.mod: run imhook new --update-sdk in a plugin project's directory", dir)
+		if _, err := os.Stat(filepath.Join(dir, ASSDKDir)); err == nil {
+			return updateASSDK(dir)
+		}
+		return nil, fmt.Errorf("%s has no go.mod (nor %s/): run imhook new --update-sdk in a plugin project's directory", dir, ASSDKDir)
 	}
 	files, err := sdkCopy(version)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.RemoveAll(filepath.Join(dir, SDKDir)); err != nil {
+		return nil, err
+	}
+	return write(dir, files)
+}
+
+// updateASSDK replaces the AssemblyScript SDK copy of the project in dir.
+func updateASSDK(dir string) ([]string, error) {
+	files, _, err := asSDKCopy()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.RemoveAll(filepath.Join(dir, ASSDKDir)); err != nil {
 		return nil, err
 	}
 	return write(dir, files)
@@ -133,50 +170,114 @@ func projectFiles(p Params) ([]file, error) {
 		Params
 		GoVersion string
 	}{p, goVersion}
-	render := func(tmpl string) ([]byte, error) {
-		src, err := templates.ReadFile("templates/" + tmpl)
-		if err != nil {
-			return nil, err
-		}
-		t, err := template.New(tmpl).Parse(string(src))
-		if err != nil {
-			return nil, err
-		}
-		var b bytes.Buffer
-		err = t.Execute(&b, data)
-		return b.Bytes(), err
-	}
-	var files []file
-	for _, f := range []struct{ tmpl, name string }{
+	files, err := renderAll(data, [][2]string{
 		{"go.mod.tmpl", "go.mod"},
 		{"main.go.tmpl", "main.go"},
 		{"main_test.go.tmpl", "main_test.go"},
 		{"README.md.tmpl", "README.md"},
 		{"gitignore.tmpl", ".gitignore"},
-	} {
-		b, err := render(f.tmpl)
-		if err != nil {
-			return nil, fmt.Errorf("scaffold: %s: %w", f.tmpl, err)
-		}
-		files = append(files, file{f.name, b})
+	})
+	if err != nil {
+		return nil, err
 	}
+	readme, err := render("sdk-readme.md.tmpl", data)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, file{SDKDir + "/README.md", readme})
+	return files, nil
+}
+
+// render executes the template named tmpl with data.
+func render(tmpl string, data any) ([]byte, error) {
+	src, err := templates.ReadFile("templates/" + tmpl)
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.New(tmpl).Parse(string(src))
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = t.Execute(&b, data)
+	return b.Bytes(), err
+}
+
+// renderAll renders each template (template, file name) with data, then
+// adds the sample callbacks: a project's own files.
+func renderAll(data any, templates [][2]string) ([]file, error) {
+	var files []file
+	for _, t := range templates {
+		b, err := render(t[0], data)
+		if err != nil {
+			return nil, fmt.Errorf("scaffold: %s: %w", t[0], err)
+		}
+		files = append(files, file{t[1], b})
+	}
+	samples, err := sampleCallbacks()
+	return append(files, samples...), err
+}
+
+// sampleCallbacks are the sample callbacks of a new project: the catalog's
+// single-chat text message, and the same saying spam.
+func sampleCallbacks() ([]file, error) {
 	plain, err := Example("callbackBeforeSendSingleMsgCommand")
 	if err != nil {
 		return nil, err
 	}
 	spam := bytes.Replace(plain, []byte(`\"hello\"`), []byte(`\"buy spam now\"`), 1)
 	if bytes.Equal(spam, plain) {
-		return nil, errors.New(`scaffold: the catalog's callbackBeforeSendSingleMsgCommand example no longer says "hello"; update projectFiles`)
+		return nil, errors.New(`scaffold: the catalog's callbackBeforeSendSingleMsgCommand example no longer says "hello"; update sampleCallbacks`)
 	}
-	files = append(files,
-		file{"testdata/callbacks/callbackBeforeSendSingleMsgCommand.json", plain},
-		file{"testdata/callbacks/callbackBeforeSendSingleMsgCommand.spam.json", spam})
-	readme, err := render("sdk-readme.md.tmpl")
+	return []file{
+		{"testdata/callbacks/callbackBeforeSendSingleMsgCommand.json", plain},
+		{"testdata/callbacks/callbackBeforeSendSingleMsgCommand.spam.json", spam},
+	}, nil
+}
+
+// asProjectFiles are the files of an AssemblyScript project: package.json
+// (the SDK copy by path, the compiler at the SDK's pinned version),
+// asconfig.json, the handler, its test, the samples, a README and the SDK
+// copy under ASSDKDir.
+func asProjectFiles(p Params) ([]file, error) {
+	files, asc, err := asSDKCopy()
 	if err != nil {
 		return nil, err
 	}
-	files = append(files, file{SDKDir + "/README.md", readme})
-	return files, nil
+	data := struct {
+		Params
+		SDKDir, ASCVersion string
+	}{p, ASSDKDir, asc}
+	own, err := renderAll(data, [][2]string{
+		{"as/package.json.tmpl", "package.json"},
+		{"as/asconfig.json.tmpl", "asconfig.json"},
+		{"as/index.ts.tmpl", "assembly/index.ts"},
+		{"as/plugin.test.js.tmpl", "test/plugin.test.js"},
+		{"as/README.md.tmpl", "README.md"},
+		{"as/gitignore.tmpl", ".gitignore"},
+	})
+	return append(own, files...), err
+}
+
+// asSDKCopy returns the AssemblyScript SDK's files under ASSDKDir and the
+// assemblyscript version its package.json pins.
+func asSDKCopy() (files []file, asc string, err error) {
+	var pkg struct {
+		DevDependencies map[string]string `json:"devDependencies"`
+	}
+	err = sdk.AssemblyScriptFiles(func(name string, data []byte) error {
+		if name == "package.json" {
+			if err := json.Unmarshal(data, &pkg); err != nil {
+				return fmt.Errorf("scaffold: the AssemblyScript SDK's package.json: %w", err)
+			}
+		}
+		files = append(files, file{ASSDKDir + "/" + name, data})
+		return nil
+	})
+	if asc = pkg.DevDependencies["assemblyscript"]; err == nil && asc == "" {
+		err = errors.New("scaffold: the AssemblyScript SDK's package.json pins no assemblyscript version")
+	}
+	return files, asc, err
 }
 
 // sdkCopy returns the SDK's files under SDKDir, with the stamp.
@@ -235,7 +336,11 @@ func write(dir string, files []file) ([]string, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return names, err
 		}
-		if err := os.WriteFile(path, f.data, 0o644); err != nil {
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(string(f.data), "#!") {
+			mode = 0o755 // a script (the SDK's imhook-asc), executable as in the repository
+		}
+		if err := os.WriteFile(path, f.data, mode); err != nil {
 			return names, err
 		}
 		names = append(names, f.name)

@@ -8,58 +8,58 @@ import { register } from "../dispatch";
 import { Wire } from "../wire";
 import { Writer } from "../writer";
 import {
-  BeforeSendSingleMsgReq, BeforeSendSingleMsgResp, SCHEMA_BeforeSendSingleMsgReq,
-  AfterSendSingleMsgReq, AfterSendSingleMsgResp, SCHEMA_AfterSendSingleMsgReq,
-  BeforeSendGroupMsgReq, BeforeSendGroupMsgResp, SCHEMA_BeforeSendGroupMsgReq,
-  AfterSendGroupMsgReq, AfterSendGroupMsgResp, SCHEMA_AfterSendGroupMsgReq,
-  BeforeMsgModifyReq, BeforeMsgModifyResp, SCHEMA_BeforeMsgModifyReq,
-  AfterMsgSaveDBReq, AfterMsgSaveDBResp, SCHEMA_AfterMsgSaveDBReq,
-  AfterGroupMsgReadReq, AfterGroupMsgReadResp, SCHEMA_AfterGroupMsgReadReq,
-  AfterSingleMsgReadReq, AfterSingleMsgReadResp, SCHEMA_AfterSingleMsgReadReq,
-  BeforeAfterMsgReq, BeforeAfterMsgResp, SCHEMA_BeforeAfterMsgReq,
-  AfterUserOnlineReq, AfterUserOnlineResp, SCHEMA_AfterUserOnlineReq,
-  AfterUserOfflineReq, AfterUserOfflineResp, SCHEMA_AfterUserOfflineReq,
-  AfterUserKickOffReq, AfterUserKickOffResp, SCHEMA_AfterUserKickOffReq,
-  BeforeOfflinePushReq, BeforeOfflinePushResp, SCHEMA_BeforeOfflinePushReq,
-  BeforeOnlinePushReq, BeforeOnlinePushResp, SCHEMA_BeforeOnlinePushReq,
-  BeforeGroupOnlinePushReq, BeforeGroupOnlinePushResp, SCHEMA_BeforeGroupOnlinePushReq,
-  BeforeAddFriendReq, BeforeAddFriendResp, SCHEMA_BeforeAddFriendReq,
-  AfterAddFriendReq, AfterAddFriendResp, SCHEMA_AfterAddFriendReq,
-  BeforeAddFriendAgreeReq, BeforeAddFriendAgreeResp, SCHEMA_BeforeAddFriendAgreeReq,
-  AfterAddFriendAgreeReq, AfterAddFriendAgreeResp, SCHEMA_AfterAddFriendAgreeReq,
-  AfterDeleteFriendReq, AfterDeleteFriendResp, SCHEMA_AfterDeleteFriendReq,
-  BeforeImportFriendsReq, BeforeImportFriendsResp, SCHEMA_BeforeImportFriendsReq,
-  AfterImportFriendsReq, AfterImportFriendsResp, SCHEMA_AfterImportFriendsReq,
-  BeforeSetFriendRemarkReq, BeforeSetFriendRemarkResp, SCHEMA_BeforeSetFriendRemarkReq,
-  AfterSetFriendRemarkReq, AfterSetFriendRemarkResp, SCHEMA_AfterSetFriendRemarkReq,
-  BeforeAddBlackReq, BeforeAddBlackResp, SCHEMA_BeforeAddBlackReq,
-  AfterRemoveBlackReq, AfterRemoveBlackResp, SCHEMA_AfterRemoveBlackReq,
-  BeforeUpdateUserInfoReq, BeforeUpdateUserInfoResp, SCHEMA_BeforeUpdateUserInfoReq,
-  AfterUpdateUserInfoReq, AfterUpdateUserInfoResp, SCHEMA_AfterUpdateUserInfoReq,
-  BeforeUpdateUserInfoExReq, BeforeUpdateUserInfoExResp, SCHEMA_BeforeUpdateUserInfoExReq,
-  AfterUpdateUserInfoExReq, AfterUpdateUserInfoExResp, SCHEMA_AfterUpdateUserInfoExReq,
-  BeforeUserRegisterReq, BeforeUserRegisterResp, SCHEMA_BeforeUserRegisterReq,
-  AfterUserRegisterReq, AfterUserRegisterResp, SCHEMA_AfterUserRegisterReq,
-  BeforeCreateGroupReq, BeforeCreateGroupResp, SCHEMA_BeforeCreateGroupReq,
-  AfterCreateGroupReq, AfterCreateGroupResp, SCHEMA_AfterCreateGroupReq,
-  BeforeMembersJoinGroupReq, BeforeMembersJoinGroupResp, SCHEMA_BeforeMembersJoinGroupReq,
-  BeforeSetGroupMemberInfoReq, BeforeSetGroupMemberInfoResp, SCHEMA_BeforeSetGroupMemberInfoReq,
-  AfterSetGroupMemberInfoReq, AfterSetGroupMemberInfoResp, SCHEMA_AfterSetGroupMemberInfoReq,
-  AfterQuitGroupReq, AfterQuitGroupResp, SCHEMA_AfterQuitGroupReq,
-  AfterKickGroupReq, AfterKickGroupResp, SCHEMA_AfterKickGroupReq,
-  AfterDisMissGroupReq, AfterDisMissGroupResp, SCHEMA_AfterDisMissGroupReq,
-  BeforeJoinGroupReq, BeforeJoinGroupResp, SCHEMA_BeforeJoinGroupReq,
-  AfterJoinGroupReq, AfterJoinGroupResp, SCHEMA_AfterJoinGroupReq,
-  BeforeInviteJoinGroupReq, BeforeInviteJoinGroupResp, SCHEMA_BeforeInviteJoinGroupReq,
-  AfterTransferGroupOwnerReq, AfterTransferGroupOwnerResp, SCHEMA_AfterTransferGroupOwnerReq,
-  BeforeSetGroupInfoReq, BeforeSetGroupInfoResp, SCHEMA_BeforeSetGroupInfoReq,
-  AfterSetGroupInfoReq, AfterSetGroupInfoResp, SCHEMA_AfterSetGroupInfoReq,
-  BeforeSetGroupInfoExReq, BeforeSetGroupInfoExResp, SCHEMA_BeforeSetGroupInfoExReq,
-  AfterSetGroupInfoExReq, AfterSetGroupInfoExResp, SCHEMA_AfterSetGroupInfoExReq,
-  BeforeCreateSingleChatConversationsReq, BeforeCreateSingleChatConversationsResp, SCHEMA_BeforeCreateSingleChatConversationsReq,
-  AfterCreateSingleChatConversationsReq, AfterCreateSingleChatConversationsResp, SCHEMA_AfterCreateSingleChatConversationsReq,
-  BeforeCreateGroupChatConversationsReq, BeforeCreateGroupChatConversationsResp, SCHEMA_BeforeCreateGroupChatConversationsReq,
-  AfterCreateGroupChatConversationsReq, AfterCreateGroupChatConversationsResp, SCHEMA_AfterCreateGroupChatConversationsReq,
+  BeforeSendSingleMsgReq, BeforeSendSingleMsgResp,
+  AfterSendSingleMsgReq, AfterSendSingleMsgResp,
+  BeforeSendGroupMsgReq, BeforeSendGroupMsgResp,
+  AfterSendGroupMsgReq, AfterSendGroupMsgResp,
+  BeforeMsgModifyReq, BeforeMsgModifyResp,
+  AfterMsgSaveDBReq, AfterMsgSaveDBResp,
+  AfterGroupMsgReadReq, AfterGroupMsgReadResp,
+  AfterSingleMsgReadReq, AfterSingleMsgReadResp,
+  BeforeAfterMsgReq, BeforeAfterMsgResp,
+  AfterUserOnlineReq, AfterUserOnlineResp,
+  AfterUserOfflineReq, AfterUserOfflineResp,
+  AfterUserKickOffReq, AfterUserKickOffResp,
+  BeforeOfflinePushReq, BeforeOfflinePushResp,
+  BeforeOnlinePushReq, BeforeOnlinePushResp,
+  BeforeGroupOnlinePushReq, BeforeGroupOnlinePushResp,
+  BeforeAddFriendReq, BeforeAddFriendResp,
+  AfterAddFriendReq, AfterAddFriendResp,
+  BeforeAddFriendAgreeReq, BeforeAddFriendAgreeResp,
+  AfterAddFriendAgreeReq, AfterAddFriendAgreeResp,
+  AfterDeleteFriendReq, AfterDeleteFriendResp,
+  BeforeImportFriendsReq, BeforeImportFriendsResp,
+  AfterImportFriendsReq, AfterImportFriendsResp,
+  BeforeSetFriendRemarkReq, BeforeSetFriendRemarkResp,
+  AfterSetFriendRemarkReq, AfterSetFriendRemarkResp,
+  BeforeAddBlackReq, BeforeAddBlackResp,
+  AfterRemoveBlackReq, AfterRemoveBlackResp,
+  BeforeUpdateUserInfoReq, BeforeUpdateUserInfoResp,
+  AfterUpdateUserInfoReq, AfterUpdateUserInfoResp,
+  BeforeUpdateUserInfoExReq, BeforeUpdateUserInfoExResp,
+  AfterUpdateUserInfoExReq, AfterUpdateUserInfoExResp,
+  BeforeUserRegisterReq, BeforeUserRegisterResp,
+  AfterUserRegisterReq, AfterUserRegisterResp,
+  BeforeCreateGroupReq, BeforeCreateGroupResp,
+  AfterCreateGroupReq, AfterCreateGroupResp,
+  BeforeMembersJoinGroupReq, BeforeMembersJoinGroupResp,
+  BeforeSetGroupMemberInfoReq, BeforeSetGroupMemberInfoResp,
+  AfterSetGroupMemberInfoReq, AfterSetGroupMemberInfoResp,
+  AfterQuitGroupReq, AfterQuitGroupResp,
+  AfterKickGroupReq, AfterKickGroupResp,
+  AfterDisMissGroupReq, AfterDisMissGroupResp,
+  BeforeJoinGroupReq, BeforeJoinGroupResp,
+  AfterJoinGroupReq, AfterJoinGroupResp,
+  BeforeInviteJoinGroupReq, BeforeInviteJoinGroupResp,
+  AfterTransferGroupOwnerReq, AfterTransferGroupOwnerResp,
+  BeforeSetGroupInfoReq, BeforeSetGroupInfoResp,
+  AfterSetGroupInfoReq, AfterSetGroupInfoResp,
+  BeforeSetGroupInfoExReq, BeforeSetGroupInfoExResp,
+  AfterSetGroupInfoExReq, AfterSetGroupInfoExResp,
+  BeforeCreateSingleChatConversationsReq, BeforeCreateSingleChatConversationsResp,
+  AfterCreateSingleChatConversationsReq, AfterCreateSingleChatConversationsResp,
+  BeforeCreateGroupChatConversationsReq, BeforeCreateGroupChatConversationsResp,
+  AfterCreateGroupChatConversationsReq, AfterCreateGroupChatConversationsResp,
 } from "./zopenim";
 
 /** A handler of callbackBeforeSendSingleMsgCommand: return a reply, or null for the neutral reply. */
@@ -81,7 +81,7 @@ function runBeforeSendSingleMsg(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeSendSingleMsg(h: BeforeSendSingleMsgHandler): void {
   hBeforeSendSingleMsg = h;
-  register("callbackBeforeSendSingleMsgCommand", 19, SCHEMA_BeforeSendSingleMsgReq(), runBeforeSendSingleMsg);
+  register("callbackBeforeSendSingleMsgCommand", 19, runBeforeSendSingleMsg);
 }
 
 /** A handler of callbackAfterSendSingleMsgCommand: return a reply, or null for the neutral reply. */
@@ -103,7 +103,7 @@ function runAfterSendSingleMsg(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSendSingleMsg(h: AfterSendSingleMsgHandler): void {
   hAfterSendSingleMsg = h;
-  register("callbackAfterSendSingleMsgCommand", 19, SCHEMA_AfterSendSingleMsgReq(), runAfterSendSingleMsg);
+  register("callbackAfterSendSingleMsgCommand", 19, runAfterSendSingleMsg);
 }
 
 /** A handler of callbackBeforeSendGroupMsgCommand: return a reply, or null for the neutral reply. */
@@ -125,7 +125,7 @@ function runBeforeSendGroupMsg(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeSendGroupMsg(h: BeforeSendGroupMsgHandler): void {
   hBeforeSendGroupMsg = h;
-  register("callbackBeforeSendGroupMsgCommand", 19, SCHEMA_BeforeSendGroupMsgReq(), runBeforeSendGroupMsg);
+  register("callbackBeforeSendGroupMsgCommand", 19, runBeforeSendGroupMsg);
 }
 
 /** A handler of callbackAfterSendGroupMsgCommand: return a reply, or null for the neutral reply. */
@@ -147,7 +147,7 @@ function runAfterSendGroupMsg(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSendGroupMsg(h: AfterSendGroupMsgHandler): void {
   hAfterSendGroupMsg = h;
-  register("callbackAfterSendGroupMsgCommand", 19, SCHEMA_AfterSendGroupMsgReq(), runAfterSendGroupMsg);
+  register("callbackAfterSendGroupMsgCommand", 19, runAfterSendGroupMsg);
 }
 
 /** A handler of callbackBeforeMsgModifyCommand: return a reply, or null for the neutral reply. */
@@ -171,7 +171,7 @@ function runBeforeMsgModify(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeMsgModify(h: BeforeMsgModifyHandler): void {
   hBeforeMsgModify = h;
-  register("callbackBeforeMsgModifyCommand", 18, SCHEMA_BeforeMsgModifyReq(), runBeforeMsgModify);
+  register("callbackBeforeMsgModifyCommand", 18, runBeforeMsgModify);
 }
 
 /** A handler of callbackAfterMsgSaveDBCommand: return a reply, or null for the neutral reply. */
@@ -193,7 +193,7 @@ function runAfterMsgSaveDB(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterMsgSaveDB(h: AfterMsgSaveDBHandler): void {
   hAfterMsgSaveDB = h;
-  register("callbackAfterMsgSaveDBCommand", 20, SCHEMA_AfterMsgSaveDBReq(), runAfterMsgSaveDB);
+  register("callbackAfterMsgSaveDBCommand", 20, runAfterMsgSaveDB);
 }
 
 /** A handler of callbackAfterGroupMsgReadCommand: return a reply, or null for the neutral reply. */
@@ -215,7 +215,7 @@ function runAfterGroupMsgRead(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterGroupMsgRead(h: AfterGroupMsgReadHandler): void {
   hAfterGroupMsgRead = h;
-  register("callbackAfterGroupMsgReadCommand", 5, SCHEMA_AfterGroupMsgReadReq(), runAfterGroupMsgRead);
+  register("callbackAfterGroupMsgReadCommand", 5, runAfterGroupMsgRead);
 }
 
 /** A handler of callbackAfterSingleMsgReadCommand: return a reply, or null for the neutral reply. */
@@ -237,7 +237,7 @@ function runAfterSingleMsgRead(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSingleMsgRead(h: AfterSingleMsgReadHandler): void {
   hAfterSingleMsgRead = h;
-  register("callbackAfterSingleMsgReadCommand", 5, SCHEMA_AfterSingleMsgReadReq(), runAfterSingleMsgRead);
+  register("callbackAfterSingleMsgReadCommand", 5, runAfterSingleMsgRead);
 }
 
 /** A handler of callbackBeforeAfterMsgCommand: return a reply, or null for the neutral reply. */
@@ -259,7 +259,7 @@ function runBeforeAfterMsg(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeAfterMsg(h: BeforeAfterMsgHandler): void {
   hBeforeAfterMsg = h;
-  register("callbackBeforeAfterMsgCommand", 4, SCHEMA_BeforeAfterMsgReq(), runBeforeAfterMsg);
+  register("callbackBeforeAfterMsgCommand", 4, runBeforeAfterMsg);
 }
 
 /** A handler of callbackAfterUserOnlineCommand: return a reply, or null for the neutral reply. */
@@ -281,7 +281,7 @@ function runAfterUserOnline(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterUserOnline(h: AfterUserOnlineHandler): void {
   hAfterUserOnline = h;
-  register("callbackAfterUserOnlineCommand", 8, SCHEMA_AfterUserOnlineReq(), runAfterUserOnline);
+  register("callbackAfterUserOnlineCommand", 8, runAfterUserOnline);
 }
 
 /** A handler of callbackAfterUserOfflineCommand: return a reply, or null for the neutral reply. */
@@ -303,7 +303,7 @@ function runAfterUserOffline(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterUserOffline(h: AfterUserOfflineHandler): void {
   hAfterUserOffline = h;
-  register("callbackAfterUserOfflineCommand", 7, SCHEMA_AfterUserOfflineReq(), runAfterUserOffline);
+  register("callbackAfterUserOfflineCommand", 7, runAfterUserOffline);
 }
 
 /** A handler of callbackAfterUserKickOffCommand: return a reply, or null for the neutral reply. */
@@ -325,7 +325,7 @@ function runAfterUserKickOff(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterUserKickOff(h: AfterUserKickOffHandler): void {
   hAfterUserKickOff = h;
-  register("callbackAfterUserKickOffCommand", 6, SCHEMA_AfterUserKickOffReq(), runAfterUserKickOff);
+  register("callbackAfterUserKickOffCommand", 6, runAfterUserKickOff);
 }
 
 /** A handler of callbackBeforeOfflinePushCommand: return a reply, or null for the neutral reply. */
@@ -349,7 +349,7 @@ function runBeforeOfflinePush(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeOfflinePush(h: BeforeOfflinePushHandler): void {
   hBeforeOfflinePush = h;
-  register("callbackBeforeOfflinePushCommand", 13, SCHEMA_BeforeOfflinePushReq(), runBeforeOfflinePush);
+  register("callbackBeforeOfflinePushCommand", 13, runBeforeOfflinePush);
 }
 
 /** A handler of callbackBeforeOnlinePushCommand: return a reply, or null for the neutral reply. */
@@ -372,7 +372,7 @@ function runBeforeOnlinePush(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeOnlinePush(h: BeforeOnlinePushHandler): void {
   hBeforeOnlinePush = h;
-  register("callbackBeforeOnlinePushCommand", 13, SCHEMA_BeforeOnlinePushReq(), runBeforeOnlinePush);
+  register("callbackBeforeOnlinePushCommand", 13, runBeforeOnlinePush);
 }
 
 /** A handler of callbackBeforeGroupOnlinePushCommand: return a reply, or null for the neutral reply. */
@@ -395,7 +395,7 @@ function runBeforeGroupOnlinePush(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeGroupOnlinePush(h: BeforeGroupOnlinePushHandler): void {
   hBeforeGroupOnlinePush = h;
-  register("callbackBeforeGroupOnlinePushCommand", 12, SCHEMA_BeforeGroupOnlinePushReq(), runBeforeGroupOnlinePush);
+  register("callbackBeforeGroupOnlinePushCommand", 12, runBeforeGroupOnlinePush);
 }
 
 /** A handler of callbackBeforeAddFriendCommand: return a reply, or null for the neutral reply. */
@@ -417,7 +417,7 @@ function runBeforeAddFriend(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeAddFriend(h: BeforeAddFriendHandler): void {
   hBeforeAddFriend = h;
-  register("callbackBeforeAddFriendCommand", 5, SCHEMA_BeforeAddFriendReq(), runBeforeAddFriend);
+  register("callbackBeforeAddFriendCommand", 5, runBeforeAddFriend);
 }
 
 /** A handler of callbackAfterAddFriendCommand: return a reply, or null for the neutral reply. */
@@ -439,7 +439,7 @@ function runAfterAddFriend(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterAddFriend(h: AfterAddFriendHandler): void {
   hAfterAddFriend = h;
-  register("callbackAfterAddFriendCommand", 4, SCHEMA_AfterAddFriendReq(), runAfterAddFriend);
+  register("callbackAfterAddFriendCommand", 4, runAfterAddFriend);
 }
 
 /** A handler of callbackBeforeAddFriendAgreeCommand: return a reply, or null for the neutral reply. */
@@ -461,7 +461,7 @@ function runBeforeAddFriendAgree(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeAddFriendAgree(h: BeforeAddFriendAgreeHandler): void {
   hBeforeAddFriendAgree = h;
-  register("callbackBeforeAddFriendAgreeCommand", 5, SCHEMA_BeforeAddFriendAgreeReq(), runBeforeAddFriendAgree);
+  register("callbackBeforeAddFriendAgreeCommand", 5, runBeforeAddFriendAgree);
 }
 
 /** A handler of callbackAfterAddFriendAgreeCommand: return a reply, or null for the neutral reply. */
@@ -483,7 +483,7 @@ function runAfterAddFriendAgree(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterAddFriendAgree(h: AfterAddFriendAgreeHandler): void {
   hAfterAddFriendAgree = h;
-  register("callbackAfterAddFriendAgreeCommand", 5, SCHEMA_AfterAddFriendAgreeReq(), runAfterAddFriendAgree);
+  register("callbackAfterAddFriendAgreeCommand", 5, runAfterAddFriendAgree);
 }
 
 /** A handler of callbackAfterDeleteFriendCommand: return a reply, or null for the neutral reply. */
@@ -505,7 +505,7 @@ function runAfterDeleteFriend(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterDeleteFriend(h: AfterDeleteFriendHandler): void {
   hAfterDeleteFriend = h;
-  register("callbackAfterDeleteFriendCommand", 3, SCHEMA_AfterDeleteFriendReq(), runAfterDeleteFriend);
+  register("callbackAfterDeleteFriendCommand", 3, runAfterDeleteFriend);
 }
 
 /** A handler of callbackBeforeImportFriendsCommand: return a reply, or null for the neutral reply. */
@@ -527,7 +527,7 @@ function runBeforeImportFriends(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeImportFriends(h: BeforeImportFriendsHandler): void {
   hBeforeImportFriends = h;
-  register("callbackBeforeImportFriendsCommand", 3, SCHEMA_BeforeImportFriendsReq(), runBeforeImportFriends);
+  register("callbackBeforeImportFriendsCommand", 3, runBeforeImportFriends);
 }
 
 /** A handler of callbackAfterImportFriendsCommand: return a reply, or null for the neutral reply. */
@@ -549,7 +549,7 @@ function runAfterImportFriends(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterImportFriends(h: AfterImportFriendsHandler): void {
   hAfterImportFriends = h;
-  register("callbackAfterImportFriendsCommand", 3, SCHEMA_AfterImportFriendsReq(), runAfterImportFriends);
+  register("callbackAfterImportFriendsCommand", 3, runAfterImportFriends);
 }
 
 /** A handler of callbackBeforeSetFriendRemarkCommand: return a reply, or null for the neutral reply. */
@@ -571,7 +571,7 @@ function runBeforeSetFriendRemark(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeSetFriendRemark(h: BeforeSetFriendRemarkHandler): void {
   hBeforeSetFriendRemark = h;
-  register("callbackBeforeSetFriendRemarkCommand", 4, SCHEMA_BeforeSetFriendRemarkReq(), runBeforeSetFriendRemark);
+  register("callbackBeforeSetFriendRemarkCommand", 4, runBeforeSetFriendRemark);
 }
 
 /** A handler of callbackAfterSetFriendRemarkCommand: return a reply, or null for the neutral reply. */
@@ -593,7 +593,7 @@ function runAfterSetFriendRemark(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSetFriendRemark(h: AfterSetFriendRemarkHandler): void {
   hAfterSetFriendRemark = h;
-  register("callbackAfterSetFriendRemarkCommand", 4, SCHEMA_AfterSetFriendRemarkReq(), runAfterSetFriendRemark);
+  register("callbackAfterSetFriendRemarkCommand", 4, runAfterSetFriendRemark);
 }
 
 /** A handler of callbackBeforeAddBlackCommand: return a reply, or null for the neutral reply. */
@@ -615,7 +615,7 @@ function runBeforeAddBlack(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeAddBlack(h: BeforeAddBlackHandler): void {
   hBeforeAddBlack = h;
-  register("callbackBeforeAddBlackCommand", 3, SCHEMA_BeforeAddBlackReq(), runBeforeAddBlack);
+  register("callbackBeforeAddBlackCommand", 3, runBeforeAddBlack);
 }
 
 /** A handler of callbackAfterRemoveBlackCommand: return a reply, or null for the neutral reply. */
@@ -637,7 +637,7 @@ function runAfterRemoveBlack(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterRemoveBlack(h: AfterRemoveBlackHandler): void {
   hAfterRemoveBlack = h;
-  register("callbackAfterRemoveBlackCommand", 3, SCHEMA_AfterRemoveBlackReq(), runAfterRemoveBlack);
+  register("callbackAfterRemoveBlackCommand", 3, runAfterRemoveBlack);
 }
 
 /** A handler of callbackBeforeUpdateUserInfoCommand: return a reply, or null for the neutral reply. */
@@ -659,7 +659,7 @@ function runBeforeUpdateUserInfo(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeUpdateUserInfo(h: BeforeUpdateUserInfoHandler): void {
   hBeforeUpdateUserInfo = h;
-  register("callbackBeforeUpdateUserInfoCommand", 5, SCHEMA_BeforeUpdateUserInfoReq(), runBeforeUpdateUserInfo);
+  register("callbackBeforeUpdateUserInfoCommand", 5, runBeforeUpdateUserInfo);
 }
 
 /** A handler of callbackAfterUpdateUserInfoCommand: return a reply, or null for the neutral reply. */
@@ -681,7 +681,7 @@ function runAfterUpdateUserInfo(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterUpdateUserInfo(h: AfterUpdateUserInfoHandler): void {
   hAfterUpdateUserInfo = h;
-  register("callbackAfterUpdateUserInfoCommand", 5, SCHEMA_AfterUpdateUserInfoReq(), runAfterUpdateUserInfo);
+  register("callbackAfterUpdateUserInfoCommand", 5, runAfterUpdateUserInfo);
 }
 
 /** A handler of callbackBeforeUpdateUserInfoExCommand: return a reply, or null for the neutral reply. */
@@ -703,7 +703,7 @@ function runBeforeUpdateUserInfoEx(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeUpdateUserInfoEx(h: BeforeUpdateUserInfoExHandler): void {
   hBeforeUpdateUserInfoEx = h;
-  register("callbackBeforeUpdateUserInfoExCommand", 5, SCHEMA_BeforeUpdateUserInfoExReq(), runBeforeUpdateUserInfoEx);
+  register("callbackBeforeUpdateUserInfoExCommand", 5, runBeforeUpdateUserInfoEx);
 }
 
 /** A handler of callbackAfterUpdateUserInfoExCommand: return a reply, or null for the neutral reply. */
@@ -725,7 +725,7 @@ function runAfterUpdateUserInfoEx(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterUpdateUserInfoEx(h: AfterUpdateUserInfoExHandler): void {
   hAfterUpdateUserInfoEx = h;
-  register("callbackAfterUpdateUserInfoExCommand", 5, SCHEMA_AfterUpdateUserInfoExReq(), runAfterUpdateUserInfoEx);
+  register("callbackAfterUpdateUserInfoExCommand", 5, runAfterUpdateUserInfoEx);
 }
 
 /** A handler of callbackBeforeUserRegisterCommand: return a reply, or null for the neutral reply. */
@@ -747,7 +747,7 @@ function runBeforeUserRegister(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeUserRegister(h: BeforeUserRegisterHandler): void {
   hBeforeUserRegister = h;
-  register("callbackBeforeUserRegisterCommand", 2, SCHEMA_BeforeUserRegisterReq(), runBeforeUserRegister);
+  register("callbackBeforeUserRegisterCommand", 2, runBeforeUserRegister);
 }
 
 /** A handler of callbackAfterUserRegisterCommand: return a reply, or null for the neutral reply. */
@@ -769,7 +769,7 @@ function runAfterUserRegister(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterUserRegister(h: AfterUserRegisterHandler): void {
   hAfterUserRegister = h;
-  register("callbackAfterUserRegisterCommand", 2, SCHEMA_AfterUserRegisterReq(), runAfterUserRegister);
+  register("callbackAfterUserRegisterCommand", 2, runAfterUserRegister);
 }
 
 /** A handler of callbackBeforeCreateGroupCommand: return a reply, or null for the neutral reply. */
@@ -793,7 +793,7 @@ function runBeforeCreateGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeCreateGroup(h: BeforeCreateGroupHandler): void {
   hBeforeCreateGroup = h;
-  register("callbackBeforeCreateGroupCommand", 20, SCHEMA_BeforeCreateGroupReq(), runBeforeCreateGroup);
+  register("callbackBeforeCreateGroupCommand", 20, runBeforeCreateGroup);
 }
 
 /** A handler of callbackAfterCreateGroupCommand: return a reply, or null for the neutral reply. */
@@ -815,7 +815,7 @@ function runAfterCreateGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterCreateGroup(h: AfterCreateGroupHandler): void {
   hAfterCreateGroup = h;
-  register("callbackAfterCreateGroupCommand", 19, SCHEMA_AfterCreateGroupReq(), runAfterCreateGroup);
+  register("callbackAfterCreateGroupCommand", 19, runAfterCreateGroup);
 }
 
 /** A handler of callbackBeforeMembersJoinGroupCommand: return a reply, or null for the neutral reply. */
@@ -838,7 +838,7 @@ function runBeforeMembersJoinGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeMembersJoinGroup(h: BeforeMembersJoinGroupHandler): void {
   hBeforeMembersJoinGroup = h;
-  register("callbackBeforeMembersJoinGroupCommand", 4, SCHEMA_BeforeMembersJoinGroupReq(), runBeforeMembersJoinGroup);
+  register("callbackBeforeMembersJoinGroupCommand", 4, runBeforeMembersJoinGroup);
 }
 
 /** A handler of callbackBeforeSetGroupMemberInfoCommand: return a reply, or null for the neutral reply. */
@@ -860,7 +860,7 @@ function runBeforeSetGroupMemberInfo(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeSetGroupMemberInfo(h: BeforeSetGroupMemberInfoHandler): void {
   hBeforeSetGroupMemberInfo = h;
-  register("callbackBeforeSetGroupMemberInfoCommand", 7, SCHEMA_BeforeSetGroupMemberInfoReq(), runBeforeSetGroupMemberInfo);
+  register("callbackBeforeSetGroupMemberInfoCommand", 7, runBeforeSetGroupMemberInfo);
 }
 
 /** A handler of callbackAfterSetGroupMemberInfoCommand: return a reply, or null for the neutral reply. */
@@ -882,7 +882,7 @@ function runAfterSetGroupMemberInfo(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSetGroupMemberInfo(h: AfterSetGroupMemberInfoHandler): void {
   hAfterSetGroupMemberInfo = h;
-  register("callbackAfterSetGroupMemberInfoCommand", 7, SCHEMA_AfterSetGroupMemberInfoReq(), runAfterSetGroupMemberInfo);
+  register("callbackAfterSetGroupMemberInfoCommand", 7, runAfterSetGroupMemberInfo);
 }
 
 /** A handler of callbackAfterQuitGroupCommand: return a reply, or null for the neutral reply. */
@@ -904,7 +904,7 @@ function runAfterQuitGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterQuitGroup(h: AfterQuitGroupHandler): void {
   hAfterQuitGroup = h;
-  register("callbackAfterQuitGroupCommand", 3, SCHEMA_AfterQuitGroupReq(), runAfterQuitGroup);
+  register("callbackAfterQuitGroupCommand", 3, runAfterQuitGroup);
 }
 
 /** A handler of callbackAfterKickGroupCommand: return a reply, or null for the neutral reply. */
@@ -926,7 +926,7 @@ function runAfterKickGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterKickGroup(h: AfterKickGroupHandler): void {
   hAfterKickGroup = h;
-  register("callbackAfterKickGroupCommand", 4, SCHEMA_AfterKickGroupReq(), runAfterKickGroup);
+  register("callbackAfterKickGroupCommand", 4, runAfterKickGroup);
 }
 
 /** A handler of callbackAfterDisMissGroupCommand: return a reply, or null for the neutral reply. */
@@ -948,7 +948,7 @@ function runAfterDisMissGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterDisMissGroup(h: AfterDisMissGroupHandler): void {
   hAfterDisMissGroup = h;
-  register("callbackAfterDisMissGroupCommand", 5, SCHEMA_AfterDisMissGroupReq(), runAfterDisMissGroup);
+  register("callbackAfterDisMissGroupCommand", 5, runAfterDisMissGroup);
 }
 
 /** A handler of callbackBeforeJoinGroupCommand: return a reply, or null for the neutral reply. */
@@ -970,7 +970,7 @@ function runBeforeJoinGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeJoinGroup(h: BeforeJoinGroupHandler): void {
   hBeforeJoinGroup = h;
-  register("callbackBeforeJoinGroupCommand", 6, SCHEMA_BeforeJoinGroupReq(), runBeforeJoinGroup);
+  register("callbackBeforeJoinGroupCommand", 6, runBeforeJoinGroup);
 }
 
 /** A handler of callbackAfterJoinGroupCommand: return a reply, or null for the neutral reply. */
@@ -992,7 +992,7 @@ function runAfterJoinGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterJoinGroup(h: AfterJoinGroupHandler): void {
   hAfterJoinGroup = h;
-  register("callbackAfterJoinGroupCommand", 6, SCHEMA_AfterJoinGroupReq(), runAfterJoinGroup);
+  register("callbackAfterJoinGroupCommand", 6, runAfterJoinGroup);
 }
 
 /** A handler of callbackBeforeInviteJoinGroupCommand: return a reply, or null for the neutral reply. */
@@ -1014,7 +1014,7 @@ function runBeforeInviteJoinGroup(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeInviteJoinGroup(h: BeforeInviteJoinGroupHandler): void {
   hBeforeInviteJoinGroup = h;
-  register("callbackBeforeInviteJoinGroupCommand", 5, SCHEMA_BeforeInviteJoinGroupReq(), runBeforeInviteJoinGroup);
+  register("callbackBeforeInviteJoinGroupCommand", 5, runBeforeInviteJoinGroup);
 }
 
 /** A handler of callbackAfterTransferGroupOwnerCommand: return a reply, or null for the neutral reply. */
@@ -1036,7 +1036,7 @@ function runAfterTransferGroupOwner(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterTransferGroupOwner(h: AfterTransferGroupOwnerHandler): void {
   hAfterTransferGroupOwner = h;
-  register("callbackAfterTransferGroupOwnerCommand", 4, SCHEMA_AfterTransferGroupOwnerReq(), runAfterTransferGroupOwner);
+  register("callbackAfterTransferGroupOwnerCommand", 4, runAfterTransferGroupOwner);
 }
 
 /** A handler of callbackBeforeSetGroupInfoCommand: return a reply, or null for the neutral reply. */
@@ -1060,7 +1060,7 @@ function runBeforeSetGroupInfo(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeSetGroupInfo(h: BeforeSetGroupInfoHandler): void {
   hBeforeSetGroupInfo = h;
-  register("callbackBeforeSetGroupInfoCommand", 11, SCHEMA_BeforeSetGroupInfoReq(), runBeforeSetGroupInfo);
+  register("callbackBeforeSetGroupInfoCommand", 11, runBeforeSetGroupInfo);
 }
 
 /** A handler of callbackAfterSetGroupInfoCommand: return a reply, or null for the neutral reply. */
@@ -1082,7 +1082,7 @@ function runAfterSetGroupInfo(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSetGroupInfo(h: AfterSetGroupInfoHandler): void {
   hAfterSetGroupInfo = h;
-  register("callbackAfterSetGroupInfoCommand", 11, SCHEMA_AfterSetGroupInfoReq(), runAfterSetGroupInfo);
+  register("callbackAfterSetGroupInfoCommand", 11, runAfterSetGroupInfo);
 }
 
 /** A handler of callbackBeforeSetGroupInfoExCommand: return a reply, or null for the neutral reply. */
@@ -1106,7 +1106,7 @@ function runBeforeSetGroupInfoEx(c: Context, w: Wire, out: Writer): bool {
  */
 export function onBeforeSetGroupInfoEx(h: BeforeSetGroupInfoExHandler): void {
   hBeforeSetGroupInfoEx = h;
-  register("callbackBeforeSetGroupInfoExCommand", 11, SCHEMA_BeforeSetGroupInfoExReq(), runBeforeSetGroupInfoEx);
+  register("callbackBeforeSetGroupInfoExCommand", 11, runBeforeSetGroupInfoEx);
 }
 
 /** A handler of callbackAfterSetGroupInfoExCommand: return a reply, or null for the neutral reply. */
@@ -1128,7 +1128,7 @@ function runAfterSetGroupInfoEx(c: Context, w: Wire, out: Writer): bool {
  */
 export function onAfterSetGroupInfoEx(h: AfterSetGroupInfoExHandler): void {
   hAfterSetGroupInfoEx = h;
-  register("callbackAfterSetGroupInfoExCommand", 11, SCHEMA_AfterSetGroupInfoExReq(), runAfterSetGroupInfoEx);
+  register("callbackAfterSetGroupInfoExCommand", 11, runAfterSetGroupInfoEx);
 }
 
 /** A handler of callbackBeforeCreateSingleChatConversationsCommand: return a reply, or null for the neutral reply. */
@@ -1152,7 +1152,7 @@ function runBeforeCreateSingleChatConversations(c: Context, w: Wire, out: Writer
  */
 export function onBeforeCreateSingleChatConversations(h: BeforeCreateSingleChatConversationsHandler): void {
   hBeforeCreateSingleChatConversations = h;
-  register("callbackBeforeCreateSingleChatConversationsCommand", 12, SCHEMA_BeforeCreateSingleChatConversationsReq(), runBeforeCreateSingleChatConversations);
+  register("callbackBeforeCreateSingleChatConversationsCommand", 12, runBeforeCreateSingleChatConversations);
 }
 
 /** A handler of callbackAfterCreateSingleChatConversationsCommand: return a reply, or null for the neutral reply. */
@@ -1175,7 +1175,7 @@ function runAfterCreateSingleChatConversations(c: Context, w: Wire, out: Writer)
  */
 export function onAfterCreateSingleChatConversations(h: AfterCreateSingleChatConversationsHandler): void {
   hAfterCreateSingleChatConversations = h;
-  register("callbackAfterCreateSingleChatConversationsCommand", 12, SCHEMA_AfterCreateSingleChatConversationsReq(), runAfterCreateSingleChatConversations);
+  register("callbackAfterCreateSingleChatConversationsCommand", 12, runAfterCreateSingleChatConversations);
 }
 
 /** A handler of callbackBeforeCreateGroupChatConversationsCommand: return a reply, or null for the neutral reply. */
@@ -1198,7 +1198,7 @@ function runBeforeCreateGroupChatConversations(c: Context, w: Wire, out: Writer)
  */
 export function onBeforeCreateGroupChatConversations(h: BeforeCreateGroupChatConversationsHandler): void {
   hBeforeCreateGroupChatConversations = h;
-  register("callbackBeforeCreateGroupChatConversationsCommand", 12, SCHEMA_BeforeCreateGroupChatConversationsReq(), runBeforeCreateGroupChatConversations);
+  register("callbackBeforeCreateGroupChatConversationsCommand", 12, runBeforeCreateGroupChatConversations);
 }
 
 /** A handler of callbackAfterCreateGroupChatConversationsCommand: return a reply, or null for the neutral reply. */
@@ -1221,6 +1221,6 @@ function runAfterCreateGroupChatConversations(c: Context, w: Wire, out: Writer):
  */
 export function onAfterCreateGroupChatConversations(h: AfterCreateGroupChatConversationsHandler): void {
   hAfterCreateGroupChatConversations = h;
-  register("callbackAfterCreateGroupChatConversationsCommand", 12, SCHEMA_AfterCreateGroupChatConversationsReq(), runAfterCreateGroupChatConversations);
+  register("callbackAfterCreateGroupChatConversationsCommand", 12, runAfterCreateGroupChatConversations);
 }
 

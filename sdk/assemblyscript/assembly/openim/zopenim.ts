@@ -4656,3 +4656,59 @@ export class AfterCreateGroupChatConversationsResp extends CommonResp {
   }
 }
 
+/** The Schema of command's request (its wire name), or null for a name that is not a command. */
+export function requestSchema(command: string): Schema | null {
+  if (command == "callbackBeforeSendSingleMsgCommand") return SCHEMA_BeforeSendSingleMsgReq();
+  if (command == "callbackAfterSendSingleMsgCommand") return SCHEMA_AfterSendSingleMsgReq();
+  if (command == "callbackBeforeSendGroupMsgCommand") return SCHEMA_BeforeSendGroupMsgReq();
+  if (command == "callbackAfterSendGroupMsgCommand") return SCHEMA_AfterSendGroupMsgReq();
+  if (command == "callbackBeforeMsgModifyCommand") return SCHEMA_BeforeMsgModifyReq();
+  if (command == "callbackAfterMsgSaveDBCommand") return SCHEMA_AfterMsgSaveDBReq();
+  if (command == "callbackAfterGroupMsgReadCommand") return SCHEMA_AfterGroupMsgReadReq();
+  if (command == "callbackAfterSingleMsgReadCommand") return SCHEMA_AfterSingleMsgReadReq();
+  if (command == "callbackBeforeAfterMsgCommand") return SCHEMA_BeforeAfterMsgReq();
+  if (command == "callbackAfterUserOnlineCommand") return SCHEMA_AfterUserOnlineReq();
+  if (command == "callbackAfterUserOfflineCommand") return SCHEMA_AfterUserOfflineReq();
+  if (command == "callbackAfterUserKickOffCommand") return SCHEMA_AfterUserKickOffReq();
+  if (command == "callbackBeforeOfflinePushCommand") return SCHEMA_BeforeOfflinePushReq();
+  if (command == "callbackBeforeOnlinePushCommand") return SCHEMA_BeforeOnlinePushReq();
+  if (command == "callbackBeforeGroupOnlinePushCommand") return SCHEMA_BeforeGroupOnlinePushReq();
+  if (command == "callbackBeforeAddFriendCommand") return SCHEMA_BeforeAddFriendReq();
+  if (command == "callbackAfterAddFriendCommand") return SCHEMA_AfterAddFriendReq();
+  if (command == "callbackBeforeAddFriendAgreeCommand") return SCHEMA_BeforeAddFriendAgreeReq();
+  if (command == "callbackAfterAddFriendAgreeCommand") return SCHEMA_AfterAddFriendAgreeReq();
+  if (command == "callbackAfterDeleteFriendCommand") return SCHEMA_AfterDeleteFriendReq();
+  if (command == "callbackBeforeImportFriendsCommand") return SCHEMA_BeforeImportFriendsReq();
+  if (command == "callbackAfterImportFriendsCommand") return SCHEMA_AfterImportFriendsReq();
+  if (command == "callbackBeforeSetFriendRemarkCommand") return SCHEMA_BeforeSetFriendRemarkReq();
+  if (command == "callbackAfterSetFriendRemarkCommand") return SCHEMA_AfterSetFriendRemarkReq();
+  if (command == "callbackBeforeAddBlackCommand") return SCHEMA_BeforeAddBlackReq();
+  if (command == "callbackAfterRemoveBlackCommand") return SCHEMA_AfterRemoveBlackReq();
+  if (command == "callbackBeforeUpdateUserInfoCommand") return SCHEMA_BeforeUpdateUserInfoReq();
+  if (command == "callbackAfterUpdateUserInfoCommand") return SCHEMA_AfterUpdateUserInfoReq();
+  if (command == "callbackBeforeUpdateUserInfoExCommand") return SCHEMA_BeforeUpdateUserInfoExReq();
+  if (command == "callbackAfterUpdateUserInfoExCommand") return SCHEMA_AfterUpdateUserInfoExReq();
+  if (command == "callbackBeforeUserRegisterCommand") return SCHEMA_BeforeUserRegisterReq();
+  if (command == "callbackAfterUserRegisterCommand") return SCHEMA_AfterUserRegisterReq();
+  if (command == "callbackBeforeCreateGroupCommand") return SCHEMA_BeforeCreateGroupReq();
+  if (command == "callbackAfterCreateGroupCommand") return SCHEMA_AfterCreateGroupReq();
+  if (command == "callbackBeforeMembersJoinGroupCommand") return SCHEMA_BeforeMembersJoinGroupReq();
+  if (command == "callbackBeforeSetGroupMemberInfoCommand") return SCHEMA_BeforeSetGroupMemberInfoReq();
+  if (command == "callbackAfterSetGroupMemberInfoCommand") return SCHEMA_AfterSetGroupMemberInfoReq();
+  if (command == "callbackAfterQuitGroupCommand") return SCHEMA_AfterQuitGroupReq();
+  if (command == "callbackAfterKickGroupCommand") return SCHEMA_AfterKickGroupReq();
+  if (command == "callbackAfterDisMissGroupCommand") return SCHEMA_AfterDisMissGroupReq();
+  if (command == "callbackBeforeJoinGroupCommand") return SCHEMA_BeforeJoinGroupReq();
+  if (command == "callbackAfterJoinGroupCommand") return SCHEMA_AfterJoinGroupReq();
+  if (command == "callbackBeforeInviteJoinGroupCommand") return SCHEMA_BeforeInviteJoinGroupReq();
+  if (command == "callbackAfterTransferGroupOwnerCommand") return SCHEMA_AfterTransferGroupOwnerReq();
+  if (command == "callbackBeforeSetGroupInfoCommand") return SCHEMA_BeforeSetGroupInfoReq();
+  if (command == "callbackAfterSetGroupInfoCommand") return SCHEMA_AfterSetGroupInfoReq();
+  if (command == "callbackBeforeSetGroupInfoExCommand") return SCHEMA_BeforeSetGroupInfoExReq();
+  if (command == "callbackAfterSetGroupInfoExCommand") return SCHEMA_AfterSetGroupInfoExReq();
+  if (command == "callbackBeforeCreateSingleChatConversationsCommand") return SCHEMA_BeforeCreateSingleChatConversationsReq();
+  if (command == "callbackAfterCreateSingleChatConversationsCommand") return SCHEMA_AfterCreateSingleChatConversationsReq();
+  if (command == "callbackBeforeCreateGroupChatConversationsCommand") return SCHEMA_BeforeCreateGroupChatConversationsReq();
+  if (command == "callbackAfterCreateGroupChatConversationsCommand") return SCHEMA_AfterCreateGroupChatConversationsReq();
+  return null;
+}

@@ -7,8 +7,9 @@ package main
 //   - assembly/openim/zopenim.ts: per command a request class (a view over
 //     the wire format: one getter per field), a reply class (plain fields,
 //     encoded as JSON the way encoding/json encodes the Go reply), the
-//     request's Schema (its fields for the JSON-to-wire decoder), and the
-//     nested types as plain classes.
+//     request's Schema (its fields for the JSON-to-wire converter of the
+//     test harness, assembly/jsonwire.ts), and the nested types as plain
+//     classes.
 //   - assembly/openim/zhandlers.ts: on<Command>(handler) per command.
 //   - test/guest/zall.ts: a test guest that handles every command, for the
 //     SDK's own tests.
@@ -351,8 +352,9 @@ func writeASSchema(m *model, b *bytes.Buffer, s *structDef) {
 		subArg = ", [" + strings.Join(subs, ", ") + "]"
 	}
 	// A function, not a global: AssemblyScript compiles a function only when
-	// something calls it, so a plugin carries the schemas of the commands it
-	// registers and no others (on<Command> calls it once, in _initialize).
+	// something calls it, so a plugin (which takes the wire format and never
+	// decodes JSON) carries none; the JSON converter of the test harness
+	// (assembly/jsonwire.ts) reaches them all through requestSchema.
 	p(b, "let schema%s: Schema | null = null;", s.name)
 	p(b, "export function SCHEMA_%s(): Schema {", s.name)
 	p(b, "  let s = schema%s;", s.name)
@@ -518,6 +520,13 @@ func writeASOpenIM(m *model, b *bytes.Buffer) {
 		}
 		p(b, "}\n")
 	}
+	p(b, "/** The Schema of command's request (its wire name), or null for a name that is not a command. */")
+	p(b, "export function requestSchema(command: string): Schema | null {")
+	for _, c := range m.cmds {
+		p(b, "  if (command == %q) return SCHEMA_%s();", c.e.Command, c.req.name)
+	}
+	p(b, "  return null;")
+	p(b, "}")
 }
 
 // asFieldType is the type of a request field's getter.
@@ -538,11 +547,11 @@ func writeASHandlers(m *model, b *bytes.Buffer) {
 	p(b, "import { Writer } from \"../writer\";")
 	var names []string
 	for _, c := range m.cmds {
-		names = append(names, c.req.name, c.resp.name, "SCHEMA_"+c.req.name)
+		names = append(names, c.req.name, c.resp.name)
 	}
 	p(b, "import {")
-	for i := 0; i < len(names); i += 3 {
-		p(b, "  %s, %s, %s,", names[i], names[i+1], names[i+2])
+	for i := 0; i < len(names); i += 2 {
+		p(b, "  %s, %s,", names[i], names[i+1])
 	}
 	p(b, "} from \"./zopenim\";\n")
 	for _, c := range m.cmds {
@@ -569,7 +578,7 @@ func writeASHandlers(m *model, b *bytes.Buffer) {
 		asDoc(b, "", text)
 		p(b, "export function on%s(h: %sHandler): void {", c.name, c.name)
 		p(b, "  h%s = h;", c.name)
-		p(b, "  register(%q, %d, SCHEMA_%s(), run%s);", e.Command, len(c.req.fields), c.req.name, c.name)
+		p(b, "  register(%q, %d, run%s);", e.Command, len(c.req.fields), c.name)
 		p(b, "}\n")
 	}
 }
