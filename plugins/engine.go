@@ -87,6 +87,10 @@ type Engine struct {
 
 	compileTimeout time.Duration // EngineOptions.CompileTimeout, defaulted
 
+	// rtMu guards runtimes and what they hold (sharedRuntime).
+	rtMu     sync.Mutex
+	runtimes map[runtimeKey]*sharedRuntime
+
 	mu           sync.Mutex
 	compiling    map[string]*hashLock
 	tenants      map[*Sandbox]struct{}
@@ -144,6 +148,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Sandbox]struct{}),
 		prepared:  make(map[string]*prepared),
+		runtimes:  make(map[runtimeKey]*sharedRuntime),
 
 		compileTimeout: cmp.Or(cfg.CompileTimeout, DefaultCompileTimeout),
 	}
@@ -258,9 +263,10 @@ func (e *Engine) InspectFor(ctx context.Context, wasm []byte, lim limits.Limits,
 	return p.info, nil
 }
 
-// NewSandbox makes a tenant with its own wazero runtime, so that its modules can
-// never link to another tenant's. The runtime shares the engine's compilation
-// cache.
+// NewSandbox makes a tenant. Its plugins run in the engine's runtime for
+// their memory cap and CPU limit mode, shared with other tenants: each
+// instance is anonymous, so no module can link to another, and a module
+// compiled once serves every tenant that uploaded the same bytes.
 //
 // # Errors
 //
@@ -272,7 +278,7 @@ func (e *Engine) NewSandbox(cfg SandboxOptions) (*Sandbox, error) {
 	if err := validForce(cfg.CPULimit); err != nil {
 		return nil, fmt.Errorf("tenant[%s]: %w", cfg.ID, err)
 	}
-	t := &Sandbox{e: e, id: cfg.ID, runtimes: make(map[runtimeKey]*tenantRuntime), plugins: make(map[*Plugin]struct{})}
+	t := &Sandbox{e: e, id: cfg.ID, plugins: make(map[*Plugin]struct{})}
 	t.state.Store(e.newTenantState(cfg))
 	e.mu.Lock()
 	defer e.mu.Unlock()
