@@ -134,6 +134,11 @@ type SandboxConfig struct {
 	// evicted to stay under it. 0 means the sandbox default, 64.
 	MaxInstances int `koanf:"max_instances"`
 
+	// IdleTimeout closes a plugin instance unused this long, giving its
+	// memory back; the plugin's next call creates one (a cold start within
+	// the call's deadline). 0 means 5m; negative never closes them.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+
 	// CPUSlots is how many plugin calls may run at once, shared fairly
 	// between tenants: a freed slot goes to the waiting tenant that burned
 	// the least guest time lately. 0 means GOMAXPROCS (the cores).

@@ -44,7 +44,8 @@ type instance struct {
 
 	bufPtr, bufCap uint32 // guest input buffer, from FuncBuffer
 	calls          int
-	dead           bool // the module was or is being closed; never reuse
+	dead           bool      // the module was or is being closed; never reuse
+	idleSince      time.Time // when it last went back to the pool's idle stack
 
 	stderr   limitedBuffer
 	clock    fakeClock
