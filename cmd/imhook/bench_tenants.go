@@ -24,6 +24,11 @@ const (
 	// admin API serves them concurrently, and one at a time 10,000 tenants
 	// took about three minutes.
 	seedWorkers = 8
+	// benchIdleTimeout is the server's sandbox.idle_timeout in this bench
+	// (--env may override it): short, so that the memory after the idle
+	// release is measured within seconds, idleWait after the callbacks.
+	benchIdleTimeout = "2s"
+	idleWait         = 6 * time.Second
 )
 
 // MemoryReport is the result of --tenants.
@@ -52,6 +57,9 @@ type MemoryReport struct {
 	RSSMiB       float64 `json:"rss_mib"`
 	PeakRSSMiB   float64 `json:"peak_rss_mib"`
 	PerActiveMiB float64 `json:"per_active_mib"`
+	// ReleasedRSSMiB is the RSS idleWait after the callbacks, once the
+	// idle instances are released (sandbox.idle_timeout benchIdleTimeout).
+	ReleasedRSSMiB float64 `json:"rss_released_mib"`
 	Callbacks    int64   `json:"callbacks"`
 	Errors       int64   `json:"errors"`
 	// Callback latency across the active tenants, from the load generator.
@@ -75,6 +83,7 @@ func (b *bencher) memory(ctx context.Context) (*MemoryReport, error) {
 	if err := b.pinSelf(); err != nil {
 		return nil, err
 	}
+	b.o.env = append([]string{"IMHOOK_SANDBOX__IDLE_TIMEOUT=" + benchIdleTimeout}, b.o.env...)
 	c, err := b.startImhook(ctx, "imhook")
 	if err != nil {
 		return nil, err
@@ -128,12 +137,21 @@ func (b *bencher) memory(ctx context.Context) (*MemoryReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	select {
+	case <-time.After(idleWait):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	released, err := loadgen.ReadProc(c.pid())
+	if err != nil {
+		return nil, err
+	}
 	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	rep := &MemoryReport{Machine: machine(b.pin), Tenants: b.o.tenants, Active: b.o.active,
 		SeedSeconds: seed.Seconds(), IdleRSSMiB: mib(idle.RSS), StartupMS: ms(startup), ReadyRSSMiB: mib(ready.RSS),
 		ReadyFileMiB: mib(ready.FileRSS), FileMiB: mib(after.FileRSS),
-		RSSMiB: mib(res.ServerRSS), PeakRSSMiB: mib(res.ServerPeakRSS),
+		RSSMiB: mib(res.ServerRSS), PeakRSSMiB: mib(res.ServerPeakRSS), ReleasedRSSMiB: mib(released.RSS),
 		PerActiveMiB: mib(res.ServerRSS-ready.RSS) / float64(b.o.active),
 		Callbacks:    res.Requests, Errors: res.Errors,
 		P50MS: ms(res.P50), P99MS: ms(res.P99), P999MS: ms(res.P999), UploadMedianMS: statOf(uploads).Median}
@@ -188,6 +206,7 @@ func (r *MemoryReport) print(w io.Writer) {
 		r.Tenants, r.Active, r.StartupMS, r.ReadyRSSMiB, r.ReadyFileMiB)
 	fmt.Fprintf(w, "after %d callbacks to the %d active tenants: RSS %.0f MiB (%.0f MiB file-backed; peak %.0f MiB), %.2f MiB per active tenant\n",
 		r.Callbacks, r.Active, r.RSSMiB, r.FileMiB, r.PeakRSSMiB, r.PerActiveMiB)
+	fmt.Fprintf(w, "%s later, the idle instances released: RSS %.0f MiB\n", idleWait, r.ReleasedRSSMiB)
 	fmt.Fprintf(w, "callback latency across the active tenants: p50 %.2f ms, p99 %.2f ms, p999 %.2f ms\n", r.P50MS, r.P99MS, r.P999MS)
 	fmt.Fprintf(w, "upload to active, median over the %d uploads: %.0f ms\n", r.Active, r.UploadMedianMS)
 	printTargets(w, r.Target)
