@@ -60,8 +60,8 @@ type MemoryReport struct {
 	// ReleasedRSSMiB is the RSS idleWait after the callbacks, once the
 	// idle instances are released (sandbox.idle_timeout benchIdleTimeout).
 	ReleasedRSSMiB float64 `json:"rss_released_mib"`
-	Callbacks    int64   `json:"callbacks"`
-	Errors       int64   `json:"errors"`
+	Callbacks      int64   `json:"callbacks"`
+	Errors         int64   `json:"errors"`
 	// Callback latency across the active tenants, from the load generator.
 	P50MS  float64 `json:"p50_ms"`
 	P99MS  float64 `json:"p99_ms"`
