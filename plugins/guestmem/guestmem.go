@@ -7,8 +7,14 @@
 //
 //	ctx = experimental.WithMemoryAllocator(ctx, guestmem.Allocator{})
 //
-// Where mapping is not available (or fails), memories live in the Go heap as
-// wazero would allocate them.
+// Each memory is one mapping of memory_pages x 64 KiB of address space (32
+// MiB by default): VSZ grows with the instances, RSS with the pages touched.
+// Where mapping is not available or fails (vm.max_map_count reached, an
+// overcommit policy that refuses the reservation), memories live in the Go
+// heap as wazero would allocate them.
+//
+// Whatever a host function hands to work that may outlive the call must be
+// copied out of guest memory: an instance's memory is unmapped when it closes.
 package guestmem
 
 import "github.com/tetratelabs/wazero/experimental"
