@@ -89,18 +89,12 @@ func TestIdleRelease(t *testing.T) {
 func TestCallsRacingIdleRelease(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{IdleTimeout: -1})
 	p := load(t, newTestTenant(t, e, SandboxOptions{Limits: testLimits()}), "echo", wat(t, "echo"))
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Add(1)
+	var stop atomic.Bool
+	released := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				e.releaseIdle(time.Now().Add(time.Hour)) // everything idle
-			}
+		defer close(released)
+		for !stop.Load() {
+			e.releaseIdle(time.Now().Add(time.Hour)) // everything idle
 		}
 	}()
 	errs := make(chan error, 4)
@@ -118,8 +112,8 @@ func TestCallsRacingIdleRelease(t *testing.T) {
 		}()
 	}
 	calls.Wait()
-	close(stop)
-	wg.Wait()
+	stop.Store(true)
+	<-released
 	close(errs)
 	for err := range errs {
 		t.Errorf("a call racing the release failed: %v", err)

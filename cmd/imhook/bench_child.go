@@ -146,13 +146,7 @@ func (c *child) pid() int { return c.cmd.Process.Pid }
 // its data directory.
 func (c *child) stop() {
 	if c.cmd.Process != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exit:
-		case <-time.After(stopTimeout):
-			_ = c.cmd.Process.Kill()
-			<-c.exit
-		}
+		c.terminate()
 	}
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
@@ -253,6 +247,13 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 // directory and ports, and returns its start-up time: from the process's
 // start until /readyz answers 200.
 func (b *bencher) restart(ctx context.Context, c *child) (time.Duration, error) {
+	c.terminate()
+	return b.launch(ctx, c)
+}
+
+// terminate ends the child's process with SIGTERM, SIGKILL after
+// stopTimeout, and waits for it.
+func (c *child) terminate() {
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.exit:
@@ -260,7 +261,6 @@ func (b *bencher) restart(ctx context.Context, c *child) (time.Duration, error) 
 		_ = c.cmd.Process.Kill()
 		<-c.exit
 	}
-	return b.launch(ctx, c)
 }
 
 // launch runs imhook serve for c and waits for /readyz; on failure c is
