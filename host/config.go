@@ -130,8 +130,9 @@ type SandboxConfig struct {
 	CacheDir string `koanf:"cache_dir"`
 
 	// MaxInstances bounds the live plugin instances of the whole process (a
-	// Go guest costs 4-7 MiB each); idle instances of other plugins are
-	// evicted to stay under it. 0 means the sandbox default, 64.
+	// Go guest's instance keeps 1.5-7 MiB resident, at most memory_pages);
+	// idle instances of other plugins are evicted to stay under it. 0 means
+	// the sandbox default, 64.
 	MaxInstances int `koanf:"max_instances"`
 
 	// IdleTimeout closes a plugin instance unused this long, giving its
