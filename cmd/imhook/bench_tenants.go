@@ -26,8 +26,9 @@ const (
 	seedWorkers = 8
 	// installWorkers is how many uploads run at once: the server compiles
 	// two at a time and answers 503 beyond, which the client retries for
-	// 30 s only.
-	installWorkers = 2
+	// 30 s only; each worker then waits for its version to serve, which
+	// holds no upload slot.
+	installWorkers = 4
 	// benchIdleTimeout is the server's sandbox.idle_timeout in this bench
 	// (--env may override it): short, so that the memory after the idle
 	// release is measured within seconds, idleWait after the callbacks.

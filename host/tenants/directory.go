@@ -98,10 +98,14 @@ type state struct {
 	retry bool
 }
 
-// publishBatch is how many tenants the first load applies between two
-// publications of the serving snapshot: 10,000 tenants cost 40 copies of it
-// instead of 10,000.
-const publishBatch = 256
+// publishBatch and publishEvery bound how many tenants a sync applies, and
+// how long it runs, between two publications of the serving snapshot: 10,000
+// tenants cost tens of copies of it instead of 10,000, and a tenant applied
+// early in a long sync serves within publishEvery.
+const (
+	publishBatch = 256
+	publishEvery = 50 * time.Millisecond
+)
 
 // retryEvery is how often loads that failed for a passing reason are retried.
 const retryEvery = 5 * time.Second
@@ -289,26 +293,37 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		d.publishLoading(docs)
 	}
 	seen := make(map[string]bool, len(docs))
-	var warmed []string
+	var (
+		warmed  []string
+		retired []*plugins.Plugin // closed once a snapshot without them is published
+		pending int               // tenants applied since the last publication
+		last    = time.Now()
+	)
+	publish := func() {
+		d.publish()
+		// Close only after publishing: calls that read the old snapshot
+		// finish on the old version, or get ErrClosed and retry on the new one.
+		go closePlugins(retired)
+		retired, pending, last = nil, 0, time.Now()
+	}
 	for _, doc := range docs {
 		seen[doc.ID] = true
 		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision && !st.retry {
 			continue
 		}
-		retired := d.apply(ctx, doc)
+		retired = append(retired, d.apply(ctx, doc)...)
 		warmed = append(warmed, doc.ID)
-		// Publishing copies the whole snapshot: at start-up, every
-		// publishBatch tenants rather than after each, which would cost
-		// time quadratic in the tenants.
-		if !first || len(retired) > 0 || len(warmed)%publishBatch == 0 {
-			d.publish()
+		// Publishing copies the whole snapshot: after each of 10,000
+		// tenants (a start-up, or many registered at once) that is time
+		// quadratic in the tenants. Publish every publishBatch tenants, or
+		// once publishEvery has passed (an apply that loaded a plugin
+		// serves soon), and at the end.
+		if pending++; pending >= publishBatch || time.Since(last) >= publishEvery {
+			publish()
 		}
-		// Close only after publishing: calls that read the old snapshot finish
-		// on the old version, or get ErrClosed and retry on the new one.
-		go closePlugins(retired)
 	}
-	if first {
-		d.publish()
+	if pending > 0 {
+		publish()
 	}
 	// Versions to hold load after every tenant's serving state is published,
 	// and at start-up only once the directory is ready (warmAll).
