@@ -298,13 +298,15 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		retired []*plugins.Plugin // closed once a snapshot without them is published
 		pending int               // tenants applied since the last publication
 		last    = time.Now()
+		cost    time.Duration // what the last publication took
 	)
 	publish := func() {
+		start := time.Now()
 		d.publish()
 		// Close only after publishing: calls that read the old snapshot
 		// finish on the old version, or get ErrClosed and retry on the new one.
 		go closePlugins(retired)
-		retired, pending, last = nil, 0, time.Now()
+		retired, pending, last, cost = nil, 0, time.Now(), time.Since(start)
 	}
 	for _, doc := range docs {
 		seen[doc.ID] = true
@@ -316,9 +318,10 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		// Publishing copies the whole snapshot: after each of 10,000
 		// tenants (a start-up, or many registered at once) that is time
 		// quadratic in the tenants. Publish every publishBatch tenants, or
-		// once publishEvery has passed (an apply that loaded a plugin
-		// serves soon), and at the end.
-		if pending++; pending >= publishBatch || time.Since(last) >= publishEvery {
+		// once publishEvery and ten times the last publication's cost have
+		// passed (an apply that loaded a plugin serves soon, and publishing
+		// takes at most a tenth of the sync), and at the end.
+		if pending++; pending >= publishBatch || time.Since(last) >= max(publishEvery, 10*cost) {
 			publish()
 		}
 	}
