@@ -135,9 +135,15 @@ type SandboxConfig struct {
 	CacheDir string `koanf:"cache_dir"`
 
 	// MaxInstances bounds the live plugin instances of the whole process (a
-	// Go guest costs 4-7 MiB each); idle instances of other plugins are
-	// evicted to stay under it. 0 means the sandbox default, 64.
+	// Go guest's instance keeps 1.5-7 MiB resident, at most memory_pages);
+	// idle instances of other plugins are evicted to stay under it. 0 means
+	// the sandbox default, 64.
 	MaxInstances int `koanf:"max_instances"`
+
+	// IdleTimeout closes a plugin instance unused this long, giving its
+	// memory back; the plugin's next call creates one (a cold start within
+	// the call's deadline). 0 means 5m; negative never closes them.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
 
 	// CPUSlots is how many plugin calls may run at once, shared fairly
 	// between tenants: a freed slot goes to the waiting tenant that burned

@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		MaxInstances: cfg.Sandbox.MaxInstances,
 		CPUSlots:     cfg.Sandbox.CPUSlots,
 		MaxCPUWait:   cfg.Sandbox.MaxCPUWait,
+		IdleTimeout:  cfg.Sandbox.IdleTimeout,
 
 		CompileTimeout: cfg.Sandbox.CompileTimeout,
 		Logger:         logger.With("component", "sandbox"),

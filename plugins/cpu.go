@@ -411,7 +411,7 @@ func (i *instance) Value(key any) any {
 	if key == (instanceKey{}) {
 		return i
 	}
-	return nil
+	return guestMemory.Value(key)
 }
 
 // errDeadlineBeforeCall: the caller's deadline passed before the guest was

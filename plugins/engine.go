@@ -43,6 +43,9 @@ const DefaultCompileTimeout = 20 * time.Second
 // half a GiB.
 const DefaultEngineMaxInstances = 64
 
+// DefaultIdleTimeout is EngineOptions.IdleTimeout when it is zero.
+const DefaultIdleTimeout = 5 * time.Minute
+
 // EngineOptions configures an Engine.
 type EngineOptions struct {
 	// CacheDir is the compilation cache directory, shared by all tenants; it
@@ -66,6 +69,12 @@ type EngineOptions struct {
 	// MaxCPUWait bounds how long a call waits for a CPU slot before it
 	// fails with KindBusy. Zero means DefaultMaxCPUWait.
 	MaxCPUWait time.Duration
+	// IdleTimeout is how long an instance may sit unused in its pool before
+	// it is closed (PoolStats.Released), its memory given back: a quiet
+	// plugin costs no instance, and its next call creates one (a cold
+	// start, within the call's deadline). Zero means DefaultIdleTimeout;
+	// negative never releases.
+	IdleTimeout time.Duration
 	// Commands names the commands a module may declare: it returns the
 	// name the host serves a command under (mapping a legacy name to the
 	// current one), or false for a command the host does not serve, which
@@ -86,6 +95,15 @@ type Engine struct {
 	commands func(string) (string, bool) // EngineOptions.Commands
 
 	compileTimeout time.Duration // EngineOptions.CompileTimeout, defaulted
+
+	// now is the clock of idle release (pool.put stamps instances with
+	// it); tests replace it. stopSweep ends the release loop.
+	now       func() time.Time
+	stopSweep chan struct{}
+
+	// rtMu guards runtimes and what they hold (sharedRuntime).
+	rtMu     sync.Mutex
+	runtimes map[runtimeKey]*sharedRuntime
 
 	mu           sync.Mutex
 	compiling    map[string]*hashLock
@@ -144,8 +162,11 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Sandbox]struct{}),
 		prepared:  make(map[string]*prepared),
+		runtimes:  make(map[runtimeKey]*sharedRuntime),
 
 		compileTimeout: cmp.Or(cfg.CompileTimeout, DefaultCompileTimeout),
+		now:            time.Now,
+		stopSweep:      make(chan struct{}),
 	}
 	if e.logger == nil {
 		e.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -159,18 +180,46 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e.yield = e.yieldCPU
 	if cfg.CacheDir == "" {
 		e.cache = wazero.NewCompilationCache()
-		return e, nil
+	} else {
+		if err := privateDir(cfg.CacheDir); err != nil {
+			return nil, err
+		}
+		e.cacheDir = cfg.CacheDir
+		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
+		}
+		e.cache = c
 	}
-	if err := privateDir(cfg.CacheDir); err != nil {
-		return nil, err
+	if idle := cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout); idle > 0 {
+		go e.sweepIdle(idle)
 	}
-	e.cacheDir = cfg.CacheDir
-	c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
-	if err != nil {
-		return nil, fmt.Errorf("compilation cache[%s]: %w", cfg.CacheDir, err)
-	}
-	e.cache = c
 	return e, nil
+}
+
+// sweepIdle releases the instances idle for longer than idle, every half
+// of it (at least every 10 ms), until the engine closes.
+func (e *Engine) sweepIdle(idle time.Duration) {
+	tick := time.NewTicker(max(idle/2, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stopSweep:
+			return
+		case <-tick.C:
+			e.releaseIdle(e.now().Add(-idle))
+		}
+	}
+}
+
+// releaseIdle closes every instance idle since before cutoff, in every pool,
+// and returns how many it closed.
+func (e *Engine) releaseIdle(cutoff time.Time) int {
+	n := 0
+	for _, pl := range e.budget.all() {
+		n += pl.releaseIdle(cutoff)
+	}
+	return n
 }
 
 // privateDir creates dir with mode 0700 or checks that an existing one is
@@ -200,6 +249,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
+	close(e.stopSweep)
 	var errs []error
 	for _, t := range tenants {
 		errs = append(errs, t.close(ctx, false))
@@ -258,9 +308,10 @@ func (e *Engine) InspectFor(ctx context.Context, wasm []byte, lim limits.Limits,
 	return p.info, nil
 }
 
-// NewSandbox makes a tenant with its own wazero runtime, so that its modules can
-// never link to another tenant's. The runtime shares the engine's compilation
-// cache.
+// NewSandbox makes a tenant. Its plugins run in the engine's runtime for
+// their memory cap and CPU limit mode, shared with other tenants: each
+// instance is anonymous, so no module can link to another, and a module
+// compiled once serves every tenant that uploaded the same bytes.
 //
 // # Errors
 //
@@ -272,7 +323,7 @@ func (e *Engine) NewSandbox(cfg SandboxOptions) (*Sandbox, error) {
 	if err := validForce(cfg.CPULimit); err != nil {
 		return nil, fmt.Errorf("tenant[%s]: %w", cfg.ID, err)
 	}
-	t := &Sandbox{e: e, id: cfg.ID, runtimes: make(map[runtimeKey]*tenantRuntime), plugins: make(map[*Plugin]struct{})}
+	t := &Sandbox{e: e, id: cfg.ID, plugins: make(map[*Plugin]struct{})}
 	t.state.Store(e.newTenantState(cfg))
 	e.mu.Lock()
 	defer e.mu.Unlock()

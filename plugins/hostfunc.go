@@ -189,7 +189,7 @@ func (t hostTable) names() string {
 	return strings.Join(names, ", ")
 }
 
-// instantiate adds the table as host module to a tenant's runtime. next
+// instantiate adds the table as host module to a runtime. next
 // holds the implementations the rows may hand calls on to (wazero's WASI
 // functions, by name). The functions are stateless: they find the calling
 // instance in ctx (the instance is the context of its own calls, see cpu.go).
@@ -216,7 +216,7 @@ func (t hostTable) instantiate(ctx context.Context, rt wazero.Runtime, module st
 	return nil
 }
 
-// instantiateHostModule adds the "imhook" host module to a tenant's runtime.
+// instantiateHostModule adds the "imhook" host module to a runtime.
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	return hostFuncs.instantiate(ctx, rt, abi.HostModule, nil)
 }

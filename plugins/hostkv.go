@@ -130,7 +130,7 @@ func hostKVGet(c hostCall) {
 	keyLen := api.DecodeU32(s[1])
 	bufPtr, bufCap, revPtr := api.DecodeU32(s[2]), api.DecodeU32(s[3]), api.DecodeU32(s[4])
 	c.bill(uint64(keyLen))
-	key := c.read("key", api.DecodeU32(s[0]), keyLen)
+	key := c.readCopy("key", api.DecodeU32(s[0]), keyLen)
 	kv, ok := c.kv()
 	if !ok {
 		return
@@ -156,8 +156,8 @@ func hostKVSet(c hostCall) {
 	s := c.stack
 	keyLen, valLen := api.DecodeU32(s[1]), api.DecodeU32(s[3])
 	c.bill(uint64(keyLen) + uint64(valLen))
-	key := c.read("key", api.DecodeU32(s[0]), keyLen)
-	val := c.read("value", api.DecodeU32(s[2]), valLen)
+	key := c.readCopy("key", api.DecodeU32(s[0]), keyLen)
+	val := c.readCopy("value", api.DecodeU32(s[2]), valLen)
 	ttl, ok := c.ttl(int64(s[4]))
 	if !ok {
 		return
@@ -184,8 +184,8 @@ func hostKVCompareAndSet(c hostCall) {
 	keyLen, valLen := api.DecodeU32(s[1]), api.DecodeU32(s[3])
 	rev, revPtr := s[5], api.DecodeU32(s[6])
 	c.bill(uint64(keyLen) + uint64(valLen))
-	key := c.read("key", api.DecodeU32(s[0]), keyLen)
-	val := c.read("value", api.DecodeU32(s[2]), valLen)
+	key := c.readCopy("key", api.DecodeU32(s[0]), keyLen)
+	val := c.readCopy("value", api.DecodeU32(s[2]), valLen)
 	ttl, ok := c.ttl(int64(s[4]))
 	if !ok {
 		return
@@ -212,7 +212,7 @@ func hostKVDelete(c hostCall) {
 	s := c.stack
 	keyLen := api.DecodeU32(s[1])
 	c.bill(uint64(keyLen))
-	key := c.read("key", api.DecodeU32(s[0]), keyLen)
+	key := c.readCopy("key", api.DecodeU32(s[0]), keyLen)
 	kv, ok := c.kv()
 	if !ok {
 		return
@@ -231,7 +231,7 @@ func hostKVAdd(c hostCall) {
 	keyLen := api.DecodeU32(s[1])
 	delta, resultPtr := int64(s[2]), api.DecodeU32(s[4])
 	c.bill(uint64(keyLen))
-	key := c.read("key", api.DecodeU32(s[0]), keyLen)
+	key := c.readCopy("key", api.DecodeU32(s[0]), keyLen)
 	ttl, ok := c.ttl(int64(s[3]))
 	if !ok {
 		return
@@ -263,8 +263,8 @@ func hostKVList(c hostCall) {
 	limit := int(api.DecodeI32(s[4]))
 	bufPtr, bufCap := api.DecodeU32(s[5]), api.DecodeU32(s[6])
 	c.bill(uint64(prefixLen) + uint64(cursorLen))
-	prefix := c.read("prefix", api.DecodeU32(s[0]), prefixLen)
-	cursor := c.read("cursor", api.DecodeU32(s[2]), cursorLen)
+	prefix := c.readCopy("prefix", api.DecodeU32(s[0]), prefixLen)
+	cursor := c.readCopy("cursor", api.DecodeU32(s[2]), cursorLen)
 	if limit < 1 || limit > kvMaxList {
 		c.fail(abi.StatusInvalid, fmt.Errorf("limit %d: want 1 to %d keys per page", limit, kvMaxList))
 		return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/state"
@@ -251,5 +252,42 @@ func TestKVConcurrentCallers(t *testing.T) {
 				t.Fatalf("%d keys created, want 19 (max_kv_keys 20, one taken by the counter)", created.Load())
 			}
 		})
+	}
+}
+
+// keepingKV is a tenant's real state that also keeps the last key and value
+// each write was handed, as boltstate's write does when its ctx ends before
+// the disk answers: the store reads them after the host function returned.
+type keepingKV struct {
+	KV
+	mu       sync.Mutex
+	key, val []byte
+}
+
+func (k *keepingKV) Set(ctx context.Context, key, value []byte, ttl time.Duration) (uint64, error) {
+	k.mu.Lock()
+	k.key, k.val = key, value
+	k.mu.Unlock()
+	return k.KV.Set(ctx, key, value, ttl)
+}
+
+// TestKVWriteOutlivesInstance: bytes a write was handed stay valid after
+// the call, even once the instance is closed and its memory unmapped
+// (guestmem). Before the copy, reading them here crashed the process.
+func TestKVWriteOutlivesInstance(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{IdleTimeout: -1})
+	lim := testLimits()
+	q := state.Quota{MaxKeys: lim.MaxKVKeys, MaxBytes: lim.MaxKVBytes, MaxKeyBytes: lim.MaxKVKeyBytes, MaxValueBytes: lim.MaxKVValueBytes}
+	kv := &keepingKV{KV: state.NewTenant(boltBackend(t), "keep", q, nil)}
+	sb := newTestTenant(t, e, SandboxOptions{ID: "keep", Limits: lim, Grants: limits.Grants{KV: true}, KV: kv})
+	k := kvTenant{p: load(t, sb, "kvscript", goWasm(t, "kvscript"))}
+	wantLines(t, k.script(t, "set kept-key kept-value 0"), "ok")
+	if n := e.releaseIdle(time.Now().Add(time.Hour)); n == 0 {
+		t.Fatal("no instance released")
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if string(kv.key) != "kept-key" || string(kv.val) != "kept-value" {
+		t.Errorf("the store was handed %q=%q, now reads something else", kv.key, kv.val)
 	}
 }

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/tetratelabs/wazero/api"
@@ -52,6 +53,14 @@ func (c hostCall) read(what string, ptr, n uint32) []byte {
 		c.i.stopGuest(KindBadReply, fmt.Errorf("%s: %s [%#x, +%d) is outside guest memory", c.f.name, what, ptr, n))
 	}
 	return b
+}
+
+// readCopy is read for bytes handed to work that may outlive the host
+// function: a store write whose ctx ended still runs on its own goroutine
+// (boltstate), and may read them after the instance has run its next call
+// or been closed, its memory unmapped (guestmem).
+func (c hostCall) readCopy(what string, ptr, n uint32) []byte {
+	return bytes.Clone(c.read(what, ptr, n))
 }
 
 // write copies b to the guest at ptr, stopping the guest when it does not

@@ -44,7 +44,7 @@ type Plugin struct {
 	hash     string
 	lim      limits.Limits
 	grants   limits.Grants
-	rt       *tenantRuntime
+	rt       *sharedRuntime
 	compiled *compiledModule
 	hasInit  bool
 	mode     CPULimit
@@ -272,14 +272,14 @@ func (p *Plugin) shutdown(ctx context.Context, reason error) error {
 	p.closeOnce.Do(func() {
 		p.closeErr = p.pool.close(ctx)
 		if p.closeErr == nil {
-			p.t.release(p.rt, p.hash)
+			p.t.e.release(p.rt, p.hash)
 			return
 		}
 		p.pool.abort(KindClosed, reason)
 		// Release the module once the stragglers are gone.
 		go func() {
 			<-p.pool.drained
-			p.t.release(p.rt, p.hash)
+			p.t.e.release(p.rt, p.hash)
 		}()
 	})
 	return p.closeErr

@@ -3,6 +3,8 @@ package plugins
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,7 @@ type PoolStats struct {
 	Recycled uint64 `json:"recycled"` // instances closed after MaxCallsPerInstance calls
 	Dropped  uint64 `json:"dropped"`  // instances closed after a trap, timeout or limit
 	Evicted  uint64 `json:"evicted"`  // idle instances closed to give the global budget to another plugin
+	Released uint64 `json:"released"` // idle instances closed after EngineOptions.IdleTimeout unused
 }
 
 // pool holds the instances of one plugin: at most max live at once, and each
@@ -43,7 +46,7 @@ type pool struct {
 	// created after (for calls queued at the time), is aborted with it.
 	stop *stopReason
 
-	created, waits, recycled, dropped, evicted atomic.Uint64
+	created, waits, recycled, dropped, evicted, released atomic.Uint64
 }
 
 func newPool(p *Plugin, b *budget, max int) *pool {
@@ -197,6 +200,7 @@ func (pl *pool) put(i *instance) {
 		pl.discard(i)
 		return
 	}
+	i.idleSince = pl.p.t.e.now()
 	pl.idle = append(pl.idle, i)
 	pl.mu.Unlock()
 	if pl.budget.waiting.Load() > 0 {
@@ -259,6 +263,38 @@ func (pl *pool) evictIdle() bool {
 	pl.evicted.Add(1)
 	i.close()
 	return true
+}
+
+// releaseIdle closes the instances idle since before cutoff, and returns
+// how many it closed. The pool grows back on demand: a call that finds no
+// idle instance creates one, so a call racing the release either took its
+// instance first or creates a new one.
+func (pl *pool) releaseIdle(cutoff time.Time) int {
+	pl.mu.Lock()
+	n := 0 // the stack is LIFO: the longest idle are at its bottom
+	for n < len(pl.idle) && pl.idle[n].idleSince.Before(cutoff) {
+		n++
+	}
+	if n == 0 {
+		pl.mu.Unlock()
+		return 0
+	}
+	old := slices.Clone(pl.idle[:n])
+	pl.idle = slices.Delete(pl.idle, 0, n)
+	for _, i := range old {
+		delete(pl.all, i)
+	}
+	pl.live -= n
+	if pl.closed && pl.live == 0 {
+		close(pl.drained)
+	}
+	pl.mu.Unlock()
+	for _, i := range old {
+		i.close()
+		pl.budget.release()
+	}
+	pl.released.Add(uint64(n))
+	return n
 }
 
 // close stops new calls, frees idle instances and waits until the calls in
@@ -330,7 +366,15 @@ func (pl *pool) stats() PoolStats {
 	s.Recycled = pl.recycled.Load()
 	s.Dropped = pl.dropped.Load()
 	s.Evicted = pl.evicted.Load()
+	s.Released = pl.released.Load()
 	return s
+}
+
+// all returns the registered pools.
+func (b *budget) all() []*pool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Collect(maps.Keys(b.pools))
 }
 
 // budget is the engine-wide bound on live instances. A pool that needs an

@@ -230,9 +230,14 @@ func TestPoolBound(t *testing.T) {
 
 func TestGlobalBudget(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{MaxInstances: 1})
-	a := napper(t, e, "a", 4)
-	b := napper(t, e, "b", 4) // its warm-up evicted a's idle instance
-
+	a := napper(t, e, "a", 4) // warms an instance to read the module's metadata
+	b := napper(t, e, "b", 4) // the same bytes and limits: its pool starts empty
+	if s := b.Stats(); s.Live != 0 || s.Created != 0 {
+		t.Errorf("b: stats %+v, want no instance before its first call", s)
+	}
+	if got := call(t, b, seedBody); got != seedReply { // evicts a's
+		t.Errorf("b: %q", got)
+	}
 	if s := a.Stats(); s.Evicted != 1 || s.Live != 0 {
 		t.Errorf("a: stats %+v, want its idle instance evicted for b", s)
 	}
@@ -518,9 +523,9 @@ func TestConcurrentLoads(t *testing.T) {
 		return
 	}
 	compiled := func() (n, refs int) {
-		tn.mu.Lock()
-		defer tn.mu.Unlock()
-		for _, tr := range tn.runtimes {
+		e.rtMu.Lock()
+		defer e.rtMu.Unlock()
+		for _, tr := range e.runtimes {
 			for _, cm := range tr.compiled {
 				n++
 				refs += cm.refs
@@ -540,8 +545,10 @@ func TestConcurrentLoads(t *testing.T) {
 	if n, _ := compiled(); n != 0 {
 		t.Errorf("%d compiled modules left after closing every plugin", n)
 	}
-	if len(tn.runtimes) != 1 {
-		t.Errorf("%d runtimes, want the tenant's current one kept", len(tn.runtimes))
+	e.rtMu.Lock()
+	defer e.rtMu.Unlock()
+	if len(e.runtimes) != 0 {
+		t.Errorf("%d runtimes, want none once no plugin uses them", len(e.runtimes))
 	}
 }
 
@@ -559,9 +566,9 @@ func TestUpdateLimits(t *testing.T) {
 	tn.Update(cfg)
 	cur := load(t, tn, "echo", wat(t, "echo"))
 	runtimes := func() int {
-		tn.mu.Lock()
-		defer tn.mu.Unlock()
-		return len(tn.runtimes)
+		e.rtMu.Lock()
+		defer e.rtMu.Unlock()
+		return len(e.runtimes)
 	}
 	if n := runtimes(); n != 2 {
 		t.Errorf("%d runtimes after a memory cap change, want 2", n)

@@ -65,10 +65,9 @@ type Sandbox struct {
 
 	outInFlight atomic.Int64 // out-calls in flight (max_out_concurrency)
 
-	mu       sync.Mutex
-	runtimes map[runtimeKey]*tenantRuntime
-	plugins  map[*Plugin]struct{}
-	closed   bool
+	mu      sync.Mutex
+	plugins map[*Plugin]struct{}
+	closed  bool
 }
 
 // tenantState is an immutable snapshot of SandboxOptions.
@@ -94,17 +93,22 @@ type runtimeKey struct {
 	mode        CPULimit
 }
 
-// tenantRuntime is one wazero runtime of a tenant and the modules compiled in
-// it, each compiled once per content hash.
-type tenantRuntime struct {
+// sharedRuntime is one wazero runtime of the engine, shared by every tenant
+// whose plugins run with its settings, and the modules compiled in it, each
+// compiled once per content hash (RATIONALE.md, "Why one wazero Runtime per
+// set of runtime settings"). Its fields are guarded by Engine.rtMu.
+type sharedRuntime struct {
 	key      runtimeKey
 	rt       wazero.Runtime
-	refs     int // plugins using it
+	refs     int // plugins using it, and loads under way
 	compiled map[string]*compiledModule
 }
 
-// compiledModule is a module compiled in one runtime, shared by the plugins of
-// the tenant that loaded the same bytes (a re-upload, a hot swap to itself).
+// compiledModule is a module compiled in one runtime, shared by every plugin
+// of every tenant that loaded the same bytes with the same runtime settings:
+// wazero v1.12 instantiates a CompiledModule only in the runtime that
+// compiled it, and the decoded module it keeps (code and data, 4-5 MiB for a
+// Go guest) would otherwise be held once per tenant.
 type compiledModule struct {
 	cm          wazero.CompiledModule
 	refs        int
@@ -112,7 +116,18 @@ type compiledModule struct {
 	err         error
 	hasInit     bool
 	compileTime time.Duration
-	modeReason  string // why the CPU limit is not instructions
+
+	// infos caches what warming the first instance learnt (readMeta), by
+	// the limits and grants it ran under: a later load with the same ones
+	// starts its pool empty instead of instantiating to read it again.
+	// Guarded by Engine.rtMu.
+	infos map[metaKey]ModuleInfo
+}
+
+// metaKey is what an instance's start-up may depend on besides the bytes.
+type metaKey struct {
+	lim    limits.Limits
+	grants limits.Grants
 }
 
 // ID returns the tenant's ID.
@@ -126,11 +141,9 @@ func (t *Sandbox) ID() string { return t.id }
 //   - Limits and Grants apply to plugins loaded afterwards: a Plugin keeps
 //     what it was loaded with, so that its pool and runtime stay consistent.
 //     To apply them, load the plugin again and swap it in.
-//   - A change of MemoryPages, or switching CPULimit to or from
-//     CPULimitNone, makes the next Load create a new runtime for the tenant; the
-//     old one is closed with its last plugin. A tenant has one runtime per
-//     CPU limit mode in use (metered modules, and modules that fall back to
-//     a deadline).
+//   - Plugins run in the engine's runtime for their memory cap and CPU
+//     limit mode, shared with the other tenants that have the same ones
+//     (instances are anonymous, so no module can link to another).
 func (t *Sandbox) Update(cfg SandboxOptions) {
 	t.state.Store(t.e.newTenantState(cfg))
 }
@@ -150,7 +163,7 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 		return &LoadError{Tenant: t.id, Plugin: name, Hash: hash, Kind: kind, Err: err, Stderr: stderr}
 	}
 
-	tr, cm, err := t.acquire(ctx, st, hash, wasm)
+	tr, cm, reason, err := t.acquire(ctx, st, hash, wasm)
 	if err != nil {
 		var le *LoadError
 		if errors.As(err, &le) {
@@ -159,7 +172,7 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 		return nil, err
 	}
 	if err := hostFuncs.checkGrants(cm.cm, st.grants); err != nil {
-		t.release(tr, hash)
+		t.e.release(tr, hash)
 		var le *LoadError
 		errors.As(err, &le)
 		return nil, loadErr(le.Kind, le.Err, "")
@@ -171,7 +184,15 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 	p.pool = newPool(p, t.e.budget, st.limits.MaxInstances)
 	t.e.budget.register(p.pool)
 
-	info, err := p.warm(ctx)
+	// The first load of these bytes under these limits and grants warms an
+	// instance to read the module's metadata; later ones (other tenants, a
+	// restart's second tenant onwards) start with an empty pool, and their
+	// first call creates the instance.
+	mk := metaKey{lim: st.limits, grants: st.grants}
+	info, known := t.e.knownInfo(cm, mk)
+	if !known {
+		info, err = p.warm(ctx)
+	}
 	if err != nil {
 		_ = p.shutdown(context.WithoutCancel(ctx), errVersionReplaced)
 		var ce *CallError
@@ -188,7 +209,10 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 		return nil, loadErr(kind, err, "")
 	}
 	info.Hash, info.Size, info.CompileTime = hash, len(wasm), cm.compileTime
-	info.CPULimit, info.CPULimitReason = tr.key.mode, cm.modeReason
+	if !known {
+		t.e.learnInfo(cm, mk, info)
+	}
+	info.CPULimit, info.CPULimitReason = tr.key.mode, reason
 	p.info = info
 	p.handles = make(map[string]struct{}, len(info.Commands))
 	for _, c := range info.Commands {
@@ -206,50 +230,54 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 }
 
 // acquire rewrites the module (once per hash, see prepare.go), picks its CPU
-// limit mode, and returns the runtime for lim and that mode and the module
-// compiled in it, taking a reference on both.
-func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, wasm []byte) (*tenantRuntime, *compiledModule, error) {
+// limit mode, and returns the engine's runtime for lim and that mode and the
+// module compiled in it, taking a reference on both, and why the CPU limit
+// is not instructions (empty when it is).
+func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, wasm []byte) (*sharedRuntime, *compiledModule, string, error) {
 	// The rewritten bytes are needed only until compiled: holding them for
 	// the plugin's life would cost 6-7 MB per Go module.
 	pm := t.e.prepare(hash, wasm)
 	defer t.e.unprepare(hash)
 	if pm.refused != nil {
-		return nil, nil, &LoadError{Kind: KindInvalidModule, Err: pm.refused}
+		return nil, nil, "", &LoadError{Kind: KindInvalidModule, Err: pm.refused}
 	}
 	mode, reason := cpuMode(st.cpu, pm)
 	key := runtimeKey{memoryPages: st.limits.MemoryPages, mode: mode}
 	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil, nil, fmt.Errorf("tenant[%s]: closed", t.id)
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, nil, "", fmt.Errorf("tenant[%s]: closed", t.id)
 	}
-	tr := t.runtimes[key]
+	e := t.e
+	e.rtMu.Lock()
+	tr := e.runtimes[key]
 	if tr == nil {
 		var err error
-		if tr, err = t.newRuntime(ctx, key); err != nil {
-			t.mu.Unlock()
-			return nil, nil, err
+		if tr, err = e.newRuntime(ctx, key); err != nil {
+			e.rtMu.Unlock()
+			return nil, nil, "", fmt.Errorf("tenant[%s]: %w", t.id, err)
 		}
-		t.runtimes[key] = tr
+		e.runtimes[key] = tr
 	}
 	tr.refs++
 	cm := tr.compiled[hash]
 	owner := cm == nil
 	if owner {
-		cm = &compiledModule{ready: make(chan struct{}), modeReason: reason}
+		cm = &compiledModule{ready: make(chan struct{})}
 		tr.compiled[hash] = cm
 	}
 	cm.refs++
-	t.mu.Unlock()
+	e.rtMu.Unlock()
 
 	if owner {
-		unlock := t.e.lockHash(hash)
+		unlock := e.lockHash(hash)
 		start := time.Now()
 		code := pm.metered
 		if mode != CPULimitInstructions {
 			code = pm.plainWasm()
 		}
-		cm.cm, cm.err = t.e.compile(ctx, tr.rt, code)
+		cm.cm, cm.err = e.compile(ctx, tr.rt, code)
 		cm.compileTime = time.Since(start)
 		unlock()
 		if cm.err == nil {
@@ -263,25 +291,26 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 		select {
 		case <-cm.ready:
 		case <-ctx.Done():
-			t.release(tr, hash)
-			return nil, nil, ctx.Err()
+			e.release(tr, hash)
+			return nil, nil, "", ctx.Err()
 		}
 	}
 	if cm.err != nil {
 		err := cm.err
-		t.release(tr, hash)
+		e.release(tr, hash)
 		if !errors.As(err, new(*LoadError)) && !errors.Is(err, errCompileAbandoned) {
 			err = &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf("compile: %w", err)}
 		}
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return tr, cm, nil
+	return tr, cm, reason, nil
 }
 
-// release drops the references acquire took, closing what nothing uses.
-func (t *Sandbox) release(tr *tenantRuntime, hash string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// release drops the references acquire took, closing what nothing uses: a
+// compiled module with its last plugin, a runtime with its last module.
+func (e *Engine) release(tr *sharedRuntime, hash string) {
+	e.rtMu.Lock()
+	defer e.rtMu.Unlock()
 	ctx := context.Background()
 	if cm := tr.compiled[hash]; cm != nil {
 		if cm.refs--; cm.refs == 0 {
@@ -291,28 +320,45 @@ func (t *Sandbox) release(tr *tenantRuntime, hash string) {
 			}
 		}
 	}
-	tr.refs--
-	// An unused runtime stays while the tenant's current limits could use it.
-	st := t.state.Load()
-	current := tr.key.memoryPages == st.limits.MemoryPages && (tr.key.mode == CPULimitNone) == (st.cpu == CPULimitNone)
-	if tr.refs == 0 && (!current || t.closed) {
-		delete(t.runtimes, tr.key)
+	if tr.refs--; tr.refs == 0 {
+		delete(e.runtimes, tr.key)
 		_ = tr.rt.Close(ctx)
 	}
 }
 
-// newRuntime creates a wazero runtime with the tenant's memory cap, the CPU
-// limit's termination checks when calls are limited, the shared compilation
-// cache, WASI, the imhook host module and, for metered modules, their refuel
-// import (cpu.go).
+// knownInfo returns what an earlier load learnt from the module's first
+// instance under the same limits and grants.
+func (e *Engine) knownInfo(cm *compiledModule, k metaKey) (ModuleInfo, bool) {
+	e.rtMu.Lock()
+	defer e.rtMu.Unlock()
+	info, ok := cm.infos[k]
+	return info, ok
+}
+
+// learnInfo records what a load learnt from the module's first instance.
+func (e *Engine) learnInfo(cm *compiledModule, k metaKey, info ModuleInfo) {
+	e.rtMu.Lock()
+	defer e.rtMu.Unlock()
+	if cm.infos == nil {
+		cm.infos = make(map[metaKey]ModuleInfo)
+	}
+	cm.infos[k] = info
+}
+
+// newRuntime creates a wazero runtime with a memory cap, the CPU limit's
+// termination checks when calls are limited, the shared compilation cache,
+// WASI, the imhook host module and, for metered modules, their refuel import
+// (cpu.go). Host functions find the calling instance, and through it the
+// tenant, in the call's context (hostfunc.go), so the runtime holds nothing
+// of any tenant.
 //
 // DWARF is off: metering moves every instruction, so the source lines of a
 // module's .debug_* sections would be wrong, and wazero would scan those
 // sections, as large as the upload, for every frame of every trap. Stack
 // traces keep the function names of the name section.
-func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntime, error) {
+func (e *Engine) newRuntime(ctx context.Context, key runtimeKey) (*sharedRuntime, error) {
 	cfg := wazero.NewRuntimeConfig().
-		WithCompilationCache(t.e.cache).
+		WithCompilationCache(e.cache).
 		WithMemoryLimitPages(key.memoryPages).
 		WithCloseOnContextDone(key.mode == CPULimitDeadline).
 		WithCoreFeatures(api.CoreFeaturesV2).
@@ -320,23 +366,22 @@ func (t *Sandbox) newRuntime(ctx context.Context, key runtimeKey) (*tenantRuntim
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if err := instantiateWASI(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+		return nil, err
 	}
 	if err := instantiateHostModule(ctx, rt); err != nil {
 		_ = rt.Close(ctx)
-		return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+		return nil, err
 	}
 	if key.mode == CPULimitInstructions {
 		if err := instantiateMeterModule(ctx, rt); err != nil {
 			_ = rt.Close(ctx)
-			return nil, fmt.Errorf("tenant[%s]: %w", t.id, err)
+			return nil, err
 		}
 	}
-	return &tenantRuntime{key: key, rt: rt, compiled: make(map[string]*compiledModule)}, nil
+	return &sharedRuntime{key: key, rt: rt, compiled: make(map[string]*compiledModule)}, nil
 }
 
-// Close is for a deleted tenant: it closes every plugin of the tenant and its
-// runtimes, and the calls running in its plugins end with it: they are
+// Close is for a deleted tenant: it closes every plugin of the tenant, and the calls running in its plugins end with it: they are
 // aborted at once (a metered guest stops at its next refuel or host function,
 // within a slice of its budget; a call queued for an instance does not enter
 // the guest; a guest in deadline mode is stopped as its deadline would stop
@@ -369,14 +414,6 @@ func (t *Sandbox) close(ctx context.Context, deleted bool) error {
 		p.t.mu.Unlock()
 		errs = append(errs, p.shutdown(ctx, reason))
 	}
-	t.mu.Lock()
-	for k, tr := range t.runtimes {
-		if tr.refs == 0 {
-			delete(t.runtimes, k)
-			errs = append(errs, tr.rt.Close(context.Background()))
-		}
-	}
-	t.mu.Unlock()
 	t.e.forget(t)
 	return errors.Join(errs...)
 }

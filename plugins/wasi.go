@@ -159,7 +159,7 @@ func wasiRow(name, params, behaviour string, fn func(hostCall), rates ...rate) h
 	return f
 }
 
-// instantiateWASI adds the WASI module of wasiFuncs to a tenant's runtime.
+// instantiateWASI adds the WASI module of wasiFuncs to a runtime.
 func instantiateWASI(ctx context.Context, rt wazero.Runtime) error {
 	next, err := wazeroWASI()
 	if err != nil {

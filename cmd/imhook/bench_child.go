@@ -87,6 +87,7 @@ type child struct {
 	name string
 	cmd  *exec.Cmd
 	dir  string     // its temporary data directory, removed by stop
+	env  []string   // imhook's environment (restart reuses it)
 	base string     // http://127.0.0.1:port of the webhook listener
 	api  *apiClient // its admin API with the operator token (imhook only)
 	logs *tailBuffer
@@ -145,13 +146,7 @@ func (c *child) pid() int { return c.cmd.Process.Pid }
 // its data directory.
 func (c *child) stop() {
 	if c.cmd.Process != nil {
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.exit:
-		case <-time.After(stopTimeout):
-			_ = c.cmd.Process.Kill()
-			<-c.exit
-		}
+		c.terminate()
 	}
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
@@ -226,8 +221,7 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 	_, _ = rand.Read(tok)
 	c := &child{name: name, dir: dir, base: "http://" + web, logs: &tailBuffer{},
 		api: &apiClient{url: "http://" + adm, token: hex.EncodeToString(tok)}}
-	c.cmd = b.command(ctx, b.exe, "serve")
-	c.cmd.Env = append(environWithout("IMHOOK_"),
+	c.env = append(environWithout("IMHOOK_"),
 		"IMHOOK_DATA_DIR="+dir,
 		"IMHOOK_SERVER__ADDR="+web,
 		"IMHOOK_ADMIN__ADDR="+adm,
@@ -235,10 +229,9 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 		"IMHOOK_LOG__LEVEL=warn",
 	)
 	if b.o.profile != "" {
-		c.cmd.Env = append(c.cmd.Env, "IMHOOK_ADMIN__PPROF=true")
+		c.env = append(c.env, "IMHOOK_ADMIN__PPROF=true")
 	}
-	c.cmd.Env = append(c.cmd.Env, b.o.env...) // --env, last so it wins
-	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	c.env = append(c.env, b.o.env...) // --env, last so it wins
 	if b.o.serverLog != "" {
 		f, err := os.OpenFile(b.o.serverLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -246,12 +239,47 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 			return nil, fmt.Errorf("--server-log: %w", err)
 		}
 		c.logFile = f
-		w := io.MultiWriter(c.logs, f)
+	}
+	if _, err := b.launch(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// restart stops c's server (SIGTERM) and starts it again on the same data
+// directory and ports, and returns its start-up time: from the process's
+// start until /readyz answers 200.
+func (b *bencher) restart(ctx context.Context, c *child) (time.Duration, error) {
+	c.terminate()
+	return b.launch(ctx, c)
+}
+
+// terminate ends the child's process with SIGTERM, SIGKILL after
+// stopTimeout, and waits for it.
+func (c *child) terminate() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exit:
+	case <-time.After(stopTimeout):
+		_ = c.cmd.Process.Kill()
+		<-c.exit
+	}
+}
+
+// launch runs imhook serve for c and waits for /readyz; on failure c is
+// stopped. It returns how long the server took to become ready.
+func (b *bencher) launch(ctx context.Context, c *child) (time.Duration, error) {
+	c.cmd = b.command(ctx, b.exe, "serve")
+	c.cmd.Env = c.env
+	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
+	if c.logFile != nil {
+		w := io.MultiWriter(c.logs, c.logFile)
 		c.cmd.Stdout, c.cmd.Stderr = w, w
 	}
+	start := time.Now()
 	if err := c.start(); err != nil {
 		c.stop() // removes dir, closes the log
-		return nil, err
+		return 0, err
 	}
 	probe := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(serverStartTimeout)
@@ -260,19 +288,19 @@ func (b *bencher) startImhook(ctx context.Context, name string) (*child, error) 
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return c, nil
+				return time.Since(start), nil
 			}
 		}
 		select {
 		case err := <-c.exit:
 			c.exit <- err
 			c.stop()
-			return nil, fmt.Errorf("server[%s] exited: %v: %s", name, err, c.logs)
-		case <-time.After(20 * time.Millisecond):
+			return 0, fmt.Errorf("server[%s] exited: %v: %s", c.name, err, c.logs)
+		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			c.stop()
-			return nil, fmt.Errorf("server[%s] not ready within %s: %s", name, serverStartTimeout, c.logs)
+			return 0, fmt.Errorf("server[%s] not ready within %s: %s", c.name, serverStartTimeout, c.logs)
 		}
 	}
 }

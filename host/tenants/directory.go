@@ -98,6 +98,15 @@ type state struct {
 	retry bool
 }
 
+// publishBatch and publishEvery bound how many tenants a sync applies, and
+// how long it runs, between two publications of the serving snapshot: 10,000
+// tenants cost tens of copies of it instead of 10,000, and a tenant applied
+// early in a long sync serves within publishEvery.
+const (
+	publishBatch = 256
+	publishEvery = 50 * time.Millisecond
+)
+
 // retryEvery is how often loads that failed for a passing reason are retried.
 const retryEvery = 5 * time.Second
 
@@ -284,18 +293,40 @@ func (d *Directory) sync(ctx context.Context, first bool) error {
 		d.publishLoading(docs)
 	}
 	seen := make(map[string]bool, len(docs))
-	var warmed []string
+	var (
+		warmed  []string
+		retired []*plugins.Plugin // closed once a snapshot without them is published
+		pending int               // tenants applied since the last publication
+		last    = time.Now()
+		cost    time.Duration // what the last publication took
+	)
+	publish := func() {
+		start := time.Now()
+		d.publish()
+		// Close only after publishing: calls that read the old snapshot
+		// finish on the old version, or get ErrClosed and retry on the new one.
+		go closePlugins(retired)
+		retired, pending, last, cost = nil, 0, time.Now(), time.Since(start)
+	}
 	for _, doc := range docs {
 		seen[doc.ID] = true
 		if st, ok := d.states[doc.ID]; ok && st.doc.Revision == doc.Revision && !st.retry {
 			continue
 		}
-		retired := d.apply(ctx, doc)
-		d.publish()
-		// Close only after publishing: calls that read the old snapshot finish
-		// on the old version, or get ErrClosed and retry on the new one.
-		go closePlugins(retired)
+		retired = append(retired, d.apply(ctx, doc)...)
 		warmed = append(warmed, doc.ID)
+		// Publishing copies the whole snapshot: after each of 10,000
+		// tenants (a start-up, or many registered at once) that is time
+		// quadratic in the tenants. Publish every publishBatch tenants, or
+		// once publishEvery and ten times the last publication's cost have
+		// passed (an apply that loaded a plugin serves soon, and publishing
+		// takes at most a tenth of the sync), and at the end.
+		if pending++; pending >= publishBatch || time.Since(last) >= max(publishEvery, 10*cost) {
+			publish()
+		}
+	}
+	if pending > 0 {
+		publish()
 	}
 	// Versions to hold load after every tenant's serving state is published,
 	// and at start-up only once the directory is ready (warmAll).

@@ -21,6 +21,9 @@ type ProcStat struct {
 	RSS int64
 	// PeakRSS is the largest RSS so far (VmHWM).
 	PeakRSS int64
+	// FileRSS is the part of RSS that maps files (RssFile): page cache,
+	// such as a bbolt store's mapped pages, which the kernel may reclaim.
+	FileRSS int64
 }
 
 // ReadProc reads pid's CPU time from /proc/<pid>/stat (utime+stime, 10 ms
@@ -58,6 +61,7 @@ func ReadProc(pid int) (ProcStat, error) {
 	}
 	s.RSS = statusKB(status, "VmRSS:")
 	s.PeakRSS = statusKB(status, "VmHWM:")
+	s.FileRSS = statusKB(status, "RssFile:")
 	return s, nil
 }
 

@@ -1,0 +1,5 @@
+package guestmem
+
+import "syscall"
+
+const mapNoReserve = syscall.MAP_NORESERVE
