@@ -247,16 +247,3 @@ func (a *API) deleteKV(r *request) error {
 	r.rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
 }
-
-// deleteState deletes a deleted tenant's state. The tenant is gone
-// whatever happens here; a failure is logged for the operator, who can
-// delete the keys with the API once the store is back (recreating the
-// tenant first).
-func (a *API) deleteState(r *request) {
-	if a.state == nil {
-		return
-	}
-	if err := a.state.DeleteTenant(r.ctx, r.tenant); err != nil {
-		a.log.Error("admin: tenant deleted, but not its state", "tenant", r.tenant, "err", err)
-	}
-}

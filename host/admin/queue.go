@@ -17,6 +17,8 @@ type Queue interface {
 	Stats(ctx context.Context, tenant string) (queue.TenantStats, error)
 	Store() queue.Store
 	Revive(ctx context.Context, tenant, id string) error
+	// DeleteTenant removes a deleted tenant's events and dead letters.
+	DeleteTenant(ctx context.Context, tenant string) error
 }
 
 // QueueStats is a tenant's after-callback queue (GET .../queue).
