@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -381,10 +382,10 @@ func TestPoisonEventKillsProcess(t *testing.T) {
 	}
 	resp.Body.Close()
 	for attempt := 1; attempt <= 3; attempt++ {
-		// Wait for the plugin's "starting" line of this attempt, then kill.
-		for deadline := time.Now().Add(60 * time.Second); startedAttempts(t, logPath, poison)[attempt] == 0; time.Sleep(10 * time.Millisecond) {
+		// Wait until the plugin records that this attempt started, then kill.
+		for deadline := time.Now().Add(60 * time.Second); startedAttempts(t, p, poison)[attempt] == 0; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("attempt %d of the poison event never started; attempts seen %v", attempt, startedAttempts(t, logPath, poison))
+				t.Fatalf("attempt %d of the poison event never started; attempts seen %v", attempt, startedAttempts(t, p, poison))
 			}
 		}
 		p.cmd.Process.Signal(syscall.SIGKILL)
@@ -394,46 +395,36 @@ func TestPoisonEventKillsProcess(t *testing.T) {
 	var dead []map[string]any
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		status, body, err := p.admin("GET", "/v1/tenants/poison/queue/dead", "", nil)
-		var list struct{ DeadLetters []map[string]any `json:"dead_letters"` }
+		var list struct {
+			DeadLetters []map[string]any `json:"dead_letters"`
+		}
 		if err == nil && status == 200 && json.Unmarshal(body, &list) == nil && len(list.DeadLetters) > 0 {
 			dead = list.DeadLetters
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no dead letter 60s after the third death: %d %s %v; attempts started %v", status, body, err, startedAttempts(t, logPath, poison))
+			t.Fatalf("no dead letter 60s after the third death: %d %s %v; attempts started %v", status, body, err, startedAttempts(t, p, poison))
 		}
 	}
 	last, _ := dead[0]["last_error"].(string)
-	if len(dead) != 1 || !strings.Contains(last, "the process died while running this event") {
-		t.Fatalf("dead letters %v; want the poison event, with last error saying the process died while running it", dead)
+	if len(dead) != 1 || !strings.Contains(last, "the process died while running this event") || dead[0]["attempts"] != float64(3) {
+		t.Fatalf("dead letters %v; want the poison event, 3 attempts, last error saying the process died while running it", dead)
 	}
-	if got := startedAttempts(t, logPath, poison); len(got) != 3 || got[4] != 0 {
+	if got := startedAttempts(t, p, poison); len(got) != 3 || got[4] != 0 {
 		t.Fatalf("attempts started %v; want 1, 2 and 3 once each, never a 4th", got)
 	}
 	t.Logf("dead letter after 3 deaths: attempts %v, last error %q", dead[0]["attempts"], last)
 }
 
-// startedAttempts counts the counted guest's "starting" lines of content
-// in the log, by attempt.
-func startedAttempts(t *testing.T, logPath, content string) map[int]int {
+// startedAttempts reads which attempts of content the counted guest
+// started (its "s:<attempt>:<content>" keys), through p's admin API.
+func startedAttempts(t *testing.T, p *process, content string) map[int]int {
 	t.Helper()
-	b, err := os.ReadFile(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[int]int{}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if !bytes.Contains(line, []byte(`"msg":"starting"`)) {
-			continue
-		}
-		var rec struct {
-			Attrs struct {
-				Content string `json:"content"`
-				Attempt int    `json:"attempt"`
-			} `json:"attrs"`
-		}
-		if json.Unmarshal(line, &rec) == nil && rec.Attrs.Content == content {
-			out[rec.Attrs.Attempt]++
+	for attempt := 1; attempt <= 5; attempt++ {
+		key := base64.RawURLEncoding.EncodeToString([]byte("s:" + strconv.Itoa(attempt) + ":" + content))
+		if status, _, err := p.admin("GET", "/v1/tenants/poison/kv/"+key, "", nil); err == nil && status == 200 {
+			out[attempt]++
 		}
 	}
 	return out

@@ -388,7 +388,8 @@ func (q *Queue) deliver(ev *Event) {
 	if ev.Attempt > lim.MaxAttempts {
 		// Its earlier deliveries died with the process (Store.Begin): a
 		// poison event is not run again.
-		q.bury(sctx, ev, lim, fmt.Sprintf("%d attempts (queue.max_attempts %d) used, the last ones by deliveries the process died in", ev.Attempt-1, lim.MaxAttempts))
+		ev.Attempt-- // the deliveries that ran; this one does not
+		q.bury(sctx, ev, lim, fmt.Sprintf("%d attempts (queue.max_attempts %d) used, the last by a delivery the process died in", ev.Attempt, lim.MaxAttempts))
 		return
 	}
 	if err := q.opt.Store.Begin(sctx, ev); err != nil {

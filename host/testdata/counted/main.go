@@ -1,11 +1,12 @@
 // Command counted is a test guest for the queue's crash tests: for
-// callbackAfterSendSingleMsgCommand it logs "starting" with the delivery's
-// event_id, attempt and the message content, then, when the content starts
-// with "nap:MS", sleeps MS milliseconds (needs the nanotime grant), then
-// counts the delivery in the tenant's state (needs the kv grant):
+// callbackAfterSendSingleMsgCommand whose content starts with "nap:MS" it
+// records that the attempt started, then sleeps MS milliseconds (needs the
+// nanotime grant); then it counts the delivery in the tenant's state (needs
+// the kv grant):
 //
-//	ev:<event ID>   a counter, +1 per delivery that got this far
-//	c:<content>     the event ID of that content's event
+//	s:<attempt>:<content>  "1" once that attempt started (nap: only)
+//	ev:<event ID>          a counter, +1 per delivery that got this far
+//	c:<content>            the event ID of that content's event
 //
 // The crash tests read these keys from the state file after the last run:
 // a count that survives kill -9 and is exact, where log lines can be cut.
@@ -24,14 +25,16 @@ func init() {
 	plugin.OnAfterSendSingleMsg(func(c *plugin.Context, req *openim.AfterSendSingleMsgReq) (*openim.AfterSendSingleMsgResp, error) {
 		d, _ := c.Delivery()
 		content := req.Content
-		c.LogAttrs(0, "starting", plugin.String("event_id", d.ID), plugin.Int64("attempt", int64(d.Attempt)),
-			plugin.String("content", content))
+		kv := c.KV()
 		if ms, ok := strings.CutPrefix(content, "nap:"); ok {
+			// Log lines leave with the call; the state is written now.
+			if err := kv.Set("s:"+strconv.Itoa(d.Attempt)+":"+content, []byte("1"), 0); err != nil {
+				return nil, plugin.Retry(err)
+			}
 			ms, _, _ = strings.Cut(ms, " ") // "nap:20 anything"
 			n, _ := strconv.Atoi(ms)
 			time.Sleep(time.Duration(n) * time.Millisecond)
 		}
-		kv := c.KV()
 		if err := kv.Set("c:"+content, []byte(d.ID), 0); err != nil {
 			return nil, plugin.Retry(err)
 		}
