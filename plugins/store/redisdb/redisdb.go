@@ -7,6 +7,9 @@
 //
 //	c, err := redisdb.Open(ctx, redisdb.Config{Address: "10.0.0.5:6379"})
 //	if err != nil { ... } // "redis at 10.0.0.5:6379 unreachable: ...; check store.redis.address ..."
+//
+// A server opens its Redis once with OpenShared: the client and the one
+// data-loss Guard that every store on that Redis asks before it writes.
 package redisdb
 
 import (

@@ -28,6 +28,14 @@
 // replica took it over, and will end it). The depth bound is checked and
 // the event added in one script, so concurrent enqueues from several
 // replicas never pass it.
+//
+// # Deaths and lost data
+//
+// A claim taken over from a consumer that died carries Redis's delivery
+// count of the entry: each delivery before it counts as a failed attempt
+// (queue.DiedError), so an event that kills the process is dead-lettered
+// after the tenant's max attempts. With Options.Guard every write is
+// refused while the Redis's data-loss guard reports a loss (redisdb.Guard).
 package redisqueue
 
 import (
