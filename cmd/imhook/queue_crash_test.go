@@ -442,10 +442,7 @@ func TestQueueReplicaTakesOver(t *testing.T) {
 	buildServe(t)
 	wasm := buildQueuedGuest(t)
 	env := []string{"IMHOOK_STORE__BACKEND=redis", "IMHOOK_STORE__REDIS__ADDRESS=" + srv.Addr(),
-		"IMHOOK_STORE__REDIS__POLL_INTERVAL=50ms", "IMHOOK_QUEUE__TIMEOUT=1s", "IMHOOK_QUEUE__LEASE=2s",
-		// A granted sleep holds its CPU slot: give the sleeping deliveries
-		// slots enough not to be refused as busy.
-		"IMHOOK_SANDBOX__CPU_SLOTS=8"}
+		"IMHOOK_STORE__REDIS__POLL_INTERVAL=50ms", "IMHOOK_QUEUE__TIMEOUT=1s", "IMHOOK_QUEUE__LEASE=2s"}
 	logA, logB := filepath.Join(t.TempDir(), "a.log"), filepath.Join(t.TempDir(), "b.log")
 	a := startLogged(t, t.TempDir(), logA, env...)
 	if status, body, err := a.admin("POST", "/v1/tenants", "application/json", []byte(`{"id":"rep","settings":{"grants":["nanotime"]}}`)); err != nil || status/100 != 2 {
