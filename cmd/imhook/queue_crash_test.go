@@ -27,24 +27,34 @@ import (
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
-// countedGuest is host/testdata/counted, built once: it counts every
-// delivery in the tenant's KV state (a counter per event ID).
-var countedGuest struct {
+// guestBuild is a Go guest under host/testdata, built once per test binary.
+type guestBuild struct {
+	dir  string
 	once sync.Once
 	wasm []byte
 	err  error
 }
 
-func buildCountedGuest(t *testing.T) []byte {
+func (g *guestBuild) build(t *testing.T) []byte {
 	t.Helper()
-	countedGuest.once.Do(func() {
-		countedGuest.wasm, countedGuest.err = wasmbuild.Go(context.Background(), "../../host/testdata/counted", wasmbuild.Options{})
-	})
-	if countedGuest.err != nil {
-		t.Fatal(countedGuest.err)
+	g.once.Do(func() { g.wasm, g.err = wasmbuild.Go(context.Background(), g.dir, wasmbuild.Options{}) })
+	if g.err != nil {
+		t.Fatal(g.err)
 	}
-	return countedGuest.wasm
+	return g.wasm
 }
+
+var (
+	// queuedGuest logs a line "delivered" with the event's content for
+	// every delivery.
+	queuedGuest = &guestBuild{dir: "../../host/testdata/queued"}
+	// countedGuest counts every delivery in the tenant's KV state (a
+	// counter per event ID).
+	countedGuest = &guestBuild{dir: "../../host/testdata/counted"}
+)
+
+func buildQueuedGuest(t *testing.T) []byte  { return queuedGuest.build(t) }
+func buildCountedGuest(t *testing.T) []byte { return countedGuest.build(t) }
 
 // countedState reads what the counted guest recorded in the bbolt state of
 // the stopped server in dataDir: the event ID of each content, and the
@@ -87,6 +97,23 @@ func countedState(t *testing.T, dataDir, tenant string) (events map[string]strin
 	}
 }
 
+// startCounted starts `imhook serve` on a new data directory, logging to a
+// new file, with tenant (settings as JSON) running the counted guest.
+func startCounted(t *testing.T, tenant, settings string) (p *process, dataDir, logPath string) {
+	t.Helper()
+	buildServe(t)
+	wasm := buildCountedGuest(t)
+	dataDir, logPath = t.TempDir(), filepath.Join(t.TempDir(), "imhook.log")
+	p = startLogged(t, dataDir, logPath)
+	if status, body, err := p.admin("POST", "/v1/tenants", "application/json", []byte(`{"id":"`+tenant+`","settings":`+settings+`}`)); err != nil || status/100 != 2 {
+		t.Fatalf("create tenant: %d %s %v", status, body, err)
+	}
+	if status, body, err := p.admin("POST", "/v1/tenants/"+tenant+"/plugins/p/versions?activate=true", "application/wasm", wasm); err != nil || status/100 != 2 {
+		t.Fatalf("upload: %d %s %v", status, body, err)
+	}
+	return p, dataDir, logPath
+}
+
 // stop ends p gracefully (SIGTERM) and waits, so its files can be read.
 func (p *process) stop(t *testing.T) {
 	t.Helper()
@@ -100,25 +127,6 @@ func (p *process) stop(t *testing.T) {
 		<-done
 		t.Fatal("imhook serve did not stop within 60s of SIGTERM")
 	}
-}
-
-// queuedGuest is host/testdata/queued, built once: it logs a line
-// "delivered" with the event's content for every delivery.
-var queuedGuest struct {
-	once sync.Once
-	wasm []byte
-	err  error
-}
-
-func buildQueuedGuest(t *testing.T) []byte {
-	t.Helper()
-	queuedGuest.once.Do(func() {
-		queuedGuest.wasm, queuedGuest.err = wasmbuild.Go(context.Background(), "../../host/testdata/queued", wasmbuild.Options{})
-	})
-	if queuedGuest.err != nil {
-		t.Fatal(queuedGuest.err)
-	}
-	return queuedGuest.wasm
 }
 
 // startLogged runs `imhook serve` on dataDir like startServe, logging JSON
@@ -249,17 +257,7 @@ func TestQueueSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the imhook binary")
 	}
-	buildServe(t)
-	wasm := buildCountedGuest(t)
-	data := t.TempDir()
-	logPath := filepath.Join(t.TempDir(), "imhook.log")
-	p := startLogged(t, data, logPath)
-	if status, body, err := p.admin("POST", "/v1/tenants", "application/json", []byte(`{"id":"crash","settings":{"grants":["kv"],"limits":{"max_kv_keys":1000000,"max_kv_bytes":268435456}}}`)); err != nil || status/100 != 2 {
-		t.Fatalf("create tenant: %d %s %v", status, body, err)
-	}
-	if status, body, err := p.admin("POST", "/v1/tenants/crash/plugins/p/versions?activate=true", "application/wasm", wasm); err != nil || status/100 != 2 {
-		t.Fatalf("upload: %d %s %v", status, body, err)
-	}
+	p, data, logPath := startCounted(t, "crash", `{"grants":["kv"],"limits":{"max_kv_keys":1000000,"max_kv_bytes":268435456}}`)
 
 	const kills = 20
 	var (
@@ -361,18 +359,7 @@ func TestPoisonEventKillsProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the imhook binary")
 	}
-	buildServe(t)
-	wasm := buildCountedGuest(t)
-	data := t.TempDir()
-	logPath := filepath.Join(t.TempDir(), "imhook.log")
-	p := startLogged(t, data, logPath)
-	if status, body, err := p.admin("POST", "/v1/tenants", "application/json",
-		[]byte(`{"id":"poison","settings":{"grants":["kv","nanotime"],"limits":{"call_timeout":60000000000},"queue":{"max_attempts":3}}}`)); err != nil || status/100 != 2 {
-		t.Fatalf("create tenant: %d %s %v", status, body, err)
-	}
-	if status, body, err := p.admin("POST", "/v1/tenants/poison/plugins/p/versions?activate=true", "application/wasm", wasm); err != nil || status/100 != 2 {
-		t.Fatalf("upload: %d %s %v", status, body, err)
-	}
+	p, data, logPath := startCounted(t, "poison", `{"grants":["kv","nanotime"],"limits":{"call_timeout":60000000000},"queue":{"max_attempts":3}}`)
 	// A delivery that runs for a minute: the test kills the process while
 	// it runs, as a poison event that crashes the process would.
 	const poison = "nap:60000 poison"
