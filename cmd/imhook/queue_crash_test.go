@@ -475,16 +475,23 @@ func TestQueueReplicaTakesOver(t *testing.T) {
 			}
 		})
 	}
+	// The kill comes once deliveries are in flight: on a loaded machine the
+	// replicas may have caught up with the load at any given moment.
+	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer rc.Close()
+	const stream = "{imhook:q:rep}:s"
 	time.Sleep(1500 * time.Millisecond)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if p, err := rc.XPending(context.Background(), stream, "imhook").Result(); err == nil && p.Count > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	a.cmd.Process.Signal(syscall.SIGKILL)
 	a.cmd.Wait()
 	killedAt := time.Now()
 	close(stop)
 	wg.Wait()
 	// The claims the killed replica held: entries pending for a consumer.
-	rc := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	defer rc.Close()
-	const stream = "{imhook:q:rep}:s"
 	pend, err := rc.XPending(context.Background(), stream, "imhook").Result()
 	if err != nil {
 		t.Fatal(err)
