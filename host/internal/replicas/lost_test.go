@@ -114,6 +114,9 @@ func TestDataLossThenRestart(t *testing.T) {
 	if err != nil || !strings.Contains(out, "lost data") || !strings.Contains(out, "imhook store accept --revision 0") {
 		t.Fatalf("imhook store status: %v\n%s", err, out)
 	}
+	if out, err := storeCLI(t, r1, "status"); err != nil || !strings.Contains(out, "refused since this replica started, because Redis lost data") {
+		t.Errorf("imhook store status on r1 does not count the refusals: %v\n%s", err, out)
+	}
 	if out, err := storeCLI(t, r4, "accept", "--revision", "5"); err == nil {
 		t.Fatalf("imhook store accept with a revision Redis does not hold succeeded:\n%s", out)
 	}
