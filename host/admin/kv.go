@@ -82,7 +82,7 @@ func (a *API) kvTenant(r *request, write bool) (*state.Tenant, error) {
 	if a.state == nil {
 		return nil, apiErrorf(fasthttp.StatusNotImplemented, "this server has no state store")
 	}
-	t, err := a.reg.Tenant(r.ctx, r.tenant)
+	t, err := a.readTenant(r)
 	if err != nil {
 		return nil, err
 	}

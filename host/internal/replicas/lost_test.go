@@ -64,6 +64,22 @@ func TestDataLossThenRestart(t *testing.T) {
 			t.Errorf("after-callback to %s after the loss = %d %s; want 503 saying the store lost data", r.name, status, body)
 		}
 	}
+	// The operator's reads of the queue and the state answer what Redis
+	// holds now, and say the store lost data.
+	for _, path := range []string{"/v1/tenants/" + tenant + "/queue", "/v1/tenants/" + tenant + "/kv"} {
+		req, _ := http.NewRequest("GET", r1.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		resp, err := adminClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Imhook-Store-State") != "lost" {
+			t.Errorf("GET %s after the loss = %d %s (Imhook-Store-State %q); want 200 with what Redis holds and the header saying lost",
+				path, resp.StatusCode, b, resp.Header.Get("Imhook-Store-State"))
+		}
+	}
 	// Reads do not pretend the registry is empty.
 	status, body, err := r1.adminDo("GET", "/v1/tenants", "", nil)
 	if err != nil || status != http.StatusServiceUnavailable || !strings.Contains(string(body), "lost data") {
