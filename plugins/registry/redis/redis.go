@@ -20,8 +20,8 @@
 //	{imhook}:tenants         set of tenant IDs
 //	{imhook}:t:<id>          tenant document, JSON
 //	{imhook}:blobowners      set of tenant IDs that have blobs (kept in step by PutBlob and DeleteBlob)
-//	{imhook}:epoch           bumped when an operator accepts lost data (AcceptLoss)
-//	{imhook}:lost            JSON registry.Loss while the store is known to have lost data
+//	{imhook}:epoch           the data-loss guard's (redisdb.Guard): bumped when an operator accepts lost data
+//	{imhook}:lost            the guard's marker: JSON registry.Loss while the store is known to have lost data
 //	{imhook}:replicas        set of replica IDs that announced their serving state
 //	{imhook}:replica:<id>    a replica's serving state (Announce), with a TTL
 //
@@ -31,19 +31,21 @@
 //	{imhook:b:<id>}:index    hash sha256 -> "<size> <written-at unix ns>"
 //
 // Commits are announced on the pub/sub channel "imhook:changes" with the new
-// revision. Pub/sub drops messages during a reconnect, so every Backend also
+// revision. Pub/sub drops messages during a reconnect, so the guard also
 // reads the counter every redisdb.Config.PollInterval; see Watch.
 //
 // # Lost data
 //
 // The revision counter never goes back, so a counter below one seen before
 // means Redis lost data (restarted without persistence, flushed, failed over
-// to a stale replica). The replica that notices writes the {imhook}:lost
-// marker; from then on every replica refuses reads and writes with
-// registry.ErrDataLost (its loaded state keeps serving callbacks), until an
-// operator calls AcceptLoss. Each replica keeps the newest revision it saw
-// in Options.SeenFile, so one that restarts against the emptied Redis knows
-// too. Writes check the marker and the epoch inside their transaction.
+// to a stale replica). The Redis's one data-loss guard (redisdb.Guard,
+// shared with the plugin state and the queue) polls the counter, writes the
+// {imhook}:lost marker when it notices, and keeps the newest revision seen
+// in GuardOptions.SeenFile, so a replica that restarts against the emptied
+// Redis knows too. From then on every replica's registry refuses reads and
+// writes with registry.ErrDataLost (its loaded state keeps serving
+// callbacks), until an operator calls AcceptLoss. Writes check the marker
+// and the epoch inside their transaction (Guard.CheckTx).
 //
 // docs/deploy.md gives the Redis settings this relies on (persistence on,
 // maxmemory-policy noeviction) and the memory to plan for.
