@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/plugins/limits"
@@ -213,11 +217,87 @@ func TestRateLimitReplicas(t *testing.T) {
 	}
 
 	// Deleting the tenant deletes its counters in Redis.
-	if status, body := r1.admin("DELETE", "/v1/tenants/ta", kvOperator, "", nil); status != 204 {
+	if status, body := r1.admin("DELETE", "/v1/tenants/ta", kvOperator, "", nil); status != 200 {
 		t.Fatalf("delete tenant: %d %s", status, body)
 	}
 	keys, err := srv.Do("KEYS", "*kv:{ta}*")
 	if err != nil || strings.Contains(keys, "{ta}") {
 		t.Fatalf("keys of the deleted tenant left in Redis: %q %v", keys, err)
+	}
+}
+
+// TestReadForwardReplicas runs examples/readforward on two replicas sharing
+// one redis-server: read receipts sent to either replica are forwarded to
+// the tenant's service (a loopback sink) and counted in the same keys, so
+// the counters add up across replicas.
+func TestReadForwardReplicas(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{})
+	var forwarded atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forwarded.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer sink.Close()
+	replica := func(c *host.Config) {
+		c.Store.Backend = "redis"
+		c.Store.Redis.Address = srv.Addr()
+		c.Admin.Token = kvOperator
+		c.Egress.AllowNetworks = []string{"127.0.0.0/8"} // the sink is on loopback
+	}
+	r1, r2 := start(t, replica), start(t, replica)
+	r1.tenant("rf", registry.Settings{Grants: []string{limits.GrantHTTP, limits.GrantKV}, EgressAllow: []string{sink.URL},
+		Config: map[string]string{"service_url": sink.URL + "/read"}}, "readforward", "readforward")
+	tn, _ := r1.srv.Registry().Tenant(context.Background(), "rf")
+	r2.waitServing("rf", "readforward", tn.Plugins[0].Active)
+
+	read := func(r *env, reader string) {
+		t.Helper()
+		body := `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"` + reader + `","receiveID":"` + reader + `","unreadMsgNum":42,"contentType":3}`
+		if res := r.post("/hooks/rf/callbackAfterGroupMsgReadCommand", body); res.err != nil || res.status != 200 {
+			t.Fatalf("read receipt: %d %v", res.status, res.err)
+		}
+	}
+	// alice reads on both replicas, bob on r2 only.
+	for i := range 6 {
+		read([]*env{r1, r2}[i%2], "alice")
+	}
+	read(r2, "bob")
+	counter := func(r *env, key string) string {
+		status, body := r.admin("GET", "/v1/tenants/rf/kv/"+base64.RawURLEncoding.EncodeToString([]byte(key)), kvOperator, "", nil)
+		var entry struct{ Text string }
+		if status != 200 || json.Unmarshal(body, &entry) != nil {
+			return fmt.Sprintf("%d %s", status, body)
+		}
+		return entry.Text
+	}
+	want := map[string]string{"reads:alice": "6", "reads:bob": "1", "reads": "7"}
+	deadline := time.Now().Add(60 * time.Second) // the queue runs them; a backstop
+	for {
+		done := true
+		for key, v := range want {
+			for _, r := range []*env{r1, r2} {
+				if counter(r, key) != v {
+					done = false
+				}
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for key, v := range want {
+				t.Errorf("%s: r1 reads %s, r2 reads %s; want %s on both (one key in Redis)", key, counter(r1, key), counter(r2, key), v)
+			}
+			t.Fatalf("%d receipts forwarded", forwarded.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := forwarded.Load(); n < 7 {
+		t.Errorf("the service got %d receipts, want at least 7", n)
+	}
+	// Both replicas ran deliveries: the counts came from both.
+	if r1.failures("rf")+r2.failures("rf") != 0 {
+		t.Errorf("plugin failures: %d on r1, %d on r2", r1.failures("rf"), r2.failures("rf"))
 	}
 }

@@ -47,7 +47,7 @@ func TestOutCallsThroughServer(t *testing.T) {
 		c.Egress.AllowNetworks = []string{"127.0.0.0/8"} // the sink is on loopback
 	}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e.tenant("acme", registry.Settings{
-		Grants:      []string{"http"},
+		Grants:      []string{"http", "kv"},
 		EgressAllow: []string{sink.URL},
 		Config:      map[string]string{"service_url": sink.URL + "/read", "token_secret": "svc"},
 	})
@@ -106,7 +106,7 @@ func TestOutCallsThroughServer(t *testing.T) {
 	}
 
 	// A tenant without the grant cannot upload a plugin that makes out-calls.
-	e.tenant("beta", registry.Settings{})
+	e.tenant("beta", registry.Settings{Grants: []string{"kv"}})
 	_, err := e.srv.Install(context.Background(), "beta", "readforward", guestWasm(t, "readforward"))
 	if err == nil || !strings.Contains(err.Error(), "grant[http]") {
 		t.Errorf("upload without the grant: %v", err)

@@ -14,7 +14,6 @@ import (
 	"github.com/imhook/imhook/plugins/queue"
 	"github.com/imhook/imhook/plugins/store/boltdb"
 	"github.com/imhook/imhook/plugins/store/boltqueue"
-	"github.com/imhook/imhook/plugins/store/redisdb"
 	"github.com/imhook/imhook/plugins/store/redisqueue"
 )
 
@@ -93,27 +92,26 @@ func (c *Config) validateQueue(bad func(key, format string, args ...any)) {
 // openQueue opens the queue's store (the backend store.backend selects) and
 // builds the queue, which processes events with the directory's Deliver. It
 // returns the function that closes the store.
-func (s *Server) openQueue(ctx context.Context) (func(), error) {
+func (s *Server) openQueue() (func(), error) {
 	cfg := s.cfg
 	var (
 		st     queue.Store
 		closer func()
 	)
-	if cfg.Store.Backend == "redis" {
-		c, err := redisdb.Open(ctx, cfg.Store.Redis)
-		if err != nil {
-			return nil, fmt.Errorf("queue: %w", err)
-		}
+	paused := func() error { return nil }
+	if s.redisDB != nil {
 		lease := cfg.Queue.Lease
 		if lease == 0 {
 			lease = 2 * cfg.Queue.Timeout
 		}
-		rs, err := redisqueue.New(c, redisqueue.Options{KeyPrefix: cfg.Store.Redis.WithDefaults().KeyPrefix, Lease: lease})
+		rs, err := redisqueue.New(s.redisDB.Client, redisqueue.Options{KeyPrefix: s.redisDB.Config.KeyPrefix, Lease: lease, Guard: s.redisDB.Guard})
 		if err != nil {
-			_ = c.Close()
 			return nil, err
 		}
-		st, closer = rs, func() { _ = rs.Close(); _ = c.Close() }
+		st, closer = rs, func() { _ = rs.Close() }
+		// Claims are writes: while Redis lost data the workers wait for
+		// the operator instead of failing every poll.
+		paused = s.redisDB.Guard.Err
 	} else {
 		path := cfg.QueuePath()
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -136,6 +134,7 @@ func (s *Server) openQueue(ctx context.Context) (func(), error) {
 		MaxBackoff: cfg.Queue.MaxBackoff,
 		Poll:       cfg.Store.Redis.WithDefaults().PollInterval,
 		Logger:     s.log.With("component", "queue"),
+		Paused:     paused,
 	})
 	if err != nil {
 		closer()

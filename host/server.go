@@ -34,6 +34,8 @@ import (
 	"github.com/imhook/imhook/plugins/registry/redis"
 	"github.com/imhook/imhook/plugins/state"
 	"github.com/imhook/imhook/plugins/store/boltdb"
+	"github.com/imhook/imhook/plugins/store/health"
+	"github.com/imhook/imhook/plugins/store/redisdb"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -72,7 +74,10 @@ type Server struct {
 	storeHealth func() error
 	// shared is the Redis backend, nil for bolt: its status, the lost-data
 	// acceptance and the replicas' announcements.
-	shared    *redis.Backend
+	shared *redis.Backend
+	// redisDB is the Redis every store shares (one client, one data-loss
+	// guard), nil for bolt; closed last.
+	redisDB   *redisdb.Shared
 	replicaID string
 	announced chan struct{} // closed when the announcer has withdrawn
 	quit      chan struct{} // closed by Shutdown
@@ -109,7 +114,20 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 	}()
 
 	s.replicaID = redis.DefaultReplicaID()
-	backend, path, err := openStore(ctx, cfg, s.replicaID, logger)
+	if cfg.Store.Backend == "redis" {
+		// One client and one data-loss guard for the registry, the state and
+		// the queue: they agree on whether Redis may be written to.
+		s.redisDB, err = redisdb.OpenShared(ctx, cfg.Store.Redis, redisdb.GuardOptions{
+			SeenFile:  cfg.SeenPath(),
+			ReplicaID: s.replicaID,
+			Logger:    logger.With("component", "store"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		closers = append(closers, func() { _ = s.redisDB.Close() })
+	}
+	backend, path, err := openStore(ctx, cfg, s.redisDB)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +142,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		return nil, fmt.Errorf("store[%s]: %w", path, err)
 	}
 
-	s.state, s.stateClose, err = openState(ctx, cfg)
+	s.state, s.stateClose, err = openState(cfg, s.redisDB)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +190,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 			return metrics.StoreStat{State: st.State, Revision: st.Revision, Applied: s.dir.Applied(), LastRead: st.LastRead}
 		})
 	}
-	closeQueue, err := s.openQueue(ctx)
+	closeQueue, err := s.openQueue()
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +293,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		}
 		next := s.admin.Handler
 		s.admin.Handler = func(ctx *fasthttp.RequestCtx) {
+			if s.redisDB != nil {
+				// Reads answer what the store holds; this says what that is.
+				if st := s.redisDB.Guard.Status().State; st != health.OK {
+					ctx.Response.Header.Set("Imhook-Store-State", st)
+				}
+			}
 			if !s.refuseWrite(ctx) {
 				next(ctx)
 			}
@@ -377,6 +401,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	errs = append(errs, s.dir.Close(ctx), s.engine.Close(ctx), s.reg.Close(), s.stateClose())
 	s.closeQueue()
+	if s.redisDB != nil {
+		errs = append(errs, s.redisDB.Close())
+	}
 	err := errors.Join(errs...)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		s.log.Error("shutdown incomplete", "err", err)
@@ -521,15 +548,12 @@ func (s *Server) Install(ctx context.Context, tenant, plugin string, wasm []byte
 
 // Store selection and health (issue 7: replicas sharing the registry).
 
-// openStore opens the registry backend cfg.Store selects and returns it with
-// a name for messages (the bbolt path or the Redis address).
-func openStore(ctx context.Context, cfg Config, replicaID string, logger *slog.Logger) (registry.Backend, string, error) {
-	if cfg.Store.Backend == "redis" {
-		b, err := redis.Open(ctx, cfg.Store.Redis, redis.Options{
-			SeenFile:  cfg.SeenPath(),
-			ReplicaID: replicaID,
-			Logger:    logger.With("component", "store"),
-		})
+// openStore opens the registry backend cfg.Store selects (on db, the shared
+// Redis, when it is not nil) and returns it with a name for messages (the
+// bbolt path or "redis").
+func openStore(ctx context.Context, cfg Config, db *redisdb.Shared) (registry.Backend, string, error) {
+	if db != nil {
+		b, err := redis.New(ctx, db)
 		if err != nil {
 			return nil, "", fmt.Errorf("store: %w", err)
 		}

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 
@@ -19,16 +18,13 @@ func (c *Config) StatePath() string {
 }
 
 // openState opens the tenants' state on the store cfg.Store selects: a bbolt
-// file beside the registry's, or the same Redis (every replica sees the
-// same state). close releases it.
-func openState(ctx context.Context, cfg Config) (b state.Backend, close func() error, err error) {
-	if cfg.Store.Backend == "redis" {
-		c, err := redisdb.Open(ctx, cfg.Store.Redis)
-		if err != nil {
-			return nil, nil, fmt.Errorf("state: %w", err)
-		}
-		s := redisstate.New(c, cfg.Store.Redis.WithDefaults().KeyPrefix)
-		return s, c.Close, nil
+// file beside the registry's, or db, the Redis every store shares (every
+// replica sees the same state, and its data-loss guard refuses writes after
+// Redis lost data). close releases it.
+func openState(cfg Config, db *redisdb.Shared) (b state.Backend, close func() error, err error) {
+	if db != nil {
+		s := redisstate.NewShared(db)
+		return s, s.Close, nil
 	}
 	path := cfg.StatePath()
 	s, err := boltstate.Open(path, boltstate.Options{})

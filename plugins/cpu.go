@@ -314,7 +314,14 @@ func (i *instance) checkClock(what string) {
 // call's deadline), so it does not count against the backstop (resumed);
 // when no slot comes back within sandbox.max_cpu_wait the guest is stopped
 // with KindBusy. Outside a call that holds a slot it just runs work.
-func (i *instance) offCPU(what string, work func()) {
+func (i *instance) offCPU(what string, work func()) { i.withoutCPU(what, work, false) }
+
+// withoutCPU runs work without the call's CPU slot, and takes one back
+// before the guest goes on. The wait for the slot never counts against the
+// wall-clock backstop; work counts against it when onClock is set: a
+// granted sleep is the guest's own use of its wall-clock time, bounded by
+// the backstop alone, where offCPU's work has its own timeout.
+func (i *instance) withoutCPU(what string, work func(), onClock bool) {
 	if !i.holdsCPU {
 		work()
 		return
@@ -323,10 +330,13 @@ func (i *instance) offCPU(what string, work func()) {
 	now := time.Now()
 	share.release(acct, now.Sub(i.cpuSince), now)
 	i.holdsCPU = false
-	if !i.hostDeadline.IsZero() {
+	if !i.hostDeadline.IsZero() && !onClock {
 		i.now = now // the wait starts here, for resumed
 	}
 	work()
+	if !i.hostDeadline.IsZero() && onClock {
+		i.now = time.Now() // only the wait for the slot moves the backstop
+	}
 	if _, err := share.acquire(i.ctx, acct); err != nil {
 		i.stopGuest(KindBusy, fmt.Errorf("host function[%s] gave its CPU slot up while it waited and got none back in time: %w", what, err))
 	}
@@ -360,7 +370,8 @@ func (i *instance) exhaustedMsg() string {
 
 // sleep is the real-sleep hook of a guest with the Nanotime grant: the sleep
 // is cut at the call's deadline, and in metered mode a sleep that reaches the
-// deadline stops the guest (no timer would).
+// deadline stops the guest (no timer would). The call gives its CPU slot up
+// while it sleeps (withoutCPU).
 func (i *instance) sleep(ns int64) {
 	if i.metered && i.ctx != nil {
 		// poll_oneoff billed the call (wasiPollOneoff).
@@ -373,7 +384,28 @@ func (i *instance) sleep(ns int64) {
 		}
 	}
 	if ns = i.sleepBound(ns); ns > 0 {
-		time.Sleep(time.Duration(ns))
+		// A sleeping guest needs no core: the slot goes to whoever waits,
+		// and the sleep stays on the call's wall clock.
+		i.withoutCPU("poll_oneoff", func() { i.abortableSleep(time.Duration(ns)) }, true)
+		i.checkAbort()
+	}
+}
+
+// abortableSleep sleeps d, or until the instance is aborted (the tenant
+// deleted, the version replaced), as an out-call's wait ends.
+func (i *instance) abortableSleep(d time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	i.waitCancel.Store(&cancel)
+	defer i.waitCancel.Store(nil)
+	if i.stop.Load() != nil {
+		return // aborted before the store above could be seen
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/plugins/egress"
+	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/outcall"
 	"github.com/imhook/imhook/sdk/abi"
 )
@@ -80,9 +81,9 @@ func BenchmarkOutCall(b *testing.B) {
 		// The same callback with a client that answers at once: all of the
 		// plugin's work and the ABI crossing, no network.
 		e := newTestEngine(b, EngineOptions{})
-		tn := newTestTenant(b, e, SandboxOptions{ID: "bench", Limits: testLimits(), Grants: grantsHTTP(), HTTP: instantClient{},
+		tn := newTestTenant(b, e, SandboxOptions{ID: "bench", Limits: testLimits(), Grants: limits.Grants{HTTP: true, KV: true}, HTTP: instantClient{},
 			EgressAllow: []string{sink.URL}, Secrets: map[string]string{"svc": "t0k3n"},
-			Config: map[string]string{"service_url": url, "token_secret": "svc"}})
+			Config: map[string]string{"service_url": url, "token_secret": "svc", "counters": "off"}})
 		p := load(b, tn, "bench", goWasm(b, "../examples/readforward"))
 		body := []byte(seedBody)
 		ctx := context.Background()
@@ -101,8 +102,8 @@ func BenchmarkOutCall(b *testing.B) {
 		e := newTestEngine(b, EngineOptions{})
 		lim := testLimits()
 		tn := newTestTenant(b, e, SandboxOptions{ID: "bench", Limits: lim, HTTP: pool.Client("bench", 8),
-			Grants: grantsHTTP(), EgressAllow: []string{sink.URL}, Secrets: map[string]string{"svc": "t0k3n"},
-			Config: map[string]string{"service_url": url, "token_secret": "svc"}})
+			Grants: limits.Grants{HTTP: true, KV: true}, EgressAllow: []string{sink.URL}, Secrets: map[string]string{"svc": "t0k3n"},
+			Config: map[string]string{"service_url": url, "token_secret": "svc", "counters": "off"}})
 		p := load(b, tn, "bench", goWasm(b, "../examples/readforward"))
 		body := []byte(seedBody)
 		ctx := context.Background()
@@ -150,7 +151,7 @@ func BenchmarkOutCallInterleaved(b *testing.B) {
 	native := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	e := newTestEngine(b, EngineOptions{})
 	opts := func(c HTTPClient) SandboxOptions {
-		return SandboxOptions{ID: "bench", Limits: testLimits(), HTTP: c, Grants: grantsHTTP(), EgressAllow: []string{sink.URL},
+		return SandboxOptions{ID: "bench", Limits: testLimits(), HTTP: c, Grants: limits.Grants{HTTP: true, KV: true}, EgressAllow: []string{sink.URL},
 			Secrets: map[string]string{"svc": "t0k3n"}, Config: map[string]string{"service_url": url, "token_secret": "svc"}}
 	}
 	wasm := goWasm(b, "../examples/readforward")

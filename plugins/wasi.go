@@ -110,7 +110,7 @@ var wasiFuncs = hostTable{
 	wasiRow("path_symlink", "old_path i32, old_path_len i32, fd i32, new_path i32, new_path_len i32", noDir, wasiBadf),
 	wasiRow("path_unlink_file", "fd i32, path i32, path_len i32", noDir, wasiBadf),
 	wasiRow("poll_oneoff", "in i32, out i32, nsubscriptions i32, result.nevents i32",
-		"1 to 4 subscriptions, else `EINVAL`; a relative clock sleeps its timeout (fake unless granted **nanotime**, then real and cut at the call's deadline); an fd is answered `EBADF` at once, without sleeping",
+		"1 to 4 subscriptions, else `EINVAL`; a relative clock sleeps its timeout (fake unless granted **nanotime**, then real, cut at the call's deadline, and without the call's CPU slot); an fd is answered `EBADF` at once, without sleeping",
 		wasiPollOneoff, rate{wasiSubscriptionCost, "subscription"}),
 	{
 		name: "proc_exit", params: []api.ValueType{i32}, paramNames: []string{"rval"},

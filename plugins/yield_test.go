@@ -3,7 +3,6 @@ package plugins
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 	"time"
 
@@ -79,31 +78,43 @@ func TestYieldHandsSlotOver(t *testing.T) {
 	t.Logf("the loop ran %d instructions while %d light calls went through", r.info.Instructions, calls)
 }
 
+// holdSlot takes a CPU slot through the engine's fair share for a tenant
+// account of its own that has burned nothing, as a light tenant's call
+// would (waiting up to sandbox.max_cpu_wait, asking again while the share
+// answers busy), and returns the function that gives it back. A granted
+// guest sleep gives its slot up, so it cannot hold one; this does.
+func holdSlot(t *testing.T, e *Engine) (release func()) {
+	t.Helper()
+	acct := new(tenantCPU)
+	for attempt := 1; ; attempt++ {
+		_, err := e.cpu.acquire(context.Background(), acct)
+		if err == nil {
+			break
+		}
+		if attempt == 1000 {
+			t.Fatalf("no CPU slot after %d attempts: %v", attempt, err)
+		}
+	}
+	return func() { e.cpu.release(acct, 0, time.Now()) }
+}
+
 // napBesideLoop starts a call of an infinite loop under lim in a tenant
-// "heavy", then has a tenant "light" take the CPU slot from it and hold it
-// in a real sleep of napMs (the kitchen guest's !nap); it returns when the
-// sleep is over, with the loop's instance and the channel that gets the
-// loop call's error.
+// "heavy", then has a light tenant take the CPU slot from it and hold it
+// for napMs (holdSlot); it returns when the slot is given back, with the
+// loop's instance and the channel that gets the loop call's error.
 func napBesideLoop(t *testing.T, e *Engine, lim limits.Limits, napMs int) (*instance, <-chan error) {
 	t.Helper()
 	heavy := load(t, newTestTenant(t, e, SandboxOptions{ID: "heavy", Limits: lim}), "loop", wat(t, "infinite_loop"))
-	light := load(t, newTestTenant(t, e, SandboxOptions{ID: "light", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
 	done := loopingCall(t, heavy)
 	loop := runningInstance(t, heavy)
-	// The light call waits for the slot as long as the engine lets any call
-	// wait, which some tests make short; on a loaded machine the loop may
-	// take longer than that to reach its next refuel and hand the slot
-	// over. Asking again until it does tests the same thing.
-	for attempt := 1; ; attempt++ {
-		reply, _, err := light.Call(context.Background(), seedCommand, []byte(fmt.Sprintf("!nap %d", napMs)), nil)
-		if KindOf(err) == KindBusy && attempt < 1000 {
-			continue
-		}
-		if err != nil || string(reply) != "napped" {
-			t.Fatalf("light call = %q, %v", reply, err)
-		}
-		return loop, done
-	}
+	// The light tenant waits for the slot as long as the engine lets any
+	// call wait, which some tests make short; on a loaded machine the loop
+	// may take longer than that to reach its next refuel and hand the slot
+	// over. holdSlot asks again until it does.
+	release := holdSlot(t, e)
+	time.Sleep(time.Duration(napMs) * time.Millisecond)
+	release()
+	return loop, done
 }
 
 // TestYieldThenBusy: a call that hands its slot to a lighter tenant and gets
@@ -166,13 +177,7 @@ func TestInstantiationHoldsCPUSlot(t *testing.T) {
 	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
 		t.Fatal(err) // uses up the load's instance
 	}
-	holder := load(t, newTestTenant(t, e, SandboxOptions{ID: "holder", Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
-	napped := make(chan error, 1)
-	go func() {
-		_, _, err := holder.Call(context.Background(), seedCommand, []byte("!nap 300"), nil)
-		napped <- err
-	}()
-	runningInstance(t, holder)
+	release := holdSlot(t, e) // another tenant's call holds the only slot
 
 	before := p.Stats().Created
 	_, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
@@ -182,9 +187,7 @@ func TestInstantiationHoldsCPUSlot(t *testing.T) {
 	if after := p.Stats().Created; after != before {
 		t.Fatalf("created %d instances while every CPU slot was held", after-before)
 	}
-	if err := <-napped; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if _, _, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
 		t.Fatalf("after the slot is free: %v", err)
 	}
@@ -222,5 +225,41 @@ func TestInitializeYields(t *testing.T) {
 	}
 	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
 		t.Errorf("CPU share after: %+v, want every slot free", st)
+	}
+}
+
+// TestGrantedSleepReleasesSlot: a guest sleeping with the nanotime grant
+// gives its CPU slot up for the sleep, as a host function waiting on I/O
+// does: with one slot, another tenant's call runs while it sleeps. Before,
+// the sleeper held the slot and the other call ended busy after
+// MaxCPUWait. The sleep stays inside the call's wall-clock backstop.
+func TestGrantedSleepReleasesSlot(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: 5 * time.Second})
+	lim := longLimits()
+	lim.CallTimeout = time.Minute // the sleep stays inside it
+	sleeper := load(t, newTestTenant(t, e, SandboxOptions{ID: "sleeper", Limits: lim, Grants: limits.Grants{Nanotime: true}}), "nap", goWasm(t, "kitchen"))
+	other := load(t, newTestTenant(t, e, SandboxOptions{ID: "other", Limits: longLimits()}), "echo", wat(t, "echo"))
+	napped := make(chan error, 1)
+	go func() {
+		_, _, err := sleeper.Call(context.Background(), seedCommand, []byte("!nap 50000"), nil)
+		napped <- err
+	}()
+	nap := runningInstance(t, sleeper)
+	waitFor(t, func() bool { return e.CPUStats().Busy == 0 }) // asleep, its slot given up
+	if _, _, err := other.Call(context.Background(), seedCommand, []byte(seedBody), nil); err != nil {
+		t.Fatalf("a call beside a sleeping guest: %v, want it to run (the sleeper gave its slot up)", err)
+	}
+	select {
+	case err := <-napped:
+		t.Fatalf("the sleep ended early: %v", err)
+	default:
+	}
+	errStop := errors.New("test over")
+	nap.abort(KindClosed, errStop)
+	if err := <-napped; KindOf(err) != KindClosed {
+		t.Fatalf("the sleeper ended with %v, want the abort", err)
+	}
+	if st := e.CPUStats(); st.Busy != 0 || st.Waiting != 0 {
+		t.Errorf("CPU share after the calls: %+v, want every slot free", st)
 	}
 }

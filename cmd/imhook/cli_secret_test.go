@@ -76,7 +76,7 @@ func TestRunOutCall(t *testing.T) {
 	cache := filepath.Join(t.TempDir(), "cache")
 	body := `{"callbackCommand":"callbackAfterGroupMsgReadCommand","sendID":"user_b","receiveID":"user_b","unreadMsgNum":42,"contentType":3}`
 	args := []string{"run", wasm, "--command", "callbackAfterGroupMsgReadCommand", "--cache-dir", cache, "--call-timeout", "5s",
-		"--grants", "http", "--egress-allow", sink.URL, "--config", "service_url=" + sink.URL + "/read",
+		"--grants", "http,kv", "--kv-memory", "--egress-allow", sink.URL, "--config", "service_url=" + sink.URL + "/read",
 		"--config", "token_secret=svc", "--secret-env", "svc=IMHOOK_TEST_TOKEN"}
 	r := imhook(t, body, append(args, "--allow-network", "127.0.0.0/8")...).want(t, 0, "out-calls: 1")
 	mu.Lock()

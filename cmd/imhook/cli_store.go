@@ -70,6 +70,10 @@ func printStoreReport(c *apiClient, r admin.StoreReport) {
 		}
 		fmt.Fprintf(c.stdout, "When Redis holds what it should (restored from its backup, or empty to start over): imhook store accept --revision %d\n", s.Revision)
 	}
+	if len(s.Refused) > 0 {
+		fmt.Fprintf(c.stdout, "refused since this replica started, because Redis lost data: %d registry, %d state, %d queue operation(s)\n",
+			s.Refused["registry"], s.Refused["state"], s.Refused["queue"])
+	}
 	if s.Reason != "" && s.Lost == nil {
 		fmt.Fprintf(c.stdout, "reason: %s\n", s.Reason)
 	}

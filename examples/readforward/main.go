@@ -13,6 +13,12 @@
 // whatever they are, so the failure costs the user nothing, and imhook
 // counts and logs it for the tenant.
 //
+// Each forwarded receipt is also counted in the tenant's key-value state
+// (grant "kv"): "reads:<reader>" per reader and "reads" in all, so that on
+// several replicas sharing Redis every replica counts into the same keys.
+// OpenIM's callback carries no group ID, so a count per group is not
+// possible from it. The setting counters=off keeps no counters.
+//
 // See README.md for the configuration and examples.
 package main
 
@@ -21,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/imhook/imhook/sdk/abi"
 	"github.com/imhook/imhook/sdk/openim"
 	"github.com/imhook/imhook/sdk/plugin"
 )
@@ -65,7 +72,43 @@ type readEvent struct {
 
 func groupRead(c *plugin.Context, req *openim.AfterGroupMsgReadReq) (*openim.AfterGroupMsgReadResp, error) {
 	ev := readEvent{Reader: req.SendID, HasReadSeq: req.UnreadMsgNum, ConversationType: req.ContentType}
-	return nil, forward(c, ev)
+	if err := forward(c, ev); err != nil {
+		return nil, err
+	}
+	count(c, ev)
+	return nil, nil
+}
+
+// counting is the tenant's "counters" value: on (the default) or off.
+var counting = plugin.NewSetting("counters", func(raw string, ok bool) (bool, error) {
+	switch raw {
+	case "", "on":
+		return true, nil
+	case "off":
+		return false, nil
+	}
+	return false, errors.New(`want "on" or "off"; got "` + raw + `"`)
+})
+
+// count adds a forwarded receipt to the reader's counter and the total. A
+// counter that cannot be written (a quota, the store unavailable) is
+// logged, not failed: the receipt reached the service, and failing would
+// forward it again. Counting is at least once, as delivery is: a receipt
+// redelivered after a crash may count twice.
+func count(c *plugin.Context, ev readEvent) {
+	if on, err := counting.Get(c); err != nil || !on {
+		if err != nil {
+			c.Log(abi.LogWarn, "readforward: counters: "+err.Error())
+		}
+		return
+	}
+	kv := c.KV()
+	for _, key := range [2]string{"reads:" + ev.Reader, "reads"} {
+		if _, err := kv.Add(key, 1, 0); err != nil {
+			c.Log(abi.LogWarn, "readforward: counter "+key+" not counted: "+err.Error())
+			return
+		}
+	}
 }
 
 // forward POSTs ev to the tenant's service.

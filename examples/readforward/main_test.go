@@ -106,3 +106,47 @@ func TestAppendJSON(t *testing.T) {
 		t.Fatalf("%s: %v %v", ev.appendJSON(nil), back, err)
 	}
 }
+
+// TestCounters: each forwarded read receipt counts in the tenant's state,
+// per reader and in total; a receipt that was not forwarded does not
+// count, and counters=off keeps none.
+func TestCounters(t *testing.T) {
+	s, srv := newSink(t)
+	kv := sdktest.NewKV(sdktest.KVQuota{})
+	h := sdktest.New(t, map[string]string{"service_url": srv.URL}).WithKV(kv)
+	h.AllowHTTP(srv.URL)
+	call := func(reader string) error {
+		body := strings.ReplaceAll(groupReadBody, "user_b", reader)
+		_, err := h.Call("callbackAfterGroupMsgReadCommand", []byte(body))
+		return err
+	}
+	for _, r := range []string{"user_b", "user_b", "user_c", "user_b"} {
+		if err := call(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	s.status = 503
+	s.mu.Unlock()
+	if err := call("user_c"); err == nil {
+		t.Fatal("a failed forward succeeded")
+	}
+	for key, want := range map[string]string{"reads:user_b": "3", "reads:user_c": "1", "reads": "4"} {
+		if v, _, err := kv.Get([]byte(key)); err != nil || string(v) != want {
+			t.Errorf("%s = %q, %v; want %s", key, v, err, want)
+		}
+	}
+
+	off := sdktest.NewKV(sdktest.KVQuota{})
+	s.mu.Lock()
+	s.status = 204
+	s.mu.Unlock()
+	h = sdktest.New(t, map[string]string{"service_url": srv.URL, "counters": "off"}).WithKV(off)
+	h.AllowHTTP(srv.URL)
+	if _, err := h.Call("callbackAfterGroupMsgReadCommand", []byte(groupReadBody)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := off.Usage(); n != 0 {
+		t.Errorf("counters=off kept %d keys", n)
+	}
+}

@@ -82,7 +82,7 @@ func (a *API) kvTenant(r *request, write bool) (*state.Tenant, error) {
 	if a.state == nil {
 		return nil, apiErrorf(fasthttp.StatusNotImplemented, "this server has no state store")
 	}
-	t, err := a.reg.Tenant(r.ctx, r.tenant)
+	t, err := a.readTenant(r)
 	if err != nil {
 		return nil, err
 	}
@@ -246,17 +246,4 @@ func (a *API) deleteKV(r *request) error {
 	a.logChange(r, "state key deleted", "key", r.key)
 	r.rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
-}
-
-// deleteState deletes a deleted tenant's state. The tenant is gone
-// whatever happens here; a failure is logged for the operator, who can
-// delete the keys with the API once the store is back (recreating the
-// tenant first).
-func (a *API) deleteState(r *request) {
-	if a.state == nil {
-		return
-	}
-	if err := a.state.DeleteTenant(r.ctx, r.tenant); err != nil {
-		a.log.Error("admin: tenant deleted, but not its state", "tenant", r.tenant, "err", err)
-	}
 }

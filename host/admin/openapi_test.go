@@ -14,6 +14,7 @@ import (
 	"github.com/imhook/imhook/host/capture"
 	"github.com/imhook/imhook/host/tenantlog"
 	"github.com/imhook/imhook/host/tenants"
+	"github.com/imhook/imhook/plugins/store/health"
 )
 
 // readOpenAPI returns the lines of docs/openapi.yaml.
@@ -78,7 +79,7 @@ var apiBodies = []any{
 	Whoami{}, TenantList{}, CreateTenant{}, TenantToken{}, Tenant{},
 	PluginList{}, Order{}, VersionList{}, Upload{}, Activation{}, Stats{}, DryRun{},
 	ErrorBody{}, StoreReport{}, SecretList{}, SecretValue{}, SecretSet{},
-	QueueStats{}, DeadLetterList{}, DeadLetter{}, QueueChange{},
+	QueueStats{}, DeadLetterList{}, DeadLetter{}, QueueChange{}, TenantDeleted{},
 	Capture{}, Replay{},
 	// GET .../logs sends NDJSON: LogEvent, whose line fields are these.
 	tenantlog.Line{},
@@ -93,6 +94,7 @@ var apiBodies = []any{
 var schemaNames = map[reflect.Type]string{
 	reflect.TypeFor[ErrorBody]():      "Error",
 	reflect.TypeFor[tenants.Status](): "TenantStatus",
+	reflect.TypeFor[health.Status]():  "StoreStatus",
 
 	reflect.TypeFor[tenantlog.Line]():   "TenantLogLine",
 	reflect.TypeFor[capture.Settings](): "CaptureSettings",

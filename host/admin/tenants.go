@@ -180,9 +180,49 @@ func (a *API) deleteTenant(r *request) error {
 	a.logs.Forget(r.tenant)
 	a.capture.Forget(r.tenant)
 	a.logChange(r, "tenant deleted")
-	a.deleteState(r)
-	r.rc.SetStatusCode(fasthttp.StatusNoContent)
+	writeJSON(r.rc, fasthttp.StatusOK, a.purge(r))
 	return nil
+}
+
+// TenantDeleted answers DELETE /v1/tenants/{tenant}: the tenant is gone,
+// and with it what imhook kept for it.
+type TenantDeleted struct {
+	Tenant string `json:"tenant"`
+	// Purged names what was deleted with the tenant: "queue" (its pending
+	// after-callbacks), "dead_letters" and "state" (its key-value state).
+	Purged []string `json:"purged"`
+	// Failed says, by the same names, what could not be deleted and why
+	// (a store that did not answer); the tenant is deleted all the same.
+	Failed map[string]string `json:"failed,omitempty"`
+}
+
+// purge deletes a deleted tenant's queue, dead letters and state. The
+// tenant is gone whatever happens here; a failure is reported and logged
+// for the operator.
+func (a *API) purge(r *request) TenantDeleted {
+	out := TenantDeleted{Tenant: r.tenant, Purged: []string{}}
+	fail := func(what string, err error) {
+		if out.Failed == nil {
+			out.Failed = map[string]string{}
+		}
+		out.Failed[what] = err.Error()
+		a.log.Error("admin: tenant deleted, but not its "+what, "tenant", r.tenant, "err", err)
+	}
+	if a.queue != nil {
+		if err := a.queue.DeleteTenant(r.ctx, r.tenant); err != nil {
+			fail("queue", err)
+		} else {
+			out.Purged = append(out.Purged, "queue", "dead_letters")
+		}
+	}
+	if a.state != nil {
+		if err := a.state.DeleteTenant(r.ctx, r.tenant); err != nil {
+			fail("state", err)
+		} else {
+			out.Purged = append(out.Purged, "state")
+		}
+	}
+	return out
 }
 
 func (a *API) rotateToken(r *request) error {

@@ -87,7 +87,7 @@ func TestTenantCRUD(t *testing.T) {
 	})
 	t.Run("delete", func(t *testing.T) {
 		op.t = t
-		op.do("DELETE", "/v1/tenants/acme", nil, "").want(t, 204)
+		op.do("DELETE", "/v1/tenants/acme", nil, "").want(t, 200)
 		r := op.do("GET", "/v1/tenants/acme", nil, "").want(t, 404)
 		if got := r.errMsg(t); got != "tenant[acme]: not found" {
 			t.Fatal(got)

@@ -11,6 +11,7 @@ import (
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/host/tenants"
 	"github.com/imhook/imhook/plugins/queue"
+	"github.com/imhook/imhook/plugins/store/health"
 	"github.com/imhook/imhook/sdk/openim"
 )
 
@@ -35,6 +36,8 @@ func (h *Handler) enqueue(ctx *fasthttp.RequestCtx, t *tenants.Live, cmd openim.
 		detail := err.Error()
 		if errors.Is(err, queue.ErrFull) {
 			outcome, msg = metrics.OutcomeQueueFull, "tenant["+t.ID+"]: after-callback queue full; the event is not kept"
+		} else if errors.Is(err, health.ErrDataLost) {
+			msg, detail = "imhook's shared store lost data: after-callbacks are not queued until the operator acts", "the imhook operator restores Redis and runs `imhook store accept` (docs/deploy.md)"
 		} else if errors.Is(err, queue.ErrClosed) {
 			msg, detail = "imhook is shutting down: the after-callback was not queued", "another replica, or this one after its restart, takes it"
 		}

@@ -76,6 +76,10 @@ func ValidID(id string) bool {
 	return err == nil
 }
 
+// DiedError starts the LastError a store gives an event whose begun
+// delivery ended with the process (Store.Begin).
+const DiedError = "the process died while running this event"
+
 // Errors of a Store and of Queue.Enqueue.
 var (
 	// ErrFull: the tenant's queue holds its maximum of pending events.

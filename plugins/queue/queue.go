@@ -88,6 +88,11 @@ type Options struct {
 	Poll time.Duration
 	// Logger receives dead letters and store failures; nil discards.
 	Logger *slog.Logger
+	// Paused, when set, is asked before each round of claims: while it
+	// returns an error (the shared store lost data and waits for the
+	// operator) no event is claimed, and the pause and its end are logged
+	// once each. Enqueue is the Store's business.
+	Paused func() error
 }
 
 // Queue is the service: Enqueue stores an event durably, Start runs workers
@@ -263,7 +268,25 @@ func (q *Queue) dispatch() {
 	)
 	poll := time.NewTimer(0)
 	defer poll.Stop()
+	var pausedBy error
 	for !q.stopping.Load() {
+		if q.opt.Paused != nil {
+			err := q.opt.Paused()
+			switch {
+			case err != nil && pausedBy == nil:
+				q.log.Error("queue: workers paused: no event is claimed until the store can be written to", "err", err)
+			case err == nil && pausedBy != nil:
+				q.log.Info("queue: workers resumed")
+			}
+			if pausedBy = err; err != nil {
+				poll.Reset(q.opt.Poll)
+				select {
+				case <-q.wake:
+				case <-poll.C:
+				}
+				continue
+			}
+		}
 		if time.Since(lastPoll) >= q.opt.Poll {
 			lastPoll = time.Now()
 			ts, err := q.opt.Store.Tenants(q.runCtx)
@@ -359,17 +382,30 @@ func (q *Queue) deliver(ev *Event) {
 		<-q.slots
 		q.poke()
 	}()
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(q.runCtx), 10*time.Second)
+	defer scancel()
+	lim := q.limits(ev.Tenant)
+	if ev.Attempt > lim.MaxAttempts {
+		// Its earlier deliveries died with the process (Store.Begin): a
+		// poison event is not run again.
+		ev.Attempt-- // the deliveries that ran; this one does not
+		q.bury(sctx, ev, lim, fmt.Sprintf("%d attempts (queue.max_attempts %d) used, the last by a delivery the process died in", ev.Attempt, lim.MaxAttempts))
+		return
+	}
+	if err := q.opt.Store.Begin(sctx, ev); err != nil {
+		q.log.Error("queue: recording the start of a delivery failed; the event runs again later", "tenant", ev.Tenant, "event_id", ev.ID, "err", err)
+		q.release(sctx, ev, q.delay(ev.Attempt, 0))
+		return
+	}
 	ctx, cancel := context.WithTimeout(q.runCtx, q.opt.Timeout)
 	out := q.opt.Process(ctx, ev)
 	cancel()
 	if out.Err != nil && q.runCtx.Err() != nil {
-		// Shutdown cut the delivery short: leave the claim, the event
-		// runs again after the restart.
+		// Shutdown cut the delivery short: hand the event back unused, it
+		// runs again after the restart (or on another replica).
+		q.release(sctx, ev, 0)
 		return
 	}
-	sctx, scancel := context.WithTimeout(context.WithoutCancel(q.runCtx), 10*time.Second)
-	defer scancel()
-	lim := q.limits(ev.Tenant)
 	var err error
 	switch {
 	case out.Err == nil:
@@ -383,23 +419,41 @@ func (q *Queue) deliver(ev *Event) {
 		q.count(ev.Tenant, func(c *Counts) { c.Retried++ })
 	default:
 		ev.LastError = out.Err.Error()
-		ev.Died = time.Now()
 		why := "permanent failure (the plugin did not ask for a retry)"
 		if out.Retry {
 			why = fmt.Sprintf("%d attempts (queue.max_attempts) failed", ev.Attempt)
 		}
-		var n int
-		n, err = q.opt.Store.Bury(sctx, ev, lim.MaxDepth)
-		q.count(ev.Tenant, func(c *Counts) { c.Dead++; c.Discarded += uint64(n) })
-		q.log.Warn("queue: event dead-lettered: "+why+"; imhook queue dead show/retry",
-			"tenant", ev.Tenant, "command", ev.Command, "event_id", ev.ID, "attempt", ev.Attempt, "err", ev.LastError)
-		if n > 0 {
-			q.log.Error("queue: oldest dead letters discarded: the tenant holds queue.max_depth of them; retry or purge them",
-				"tenant", ev.Tenant, "discarded", n)
-		}
+		q.bury(sctx, ev, lim, why)
+		return
 	}
 	if err != nil {
 		q.log.Error("queue: recording a delivery's outcome failed; the event will be delivered again", "tenant", ev.Tenant, "event_id", ev.ID, "err", err)
+	}
+}
+
+// bury dead-letters a claimed event with its LastError, saying why.
+func (q *Queue) bury(ctx context.Context, ev *Event, lim Limits, why string) {
+	ev.Died = time.Now()
+	n, err := q.opt.Store.Bury(ctx, ev, lim.MaxDepth)
+	if err != nil {
+		q.log.Error("queue: recording a delivery's outcome failed; the event will be delivered again", "tenant", ev.Tenant, "event_id", ev.ID, "err", err)
+		return
+	}
+	q.count(ev.Tenant, func(c *Counts) { c.Dead++; c.Discarded += uint64(n) })
+	q.log.Warn("queue: event dead-lettered: "+why+"; imhook queue dead show/retry",
+		"tenant", ev.Tenant, "command", ev.Command, "event_id", ev.ID, "attempt", ev.Attempt, "err", ev.LastError)
+	if n > 0 {
+		q.log.Error("queue: oldest dead letters discarded: the tenant holds queue.max_depth of them; retry or purge them",
+			"tenant", ev.Tenant, "discarded", n)
+	}
+}
+
+// release hands a claimed event back unused (its attempt not counted), due
+// after delay.
+func (q *Queue) release(ctx context.Context, ev *Event, delay time.Duration) {
+	ev.NotBefore = time.Now().Add(delay)
+	if err := q.opt.Store.Retry(ctx, ev); err != nil {
+		q.log.Error("queue: handing an event back failed; it runs again after a restart or the lease", "tenant", ev.Tenant, "event_id", ev.ID, "err", err)
 	}
 }
 
@@ -464,6 +518,17 @@ func (q *Queue) AllCounts() map[string]Counts {
 		out[t] = *c
 	}
 	return out
+}
+
+// DeleteTenant removes everything the queue holds of a deleted tenant:
+// its pending events, its dead letters and this process's counters.
+// Deliveries of it running now end without effect.
+func (q *Queue) DeleteTenant(ctx context.Context, tenant string) error {
+	if err := q.opt.Store.DeleteTenant(ctx, tenant); err != nil {
+		return err
+	}
+	q.Forget(tenant)
+	return nil
 }
 
 // Forget drops a removed tenant's counters.

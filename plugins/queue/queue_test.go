@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -341,5 +342,42 @@ func TestShutdown(t *testing.T) {
 	evs, err := s.Claim(ctx, "a", 5, time.Now())
 	if err != nil || len(evs) != 1 || evs[0].ID != stuck.ID || evs[0].Attempt != 1 {
 		t.Fatalf("after restart: %+v, %v; want the stuck event only, attempt 1", evs, err)
+	}
+}
+
+// TestPoisonEventDeadLettered: an event whose deliveries died with the
+// process (begun, never ended) as many times as the tenant's max attempts
+// is dead-lettered with the reason, without running once more.
+func TestPoisonEventDeadLettered(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "q.db")
+	s := openStore(t, path)
+	now := time.Now()
+	ev := &queue.Event{ID: queue.NewID(now), Tenant: "a", Command: "cmd", Body: []byte("poison"), Enqueued: now, Attempt: 1}
+	if err := s.Enqueue(ctx, ev, 10); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // two deliveries, each killed with the process
+		evs, err := s.Claim(ctx, "a", 1, time.Now())
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("claim: %d events, %v", len(evs), err)
+		}
+		if err := s.Begin(ctx, evs[0]); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s = openStore(t, path)
+	}
+	var ran atomic.Int64
+	q := newQueue(t, s, queue.Options{
+		Limits:  func(string) queue.Limits { return queue.Limits{MaxAttempts: 2} },
+		Process: func(context.Context, *queue.Event) queue.Outcome { ran.Add(1); return queue.Outcome{} },
+	})
+	waitStats(t, q, "a", func(st queue.TenantStats) bool { return st.Dead == 1 })
+	if n := ran.Load(); n != 0 {
+		t.Fatalf("the poison event ran %d more times after its max attempts", n)
+	}
+	dead, err := s.DeadEvent(ctx, "a", ev.ID)
+	if err != nil || !strings.Contains(dead.LastError, queue.DiedError) || dead.Attempt != 2 {
+		t.Fatalf("dead letter %+v, %v; want attempt 2 (both died) and last error %q", dead, err, queue.DiedError)
 	}
 }

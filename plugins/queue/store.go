@@ -13,7 +13,11 @@ import (
 // worker by Claim). A claim ends with Ack, Retry or Bury; a claim whose
 // holder died (the process crashed) ends when the store notices: at the next
 // Open for a store one process owns, after a lease for a shared one. Then
-// the event is ready again, with the same ID and Attempt.
+// the event is ready again with the same ID; when its delivery had begun
+// (Begin), the dead delivery counts as an attempt: Attempt is one more and
+// LastError says the process died (DiedError), so an event that kills the
+// process every time it runs is dead-lettered after the tenant's
+// MaxAttempts instead of being redelivered forever.
 type Store interface {
 	// Enqueue stores ev as a new ready event of ev.Tenant (ID, Tenant,
 	// Command, Body and Enqueued set, Attempt 1) and returns once it is
@@ -27,12 +31,20 @@ type Store interface {
 	// are none.
 	Claim(ctx context.Context, tenant string, n int, now time.Time) ([]*Event, error)
 
+	// Begin records durably that a delivery of the claimed ev starts, and
+	// returns once that is durable; the queue calls it right before it runs
+	// the event. A claim that then ends without Ack, Retry or Bury (the
+	// process died while running it) counts as a used attempt.
+	Begin(ctx context.Context, ev *Event) error
+
 	// Ack ends a claim: the event is processed and forgotten. Acking an
 	// event that is no longer claimed by this store does nothing.
 	Ack(ctx context.Context, ev *Event) error
 
 	// Retry ends a claim: the event becomes due again at ev.NotBefore with
-	// ev.Attempt and ev.LastError as the caller set them.
+	// ev.Attempt and ev.LastError as the caller set them. With Attempt
+	// unchanged it hands the event back unused (a shutdown cut the
+	// delivery short): the begun delivery does not count.
 	Retry(ctx context.Context, ev *Event) error
 
 	// Bury ends a claim: the event becomes a dead letter with ev.LastError
@@ -58,6 +70,11 @@ type Store interface {
 	// Purge deletes one dead letter (id set) or all of a tenant's (id ""),
 	// and returns how many.
 	Purge(ctx context.Context, tenant, id string) (int, error)
+
+	// DeleteTenant removes everything the store holds of tenant: pending
+	// events (claims included) and dead letters. The host calls it when the
+	// tenant is deleted.
+	DeleteTenant(ctx context.Context, tenant string) error
 
 	// Close releases the store. Claims not ended are not acked: after a
 	// reopen the events are delivered again.

@@ -1,6 +1,10 @@
 package registry
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/imhook/imhook/plugins/store/health"
+)
 
 // Errors returned by the Registry and by every Backend. They are always
 // wrapped with the identifiers involved (tenant[...] plugin[...] version[...]),
@@ -27,11 +31,11 @@ var (
 
 	// ErrUnavailable means the store did not answer (a shared store such as
 	// Redis is down or unreachable). Nothing was changed; retry later.
-	ErrUnavailable = errors.New("store unavailable")
+	ErrUnavailable = health.ErrUnavailable
 
 	// ErrDataLost means a shared store was found to have lost data this
 	// process (or another replica) had seen: its revision went back. Reads
 	// and writes are refused until an operator ends that state (docs/deploy.md,
 	// "When Redis lost data"); replicas keep serving what they loaded.
-	ErrDataLost = errors.New("store lost data")
+	ErrDataLost = health.ErrDataLost
 )

@@ -64,16 +64,3 @@ func hostOutput(call func(ptr, n uint32) int32) ([]byte, error) {
 	}
 	return buf[:n], nil
 }
-
-// lastError returns the host's error of status s with its message.
-func lastError(s abi.Status) error {
-	var small [256]byte
-	n := hostLastError(bytesAddr(small[:]), uint32(len(small)))
-	msg := small[:max(0, min(int(n), len(small)))]
-	if int(n) > len(small) {
-		big := make([]byte, n)
-		hostLastError(bytesAddr(big), uint32(len(big)))
-		msg = big
-	}
-	return &HostError{Status: s, Msg: string(msg)}
-}

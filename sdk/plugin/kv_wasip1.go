@@ -40,21 +40,6 @@ var (
 
 func wordAddr() uint32 { return uint32(uintptr(unsafe.Pointer(&kvWord))) }
 
-// hostError returns the error of a host function that returned status n,
-// with the host's message.
-func hostError(n int32) error {
-	buf := kvScratch[:]
-	m := hostLastError(bytesAddr(buf), uint32(len(buf)))
-	if int(m) > len(buf) {
-		buf = make([]byte, m)
-		m = hostLastError(bytesAddr(buf), uint32(len(buf)))
-	}
-	if m < 0 || int(m) > len(buf) {
-		m = 0
-	}
-	return &HostError{Status: abi.Status(n), Msg: string(buf[:m])}
-}
-
 // result returns an output of n bytes: in kvScratch when it fit, else taken
 // from the host.
 func result(n int32) ([]byte, error) {
@@ -72,7 +57,7 @@ func result(n int32) ([]byte, error) {
 func (wasmHost) kvGet(key string) ([]byte, uint64, error) {
 	n := hostKVGet(stringAddr(key), uint32(len(key)), bytesAddr(kvScratch[:]), uint32(len(kvScratch)), wordAddr())
 	if n < 0 {
-		return nil, 0, hostError(n)
+		return nil, 0, lastError(abi.Status(n))
 	}
 	rev := kvWord
 	v, err := result(n)
@@ -81,28 +66,28 @@ func (wasmHost) kvGet(key string) ([]byte, uint64, error) {
 
 func (wasmHost) kvSet(key string, value []byte, ttl time.Duration) error {
 	if n := hostKVSet(stringAddr(key), uint32(len(key)), bytesAddr(value), uint32(len(value)), ttlMs(ttl)); n < 0 {
-		return hostError(n)
+		return lastError(abi.Status(n))
 	}
 	return nil
 }
 
 func (wasmHost) kvCAS(key string, value []byte, rev uint64, ttl time.Duration) (uint64, error) {
 	if n := hostKVCAS(stringAddr(key), uint32(len(key)), bytesAddr(value), uint32(len(value)), ttlMs(ttl), rev, wordAddr()); n < 0 {
-		return 0, hostError(n)
+		return 0, lastError(abi.Status(n))
 	}
 	return kvWord, nil
 }
 
 func (wasmHost) kvDelete(key string) error {
 	if n := hostKVDelete(stringAddr(key), uint32(len(key))); n < 0 {
-		return hostError(n)
+		return lastError(abi.Status(n))
 	}
 	return nil
 }
 
 func (wasmHost) kvAdd(key string, delta int64, ttl time.Duration) (int64, error) {
 	if n := hostKVAdd(stringAddr(key), uint32(len(key)), delta, ttlMs(ttl), wordAddr()); n < 0 {
-		return 0, hostError(n)
+		return 0, lastError(abi.Status(n))
 	}
 	return int64(kvWord), nil
 }
@@ -113,7 +98,7 @@ func (wasmHost) kvList(prefix, cursor string, limit int) ([]string, string, erro
 	}
 	n := hostKVList(stringAddr(prefix), uint32(len(prefix)), stringAddr(cursor), uint32(len(cursor)), int32(limit), bytesAddr(kvScratch[:]), uint32(len(kvScratch)))
 	if n < 0 {
-		return nil, "", hostError(n)
+		return nil, "", lastError(abi.Status(n))
 	}
 	out, err := result(n)
 	if err != nil {

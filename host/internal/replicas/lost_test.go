@@ -1,14 +1,18 @@
 package replicas
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
+	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
 // TestDataLossThenRestart is the sequence of issue 13 with real processes:
@@ -17,6 +21,8 @@ import (
 // are tried through them past the old revision. No replica may drop the
 // plugins it serves, nor accept a write, until the operator accepts the loss
 // (`imhook store accept`); then every replica converges on what Redis holds.
+// The writes include after-callbacks, which the queue on the same Redis
+// refuses (503, never enqueued into the emptied Redis) until then.
 func TestDataLossThenRestart(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{}) // no persistence: a restart empties it
 	rs := []*replica{
@@ -27,9 +33,16 @@ func TestDataLossThenRestart(t *testing.T) {
 	r1, r3 := rs[0], rs[2]
 	const tenant = "acme"
 	r1.mustAdmin("POST", "/v1/tenants", "application/json", []byte(`{"id":"`+tenant+`"}`), http.StatusCreated)
+	// The queued plugin first: a replica serving blue has applied it too.
+	r1.mustAdmin("POST", "/v1/tenants/"+tenant+"/plugins/queued/versions?activate=true", "application/wasm", queuedWasm(t), http.StatusCreated)
 	r1.upload(tenant, variant("blue", "v1"))
 	for _, r := range rs {
 		r.waitServes(tenant, "blue", bound)
+	}
+	for _, r := range rs {
+		if status, body := afterCallback(t, r, tenant); status != http.StatusOK {
+			t.Fatalf("after-callback to %s before the loss = %d %s; want 200 (queued)", r.name, status, body)
+		}
 	}
 
 	srv.Restart() // Redis comes back empty
@@ -43,6 +56,28 @@ func TestDataLossThenRestart(t *testing.T) {
 		}
 		if _, got, err := r.callback(tenant); err != nil || got != "blue" {
 			t.Fatalf("replica %s after the loss answers %q, %v; want blue (what it loaded)", r.name, got, err)
+		}
+	}
+	// After-callbacks are not queued into the emptied Redis.
+	for _, r := range rs {
+		if status, body := afterCallback(t, r, tenant); status != http.StatusServiceUnavailable || !strings.Contains(body, "lost data") {
+			t.Errorf("after-callback to %s after the loss = %d %s; want 503 saying the store lost data", r.name, status, body)
+		}
+	}
+	// The operator's reads of the queue and the state answer what Redis
+	// holds now, and say the store lost data.
+	for _, path := range []string{"/v1/tenants/" + tenant + "/queue", "/v1/tenants/" + tenant + "/kv"} {
+		req, _ := http.NewRequest("GET", r1.admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+operatorToken)
+		resp, err := adminClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Imhook-Store-State") != "lost" {
+			t.Errorf("GET %s after the loss = %d %s (Imhook-Store-State %q); want 200 with what Redis holds and the header saying lost",
+				path, resp.StatusCode, b, resp.Header.Get("Imhook-Store-State"))
 		}
 	}
 	// Reads do not pretend the registry is empty.
@@ -81,6 +116,12 @@ func TestDataLossThenRestart(t *testing.T) {
 		if _, got, err := r.callback(tenant); err != nil || got != "blue" {
 			t.Fatalf("replica %s after 60 refused writes answers %q, %v; want blue", r.name, got, err)
 		}
+		if status, body := afterCallback(t, r, tenant); status != http.StatusServiceUnavailable {
+			t.Errorf("after-callback to %s after 60 refused writes = %d %s; want 503", r.name, status, body)
+		}
+	}
+	if n, err := srv.Do("EXISTS", "{imhook:q:"+tenant+"}:s", "{imhook:q}:tenants"); err != nil || n != ":0" {
+		t.Errorf("queue keys in the emptied Redis: EXISTS = %q, %v; want :0", n, err)
 	}
 
 	// The operator looks, then accepts (here: starting over from the empty
@@ -88,6 +129,9 @@ func TestDataLossThenRestart(t *testing.T) {
 	out, err := storeCLI(t, r4, "status")
 	if err != nil || !strings.Contains(out, "lost data") || !strings.Contains(out, "imhook store accept --revision 0") {
 		t.Fatalf("imhook store status: %v\n%s", err, out)
+	}
+	if out, err := storeCLI(t, r1, "status"); err != nil || !strings.Contains(out, "refused since this replica started, because Redis lost data") {
+		t.Errorf("imhook store status on r1 does not count the refusals: %v\n%s", err, out)
 	}
 	if out, err := storeCLI(t, r4, "accept", "--revision", "5"); err == nil {
 		t.Fatalf("imhook store accept with a revision Redis does not hold succeeded:\n%s", out)
@@ -108,9 +152,15 @@ func TestDataLossThenRestart(t *testing.T) {
 	}
 	// Writes work again, and every replica serves them.
 	r1.mustAdmin("POST", "/v1/tenants", "application/json", []byte(`{"id":"`+tenant+`"}`), http.StatusCreated)
+	r1.mustAdmin("POST", "/v1/tenants/"+tenant+"/plugins/queued/versions?activate=true", "application/wasm", queuedWasm(t), http.StatusCreated)
 	r1.upload(tenant, variant("green", "after"))
 	for _, r := range append(rs, r4) {
 		r.waitServes(tenant, "green", bound)
+	}
+	for _, r := range append(rs, r4) {
+		if status, body := afterCallback(t, r, tenant); status != http.StatusOK {
+			t.Errorf("after-callback to %s after the acceptance = %d %s; want 200", r.name, status, body)
+		}
 	}
 }
 
@@ -132,4 +182,38 @@ func storeReport(t *testing.T, r *replica) map[string]any {
 		t.Fatal(err)
 	}
 	return m
+}
+
+var queuedGuest struct {
+	once sync.Once
+	wasm []byte
+	err  error
+}
+
+// queuedWasm is host/testdata/queued: it handles an after-callback, so
+// after-callbacks to its tenant are queued.
+func queuedWasm(t *testing.T) []byte {
+	t.Helper()
+	queuedGuest.once.Do(func() {
+		queuedGuest.wasm, queuedGuest.err = wasmbuild.Go(context.Background(), "../../testdata/queued", wasmbuild.Options{})
+	})
+	if queuedGuest.err != nil {
+		t.Fatal(queuedGuest.err)
+	}
+	return queuedGuest.wasm
+}
+
+// afterCallback sends one after-callback for tenant to r and returns the
+// status and body.
+func afterCallback(t *testing.T, r *replica, tenant string) (int, string) {
+	t.Helper()
+	const cmd = "callbackAfterSendSingleMsgCommand"
+	body := `{"callbackCommand":"` + cmd + `","sendID":"alice","recvID":"bob","contentType":101,"sessionType":1,"content":"ok"}`
+	resp, err := client.Post(r.web+"/hooks/"+tenant+"/"+cmd, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("after-callback to %s: %v", r.name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

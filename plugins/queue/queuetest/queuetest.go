@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,8 @@ func Run(t *testing.T, b Backend) {
 		{"DepthBound", testDepth},
 		{"DepthBoundConcurrent", testDepthConcurrent},
 		{"CrashRecovery", testCrash},
+		{"DiedCounts", testDied},
+		{"DeleteTenant", testDeleteTenant},
 		{"Tenants", testTenants},
 		{"Stats", testStats},
 	}
@@ -452,4 +455,98 @@ func ids(evs []*queue.Event) []string {
 		out[i] = ev.ID
 	}
 	return out
+}
+
+// testDied: a delivery begun and not ended (the process died while running
+// it) counts as an attempt, durably, every time; one handed back with its
+// attempt unchanged (a shutdown) does not.
+func testDied(t *testing.T, b Backend) {
+	s, reopen := open(t, b)
+	ev := enqueue(t, s, "a", 1)[0]
+	for want := 2; want <= 3; want++ {
+		evs := claim(t, s, "a", 1)
+		if len(evs) != 1 {
+			t.Fatalf("claimed %d events, want 1", len(evs))
+		}
+		if err := s.Begin(ctx, evs[0]); err != nil {
+			t.Fatal(err)
+		}
+		s.Close() // the process dies during the delivery
+		s = reopen()
+		got := claimAll(t, s, "a", 1, b.Lease+3*time.Second)
+		if len(got) != 1 || got[0].ID != ev.ID {
+			t.Fatalf("after death %d: claimed %v, want %s", want-1, ids(got), ev.ID)
+		}
+		if got[0].Attempt != want || !strings.HasPrefix(got[0].LastError, queue.DiedError) {
+			t.Fatalf("after death %d: attempt %d, last error %q; want attempt %d and %q", want-1, got[0].Attempt, got[0].LastError, want, queue.DiedError)
+		}
+		// Hand it back unused, as Queue.Shutdown does.
+		got[0].NotBefore = time.Now()
+		if err := s.Retry(ctx, got[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A released begun claim does not count.
+	evs := claimAll(t, s, "a", 1, b.Lease+3*time.Second)
+	if len(evs) != 1 {
+		t.Fatalf("claimed %d events, want 1", len(evs))
+	}
+	if err := s.Begin(ctx, evs[0]); err != nil {
+		t.Fatal(err)
+	}
+	evs[0].NotBefore = time.Now()
+	if err := s.Retry(ctx, evs[0]); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = reopen()
+	got := claimAll(t, s, "a", 1, b.Lease+3*time.Second)
+	if len(got) != 1 || got[0].Attempt != 3 {
+		t.Fatalf("after a released claim and a reopen: %d events, attempt %d; want attempt 3 still", len(got), got[0].Attempt)
+	}
+}
+
+// testDeleteTenant: nothing of a deleted tenant is left, pending, claimed
+// or dead, also after a reopen; other tenants keep theirs.
+func testDeleteTenant(t *testing.T, b Backend) {
+	s, reopen := open(t, b)
+	enqueue(t, s, "gone", 4)
+	enqueue(t, s, "kept", 2)
+	evs := claim(t, s, "gone", 2)
+	evs[0].LastError, evs[0].Died = "bad", time.Now()
+	if _, err := s.Bury(ctx, evs[0], 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Begin(ctx, evs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteTenant(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		st, err := s.Stats(ctx, "gone")
+		if err != nil || st.Pending != 0 || st.Dead != 0 {
+			t.Fatalf("%s: stats of the deleted tenant %+v, %v; want nothing", when, st, err)
+		}
+		if dead, err := s.Dead(ctx, "gone", "", 10); err != nil || len(dead) != 0 {
+			t.Fatalf("%s: %d dead letters, %v; want none", when, len(dead), err)
+		}
+		if ts, _ := s.Tenants(ctx); slices.Contains(ts, "gone") {
+			t.Fatalf("%s: Tenants = %v still lists the deleted tenant", when, ts)
+		}
+		if st, _ := s.Stats(ctx, "kept"); st.Pending != 2 {
+			t.Fatalf("%s: the other tenant holds %d events, want 2", when, st.Pending)
+		}
+	}
+	check("after DeleteTenant")
+	// The claimed event's worker ends its claim after the delete: nothing
+	// comes back.
+	_ = s.Ack(ctx, evs[1])
+	s.Close()
+	s = reopen()
+	check("after a reopen")
+	if got := claimAll(t, s, "gone", 1, b.Lease+500*time.Millisecond); len(got) != 0 {
+		t.Fatalf("claimed %v of the deleted tenant", ids(got))
+	}
 }

@@ -20,8 +20,8 @@
 //	{imhook}:tenants         set of tenant IDs
 //	{imhook}:t:<id>          tenant document, JSON
 //	{imhook}:blobowners      set of tenant IDs that have blobs (kept in step by PutBlob and DeleteBlob)
-//	{imhook}:epoch           bumped when an operator accepts lost data (AcceptLoss)
-//	{imhook}:lost            JSON registry.Loss while the store is known to have lost data
+//	{imhook}:epoch           the data-loss guard's (redisdb.Guard): bumped when an operator accepts lost data
+//	{imhook}:lost            the guard's marker: JSON registry.Loss while the store is known to have lost data
 //	{imhook}:replicas        set of replica IDs that announced their serving state
 //	{imhook}:replica:<id>    a replica's serving state (Announce), with a TTL
 //
@@ -31,19 +31,21 @@
 //	{imhook:b:<id>}:index    hash sha256 -> "<size> <written-at unix ns>"
 //
 // Commits are announced on the pub/sub channel "imhook:changes" with the new
-// revision. Pub/sub drops messages during a reconnect, so every Backend also
+// revision. Pub/sub drops messages during a reconnect, so the guard also
 // reads the counter every redisdb.Config.PollInterval; see Watch.
 //
 // # Lost data
 //
 // The revision counter never goes back, so a counter below one seen before
 // means Redis lost data (restarted without persistence, flushed, failed over
-// to a stale replica). The replica that notices writes the {imhook}:lost
-// marker; from then on every replica refuses reads and writes with
-// registry.ErrDataLost (its loaded state keeps serving callbacks), until an
-// operator calls AcceptLoss. Each replica keeps the newest revision it saw
-// in Options.SeenFile, so one that restarts against the emptied Redis knows
-// too. Writes check the marker and the epoch inside their transaction.
+// to a stale replica). The Redis's one data-loss guard (redisdb.Guard,
+// shared with the plugin state and the queue) polls the counter, writes the
+// {imhook}:lost marker when it notices, and keeps the newest revision seen
+// in GuardOptions.SeenFile, so a replica that restarts against the emptied
+// Redis knows too. From then on every replica's registry refuses reads and
+// writes with registry.ErrDataLost (its loaded state keeps serving
+// callbacks), until an operator calls AcceptLoss. Writes check the marker
+// and the epoch inside their transaction (Guard.CheckTx).
 //
 // docs/deploy.md gives the Redis settings this relies on (persistence on,
 // maxmemory-policy noeviction) and the memory to plan for.
@@ -54,9 +56,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,13 +87,11 @@ type keys struct {
 func newKeys(prefix string) keys { return keys{prefix: prefix, meta: "{" + prefix + "}"} }
 
 func (k keys) format() string       { return k.meta + ":format" }
-func (k keys) rev() string          { return k.meta + ":rev" }
+func (k keys) rev() string          { return redisdb.RevKey(k.prefix) }
 func (k keys) tenants() string      { return k.meta + ":tenants" }
 func (k keys) doc(id string) string { return k.meta + ":t:" + id }
 func (k keys) owners() string       { return k.meta + ":blobowners" }
 func (k keys) channel() string      { return k.prefix + ":changes" }
-func (k keys) epoch() string        { return k.meta + ":epoch" }
-func (k keys) lost() string         { return k.meta + ":lost" }
 func (k keys) replicas() string     { return k.meta + ":replicas" }
 func (k keys) replica(id string) string {
 	return k.meta + ":replica:" + id
@@ -107,92 +105,72 @@ func (k keys) index(tenant string) string      { return k.blobTag(tenant) + ":in
 // Backend is a registry.Backend on Redis. It is safe for concurrent use, and
 // several processes may open the same Redis at once (Shared reports true).
 type Backend struct {
+	db    *redisdb.Shared
+	owns  bool // Close closes db (Open); false when the host shares it (New)
 	c     goredis.UniversalClient
+	g     *redisdb.Guard
 	cfg   redisdb.Config // with defaults applied
 	where string         // cfg.Where(), for messages
 	k     keys
 	feed  feed.Feed
 
-	opt Options
-	id  string // this replica, in markers and logs
-	log *slog.Logger
-
 	stop context.CancelFunc
 	wg   sync.WaitGroup
-
-	persisted seenFile // what the seen file holds; poll goroutine only
-
-	mu             sync.Mutex
-	seen           uint64         // newest revision seen (handed to the feed); kept in the seen file
-	epoch          uint64         // the store's epoch this process follows
-	storeRev       uint64         // the counter at the last successful poll
-	lastRead       time.Time      // when Redis last answered a poll
-	okSince        time.Time      // when the state last became ok
-	downSince      time.Time      // zero while Redis answers
-	downErr        error          // why Redis is considered unavailable
-	lost           *registry.Loss // set from the loss until an operator accepts it
-	lostSince      time.Time
-	tenantsInStore int64 // SCARD of the tenant set, polled while lost
 }
 
-// Options are the Backend's settings beyond the shared Redis configuration.
-type Options struct {
-	// SeenFile keeps the newest revision this process saw across restarts
-	// (a few bytes, rewritten when it changes), so a replica restarting
-	// against a Redis that lost data notices. Empty keeps nothing (tests).
-	SeenFile string
-	// ReplicaID names this process in lost-data markers and logs; default
-	// host name and process ID.
-	ReplicaID string
-	// Logger receives the store's transitions (unreachable, reachable again,
-	// lost data, loss accepted); nil discards.
-	Logger *slog.Logger
-}
+// Options are the settings of Open beyond the shared Redis configuration:
+// those of the data-loss guard it opens.
+type Options = redisdb.GuardOptions
 
 var _ registry.Backend = (*Backend)(nil)
 
-// Open connects to Redis with redisdb.Open, checks the store format
-// (creating it in an empty Redis), and starts following other processes'
-// commits. It returns once Redis has answered.
+// Open connects to Redis with redisdb.OpenShared (its own client and
+// data-loss guard) and returns New's Backend on it; Close closes both. A
+// server whose other stores share the Redis opens it once and calls New.
 //
 // # Errors
 //
-// Open fails as redisdb.Open does (an invalid cfg; "redis at
+// Open fails as redisdb.OpenShared does (an invalid cfg; "redis at
 // 127.0.0.1:6379 unreachable: ...; check store.redis.address and that Redis
-// is running"; refused credentials; an allkeys-* maxmemory-policy), or when
-// Redis holds a registry of another format under cfg.KeyPrefix.
-//
-// A store found to have lost data is not an error: Open returns a Backend in
-// the lost-data state (Status), so the replica can report it and an operator
-// can accept it through this replica's admin API.
+// is running"; refused credentials; an allkeys-* maxmemory-policy; an
+// unreadable seen file), or as New does.
 func Open(ctx context.Context, cfg redisdb.Config, opt Options) (*Backend, error) {
-	seen, err := readSeen(opt.SeenFile)
+	db, err := redisdb.OpenShared(ctx, cfg, opt)
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
-	c, err := redisdb.Open(ctx, cfg)
+	b, err := New(ctx, db)
 	if err != nil {
+		_ = db.Close()
 		return nil, err
 	}
-	cfg = cfg.WithDefaults()
-	b := &Backend{c: c, cfg: cfg, where: cfg.Where(), k: newKeys(cfg.KeyPrefix), opt: opt, id: opt.ReplicaID, log: opt.Logger}
-	if b.id == "" {
-		b.id = DefaultReplicaID()
-	}
-	if b.log == nil {
-		b.log = slog.New(slog.DiscardHandler)
-	}
-	b.epoch, b.seen, b.persisted = seen.Epoch, seen.Revision, seen
-	b.okSince = time.Now()
+	b.owns = true
+	return b, nil
+}
+
+// New returns the registry on db: it checks the store format (creating it
+// in an empty Redis), and follows other processes' commits through the
+// change channel and db's guard. It returns once Redis has answered. Close
+// leaves db open.
+//
+// A store found to have lost data is not an error: New returns a Backend
+// whose reads and writes are refused (registry.ErrDataLost) until an
+// operator accepts the loss (db.Guard.AcceptLoss).
+func New(ctx context.Context, db *redisdb.Shared) (*Backend, error) {
+	cfg := db.Config
+	b := &Backend{db: db, c: db.Client, g: db.Guard, cfg: cfg, where: cfg.Where(), k: newKeys(cfg.KeyPrefix)}
 	if err := b.init(ctx); err != nil {
-		_ = b.c.Close()
 		return nil, err
 	}
+	b.g.Follow(redisdb.Follower{
+		Revision: b.feed.Publish,
+		Accepted: b.feed.Restart,
+		Count:    func(ctx context.Context) (int64, error) { return b.c.SCard(ctx, b.k.tenants()).Result() },
+	})
 	fctx, stop := context.WithCancel(context.Background())
 	b.stop = stop
-	b.wg.Add(2)
+	b.wg.Add(1)
 	go b.subscribe(fctx)
-	go b.poll(fctx)
 	return b, nil
 }
 
@@ -210,22 +188,19 @@ func (b *Backend) init(ctx context.Context) error {
 	if f != Format {
 		return fmt.Errorf("%s: registry under key prefix %q is store format %q, this imhook reads format %q", b.where, b.cfg.KeyPrefix, f, Format)
 	}
-	b.check(ctx)
-	if err := b.Health(); err != nil && !errors.Is(err, registry.ErrDataLost) {
-		return err
-	}
-	b.persist()
 	return nil
 }
 
-// Close implements registry.Backend.Close: it stops following changes,
-// closes every Watch channel and the connections.
+// Close implements registry.Backend.Close: it stops following changes and
+// closes every Watch channel, and the connections when Open opened them.
 func (b *Backend) Close() error {
 	b.stop()
 	b.wg.Wait()
-	b.persist()
 	b.feed.Close()
-	return b.c.Close()
+	if b.owns {
+		return b.db.Close()
+	}
+	return nil
 }
 
 // Shared implements registry.Backend.Shared: true, other replicas write the
@@ -332,7 +307,7 @@ func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.T
 		err := b.c.Watch(ctx, func(tx *goredis.Tx) error {
 			// The marker and the epoch are watched: a loss found by another
 			// replica between here and EXEC fails this transaction.
-			if fnErr = b.writable(ctx, tx); fnErr != nil {
+			if fnErr = b.g.CheckTx(ctx, tx); fnErr != nil {
 				return fnErr
 			}
 			var cur *registry.Tenant
@@ -388,7 +363,7 @@ func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.T
 				return nil
 			})
 			return err
-		}, docKey, revKey, b.k.lost(), b.k.epoch())
+		}, append([]string{docKey}, b.g.WatchKeys()...)...)
 		switch {
 		case fnErr != nil:
 			return nil, fnErr
@@ -407,7 +382,7 @@ func (b *Backend) Update(ctx context.Context, id string, fn func(cur *registry.T
 		if rev != 0 {
 			// A lost message is caught by the other replicas' polls.
 			_ = b.c.Publish(ctx, b.k.channel(), rev).Err()
-			b.observe(rev)
+			b.g.Observe(rev)
 		}
 		return out, nil
 	}
@@ -571,52 +546,5 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// writable refuses a write to a store that lost data: a marker is there,
-// its epoch is older than ours, or its counter is below what we saw (a loss
-// the poll has not noticed yet; it is recorded here and the poll writes the
-// marker).
-func (b *Backend) writable(ctx context.Context, tx *goredis.Tx) error {
-	// Compare with what was seen before the read: the counter never goes
-	// back, but other commits may raise b.seen while we read.
-	b.mu.Lock()
-	seenBefore, epochBefore := b.seen, b.epoch
-	b.mu.Unlock()
-	vals, err := tx.MGet(ctx, b.k.rev(), b.k.epoch(), b.k.lost()).Result()
-	if err != nil {
-		return b.fail("check the store before writing", err)
-	}
-	rev, err1 := uintVal(vals[0])
-	epoch, err2 := uintVal(vals[1])
-	if err := errors.Join(err1, err2); err != nil {
-		return b.fail("check the store before writing", err)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.lost == nil {
-		switch {
-		case vals[2] != nil:
-			var l registry.Loss
-			if json.Unmarshal([]byte(vals[2].(string)), &l) != nil {
-				l.DetectedBy = "unknown"
-			}
-			b.lost, b.lostSince = &l, time.Now()
-		case epoch < epochBefore || (epoch == epochBefore && rev < seenBefore):
-			b.lost = &registry.Loss{Seen: seenBefore, Found: rev, DetectedAt: time.Now(), DetectedBy: b.id}
-			b.lostSince = b.lost.DetectedAt
-			b.log.Error("store lost data (found by a write): serving what is loaded, refusing changes until an operator acts",
-				"store", b.where, "seen", seenBefore, "found", rev)
-		default:
-			return nil
-		}
-	}
-	return b.lostErrLocked()
-}
-
 // DefaultReplicaID is the host name and process ID.
-func DefaultReplicaID() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		h = "imhook"
-	}
-	return h + "-" + strconv.Itoa(os.Getpid())
-}
+func DefaultReplicaID() string { return redisdb.DefaultReplicaID() }

@@ -278,7 +278,7 @@ func TestHealth(t *testing.T) {
 		deadline := time.Now().Add(3 * time.Second)
 		for {
 			err := b.Health()
-			if err != nil && strings.Contains(err.Error(), "Redis lost registry data") {
+			if err != nil && strings.Contains(err.Error(), "Redis lost data") {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -13,7 +13,8 @@
 //
 // Writes are Lua scripts: the quota check and the write are one atomic step,
 // so quotas hold under any number of writers on any number of replicas.
-// Reads are a single HMGET. A key whose TTL passed is gone at once (Redis
+// Reads are a single HMGET. A Store from NewShared refuses writes while
+// the Redis's data-loss guard (redisdb.Guard) reports a loss. A key whose TTL passed is gone at once (Redis
 // expires it); its place in the index and the byte count is reclaimed by the
 // next writes of the tenant (up to 16 each), so until then it still counts
 // toward max_kv_keys and max_kv_bytes.
@@ -29,6 +30,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/imhook/imhook/plugins/state"
+	"github.com/imhook/imhook/plugins/store/redisdb"
 	"github.com/imhook/imhook/sdk/abi"
 )
 
@@ -36,7 +38,7 @@ import (
 type Store struct {
 	c      goredis.UniversalClient
 	prefix string
-	owns   bool
+	guard  *redisdb.Guard // nil: no data-loss guard (tests of the store alone)
 }
 
 var _ state.Backend = (*Store)(nil)
@@ -45,6 +47,26 @@ var _ state.Backend = (*Store)(nil)
 // does not close c.
 func New(c goredis.UniversalClient, prefix string) *Store {
 	return &Store{c: c, prefix: prefix}
+}
+
+// NewShared uses the Redis every store of the server shares, and refuses
+// writes while its guard reports that Redis lost data.
+func NewShared(db *redisdb.Shared) *Store {
+	return &Store{c: db.Client, prefix: db.Config.KeyPrefix, guard: db.Guard}
+}
+
+// writable refuses a write while the guard reports that Redis lost data:
+// the guest gets StatusUnavailable with the reason and the operator's
+// action, and nothing is written to the emptied Redis. Reads go on: they
+// answer what Redis holds.
+func (s *Store) writable() error {
+	if s.guard == nil {
+		return nil
+	}
+	if err := s.guard.Refuse("state"); err != nil {
+		return state.Errorf(abi.StatusUnavailable, "state store: %v", err)
+	}
+	return nil
 }
 
 // Close releases nothing: the client belongs to the caller.
@@ -207,6 +229,9 @@ return out
 `)
 
 func (s *Store) run(ctx context.Context, sc *goredis.Script, tenant string, key []byte, args ...any) ([]any, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	k := s.keys(tenant)
 	keys := append([]string{k.value(key)}, k.meta()...)
 	res, err := sc.Run(ctx, s.c, keys, append([]any{key}, args...)...).Slice()
@@ -327,6 +352,9 @@ func (s *Store) Usage(ctx context.Context, tenant string) (state.Usage, error) {
 // Another replica writing to the tenant meanwhile may leave keys behind;
 // the host deletes a tenant's state after the tenant, when nothing writes.
 func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	k := s.keys(tenant)
 	for {
 		members, err := s.c.ZRange(ctx, k.base+"i", 0, 499).Result()

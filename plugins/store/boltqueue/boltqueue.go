@@ -23,11 +23,19 @@
 // Claims live in memory only: this process is the file's only user, so when
 // it dies its claims die with it, and Open finds every event it did not ack
 // pending again (ready, or delayed until its NotBefore).
+//
+// A delivery that begins (Begin) puts the event's sequence number in the
+// tenant's bucket "r" (running) in a group commit; Ack, Retry and Bury take
+// it out in theirs. An event Open finds there was running when the process
+// died: Open counts that as an attempt (Attempt+1, LastError
+// queue.DiedError) in the same transaction, so a poison event that crashes
+// the process is dead-lettered after the tenant's max attempts.
 package boltqueue
 
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -36,6 +44,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	bbolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/imhook/imhook/plugins/queue"
 	"github.com/imhook/imhook/plugins/store/boltdb"
@@ -45,6 +54,7 @@ var (
 	bucketTenants = []byte("tenants")
 	bucketPending = []byte("p")
 	bucketDead    = []byte("d")
+	bucketRunning = []byte("r")
 	bucketMeta    = []byte("meta")
 	keyFormat     = []byte("format")
 	format        = []byte("imhook-queue-1")
@@ -166,11 +176,15 @@ func (s *Store) load(path string) error {
 			t := newTenant()
 			b := tb.Bucket(name)
 			var ev queue.Event
+			var died []uint64 // running when the process died
 			if p := b.Bucket(bucketPending); p != nil {
 				if err := p.ForEach(func(k, v []byte) error {
 					seq := binary.BigEndian.Uint64(k)
 					if err := ev.UnmarshalBinary(v); err != nil {
 						return fmt.Errorf("queue file %s: tenant[%s] event %d: %w", path, name, seq, err)
+					}
+					if r := b.Bucket(bucketRunning); r != nil && r.Get(k) != nil {
+						died = append(died, seq)
 					}
 					t.enqueued[seq] = ev.Enqueued.UnixNano()
 					if ev.NotBefore.After(now) {
@@ -183,6 +197,9 @@ func (s *Store) load(path string) error {
 				}); err != nil {
 					return err
 				}
+			}
+			if err := countDied(b, died); err != nil {
+				return fmt.Errorf("queue file %s: tenant[%s]: %w", path, name, err)
 			}
 			if d := b.Bucket(bucketDead); d != nil {
 				if err := d.ForEach(func(k, v []byte) error {
@@ -202,6 +219,28 @@ func (s *Store) load(path string) error {
 			return nil
 		})
 	})
+}
+
+// countDied counts the death of the deliveries of seqs (running when the
+// process died) as an attempt each, in the tenant's bucket b, and clears
+// the running bucket.
+func countDied(b *bbolt.Bucket, seqs []uint64) error {
+	p := b.Bucket(bucketPending)
+	for _, seq := range seqs {
+		var ev queue.Event
+		if err := ev.UnmarshalBinary(p.Get(key(seq))); err != nil {
+			return err
+		}
+		ev.LastError = fmt.Sprintf("%s (attempt %d)", queue.DiedError, ev.Attempt)
+		ev.Attempt++
+		if err := p.Put(key(seq), ev.AppendBinary(nil)); err != nil {
+			return err
+		}
+	}
+	if b.Bucket(bucketRunning) != nil {
+		return b.DeleteBucket(bucketRunning)
+	}
+	return nil
 }
 
 // commit is the committer goroutine: one transaction per batch of waiting
@@ -412,6 +451,46 @@ func (s *Store) Claim(ctx context.Context, id string, n int, now time.Time) ([]*
 	return out, nil
 }
 
+// Begin implements queue.Store: the event's sequence number goes into the
+// tenant's running bucket in the next group commit, and Begin returns once
+// that is durable.
+func (s *Store) Begin(ctx context.Context, ev *queue.Event) error {
+	_, seq, ok := s.claimedSeq(ev)
+	if !ok {
+		return fmt.Errorf("queue: begin: tenant[%s] event %s is not claimed here", ev.Tenant, ev.ID)
+	}
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		r, err := running(tx, ev.Tenant)
+		if err != nil {
+			return err
+		}
+		return r.Put(key(seq), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("queue: begin: %w", err)
+	}
+	return nil
+}
+
+// running returns the tenant's bucket of deliveries running, creating it.
+func running(tx *bbolt.Tx, tenant string) (*bbolt.Bucket, error) {
+	tb, err := tx.Bucket(bucketTenants).CreateBucketIfNotExists([]byte(tenant))
+	if err != nil {
+		return nil, err
+	}
+	return tb.CreateBucketIfNotExists(bucketRunning)
+}
+
+// ended removes seq from the tenant's running deliveries, if there.
+func ended(tx *bbolt.Tx, tenant string, seq uint64) error {
+	if tb := tx.Bucket(bucketTenants).Bucket([]byte(tenant)); tb != nil {
+		if r := tb.Bucket(bucketRunning); r != nil {
+			return r.Delete(key(seq))
+		}
+	}
+	return nil
+}
+
 // claimedSeq returns the seq of a claimed event, or false.
 func (s *Store) claimedSeq(ev *queue.Event) (*tenant, uint64, bool) {
 	if len(ev.Handle) != 8 {
@@ -445,6 +524,9 @@ func (s *Store) Ack(ctx context.Context, ev *queue.Event) error {
 		if err != nil {
 			return err
 		}
+		if err := ended(tx, ev.Tenant, seq); err != nil {
+			return err
+		}
 		return p.Delete(key(seq))
 	}}
 	select {
@@ -467,6 +549,9 @@ func (s *Store) Retry(ctx context.Context, ev *queue.Event) error {
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		p, _, err := buckets(tx, ev.Tenant)
 		if err != nil {
+			return err
+		}
+		if err := ended(tx, ev.Tenant, seq); err != nil {
 			return err
 		}
 		return p.Put(key(seq), v)
@@ -502,6 +587,9 @@ func (s *Store) Bury(ctx context.Context, ev *queue.Event, maxDead int) (int, er
 			return err
 		}
 		if err := p.Delete(key(seq)); err != nil {
+			return err
+		}
+		if err := ended(tx, ev.Tenant, seq); err != nil {
 			return err
 		}
 		for _, k := range discard {
@@ -726,6 +814,25 @@ func (s *Store) Purge(ctx context.Context, id, eventID string) (int, error) {
 		return 0, fmt.Errorf("queue: purge: %w", err)
 	}
 	return len(seqs), nil
+}
+
+// DeleteTenant implements queue.Store: the tenant's bucket goes in one
+// commit, its index at once (claims still running end as no-ops).
+func (s *Store) DeleteTenant(ctx context.Context, id string) error {
+	s.mu.Lock()
+	delete(s.tenants, id)
+	s.mu.Unlock()
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		err := tx.Bucket(bucketTenants).DeleteBucket([]byte(id))
+		if errors.Is(err, bbolterrors.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("queue: delete tenant[%s]: %w", id, err)
+	}
+	return nil
 }
 
 // Close implements queue.Store: writes submitted before it are committed.

@@ -7,6 +7,9 @@
 //
 //	c, err := redisdb.Open(ctx, redisdb.Config{Address: "10.0.0.5:6379"})
 //	if err != nil { ... } // "redis at 10.0.0.5:6379 unreachable: ...; check store.redis.address ..."
+//
+// A server opens its Redis once with OpenShared: the client and the one
+// data-loss Guard that every store on that Redis asks before it writes.
 package redisdb
 
 import (
@@ -71,3 +74,41 @@ var quietOnce sync.Once
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
+
+// Shared is imhook's Redis as every store on it uses it: one client and
+// one data-loss Guard, so that the registry, the plugin state and the queue
+// of a replica agree on whether Redis can be written to.
+type Shared struct {
+	// Client is the connection pool every store uses.
+	Client goredis.UniversalClient
+	// Guard is the one data-loss guard of this Redis.
+	Guard *Guard
+	// Config is the configuration it was opened with, defaults applied.
+	Config Config
+}
+
+// OpenShared opens Redis as Open does, then checks it for lost data once
+// and starts the Guard's poll. A store found to have lost data is not an
+// error: the Guard is then in the lost-data state (Guard.Status), so the
+// replica can report it and an operator can accept it through its admin
+// API. Close stops the guard and closes the client.
+func OpenShared(ctx context.Context, cfg Config, opt GuardOptions) (*Shared, error) {
+	c, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	g, err := newGuard(ctx, c, cfg, opt)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return &Shared{Client: c, Guard: g, Config: cfg}, nil
+}
+
+// Close stops the guard, records the newest revision seen and closes the
+// client. The stores on it must be closed first.
+func (s *Shared) Close() error {
+	s.Guard.close()
+	return s.Client.Close()
+}

@@ -28,6 +28,14 @@
 // replica took it over, and will end it). The depth bound is checked and
 // the event added in one script, so concurrent enqueues from several
 // replicas never pass it.
+//
+// # Deaths and lost data
+//
+// A claim taken over from a consumer that died carries Redis's delivery
+// count of the entry: each delivery before it counts as a failed attempt
+// (queue.DiedError), so an event that kills the process is dead-lettered
+// after the tenant's max attempts. With Options.Guard every write is
+// refused while the Redis's data-loss guard reports a loss (redisdb.Guard).
 package redisqueue
 
 import (
@@ -43,6 +51,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/imhook/imhook/plugins/queue"
+	"github.com/imhook/imhook/plugins/store/redisdb"
 )
 
 // DefaultLease is Options.Lease when zero.
@@ -58,6 +67,10 @@ type Options struct {
 	// the event over. It must exceed the longest delivery (queue.timeout).
 	// Default DefaultLease.
 	Lease time.Duration
+	// Guard, when set, is the data-loss guard of the Redis: every write
+	// (enqueue, claim, ack, retry, bury, revive, purge) is refused while it
+	// reports that Redis lost data.
+	Guard *redisdb.Guard
 	// Consumer names this replica in the consumer groups; default host name,
 	// process ID and random bits, unique per New.
 	Consumer string
@@ -65,6 +78,7 @@ type Options struct {
 
 // Store is the Redis queue.Store.
 type Store struct {
+	guard    *redisdb.Guard
 	c        goredis.UniversalClient
 	prefix   string
 	lease    time.Duration
@@ -86,7 +100,19 @@ func New(c goredis.UniversalClient, opt Options) (*Store, error) {
 		_, _ = rand.Read(r[:])
 		opt.Consumer = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(r[:]))
 	}
-	return &Store{c: c, prefix: opt.KeyPrefix, lease: opt.Lease, consumer: opt.Consumer}, nil
+	return &Store{c: c, prefix: opt.KeyPrefix, lease: opt.Lease, consumer: opt.Consumer, guard: opt.Guard}, nil
+}
+
+// writable refuses a write while the guard reports that Redis lost data
+// (the error wraps health.ErrDataLost and says what the operator does).
+func (s *Store) writable() error {
+	if s.guard == nil {
+		return nil
+	}
+	if err := s.guard.Refuse("queue"); err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) key(tenant, what string) string {
@@ -113,6 +139,9 @@ return n + 1
 // it: with appendfsync always, on disk; with everysec (Redis's default), a
 // crash of Redis itself may lose the last second.
 func (s *Store) Enqueue(ctx context.Context, ev *queue.Event, maxDepth int) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	n, err := enqueueScript.Run(ctx, s.c, []string{s.key(ev.Tenant, "s"), s.key(ev.Tenant, "z")},
 		maxDepth, ev.AppendBinary(nil)).Int()
 	if err != nil {
@@ -130,7 +159,9 @@ func (s *Store) Enqueue(ctx context.Context, ev *queue.Event, maxDepth int) erro
 	return nil
 }
 
-var claimScript = goredis.NewScript(ensureGroup + `
+var claimScript = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('ZCARD', KEYS[2]) == 0 then return {} end
+` + ensureGroup + `
 local n = tonumber(ARGV[2])
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 100)
 for _, id in ipairs(due) do
@@ -142,7 +173,12 @@ end
 local out = {}
 local stale = redis.call('XAUTOCLAIM', KEYS[1], 'imhook', ARGV[1], ARGV[4], '0-0', 'COUNT', n)
 for _, e in ipairs(stale[2]) do
-  if e[2] then table.insert(out, e) end
+  if e[2] then
+    local p = redis.call('XPENDING', KEYS[1], 'imhook', e[1], e[1], 1)
+    local times = 1
+    if p[1] then times = p[1][4] end
+    table.insert(out, {e[1], e[2], times})
+  end
 end
 if #out < n then
   local r = redis.call('XREADGROUP', 'GROUP', 'imhook', ARGV[1], 'COUNT', n - #out, 'STREAMS', KEYS[1], '>')
@@ -156,6 +192,9 @@ return out
 // Claim implements queue.Store. now is the time of the caller; due retries
 // are compared with it.
 func (s *Store) Claim(ctx context.Context, tenant string, n int, now time.Time) ([]*queue.Event, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
 	res, err := claimScript.Run(ctx, s.c, []string{s.key(tenant, "s"), s.key(tenant, "z"), s.key(tenant, "h")},
 		s.consumer, n, now.UnixMilli(), s.lease.Milliseconds()).Slice()
 	if err != nil {
@@ -172,11 +211,23 @@ func (s *Store) Claim(ctx context.Context, tenant string, n int, now time.Time) 
 	return out, nil
 }
 
-// decodeEntry decodes a stream entry {id, {"e", data}}.
+// decodeEntry decodes a stream entry {id, {"e", data}}, or one taken over
+// from a consumer that died {id, {"e", data}, times delivered}: each
+// delivery before this one died with its process (or outlived the lease),
+// and counts as an attempt.
 func decodeEntry(r any) (*queue.Event, error) {
 	e, ok := r.([]any)
-	if !ok || len(e) != 2 {
+	if !ok || len(e) < 2 {
 		return nil, fmt.Errorf("unexpected stream entry %v", r)
+	}
+	if len(e) == 3 {
+		times, _ := e[2].(int64)
+		ev, err := decodeEntry(e[:2])
+		if err == nil && times > 1 {
+			ev.LastError = fmt.Sprintf("%s (attempt %d; or it outlived queue.lease)", queue.DiedError, ev.Attempt+int(times)-2)
+			ev.Attempt += int(times) - 1
+		}
+		return ev, err
 	}
 	id, _ := e[0].(string)
 	fields, _ := e[1].([]any)
@@ -193,6 +244,12 @@ func decodeEntry(r any) (*queue.Event, error) {
 	return nil, fmt.Errorf("stream entry %s has no event", id)
 }
 
+// Begin implements queue.Store: Redis counted the delivery when the claim
+// read it (the entry's delivery count, as durable as Redis's persistence),
+// and a claim taken over from a dead consumer adds the deliveries that
+// died to the event's attempts (decodeEntry).
+func (s *Store) Begin(context.Context, *queue.Event) error { return s.writable() }
+
 // ackScript ends a claim: XACK, and when the entry was still pending (ours
 // or taken over), XDEL and the rest of the script.
 const ackPrefix = `
@@ -204,6 +261,9 @@ var ackScript = goredis.NewScript(ackPrefix + `return 0`)
 
 // Ack implements queue.Store.
 func (s *Store) Ack(ctx context.Context, ev *queue.Event) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	if err := ackScript.Run(ctx, s.c, []string{s.key(ev.Tenant, "s")}, ev.Handle).Err(); err != nil {
 		return fmt.Errorf("queue: ack in redis: %w", err)
 	}
@@ -218,6 +278,9 @@ return 0
 
 // Retry implements queue.Store.
 func (s *Store) Retry(ctx context.Context, ev *queue.Event) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	err := retryScript.Run(ctx, s.c, []string{s.key(ev.Tenant, "s"), s.key(ev.Tenant, "z"), s.key(ev.Tenant, "h")},
 		ev.Handle, ev.ID, ev.NotBefore.UnixMilli(), ev.AppendBinary(nil)).Err()
 	if err != nil {
@@ -244,6 +307,9 @@ return n
 
 // Bury implements queue.Store.
 func (s *Store) Bury(ctx context.Context, ev *queue.Event, maxDead int) (int, error) {
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
 	n, err := buryScript.Run(ctx, s.c, []string{s.key(ev.Tenant, "s"), s.key(ev.Tenant, "dh"), s.key(ev.Tenant, "dz"), s.key(ev.Tenant, "n")},
 		ev.Handle, ev.ID, ev.AppendBinary(nil), max(maxDead, 1)).Int()
 	if err != nil {
@@ -390,6 +456,9 @@ return 1
 
 // Revive implements queue.Store.
 func (s *Store) Revive(ctx context.Context, tenant, id string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	ev, err := s.DeadEvent(ctx, tenant, id)
 	if err != nil {
 		return err
@@ -418,11 +487,31 @@ return redis.call('HDEL', KEYS[1], ARGV[1])
 
 // Purge implements queue.Store.
 func (s *Store) Purge(ctx context.Context, tenant, id string) (int, error) {
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
 	n, err := purgeScript.Run(ctx, s.c, []string{s.key(tenant, "dh"), s.key(tenant, "dz")}, id).Int()
 	if err != nil {
 		return 0, fmt.Errorf("queue: purge in redis: %w", err)
 	}
 	return n, nil
+}
+
+// DeleteTenant implements queue.Store: the tenant's keys go in one
+// command (one slot), and it leaves the tenant set. A claim still running
+// elsewhere ends as a no-op (its entry is gone).
+func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	keys := []string{s.key(tenant, "s"), s.key(tenant, "z"), s.key(tenant, "h"), s.key(tenant, "dz"), s.key(tenant, "dh"), s.key(tenant, "n")}
+	if err := s.c.Del(ctx, keys...).Err(); err != nil {
+		return fmt.Errorf("queue: delete tenant[%s] in redis: %w", tenant, err)
+	}
+	if err := s.c.SRem(ctx, s.tenantsKey(), tenant).Err(); err != nil {
+		return fmt.Errorf("queue: delete tenant[%s] in redis: %w", tenant, err)
+	}
+	return nil
 }
 
 // Close implements queue.Store; the client stays open (its opener closes

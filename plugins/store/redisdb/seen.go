@@ -1,4 +1,4 @@
-package redis
+package redisdb
 
 import (
 	"encoding/json"
@@ -32,7 +32,7 @@ func readSeen(path string) (seenFile, error) {
 		return s, fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return s, fmt.Errorf("read %s: %w; it holds the newest registry revision this replica saw: delete it only if you know Redis is right", path, err)
+		return s, fmt.Errorf("read %s: %w; it holds the newest store revision this replica saw: delete it only if you know Redis is right", path, err)
 	}
 	return s, nil
 }
