@@ -86,7 +86,7 @@ func (c *Console) serve(rc *fasthttp.RequestCtx) {
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin") // no-referrer would make Chromium send "Origin: null" on our own forms
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	if err := admin.CheckOrigin(rc); err != nil {
 		c.plainError(rc, fasthttp.StatusForbidden, err.Error())
