@@ -1,11 +1,16 @@
 package console
 
 import (
+	"time"
+
 	"github.com/go-analyze/charts"
 	"github.com/valyala/fasthttp"
 
 	"github.com/imhook/imhook/host/history"
 )
+
+// The charts' size in pixels: three side by side on a laptop screen.
+const chartWidth, chartHeight = 380, 220
 
 // chartKinds are the charts of a tenant's last hour.
 var chartKinds = map[string]struct {
@@ -30,6 +35,7 @@ func (c *Console) chart(rc *fasthttp.RequestCtx, s *session, id, kind string) {
 		c.plainError(rc, status(err), err.Error())
 		return
 	}
+	c.history.Refresh(time.Now(), time.Second) // the current minute as of now
 	ms := c.chartMinutes(id)
 	values := make([]float64, len(ms))
 	labels := make([]string, len(ms))
@@ -40,8 +46,9 @@ func (c *Console) chart(rc *fasthttp.RequestCtx, s *session, id, kind string) {
 	opt := charts.NewLineChartOptionWithData([][]float64{values})
 	opt.Title = charts.TitleOption{Text: k.title}
 	opt.XAxis.Labels = labels
+	opt.XAxis.LabelCount = 5 // one every quarter of an hour
 	opt.Symbol = charts.Symbol{Shape: charts.SymbolNone}
-	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: 560, Height: 240})
+	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: chartWidth, Height: chartHeight})
 	if err := p.LineChart(opt); err != nil {
 		c.plainError(rc, fasthttp.StatusInternalServerError, "chart: "+err.Error())
 		return

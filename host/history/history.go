@@ -57,11 +57,15 @@ type bucket struct {
 // History is the per-tenant rings. Safe for concurrent use.
 type History struct {
 	src prometheus.Gatherer
+	// sampling serializes Sample: two reads of the registry applied out of
+	// order would count a stretch twice.
+	sampling sync.Mutex
 
-	mu     sync.Mutex
-	bounds []float64 // the duration histogram's upper bounds
-	last   map[string]counters
-	rings  map[string]*[Minutes]bucket
+	mu      sync.Mutex
+	sampled time.Time // the last Sample's time
+	bounds  []float64 // the duration histogram's upper bounds
+	last    map[string]counters
+	rings   map[string]*[Minutes]bucket
 }
 
 // New returns a History fed from src, normally metrics.Metrics.Registry().
@@ -89,6 +93,8 @@ func (h *History) Run(ctx context.Context, interval time.Duration) {
 // process lifetime as one minute. A counter that went down (the tenant was
 // deleted and created again) starts a new baseline too.
 func (h *History) Sample(now time.Time) error {
+	h.sampling.Lock()
+	defer h.sampling.Unlock()
 	fams, err := h.src.Gather()
 	if err != nil {
 		return err
@@ -137,6 +143,7 @@ func (h *History) Sample(now time.Time) error {
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.sampled = now
 	if bounds != nil {
 		h.bounds = bounds
 	}
@@ -169,6 +176,18 @@ func (h *History) Sample(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// Refresh samples when the last sample is older than maxAge, so that a page
+// shows the current minute as of its request without every request reading
+// the whole registry.
+func (h *History) Refresh(now time.Time, maxAge time.Duration) {
+	h.mu.Lock()
+	stale := now.Sub(h.sampled) > maxAge
+	h.mu.Unlock()
+	if stale {
+		_ = h.Sample(now)
+	}
 }
 
 // bucket returns tenant's bucket of minute, emptied when it held an older
