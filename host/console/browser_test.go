@@ -58,6 +58,7 @@ func TestBrowserWorkflow(t *testing.T) {
 	}
 	screenshot(t, tab, "tenants")
 	step(t, tab, "server page", chromedp.Navigate(s.console("server")), chromedp.WaitVisible(chromedp.ID("health-code")))
+	screenshot(t, tab, "server")
 	step(t, tab, "operator logs out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("token")))
 
 	// The tenant logs in with the token it was given.
@@ -107,6 +108,14 @@ func TestBrowserWorkflow(t *testing.T) {
 	}
 	screenshot(t, tab, "playground")
 
+	// Keep the callbacks, for the replay below.
+	step(t, tab, "turn capture on",
+		chromedp.Navigate(s.console("t/acme/captures")),
+		chromedp.Click(chromedp.CSS(`#capture-settings input[name=enabled]`)),
+		chromedp.Submit(chromedp.CSS(`#capture-settings input[name=max_age]`)),
+		chromedp.WaitVisible(chromedp.ID("flash")))
+	checkFlash(t, tab, "capture settings saved")
+
 	// The live log: a callback sent now appears without a reload.
 	step(t, tab, "live log page",
 		chromedp.Navigate(s.console("t/acme/logs")),
@@ -137,6 +146,18 @@ func TestBrowserWorkflow(t *testing.T) {
 	if badge := value(t, tab, "active badge", chromedp.Text(chromedp.ID("active-moderation"))); !strings.Contains(badge, v1[:12]) {
 		t.Errorf("active badge %q after rollback, want %s", badge, v1[:12])
 	}
+
+	// What the callbacks left: captures replayed through the active
+	// version, and the charts of the last hour.
+	sendSingle(t, s, "acme", "hello", "op-2")
+	step(t, tab, "replay the captures",
+		chromedp.Navigate(s.console("t/acme/captures")),
+		chromedp.Click(chromedp.CSS(`#replay button`)),
+		chromedp.WaitVisible(chromedp.ID("replay-result")))
+	screenshot(t, tab, "captures")
+	step(t, tab, "charts", chromedp.Navigate(s.console("t/acme/")),
+		waitJS(`[...document.querySelectorAll(".charts img")].every(i => i.complete && i.naturalWidth > 0)`))
+	screenshot(t, tab, "charts")
 
 	// Another tenant, through the console: its pages and the JSON the
 	// script fetches are refused by the admin API.

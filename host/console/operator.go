@@ -12,6 +12,9 @@ import (
 	"github.com/imhook/imhook/host/history"
 )
 
+// tenantsPerPage is how many tenants one page of the list shows.
+const tenantsPerPage = 100
+
 // tenantRow is one line of the operator's tenants table.
 type tenantRow struct {
 	admin.Tenant
@@ -34,12 +37,23 @@ func (c *Console) tenants(rc *fasthttp.RequestCtx, s *session) {
 		return
 	}
 	filter := string(rc.QueryArgs().Peek("q"))
-	rows := make([]tenantRow, 0, len(list.Tenants))
-	now := time.Now()
-	for _, t := range list.Tenants {
-		if filter != "" && !strings.Contains(t.ID, filter) {
-			continue
+	matched := list.Tenants
+	if filter != "" {
+		matched = nil
+		for _, t := range list.Tenants {
+			if strings.Contains(t.ID, filter) {
+				matched = append(matched, t)
+			}
 		}
+	}
+	// One page of tenantsPerPage: a table of thousands of rows is slow to
+	// draw and no one reads it; the filter finds a tenant.
+	pages := max(1, (len(matched)+tenantsPerPage-1)/tenantsPerPage)
+	page := min(max(1, rc.QueryArgs().GetUintOrZero("page")), pages)
+	matched = matched[(page-1)*tenantsPerPage : min(len(matched), page*tenantsPerPage)]
+	rows := make([]tenantRow, 0, len(matched))
+	now := time.Now()
+	for _, t := range matched {
 		r := tenantRow{Tenant: t}
 		for _, p := range t.Plugins {
 			if p.Active != "" {
@@ -57,11 +71,17 @@ func (c *Console) tenants(rc *fasthttp.RequestCtx, s *session) {
 		}
 		rows = append(rows, r)
 	}
+	next := 0 // no next page
+	if page < pages {
+		next = page + 1
+	}
 	c.render(rc, s, fasthttp.StatusOK, "tenants", "Tenants", "", struct {
-		Rows   []tenantRow
-		Total  int
-		Filter string
-	}{rows, len(list.Tenants), filter})
+		Rows               []tenantRow
+		Total              int
+		Filter             string
+		Page, Pages        int
+		PrevPage, NextPage int
+	}{rows, len(list.Tenants), filter, page, pages, page - 1, next})
 }
 
 // createTenant creates a tenant and answers its token in the page itself,

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -124,4 +125,27 @@ func post2(t *testing.T, c *client, path string, form url.Values) string {
 		t.Fatalf("POST %s: %d %.300s", path, st, page)
 	}
 	return page
+}
+
+// TestTenantsPages pages the operator's list of many tenants and filters it.
+func TestTenantsPages(t *testing.T) {
+	s := start(t)
+	for i := range 150 {
+		s.tenant(fmt.Sprintf("t%03d", i), registry.Settings{})
+	}
+	op := newClient(t, s)
+	op.login(operatorToken)
+	_, _, page := op.do("GET", "/console/tenants", nil)
+	if !strings.Contains(page, `href="/console/t/t099/"`) || strings.Contains(page, `href="/console/t/t100/"`) ||
+		!strings.Contains(page, "page 1 of 2") {
+		t.Errorf("first page: want t000-t099 and page 1 of 2")
+	}
+	_, _, page = op.do("GET", "/console/tenants?page=2", nil)
+	if strings.Contains(page, `href="/console/t/t099/"`) || !strings.Contains(page, `href="/console/t/t149/"`) {
+		t.Errorf("second page: want t100-t149")
+	}
+	_, _, page = op.do("GET", "/console/tenants?q=t14", nil)
+	if !strings.Contains(page, `href="/console/t/t140/"`) || strings.Contains(page, `href="/console/t/t000/"`) || strings.Contains(page, "page 1 of") {
+		t.Errorf("filter t14: want t140-t149 on one page")
+	}
 }
