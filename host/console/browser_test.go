@@ -58,7 +58,6 @@ func TestBrowserWorkflow(t *testing.T) {
 	}
 	screenshot(t, tab, "tenants")
 	step(t, tab, "server page", chromedp.Navigate(s.console("server")), chromedp.WaitVisible(chromedp.ID("health-code")))
-	screenshot(t, tab, "server")
 	step(t, tab, "operator logs out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("token")))
 
 	// The tenant logs in with the token it was given.
@@ -173,6 +172,19 @@ func TestBrowserWorkflow(t *testing.T) {
 	}
 	if st := value(t, tab, "own logs.json", chromedp.Evaluate[int](`fetch("/console/t/acme/logs.json").then(r => r.status)`, chromedp.EvalAwaitPromise)); st != http.StatusOK {
 		t.Errorf("the tenant's own logs.json: %d, want 200", st)
+	}
+
+	// Back as the operator: the server view shows the tenant's traffic.
+	step(t, tab, "tenant logs out", chromedp.Click(chromedp.CSS(".logout button")), chromedp.WaitVisible(chromedp.ID("token")))
+	step(t, tab, "operator logs in again",
+		chromedp.SetValue(chromedp.ID("token"), operatorToken),
+		chromedp.Submit(chromedp.ID("token")),
+		chromedp.WaitVisible(chromedp.ID("create-tenant")),
+		chromedp.Navigate(s.console("server")),
+		chromedp.WaitVisible(chromedp.CSS(`#loads a[href="/console/t/acme/"]`)))
+	screenshot(t, tab, "server")
+	if st := value(t, tab, "operator's logs.json", chromedp.Evaluate[int](`fetch("/console/t/acme/logs.json").then(r => r.status)`, chromedp.EvalAwaitPromise)); st != http.StatusOK {
+		t.Errorf("the operator's fetch of acme's logs.json: %d, want 200", st)
 	}
 }
 
