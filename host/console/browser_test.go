@@ -112,8 +112,7 @@ func TestBrowserWorkflow(t *testing.T) {
 		chromedp.Navigate(s.console("t/acme/captures")),
 		chromedp.Click(chromedp.CSS(`#capture-settings input[name=enabled]`)),
 		chromedp.Submit(chromedp.CSS(`#capture-settings input[name=max_age]`)),
-		chromedp.WaitVisible(chromedp.ID("flash")))
-	checkFlash(t, tab, "capture settings saved")
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="flash"][contains(., "capture settings saved")]`)))
 
 	// The live log: a callback sent now appears without a reload.
 	step(t, tab, "live log page",
@@ -137,7 +136,7 @@ func TestBrowserWorkflow(t *testing.T) {
 	}
 	step(t, tab, "roll back",
 		chromedp.Click(chromedp.ID("rollback-moderation")),
-		chromedp.WaitVisible(chromedp.ID("flash")))
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="flash"][contains(., "rolled moderation back")]`)))
 	checkFlash(t, tab, "rolled moderation back to "+v1[:12])
 	if got := activeVersion(t, s, "acme", "moderation"); got != v1 {
 		t.Fatalf("active after rollback: %s, want %s", got[:12], v1[:12])

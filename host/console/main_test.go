@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/imhook/imhook/host"
+	"github.com/imhook/imhook/host/hosttest"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
@@ -157,28 +157,7 @@ func start(t testing.TB) *server {
 	cfg.Admin.Addr = "127.0.0.1:0"
 	cfg.Admin.Token = operatorToken
 	cfg.Sandbox.Limits.CallTimeout = time.Second // a loaded machine
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	srv, err := host.New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		stop()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	for deadline := time.Now().Add(60 * time.Second); !srv.Directory().Ready(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("directory not ready after 60s")
-		}
-	}
+	srv := hosttest.Run(t, cfg, nil)
 	return &server{t: t, srv: srv, hooks: "http://" + srv.Addr().String(), admin: "http://" + srv.AdminAddr().String()}
 }
 
@@ -288,4 +267,21 @@ func csrfOf(page string) string {
 	}
 	rest := page[i+len(mark):]
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// waitServing waits until the webhook path serves hash as tenant's plugin.
+func (s *server) waitServing(tenant, plugin, hash string) {
+	s.t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if st, ok := s.srv.Directory().Stats(tenant); ok {
+			for _, p := range st.Plugins {
+				if p.Name == plugin && p.Serving == hash {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("tenant[%s] plugin[%s] not serving %s after 2 minutes", tenant, plugin, hash[:12])
+		}
+	}
 }

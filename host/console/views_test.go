@@ -21,9 +21,11 @@ func TestTenantViews(t *testing.T) {
 	_, mod := guest(t, "moderation", t.TempDir(), "moderation")
 	_, trivial := guest(t, "trivial", t.TempDir(), "trivial")
 	for name, wasm := range map[string][]byte{"moderation": mod, "audit": trivial} {
-		if _, err := s.srv.Install(context.Background(), "acme", name, wasm); err != nil {
+		hash, err := s.srv.Install(context.Background(), "acme", name, wasm)
+		if err != nil {
 			t.Fatal(err)
 		}
+		s.waitServing("acme", name, hash)
 	}
 	c := newClient(t, s)
 	c.login(token)

@@ -103,18 +103,16 @@ func (h *History) Sample(now time.Time) error {
 	var bounds []float64
 	for _, f := range fams {
 		switch f.GetName() {
-		case callsName:
+		case callsName, failuresName:
 			for _, m := range f.GetMetric() {
 				t := label(m, "tenant")
 				c := cur[t]
-				c.calls += uint64(m.GetCounter().GetValue())
-				cur[t] = c
-			}
-		case failuresName:
-			for _, m := range f.GetMetric() {
-				t := label(m, "tenant")
-				c := cur[t]
-				c.failures += uint64(m.GetCounter().GetValue())
+				n := uint64(m.GetCounter().GetValue())
+				if f.GetName() == callsName {
+					c.calls += n
+				} else {
+					c.failures += n
+				}
 				cur[t] = c
 			}
 		case durationName:
