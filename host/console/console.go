@@ -22,7 +22,6 @@ import (
 	"embed"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -134,6 +133,8 @@ func (c *Console) serve(rc *fasthttp.RequestCtx) {
 		c.tenants(rc, s)
 	case path == "server":
 		c.server(rc, s)
+	case len(segs) == 2 && segs[0] == "t" && rc.IsGet():
+		rc.Redirect(Prefix+path+"/", fasthttp.StatusSeeOther)
 	case len(segs) >= 3 && segs[0] == "t":
 		c.tenantRoute(rc, s, segs[1], segs[2:])
 	default:
@@ -223,11 +224,3 @@ type consoleError string
 func (e consoleError) Error() string { return string(e) }
 
 func errorf(msg string) error { return consoleError(msg) }
-
-// since formats the age of t for tables.
-func since(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return time.Since(t).Round(time.Second).String() + " ago"
-}

@@ -40,7 +40,6 @@ var funcs = template.FuncMap{
 		}
 		return out.String()
 	},
-	"ago":  since,
 	"join": strings.Join,
 	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") },
 	"us": func(us int64) string {

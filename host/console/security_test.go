@@ -70,6 +70,9 @@ func TestSecurityModel(t *testing.T) {
 			t.Errorf("session cookie %q lacks %s", cookie, want)
 		}
 	}
+	if st, h, _ := c.do("GET", "/console/t/acme", nil); st != http.StatusSeeOther || !strings.HasSuffix(h.Get("Location"), "/console/t/acme/") {
+		t.Errorf("GET /console/t/acme: %d to %q, want 303 to /console/t/acme/", st, h.Get("Location"))
+	}
 	_, _, home := c.do("GET", "/console/t/acme/", nil)
 	c.csrf = csrfOf(home)
 	if strings.Contains(home, acme[len("acme."):]) {

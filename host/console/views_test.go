@@ -107,15 +107,36 @@ func TestTenantViews(t *testing.T) {
 		t.Errorf("chart: %d %s %.100s", st, h.Get("Content-Type"), svg)
 	}
 
-	// The operator's server view shows the tenant's traffic and failures.
+	// The operator sets the tenant's limits and grants in the same editor.
 	op := newClient(t, s)
 	op.login(operatorToken)
+	op.csrf = csrfOf(get2(t, op, "/console/t/acme/"))
+	st, h, _ = op.do("POST", "/console/t/acme/settings", url.Values{"csrf": {op.csrf},
+		"settings": {`{"limits":{"max_instructions":200000000},"grants":["kv"],"config":{"banned_words":"spam"}}`}})
+	if page := get2(t, op, h.Get("Location")); st != http.StatusSeeOther || !strings.Contains(page, "settings saved") {
+		t.Errorf("operator saves limits: %d %.500s", st, page)
+	}
+	if tn, _ := s.srv.Registry().Tenant(context.Background(), "acme"); tn.Settings.Limits.MaxInstructions != 200000000 {
+		t.Errorf("limits after the operator's save: %+v", tn.Settings.Limits)
+	}
+
+	// The operator's server view shows the tenant's traffic and failures.
 	_, _, page = op.do("GET", "/console/server", nil)
 	for _, want := range []string{`href="/console/t/acme/"`, "stopped 1", `id="health-code">200<`, "moderation"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("server page lacks %q", want)
 		}
 	}
+}
+
+// get2 reads a page.
+func get2(t *testing.T, c *client, path string) string {
+	t.Helper()
+	st, _, page := c.do("GET", path, nil)
+	if st != http.StatusOK {
+		t.Fatalf("GET %s: %d %.300s", path, st, page)
+	}
+	return page
 }
 
 // post2 posts a form whose answer is a page, not a redirect.
