@@ -98,6 +98,11 @@ func TestSecurityModel(t *testing.T) {
 	if !s.exists("other") {
 		t.Fatal("tenant acme's session deleted tenant other")
 	}
+	// A GET never changes or runs anything: the replay is a POST.
+	if st, _, body := c.do("GET", "/console/t/acme/captures/replay", nil); st != http.StatusOK || strings.Contains(body, "replay-result") {
+		t.Errorf("GET .../captures/replay: %d, want the captures page without a replay", st)
+	}
+
 	// The operator's pages.
 	for _, path := range []string{"/console/tenants", "/console/server"} {
 		st, _, body := c.do("GET", path, nil)

@@ -275,7 +275,7 @@ func (c *Console) captures(rc *fasthttp.RequestCtx, s *session, id, action strin
 		c.fail(rc, s, id, err)
 		return
 	}
-	if action == "/replay" {
+	if action == "/replay" && rc.IsPost() { // a GET never runs anything
 		plugin, version, _ := strings.Cut(formValue(rc, "version"), "/")
 		q := url.Values{"plugin": {plugin}, "version": {version}}
 		var out admin.Replay
