@@ -105,9 +105,11 @@ SDK_VET  = $(GO) vet -C sdk
 # here through the WAT and raw-ABI guests. ./host/, the end-to-end tests, is
 # worth its cost: it compiles its eight Go modules into the compilation cache
 # in the user cache directory, which the run without -race has filled, so it
-# takes about 25 s here on 2 cores (2 to 3 minutes with a cold cache).
+# takes about 25 s here on 2 cores (2 to 3 minutes with a cold cache). The
+# console's (sessions, history sampled while pages read it, browser tests
+# against a live server) add about 16 s.
 RACE_PKGS ?= ./plugins/... ./host/chain/... ./host/webhook/... ./host/tenants/... ./host/admin/... ./host/ \
-	./host/tenantlog/... ./host/capture/...
+	./host/tenantlog/... ./host/capture/... ./host/history/... ./host/console/...
 
 .PHONY: test
 test: check-fmt vet test-as ## Run every test as CI does: vet, the AssemblyScript SDK's tests, all Go tests, the race detector, short fuzz runs.

@@ -21,6 +21,8 @@ import (
 
 	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/host/capture"
+	"github.com/imhook/imhook/host/console"
+	"github.com/imhook/imhook/host/history"
 	"github.com/imhook/imhook/host/metrics"
 	"github.com/imhook/imhook/host/tenantlog"
 	"github.com/imhook/imhook/host/tenants"
@@ -85,7 +87,13 @@ type Server struct {
 	// state is the tenants' key-value state (state.go).
 	state      state.Backend
 	stateClose func() error
+
+	// history is the tenants' last hour for the web console's charts.
+	history *history.History
 }
+
+// historyInterval is how often the console's history samples the metrics.
+const historyInterval = 10 * time.Second
 
 // New opens the store, creates the sandbox and binds both listeners (so Addr
 // and AdminAddr are known at once), but serves nothing until Run. cfg must
@@ -259,6 +267,13 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		}
 		apiHandler := api.Handler()
 		metricsHandler := s.metrics.Handler()
+		s.history = history.New(s.metrics.Registry())
+		con, err := console.New(console.Options{API: apiHandler, Metrics: s.metrics.Registry(), History: s.history,
+			Health: func(ctx *fasthttp.RequestCtx) { s.readyz(ctx, true) }})
+		if err != nil {
+			return nil, err
+		}
+		consoleHandler := con.Handler()
 		s.admin = &fasthttp.Server{
 			Name: "imhook-admin",
 			Handler: func(ctx *fasthttp.RequestCtx) {
@@ -274,6 +289,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 				default:
 					if bytes.HasPrefix(ctx.Path(), pprofPrefix) {
 						s.servePprof(ctx)
+						return
+					}
+					if p := string(ctx.Path()); strings.HasPrefix(p, console.Prefix) || p == "/console" {
+						consoleHandler(ctx) // docs/console.md
 						return
 					}
 					apiHandler(ctx)
@@ -351,6 +370,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.queue.Start()
+	if s.history != nil {
+		go s.history.Run(ctx, historyInterval)
+	}
 	s.log.Info("imhook serving", "webhook", s.Addr().String(), "admin", addrString(s.AdminAddr()),
 		"store", s.storeName(), "plugins_loaded", s.dir.PluginsLoaded(), "ready", s.dir.Ready(), "replica", s.replicaID)
 	var runErr error

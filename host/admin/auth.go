@@ -150,3 +150,8 @@ func loopbackHost(host string) bool {
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.IsLoopback()
 }
+
+// CheckOrigin applies the admin API's browser checks (a loopback listener
+// answers only loopback Host names; an Origin must be the listener's own) to
+// another handler of the admin listener: the web console, host/console.
+func CheckOrigin(rc *fasthttp.RequestCtx) error { return checkOrigin(rc) }
