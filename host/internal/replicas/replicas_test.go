@@ -18,9 +18,12 @@ import (
 )
 
 // bound is how long a change may take to reach a replica before a test
-// fails. The target is 1s at p99 (measured and logged by TestReplicas); the
-// bound is looser so a loaded CI machine does not make the test flaky.
-const bound = 5 * time.Second
+// fails. The target is 1s at p99 (measured and logged by TestReplicas, not
+// asserted here); the bound only catches a change that never arrives. Every
+// wait on it ends as soon as the change is seen, so it is long: 5 s failed
+// TestDataLossThenRestart at load average 10, where loading a Go guest on a
+// replica took longer.
+const bound = 30 * time.Second
 
 // TestReplicas runs three `imhook serve` processes on one redis-server and
 // checks that they share tenants and plugin versions: propagation of
