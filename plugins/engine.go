@@ -73,6 +73,11 @@ type EngineOptions struct {
 	// knows no protocol; the server passes OpenIM's catalog
 	// (openim.CommandName).
 	Commands func(name string) (string, bool)
+	// NoPreInit makes every instance run its module's _initialize. By
+	// default a plugin's first instance runs it and later ones start from
+	// the state it left, when that is safe (docs/sandbox.md,
+	// "Pre-initialised instances").
+	NoPreInit bool
 }
 
 // Engine owns the compilation cache and the global instance budget, and makes
@@ -84,6 +89,7 @@ type Engine struct {
 	budget   *budget
 	cpu      *cpuShare
 	commands func(string) (string, bool) // EngineOptions.Commands
+	preinit  bool                        // !EngineOptions.NoPreInit
 
 	compileTimeout time.Duration // EngineOptions.CompileTimeout, defaulted
 
@@ -140,6 +146,7 @@ func (e *Engine) yieldCPU(i *instance) {
 func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e := &Engine{
 		commands:  cfg.Commands,
+		preinit:   !cfg.NoPreInit,
 		logger:    cfg.Logger,
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Sandbox]struct{}),
