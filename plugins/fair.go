@@ -42,6 +42,9 @@ const (
 // cpuShare hands out the CPU slots.
 type cpuShare struct {
 	maxWait time.Duration
+	// ownYield lets a call yield to its own tenant's waiting calls (yield);
+	// always set but by benchmarks measuring without it.
+	ownYield bool
 
 	mu      sync.Mutex
 	free    int
@@ -69,7 +72,7 @@ func newCPUShare(slots int, maxWait time.Duration) *cpuShare {
 	if maxWait <= 0 {
 		maxWait = DefaultMaxCPUWait
 	}
-	return &cpuShare{slots: slots, free: slots, maxWait: maxWait}
+	return &cpuShare{slots: slots, free: slots, maxWait: maxWait, ownYield: true}
 }
 
 // decayed returns t's burned time as of now. The caller holds s.mu.
@@ -187,12 +190,20 @@ func (s *cpuShare) nextLocked(now time.Time) *cpuWaiter {
 	return w
 }
 
-// yield is called by a running call of t at a safe point, having burned ran
-// since its last accounting: when a call of a lighter tenant waits, it hands
-// that call its slot and queues for one again. It reports whether it
+// yield is called by a running call of t at a safe point, the end of a
+// slice, having burned ran since its last accounting: when a call of a
+// lighter tenant, or another call of t, waits, it hands the first of them
+// (nextLocked) its slot and queues for one again. It reports whether it
 // waited, and the error of that wait, nil when the call goes on holding a
 // slot; after an error the call holds no slot (the caller stops the guest
 // and must not release).
+//
+// Yielding to t's own calls too makes a tenant's calls share a slot a slice
+// at a time instead of queueing behind the longest: a Go guest's call that
+// runs its garbage collector (1.5-2.8 million instructions, once every few
+// thousand calls of an instance) would otherwise hold up every call queued
+// behind it for all of it, which is what put imhook's p999 above native's
+// (docs/performance.md, "The tail").
 func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, now time.Time) (waited bool, err error) {
 	s.mu.Lock()
 	if ran > 0 {
@@ -204,14 +215,14 @@ func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, n
 		return false, nil
 	}
 	mine := t.decayed(now)
-	lighter := false
+	next := false
 	for _, w := range s.waiters {
-		if w.t != t && w.t.decayed(now) < mine {
-			lighter = true
+		if w.t == t && s.ownYield || w.t != t && w.t.decayed(now) < mine {
+			next = true
 			break
 		}
 	}
-	if !lighter {
+	if !next {
 		s.mu.Unlock()
 		return false, nil
 	}
