@@ -137,6 +137,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		MaxCPUWait:   cfg.Sandbox.MaxCPUWait,
 
 		CompileTimeout: cfg.Sandbox.CompileTimeout,
+		NoPreInit:      cfg.Sandbox.NoPreInit,
 		Logger:         logger.With("component", "sandbox"),
 	})
 	if err != nil {

@@ -231,6 +231,12 @@ type ModuleInfo struct {
 	// InitInstructions is what the module's _initialize used on the first
 	// instance (0 when not metered or without _initialize).
 	InitInstructions uint64
+	// PreInitialized reports that the plugin's instances after the first
+	// start from the state its _initialize left (preinit.go);
+	// PreInitReason says why not, for a metered module with an
+	// _initialize (empty otherwise, and when pre-initialisation is off).
+	PreInitialized bool
+	PreInitReason  string
 	// WireInput reports that the module accepts requests in the wire format
 	// (abi.InputWire): the host may call it with CallWire.
 	WireInput bool

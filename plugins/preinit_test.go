@@ -255,8 +255,11 @@ func TestPreinitHostile(t *testing.T) {
 	}
 
 	logs := load(t, newTestTenant(t, e, SandboxOptions{ID: "log", Limits: lim}), "p", wat(t, "init_log"))
-	if ok, why := logs.pre.status(); ok || why != "_initialize called imhook.log" {
-		t.Errorf("init_log: pre-initialised %v (%q), want not, because it called imhook.log", ok, why)
+	if info := logs.Info(); info.PreInitialized || info.PreInitReason != "_initialize called imhook.log" {
+		t.Errorf("init_log: pre-initialised %v (%q), want not, because it called imhook.log", info.PreInitialized, info.PreInitReason)
+	}
+	if !scatter.Info().PreInitialized {
+		t.Error("init_scatter: ModuleInfo says not pre-initialised")
 	}
 
 	short := lim

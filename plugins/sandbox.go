@@ -189,6 +189,7 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 	}
 	info.Hash, info.Size, info.CompileTime = hash, len(wasm), cm.compileTime
 	info.CPULimit, info.CPULimitReason = tr.key.mode, cm.modeReason
+	info.PreInitialized, info.PreInitReason = p.pre.status()
 	p.info = info
 	p.handles = make(map[string]struct{}, len(info.Commands))
 	for _, c := range info.Commands {
