@@ -42,6 +42,10 @@ type preinitState struct {
 	reason  string // why instances run _initialize themselves ("" otherwise)
 }
 
+// maxSkippedRandom bounds the deterministic random bytes a copy skips (what
+// the first instance's _initialize read; a Go runtime reads a few dozen).
+const maxSkippedRandom = 64 << 10
+
 // snapshot is the guest's state after _initialize and the host's side of it.
 type snapshot struct {
 	*preinit.Snapshot
@@ -84,6 +88,11 @@ func (p *Plugin) takeSnapshot(i *instance, mod api.Module, before []byte) {
 		p.pre.notPreinit(i.initTaint)
 		return
 	}
+	if i.rand.read > maxSkippedRandom {
+		// A copy would make and drop them at its first random_get.
+		p.pre.notPreinit(fmt.Sprintf("_initialize read %d random bytes, more than the %d a copy skips", i.rand.read, maxSkippedRandom))
+		return
+	}
 	s, err := preinit.Capture(mod, before)
 	if err != nil {
 		p.pre.notPreinit(err.Error())
@@ -101,7 +110,7 @@ func (p *Plugin) takeSnapshot(i *instance, mod api.Module, before []byte) {
 // globals with those of the instance snap was taken from.
 func (p *Plugin) checkSnapshot(want api.Module, snap *snapshot) error {
 	i := &instance{p: p}
-	mod, err := p.rt.rt.InstantiateModule(context.Background(), p.compiled.cm, p.moduleConfig(i).WithStartFunctions())
+	mod, err := p.rt.rt.InstantiateModule(i, p.compiled.cm, p.moduleConfig(i).WithStartFunctions())
 	if err != nil {
 		return fmt.Errorf("instantiate: %w", err)
 	}
@@ -109,10 +118,20 @@ func (p *Plugin) checkSnapshot(want api.Module, snap *snapshot) error {
 	if err := snap.Apply(mod); err != nil {
 		return err
 	}
-	if !bytes.Equal(preinit.Memory(mod), preinit.Memory(want)) {
+	if !bytes.Equal(memoryView(mod), memoryView(want)) {
 		return fmt.Errorf("an instance started from the snapshot has other memory than the one it was taken from")
 	}
 	return nil
+}
+
+// memoryView returns an instance's memory without copying it.
+func memoryView(mod api.Module) []byte {
+	mem := mod.Memory()
+	if mem == nil {
+		return nil
+	}
+	b, _ := mem.Read(0, mem.Size())
+	return b
 }
 
 // startFromSnapshot puts a new, metered instance in the snapshot's state.
