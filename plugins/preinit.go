@@ -1,7 +1,6 @@
 package plugins
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand"
@@ -118,20 +117,10 @@ func (p *Plugin) checkSnapshot(want api.Module, snap *snapshot) error {
 	if err := snap.Apply(mod); err != nil {
 		return err
 	}
-	if !bytes.Equal(memoryView(mod), memoryView(want)) {
-		return fmt.Errorf("an instance started from the snapshot has other memory than the one it was taken from")
+	if err := preinit.Same(mod, want); err != nil {
+		return fmt.Errorf("an instance started from the snapshot is not the one it was taken from: %w", err)
 	}
 	return nil
-}
-
-// memoryView returns an instance's memory without copying it.
-func memoryView(mod api.Module) []byte {
-	mem := mod.Memory()
-	if mem == nil {
-		return nil
-	}
-	b, _ := mem.Read(0, mem.Size())
-	return b
 }
 
 // startFromSnapshot puts a new, metered instance in the snapshot's state.

@@ -78,7 +78,8 @@ func catalogExamples(t *testing.T) map[string][]byte {
 	return out
 }
 
-// TestPreinitSameReplies: every example plugin and Go test plugin answers
+// TestPreinitSameReplies: every example plugin and Go test plugin (of the
+// sandbox, the examples, the server and the bench) answers
 // every command it declares, with the catalog's example callback, exactly as
 // an instance that ran _initialize itself does: same reply or failure, same
 // instruction count.
@@ -94,6 +95,8 @@ func TestPreinitSameReplies(t *testing.T) {
 		{pkg: "../examples/moderation"}, {pkg: "../examples/readsync"}, {pkg: "../examples/policy"},
 		{pkg: "../examples/trivial"}, {pkg: "../examples/readforward"}, {pkg: "../examples/ratelimit"},
 		{pkg: "../examples/testdata/panicky"}, {pkg: "kvscript"}, {pkg: "outcall"},
+		{pkg: "../host/testdata/every"}, {pkg: "../host/testdata/appender"}, {pkg: "../host/testdata/queued"},
+		{pkg: "../host/testdata/slow"}, {pkg: "../cmd/imhook/internal/noisy/heavy"},
 		{pkg: "kitchen", bodies: []string{"!clock", "!echo hi", "!config banned_words", "!panic", "!fib 20", "!nap 5", "!open", "!sleep"}},
 		{pkg: "initstate", bodies: []string{"state", "random", "clock", "load 3"}},
 	}

@@ -73,11 +73,15 @@ func TestCaptureApply(t *testing.T) {
 	if err := snap.Apply(clone); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(Memory(clone), Memory(first)) {
-		t.Error("the copy's memory differs from the source's")
+	if err := Same(clone, first); err != nil {
+		t.Error(err)
 	}
 	if got := clone.ExportedGlobal(GlobalExport + "0").Get(); got != 41 {
 		t.Errorf("the copy's global is %d, want 41", got)
+	}
+	clone.ExportedGlobal(GlobalExport + "0").(api.MutableGlobal).Set(42)
+	if Same(clone, first) == nil {
+		t.Error("Same missed a different global")
 	}
 
 	// A memory cap below the snapshot's size is an error, not a partial copy.

@@ -2,6 +2,7 @@ package preinit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -183,6 +184,42 @@ func (s *Snapshot) Apply(mod api.Module) error {
 		g.Set(s.globals[k])
 	}
 	return nil
+}
+
+// Same reports whether two instances of a rewritten module hold the same
+// memory and globals: how a caller checks, once, that an instance started
+// from a snapshot is what its source was.
+func Same(a, b api.Module) error {
+	ga, err := exportedGlobals(a)
+	if err != nil {
+		return err
+	}
+	gb, err := exportedGlobals(b)
+	if err != nil {
+		return err
+	}
+	if len(ga) != len(gb) {
+		return fmt.Errorf("%d mutable globals against %d", len(ga), len(gb))
+	}
+	for k := range ga {
+		if x, y := ga[k].Get(), gb[k].Get(); x != y {
+			return fmt.Errorf("global[%s%d] is %#x against %#x", GlobalExport, k, x, y)
+		}
+	}
+	if !bytes.Equal(view(a), view(b)) {
+		return errors.New("the memories differ")
+	}
+	return nil
+}
+
+// view returns an instance's memory without copying it.
+func view(mod api.Module) []byte {
+	mem := mod.Memory()
+	if mem == nil {
+		return nil
+	}
+	b, _ := mem.Read(0, mem.Size())
+	return b
 }
 
 // exportedGlobals returns the mutable globals Rewrite exported, in order.
