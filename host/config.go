@@ -150,7 +150,7 @@ type SandboxConfig struct {
 	// NoPreInit makes every plugin instance run its module's _initialize.
 	// By default a plugin's first instance runs it and the others start
 	// from the state it left, when that is safe (docs/sandbox.md,
-	// "Pre-initialised instances"): a Go instance then starts 1.7-2x
+	// "Pre-initialised instances"): a Go instance then starts 1.5-2x
 	// faster.
 	NoPreInit bool `koanf:"no_preinit"`
 
