@@ -158,6 +158,13 @@ type SandboxConfig struct {
 	// takes longer is refused. Default 20s (plugins.DefaultCompileTimeout).
 	CompileTimeout time.Duration `koanf:"compile_timeout"`
 
+	// NoPreInit makes every plugin instance run its module's _initialize.
+	// By default a plugin's first instance runs it and the others start
+	// from the state it left, when that is safe (docs/sandbox.md,
+	// "Pre-initialised instances"): a Go instance then starts 1.5-2x
+	// faster.
+	NoPreInit bool `koanf:"no_preinit"`
+
 	// Limits are the defaults for every tenant; a tenant's own settings
 	// override them field by field. Zero fields take the built-in defaults;
 	// keys, defaults and bounds are package limits' Fields (docs/config.md).

@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		IdleTimeout:  cfg.Sandbox.IdleTimeout,
 
 		CompileTimeout: cfg.Sandbox.CompileTimeout,
+		NoPreInit:      cfg.Sandbox.NoPreInit,
 		Logger:         logger.With("component", "sandbox"),
 	})
 	if err != nil {

@@ -108,9 +108,9 @@ func TestBreakerStopsCrashLoop(t *testing.T) {
 // the breaker that opens stops the queued ones too, not just those that
 // arrive later: each would otherwise burn a whole budget on its way to the
 // same failure. With one slot and 16 callers of a guest that runs out of
-// budget, at most the threshold plus the calls already running when it
-// opened end cpu_time; before calls looked at the breaker again once they
-// had their slot, all 16 did.
+// budget, at most the threshold plus the calls already in the guest when it
+// opened (the one holding the slot, one parked) end cpu_time; before calls
+// looked at the breaker again once they had their slot, all 16 did.
 func TestBreakerStopsQueuedCalls(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{CPUSlots: 1, MaxCPUWait: time.Minute})
 	lim := testLimits()
@@ -131,9 +131,10 @@ func TestBreakerStopsQueuedCalls(t *testing.T) {
 	if counts[KindCPUTime]+counts[KindBreakerOpen] != callers {
 		t.Fatalf("calls ended %v, want only cpu_time and breaker_open", counts)
 	}
-	// The call holding the slot when the breaker opened may finish its
-	// budget too.
-	if n := counts[KindCPUTime]; n > breakerThreshold+1 {
-		t.Fatalf("%d calls burned their budget, want at most %d: the queued calls ran after the breaker opened (%v)", n, breakerThreshold+1, counts)
+	// The calls already in the guest when the breaker opened may finish
+	// their budget too: the one holding the slot, and the one parked after
+	// handing it over to the next call of the tenant (fair.go, yield).
+	if n := counts[KindCPUTime]; n > breakerThreshold+2 {
+		t.Fatalf("%d calls burned their budget, want at most %d: the queued calls ran after the breaker opened (%v)", n, breakerThreshold+2, counts)
 	}
 }

@@ -82,6 +82,11 @@ type EngineOptions struct {
 	// knows no protocol; the server passes OpenIM's catalog
 	// (openim.CommandName).
 	Commands func(name string) (string, bool)
+	// NoPreInit makes every instance run its module's _initialize. By
+	// default a plugin's first instance runs it and later ones start from
+	// the state it left, when that is safe (docs/sandbox.md,
+	// "Pre-initialised instances").
+	NoPreInit bool
 }
 
 // Engine owns the compilation cache and the global instance budget, and makes
@@ -93,6 +98,7 @@ type Engine struct {
 	budget   *budget
 	cpu      *cpuShare
 	commands func(string) (string, bool) // EngineOptions.Commands
+	preinit  bool                        // !EngineOptions.NoPreInit
 
 	compileTimeout time.Duration // EngineOptions.CompileTimeout, defaulted
 
@@ -158,6 +164,7 @@ func (e *Engine) yieldCPU(i *instance) {
 func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e := &Engine{
 		commands:  cfg.Commands,
+		preinit:   !cfg.NoPreInit,
 		logger:    cfg.Logger,
 		compiling: make(map[string]*hashLock),
 		tenants:   make(map[*Sandbox]struct{}),
@@ -274,6 +281,12 @@ type ModuleInfo struct {
 	// InitInstructions is what the module's _initialize used on the first
 	// instance (0 when not metered or without _initialize).
 	InitInstructions uint64
+	// PreInitialized reports that the plugin's instances after the first
+	// start from the state its _initialize left (preinit.go);
+	// PreInitReason says why not, for a metered module with an
+	// _initialize (empty otherwise, and when pre-initialisation is off).
+	PreInitialized bool
+	PreInitReason  string
 	// WireInput reports that the module accepts requests in the wire format
 	// (abi.InputWire): the host may call it with CallWire.
 	WireInput bool

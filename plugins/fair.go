@@ -42,6 +42,9 @@ const (
 // cpuShare hands out the CPU slots.
 type cpuShare struct {
 	maxWait time.Duration
+	// ownYield lets a call yield to its own tenant's waiting calls (yield);
+	// always set but by benchmarks measuring without it.
+	ownYield bool
 
 	mu      sync.Mutex
 	free    int
@@ -60,6 +63,9 @@ type tenantCPU struct {
 	burned float64   // decayed guest nanoseconds, as of last; guarded by cpuShare.mu
 	last   time.Time // when burned was last decayed
 	held   int       // slots held now; guarded by cpuShare.mu
+	// parked counts the tenant's calls that handed their slot to another
+	// call of the tenant and wait to resume (yield); guarded by cpuShare.mu.
+	parked int
 }
 
 func newCPUShare(slots int, maxWait time.Duration) *cpuShare {
@@ -69,7 +75,7 @@ func newCPUShare(slots int, maxWait time.Duration) *cpuShare {
 	if maxWait <= 0 {
 		maxWait = DefaultMaxCPUWait
 	}
-	return &cpuShare{slots: slots, free: slots, maxWait: maxWait}
+	return &cpuShare{slots: slots, free: slots, maxWait: maxWait, ownYield: true}
 }
 
 // decayed returns t's burned time as of now. The caller holds s.mu.
@@ -187,12 +193,23 @@ func (s *cpuShare) nextLocked(now time.Time) *cpuWaiter {
 	return w
 }
 
-// yield is called by a running call of t at a safe point, having burned ran
-// since its last accounting: when a call of a lighter tenant waits, it hands
-// that call its slot and queues for one again. It reports whether it
+// yield is called by a running call of t at a safe point, the end of a
+// slice, having burned ran since its last accounting: when a call of a
+// lighter tenant, or another call of t, waits, it hands the first of them
+// (nextLocked) its slot and queues for one again. It reports whether it
 // waited, and the error of that wait, nil when the call goes on holding a
 // slot; after an error the call holds no slot (the caller stops the guest
 // and must not release).
+//
+// Yielding to t's own calls lets them pass a long call instead of queueing
+// behind all of it: a Go guest's call that runs its garbage collector
+// (1.5-2.8 million instructions, once every few thousand calls of an
+// instance) would otherwise hold up every call queued behind it, which is
+// what put imhook's p999 above native's (docs/performance.md, "The tail").
+// Only one call per tenant is parked that way at a time (tenantCPU.parked):
+// the others run to their end as before, so a crash loop's queued calls
+// still meet its breaker before they enter the guest instead of all
+// entering, slice by slice, before the first has failed.
 func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, now time.Time) (waited bool, err error) {
 	s.mu.Lock()
 	if ran > 0 {
@@ -204,14 +221,16 @@ func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, n
 		return false, nil
 	}
 	mine := t.decayed(now)
-	lighter := false
+	lighter, own := false, false
 	for _, w := range s.waiters {
 		if w.t != t && w.t.decayed(now) < mine {
 			lighter = true
 			break
 		}
+		own = own || w.t == t
 	}
-	if !lighter {
+	park := !lighter && own && s.ownYield && t.parked == 0
+	if !lighter && !park {
 		s.mu.Unlock()
 		return false, nil
 	}
@@ -219,11 +238,20 @@ func (s *cpuShare) yield(ctx context.Context, t *tenantCPU, ran time.Duration, n
 	w := s.nextLocked(now)
 	w.t.held++
 	t.held--
+	if park {
+		t.parked++
+	}
 	me := &cpuWaiter{t: t, granted: make(chan struct{}, 1)}
 	s.waiters = append(s.waiters, me)
 	s.mu.Unlock()
 	w.granted <- struct{}{}
-	return true, s.wait(ctx, me)
+	err = s.wait(ctx, me)
+	if park {
+		s.mu.Lock()
+		t.parked--
+		s.mu.Unlock()
+	}
+	return true, err
 }
 
 // CPUStats is a snapshot of the CPU share.

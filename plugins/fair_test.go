@@ -169,3 +169,57 @@ func TestCPUShareYield(t *testing.T) {
 		t.Fatalf("leak %+v", st)
 	}
 }
+
+// TestCPUShareYieldOwn: a long call hands its slot, at a yield point, to a
+// waiting call of its own tenant, so that the tenant's short calls are not
+// held up for the whole of a long one (a guest's garbage collection), then
+// gets it back. Only one call of a tenant is parked so at a time: the call
+// it handed over to keeps the slot at its own yield points.
+func TestCPUShareYieldOwn(t *testing.T) {
+	s := newCPUShare(1, 10*time.Second)
+	tenant := &tenantCPU{}
+	if _, err := s.acquire(context.Background(), tenant); err != nil {
+		t.Fatal(err)
+	}
+	ran, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := s.acquire(context.Background(), tenant); err != nil {
+			t.Error(err)
+		}
+		// A third call waits meanwhile: this one, while the first is
+		// parked, does not hand over.
+		third := make(chan struct{})
+		go func() {
+			if _, err := s.acquire(context.Background(), tenant); err != nil {
+				t.Error(err)
+			}
+			s.release(tenant, time.Microsecond, time.Now())
+			close(third)
+		}()
+		waitFor(t, func() bool { return s.stats().Waiting == 2 })
+		if waited, err := s.yield(context.Background(), tenant, time.Millisecond, time.Now()); waited || err != nil {
+			t.Errorf("a second yield to the tenant's own calls while one is parked = %v, %v; want none", waited, err)
+		}
+		close(ran)
+		s.release(tenant, time.Microsecond, time.Now())
+		<-third
+	}()
+	waitFor(t, func() bool { return waitingOf(s, tenant) })
+	if waited, err := s.yield(context.Background(), tenant, time.Millisecond, time.Now()); err != nil || !waited {
+		t.Fatalf("yield to the tenant's own waiting call = %v, %v; want a wait", waited, err)
+	}
+	select {
+	case <-ran:
+	default:
+		t.Fatal("yield returned before the waiting call ran")
+	}
+	if tenant.held != 1 {
+		t.Fatalf("tenant holds %d slots after yield", tenant.held)
+	}
+	s.release(tenant, 0, time.Time{})
+	<-done
+	if st := s.stats(); st.Busy != 0 {
+		t.Fatalf("leak %+v", st)
+	}
+}

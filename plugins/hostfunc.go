@@ -204,6 +204,9 @@ func (t hostTable) instantiate(ctx context.Context, rt wazero.Runtime, module st
 				if i == nil {
 					return // called outside a call the host started: cannot happen
 				}
+				if i.initializing {
+					i.noteInitCall(module, f.name, stack)
+				}
 				f.fn(hostCall{i: i, f: f, m: m, stack: stack, next: nextFn})
 			}), f.params, f.results).
 			WithParameterNames(f.paramNames...).

@@ -17,7 +17,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/imhook/imhook/plugins/guestmem"
-
+	"github.com/imhook/imhook/plugins/internal/preinit"
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/sdk/abi"
 )
@@ -49,7 +49,13 @@ type instance struct {
 
 	stderr   limitedBuffer
 	clock    fakeClock
+	rand     fakeRand
 	initUsed uint64 // instructions _initialize used (metered)
+	// initializing is set while the _initialize of the instance the
+	// plugin's snapshot is taken from runs; initTaint says why a copy of
+	// it would be wrong, if so (preinit.go).
+	initializing bool
+	initTaint    string
 
 	// Per-call state read by the host functions.
 	command  string
@@ -166,6 +172,8 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 	// per reading) and its deterministic random source (seeded 42).
 	if p.grants.Walltime {
 		cfg = cfg.WithSysWalltime()
+	} else {
+		cfg = cfg.WithWalltime(i.fakeWalltime, sys.ClockResolution(time.Microsecond))
 	}
 	if p.grants.Nanotime {
 		cfg = cfg.WithSysNanotime()
@@ -174,6 +182,8 @@ func (p *Plugin) moduleConfig(i *instance) wazero.ModuleConfig {
 	}
 	if p.grants.Random {
 		cfg = cfg.WithRandSource(rand.Reader)
+	} else {
+		cfg = cfg.WithRandSource(&i.rand)
 	}
 	return cfg.WithNanosleep(i.nanosleep)
 }
@@ -189,9 +199,21 @@ func (i *instance) initMetered(mod api.Module, slot *cpuHold) error {
 	if i.callStack, err = wasmrewrite.NewStack(mod); err != nil {
 		return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %w", err)}
 	}
+	snap := i.p.pre.snap.Load()
+	if snap != nil && i.p.hasInit {
+		// Already initialised: _initialize ran once, for the plugin's first
+		// instance, and was billed there (preinit.go).
+		if err := i.startFromSnapshot(mod, snap); err != nil {
+			return &CallError{Kind: KindInvalidModule, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate from the pre-initialised state: %w", err)}
+		}
+	}
 	i.callStack.Set(stackBudget(i.p.lim))
-	if !i.p.hasInit {
+	if !i.p.hasInit || snap != nil {
 		return nil
+	}
+	var before []byte
+	if i.initializing = i.p.wantSnapshot(); i.initializing {
+		before = preinit.Memory(mod)
 	}
 	i.begin(context.Background(), i.p.lim.InitInstructions, i.p.lim.InitTimeout)
 	i.mem = mod.Memory()
@@ -206,8 +228,16 @@ func (i *instance) initMetered(mod api.Module, slot *cpuHold) error {
 	i.initUsed = i.used()
 	i.ctx = nil
 	if err != nil {
+		if i.initializing {
+			i.p.pre.claimed.Store(false) // the next instance tries again
+		}
+		i.initializing = false
 		kind, err := i.failure(err)
 		return &CallError{Kind: kind, Tenant: i.p.t.id, Plugin: i.p.name, Err: fmt.Errorf("instantiate: %s: %w", abi.FuncInitialize, err), Stderr: i.stderr.String()}
+	}
+	if i.initializing {
+		i.initializing = false
+		i.p.takeSnapshot(i, mod, before)
 	}
 	return nil
 }
@@ -433,8 +463,21 @@ func (i *instance) fakeNanotime() int64 {
 	return i.clock.now
 }
 
-// fakeClock is the monotonic clock of a guest without the Nanotime grant.
-type fakeClock struct{ now int64 }
+// fakeWalltime is the wall clock of a guest without the Walltime grant, as
+// wazero's default: 2022-01-01T00:00:00Z at the first reading, 1 ms more at
+// each.
+func (i *instance) fakeWalltime() (sec int64, nsec int32) {
+	t := fakeEpoch + i.clock.walls*int64(time.Millisecond)
+	i.clock.walls++
+	return t / 1e9, int32(t % 1e9)
+}
+
+// fakeEpoch is 2022-01-01T00:00:00Z in Unix nanoseconds.
+const fakeEpoch = 1640995200 * int64(time.Second)
+
+// fakeClock is the clocks of a guest without the Nanotime and Walltime
+// grants: the monotonic reading, and how many wall-clock readings it took.
+type fakeClock struct{ now, walls int64 }
 
 // cpuHold is a CPU slot held across an instantiation: whether it is still
 // held, and since when the guest time run on it is unaccounted.

@@ -47,6 +47,7 @@ type Plugin struct {
 	rt       *sharedRuntime
 	compiled *compiledModule
 	hasInit  bool
+	pre      preinitState // the snapshot its instances start from (preinit.go)
 	mode     CPULimit
 	pool     *pool
 	info     ModuleInfo

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/imhook/imhook/plugins/internal/preinit"
 	"github.com/imhook/imhook/plugins/internal/wasmcheck"
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 )
@@ -24,8 +25,11 @@ import (
 //     instance.
 //   - Metering injects the instruction budget, the CPU limit that needs
 //     neither WithCloseOnContextDone nor a goroutine per call.
+//   - preinit.Rewrite exports the metered module's mutable globals, so that
+//     instances can start from the state the first one's _initialize left
+//     (preinit.go).
 //
-// Both rewrites are deterministic, so the compilation cache, keyed by the
+// The rewrites are deterministic, so the compilation cache, keyed by the
 // bytes compiled, still hits across restarts. Identity (Plugin.Hash,
 // ModuleInfo) stays that of the uploaded bytes.
 
@@ -93,8 +97,8 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 		pm.plain = wasm
 		pm.plainOnce.Do(func() {})
 	case p.Metered:
-		pm.metered = p.Wasm
-		e.writePrepared(hash, p.Wasm)
+		pm.metered = withPreinit(p.Wasm)
+		e.writePrepared(hash, pm.metered)
 	default:
 		pm.notMetered = p.NotMetered
 		pm.plain = p.Wasm
@@ -104,10 +108,20 @@ func (e *Engine) prepare(hash string, wasm []byte) *prepared {
 	return pm
 }
 
+// withPreinit returns the metered module with its mutable globals exported
+// for pre-initialised instances, or as it is when that is not supported (its
+// instances then all run _initialize).
+func withPreinit(metered []byte) []byte {
+	if b, err := preinit.Rewrite(metered); err == nil {
+		return b
+	}
+	return metered
+}
+
 // rewriteVersion names the output of the rewriter in the disk cache. Bump it
 // with any change to what wasmrewrite.Prepare produces, so that a restart does
 // not run modules metered by the old code: TestPreparedPin fails until then.
-const rewriteVersion = "4"
+const rewriteVersion = "5"
 
 // preparedPath is where the metered form of an upload is kept on disk, in the
 // engine's private cache directory (which is trusted like the compilation

@@ -210,6 +210,10 @@ func (t *Sandbox) Load(ctx context.Context, name string, wasm []byte) (*Plugin, 
 	}
 	info.Hash, info.Size, info.CompileTime = hash, len(wasm), cm.compileTime
 	if !known {
+		// A later load of the same bytes under the same limits and grants
+		// reports what the first one found: its own first instance takes
+		// its snapshot the same way.
+		info.PreInitialized, info.PreInitReason = p.pre.status()
 		t.e.learnInfo(cm, mk, info)
 	}
 	info.CPULimit, info.CPULimitReason = tr.key.mode, reason

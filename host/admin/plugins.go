@@ -286,6 +286,8 @@ func (a *API) upload(r *request) error {
 		CPULimit:         string(info.CPULimit),
 		CPULimitReason:   info.CPULimitReason,
 		InitInstructions: info.InitInstructions,
+		PreInitialized:   info.PreInitialized,
+		PreInitReason:    info.PreInitReason,
 		WireInput:        info.WireInput,
 	}
 	if out.Active {

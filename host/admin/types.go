@@ -85,6 +85,11 @@ type Upload struct {
 	CPULimitReason string `json:"cpu_limit_reason,omitempty"`
 	// InitInstructions is what the module's _initialize used (metered only).
 	InitInstructions uint64 `json:"init_instructions,omitempty"`
+	// PreInitialized reports that the version's instances start from the
+	// state its first instance's _initialize left; PreInitReason says why
+	// not, for a module with an _initialize.
+	PreInitialized bool   `json:"pre_initialized"`
+	PreInitReason  string `json:"pre_init_reason,omitempty"`
 	// WireInput reports that the module accepts requests in the wire format
 	// (every Go SDK plugin): imhook sends it the parsed request, which it
 	// decodes several times faster than JSON. False: it receives JSON.

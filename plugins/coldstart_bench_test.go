@@ -1,0 +1,62 @@
+package plugins
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// BenchmarkColdStart measures a cold instance of Go guests, started from the
+// plugin's pre-initialised state and by running _initialize (an engine with
+// NoPreInit), alternating the two in every iteration so that the load of a
+// shared machine falls on both alike. It reports the median of each (ms) and
+// their ratio; ns/op is one of each.
+func BenchmarkColdStart(b *testing.B) {
+	for _, name := range []string{"kitchen", "../examples/moderation"} {
+		b.Run(goGuestName(name), func(b *testing.B) {
+			wasm := goWasm(b, name)
+			pre := benchPlugin(b, wasm, 100*time.Millisecond)
+			if ok, why := pre.pre.status(); !ok {
+				b.Fatalf("not pre-initialised: %s", why)
+			}
+			lim := testLimits()
+			e := newTestEngine(b, EngineOptions{NoPreInit: true})
+			plain := load(b, newTestTenant(b, e, SandboxOptions{ID: "plain", Limits: lim}), "plain", wasm)
+			var withSnap, withInit []time.Duration
+			start := func(p *Plugin) time.Duration {
+				t := time.Now()
+				i, err := p.newInstance(nil)
+				d := time.Since(t)
+				if err != nil {
+					b.Fatal(err)
+				}
+				i.close()
+				return d
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				withSnap = append(withSnap, start(pre))
+				withInit = append(withInit, start(plain))
+			}
+			s, i := median(withSnap), median(withInit)
+			b.ReportMetric(float64(s.Microseconds())/1000, "preinit-ms")
+			b.ReportMetric(float64(i.Microseconds())/1000, "init-ms")
+			b.ReportMetric(float64(i)/float64(s), "x-faster")
+		})
+	}
+}
+
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+// goGuestName is the last element of a goWasm name.
+func goGuestName(name string) string {
+	for k := len(name) - 1; k >= 0; k-- {
+		if name[k] == '/' {
+			return name[k+1:]
+		}
+	}
+	return name
+}
