@@ -28,6 +28,7 @@ import (
 
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/host/admin"
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/sdk/abi"
 	"github.com/imhook/imhook/sdk/openim"
@@ -109,24 +110,7 @@ type server struct {
 	t    testing.TB
 	srv  *host.Server
 	base string
-	logs *lockedBuffer
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	logs *syncbuf.Buffer
 }
 
 // startServer runs imhook (host.New, default configuration changed by
@@ -145,7 +129,7 @@ func startServer(t testing.TB, configure ...func(*host.Config)) *server {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, stop := context.WithCancel(context.Background())
 	srv, err := host.New(ctx, cfg, logger)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/imhook/imhook/host"
 	"github.com/imhook/imhook/host/webhook"
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/imhook/imhook/plugins/registry"
 )
@@ -578,28 +579,10 @@ func TestAdminIsolation(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogLines checks that the log lines about a callback, the plugin's own
 // included, carry OpenIM's operationID, and that no secret is logged.
 func TestLogLines(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := startLogging(t, nil, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	sum := sha256.Sum256([]byte("s3cret-pw"))
 	e.tenant("acme", registry.Settings{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/host"
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -41,7 +42,7 @@ func TestOutCallsThroughServer(t *testing.T) {
 	}))
 	defer sink.Close()
 
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := startLogging(t, func(c *host.Config) {
 		c.Admin.Token = op
 		c.Egress.AllowNetworks = []string{"127.0.0.0/8"} // the sink is on loopback

@@ -21,6 +21,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/plugins/state"
 	"github.com/imhook/imhook/plugins/state/boltstate"
 	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
@@ -153,7 +154,7 @@ func startLoggedOnce(t *testing.T, dataDir, logPath string, env ...string) (p *p
 	p = &process{
 		hooks:       fmt.Sprintf("http://127.0.0.1:%d", hp),
 		adm:         fmt.Sprintf("http://127.0.0.1:%d", ap),
-		stderr:      &syncBuffer{},
+		stderr:      &syncbuf.Buffer{},
 		operatorTok: "operator-token-for-the-crash-test",
 	}
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

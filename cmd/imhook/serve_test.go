@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/imhook/imhook/host"
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/sdk/wasmbuild"
 )
 
@@ -78,7 +79,7 @@ func TestMain(m *testing.M) {
 type process struct {
 	cmd         *exec.Cmd
 	hooks, adm  string // base URLs
-	stderr      *syncBuffer
+	stderr      *syncbuf.Buffer
 	operatorTok string
 }
 
@@ -117,7 +118,7 @@ func startServeOnce(t *testing.T, dataDir string) (p *process, taken bool) {
 	p = &process{
 		hooks:       fmt.Sprintf("http://127.0.0.1:%d", hp),
 		adm:         fmt.Sprintf("http://127.0.0.1:%d", ap),
-		stderr:      &syncBuffer{},
+		stderr:      &syncbuf.Buffer{},
 		operatorTok: "operator-token-for-the-crash-test",
 	}
 	p.cmd = exec.Command(serveBuild.binary, "serve", "--data-dir", dataDir,

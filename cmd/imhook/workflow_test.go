@@ -9,13 +9,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/imhook/imhook/host/admin"
 	"github.com/imhook/imhook/host/admin/admintest"
 	"github.com/imhook/imhook/host/tenantlog"
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/plugins/registry"
 )
 
@@ -191,24 +191,6 @@ func mustRead(t *testing.T, p string) []byte {
 	return b
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestLogsFollow: imhook logs -f prints lines as they come, across the
 // server's stream windows, each line once.
 func TestLogsFollow(t *testing.T) {
@@ -219,7 +201,7 @@ func TestLogsFollow(t *testing.T) {
 	tok := tokenRe.FindStringSubmatch(r.stdout)[1]
 	logs.Add("acme", tenantlog.Line{Kind: tenantlog.KindLog, Plugin: "p", Command: "c", Message: "first", Attrs: map[string]string{"k": "v w"}})
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb syncBuffer
+	var out, errb syncbuf.Buffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"logs", "-f", "--admin-url", srv.URL, "--token", tok}, strings.NewReader(""), &out, &errb)

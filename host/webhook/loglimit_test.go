@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/valyala/fasthttp"
 )
 
@@ -53,23 +53,12 @@ func TestLogLimiterBounded(t *testing.T) {
 }
 
 // lockedLines collects a JSON log's lines.
-type lockedLines struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type lockedLines struct{ syncbuf.Buffer }
 
 // records returns the lines whose msg is msg.
 func (l *lockedLines) records(tb testing.TB, msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(l.b.String()) {
+	for line := range strings.Lines(l.String()) {
 		var r map[string]any
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			tb.Fatalf("log line %q: %v", line, err)
@@ -141,9 +130,7 @@ func TestFailureLogIsLimited(t *testing.T) {
 	}
 
 	// At debug the operator asked for every line.
-	lines.mu.Lock()
-	lines.b.Reset()
-	lines.mu.Unlock()
+	lines.Reset()
 	e.h.log = slog.New(slog.NewJSONHandler(&lines, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	for range 3 {
 		post("/hooks/noisy/callbackAfterGroupMsgReadCommand")

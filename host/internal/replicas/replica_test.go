@@ -18,6 +18,8 @@ import (
 	"time"
 
 	_ "embed"
+
+	"github.com/imhook/imhook/internal/syncbuf"
 )
 
 // operatorToken is the admin.token every replica is started with.
@@ -96,7 +98,7 @@ type replica struct {
 
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	web    string // http://host:port of the webhook listener
 	admin  string // http://host:port of the admin listener
 }
@@ -123,7 +125,7 @@ func replicaEnv(redisAddr string) []string {
 // start runs the process and waits for its "imhook serving" line.
 func (r *replica) start() {
 	r.t.Helper()
-	r.log = &syncBuffer{}
+	r.log = &syncbuf.Buffer{}
 	webAddr := r.webAddr
 	if webAddr == "" {
 		webAddr = "127.0.0.1:0"
@@ -307,24 +309,6 @@ func (r *replica) waitServes(tenant, want string, limit time.Duration) time.Time
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // reply is what a callback got.

@@ -1,44 +1,25 @@
 package redis_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/imhook/imhook/internal/syncbuf"
 	"github.com/imhook/imhook/plugins/registry"
 	"github.com/imhook/imhook/plugins/registry/redis"
 	"github.com/imhook/imhook/plugins/store/redisdb"
 	"github.com/imhook/imhook/plugins/store/redisdb/redistest"
 )
 
-// logBuffer collects a backend's log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // openReplica opens a backend as a replica would: with a seen file in dir
 // and a logger.
-func openReplica(t *testing.T, cfg redisdb.Config, dir, id string) (*redis.Backend, *logBuffer) {
+func openReplica(t *testing.T, cfg redisdb.Config, dir, id string) (*redis.Backend, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	b, err := redis.Open(t.Context(), cfg, redis.Options{
 		SeenFile:  filepath.Join(dir, "registry-seen.json"),
 		ReplicaID: id,
