@@ -132,13 +132,25 @@ test-as: ## Run the AssemblyScript SDK's and examples' tests (npm ci, npm test; 
 		$(MAKE) --no-print-directory node_modules/.package-lock.json && $(NPM) test; \
 	fi
 
+# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" when -fuzztime ends while a worker is mid-run (golang/go#75804,
+# fixed in Go 1.27): no input is written and nothing reproduces. Such a run
+# is repeated once; a real finding writes its input and fails at once.
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 5s).
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@set -e; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; dir=.; \
 		case $$pkg in ./sdk/*) dir=sdk; pkg=./$${pkg#./sdk/};; esac; \
-		echo "fuzz $$name ($$dir: $$pkg, $(FUZZTIME))"; \
-		$(GO) test -C $$dir -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		for try in 1 2; do \
+			echo "fuzz $$name ($$dir: $$pkg, $(FUZZTIME))"; rc=0; \
+			$(GO) test -C $$dir -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg >"$$out" 2>&1 || rc=$$?; \
+			cat "$$out"; \
+			[ $$rc -eq 0 ] && break; \
+			if [ $$try -eq 1 ] && grep -q "context deadline exceeded" "$$out" && ! grep -q "Failing input written" "$$out"; then \
+				echo "fuzz $$name: Go's -fuzztime shutdown race (golang/go#75804), not a finding: once more"; continue; \
+			fi; \
+			exit $$rc; \
+		done; \
 	done
 
 .PHONY: check-fmt
