@@ -23,8 +23,13 @@ const activateTimeout = 2 * time.Minute // an upload serving callbacks
 
 // createTenant registers tenant id with the plugin configuration conf, as
 // imhook tenant create does.
+//
+// The tenant runs its after-callbacks inline, as the native baselines do:
+// queued, each one's answer waits for a durable enqueue (an fsync shared
+// by a group commit), and the bench would measure the disk. The queue has
+// its own benchmarks (docs/performance.md, "After-callback queue").
 func (c *child) createTenant(ctx context.Context, id string, conf map[string]string) error {
-	in := admin.CreateTenant{ID: id, Settings: registry.Settings{Config: conf}}
+	in := admin.CreateTenant{ID: id, Settings: registry.Settings{Config: conf, Queue: registry.QueueSettings{Inline: true}}}
 	_, _, err := c.api.do(ctx, apiRequest{method: "POST", path: "/v1/tenants", body: jsonBody(in), contentType: "application/json"})
 	if err != nil {
 		return fmt.Errorf("server[%s]: create tenant[%s]: %w", c.name, id, err)
