@@ -110,4 +110,19 @@ func TestServeDemo(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"moderation"`) {
 		t.Fatalf("admin API with the printed token: %d %s", resp.StatusCode, b)
 	}
+
+	// The printed console url leads to the console's login page.
+	console := regexp.MustCompile(`web console: (http://\S+/console/)`).FindStringSubmatch(out)
+	if console == nil {
+		t.Fatalf("demo output lacks the web console's url:\n%s", out)
+	}
+	resp, err = http.Get(console[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `name="token"`) {
+		t.Fatalf("GET %s (the printed console url): %d %.300s, want the login page", console[1], resp.StatusCode, b)
+	}
 }

@@ -133,9 +133,13 @@ func setUpDemo(ctx context.Context, srv *host.Server, wasmPath string, w io.Writ
 		return err
 	}
 	base := "http://" + hostPort(srv.Addr()) + "/hooks/" + demoTenant
+	console := ""
+	if a := srv.AdminAddr(); a != nil {
+		console = "  web console: http://" + hostPort(a) + "/console/ (log in with the tenant admin token)\n"
+	}
 	fmt.Fprintf(w, `imhook demo: tenant %q runs plugin %q version %s
   tenant admin token: %s
-
+%s
 In OpenIM's config/webhooks.yml:
 
   url: %s
@@ -152,7 +156,7 @@ Try it (a banned word is refused with nextCode 1):
     %s/callbackBeforeSendSingleMsgCommand \
     -d '{"callbackCommand":"callbackBeforeSendSingleMsgCommand","sendID":"alice","recvID":"bob","contentType":101,"sessionType":1,"content":"{\"content\":\"buy spam now\"}"}'
 
-`, demoTenant, demoName, hash[:12], token, base, base)
+`, demoTenant, demoName, hash[:12], token, console, base, base)
 	return nil
 }
 
