@@ -18,7 +18,13 @@ const (
 	loginCookie   = "imhook_console_login" // the login form's CSRF value
 	cookiePath    = "/console/"
 	sessionTTL    = 12 * time.Hour
-	maxSessions   = 4096 // the oldest goes first past this
+	// maxSessions bounds the sessions kept in memory, and maxPerPrincipal
+	// one token's (the operator, or one tenant): past either, the oldest
+	// session of the principal holding the most goes first, so that no
+	// tenant logging in over and over can log the operator or another
+	// tenant out.
+	maxSessions     = 4096
+	maxPerPrincipal = 32
 )
 
 // session is one logged-in browser.
@@ -57,17 +63,40 @@ func (ss *sessions) create(token, role, tenant string) *session {
 		expires: time.Now().Add(sessionTTL)}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if len(ss.byID) >= maxSessions {
-		var oldest *session
-		for _, o := range ss.byID {
-			if oldest == nil || o.expires.Before(oldest.expires) {
-				oldest = o
+	count := map[string]int{}
+	for _, o := range ss.byID {
+		count[o.principal()]++
+	}
+	switch {
+	case count[s.principal()] >= maxPerPrincipal:
+		ss.evictOldest(s.principal())
+	case len(ss.byID) >= maxSessions:
+		var most string
+		for p, n := range count {
+			if n > count[most] {
+				most = p
 			}
 		}
-		delete(ss.byID, oldest.id)
+		ss.evictOldest(most)
 	}
 	ss.byID[s.id] = s
 	return s
+}
+
+// principal names whose token a session holds: the operator, or a tenant.
+func (s *session) principal() string { return s.role + "/" + s.tenant }
+
+// evictOldest ends principal's oldest session. The caller holds ss.mu.
+func (ss *sessions) evictOldest(principal string) {
+	var oldest *session
+	for _, o := range ss.byID {
+		if o.principal() == principal && (oldest == nil || o.expires.Before(oldest.expires)) {
+			oldest = o
+		}
+	}
+	if oldest != nil {
+		delete(ss.byID, oldest.id)
+	}
 }
 
 // get returns the request's live session, or nil.
