@@ -157,20 +157,21 @@ func (a *API) listDead(r *request) error {
 	return nil
 }
 
-// eventID checks the {event} parameter.
-func eventID(r *request) (string, error) {
-	if !queue.ValidID(r.event) {
-		return "", apiErrorf(fasthttp.StatusNotFound, "no dead letter[%s]: event IDs are 32 hex digits", r.event)
+// deadLetterRoute returns the tenant's queue and the checked {event} parameter
+// of a route on one dead letter.
+func (a *API) deadLetterRoute(r *request) (Queue, string, error) {
+	q, err := a.needQueue(r)
+	if err != nil {
+		return nil, "", err
 	}
-	return r.event, nil
+	if !queue.ValidID(r.event) {
+		return nil, "", apiErrorf(fasthttp.StatusNotFound, "no dead letter[%s]: event IDs are 32 hex digits", r.event)
+	}
+	return q, r.event, nil
 }
 
 func (a *API) getDead(r *request) error {
-	q, err := a.needQueue(r)
-	if err != nil {
-		return err
-	}
-	id, err := eventID(r)
+	q, id, err := a.deadLetterRoute(r)
 	if err != nil {
 		return err
 	}
@@ -183,11 +184,7 @@ func (a *API) getDead(r *request) error {
 }
 
 func (a *API) retryDead(r *request) error {
-	q, err := a.needQueue(r)
-	if err != nil {
-		return err
-	}
-	id, err := eventID(r)
+	q, id, err := a.deadLetterRoute(r)
 	if err != nil {
 		return err
 	}
@@ -226,11 +223,7 @@ func (a *API) retryAllDead(r *request) error {
 }
 
 func (a *API) purgeDead(r *request) error {
-	q, err := a.needQueue(r)
-	if err != nil {
-		return err
-	}
-	id, err := eventID(r)
+	q, id, err := a.deadLetterRoute(r)
 	if err != nil {
 		return err
 	}
