@@ -70,9 +70,9 @@ const (
 	hostClockEvery = 100_000
 )
 
-// refuelSlice is how many instructions a metered guest runs between two
-// returns to the host (refuel): about 0.1-0.2 ms at the 6-9 thousand million
-// instructions per second a Go guest runs here. Compiled guest code is not
+// refuelSlice is at most how many instructions a metered guest runs between
+// two returns to the host (refuel): about 0.1-0.2 ms at the 6-9 thousand
+// million instructions per second a Go guest runs here. Compiled guest code is not
 // preempted by Go's scheduler, so this is how long a busy guest can keep its
 // thread (and a CPU slot, and a GC stop-the-world waiting) before the host
 // sees a deadline, an abort or a waiting tenant. A refuel costs one host
@@ -82,6 +82,20 @@ const (
 // busy tenant hold a core for longer. It changes no count: the same call
 // uses the same instructions whatever the slice.
 const refuelSlice = 1_000_000
+
+// sliceTime is how long a slice should last. A million instructions of a
+// loop take 0.15 ms here, of a call-heavy guest 0.22 ms (fib: every call
+// pushes a frame), and a tenant waiting for the slot waits for what is left
+// of the current slice: so each slice is sized from the speed of the one
+// before (sizeSlice), between minSlice and refuelSlice instructions.
+// Engine.sliceTime holds it; tests that count refills set it to zero, which
+// keeps every slice at refuelSlice.
+const sliceTime = 100 * time.Microsecond
+
+// minSlice bounds how small sizeSlice makes a slice: a slice that measured
+// slow because the kernel took the core away is followed by one of at least
+// this many instructions (5 us of a loop), which measures again.
+const minSlice = refuelSlice / 32
 
 // expire is the timer callback: it makes the instance's context done, and
 // wazero then closes the module with sys.ExitCodeDeadlineExceeded.
@@ -127,7 +141,15 @@ func (i *instance) begin(ctx context.Context, budget uint64, backstop time.Durat
 	i.hostDeadline = time.Time{}
 	i.hostWork = 0
 	if i.metered {
-		i.fuel.Start(budget, refuelSlice)
+		slice := uint64(refuelSlice)
+		if i.p.t.e.sliceTime > 0 && i.fuel.Slice() > 0 {
+			slice = i.fuel.Slice() // what the instance's last slices measured
+		}
+		i.fuel.Start(budget, slice)
+		i.sliceStart, i.sliceBase = time.Time{}, 0
+		if i.holdsCPU {
+			i.sliceStart = i.cpuSince
+		}
 	}
 }
 
@@ -184,10 +206,31 @@ func (i *instance) refill(what string) {
 	i.checkAbort()
 	i.hostWork = 0
 	i.checkClock(what)
+	i.sizeSlice()
+	i.sliceStart, i.sliceBase = i.now, i.fuel.Used()
 	if y := i.p.t.e.yield; y != nil {
-		y(i)
+		y(i) // a wait there restarts the slice's clock (resumed)
 		i.checkAbort()
 	}
+}
+
+// sizeSlice sizes the slice refill has just begun, and the ones after it,
+// so that it lasts about the engine's sliceTime at the speed the guest ran
+// the last one: instructions are not all as fast (a call costs more than
+// an add), and the slice is how long a waiting tenant may wait. It changes
+// no count (wasmrewrite.Budget.Resize). Time spent waiting for a slot is
+// not part of a slice (resumed restarts it).
+func (i *instance) sizeSlice() {
+	target := i.p.t.e.sliceTime
+	if target <= 0 || i.sliceStart.IsZero() {
+		return
+	}
+	ran, did := i.now.Sub(i.sliceStart), i.fuel.Used()-i.sliceBase
+	if ran <= 0 || did == 0 {
+		return
+	}
+	next := uint64(float64(did) * float64(target) / float64(ran))
+	i.fuel.Resize(min(max(next, minSlice), refuelSlice))
 }
 
 // stopReason is why another goroutine aborted an instance.
@@ -353,6 +396,9 @@ func (i *instance) withoutCPU(what string, work func(), onClock bool) {
 // call (OpenIM's timeout does not pause).
 func (i *instance) resumed(now time.Time) {
 	i.cpuSince = now
+	if i.metered && i.ctx != nil {
+		i.sliceStart, i.sliceBase = now, i.fuel.Used()
+	}
 	if i.hostDeadline.IsZero() || i.now.IsZero() {
 		return
 	}

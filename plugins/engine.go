@@ -123,6 +123,9 @@ type Engine struct {
 	// may block while other calls use the CPU, and may stop the guest with
 	// i.stopGuest. i.now is the clock reading of that refill. Nil: no-op.
 	yield func(i *instance)
+	// sliceTime is how long a slice of a metered call should last (cpu.go,
+	// sizeSlice); zero keeps every slice at refuelSlice instructions.
+	sliceTime time.Duration
 }
 
 // yieldCPU is the engine's yield hook: at the end of each slice, a call that
@@ -185,6 +188,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e.budget = newBudget(max)
 	e.cpu = newCPUShare(cfg.CPUSlots, cfg.MaxCPUWait)
 	e.yield = e.yieldCPU
+	e.sliceTime = sliceTime
 	if cfg.CacheDir == "" {
 		e.cache = wazero.NewCompilationCache()
 	} else {

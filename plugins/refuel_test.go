@@ -37,11 +37,12 @@ func longLimits() limits.Limits {
 }
 
 // TestRefuelEverySlice: a guest in a pure compute loop enters refuel once
-// per slice, a deterministic number of times: the yield hook runs at each
-// refill, 99 times for the default budget of 100 million (the 100th refuel
-// finds it spent).
+// per slice, a deterministic number of times with slices of a fixed size
+// (sliceTime zero): the yield hook runs at each refill, 99 times for the
+// default budget of 100 million (the 100th refuel finds it spent).
 func TestRefuelEverySlice(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{})
+	e.sliceTime = 0
 	var yields atomic.Int64
 	e.yield = func(*instance) { yields.Add(1) }
 	lim := limits.Default() // the default budget, and a backstop the machine cannot reach
@@ -73,6 +74,77 @@ func TestRefuelEverySlice(t *testing.T) {
 		t.Errorf("fib(27): %d instructions, %d refills; want about %d", info.Instructions, n, want)
 	}
 	t.Logf("fib(27): %d instructions, %d refills", info.Instructions, yields.Load())
+}
+
+// TestSlicesSizedByTime: with slices sized by their speed (sizeSlice) a
+// guest comes back to the host more often the shorter the slice's time,
+// within minSlice and refuelSlice instructions, and the count does not
+// change: a slice time no guest can reach (a nanosecond) gives slices of
+// minSlice after the first, one no guest can spend (an hour) keeps them at
+// refuelSlice. A loop and a call-heavy guest (fib) alike, each on its own
+// instance, which keeps the size it learned for its next call.
+func TestSlicesSizedByTime(t *testing.T) {
+	budget := limits.Default().MaxInstructions
+	guests := []struct {
+		name, wat string
+	}{{"loop", "infinite_loop"}, {"recursion", "deep_recursion"}}
+	for _, tc := range []struct {
+		name           string
+		slice          time.Duration
+		minRef, maxRef int64 // refills of a call that spends the whole budget
+	}{
+		{"a nanosecond", time.Nanosecond, int64((budget-refuelSlice)/minSlice) - 1, int64((budget-refuelSlice)/minSlice) + 1},
+		{"an hour", time.Hour, int64(budget/refuelSlice) - 1, int64(budget/refuelSlice) - 1},
+	} {
+		for _, g := range guests {
+			t.Run(tc.name+"/"+g.name, func(t *testing.T) {
+				e := newTestEngine(t, EngineOptions{})
+				e.sliceTime = tc.slice
+				var yields atomic.Int64
+				e.yield = func(*instance) { yields.Add(1) }
+				lim := limits.Default()
+				lim.CallTimeout = 10 * time.Second
+				tn := newTestTenant(t, e, SandboxOptions{ID: "slices", Limits: lim})
+				p := load(t, tn, g.name, watGuest(g.wat)(t))
+				_, info, err := p.Call(context.Background(), seedCommand, []byte(seedBody), nil)
+				if KindOf(err) != KindCPUTime || info.Instructions <= budget {
+					t.Fatalf("%v after %d instructions, want the budget of %d", err, info.Instructions, budget)
+				}
+				if n := yields.Load(); n < tc.minRef || n > tc.maxRef {
+					t.Errorf("%d refills, want %d to %d", n, tc.minRef, tc.maxRef)
+				}
+			})
+		}
+	}
+	// An instance keeps the size it learned for its next call: the first
+	// call of a Go guest's fib(27) begins with a slice of refuelSlice, the
+	// second with one of minSlice.
+	e := newTestEngine(t, EngineOptions{})
+	e.sliceTime = time.Nanosecond
+	var yields atomic.Int64
+	e.yield = func(*instance) { yields.Add(1) }
+	tn := newTestTenant(t, e, SandboxOptions{ID: "learned"})
+	p := load(t, tn, "fib", goWasm(t, "kitchen"))
+	var refills [2]int64
+	for call := range 2 {
+		yields.Store(0)
+		_, info, err := p.Call(context.Background(), seedCommand, []byte("!fib 27"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A Go guest overdraws each slice a little (its checks are
+		// function entries and loop headers), so a few refills fewer.
+		refills[call] = yields.Load()
+		if want := int64(1 + (info.Instructions-refuelSlice)/minSlice); call == 0 && (refills[0] < want*99/100 || refills[0] > want) {
+			t.Errorf("fib(27): %d instructions, %d refills; want about %d", info.Instructions, refills[0], want)
+		}
+	}
+	if d, want := refills[1]-refills[0], int64(refuelSlice/minSlice-1); d < want-3 || d > want+3 {
+		t.Errorf("the second call refilled %d times more than the first, want about %d: a first slice of minSlice", d, want)
+	}
+	if s := p.Stats(); s.Created != 1 {
+		t.Errorf("%d instances created, want 1 for both calls", s.Created)
+	}
 }
 
 // TestAbortStopsComputeLoop: another goroutine aborts an instance whose guest

@@ -18,6 +18,7 @@ type budgetCase struct {
 	args   []uint64
 	budget uint64
 	slice  uint64
+	resize func(refuels int) uint64 // nil: every slice of size slice
 }
 
 // runBoth makes the call both ways and fails the test unless the results,
@@ -38,7 +39,7 @@ func runBoth(t *testing.T, whole, sliced api.Module, c budgetCase) int {
 	wres, werr := whole.ExportedFunction(c.name).Call(ctx, c.args...)
 	b := &Budget{Fuel: sf}
 	b.Start(c.budget, c.slice)
-	sc := &slicedCall{b: b}
+	sc := &slicedCall{b: b, resize: c.resize}
 	sres, serr := sliced.ExportedFunction(c.name).Call(withBudget(ctx, sc), c.args...)
 	what := fmt.Sprintf("%s%v budget %d slice %d", c.name, c.args, c.budget, c.slice)
 	if (werr == nil) != (serr == nil) || !slices.Equal(wres, sres) {
@@ -83,16 +84,51 @@ func TestBudgetSlices(t *testing.T) {
 				u := f.Used(1 << 40)
 				for _, budget := range []uint64{u + 5, u, u - 1, u / 2, u / 3, 1, 0} {
 					for _, slice := range []uint64{1, 2, 7, 100, 10_000, 0} {
-						runBoth(t, whole, sliced, budgetCase{c.name, c.args, budget, slice})
+						runBoth(t, whole, sliced, budgetCase{name: c.name, args: c.args, budget: budget, slice: slice})
 					}
 				}
 				// With slices of 100 the guest comes back about u/100 times.
-				n := runBoth(t, whole, sliced, budgetCase{c.name, c.args, 1 << 40, 100})
+				n := runBoth(t, whole, sliced, budgetCase{name: c.name, args: c.args, budget: 1 << 40, slice: 100})
 				if lo := int(u/100) / 2; n < lo || n > int(u/100)+1 {
 					t.Errorf("%s%v used %d in %d refuels of slices of 100", c.name, c.args, u, n)
 				}
 			}
 		})
+	}
+}
+
+// TestBudgetResize: slices resized at every refill, as a runtime sizing
+// them by their speed does (shrinking, growing, down to 1 and past the
+// rest of the budget), stop a call at the same check with the same count as
+// the whole budget set at once.
+func TestBudgetResize(t *testing.T) {
+	t.Parallel()
+	corpus := mustMeter(t, readTestdata(t, "corpus.wasm"), MeterOptions{})
+	runaway := mustMeter(t, readTestdata(t, "runaway.wasm"), MeterOptions{})
+	sizes := map[string]func(int) uint64{
+		"shrinking": func(n int) uint64 { return uint64(max(1000>>n, 1)) },
+		"growing":   func(n int) uint64 { return uint64(7 * n) },
+		"swinging":  func(n int) uint64 { return []uint64{1, 5000, 3, 1 << 40}[n%4] },
+	}
+	r := newRuntime(t, engines[1].cfg())
+	for _, mod := range []struct {
+		wasm  []byte
+		calls []budgetCase
+	}{
+		{corpus, []budgetCase{{name: "fib", args: []uint64{15}}, {name: "sum", args: []uint64{1000}}, {name: "bulk", args: []uint64{3000}}}},
+		{runaway, []budgetCase{{name: "spin"}, {name: "fill"}}},
+	} {
+		whole, sliced := instantiate(t, r, mod.wasm), instantiate(t, r, mod.wasm)
+		for _, c := range mod.calls {
+			for name, size := range sizes {
+				for _, budget := range []uint64{0, 1, 999, 20_000, 100_000} {
+					c.budget, c.slice, c.resize = budget, 100, size
+					if n := runBoth(t, whole, sliced, c); budget >= 20_000 && n < 2 {
+						t.Errorf("%s %s budget %d: %d refuels, want the slices resized more than once", c.name, name, budget, n)
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -107,10 +143,10 @@ func TestBudgetSlicesRunaways(t *testing.T) {
 			r := newRuntime(t, e.cfg())
 			whole, sliced := instantiate(t, r, metered), instantiate(t, r, metered)
 			for _, c := range []budgetCase{
-				{"spin", nil, 1_000_000, 1000},
-				{"spin", nil, 1_000_000, 65536},
-				{"down", []uint64{0}, 5_000, 64},
-				{"fill", nil, 1_000_000, 1000}, // each fill overdraws a slice by 4096
+				{name: "spin", budget: 1_000_000, slice: 1000},
+				{name: "spin", budget: 1_000_000, slice: 65536},
+				{name: "down", args: []uint64{0}, budget: 5_000, slice: 64},
+				{name: "fill", budget: 1_000_000, slice: 1000}, // each fill overdraws a slice by 4096
 			} {
 				n := runBoth(t, whole, sliced, c)
 				if want := int(c.budget / c.slice); n < want/8 || n > want+1 {

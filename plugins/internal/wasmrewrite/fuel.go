@@ -193,6 +193,21 @@ func (b *Budget) Refill() bool {
 	return true
 }
 
+// Resize sets the slice size to slice instructions (at least 1) for the
+// rest of the call and the calls after it, and resizes the current slice,
+// which must be fresh: just begun by Start or Refill, nothing run in it.
+// A runtime that wants its slices to last about the same time whatever the
+// code does calls it after Refill with what the last slice's speed says.
+// Like the slice size itself, it changes nothing the count can see.
+func (b *Budget) Resize(slice uint64) {
+	b.size = max(slice, 1)
+	b.slice = min(b.size, b.total-b.banked)
+	b.Fuel.Set(b.slice)
+}
+
+// Slice returns the slice size.
+func (b *Budget) Slice() uint64 { return b.size }
+
 // Exhausted reports whether a call that returned callErr was stopped because
 // it used more than its budget: the call failed and Used exceeds the total.
 // As with Fuel.Exhausted, a trap of another kind just after overdrawing the

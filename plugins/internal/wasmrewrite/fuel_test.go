@@ -80,7 +80,7 @@ func TestFuelChargeFromHost(t *testing.T) {
 				_, err := r.NewHostModuleBuilder("env").NewFunctionBuilder().
 					WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) {
 						calls++
-						if c, ok := ctx.Value(slicedCall{}).(*slicedCall); ok {
+						if c, ok := ctx.Value(slicedKey{}).(*slicedCall); ok {
 							if !c.b.Charge(1000) && !c.b.Refill() {
 								panic(errHostOutOfFuel)
 							}

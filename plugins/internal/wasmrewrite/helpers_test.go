@@ -108,21 +108,30 @@ var errOutOfFuel = errors.New("out of fuel")
 type slicedCall struct {
 	b       *Budget
 	refuels int // how often the guest called refuel
+	// resize, when set, gives the size of the next slice after each
+	// refill (Budget.Resize), from the refill's number.
+	resize func(refuels int) uint64
 }
 
 // withBudget returns a context whose guest calls refuel from c.b.
 func withBudget(ctx context.Context, c *slicedCall) context.Context {
-	return context.WithValue(ctx, slicedCall{}, c)
+	return context.WithValue(ctx, slicedKey{}, c)
 }
+
+// slicedKey is the context key of a *slicedCall.
+type slicedKey struct{}
 
 // refuel is the tests' MeterModule.RefuelFunc. Called with a context from
 // withBudget it refills that Budget, and stops the guest when the budget is
 // spent; otherwise the whole budget was set at once (Fuel.Set), and the
 // guest is stopped the first time it finds its fuel negative.
 func refuel(ctx context.Context, _ []uint64) {
-	if c, ok := ctx.Value(slicedCall{}).(*slicedCall); ok {
+	if c, ok := ctx.Value(slicedKey{}).(*slicedCall); ok {
 		c.refuels++
 		if c.b.Refill() {
+			if c.resize != nil {
+				c.b.Resize(c.resize(c.refuels))
+			}
 			return
 		}
 	}
