@@ -89,13 +89,13 @@ type instance struct {
 	// what it took (stack.go).
 	callStack wasmrewrite.Stack
 	// Slices of the budget (cpu.go, refill):
-	now  time.Time                  // the last clock check's reading, for the yield hook
+	now time.Time // the last clock check's reading, for the yield hook
 	// sliceStart and sliceBase are when the current slice began and the
 	// instructions used by then (sizeSlice); sliceStart is zero when not
 	// known (the first slice of _initialize).
 	sliceStart time.Time
 	sliceBase  uint64
-	stop atomic.Pointer[stopReason] // set by abort, from any goroutine
+	stop       atomic.Pointer[stopReason] // set by abort, from any goroutine
 	// The fair CPU share (fair.go, Engine.yieldCPU): holdsCPU is set while
 	// the running call holds a CPU slot, which Plugin.call then releases;
 	// cpuSince is when its guest time was last accounted (the slot taken,
