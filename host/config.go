@@ -165,6 +165,12 @@ type SandboxConfig struct {
 	// faster.
 	NoPreInit bool `koanf:"no_preinit"`
 
+	// MemoryPoolBytes bounds the memory of closed plugin instances kept,
+	// cleared, for new ones: their pages stay resident, so a new instance
+	// does not fault them in one at a time (docs/sandbox.md, "Reused
+	// memory"). 0 means 64 MiB; negative keeps none.
+	MemoryPoolBytes int64 `koanf:"memory_pool_bytes"`
+
 	// Limits are the defaults for every tenant; a tenant's own settings
 	// override them field by field. Zero fields take the built-in defaults;
 	// keys, defaults and bounds are package limits' Fields (docs/config.md).

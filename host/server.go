@@ -166,6 +166,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 
 		CompileTimeout: cfg.Sandbox.CompileTimeout,
 		NoPreInit:      cfg.Sandbox.NoPreInit,
+		MemoryPool:     cfg.Sandbox.MemoryPoolBytes,
 		Logger:         logger.With("component", "sandbox"),
 	})
 	if err != nil {

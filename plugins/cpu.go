@@ -489,7 +489,7 @@ func (i *instance) Value(key any) any {
 	if key == (instanceKey{}) {
 		return i
 	}
-	return guestMemory.Value(key)
+	return i.p.t.e.guestMemory.Value(key)
 }
 
 // errDeadlineBeforeCall: the caller's deadline passed before the guest was

@@ -13,10 +13,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/imhook/imhook/plugins/guestmem"
 	"github.com/imhook/imhook/plugins/internal/preinit"
 	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/sdk/abi"
@@ -114,12 +112,6 @@ type LogLine struct {
 	Level   slog.Level
 	Message string
 }
-
-// guestMemory carries the allocator of guests' linear memories (package
-// guestmem: mapped outside the Go heap, resident only where touched, unmapped
-// when the instance closes) to wazero, which reads it from the instantiation's
-// context: an instance, whose Value falls back to this.
-var guestMemory = experimental.WithMemoryAllocator(context.Background(), guestmem.Allocator{})
 
 // newInstance instantiates the plugin's module and runs its _initialize under
 // the init budget (InitInstructions, metered) or InitTimeout (deadline mode),

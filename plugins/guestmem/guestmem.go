@@ -20,11 +20,13 @@ package guestmem
 import "github.com/tetratelabs/wazero/experimental"
 
 // Allocator is a wazero MemoryAllocator (experimental.WithMemoryAllocator).
-type Allocator struct{}
+// With a Pool, closed memories are kept, cleared, and reused (Pool says
+// why); without one, each is unmapped when its instance closes.
+type Allocator struct{ Pool *Pool }
 
 // Allocate reserves max bytes (cap is only a hint) and returns the memory.
-func (Allocator) Allocate(cap, max uint64) experimental.LinearMemory {
-	if m := mapped(max); m != nil {
+func (a Allocator) Allocate(cap, max uint64) experimental.LinearMemory {
+	if m := mapped(max, a.Pool); m != nil {
 		return m
 	}
 	return &heap{buf: make([]byte, 0, cap)}
