@@ -171,6 +171,12 @@ type SandboxConfig struct {
 	// memory"). 0 means 64 MiB; negative keeps none.
 	MemoryPoolBytes int64 `koanf:"memory_pool_bytes"`
 
+	// DeadlineFallback runs an upload the metering rewriter cannot handle
+	// under a wall-clock deadline instead of refusing it (docs/sandbox.md,
+	// "The CPU limit"). Off by default: such a guest holds its core, and
+	// stalls the server's garbage collector, until its deadline.
+	DeadlineFallback bool `koanf:"deadline_fallback"`
+
 	// Limits are the defaults for every tenant; a tenant's own settings
 	// override them field by field. Zero fields take the built-in defaults;
 	// keys, defaults and bounds are package limits' Fields (docs/config.md).

@@ -164,10 +164,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (_ *Server, err e
 		MaxCPUWait:   cfg.Sandbox.MaxCPUWait,
 		IdleTimeout:  cfg.Sandbox.IdleTimeout,
 
-		CompileTimeout: cfg.Sandbox.CompileTimeout,
-		NoPreInit:      cfg.Sandbox.NoPreInit,
-		MemoryPool:     cfg.Sandbox.MemoryPoolBytes,
-		Logger:         logger.With("component", "sandbox"),
+		CompileTimeout:   cfg.Sandbox.CompileTimeout,
+		NoPreInit:        cfg.Sandbox.NoPreInit,
+		MemoryPool:       cfg.Sandbox.MemoryPoolBytes,
+		DeadlineFallback: cfg.Sandbox.DeadlineFallback,
+		Logger:           logger.With("component", "sandbox"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)

@@ -88,7 +88,7 @@ func TestClosePluginAbortsStragglers(t *testing.T) {
 // flag) the way its deadline would, long before that deadline, and the call
 // ends with the abort's kind. Before, only its CallTimeout ended it.
 func TestAbortDeadlineModeGuest(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, EngineOptions{DeadlineFallback: true})
 	lim := testLimits()
 	lim.CallTimeout = time.Minute
 	p := load(t, newTestTenant(t, e, SandboxOptions{ID: "unmeterable", Limits: lim}), "loop", wat(t, "unmeterable_loop"))

@@ -94,6 +94,12 @@ type EngineOptions struct {
 	// fault them in one by one, 2-15 us each on a VM). Zero means
 	// DefaultMemoryPool; negative keeps none.
 	MemoryPool int64
+	// DeadlineFallback runs a module the metering rewriter refuses under a
+	// wall-clock deadline (CPULimitDeadline) instead of refusing it. Off by
+	// default: such a guest is not stopped at safe points, so it holds its
+	// core, and every stop-the-world of Go's collector waits, until its
+	// deadline (BenchmarkDeadlineOverrun: every other call 22 ms late).
+	DeadlineFallback bool
 }
 
 // DefaultMemoryPool is EngineOptions.MemoryPool when it is zero: the
@@ -110,6 +116,8 @@ type Engine struct {
 	cpu      *cpuShare
 	commands func(string) (string, bool) // EngineOptions.Commands
 	preinit  bool                        // !EngineOptions.NoPreInit
+	// deadlineFallback is EngineOptions.DeadlineFallback.
+	deadlineFallback bool
 
 	compileTimeout time.Duration // EngineOptions.CompileTimeout, defaulted
 
@@ -182,13 +190,15 @@ func (e *Engine) yieldCPU(i *instance) {
 // group or others.
 func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e := &Engine{
-		commands:  cfg.Commands,
-		preinit:   !cfg.NoPreInit,
-		logger:    cfg.Logger,
-		compiling: make(map[string]*hashLock),
-		tenants:   make(map[*Sandbox]struct{}),
-		prepared:  make(map[string]*prepared),
-		runtimes:  make(map[runtimeKey]*sharedRuntime),
+		commands: cfg.Commands,
+		preinit:  !cfg.NoPreInit,
+
+		deadlineFallback: cfg.DeadlineFallback,
+		logger:           cfg.Logger,
+		compiling:        make(map[string]*hashLock),
+		tenants:          make(map[*Sandbox]struct{}),
+		prepared:         make(map[string]*prepared),
+		runtimes:         make(map[runtimeKey]*sharedRuntime),
 
 		compileTimeout: cmp.Or(cfg.CompileTimeout, DefaultCompileTimeout),
 		now:            time.Now,

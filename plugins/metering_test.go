@@ -214,9 +214,32 @@ func TestMeteredSameReplies(t *testing.T) {
 	}
 }
 
-// TestCPULimitModes: which CPU limit a plugin gets, and why.
-func TestCPULimitModes(t *testing.T) {
+// TestUnmeteredRefused: by default a module the metering rewriter refuses
+// is refused at load, with what the rewriter found and what to do: a guest
+// in deadline mode is never stopped at a safe point, so it would hold its
+// core, and stall every stop-the-world of the server's collector, until its
+// deadline. A module for which a CPU limit was forced is still loaded.
+func TestUnmeteredRefused(t *testing.T) {
 	e := newTestEngine(t, EngineOptions{})
+	for _, name := range []string{"unmeterable_loop", "meter_import"} {
+		_, err := newTestTenant(t, e, SandboxOptions{ID: "strict"}).Load(context.Background(), "p", wat(t, name))
+		var le *LoadError
+		if !errors.As(err, &le) || le.Kind != KindInvalidModule ||
+			!strings.Contains(err.Error(), "the module cannot be metered (unsupported wasm feature: module already") ||
+			!strings.Contains(err.Error(), "sandbox.deadline_fallback") {
+			t.Errorf("%s: %v, want it refused as unmeterable, naming the setting", name, err)
+		}
+	}
+	p := load(t, newTestTenant(t, e, SandboxOptions{ID: "forced", CPULimit: CPULimitDeadline}), "p", wat(t, "echo"))
+	if p.Info().CPULimit != CPULimitDeadline {
+		t.Errorf("forced deadline: %s", p.Info().CPULimit)
+	}
+}
+
+// TestCPULimitModes: which CPU limit a plugin gets, and why, with the
+// deadline fallback allowed.
+func TestCPULimitModes(t *testing.T) {
+	e := newTestEngine(t, EngineOptions{DeadlineFallback: true})
 	tests := []struct {
 		name       string
 		wasm       []byte

@@ -316,9 +316,10 @@ func TestBusyStartFunction(t *testing.T) {
 
 // TestMeterImportReserved: a module that imports from imhook_meter, the
 // name of the import the rewriter adds, cannot be metered and is refused at
-// load, in every CPU limit mode.
+// load, in every CPU limit mode, with the deadline fallback allowed (without
+// it the rewriter's refusal refuses it first, TestUnmeteredRefused).
 func TestMeterImportReserved(t *testing.T) {
-	e := newTestEngine(t, EngineOptions{})
+	e := newTestEngine(t, EngineOptions{DeadlineFallback: true})
 	for _, mode := range []CPULimit{"", CPULimitDeadline, CPULimitNone} {
 		tn := newTestTenant(t, e, SandboxOptions{ID: "reserved", CPULimit: mode})
 		_, err := tn.Load(context.Background(), "p", wat(t, "meter_import"))

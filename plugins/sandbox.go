@@ -14,6 +14,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/imhook/imhook/plugins/egress"
+	"github.com/imhook/imhook/plugins/internal/wasmrewrite"
 	"github.com/imhook/imhook/plugins/limits"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -246,6 +247,13 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 		return nil, nil, "", &LoadError{Kind: KindInvalidModule, Err: pm.refused}
 	}
 	mode, reason := cpuMode(st.cpu, pm)
+	// A module the rewriter refuses is refused unless the operator allows
+	// the deadline fallback. One it found malformed is compiled first, so
+	// that wazero's error says what is wrong with it.
+	unmetered := mode == CPULimitDeadline && st.cpu == "" && !t.e.deadlineFallback
+	if unmetered && !errors.Is(pm.notMetered, wasmrewrite.ErrMalformed) {
+		return nil, nil, "", errUnmetered(reason)
+	}
 	key := runtimeKey{memoryPages: st.limits.MemoryPages, mode: mode}
 	t.mu.Lock()
 	closed := t.closed
@@ -307,7 +315,19 @@ func (t *Sandbox) acquire(ctx context.Context, st *tenantState, hash string, was
 		}
 		return nil, nil, "", err
 	}
+	if unmetered {
+		e.release(tr, hash)
+		return nil, nil, "", errUnmetered(reason)
+	}
 	return tr, cm, reason, nil
+}
+
+// errUnmetered refuses a module the metering rewriter cannot handle
+// (EngineOptions.DeadlineFallback).
+func errUnmetered(reason string) error {
+	return &LoadError{Kind: KindInvalidModule, Err: fmt.Errorf(
+		"the module cannot be metered (%s), and only metered modules are run: a guest the host cannot stop at a safe point holds its core, and stalls the whole server's garbage collector, until its deadline; "+
+			"build it with the imhook SDK (an operator can run such modules under a wall-clock deadline with sandbox.deadline_fallback: true)", reason)}
 }
 
 // release drops the references acquire took, closing what nothing uses: a
