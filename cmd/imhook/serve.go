@@ -172,19 +172,29 @@ func hostPort(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// spareP keeps one Go P free of guest code: plugins may run on as many CPU
-// slots as there are cores, and the process gets one P more. Compiled guest
-// code is not preempted by Go's scheduler, so when guests held every P the
-// network poller ran only from sysmon (every 10 ms) and other tenants'
-// callbacks waited that long to be read; the spare P polls the network and
-// runs the host's goroutines, and the kernel shares the cores between the
-// threads. An operator who sets GOMAXPROCS or sandbox.cpu_slots decides
-// alone. Measured with imhook bench --neighbour (docs/performance.md).
+// spareP keeps one Go P free of guest code. Compiled guest code is not
+// preempted by Go's scheduler, so when guests held every P the network
+// poller ran only from sysmon (every 10 ms) and other tenants' callbacks
+// waited that long to be read: a victim's p99 of 9-14 ms next to a budget
+// burner. With several cores, guests get a CPU slot per core but one, and
+// the process keeps its P per core: no more threads than cores, so no
+// thread waits for the kernel's time slice while another holds its run
+// queue. With one core there is no core to spare: guests get the one slot
+// and the process a second P, which isolates tenants but shares the core
+// between two threads, and the host's tail is then the kernel's time slice
+// (p99 4-6 ms in imhook bench --compare pinned to one core, 0.9 ms with
+// one P). An operator who sets GOMAXPROCS or sandbox.cpu_slots decides
+// alone. Measured with imhook bench --neighbour and --compare
+// (docs/performance.md).
 func spareP(cfg *host.Config, getenv func(string) string) {
 	if getenv("GOMAXPROCS") != "" || cfg.Sandbox.CPUSlots != 0 {
 		return
 	}
 	n := runtime.GOMAXPROCS(0)
-	cfg.Sandbox.CPUSlots = n
-	runtime.GOMAXPROCS(n + 1)
+	if n >= 2 {
+		cfg.Sandbox.CPUSlots = n - 1
+		return
+	}
+	cfg.Sandbox.CPUSlots = 1
+	runtime.GOMAXPROCS(2)
 }

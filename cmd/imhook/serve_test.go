@@ -313,8 +313,9 @@ func TestServeFlags(t *testing.T) {
 	}
 }
 
-// TestSpareP: serve gives guests a CPU slot per core and itself one P more,
-// unless the operator chose GOMAXPROCS or sandbox.cpu_slots.
+// TestSpareP: serve keeps a P free of guests: with several cores a CPU slot
+// per core but one, with one core one slot and a second P; unless the
+// operator chose GOMAXPROCS or sandbox.cpu_slots.
 func TestSpareP(t *testing.T) {
 	n := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(n)
@@ -328,9 +329,16 @@ func TestSpareP(t *testing.T) {
 	if cfg.Sandbox.CPUSlots != 5 || runtime.GOMAXPROCS(0) != n {
 		t.Fatal("sandbox.cpu_slots set by the operator was overridden")
 	}
-	cfg.Sandbox.CPUSlots = 0
-	spareP(&cfg, func(string) string { return "" })
-	if cfg.Sandbox.CPUSlots != n || runtime.GOMAXPROCS(0) != n+1 {
-		t.Fatalf("slots %d, GOMAXPROCS %d; want %d and %d", cfg.Sandbox.CPUSlots, runtime.GOMAXPROCS(0), n, n+1)
+	for _, cores := range []int{1, 2, 8} {
+		runtime.GOMAXPROCS(cores)
+		cfg.Sandbox.CPUSlots = 0
+		spareP(&cfg, func(string) string { return "" })
+		wantSlots, wantP := cores-1, cores
+		if cores == 1 {
+			wantSlots, wantP = 1, 2
+		}
+		if cfg.Sandbox.CPUSlots != wantSlots || runtime.GOMAXPROCS(0) != wantP {
+			t.Errorf("%d cores: slots %d, GOMAXPROCS %d; want %d and %d", cores, cfg.Sandbox.CPUSlots, runtime.GOMAXPROCS(0), wantSlots, wantP)
+		}
 	}
 }

@@ -56,6 +56,13 @@ type CPUStat struct {
 	Slots, Busy, Waiting int
 }
 
+// MemoryPoolStat is the pool of closed instances' memories
+// (plugins.Engine.MemoryPoolStats).
+type MemoryPoolStat struct {
+	Reused, Fresh, Released uint64 // memories served from the pool, mapped anew, closed into a full pool
+	KeptBytes               uint64 // what the kept memories may hold resident
+}
+
 // Source reports the gauges that are read at scrape time rather than counted.
 // The tenant directory implements it.
 type Source interface {
@@ -65,6 +72,8 @@ type Source interface {
 	PluginsLoaded() int
 	// CPU returns the state of the CPU share between tenants.
 	CPU() CPUStat
+	// MemoryPool returns what the pool of closed instances' memories did.
+	MemoryPool() MemoryPoolStat
 }
 
 // Metrics is the set of imhook collectors. Its methods are safe for concurrent
@@ -297,6 +306,13 @@ var (
 		"CPU slots held by guest calls now.", nil, nil)
 	cpuWaitingDesc = prometheus.NewDesc("imhook_cpu_waiting",
 		"Calls waiting for a CPU slot now; the lightest tenant's call gets the next one.", nil, nil)
+	memoryDesc = prometheus.NewDesc("imhook_instance_memories_total",
+		"Guest memories given to new plugin instances: reused (a closed instance's, cleared, pages resident) or fresh (mapped anew, every page faulted in).",
+		[]string{"source"}, nil)
+	memoryReleasedDesc = prometheus.NewDesc("imhook_instance_memories_released_total",
+		"Closed instances' memories unmapped because the pool was full (sandbox.memory_pool_bytes).", nil, nil)
+	memoryKeptDesc = prometheus.NewDesc("imhook_instance_memory_pool_bytes",
+		"What the closed instances' memories kept for reuse may hold resident.", nil, nil)
 )
 
 // sourceCollector turns a Source into gauges at scrape time.
@@ -304,7 +320,8 @@ type sourceCollector struct{ src Source }
 
 // Describe implements prometheus.Collector.
 func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolDesc, waitsDesc, loadedDesc, inFlightDesc, oldestDesc, breakerDesc, cpuSlotsDesc, cpuBusyDesc, cpuWaitingDesc} {
+	for _, d := range []*prometheus.Desc{poolDesc, waitsDesc, loadedDesc, inFlightDesc, oldestDesc, breakerDesc, cpuSlotsDesc, cpuBusyDesc, cpuWaitingDesc,
+		memoryDesc, memoryReleasedDesc, memoryKeptDesc} {
 		ch <- d
 	}
 }
@@ -327,4 +344,9 @@ func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(cpuSlotsDesc, prometheus.GaugeValue, float64(cpu.Slots))
 	ch <- prometheus.MustNewConstMetric(cpuBusyDesc, prometheus.GaugeValue, float64(cpu.Busy))
 	ch <- prometheus.MustNewConstMetric(cpuWaitingDesc, prometheus.GaugeValue, float64(cpu.Waiting))
+	mem := c.src.MemoryPool()
+	ch <- prometheus.MustNewConstMetric(memoryDesc, prometheus.CounterValue, float64(mem.Reused), "reused")
+	ch <- prometheus.MustNewConstMetric(memoryDesc, prometheus.CounterValue, float64(mem.Fresh), "fresh")
+	ch <- prometheus.MustNewConstMetric(memoryReleasedDesc, prometheus.CounterValue, float64(mem.Released))
+	ch <- prometheus.MustNewConstMetric(memoryKeptDesc, prometheus.GaugeValue, float64(mem.KeptBytes))
 }

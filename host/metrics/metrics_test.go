@@ -13,6 +13,9 @@ func (fakeSource) Pools() []PoolStat {
 }
 func (fakeSource) PluginsLoaded() int { return 2 }
 func (fakeSource) CPU() CPUStat       { return CPUStat{Slots: 2, Busy: 1, Waiting: 4} }
+func (fakeSource) MemoryPool() MemoryPoolStat {
+	return MemoryPoolStat{Reused: 5, Fresh: 2, Released: 1, KeptBytes: 4 << 20}
+}
 
 // gathered returns the metric families' names and series as text.
 func gathered(t *testing.T, m *Metrics) string {
@@ -63,6 +66,10 @@ func TestMetrics(t *testing.T) {
 		"imhook_cpu_slots",
 		"imhook_cpu_slots_busy",
 		"imhook_cpu_waiting",
+		"imhook_instance_memories_total source=reused",
+		"imhook_instance_memories_total source=fresh",
+		"imhook_instance_memories_released_total",
+		"imhook_instance_memory_pool_bytes",
 		"imhook_webhook_legacy_commands_total command=callbackMsgModifyCommand outcome=routed tenant=acme",
 	} {
 		if !strings.Contains(out, want+"\n") {

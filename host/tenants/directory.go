@@ -892,6 +892,12 @@ func (d *Directory) CPU() metrics.CPUStat {
 	return metrics.CPUStat{Slots: s.Slots, Busy: s.Busy, Waiting: s.Waiting}
 }
 
+// MemoryPool implements metrics.Source.
+func (d *Directory) MemoryPool() metrics.MemoryPoolStat {
+	s := d.opt.Engine.MemoryPoolStats()
+	return metrics.MemoryPoolStat{Reused: s.Reused, Fresh: s.Fresh, Released: s.Released, KeptBytes: s.KeptSize}
+}
+
 // PluginsLoaded implements metrics.Source.
 func (d *Directory) PluginsLoaded() int {
 	n := 0
