@@ -150,6 +150,24 @@ type Engine struct {
 	// sliceTime is how long a slice of a metered call should last (cpu.go,
 	// sizeSlice); zero keeps every slice at refuelSlice instructions.
 	sliceTime time.Duration
+	// pollNet: guests may hold every P (GOMAXPROCS <= CPU slots), so the
+	// yield polls the network itself (pollNetwork).
+	pollNet bool
+}
+
+// pollNetwork makes Go's runtime poll the network now. When guest calls may
+// hold every P, nothing else does between their slices: Gosched finds the
+// yielding goroutine on the run queue before the scheduler would poll, and
+// sysmon polls only every 10 ms, which put a neighbour's p99 at 9-14 ms on
+// one core (docs/performance.md). Restarting the world polls the network
+// (runtime.startTheWorldWithSema), and ReadMemStats stops and restarts it:
+// 2.6 us with one P, paid once per slice (about 100 us) by calls long enough
+// to reach one. It relies on the runtime's implementation, not its
+// documentation; imhook bench --neighbour shows it if a Go release changes
+// it.
+func pollNetwork() {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
 }
 
 // yieldCPU is the engine's yield hook: at the end of each slice, a call that
@@ -171,6 +189,9 @@ func (e *Engine) yieldCPU(i *instance) {
 	// run, and Go does not preempt guest code. With nothing runnable this
 	// returns at once (a few hundred ns per slice of 1M instructions).
 	runtime.Gosched()
+	if e.pollNet {
+		pollNetwork()
+	}
 	osYield() // and the other threads of the process, then everyone's
 	waited, err := e.cpu.yield(i.ctx, &i.p.t.cpu, ran, i.now)
 	if err != nil {
@@ -217,6 +238,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e.guestMemory = experimental.WithMemoryAllocator(context.Background(), guestmem.Allocator{Pool: e.memPool})
 	e.budget = newBudget(max)
 	e.cpu = newCPUShare(cfg.CPUSlots, cfg.MaxCPUWait)
+	e.pollNet = runtime.GOMAXPROCS(0) <= e.cpu.slots
 	e.yield = e.yieldCPU
 	e.sliceTime = sliceTime
 	if cfg.CacheDir == "" {

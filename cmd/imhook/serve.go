@@ -172,20 +172,23 @@ func hostPort(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// spareP keeps one Go P free of guest code. Compiled guest code is not
-// preempted by Go's scheduler, so when guests held every P the network
-// poller ran only from sysmon (every 10 ms) and other tenants' callbacks
-// waited that long to be read: a victim's p99 of 9-14 ms next to a budget
-// burner. With several cores, guests get a CPU slot per core but one, and
-// the process keeps its P per core: no more threads than cores, so no
-// thread waits for the kernel's time slice while another holds its run
-// queue. With one core there is no core to spare: guests get the one slot
-// and the process a second P, which isolates tenants but shares the core
-// between two threads, and the host's tail is then the kernel's time slice
-// (p99 4-6 ms in imhook bench --compare pinned to one core, 0.9 ms with
-// one P). An operator who sets GOMAXPROCS or sandbox.cpu_slots decides
-// alone. Measured with imhook bench --neighbour and --compare
-// (docs/performance.md).
+// spareP keeps one Go P free of guest code where there are cores to spare.
+// Compiled guest code is not preempted by Go's scheduler, so when guests
+// held every P the network was polled by sysmon alone (every 10 ms) and
+// other tenants' callbacks waited that long to be read: a victim's p99 of
+// 9-14 ms next to a budget burner. With several cores, guests get a CPU
+// slot per core but one and the process keeps its P per core: no more
+// threads than cores, so no thread waits for the kernel's time slice while
+// another holds its run queue. With one core there is none to spare: the
+// one slot and a second P, which shares the core between two threads, and
+// the host's tail becomes the kernel's time slice (p99 4.7-5.6 ms in imhook
+// bench --compare pinned to one core, against 1.0 ms with one P). One P
+// with the engine polling the network at slice ends (plugins.pollNetwork,
+// GOMAXPROCS=1) kept neighbours within target on the median but stalled a
+// victim 70-100 ms in the first budget-burner round of both runs, not
+// explained yet: the second P stays. An operator who sets GOMAXPROCS or
+// sandbox.cpu_slots decides alone. Measured with imhook bench --neighbour
+// and --compare (docs/performance.md).
 func spareP(cfg *host.Config, getenv func(string) string) {
 	if getenv("GOMAXPROCS") != "" || cfg.Sandbox.CPUSlots != 0 {
 		return
