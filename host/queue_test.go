@@ -354,3 +354,45 @@ func TestSlowTenantDoesNotDelayFast(t *testing.T) {
 		t.Fatalf("the fast tenant's last event (%v) came after the slow tenant's backlog (%v)", lastFast, lastSlow)
 	}
 }
+
+// TestRetryAllDeadEnds: "retry all" revives each dead letter present once
+// and answers, even when the revived events fail again at once and there
+// are more than one page of them (1,000). It listed the first page again
+// after each page, so events dying again kept the page full and the request
+// never ended.
+func TestRetryAllDeadEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,001 dead letters")
+	}
+	rec := newDeliveries()
+	e := startLogging(t, func(c *host.Config) { fastRetries(c); c.Admin.Token = "operator-token-0123456789" }, slog.New(rec))
+	e.tenant("acme", registry.Settings{}, "queued", "queued")
+	const op, n = "operator-token-0123456789", 1001
+	for range n {
+		if r := e.post("/hooks/acme"+afterSingle, afterBody("fail")); r.err != nil || r.status != http.StatusOK {
+			t.Fatalf("queued callback: %d %v", r.status, r.err)
+		}
+	}
+	dead := func() int {
+		var st struct {
+			Dead int `json:"dead"`
+		}
+		status, b := e.admin("GET", "/v1/tenants/acme/queue", op, "", nil)
+		if status != 200 || json.Unmarshal(b, &st) != nil {
+			t.Fatalf("GET queue: %d %s", status, b)
+		}
+		return st.Dead
+	}
+	for deadline := time.Now().Add(time.Minute); dead() != n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dead letters after a minute, want %d", dead(), n)
+		}
+	}
+	status, b := e.admin("POST", "/v1/tenants/acme/queue/dead/retry", op, "", nil)
+	var got struct {
+		Count int `json:"count"`
+	}
+	if status != 200 || json.Unmarshal(b, &got) != nil || got.Count != n {
+		t.Fatalf("retry all: %d %s; want 200 and a count of %d, each dead letter revived once", status, b, n)
+	}
+}

@@ -201,21 +201,32 @@ func (a *API) retryAllDead(r *request) error {
 	if err != nil {
 		return err
 	}
-	n := 0
-	for {
-		evs, err := q.Store().Dead(r.ctx, r.tenant, "", maxDeadPage)
+	// The dead letters present now, each revived once: a revived event
+	// that fails again is a dead letter again, and listing from the start
+	// after each page would find it there and revive it forever.
+	var ids []string
+	for after := ""; ; {
+		evs, err := q.Store().Dead(r.ctx, r.tenant, after, maxDeadPage)
 		if err != nil {
 			return err
 		}
 		for _, ev := range evs {
-			if err := q.Revive(r.ctx, r.tenant, ev.ID); err != nil && !errors.Is(err, queue.ErrNotFound) {
-				return err
-			}
-			n++
+			ids = append(ids, ev.ID)
 		}
 		if len(evs) < maxDeadPage {
 			break
 		}
+		after = evs[len(evs)-1].ID
+	}
+	n := 0
+	for _, id := range ids {
+		if err := q.Revive(r.ctx, r.tenant, id); err != nil {
+			if errors.Is(err, queue.ErrNotFound) {
+				continue // purged or retried meanwhile
+			}
+			return err
+		}
+		n++
 	}
 	a.log.Info("dead letters retried", "tenant", r.tenant, "count", n, "by", r.who.String())
 	writeJSON(r.rc, fasthttp.StatusOK, QueueChange{Count: n})
