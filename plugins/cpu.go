@@ -18,8 +18,9 @@ import (
 //
 //   - instructions (the default): the module was rewritten at load by
 //     wasmrewrite.Meter to carry an instruction budget ("fuel"). The host
-//     hands the guest its budget in slices of refuelSlice instructions; at
-//     the end of each the guest calls the host (refuel), which banks the
+//     hands the guest its budget in slices of about sliceTime (at most
+//     refuelSlice instructions, sizeSlice); at the end of each the guest
+//     calls the host (refuel), which banks the
 //     slice, stops the guest when the whole budget is spent, when the call's
 //     deadline has passed or when another goroutine aborted the instance,
 //     and lets the engine's yield hook run (the fair CPU share). Nothing runs

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"context"
+	"sync"
 	"testing"
 )
 
@@ -30,6 +31,24 @@ func TestMemoryPoolIsolation(t *testing.T) {
 	if s := e.MemoryPoolStats(); s.Reused-before.Reused < 5 {
 		t.Errorf("pool stats %+v (before %+v): the readers' memories were not reused ones", s, before)
 	}
+	// And served at the same time: writers' memories go back to the pool
+	// while readers' instances are being made.
+	var wg sync.WaitGroup
+	for g := range 4 {
+		p, body := pw, "w"
+		if g%2 == 1 {
+			p, body = pr, "r"
+		}
+		wg.Go(func() {
+			for k := range 20 {
+				if _, _, err := p.Call(ctx, "callbackBeforeSendSingleMsgCommand", []byte(body), nil); err != nil {
+					t.Errorf("concurrent %q call %d: %v", body, k, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 	// Without the pool every memory is new, and the guests see the same.
 	e2 := newTestEngine(t, EngineOptions{MemoryPool: -1})
 	p2 := load(t, newTestTenant(t, e2, SandboxOptions{ID: "alone", Limits: lim}), "spy", spy)
