@@ -35,7 +35,8 @@ type Pool struct {
 }
 
 // NewPool returns a pool that keeps at most limit bytes of closed memories
-// (their high-water marks, what may be resident). Zero keeps nothing.
+// (their high-water marks, what may be resident, each counted as at least
+// minCharge). Zero keeps nothing.
 func NewPool(limit uint64) *Pool { return &Pool{limit: limit} }
 
 // PoolStats counts what a Pool did.
@@ -57,6 +58,16 @@ func (p *Pool) Stats() PoolStats {
 	return PoolStats{Reused: p.reused.Load(), Fresh: p.fresh.Load(), Released: p.released.Load(), Kept: len(p.free), KeptSize: p.kept}
 }
 
+// minCharge is the least a kept mapping counts against the limit, whatever
+// its high-water mark: a memory its guest never grew costs no resident
+// page, but it is still a mapping (address space, and one of the process's
+// vm.max_map_count), so the limit bounds how many are kept: 1,024 at the
+// default 64 MiB.
+const minCharge = 64 << 10
+
+// charge is what m counts against the limit.
+func charge(m *mmapped) uint64 { return max(m.hwm, minCharge) }
+
 // take returns a kept mapping of max bytes, cleared, or nil.
 func (p *Pool) take(max uint64) *mmapped {
 	if p == nil || p.limit == 0 {
@@ -68,7 +79,7 @@ func (p *Pool) take(max uint64) *mmapped {
 		if uint64(cap(p.free[k].buf)) == max {
 			m = p.free[k]
 			p.free = append(p.free[:k], p.free[k+1:]...)
-			p.kept -= m.hwm
+			p.kept -= charge(m)
 			break
 		}
 	}
@@ -94,11 +105,11 @@ func (p *Pool) put(m *mmapped) bool {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.kept+m.hwm > p.limit {
+	if p.kept+charge(m) > p.limit {
 		p.released.Add(1)
 		return false
 	}
-	p.kept += m.hwm
+	p.kept += charge(m)
 	p.free = append(p.free, m)
 	return true
 }

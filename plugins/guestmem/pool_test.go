@@ -81,7 +81,7 @@ func TestPoolBounds(t *testing.T) {
 		t.Fatalf("stats %+v, want one mapping kept (2 pages), one released", s)
 	}
 	other := a.Allocate(page, 2*page) // another reservation: mapped anew
-	other.Free()                      // hwm 0: kept, at no cost
+	other.Free()                      // hwm 0: kept, counted as minCharge
 	if s := pool.Stats(); s.Reused != 0 || s.Kept != 2 {
 		t.Fatalf("stats %+v, want nothing reused and two kept", s)
 	}
@@ -96,6 +96,25 @@ func TestPoolBounds(t *testing.T) {
 	if s := nilPool.Stats(); s != (PoolStats{}) {
 		t.Errorf("nil pool stats %+v", s)
 	}
+}
+
+// TestPoolBoundsUntouchedMemories: memories their guests never grew (a
+// high-water mark of 0) still count against the limit, so a tenant churning
+// instances of such a module cannot make the pool keep mappings without end.
+func TestPoolBoundsUntouchedMemories(t *testing.T) {
+	pool := NewPool(4 * minCharge)
+	a := Allocator{Pool: pool}
+	var ms []interface{ Free() }
+	for range 100 {
+		ms = append(ms, a.Allocate(0, 2*page))
+	}
+	for _, m := range ms {
+		m.Free()
+	}
+	if s := pool.Stats(); s.Kept != 4 || s.Released != 96 {
+		t.Errorf("stats %+v, want 4 kept and 96 unmapped", s)
+	}
+	pool.Trim()
 }
 
 // TestPoolConcurrentTenants: guests on many goroutines take memories, find
