@@ -150,19 +150,20 @@ type Engine struct {
 	// sliceTime is how long a slice of a metered call should last (cpu.go,
 	// sizeSlice); zero keeps every slice at refuelSlice instructions.
 	sliceTime time.Duration
-	// pollNet: guests may hold every P (GOMAXPROCS <= CPU slots), so the
-	// yield polls the network itself (pollNetwork).
+	// pollNet: the process has one P, which guests may hold, so the yield
+	// polls the network itself (pollNetwork).
 	pollNet bool
 }
 
-// pollNetwork makes Go's runtime poll the network now. When guest calls may
-// hold every P, nothing else does between their slices: Gosched finds the
+// pollNetwork makes Go's runtime poll the network now. When a guest call
+// holds the process's only P, nothing else does between its slices: Gosched finds the
 // yielding goroutine on the run queue before the scheduler would poll, and
 // sysmon polls only every 10 ms, which put a neighbour's p99 at 9-14 ms on
 // one core (docs/performance.md). Restarting the world polls the network
 // (runtime.startTheWorldWithSema), and ReadMemStats stops and restarts it:
 // 2.6 us with one P, paid once per slice (about 100 us) by calls long enough
-// to reach one. It relies on the runtime's implementation, not its
+// to reach one. Only with one P: with several, stopping the world would wait
+// for every other guest to reach its slice end. It relies on the runtime's implementation, not its
 // documentation; imhook bench --neighbour shows it if a Go release changes
 // it.
 func pollNetwork() {
@@ -238,7 +239,7 @@ func NewEngine(ctx context.Context, cfg EngineOptions) (*Engine, error) {
 	e.guestMemory = experimental.WithMemoryAllocator(context.Background(), guestmem.Allocator{Pool: e.memPool})
 	e.budget = newBudget(max)
 	e.cpu = newCPUShare(cfg.CPUSlots, cfg.MaxCPUWait)
-	e.pollNet = runtime.GOMAXPROCS(0) <= e.cpu.slots
+	e.pollNet = runtime.GOMAXPROCS(0) == 1
 	e.yield = e.yieldCPU
 	e.sliceTime = sliceTime
 	if cfg.CacheDir == "" {

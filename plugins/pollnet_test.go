@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// TestGuestOnEveryPPollsNetwork: when guest calls may hold every P
-// (GOMAXPROCS <= CPU slots), the network is polled at every slice end
+// TestGuestOnEveryPPollsNetwork: when the process has one P, which guest
+// calls may hold, the network is polled at every slice end
 // (pollNetwork), not only by sysmon every 10 ms: with one P, a ping-pong over
 // loopback keeps going while a guest loops through a budget of 100 million
 // instructions (at least 100 slices). Counted in round trips, not timed:
